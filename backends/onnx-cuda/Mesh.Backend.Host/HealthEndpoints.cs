@@ -1,0 +1,18 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Mesh.Backend.Host;
+
+public static class HealthEndpoints
+{
+    public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/healthz", () => TypedResults.Text("alive"));
+        app.MapGet("/readyz", Results<Ok<string>, ProblemHttpResult> (ModelHost host) => ReadinessOf(host));
+        return app;
+    }
+
+    private static Results<Ok<string>, ProblemHttpResult> ReadinessOf(ModelHost host) =>
+        host.Model is not null
+            ? TypedResults.Ok("ready")
+            : TypedResults.Problem(host.Status, statusCode: StatusCodes.Status503ServiceUnavailable, title: "not ready");
+}

@@ -1,0 +1,50 @@
+using Mesh.Contracts;
+
+namespace Mesh.Backend.Host;
+
+/// <summary>A request body read into memory, or the precise error (415, 413) that refuses it.</summary>
+public sealed record RequestBody(ReadOnlyMemory<byte> Bytes, ApiError? Error)
+{
+    /// <summary>Reads a JSON body of at most <paramref name="maxBytes"/> bytes without trusting Content-Length.</summary>
+    public static async Task<RequestBody> ReadJsonAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    {
+        // No content type (curl without -H) is read as JSON; a different declared type is a client mistake.
+        if (request.ContentType is { } contentType && !IsJson(contentType))
+        {
+            return Refuse(new ApiError(
+                StatusCodes.Status415UnsupportedMediaType,
+                $"Content-Type '{contentType}' is not supported; send 'application/json'.",
+                ErrorTypes.InvalidRequest,
+                null,
+                "unsupported_media_type"));
+        }
+
+        if (request.ContentLength > maxBytes)
+        {
+            return Refuse(TooLarge(maxBytes));
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > maxBytes)
+            {
+                return Refuse(TooLarge(maxBytes));
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return new RequestBody(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), null);
+    }
+
+    private static bool IsJson(string contentType) =>
+        contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) ||
+        contentType.Contains("+json", StringComparison.OrdinalIgnoreCase);
+
+    private static ApiError TooLarge(int maxBytes) => ApiError.TooLarge($"Request body exceeds {maxBytes} bytes.");
+
+    private static RequestBody Refuse(ApiError error) => new(ReadOnlyMemory<byte>.Empty, error);
+}

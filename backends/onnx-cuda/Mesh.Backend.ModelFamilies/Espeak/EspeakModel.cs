@@ -1,0 +1,215 @@
+using System.Collections.Concurrent;
+using System.Collections.Frozen;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Backend.ModelFamilies.Espeak;
+
+/// <summary>
+/// The built-in voice family: libespeak-ng, real speech on the CPU at 22.05 kHz.
+/// espeak-ng keeps process-global state (voice, callback, buffers), so every call runs on one dedicated thread.
+/// </summary>
+public sealed unsafe partial class EspeakModel : ISpeechModel
+{
+    public const string FamilyName = "espeak";
+    public const string ModelId = "espeak";
+
+    private static readonly Lock LoadLock = new();
+    private static EspeakModel? s_instance;
+
+    // The synthesis callback has no user pointer we can rely on, so the job in progress is held here; only the worker thread touches it.
+    [ThreadStatic]
+    private static SynthesisJob? s_current;
+
+    private readonly BlockingCollection<SynthesisJob> _jobs = new();
+    private readonly FrozenSet<string> _languages;
+
+    private EspeakModel(int sampleRate, FrozenSet<string> languages, IReadOnlyList<VoiceDescriptor> voices)
+    {
+        NativeSampleRate = sampleRate;
+        _languages = languages;
+        Voices = voices;
+        var worker = new Thread(RunWorker) { IsBackground = true, Name = "espeak-worker" };
+        worker.Start();
+    }
+
+    public string Id => ModelId;
+
+    public string Family => FamilyName;
+
+    public int NativeSampleRate { get; }
+
+    public IReadOnlyList<VoiceDescriptor> Voices { get; }
+
+    /// <summary>Loads libespeak-ng once per process; later calls return the same model.</summary>
+    public static EspeakModel Load(ILogger logger)
+    {
+        lock (LoadLock)
+        {
+            if (s_instance is not null)
+            {
+                return s_instance;
+            }
+
+            int sampleRate;
+            try
+            {
+                sampleRate = EspeakNative.Initialize(EspeakNative.AudioOutputSynchronous, 0, null, EspeakNative.InitializeDontExit);
+            }
+            catch (DllNotFoundException ex)
+            {
+                throw new ModelLoadException(
+                    "libespeak-ng.so.1 is not installed: run 'apt-get install -y libespeak-ng1 espeak-ng-data'.", ex);
+            }
+
+            if (sampleRate <= 0)
+            {
+                throw new ModelLoadException(
+                    "espeak-ng could not find its data: run 'apt-get install -y espeak-ng-data' (or set ESPEAK_DATA_PATH).");
+            }
+
+            EspeakNative.SetSynthCallback(&OnSamples);
+            var languages = ListLanguages();
+            var voices = EspeakVoices.OpenAiAliases.Keys
+                .Select(alias => EspeakVoices.Resolve(alias, null, languages)!)
+                .Concat(languages.Order(StringComparer.Ordinal).Select(lang => new VoiceDescriptor(lang, lang, lang)))
+                .ToArray();
+            LogLoaded(logger, sampleRate, languages.Count);
+            s_instance = new EspeakModel(sampleRate, languages, voices);
+            return s_instance;
+        }
+    }
+
+    public VoiceDescriptor? ResolveVoice(string voice, string? language) => EspeakVoices.Resolve(voice, language, _languages);
+
+    public async IAsyncEnumerable<AudioChunk> SynthesizeAsync(
+        SynthesisRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var output = Channel.CreateUnbounded<AudioChunk>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var rate = (int)Math.Round(EspeakNative.RateNormal * request.Speed);
+        var job = new SynthesisJob(
+            request.Text,
+            request.Voice.FamilyVoice,
+            Math.Clamp(rate, EspeakNative.RateMinimum, EspeakNative.RateMaximum),
+            NativeSampleRate,
+            output.Writer,
+            cancellationToken);
+        _jobs.Add(job, cancellationToken);
+
+        await foreach (var chunk in output.Reader.ReadAllAsync(cancellationToken))
+        {
+            yield return chunk;
+        }
+    }
+
+    public void Dispose()
+    {
+        // The library and its worker live for the whole process (espeak-ng cannot be re-initialized safely).
+    }
+
+    private void RunWorker()
+    {
+        foreach (var job in _jobs.GetConsumingEnumerable())
+        {
+            if (job.CancellationToken.IsCancellationRequested)
+            {
+                job.Output.TryComplete(new OperationCanceledException(job.CancellationToken));
+                continue;
+            }
+
+            job.Output.TryComplete(Run(job));
+        }
+    }
+
+    private static Exception? Run(SynthesisJob job)
+    {
+        if (EspeakNative.SetVoiceByName(job.VoiceSpec) != EspeakNative.Ok)
+        {
+            return new InvalidOperationException($"espeak-ng has no voice '{job.VoiceSpec}'.");
+        }
+
+        if (EspeakNative.SetParameter(EspeakNative.ParameterRate, job.Rate, 0) != EspeakNative.Ok)
+        {
+            return new InvalidOperationException($"espeak-ng refused rate {job.Rate}.");
+        }
+
+        var text = Encoding.UTF8.GetBytes(job.Text + "\0");
+        s_current = job;
+        try
+        {
+            fixed (byte* textPointer = text)
+            {
+                var result = EspeakNative.Synth(
+                    textPointer, (nuint)text.Length, 0, EspeakNative.PositionCharacter, 0, EspeakNative.CharsUtf8, null, 0);
+                if (job.CancellationToken.IsCancellationRequested)
+                {
+                    return new OperationCanceledException(job.CancellationToken);
+                }
+
+                return result == EspeakNative.Ok ? null : new InvalidOperationException($"espeak_Synth failed with code {result}.");
+            }
+        }
+        finally
+        {
+            s_current = null;
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int OnSamples(short* samples, int count, nint events)
+    {
+        var job = s_current;
+        if (job is null || job.CancellationToken.IsCancellationRequested)
+        {
+            return 1; // abort synthesis
+        }
+
+        if (samples is null || count <= 0)
+        {
+            return 0;
+        }
+
+        var chunk = new float[count];
+        for (var i = 0; i < count; i++)
+        {
+            chunk[i] = samples[i] / 32768f;
+        }
+
+        job.Output.TryWrite(new AudioChunk(chunk, job.SampleRate));
+        return 0;
+    }
+
+    private static FrozenSet<string> ListLanguages()
+    {
+        var languages = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var entry = EspeakNative.ListVoices(0); *entry is not null; entry++)
+        {
+            // The first language of each voice is its primary one; skip the priority byte before it.
+            var languageList = (*entry)->Languages;
+            if (languageList is not null && languageList[0] != 0)
+            {
+                var name = Marshal.PtrToStringUTF8((nint)(languageList + 1));
+                if (!string.IsNullOrEmpty(name))
+                {
+                    languages.Add(name);
+                }
+            }
+        }
+
+        return languages.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "espeak-ng loaded: {SampleRate} Hz, {Languages} languages")]
+    private static partial void LogLoaded(ILogger logger, int sampleRate, int languages);
+
+    private sealed record SynthesisJob(
+        string Text,
+        string VoiceSpec,
+        int Rate,
+        int SampleRate,
+        ChannelWriter<AudioChunk> Output,
+        CancellationToken CancellationToken);
+}

@@ -1,0 +1,53 @@
+using System.Collections.Frozen;
+
+namespace Mesh.Backend.ModelFamilies.Espeak;
+
+/// <summary>How OpenAI's voice names map onto espeak voices and variants, so unmodified OpenAI clients work.</summary>
+public static class EspeakVoices
+{
+    public const string DefaultLanguage = "en-us";
+
+    /// <summary>OpenAI voice name → espeak variant (appended to the language as <c>lang+variant</c>).</summary>
+    public static readonly IReadOnlyDictionary<string, string> OpenAiAliases = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["alloy"] = "f1",
+        ["ash"] = "m3",
+        ["ballad"] = "m2",
+        ["coral"] = "f2",
+        ["echo"] = "m1",
+        ["fable"] = "m4",
+        ["onyx"] = "m7",
+        ["nova"] = "f3",
+        ["sage"] = "f5",
+        ["shimmer"] = "f4",
+        ["verse"] = "m6",
+        ["marin"] = "f2",
+        ["cedar"] = "m5",
+    };
+
+    /// <summary>
+    /// Resolves <paramref name="voice"/> (an OpenAI alias or an espeak language voice such as <c>en-gb</c>) with an
+    /// optional <paramref name="language"/>; null when either is not one espeak has.
+    /// </summary>
+    public static VoiceDescriptor? Resolve(string voice, string? language, FrozenSet<string> languages)
+    {
+        if (language is not null && !languages.Contains(language))
+        {
+            return null;
+        }
+
+        if (OpenAiAliases.TryGetValue(voice, out var variant))
+        {
+            var lang = language ?? DefaultLanguage;
+            return new VoiceDescriptor(voice.ToLowerInvariant(), lang, $"{lang}+{variant}");
+        }
+
+        // A plain espeak language voice; a language that disagrees with it is a contradiction, not a hint.
+        if (languages.TryGetValue(voice, out var canonical) && (language is null || string.Equals(language, canonical, StringComparison.OrdinalIgnoreCase)))
+        {
+            return new VoiceDescriptor(canonical, canonical, canonical);
+        }
+
+        return null;
+    }
+}

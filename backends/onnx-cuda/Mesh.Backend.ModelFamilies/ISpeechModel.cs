@@ -1,0 +1,37 @@
+namespace Mesh.Backend.ModelFamilies;
+
+/// <summary>
+/// One loaded model of one family: text and a voice in, audio chunks at the family's native rate out.
+/// </summary>
+public interface ISpeechModel : IDisposable
+{
+    /// <summary>The model id clients name in <c>model</c>.</summary>
+    string Id { get; }
+
+    /// <summary>The family name (<c>espeak</c>, <c>kokoro</c>, <c>piper</c>, ...).</summary>
+    string Family { get; }
+
+    int NativeSampleRate { get; }
+
+    IReadOnlyList<VoiceDescriptor> Voices { get; }
+
+    /// <summary>Resolves a requested voice (and optional language) to one this model has, or null.</summary>
+    VoiceDescriptor? ResolveVoice(string voice, string? language);
+
+    /// <summary>Synthesizes one piece of text; chunks arrive as the family produces them.</summary>
+    IAsyncEnumerable<AudioChunk> SynthesizeAsync(SynthesisRequest request, CancellationToken cancellationToken);
+}
+
+/// <param name="Id">The name clients use.</param>
+/// <param name="Language">The language tag the voice speaks.</param>
+/// <param name="FamilyVoice">The family's own name for the voice (an espeak voice spec, a style file, a speaker id).</param>
+public sealed record VoiceDescriptor(string Id, string Language, string FamilyVoice);
+
+/// <param name="Speed">Speaking rate multiplier, 1.0 is the family's normal rate.</param>
+public sealed record SynthesisRequest(string Text, VoiceDescriptor Voice, double Speed);
+
+/// <summary>Mono samples in [-1, 1] at <paramref name="SampleRate"/>.</summary>
+public sealed record AudioChunk(float[] Samples, int SampleRate)
+{
+    public TimeSpan Duration => TimeSpan.FromSeconds((double)Samples.Length / SampleRate);
+}

@@ -1,0 +1,26 @@
+using System.Buffers.Binary;
+
+namespace Mesh.Backend.Pipeline.Audio;
+
+/// <summary>Headerless signed 16-bit little-endian mono.</summary>
+public class PcmEncoder : IAudioEncoder
+{
+    public virtual string ContentType => "audio/pcm";
+
+    public virtual ReadOnlyMemory<byte> Begin() => ReadOnlyMemory<byte>.Empty;
+
+    public ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples)
+    {
+        var bytes = new byte[samples.Length * 2];
+        for (var i = 0; i < samples.Length; i++)
+        {
+            BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(i * 2), ToInt16(samples[i]));
+        }
+
+        return bytes;
+    }
+
+    public ReadOnlyMemory<byte> Finish() => ReadOnlyMemory<byte>.Empty;
+
+    public static short ToInt16(float sample) => (short)Math.Round(Math.Clamp(sample, -1f, 1f) * short.MaxValue);
+}

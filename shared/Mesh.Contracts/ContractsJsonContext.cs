@@ -1,0 +1,13 @@
+using System.Text.Json.Serialization;
+
+namespace Mesh.Contracts;
+
+[JsonSourceGenerationOptions(
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    NumberHandling = JsonNumberHandling.Strict,
+    ReadCommentHandling = System.Text.Json.JsonCommentHandling.Disallow)]
+[JsonSerializable(typeof(SpeechRequest))]
+[JsonSerializable(typeof(ErrorEnvelope))]
+[JsonSerializable(typeof(ModelList))]
+[JsonSerializable(typeof(VoiceList))]
+public sealed partial class ContractsJsonContext : JsonSerializerContext;

@@ -1,0 +1,14 @@
+namespace Mesh.Contracts;
+
+/// <summary>Header names of the public contract.</summary>
+public static class MeshHeaders
+{
+    public const string RequestId = "X-Request-Id";
+    public const string Variant = "X-Mesh-Variant";
+    public const string Backend = "X-Mesh-Backend";
+    public const string QueueMs = "X-Mesh-Queue-Ms";
+    public const string Priority = "X-Priority";
+    public const string PcmSampleRate = "X-PCM-Sample-Rate";
+    public const string PcmBitDepth = "X-PCM-Bit-Depth";
+    public const string PcmChannels = "X-PCM-Channels";
+}

@@ -1,0 +1,85 @@
+using System.Text;
+using Mesh.Contracts;
+
+namespace Mesh.Tests.Contracts;
+
+public sealed class SpeechRequestParserTests
+{
+    private static ParsedSpeechRequest Parse(string json) => SpeechRequestParser.Parse(Encoding.UTF8.GetBytes(json));
+
+    [Fact]
+    public void A_minimal_openai_request_is_valid()
+    {
+        var parsed = Parse("""{"model":"tts-1","input":"Hello","voice":"alloy"}""");
+
+        Assert.True(parsed.IsValid);
+        Assert.Equal("Hello", parsed.Request!.Input);
+        Assert.Null(parsed.Request.ResponseFormat);
+    }
+
+    [Fact]
+    public void Mesh_fields_are_read()
+    {
+        var parsed = Parse("""{"model":"m","input":"x","voice":"v","response_format":"pcm","speed":1.5,"sample_rate":16000,"language":"de","priority":"batch","stream_format":"sse"}""");
+
+        Assert.True(parsed.IsValid);
+        Assert.Equal(("pcm", 1.5, 16000, "de", "batch", "sse"),
+            (parsed.Request!.ResponseFormat, parsed.Request.Speed, parsed.Request.SampleRate, parsed.Request.Language, parsed.Request.Priority, parsed.Request.StreamFormat));
+    }
+
+    [Theory]
+    [InlineData("""{"input":"x","voice":"v"}""", "model", "missing_required_parameter")]
+    [InlineData("""{"model":"m","voice":"v"}""", "input", "missing_required_parameter")]
+    [InlineData("""{"model":"m","input":"x"}""", "voice", "missing_required_parameter")]
+    [InlineData("""{"model":"m","input":"","voice":"v"}""", "input", "invalid_value")]
+    [InlineData("""{"model":"m","input":" \n\t ","voice":"v"}""", "input", "invalid_value")]
+    [InlineData("""{"model":"m","input":["x"],"voice":"v"}""", "input", "invalid_json")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","speed":"fast"}""", "speed", "invalid_json")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","speed":0.24}""", "speed", "invalid_value")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","speed":4.01}""", "speed", "invalid_value")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","sample_rate":11025}""", "sample_rate", "invalid_value")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","response_format":"ogg"}""", "response_format", "invalid_value")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","stream_format":"chunks"}""", "stream_format", "invalid_value")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","priority":"urgent"}""", "priority", "invalid_value")]
+    [InlineData("""{"model":"m","input":"x",""", null, "invalid_json")]
+    [InlineData("""null""", null, "invalid_json")]
+    [InlineData("""42""", null, "invalid_json")]
+    public void Invalid_requests_name_the_field_and_the_reason(string json, string? param, string code)
+    {
+        var parsed = Parse(json);
+
+        Assert.False(parsed.IsValid);
+        Assert.Equal(400, parsed.Error!.Status);
+        Assert.Equal(param, parsed.Error.Param);
+        Assert.Equal(code, parsed.Error.Code);
+        Assert.Equal(ErrorTypes.InvalidRequest, parsed.Error.Type);
+    }
+
+    [Fact]
+    public void Input_length_counts_characters_not_utf16_units()
+    {
+        var emoji = string.Concat(Enumerable.Repeat("😀", 4096));
+        Assert.True(Parse($$"""{"model":"m","voice":"v","input":"{{emoji}}"}""").IsValid);
+
+        var parsed = Parse($$"""{"model":"m","voice":"v","input":"{{emoji}}a"}""");
+        Assert.Equal("input", parsed.Error!.Param);
+        Assert.Contains("4097", parsed.Error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Invalid_utf8_is_refused()
+    {
+        var bytes = Encoding.UTF8.GetBytes("""{"model":"m","voice":"v","input":"AB"}""");
+        bytes[^3] = 0xFF;
+
+        Assert.Equal("invalid_encoding", SpeechRequestParser.Parse(bytes).Error!.Code);
+    }
+
+    [Fact]
+    public void Oversized_bodies_are_413()
+    {
+        var bytes = new byte[SpeechRequestParser.MaxBodyBytes + 1];
+
+        Assert.Equal(413, SpeechRequestParser.Parse(bytes).Error!.Status);
+    }
+}

@@ -1,0 +1,210 @@
+using System.ComponentModel.DataAnnotations;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Mesh.Backend.Host;
+using Mesh.Tests.Integration;
+using Microsoft.Extensions.Configuration;
+using YamlDotNet.RepresentationModel;
+
+namespace Mesh.Tests.Deployment;
+
+/// <summary>
+/// Docker cannot run here, so compose.yaml is checked against the code instead: every file it names exists, every
+/// environment variable is one the code reads, and every port and address agrees with the service it points at.
+/// </summary>
+public sealed partial class ComposeFileTests
+{
+    private static readonly YamlMappingNode Compose = LoadYaml("compose.yaml");
+    private static readonly YamlMappingNode Services = (YamlMappingNode)Compose["services"];
+
+    private static IEnumerable<string> BackendServices =>
+        Services.Children.Keys.Select(k => ((YamlScalarNode)k).Value!).Where(name => name.StartsWith("backend-", StringComparison.Ordinal));
+
+    [Fact]
+    public void The_fleet_has_a_gateway_backends_prometheus_and_grafana()
+    {
+        var names = Services.Children.Keys.Select(k => ((YamlScalarNode)k).Value).ToHashSet();
+
+        Assert.Contains("gateway", names);
+        Assert.Contains("prometheus", names);
+        Assert.Contains("grafana", names);
+        Assert.True(BackendServices.Count() >= 2, "at least two backends");
+    }
+
+    [Fact]
+    public void Every_dockerfile_exists_and_builds_a_project_that_exists()
+    {
+        foreach (var service in BackendServices.Prepend("gateway"))
+        {
+            var dockerfile = Path.Combine(RepoPaths.Root, Scalar(Service(service), "build", "dockerfile"));
+            Assert.True(File.Exists(dockerfile), dockerfile);
+            var text = File.ReadAllText(dockerfile);
+
+            var project = PublishPattern().Match(text);
+            Assert.True(project.Success, $"{dockerfile} publishes no project");
+            Assert.True(File.Exists(Path.Combine(RepoPaths.Root, project.Groups[1].Value)), project.Groups[1].Value);
+
+            var entryDll = EntryPointPattern().Match(text).Groups[1].Value;
+            Assert.Equal(AssemblyNameOf(Path.Combine(RepoPaths.Root, project.Groups[1].Value)) + ".dll", entryDll);
+
+            var port = HttpPort(service);
+            Assert.Contains($"EXPOSE {port}", text, StringComparison.Ordinal);
+            Assert.Contains($"ASPNETCORE_HTTP_PORTS={port}", text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Backends_run_on_cuda_13_with_a_reserved_gpu()
+    {
+        foreach (var service in BackendServices)
+        {
+            var dockerfile = File.ReadAllText(Path.Combine(RepoPaths.Root, Scalar(Service(service), "build", "dockerfile")));
+            Assert.Matches(@"FROM nvidia/cuda:13\.", dockerfile);
+
+            var device = (YamlMappingNode)((YamlSequenceNode)Node(Service(service), "deploy", "resources", "reservations", "devices")).Children[0];
+            Assert.Equal("nvidia", Scalar(device, "driver"));
+            Assert.Contains("gpu", ((YamlSequenceNode)device["capabilities"]).Children.Select(c => ((YamlScalarNode)c).Value));
+        }
+    }
+
+    [Fact]
+    public void Backend_environment_names_are_the_ones_the_backend_reads()
+    {
+        var engineNames = typeof(EngineOptions).GetProperties()
+            .Select(p => p.GetCustomAttribute<ConfigurationKeyNameAttribute>()?.Name)
+            .OfType<string>();
+        var backendNames = typeof(BackendOptions).GetProperties().Select(p => $"{BackendOptions.Section}__{p.Name}");
+        var known = engineNames.Concat(backendNames).Append("ASPNETCORE_HTTP_PORTS").ToHashSet();
+
+        foreach (var service in BackendServices)
+        {
+            var environment = Environment(service);
+            Assert.All(environment.Keys, name => Assert.Contains(name, known));
+            Assert.Equal(service, environment["Backend__Name"]);
+            Assert.Matches(ValidationPattern<BackendOptions>(nameof(BackendOptions.Name)), environment["Backend__Name"]);
+        }
+    }
+
+    [Fact]
+    public void Gateway_destinations_point_at_backend_services_and_their_ports()
+    {
+        var clusters = GatewayClusters();
+        var destinations = Environment("gateway").Where(e => e.Key.StartsWith("ReverseProxy__", StringComparison.Ordinal)).ToArray();
+        Assert.NotEmpty(destinations);
+
+        foreach (var (name, address) in destinations)
+        {
+            var match = DestinationPattern().Match(name);
+            Assert.True(match.Success, $"{name} is not a cluster destination address");
+            Assert.Contains(match.Groups[1].Value, clusters);
+
+            var url = new Uri(address);
+            Assert.Contains(url.Host, BackendServices);
+            Assert.Equal(HttpPort(url.Host), url.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        Assert.Equal(BackendServices.Order(), destinations.Select(d => new Uri(d.Value).Host).Order());
+    }
+
+    [Fact]
+    public void Published_ports_and_health_checks_use_each_service_port()
+    {
+        Assert.Contains($"8080:{HttpPort("gateway")}", Sequence(Service("gateway"), "ports"));
+        foreach (var service in BackendServices.Append("gateway"))
+        {
+            var test = string.Join(' ', Sequence(Service(service), "healthcheck", "test"));
+            Assert.Contains($"http://127.0.0.1:{HttpPort(service)}/readyz", test, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Mounted_files_exist_and_prometheus_scrapes_the_compose_services()
+    {
+        foreach (var service in new[] { "prometheus", "grafana" })
+        {
+            foreach (var volume in Sequence(Service(service), "volumes"))
+            {
+                var hostPath = volume.Split(':')[0];
+                Assert.True(File.Exists(Path.Combine(RepoPaths.Root, hostPath)) || Directory.Exists(Path.Combine(RepoPaths.Root, hostPath)), hostPath);
+            }
+        }
+
+        var prometheus = LoadYaml("ops/prometheus/prometheus.yml");
+        var targets = ((YamlSequenceNode)prometheus["scrape_configs"]).Children
+            .SelectMany(job => ((YamlSequenceNode)((YamlMappingNode)job)["static_configs"]).Children)
+            .SelectMany(config => ((YamlSequenceNode)((YamlMappingNode)config)["targets"]).Children.Select(t => ((YamlScalarNode)t).Value!))
+            .ToArray();
+        var expected = BackendServices.Append("gateway").Select(s => $"{s}:{HttpPort(s)}");
+        Assert.Equal(expected.Order(), targets.Order());
+    }
+
+    [Fact]
+    public void Grafana_dashboards_use_the_provisioned_datasource_uid()
+    {
+        var datasource = LoadYaml("ops/grafana/provisioning/datasources/prometheus.yaml");
+        var uid = Scalar((YamlMappingNode)((YamlSequenceNode)datasource["datasources"]).Children[0], "uid");
+        var dashboards = Directory.GetFiles(Path.Combine(RepoPaths.Root, "ops/grafana/dashboards"), "*.json");
+        Assert.NotEmpty(dashboards);
+
+        foreach (var file in dashboards)
+        {
+            using var dashboard = JsonDocument.Parse(File.ReadAllText(file));
+            foreach (var panel in dashboard.RootElement.GetProperty("panels").EnumerateArray())
+            {
+                Assert.Equal(uid, panel.GetProperty("datasource").GetProperty("uid").GetString());
+            }
+        }
+    }
+
+    private static YamlMappingNode LoadYaml(string relativePath)
+    {
+        var stream = new YamlStream();
+        using var reader = new StreamReader(Path.Combine(RepoPaths.Root, relativePath));
+        stream.Load(reader);
+        return (YamlMappingNode)stream.Documents[0].RootNode;
+    }
+
+    private static YamlMappingNode Service(string name) => (YamlMappingNode)Services[name];
+
+    private static YamlNode Node(YamlMappingNode node, params string[] path) =>
+        path.Aggregate((YamlNode)node, (current, key) => ((YamlMappingNode)current)[key]);
+
+    private static string Scalar(YamlMappingNode node, params string[] path) => ((YamlScalarNode)Node(node, path)).Value!;
+
+    private static IEnumerable<string> Sequence(YamlMappingNode node, params string[] path) =>
+        ((YamlSequenceNode)Node(node, path)).Children.Select(c => ((YamlScalarNode)c).Value!);
+
+    private static Dictionary<string, string> Environment(string service) =>
+        ((YamlMappingNode)Service(service)["environment"]).Children
+            .ToDictionary(e => ((YamlScalarNode)e.Key).Value!, e => ((YamlScalarNode)e.Value).Value!);
+
+    private static string HttpPort(string service) => Environment(service)["ASPNETCORE_HTTP_PORTS"];
+
+    private static HashSet<string> GatewayClusters()
+    {
+        using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoPaths.Root, "gateway/Mesh.Gateway/appsettings.json")));
+        return settings.RootElement.GetProperty("ReverseProxy").GetProperty("Clusters").EnumerateObject().Select(c => c.Name).ToHashSet();
+    }
+
+    private static string AssemblyNameOf(string csproj)
+    {
+        var assemblyName = AssemblyNamePattern().Match(File.ReadAllText(csproj));
+        return assemblyName.Success ? assemblyName.Groups[1].Value : Path.GetFileNameWithoutExtension(csproj);
+    }
+
+    private static string ValidationPattern<T>(string property) =>
+        typeof(T).GetProperty(property)!.GetCustomAttribute<RegularExpressionAttribute>()!.Pattern;
+
+    [GeneratedRegex(@"dotnet publish (\S+\.csproj)")]
+    private static partial Regex PublishPattern();
+
+    [GeneratedRegex(@"ENTRYPOINT \[""dotnet"", ""([^""]+)""\]")]
+    private static partial Regex EntryPointPattern();
+
+    [GeneratedRegex("<AssemblyName>([^<]+)</AssemblyName>")]
+    private static partial Regex AssemblyNamePattern();
+
+    [GeneratedRegex("^ReverseProxy__Clusters__([^_]+)__Destinations__[^_]+__Address$")]
+    private static partial Regex DestinationPattern();
+}

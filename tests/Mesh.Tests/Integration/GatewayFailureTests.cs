@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using Mesh.Contracts;
+
+namespace Mesh.Tests.Integration;
+
+public sealed class GatewayFailureTests
+{
+    [Fact]
+    public async Task No_healthy_backend_is_a_fast_503_with_retry_after_and_the_envelope()
+    {
+        await using var gateway = await MeshFleet.StartGatewayAsync([new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}/")]);
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        // Let the first active probe mark the backend down.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        var stopwatch = Stopwatch.StartNew();
+        using var response = await client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Hello." });
+        stopwatch.Stop();
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.NotNull(response.Headers.RetryAfter);
+        var envelope = await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope);
+        Assert.Equal("no_healthy_backend", envelope!.Error.Code);
+        Assert.True(stopwatch.ElapsedMilliseconds < 1000, $"took {stopwatch.ElapsedMilliseconds} ms");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode);
+    }
+
+    [Fact]
+    public async Task Unknown_paths_get_a_404_envelope()
+    {
+        await using var gateway = await MeshFleet.StartGatewayAsync([new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}/")]);
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        using var response = await client.GetAsync(new Uri("/admin/anything", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        var envelope = await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope);
+        Assert.Equal("unknown_url", envelope!.Error.Code);
+    }
+}

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>A real gateway or backend process on a loopback port the OS picked; killed on dispose.</summary>
+public sealed partial class HostProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private HostProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public Uri Url { get; private set; } = null!;
+
+    public int Pid => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Starts <paramref name="dll"/> with <c>--urls http://127.0.0.1:0</c> and waits for the port it bound.</summary>
+    public static async Task<HostProcess> StartAsync(string dll, IEnumerable<string> args, IDictionary<string, string>? environment = null)
+    {
+        if (!File.Exists(dll))
+        {
+            throw new FileNotFoundException("Build the solution first; host not found.", dll);
+        }
+
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(dll);
+        info.ArgumentList.Add("--contentRoot");
+        info.ArgumentList.Add(Path.GetDirectoryName(dll)!);
+        info.ArgumentList.Add("--urls");
+        info.ArgumentList.Add("http://127.0.0.1:0");
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
+        var host = new HostProcess(new Process { StartInfo = info, EnableRaisingEvents = true });
+        host._process.OutputDataReceived += (_, e) => host.OnLine(e.Data);
+        host._process.ErrorDataReceived += (_, e) => host.OnLine(e.Data);
+        host._process.Exited += (_, _) => host._listening.TrySetException(new InvalidOperationException("host exited:\n" + host.Output));
+        host._process.Start();
+        host._process.BeginOutputReadLine();
+        host._process.BeginErrorReadLine();
+        host.Url = await host._listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        return host;
+    }
+
+    /// <summary>Polls <c>/readyz</c> until it answers 200.</summary>
+    public async Task WaitReadyAsync(TimeSpan timeout)
+    {
+        using var client = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException("host exited before ready:\n" + Output);
+            }
+
+            try
+            {
+                using var response = await client.GetAsync(new Uri("/readyz", UriKind.Relative));
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"{Url} not ready within {timeout}:\n{Output}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+
+        var match = ListeningPattern().Match(line);
+        if (match.Success)
+        {
+            _listening.TrySetResult(new Uri(match.Groups[1].Value));
+        }
+    }
+
+    [GeneratedRegex(@"Now listening on: (http://[0-9.]+:\d+)")]
+    private static partial Regex ListeningPattern();
+}

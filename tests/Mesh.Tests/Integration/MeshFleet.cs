@@ -1,0 +1,52 @@
+namespace Mesh.Tests.Integration;
+
+/// <summary>One gateway in front of two real backends, shared by the integration tests of a collection.</summary>
+public sealed class MeshFleet : IAsyncLifetime
+{
+    private readonly List<HostProcess> _backends = [];
+
+    public HostProcess Gateway { get; private set; } = null!;
+
+    public IReadOnlyList<HostProcess> Backends => _backends;
+
+    public HttpClient CreateGatewayClient() => new() { BaseAddress = Gateway.Url, Timeout = TimeSpan.FromSeconds(60) };
+
+    public HttpClient CreateBackendClient(int index) => new() { BaseAddress = _backends[index].Url, Timeout = TimeSpan.FromSeconds(60) };
+
+    public async Task InitializeAsync()
+    {
+        for (var i = 1; i <= 2; i++)
+        {
+            _backends.Add(await HostProcess.StartAsync(RepoPaths.BackendDll, [$"--Backend:Name=test-b{i}", "--Backend:Variant=test"]));
+        }
+
+        Gateway = await StartGatewayAsync(_backends.Select(b => b.Url));
+        foreach (var backend in _backends)
+        {
+            await backend.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        }
+
+        await Gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>Starts a gateway whose shared pool holds <paramref name="backendUrls"/>.</summary>
+    public static Task<HostProcess> StartGatewayAsync(IEnumerable<Uri> backendUrls) =>
+        HostProcess.StartAsync(
+            RepoPaths.GatewayDll,
+            backendUrls.Select((url, i) => $"--ReverseProxy:Clusters:shared:Destinations:b{i}:Address={url}"));
+
+    public async Task DisposeAsync()
+    {
+        await Gateway.DisposeAsync();
+        foreach (var backend in _backends)
+        {
+            await backend.DisposeAsync();
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class MeshFleetDefinition : ICollectionFixture<MeshFleet>
+{
+    public const string Name = "mesh fleet";
+}

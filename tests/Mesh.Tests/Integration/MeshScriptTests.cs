@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>Runs <c>./mesh up</c> for real and checks the fleet it starts, its status output, and that stopping it leaves nothing behind.</summary>
+public sealed class MeshScriptTests : IDisposable
+{
+    private readonly string _stateDir = Directory.CreateTempSubdirectory("mesh-state-").FullName;
+
+    [Theory]
+    [InlineData("TERM")]
+    [InlineData("INT")]
+    public async Task Up_serves_speech_and_a_signal_stops_every_process(string signal)
+    {
+        var port = LoopbackPorts.Unused();
+        using var mesh = StartMesh("up", "--backends", "2", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var fleet = await WaitForFleetAsync(mesh);
+
+        var pids = new[] { fleet.GetProperty("gateway").GetProperty("pid").GetInt32() }
+            .Concat(fleet.GetProperty("backends").EnumerateArray().Select(b => b.GetProperty("pid").GetInt32()))
+            .ToArray();
+        Assert.Equal(3, pids.Length);
+        Assert.All(fleet.GetProperty("backends").EnumerateArray(), b =>
+        {
+            Assert.Equal("shared", b.GetProperty("pool").GetString());
+            Assert.Equal("default", b.GetProperty("variant").GetString());
+        });
+
+        using (var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") })
+        {
+            using var response = await client.PostAsJsonAsync(
+                new Uri("/v1/audio/speech", UriKind.Relative),
+                new Dictionary<string, string> { ["model"] = "tts-1", ["voice"] = "alloy", ["input"] = "Hello.", ["response_format"] = "wav" });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var status = await RunToEndAsync(StartMesh("status"));
+        Assert.Equal(3, status.Split('\n').Count(line => line.Contains("running, ready", StringComparison.Ordinal)));
+
+        using (var kill = Process.Start("kill", ["-" + signal, mesh.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await mesh.WaitForExitAsync(exited.Token);
+        Assert.All(pids, pid => Assert.False(IsAlive(pid), $"process {pid} outlived ./mesh up"));
+        Assert.False(File.Exists(FleetPath), "fleet.json should be removed when the fleet stops");
+        Assert.False(LoopbackPorts.IsListening(port), $"port {port} still accepts connections");
+    }
+
+    [Fact]
+    public async Task Help_lists_the_commands()
+    {
+        var help = await RunToEndAsync(StartMesh("--help"));
+
+        Assert.Contains("up [--backends N] [--port P]", help, StringComparison.Ordinal);
+        Assert.Contains("test", help, StringComparison.Ordinal);
+        Assert.Contains("status", help, StringComparison.Ordinal);
+    }
+
+    public void Dispose()
+    {
+        Directory.Delete(_stateDir, recursive: true);
+    }
+
+    private string FleetPath => Path.Combine(_stateDir, "fleet.json");
+
+    private Process StartMesh(params string[] args)
+    {
+        var info = new ProcessStartInfo("bash")
+        {
+            WorkingDirectory = RepoPaths.Root,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        info.ArgumentList.Add(Path.Combine(RepoPaths.Root, "mesh"));
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment["MESH_STATE_DIR"] = _stateDir;
+        info.Environment["MESH_CONFIGURATION"] = RepoPaths.Configuration;
+        // The test run already built everything; rebuilding under a running test host would race with it.
+        info.Environment["MESH_SKIP_BUILD"] = "1";
+        return Process.Start(info)!;
+    }
+
+    private async Task<JsonElement> WaitForFleetAsync(Process mesh)
+    {
+        var output = mesh.StandardOutput.ReadToEndAsync();
+        var errors = mesh.StandardError.ReadToEndAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (File.Exists(FleetPath))
+            {
+                using var document = JsonDocument.Parse(await File.ReadAllTextAsync(FleetPath));
+                return document.RootElement.Clone();
+            }
+
+            if (mesh.HasExited)
+            {
+                Assert.Fail($"./mesh up exited with {mesh.ExitCode}: {await output}{await errors}");
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException("./mesh up did not write fleet.json");
+    }
+
+    private static async Task<string> RunToEndAsync(Process process)
+    {
+        using (process)
+        {
+            var output = await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            return output;
+        }
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        // /proc/PID exists while the process (or an unreaped zombie of it) does; a zombie's state is 'Z'.
+        var stat = $"/proc/{pid}/stat";
+        return File.Exists(stat) && !File.ReadAllText(stat).Split(' ')[2].Equals("Z", StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,181 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Mesh.Contracts;
+
+namespace Mesh.Tests.Integration;
+
+[Collection(MeshFleetDefinition.Name)]
+public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
+{
+    private const string Fox = "The quick brown fox jumps over the lazy dog.";
+
+    [Fact]
+    public async Task Wav_through_the_gateway_is_speech()
+    {
+        using var client = fleet.CreateGatewayClient();
+        using var response = await PostSpeechAsync(client, new { model = "tts-1", voice = "alloy", input = Fox, response_format = "wav" });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("audio/wav", response.Content.Headers.ContentType?.MediaType);
+        var wav = await response.Content.ReadAsByteArrayAsync();
+        var audio = DecodedAudio.FromWav(wav);
+
+        Assert.Equal(22050, audio.SampleRate);
+        Assert.InRange(audio.DurationSeconds, 1.0, 8.0);
+        Assert.InRange(audio.Rms, 0.02, 0.7);
+        // Words with pauses between them: neither silence, nor a steady tone or noise.
+        Assert.InRange(audio.ActiveFrameRatio, 0.4, 0.97);
+        Assert.True(audio.LoudnessSpreadDb > 3, $"loudness spread {audio.LoudnessSpreadDb:0.0} dB is too flat for speech");
+        Assert.InRange(await DecodedAudio.FfprobeDurationAsync(wav, "wav"), audio.DurationSeconds * 0.98, audio.DurationSeconds * 1.02);
+    }
+
+    [Fact]
+    public async Task Longer_text_gives_longer_audio()
+    {
+        using var client = fleet.CreateGatewayClient();
+        var shortAudio = await SynthesizePcmAsync(client, "Hello.");
+        var longAudio = await SynthesizePcmAsync(client, Fox + " " + Fox);
+
+        Assert.True(longAudio.DurationSeconds > shortAudio.DurationSeconds * 3,
+            $"{longAudio.DurationSeconds:0.00}s for two sentences vs {shortAudio.DurationSeconds:0.00}s for one word");
+    }
+
+    [Fact]
+    public async Task Pcm_is_headerless_s16le_at_the_stated_rate()
+    {
+        using var client = fleet.CreateGatewayClient();
+        using var response = await PostSpeechAsync(client, new { model = "tts-1", voice = "echo", input = Fox, response_format = "pcm" });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("22050", Assert.Single(response.Headers.GetValues(MeshHeaders.PcmSampleRate)));
+        var pcm = await response.Content.ReadAsByteArrayAsync();
+        Assert.NotEqual("RIFF", Encoding.ASCII.GetString(pcm, 0, 4));
+        Assert.Equal(0, pcm.Length % 2);
+        var audio = DecodedAudio.FromPcm16(pcm, 22050);
+        Assert.InRange(audio.DurationSeconds, 1.0, 8.0);
+        Assert.InRange(audio.Rms, 0.02, 0.7);
+    }
+
+    [Fact]
+    public async Task Responses_carry_request_id_and_backend()
+    {
+        using var client = fleet.CreateGatewayClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech")
+        {
+            Content = JsonContent.Create(new { model = "tts-1", voice = "alloy", input = "Hi.", response_format = "pcm" }),
+        };
+        request.Headers.Add(MeshHeaders.RequestId, "trace-123");
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("trace-123", Assert.Single(response.Headers.GetValues(MeshHeaders.RequestId)));
+        Assert.StartsWith("test-b", Assert.Single(response.Headers.GetValues(MeshHeaders.Backend)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Requests_are_spread_over_both_backends()
+    {
+        using var client = fleet.CreateGatewayClient();
+        var backends = new HashSet<string>();
+        for (var i = 0; i < 20 && backends.Count < 2; i++)
+        {
+            using var response = await client.GetAsync(new Uri("/v1/models", UriKind.Relative));
+            backends.Add(response.Headers.GetValues(MeshHeaders.Backend).Single());
+        }
+
+        Assert.Equal(2, backends.Count);
+    }
+
+    public static TheoryData<string, HttpStatusCode, string?> BadRequests => new()
+    {
+        { """{"model":"tts-1","voice":"alloy","input":""}""", HttpStatusCode.BadRequest, "input" },
+        { """{"model":"tts-1","voice":"alloy","input":"   "}""", HttpStatusCode.BadRequest, "input" },
+        { """{"model":"tts-1","voice":"alloy"}""", HttpStatusCode.BadRequest, "input" },
+        { $$"""{"model":"tts-1","voice":"alloy","input":"{{new string('a', 4097)}}"}""", HttpStatusCode.BadRequest, "input" },
+        { """{"model":"tts-1","voice":"alloy","input":42}""", HttpStatusCode.BadRequest, "input" },
+        { """{"model":"tts-1","voice":"alloy","input":"hi","speed":9}""", HttpStatusCode.BadRequest, "speed" },
+        { """{"model":"tts-1","voice":"alloy","input":"hi","response_format":"ogg"}""", HttpStatusCode.BadRequest, "response_format" },
+        { """{"model":"tts-1","voice":"nobody","input":"hi"}""", HttpStatusCode.NotFound, "voice" },
+        { """{"model":"tts-1","voice":"../../etc/passwd","input":"hi"}""", HttpStatusCode.NotFound, "voice" },
+        { """{"model":"tts-9","voice":"alloy","input":"hi"}""", HttpStatusCode.NotFound, "model" },
+        { """{"model":"tts-1",""", HttpStatusCode.BadRequest, null },
+        { """[1,2,3]""", HttpStatusCode.BadRequest, null },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRequests))]
+    public async Task Bad_input_gets_the_precise_status_and_the_envelope(string body, HttpStatusCode status, string? param)
+    {
+        using var client = fleet.CreateGatewayClient();
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        using var response = await client.PostAsync(new Uri("/v1/audio/speech", UriKind.Relative), content);
+
+        Assert.Equal(status, response.StatusCode);
+        var envelope = await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope);
+        Assert.NotNull(envelope);
+        Assert.False(string.IsNullOrWhiteSpace(envelope.Error.Message));
+        Assert.Equal(param, envelope.Error.Param);
+    }
+
+    [Fact]
+    public async Task Input_of_exactly_4096_characters_is_accepted()
+    {
+        using var client = fleet.CreateGatewayClient();
+        var input = string.Concat(Enumerable.Repeat("Go. ", 1024));
+        using var response = await PostSpeechAsync(client, new { model = "tts-1", voice = "alloy", input, response_format = "pcm" });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Both_processes_answer_health_and_readiness()
+    {
+        foreach (var url in new[] { fleet.Gateway.Url }.Concat(fleet.Backends.Select(b => b.Url)))
+        {
+            using var client = new HttpClient { BaseAddress = url };
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("/healthz", UriKind.Relative))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task Voices_list_openai_names_and_espeak_languages()
+    {
+        using var client = fleet.CreateGatewayClient();
+        var voices = await client.GetFromJsonAsync(new Uri("/v1/audio/voices", UriKind.Relative), ContractsJsonContext.Default.VoiceList);
+
+        Assert.NotNull(voices);
+        var ids = voices.Voices.Select(v => v.Id).ToHashSet();
+        Assert.Contains("alloy", ids);
+        Assert.Contains("shimmer", ids);
+        Assert.Contains("en-gb", ids);
+    }
+
+    [Fact]
+    public async Task Backend_metrics_count_speech_but_are_not_reachable_through_the_gateway()
+    {
+        using var gateway = fleet.CreateGatewayClient();
+        await SynthesizePcmAsync(gateway, "Count me.");
+
+        var direct = string.Concat(await Task.WhenAll(
+            Enumerable.Range(0, fleet.Backends.Count).Select(i => fleet.CreateBackendClient(i).GetStringAsync(new Uri("/metrics", UriKind.Relative)))));
+        Assert.Contains("mesh_tts_time_to_first_audio_seconds_count", direct, StringComparison.Ordinal);
+        Assert.Contains("mesh_requests_total{", direct, StringComparison.Ordinal);
+
+        var viaGateway = await gateway.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Contains("mesh_gateway_requests_total", viaGateway, StringComparison.Ordinal);
+        Assert.DoesNotContain("mesh_tts_time_to_first_audio_seconds", viaGateway, StringComparison.Ordinal);
+    }
+
+    private static async Task<HttpResponseMessage> PostSpeechAsync(HttpClient client, object body) =>
+        await client.PostAsync(new Uri("/v1/audio/speech", UriKind.Relative), JsonContent.Create(body, options: JsonSerializerOptions.Web));
+
+    private static async Task<DecodedAudio> SynthesizePcmAsync(HttpClient client, string input)
+    {
+        using var response = await PostSpeechAsync(client, new { model = "tts-1", voice = "alloy", input, response_format = "pcm" });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return DecodedAudio.FromPcm16(await response.Content.ReadAsByteArrayAsync(), 22050);
+    }
+}
