@@ -14,7 +14,7 @@ public sealed partial class SpeechAudioResult(
     public async Task ExecuteAsync(HttpContext httpContext)
     {
         var logger = httpContext.RequestServices.GetRequiredService<ILogger<SpeechAudioResult>>();
-        var encoder = pipeline.CreateEncoder(job);
+        using var encoder = pipeline.CreateEncoder(job);
         using var firstByteDeadline = CancellationTokenSource.CreateLinkedTokenSource(httpContext.RequestAborted);
         firstByteDeadline.CancelAfter(firstByteTimeout);
 

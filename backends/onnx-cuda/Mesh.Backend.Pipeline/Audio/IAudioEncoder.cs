@@ -1,7 +1,8 @@
 namespace Mesh.Backend.Pipeline.Audio;
 
 /// <summary>Turns mono float samples into one response format, chunk by chunk, so output can stream.</summary>
-public interface IAudioEncoder
+/// <remarks>Encoders over native libraries hold native state: dispose them.</remarks>
+public interface IAudioEncoder : IDisposable
 {
     string ContentType { get; }
 

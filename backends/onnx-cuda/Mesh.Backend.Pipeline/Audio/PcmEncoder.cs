@@ -22,5 +22,7 @@ public class PcmEncoder : IAudioEncoder
 
     public ReadOnlyMemory<byte> Finish() => ReadOnlyMemory<byte>.Empty;
 
+    public void Dispose() => GC.SuppressFinalize(this);
+
     public static short ToInt16(float sample) => (short)Math.Round(Math.Clamp(sample, -1f, 1f) * short.MaxValue);
 }
