@@ -85,6 +85,15 @@ public static class SpeechEndpoints
                 "unsupported_value");
         }
 
+        var encodingRate = AudioEncoders.EncodingSampleRate(format, model.NativeSampleRate);
+        if (encodingRate != model.NativeSampleRate)
+        {
+            return ApiError.InvalidRequest(
+                $"response_format '{format}' needs audio at {encodingRate} Hz, and this backend does not resample yet; the native rate is {model.NativeSampleRate}.",
+                "response_format",
+                "unsupported_value");
+        }
+
         if (request.StreamFormat is { } streamFormat && streamFormat != StreamFormats.Audio)
         {
             return ApiError.InvalidRequest(

@@ -81,26 +81,57 @@ public sealed record DecodedAudio(float[] Samples, int SampleRate)
     }
 
     /// <summary>Duration as Debian's ffprobe decodes it: an independent check of the container.</summary>
-    public static async Task<double> FfprobeDurationAsync(byte[] file, string extension)
+    public static Task<double> FfprobeDurationAsync(byte[] file, string extension) =>
+        WithTempFileAsync(file, extension, async path =>
+        {
+            var (output, _) = await RunToolAsync("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path]);
+            return double.Parse(Encoding.ASCII.GetString(output).Trim(), CultureInfo.InvariantCulture);
+        });
+
+    /// <summary>
+    /// Every sample Debian's ffmpeg decodes from <paramref name="file"/>, at the rate its decoder reports: an
+    /// independent decoder, counted sample by sample rather than trusted from container metadata. Any decoder complaint
+    /// fails. <paramref name="decoder"/> picks one of ffmpeg's decoders over its default.
+    /// </summary>
+    public static Task<DecodedAudio> FfmpegDecodeAsync(byte[] file, string extension, string? decoder = null) =>
+        WithTempFileAsync(file, extension, async path =>
+        {
+            string[] codec = decoder is null ? [] : ["-c:a", decoder];
+            // A WAV out carries the decoded rate in its header, so one process gives both rate and samples.
+            var (wav, complaints) = await RunToolAsync(
+                "ffmpeg", ["-v", "error", "-nostdin", .. codec, "-i", path, "-ac", "1", "-c:a", "pcm_s16le", "-f", "wav", "-bitexact", "-"]);
+            Assert.True(complaints.Length == 0, "ffmpeg complained while decoding: " + complaints);
+            return FromWav(wav);
+        });
+
+    private static async Task<T> WithTempFileAsync<T>(byte[] file, string extension, Func<string, Task<T>> use)
     {
         var path = Path.Combine(Path.GetTempPath(), $"mesh-{Guid.NewGuid():N}.{extension}");
         await File.WriteAllBytesAsync(path, file);
         try
         {
-            var info = new ProcessStartInfo("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            using var process = Process.Start(info)!;
-            var output = await process.StandardOutput.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            Assert.True(process.ExitCode == 0, "ffprobe failed: " + await process.StandardError.ReadToEndAsync());
-            return double.Parse(output.Trim(), CultureInfo.InvariantCulture);
+            return await use(path);
         }
         finally
         {
             File.Delete(path);
         }
+    }
+
+    /// <summary>Runs an ffmpeg tool to its end; a non-zero exit fails the test. Returns stdout and stderr.</summary>
+    private static async Task<(byte[] Output, string Errors)> RunToolAsync(string tool, string[] arguments)
+    {
+        var info = new ProcessStartInfo(tool, arguments)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(info)!;
+        using var output = new MemoryStream();
+        var errors = process.StandardError.ReadToEndAsync();
+        await process.StandardOutput.BaseStream.CopyToAsync(output);
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"{tool} failed: " + await errors);
+        return (output.ToArray(), (await errors).Trim());
     }
 }
