@@ -1,4 +1,5 @@
 using Mesh.Contracts;
+using Mesh.Contracts.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
@@ -11,21 +12,19 @@ public static class GatewayEndpoints
     {
         app.MapGet("/healthz", () => TypedResults.Text("alive"));
         app.MapGet("/readyz", Readiness);
-        app.MapFallback(() => Results.Json(
-            ApiError.NotFound("No such endpoint.", null, "unknown_url").ToEnvelope(),
-            ContractsJsonContext.Default.ErrorEnvelope,
-            statusCode: StatusCodes.Status404NotFound));
+        app.MapFallback(() => ApiResults.Error(ApiError.NotFound("No such endpoint.", null, "unknown_url")));
         return app;
     }
 
     /// <summary>Ready when every pool has at least one backend whose <c>/readyz</c> probe passed.</summary>
     private static Results<Ok<string>, ProblemHttpResult> Readiness(IProxyStateLookup proxyState)
     {
-        var notReady = proxyState.GetClusters()
+        var clusters = proxyState.GetClusters().ToArray();
+        var notReady = clusters
             .Where(cluster => !cluster.Destinations.Values.Any(d => d.Health.Active == DestinationHealth.Healthy))
             .Select(cluster => cluster.ClusterId)
             .ToArray();
-        return notReady.Length == 0
+        return clusters.Length > 0 && notReady.Length == 0
             ? TypedResults.Ok("ready")
             : TypedResults.Problem($"No ready backend in pool(s): {string.Join(", ", notReady)}", statusCode: StatusCodes.Status503ServiceUnavailable, title: "not ready");
     }

@@ -1,10 +1,50 @@
+using System.Globalization;
+using Mesh.Gateway.Routing;
 using Prometheus;
 
 namespace Mesh.Gateway;
 
-/// <summary>The gateway's Prometheus series (names per the design's metric catalogue).</summary>
+/// <summary>The gateway's Prometheus series (names per the design's metric catalogue); every request series carries variant and pool.</summary>
 public static class GatewayMetrics
 {
+    private static readonly string[] RouteLabels = ["variant", "pool", "priority"];
+
     public static readonly Counter Requests = Metrics.CreateCounter(
-        "mesh_gateway_requests_total", "Proxied requests answered by the gateway, by HTTP status code.", "code");
+        "mesh_requests_total", "Requests answered by the gateway, by HTTP status code.", [.. RouteLabels, "code"]);
+
+    public static readonly Histogram RequestDuration = Metrics.CreateHistogram(
+        "mesh_request_duration_seconds", "Time from arrival at the gateway to the end of the response.",
+        new HistogramConfiguration { LabelNames = RouteLabels, Buckets = Histogram.ExponentialBuckets(0.01, 2, 14) });
+
+    public static readonly Histogram TimeToFirstAudio = Metrics.CreateHistogram(
+        "mesh_tts_time_to_first_audio_seconds", "Time from arrival at the gateway to the backend's first audio (its response start), admission queue included.",
+        new HistogramConfiguration { LabelNames = RouteLabels, Buckets = Histogram.ExponentialBuckets(0.01, 2, 11) });
+
+    public static readonly Histogram QueueWait = Metrics.CreateHistogram(
+        "mesh_queue_wait_seconds", "Time a request waited for an admission slot at the gateway.",
+        new HistogramConfiguration { LabelNames = ["priority", "variant"], Buckets = Histogram.ExponentialBuckets(0.001, 2, 16) });
+
+    public static readonly Gauge QueueDepth = Metrics.CreateGauge(
+        "mesh_queue_depth", "Requests waiting for an admission slot at the gateway.", "priority");
+
+    public static readonly Counter Shed = Metrics.CreateCounter(
+        "mesh_shed_total", "Requests the gateway turned away with 429 instead of forwarding, by reason.", "reason", "priority", "variant");
+
+    public static readonly Counter Retries = Metrics.CreateCounter(
+        "mesh_retries_total", "Requests sent to a second backend after the first failed before answering.", "variant", "pool", "reason");
+
+    public static readonly Counter Ejections = Metrics.CreateCounter(
+        "mesh_backend_ejections_total", "Times a backend was taken out of rotation for consecutive 5xx answers or failures.", "backend", "cluster");
+
+    public static readonly Gauge BackendHealthy = Metrics.CreateGauge(
+        "mesh_backend_healthy", "1 while the backend's /readyz probe passes, else 0.", "backend", "cluster");
+
+    public static readonly Gauge BackendLoad = Metrics.CreateGauge(
+        "mesh_backend_load", "Requests in flight plus sentences queued, as the backend last reported.", "backend");
+
+    public static readonly Counter AuthFailures = Metrics.CreateCounter(
+        "mesh_auth_failures_total", "Requests refused for their API key (401) or its rate (429), by code.", "code");
+
+    public static void CountRequest(RouteDecision decision, int status) =>
+        Requests.WithLabels(decision.Variant, decision.Pool, decision.Priority, status.ToString(CultureInfo.InvariantCulture)).Inc();
 }

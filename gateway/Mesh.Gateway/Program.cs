@@ -1,17 +1,27 @@
 using Mesh.Gateway;
+using Mesh.Gateway.Admission;
+using Mesh.Gateway.Auth;
+using Mesh.Gateway.Routing;
 using Prometheus;
 
 var builder = WebApplication.CreateSlimBuilder(args);
-builder.Services.AddReverseProxy().LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"));
+builder.Configuration.AddGatewayFiles();
+builder.Services.AddGateway();
 
 var app = builder.Build();
+StartupLog.EffectiveConfiguration(app);
 app.UseMiddleware<RequestIdMiddleware>();
+app.UseMiddleware<ApiKeyMiddleware>();
 app.MapGatewayEndpoints();
+app.MapCatalogEndpoints();
 app.MapReverseProxy(proxy =>
 {
+    proxy.UseMiddleware<RequestRoutingMiddleware>();
+    proxy.UseMiddleware<AdmissionMiddleware>();
+    proxy.UseMiddleware<ProxyOutcomeMiddleware>();
+    proxy.UseMiddleware<FailoverMiddleware>();
     proxy.UseLoadBalancing();
     proxy.UsePassiveHealthChecks();
-    proxy.UseMiddleware<ProxyErrorMiddleware>();
 });
 app.MapMetrics();
 app.Run();

@@ -10,4 +10,7 @@ namespace Mesh.Contracts;
 [JsonSerializable(typeof(ErrorEnvelope))]
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(VoiceList))]
+[JsonSerializable(typeof(SpeechAudioDelta))]
+[JsonSerializable(typeof(SpeechAudioDone))]
+[JsonSerializable(typeof(StreamEvent))]
 public sealed partial class ContractsJsonContext : JsonSerializerContext;

@@ -1,3 +1,4 @@
+using Mesh.Backend.Pipeline.Scheduling;
 using Prometheus;
 
 namespace Mesh.Backend.Host;
@@ -5,18 +6,56 @@ namespace Mesh.Backend.Host;
 /// <summary>The backend's Prometheus series (names per the design's metric catalogue).</summary>
 public static class BackendMetrics
 {
+    private static readonly string[] RequestLabels = ["backend", "variant", "model", "priority"];
+
     public static readonly Counter Requests = Metrics.CreateCounter(
-        "mesh_requests_total", "Speech requests answered, by HTTP status code.", "backend", "variant", "model", "code");
+        "mesh_requests_total", "Speech requests answered, by HTTP status code (WebSocket requests count as 200 or their error's status).",
+        [.. RequestLabels, "code"]);
 
     public static readonly Histogram TimeToFirstAudio = Metrics.CreateHistogram(
         "mesh_tts_time_to_first_audio_seconds",
-        "Time from request arrival to the first audio byte written.",
-        new HistogramConfiguration
-        {
-            LabelNames = ["backend", "variant", "model"],
-            Buckets = Histogram.ExponentialBuckets(0.01, 2, 11), // 10 ms .. ~10 s
-        });
+        "Time from request arrival to the first audio written to the client.",
+        new HistogramConfiguration { LabelNames = RequestLabels, Buckets = Histogram.ExponentialBuckets(0.01, 2, 11) });
+
+    public static readonly Histogram InterChunkGap = Metrics.CreateHistogram(
+        "mesh_tts_inter_chunk_gap_seconds",
+        "Time between consecutive audio writes of one stream.",
+        new HistogramConfiguration { LabelNames = RequestLabels, Buckets = Histogram.ExponentialBuckets(0.001, 2, 14) });
+
+    public static readonly Counter Underruns = Metrics.CreateCounter(
+        "mesh_tts_underruns_total",
+        "Audio writes that came later than the audio already sent lasts (a client playing in real time would have starved).",
+        RequestLabels);
+
+    public static readonly Histogram RealTimeFactor = Metrics.CreateHistogram(
+        "mesh_tts_real_time_factor",
+        "Wall time of a request divided by the duration of the audio it produced (below 1 is faster than real time).",
+        new HistogramConfiguration { LabelNames = RequestLabels, Buckets = Histogram.ExponentialBuckets(0.01, 2, 10) });
 
     public static readonly Counter AudioSeconds = Metrics.CreateCounter(
-        "mesh_tts_audio_seconds_total", "Seconds of audio synthesized and sent.", "backend", "variant", "model");
+        "mesh_tts_audio_seconds_total", "Seconds of audio synthesized and sent.", RequestLabels);
+
+    public static readonly Counter Cancellations = Metrics.CreateCounter(
+        "mesh_tts_cancellations_total", "Requests whose client went away before the audio was complete; their queued and running work was stopped.",
+        RequestLabels);
+
+    public static readonly Histogram QueueWait = Metrics.CreateHistogram(
+        "mesh_queue_wait_seconds",
+        "Time a sentence waited in the backend's priority queue before a worker took it.",
+        new HistogramConfiguration { LabelNames = ["backend", "variant", "priority"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+
+    public static readonly Gauge QueueDepth = Metrics.CreateGauge(
+        "mesh_queue_depth", "Sentences waiting in the backend's priority queue.", "backend", "variant", "priority");
+
+    /// <summary>Exports the scheduler's queue events for one backend.</summary>
+    public sealed class SchedulerObserver(string backend, string variant) : ISchedulerObserver
+    {
+        public void Queued(string priority, int depth) => QueueDepth.WithLabels(backend, variant, priority).Set(depth);
+
+        public void Dequeued(string priority, int depth, TimeSpan wait)
+        {
+            QueueDepth.WithLabels(backend, variant, priority).Set(depth);
+            QueueWait.WithLabels(backend, variant, priority).Observe(wait.TotalSeconds);
+        }
+    }
 }

@@ -12,7 +12,7 @@ public static class HealthEndpoints
     }
 
     private static Results<Ok<string>, ProblemHttpResult> ReadinessOf(ModelHost host) =>
-        host.Model is not null
-            ? TypedResults.Ok("ready")
+        host.IsReady
+            ? TypedResults.Ok(host.Status)
             : TypedResults.Problem(host.Status, statusCode: StatusCodes.Status503ServiceUnavailable, title: "not ready");
 }

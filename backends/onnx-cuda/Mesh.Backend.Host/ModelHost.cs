@@ -1,35 +1,66 @@
+using System.Diagnostics;
 using Mesh.Backend.ModelFamilies;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Backend.Host;
 
 /// <summary>
-/// Loads and warms up the configured model in the background, so <c>/healthz</c> answers at once and
-/// <c>/readyz</c> turns 200 only when a request would be served.
+/// The model's lifecycle: load and warm up at start (<c>PRELOAD_MODEL</c>) or on first use, unload after
+/// <c>IDLE_UNLOAD_SECONDS</c> without requests and reload on demand. <c>/readyz</c> follows it honestly: not ready
+/// while the first load runs or after a load failed; ready when loaded or when a request would load it.
 /// </summary>
 public sealed partial class ModelHost(IOptions<EngineOptions> options, ILogger<ModelHost> logger) : BackgroundService
 {
     private const string WarmUpText = "Warm up.";
 
+    private readonly SemaphoreSlim _loadLock = new(1, 1);
     private volatile ISpeechModel? _model;
+    private volatile string _status = "loading";
+    private volatile bool _failed;
+    private int _inUse;
+    private long _lastUsed = Stopwatch.GetTimestamp();
 
-    /// <summary>The loaded, warmed-up model; null until ready.</summary>
-    public ISpeechModel? Model => _model;
-
-    /// <summary>Why the model is not ready (loading, or the load error).</summary>
-    public string Status { get; private set; } = "loading";
-
-    /// <summary>Model ids clients may name: the model's own id and OpenAI's speech model names.</summary>
+    /// <summary>Model ids clients may name besides the model's own: OpenAI's speech model names.</summary>
     public static readonly IReadOnlyList<string> OpenAiModelAliases = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts"];
 
-    public bool ServesModel(string requested) =>
-        _model is { } model &&
-        (string.Equals(requested, model.Id, StringComparison.OrdinalIgnoreCase) ||
-         OpenAiModelAliases.Contains(requested, StringComparer.OrdinalIgnoreCase));
+    /// <summary>The loaded model, or null while none is loaded.</summary>
+    public ISpeechModel? Model => _model;
+
+    public string Status => _status;
+
+    /// <summary>True when a request would be served: the model is loaded, or unloaded on purpose and loadable on demand.</summary>
+    public bool IsReady => !_failed && (_model is not null || _status == "unloaded");
+
+    public static bool Serves(ISpeechModel model, string requested) =>
+        string.Equals(requested, model.Id, StringComparison.OrdinalIgnoreCase) ||
+        OpenAiModelAliases.Contains(requested, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The model for one request, loading it first if it was unloaded; dispose the lease when the request ends.</summary>
+    public async Task<ModelLease?> AcquireAsync(CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _inUse);
+        try
+        {
+            var model = _model ?? await LoadAsync(cancellationToken);
+            if (model is null)
+            {
+                Release();
+                return null;
+            }
+
+            return new ModelLease(model, this);
+        }
+        catch
+        {
+            Release();
+            throw;
+        }
+    }
 
     public override void Dispose()
     {
         _model?.Dispose();
+        _loadLock.Dispose();
         base.Dispose();
     }
 
@@ -37,20 +68,96 @@ public sealed partial class ModelHost(IOptions<EngineOptions> options, ILogger<M
     {
         await Task.Yield();
         var settings = options.Value;
+        if (settings.PreloadModel)
+        {
+            await LoadAsync(stoppingToken);
+        }
+        else
+        {
+            _status = "unloaded";
+        }
+
+        if (settings.IdleUnloadSeconds <= 0)
+        {
+            return;
+        }
+
+        var idleLimit = TimeSpan.FromSeconds(settings.IdleUnloadSeconds);
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Min(1, settings.IdleUnloadSeconds)));
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            if (_model is not null && Volatile.Read(ref _inUse) == 0 && Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastUsed)) >= idleLimit)
+            {
+                await UnloadAsync(stoppingToken);
+            }
+        }
+    }
+
+    private void Release()
+    {
+        Interlocked.Exchange(ref _lastUsed, Stopwatch.GetTimestamp());
+        Interlocked.Decrement(ref _inUse);
+    }
+
+    private async Task<ISpeechModel?> LoadAsync(CancellationToken cancellationToken)
+    {
+        await _loadLock.WaitAsync(cancellationToken);
         try
         {
-            var model = SpeechModelLoader.Load(settings.Model, logger);
-            var voice = model.ResolveVoice(settings.DefaultVoice, null)
-                ?? throw new ModelLoadException($"DEFAULT_VOICE '{settings.DefaultVoice}' is not a voice of model '{model.Id}'.");
-            await WarmUpAsync(model, voice, stoppingToken);
-            _model = model;
-            Status = "ready";
-            LogReady(logger, model.Id, model.Family, model.NativeSampleRate, model.Voices.Count);
+            if (_model is not null || _failed)
+            {
+                return _model;
+            }
+
+            _status = "loading";
+            var settings = options.Value;
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                var model = SpeechModelLoader.Load(settings.Model, logger);
+                var voice = model.ResolveVoice(settings.DefaultVoice, null)
+                    ?? throw new ModelLoadException($"DEFAULT_VOICE '{settings.DefaultVoice}' is not a voice of model '{model.Id}'.");
+                await WarmUpAsync(model, voice, cancellationToken);
+                Interlocked.Exchange(ref _lastUsed, Stopwatch.GetTimestamp());
+                _model = model;
+                _status = "ready";
+                var elapsed = Stopwatch.GetElapsedTime(started);
+                LogReady(logger, model.Id, model.Family, model.NativeSampleRate, model.Voices.Count, elapsed.TotalMilliseconds);
+                return model;
+            }
+            catch (ModelLoadException ex)
+            {
+                _failed = true;
+                _status = $"model failed to load: {ex.Message}";
+                LogLoadFailed(logger, ex.Message);
+                return null;
+            }
         }
-        catch (ModelLoadException ex)
+        finally
         {
-            Status = $"model failed to load: {ex.Message}";
-            LogLoadFailed(logger, ex.Message);
+            _loadLock.Release();
+        }
+    }
+
+    private async Task UnloadAsync(CancellationToken cancellationToken)
+    {
+        await _loadLock.WaitAsync(cancellationToken);
+        try
+        {
+            // A request may have taken the model while we waited for the lock.
+            if (_model is not { } model || Volatile.Read(ref _inUse) > 0)
+            {
+                return;
+            }
+
+            _model = null;
+            _status = "unloaded";
+            model.Dispose();
+            LogUnloaded(logger, model.Id, options.Value.IdleUnloadSeconds);
+        }
+        finally
+        {
+            _loadLock.Release();
         }
     }
 
@@ -68,9 +175,28 @@ public sealed partial class ModelHost(IOptions<EngineOptions> options, ILogger<M
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Model {Model} ({Family}, {SampleRate} Hz, {Voices} voices) is warmed up and ready")]
-    private static partial void LogReady(ILogger logger, string model, string family, int sampleRate, int voices);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {Model} ({Family}, {SampleRate} Hz, {Voices} voices) loaded and warmed up in {Milliseconds:0} ms")]
+    private static partial void LogReady(ILogger logger, string model, string family, int sampleRate, int voices, double milliseconds);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Backend will not become ready: {Reason}")]
     private static partial void LogLoadFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {Model} unloaded after {Seconds} s idle; the next request reloads it")]
+    private static partial void LogUnloaded(ILogger logger, string model, int seconds);
+
+    /// <summary>One request's use of the model; while any lease is held the model is not unloaded.</summary>
+    public sealed class ModelLease : IDisposable
+    {
+        private ModelHost? _host;
+
+        internal ModelLease(ISpeechModel model, ModelHost host)
+        {
+            Model = model;
+            _host = host;
+        }
+
+        public ISpeechModel Model { get; }
+
+        public void Dispose() => Interlocked.Exchange(ref _host, null)?.Release();
+    }
 }

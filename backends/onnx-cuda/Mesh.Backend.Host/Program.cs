@@ -2,15 +2,14 @@ using Mesh.Backend.Host;
 using Prometheus;
 
 var builder = WebApplication.CreateSlimBuilder(args);
-builder.Services.AddOptions<EngineOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
-builder.Services.AddOptions<BackendOptions>().BindConfiguration(BackendOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-builder.Services.AddSingleton<ModelHost>();
-builder.Services.AddHostedService(services => services.GetRequiredService<ModelHost>());
+builder.Services.AddBackendServices(builder.Configuration);
 
 var app = builder.Build();
 StartupLog.EffectiveConfiguration(app);
-app.UseMiddleware<RequestIdMiddleware>();
+app.UseMiddleware<ResponseHeadersMiddleware>();
+app.UseWebSockets();
 app.MapHealthEndpoints();
 app.MapSpeechEndpoints();
+app.MapWebSocketEndpoints();
 app.MapMetrics();
 app.Run();

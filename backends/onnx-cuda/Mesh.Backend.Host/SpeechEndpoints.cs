@@ -1,8 +1,9 @@
 using System.Diagnostics;
-using Mesh.Backend.ModelFamilies;
+using Mesh.Backend.Host.Surfaces;
 using Mesh.Backend.Pipeline;
 using Mesh.Backend.Pipeline.Audio;
 using Mesh.Contracts;
+using Mesh.Contracts.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -10,115 +11,61 @@ namespace Mesh.Backend.Host;
 
 public static class SpeechEndpoints
 {
+    /// <summary>The HTTP surfaces of one speech request, and the priority class each defaults to.</summary>
+    private enum Surface
+    {
+        Speech,
+        SentenceSse,
+        RawPcm,
+    }
+
     public static IEndpointRouteBuilder MapSpeechEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/v1/audio/speech", CreateSpeechAsync);
+        app.MapPost("/v1/audio/speech", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.Speech));
+        app.MapPost("/v1/audio/speech/stream", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.SentenceSse));
+        app.MapPost("/v1/audio/speech/stream/pcm", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.RawPcm));
         app.MapGet("/v1/models", ListModels);
         app.MapGet("/v1/audio/voices", ListVoices);
         return app;
     }
 
-    private static async Task<IResult> CreateSpeechAsync(
-        HttpContext context,
-        ModelHost host,
-        IOptions<EngineOptions> engine,
-        IOptions<BackendOptions> backend,
-        CancellationToken cancellationToken)
+    private static async Task<IResult> HandleAsync(HttpContext context, SpeechServices services, Surface surface)
     {
         var start = Stopwatch.GetTimestamp();
+        var cancellationToken = context.RequestAborted;
         var body = await RequestBody.ReadJsonAsync(context.Request, SpeechRequestParser.MaxBodyBytes, cancellationToken);
-        if (body.Error is { } bodyError)
-        {
-            return Rejected(bodyError, backend.Value, host);
-        }
-
-        var parsed = SpeechRequestParser.Parse(body.Bytes.Span);
+        var parsed = body.Error is null ? SpeechRequestParser.Parse(body.Bytes.Span) : new ParsedSpeechRequest(null, body.Error);
         if (parsed.Error is { } parseError)
         {
-            return Rejected(parseError, backend.Value, host);
+            return services.Rejected(parseError, PriorityClasses.Batch);
         }
 
         var request = parsed.Request!;
-        if (host.Model is not { } model)
+        var defaults = surface switch
         {
-            context.Response.Headers.RetryAfter = "5";
-            return Rejected(ApiError.Unavailable($"The model is not ready ({host.Status}).", "model_not_ready"), backend.Value, host);
+            Surface.Speech when request.StreamFormat == StreamFormats.Sse => new SurfaceDefaults(PriorityClasses.Realtime),
+            Surface.Speech => new SurfaceDefaults(PriorityClasses.Batch),
+            _ => SurfaceDefaults.Pcm,
+        };
+        var preparation = await services.Preparation.PrepareAsync(
+            request, defaults, context.Request.Headers[MeshHeaders.Priority].FirstOrDefault(), cancellationToken);
+        if (preparation.Error is { } error)
+        {
+            return services.Rejected(error, request.Priority ?? defaults.Priority);
         }
 
-        if (!host.ServesModel(request.Model!))
+        var speech = preparation.Speech!;
+        var rate = speech.Job.OutputSampleRate;
+        ISpeechSurface output = surface switch
         {
-            return Rejected(ApiError.NotFound($"Model '{request.Model}' does not exist; GET /v1/models lists them.", "model", "model_not_found"), backend.Value, host);
-        }
-
-        var voice = model.ResolveVoice(request.Voice!, request.Language);
-        if (voice is null)
-        {
-            var unknown = request.Language is null
-                ? ApiError.NotFound($"Voice '{request.Voice}' does not exist; GET /v1/audio/voices lists them.", "voice", "voice_not_found")
-                : ApiError.NotFound($"Voice '{request.Voice}' with language '{request.Language}' does not exist; GET /v1/audio/voices lists them.", "language", "voice_not_found");
-            return Rejected(unknown, backend.Value, host);
-        }
-
-        var error = CheckSupported(request, model);
-        if (error is not null)
-        {
-            return Rejected(error, backend.Value, host);
-        }
-
-        var job = new SpeechJob(request.Input!, voice, request.Speed ?? 1.0, request.ResponseFormat ?? AudioFormats.Mp3);
-        return new SpeechAudioResult(
-            new SpeechPipeline(model),
-            job,
-            TimeSpan.FromSeconds(engine.Value.RequestTimeoutSeconds),
-            start,
-            MetricLabels(backend.Value, model.Id));
+            Surface.SentenceSse => new SentenceSseSurface(rate),
+            Surface.RawPcm => new EncodedAudioSurface(new PcmEncoder(), rate),
+            _ when request.StreamFormat == StreamFormats.Sse => new OpenAiSseSurface(AudioEncoders.Create(speech.ResponseFormat, rate), rate),
+            _ => new EncodedAudioSurface(AudioEncoders.Create(speech.ResponseFormat, rate), rate),
+        };
+        return new SpeechStreamResult(
+            services.Pipeline, speech, output, services.FirstAudioTimeout, start, services.Labels(speech.Job.Model.Id, speech.Job.Priority));
     }
-
-    private static ApiError? CheckSupported(SpeechRequest request, ISpeechModel model)
-    {
-        var format = request.ResponseFormat ?? AudioFormats.Mp3;
-        if (!AudioEncoders.IsSupported(format))
-        {
-            return ApiError.InvalidRequest(
-                $"response_format '{format}' is not available on this backend yet; use one of: {string.Join(", ", AudioEncoders.Supported)}.",
-                "response_format",
-                "unsupported_value");
-        }
-
-        var encodingRate = AudioEncoders.EncodingSampleRate(format, model.NativeSampleRate);
-        if (encodingRate != model.NativeSampleRate)
-        {
-            return ApiError.InvalidRequest(
-                $"response_format '{format}' needs audio at {encodingRate} Hz, and this backend does not resample yet; the native rate is {model.NativeSampleRate}.",
-                "response_format",
-                "unsupported_value");
-        }
-
-        if (request.StreamFormat is { } streamFormat && streamFormat != StreamFormats.Audio)
-        {
-            return ApiError.InvalidRequest(
-                $"stream_format '{streamFormat}' is not available on this backend yet; use 'audio'.", "stream_format", "unsupported_value");
-        }
-
-        if (request.SampleRate is { } rate && rate != model.NativeSampleRate)
-        {
-            return ApiError.InvalidRequest(
-                $"sample_rate {rate} needs resampling, which this backend does not do yet; the native rate is {model.NativeSampleRate}.",
-                "sample_rate",
-                "unsupported_value");
-        }
-
-        return null;
-    }
-
-    private static IResult Rejected(ApiError error, BackendOptions backend, ModelHost host)
-    {
-        var code = error.Status.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        BackendMetrics.Requests.WithLabels([.. MetricLabels(backend, host.Model?.Id ?? "none"), code]).Inc();
-        return ApiResults.Error(error);
-    }
-
-    private static string[] MetricLabels(BackendOptions backend, string model) => [backend.Name, backend.Variant, model];
 
     private static JsonHttpResult<ModelList> ListModels(ModelHost host)
     {
@@ -138,5 +85,32 @@ public static class SpeechEndpoints
             ? model.Voices.Select(v => new VoiceInfo(v.Id, model.Id, v.Language)).ToArray()
             : [];
         return TypedResults.Json(new VoiceList(voices), ContractsJsonContext.Default.VoiceList);
+    }
+}
+
+/// <summary>What every speech surface needs, resolved once.</summary>
+public sealed class SpeechServices(
+    SpeechPreparation preparation, SpeechPipeline pipeline, ModelHost host, IOptions<EngineOptions> engine, IOptions<BackendOptions> backend)
+{
+    public SpeechPreparation Preparation => preparation;
+
+    public SpeechPipeline Pipeline => pipeline;
+
+    public TimeSpan FirstAudioTimeout => TimeSpan.FromSeconds(engine.Value.RequestTimeoutSeconds);
+
+    /// <summary>Metric labels of a request: backend, variant, model, priority.</summary>
+    public string[] Labels(string model, string priority) => [backend.Value.Name, backend.Value.Variant, model, priority];
+
+    /// <summary>Counts and answers a request refused before it ran.</summary>
+    public IResult Rejected(ApiError error, string priority)
+    {
+        Count(error, priority);
+        return ApiResults.Error(error);
+    }
+
+    public void Count(ApiError error, string priority)
+    {
+        var code = error.Status.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        BackendMetrics.Requests.WithLabels([.. Labels(host.Model?.Id ?? "none", priority), code]).Inc();
     }
 }

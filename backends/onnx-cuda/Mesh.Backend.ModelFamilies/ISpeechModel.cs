@@ -15,6 +15,9 @@ public interface ISpeechModel : IDisposable
 
     IReadOnlyList<VoiceDescriptor> Voices { get; }
 
+    /// <summary>The speeds the family renders natively (without a time stretch); 1.0 is always inside.</summary>
+    SpeedRange NativeSpeed { get; }
+
     /// <summary>Resolves a requested voice (and optional language) to one this model has, or null.</summary>
     VoiceDescriptor? ResolveVoice(string voice, string? language);
 
@@ -34,4 +37,12 @@ public sealed record SynthesisRequest(string Text, VoiceDescriptor Voice, double
 public sealed record AudioChunk(float[] Samples, int SampleRate)
 {
     public TimeSpan Duration => TimeSpan.FromSeconds((double)Samples.Length / SampleRate);
+}
+
+/// <summary>A closed range of speed multipliers.</summary>
+public readonly record struct SpeedRange(double Min, double Max)
+{
+    public static SpeedRange NormalOnly { get; } = new(1.0, 1.0);
+
+    public double Clamp(double speed) => Math.Clamp(speed, Min, Max);
 }

@@ -1,42 +1,68 @@
 using System.Runtime.CompilerServices;
+using System.Threading.Channels;
 using Mesh.Backend.ModelFamilies;
 using Mesh.Backend.Pipeline.Audio;
+using Mesh.Backend.Pipeline.Scheduling;
+using Mesh.Backend.Pipeline.Text;
 
 namespace Mesh.Backend.Pipeline;
 
-/// <summary>What the pipeline synthesizes: validated text, a resolved voice, and the output format.</summary>
-public sealed record SpeechJob(string Text, VoiceDescriptor Voice, double Speed, string ResponseFormat);
+/// <param name="Lookahead">Sentences submitted to the engine ahead of the one being streamed out.</param>
+public sealed record PipelineOptions(int Lookahead = 2, int MaxSentenceLength = SentenceSplitter.DefaultMaxSentenceLength);
 
-/// <summary>Encoded bytes and how many audio samples they carry (0 for headers and trailers).</summary>
-public readonly record struct EncodedChunk(ReadOnlyMemory<byte> Bytes, int Samples);
-
-/// <summary>Text → model audio chunks → encoded bytes, streamed as they are produced.</summary>
-public sealed class SpeechPipeline(ISpeechModel model)
+/// <summary>
+/// Text → sentences → engine (through the scheduler) → speed → resampling, streamed sentence by sentence.
+/// While sentence N is post-processed and written, sentences N+1 … N+lookahead are already on the engine, so the
+/// first audio waits only for the first sentence, whatever the length of the text.
+/// </summary>
+public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions options)
 {
-    public int OutputSampleRate => model.NativeSampleRate;
-
-    public IAudioEncoder CreateEncoder(SpeechJob job) => AudioEncoders.Create(job.ResponseFormat, OutputSampleRate);
-
-    /// <summary>Encoded bytes in order: container header, audio as the model makes it, trailer.</summary>
-    public async IAsyncEnumerable<EncodedChunk> RunAsync(
-        SpeechJob job, IAudioEncoder encoder, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<PipelineEvent> RunAsync(SpeechJob job, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var header = encoder.Begin();
-        if (!header.IsEmpty)
-        {
-            yield return new EncodedChunk(header, 0);
-        }
+        var sentences = SentenceSplitter.SplitForSynthesis(job.Text, options.MaxSentenceLength);
+        var model = job.Model;
+        var nativeSpeed = model.NativeSpeed.Clamp(job.Speed);
+        using var transforms = AudioTransforms.Chain(model.NativeSampleRate, job.Speed / nativeSpeed, job.OutputSampleRate);
 
-        var request = new SynthesisRequest(job.Text, job.Voice, job.Speed);
-        await foreach (var chunk in model.SynthesizeAsync(request, cancellationToken))
+        // Cancelling this stops every sentence still queued or on the engine when the consumer stops early.
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var submitted = new Queue<ChannelReader<AudioChunk>>();
+        var nextToSubmit = 0;
+        try
         {
-            yield return new EncodedChunk(encoder.Encode(chunk.Samples), chunk.Samples.Length);
-        }
+            for (var index = 0; index < sentences.Count; index++)
+            {
+                for (; nextToSubmit < sentences.Count && nextToSubmit <= index + options.Lookahead; nextToSubmit++)
+                {
+                    var request = new SynthesisRequest(sentences[nextToSubmit], job.Voice, nativeSpeed);
+                    submitted.Enqueue(scheduler.Submit(job.Priority, model, request, work.Token));
+                }
 
-        var trailer = encoder.Finish();
-        if (!trailer.IsEmpty)
+                yield return new SentenceStarted(index, sentences[index]);
+                await foreach (var chunk in submitted.Dequeue().ReadAllAsync(cancellationToken))
+                {
+                    var samples = transforms.Process(chunk.Samples);
+                    if (samples.Length > 0)
+                    {
+                        yield return new AudioProduced(index, samples);
+                    }
+                }
+
+                if (index == sentences.Count - 1)
+                {
+                    var tail = transforms.Flush();
+                    if (tail.Length > 0)
+                    {
+                        yield return new AudioProduced(index, tail);
+                    }
+                }
+
+                yield return new SentenceCompleted(index);
+            }
+        }
+        finally
         {
-            yield return new EncodedChunk(trailer, 0);
+            await work.CancelAsync();
         }
     }
 }

@@ -87,24 +87,31 @@ public sealed partial class ComposeFileTests
     }
 
     [Fact]
-    public void Gateway_destinations_point_at_backend_services_and_their_ports()
+    public void Gateway_fleet_points_at_backend_services_with_their_variants()
     {
-        var clusters = GatewayClusters();
-        var destinations = Environment("gateway").Where(e => e.Key.StartsWith("ReverseProxy__", StringComparison.Ordinal)).ToArray();
-        Assert.NotEmpty(destinations);
+        var settings = Environment("gateway").Where(e => e.Key.StartsWith("Mesh__", StringComparison.Ordinal)).ToArray();
+        var fields = typeof(Mesh.Gateway.BackendEndpoint).GetProperties().Select(p => p.Name).ToHashSet();
+        var backends = settings
+            .Select(e => (Match: FleetSettingPattern().Match(e.Key), e.Value))
+            .Select(e =>
+            {
+                Assert.True(e.Match.Success, "not a fleet setting the gateway reads");
+                Assert.Contains(e.Match.Groups[2].Value, fields);
+                return (Index: e.Match.Groups[1].Value, Field: e.Match.Groups[2].Value, e.Value);
+            })
+            .GroupBy(e => e.Index)
+            .Select(g => g.ToDictionary(e => e.Field, e => e.Value))
+            .ToArray();
 
-        foreach (var (name, address) in destinations)
+        Assert.Equal(BackendServices.Order(), backends.Select(b => b["Name"]).Order());
+        foreach (var backend in backends)
         {
-            var match = DestinationPattern().Match(name);
-            Assert.True(match.Success, $"{name} is not a cluster destination address");
-            Assert.Contains(match.Groups[1].Value, clusters);
-
-            var url = new Uri(address);
-            Assert.Contains(url.Host, BackendServices);
+            var url = new Uri(backend["Address"]);
+            Assert.Equal(backend["Name"], url.Host);
             Assert.Equal(HttpPort(url.Host), url.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(Environment(url.Host)["Backend__Variant"], backend["Variant"]);
+            Assert.Matches(ValidationPattern<Mesh.Gateway.BackendEndpoint>(nameof(Mesh.Gateway.BackendEndpoint.Pool)), backend["Pool"]);
         }
-
-        Assert.Equal(BackendServices.Order(), destinations.Select(d => new Uri(d.Value).Host).Order());
     }
 
     [Fact]
@@ -181,12 +188,6 @@ public sealed partial class ComposeFileTests
 
     private static string HttpPort(string service) => Environment(service)["ASPNETCORE_HTTP_PORTS"];
 
-    private static HashSet<string> GatewayClusters()
-    {
-        using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoPaths.Root, "gateway/Mesh.Gateway/appsettings.json")));
-        return settings.RootElement.GetProperty("ReverseProxy").GetProperty("Clusters").EnumerateObject().Select(c => c.Name).ToHashSet();
-    }
-
     private static string AssemblyNameOf(string csproj)
     {
         var assemblyName = AssemblyNamePattern().Match(File.ReadAllText(csproj));
@@ -205,6 +206,6 @@ public sealed partial class ComposeFileTests
     [GeneratedRegex("<AssemblyName>([^<]+)</AssemblyName>")]
     private static partial Regex AssemblyNamePattern();
 
-    [GeneratedRegex("^ReverseProxy__Clusters__([^_]+)__Destinations__[^_]+__Address$")]
-    private static partial Regex DestinationPattern();
+    [GeneratedRegex("^Mesh__Fleet__Backends__([0-9]+)__([A-Za-z]+)$")]
+    private static partial Regex FleetSettingPattern();
 }

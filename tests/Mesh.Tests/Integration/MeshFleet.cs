@@ -29,11 +29,20 @@ public sealed class MeshFleet : IAsyncLifetime
         await Gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
     }
 
-    /// <summary>Starts a gateway whose shared pool holds <paramref name="backendUrls"/>.</summary>
-    public static Task<HostProcess> StartGatewayAsync(IEnumerable<Uri> backendUrls) =>
+    /// <summary>Starts a gateway whose shared pool holds <paramref name="backendUrls"/> (variant <c>test</c>).</summary>
+    public static Task<HostProcess> StartGatewayAsync(IEnumerable<Uri> backendUrls, params string[] extraArgs) =>
         HostProcess.StartAsync(
             RepoPaths.GatewayDll,
-            backendUrls.Select((url, i) => $"--ReverseProxy:Clusters:shared:Destinations:b{i}:Address={url}"));
+            backendUrls.SelectMany((url, i) => FleetArgs(i, $"b{i}", url, "shared", "test")).Concat(extraArgs));
+
+    /// <summary>Command-line configuration that declares one backend of the gateway's fleet.</summary>
+    public static IEnumerable<string> FleetArgs(int index, string name, Uri url, string pool, string variant) =>
+    [
+        $"--Mesh:Fleet:Backends:{index}:Name={name}",
+        $"--Mesh:Fleet:Backends:{index}:Address={url}",
+        $"--Mesh:Fleet:Backends:{index}:Pool={pool}",
+        $"--Mesh:Fleet:Backends:{index}:Variant={variant}",
+    ];
 
     public async Task DisposeAsync()
     {

@@ -17,6 +17,22 @@ public sealed class MeshScriptTests : IDisposable
     {
         var port = LoopbackPorts.Unused();
         using var mesh = StartMesh("up", "--backends", "2", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        try
+        {
+            await UpThenStopAsync(mesh, port, signal);
+        }
+        finally
+        {
+            // Whatever failed above, leave no fleet running behind the test.
+            if (!mesh.HasExited)
+            {
+                mesh.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    private async Task UpThenStopAsync(Process mesh, int port, string signal)
+    {
         var fleet = await WaitForFleetAsync(mesh);
 
         var pids = new[] { fleet.GetProperty("gateway").GetProperty("pid").GetInt32() }

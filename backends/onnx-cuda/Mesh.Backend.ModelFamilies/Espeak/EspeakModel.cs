@@ -44,6 +44,9 @@ public sealed unsafe partial class EspeakModel : ISpeechModel
 
     public IReadOnlyList<VoiceDescriptor> Voices { get; }
 
+    public SpeedRange NativeSpeed { get; } = new(
+        (double)EspeakNative.RateMinimum / EspeakNative.RateNormal, (double)EspeakNative.RateMaximum / EspeakNative.RateNormal);
+
     /// <summary>Loads libespeak-ng once per process; later calls return the same model.</summary>
     public static EspeakModel Load(ILogger logger)
     {
@@ -89,7 +92,7 @@ public sealed unsafe partial class EspeakModel : ISpeechModel
         SynthesisRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var output = Channel.CreateUnbounded<AudioChunk>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var rate = (int)Math.Round(EspeakNative.RateNormal * request.Speed);
+        var rate = (int)Math.Round(EspeakNative.RateNormal * NativeSpeed.Clamp(request.Speed));
         var job = new SynthesisJob(
             request.Text,
             request.Voice.FamilyVoice,

@@ -7,8 +7,6 @@ public static class AudioEncoders
     public static readonly IReadOnlyList<string> Supported =
         [AudioFormats.Mp3, AudioFormats.Opus, AudioFormats.Aac, AudioFormats.Flac, AudioFormats.Wav, AudioFormats.Pcm];
 
-    public static bool IsSupported(string format) => Supported.Contains(format);
-
     /// <summary>
     /// The rate the encoder for <paramref name="format"/> takes audio made at <paramref name="sampleRate"/>: the same
     /// rate, except for Opus, which codes a few rates only; audio at another rate is resampled to 48 kHz, where Opus

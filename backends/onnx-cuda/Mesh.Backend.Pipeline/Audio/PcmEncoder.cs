@@ -9,7 +9,9 @@ public class PcmEncoder : IAudioEncoder
 
     public virtual ReadOnlyMemory<byte> Begin() => ReadOnlyMemory<byte>.Empty;
 
-    public ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples)
+    public ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples) => ToBytes(samples);
+
+    public static byte[] ToBytes(ReadOnlySpan<float> samples)
     {
         var bytes = new byte[samples.Length * 2];
         for (var i = 0; i < samples.Length; i++)

@@ -11,7 +11,7 @@ namespace Mesh.Backend.Pipeline.Audio;
 /// (rounded), aligned with the input. Equal rates are the identity and hold no native state. One instance serves
 /// one stream on one thread at a time.
 /// </summary>
-public sealed unsafe class StreamingResampler : IDisposable
+public sealed unsafe class StreamingResampler : IAudioTransform, IDisposable
 {
     // Room for samples soxr holds back from earlier calls on top of this call's share.
     private const int OutputSlack = 256;

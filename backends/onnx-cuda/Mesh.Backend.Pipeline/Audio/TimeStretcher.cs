@@ -11,7 +11,7 @@ namespace Mesh.Backend.Pipeline.Audio;
 /// pitch. The output has round(input length / speed) samples once <see cref="Flush"/> has run, and it does not
 /// depend on how the input was chunked. Speed 1 is the identity. One instance serves one stream at a time.
 /// </summary>
-public sealed class TimeStretcher
+public sealed class TimeStretcher : IAudioTransform
 {
     public const double MinimumSpeed = 0.25;
     public const double MaximumSpeed = 4.0;

@@ -1,0 +1,106 @@
+using Mesh.Backend.Pipeline;
+using Mesh.Backend.Pipeline.Audio;
+using Mesh.Backend.Pipeline.Scheduling;
+using Mesh.Contracts;
+
+namespace Mesh.Backend.Host;
+
+/// <summary>A request ready to run: the pipeline job, its output format, and its admitted place in its priority class.</summary>
+public sealed record PreparedSpeech(
+    SpeechJob Job, string ResponseFormat, SynthesisScheduler.AdmissionTicket Ticket, ModelHost.ModelLease Lease) : IDisposable
+{
+    public void Dispose()
+    {
+        Ticket.Dispose();
+        Lease.Dispose();
+    }
+}
+
+/// <summary>What a surface implies when the request does not say: its priority class, and a format it always uses.</summary>
+/// <param name="Priority">Realtime for streams, batch for whole files.</param>
+/// <param name="FixedFormat">PCM surfaces (<c>/stream</c>, <c>/stream/pcm</c>, the WebSocket) ignore <c>response_format</c>.</param>
+public sealed record SurfaceDefaults(string Priority, string? FixedFormat = null)
+{
+    public static SurfaceDefaults Pcm { get; } = new(PriorityClasses.Realtime, AudioFormats.Pcm);
+}
+
+/// <summary>The outcome of preparing: a runnable request or the precise error to answer with.</summary>
+public sealed record Preparation(PreparedSpeech? Speech, ApiError? Error);
+
+/// <summary>Turns a parsed request into a job: model, voice, rate, format and priority checked against what this backend serves.</summary>
+public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler scheduler)
+{
+    /// <param name="headerPriority">
+    /// The <c>X-Priority</c> header, if any. It wins over the body's <c>priority</c>: the gateway sets it after checking
+    /// what the caller's key allows.
+    /// </param>
+    public async Task<Preparation> PrepareAsync(
+        SpeechRequest request, SurfaceDefaults defaults, string? headerPriority, CancellationToken cancellationToken)
+    {
+        if (headerPriority is not null && !PriorityClasses.All.Contains(headerPriority))
+        {
+            return Fail(ApiError.InvalidRequest(
+                $"X-Priority '{headerPriority}' is not valid; expected one of: {string.Join(", ", PriorityClasses.All)}.",
+                MeshHeaders.Priority,
+                "invalid_value"));
+        }
+
+        var lease = await host.AcquireAsync(cancellationToken);
+        if (lease is null)
+        {
+            return Fail(ApiError.Unavailable($"The model is not ready ({host.Status}).", "model_not_ready"));
+        }
+
+        var preparation = Prepare(request, lease, defaults, headerPriority);
+        if (preparation.Speech is null)
+        {
+            lease.Dispose();
+        }
+
+        return preparation;
+    }
+
+    private Preparation Prepare(SpeechRequest request, ModelHost.ModelLease lease, SurfaceDefaults defaults, string? headerPriority)
+    {
+        var model = lease.Model;
+        if (!ModelHost.Serves(model, request.Model!))
+        {
+            return Fail(ApiError.NotFound($"Model '{request.Model}' does not exist; GET /v1/models lists them.", "model", "model_not_found"));
+        }
+
+        var voice = model.ResolveVoice(request.Voice!, request.Language);
+        if (voice is null)
+        {
+            return Fail(request.Language is null
+                ? ApiError.NotFound($"Voice '{request.Voice}' does not exist; GET /v1/audio/voices lists them.", "voice", "voice_not_found")
+                : ApiError.NotFound($"Voice '{request.Voice}' with language '{request.Language}' does not exist; GET /v1/audio/voices lists them.", "language", "voice_not_found"));
+        }
+
+        var format = defaults.FixedFormat ?? request.ResponseFormat ?? AudioFormats.Mp3;
+        var outputRate = AudioEncoders.EncodingSampleRate(format, request.SampleRate ?? model.NativeSampleRate);
+        if (request.SampleRate is { } requested && requested != outputRate)
+        {
+            return Fail(ApiError.InvalidRequest(
+                $"response_format '{format}' cannot carry {requested} Hz; it codes {string.Join(", ", OggOpusEncoder.SampleRates)} Hz.",
+                "sample_rate",
+                "unsupported_value"));
+        }
+
+        var priority = headerPriority ?? request.Priority ?? defaults.Priority;
+        var ticket = scheduler.TryAdmit(priority);
+        if (ticket is null)
+        {
+            return Fail(new ApiError(
+                StatusCodes.Status429TooManyRequests,
+                $"The {priority} queue of this backend is full; retry shortly.",
+                ErrorTypes.RateLimit,
+                null,
+                "queue_full"));
+        }
+
+        var job = new SpeechJob(model, request.Input!, voice, request.Speed ?? 1.0, outputRate, priority);
+        return new Preparation(new PreparedSpeech(job, format, ticket, lease), null);
+    }
+
+    private static Preparation Fail(ApiError error) => new(null, error);
+}

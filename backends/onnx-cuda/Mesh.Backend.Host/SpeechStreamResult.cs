@@ -1,0 +1,109 @@
+using Mesh.Backend.Host.Surfaces;
+using Mesh.Backend.Pipeline;
+using Mesh.Contracts;
+using Mesh.Contracts.Http;
+
+namespace Mesh.Backend.Host;
+
+/// <summary>
+/// Runs a prepared request through the pipeline and streams it on one surface. Before the first byte a failure is
+/// still an error envelope (504 when no audio came within the timeout); after it the surface marks the failure or
+/// the connection is aborted. A client that leaves cancels the request's queued and running work.
+/// </summary>
+public sealed partial class SpeechStreamResult(
+    SpeechPipeline pipeline, PreparedSpeech speech, ISpeechSurface surface, TimeSpan firstAudioTimeout, long startTimestamp, string[] labels)
+    : IResult
+{
+    public async Task ExecuteAsync(HttpContext httpContext)
+    {
+        using var ownedSpeech = speech;
+        using var ownedSurface = surface;
+        var logger = httpContext.RequestServices.GetRequiredService<ILogger<SpeechStreamResult>>();
+        var response = httpContext.Response;
+        var clientGone = httpContext.RequestAborted;
+        using var firstAudioDeadline = CancellationTokenSource.CreateLinkedTokenSource(clientGone);
+        firstAudioDeadline.CancelAfter(firstAudioTimeout);
+        var clock = new StreamClock(startTimestamp, speech.Job.OutputSampleRate, labels);
+
+        try
+        {
+            await foreach (var pipelineEvent in pipeline.RunAsync(speech.Job, firstAudioDeadline.Token))
+            {
+                await WriteAsync(surface.Render(pipelineEvent));
+            }
+
+            await WriteAsync(surface.Complete(Usage(clock)));
+            clock.OnComplete();
+        }
+        catch (OperationCanceledException) when (clientGone.IsCancellationRequested)
+        {
+            BackendMetrics.Cancellations.WithLabels(labels).Inc();
+        }
+        catch (OperationCanceledException) when (!response.HasStarted)
+        {
+            await FailAsync(httpContext, new ApiError(
+                StatusCodes.Status504GatewayTimeout,
+                $"No audio was produced within {firstAudioTimeout.TotalSeconds:0} s.",
+                ErrorTypes.Server,
+                null,
+                "timeout"));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogSynthesisFailed(logger, ex);
+            await FailAsync(httpContext, ApiError.Internal("Synthesis failed."));
+        }
+
+        async Task WriteAsync(SurfaceOutput output)
+        {
+            if (output.Bytes.IsEmpty)
+            {
+                return;
+            }
+
+            if (!response.HasStarted)
+            {
+                // Once audio flows the deadline no longer applies: a long stream is not cut.
+                firstAudioDeadline.CancelAfter(Timeout.InfiniteTimeSpan);
+                response.StatusCode = StatusCodes.Status200OK;
+                surface.Start(response);
+                BackendMetrics.Requests.WithLabels([.. labels, "200"]).Inc();
+            }
+
+            clock.OnAudio(output.AudioSamples);
+            await response.Body.WriteAsync(output.Bytes, clientGone);
+            await response.Body.FlushAsync(clientGone);
+        }
+    }
+
+    private SpeechUsage Usage(StreamClock clock)
+    {
+        var input = SpeechRequestParser.CountCharacters(speech.Job.Text);
+        var output = (long)Math.Round(clock.AudioSeconds * speech.Job.OutputSampleRate);
+        return new SpeechUsage(input, output, input + output);
+    }
+
+    private async Task FailAsync(HttpContext httpContext, ApiError error)
+    {
+        var response = httpContext.Response;
+        if (!response.HasStarted)
+        {
+            BackendMetrics.Requests.WithLabels([.. labels, error.Status.ToString(System.Globalization.CultureInfo.InvariantCulture)]).Inc();
+            await ApiResults.WriteErrorAsync(httpContext, error);
+            return;
+        }
+
+        if (surface.RenderFailure(error) is { } marker)
+        {
+            await response.Body.WriteAsync(marker, httpContext.RequestAborted);
+            await response.Body.FlushAsync(httpContext.RequestAborted);
+            await response.CompleteAsync();
+            return;
+        }
+
+        httpContext.Abort();
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Synthesis failed")]
+    private static partial void LogSynthesisFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,45 @@
+using Mesh.Backend.Pipeline;
+using Mesh.Backend.Pipeline.Audio;
+using Mesh.Contracts;
+
+namespace Mesh.Backend.Host.Surfaces;
+
+/// <summary>
+/// Audio bytes of one format as they are encoded (<c>stream_format: "audio"</c>, and <c>/stream/pcm</c> with pcm).
+/// A failure after the first byte aborts the connection, so the client sees a truncated transfer, never a clean end.
+/// </summary>
+public sealed class EncodedAudioSurface(IAudioEncoder encoder, int sampleRate) : ISpeechSurface
+{
+    private bool _begun;
+
+    public void Start(HttpResponse response)
+    {
+        response.ContentType = encoder.ContentType;
+        SurfaceHeaders.SetPcmRate(response, sampleRate);
+    }
+
+    public SurfaceOutput Render(PipelineEvent pipelineEvent) =>
+        pipelineEvent is AudioProduced audio
+            ? new SurfaceOutput(Concat(BeginOnce(), encoder.Encode(audio.Samples)), audio.Samples.Length)
+            : SurfaceOutput.None;
+
+    public SurfaceOutput Complete(SpeechUsage usage) => SurfaceOutput.Control(Concat(BeginOnce(), encoder.Finish()));
+
+    public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => null;
+
+    public void Dispose() => encoder.Dispose();
+
+    private ReadOnlyMemory<byte> BeginOnce()
+    {
+        if (_begun)
+        {
+            return ReadOnlyMemory<byte>.Empty;
+        }
+
+        _begun = true;
+        return encoder.Begin();
+    }
+
+    private static ReadOnlyMemory<byte> Concat(ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second) =>
+        first.IsEmpty ? second : second.IsEmpty ? first : (byte[])[.. first.Span, .. second.Span];
+}

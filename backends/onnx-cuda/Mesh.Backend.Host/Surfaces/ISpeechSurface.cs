@@ -1,0 +1,30 @@
+using Mesh.Backend.Pipeline;
+using Mesh.Contracts;
+
+namespace Mesh.Backend.Host.Surfaces;
+
+/// <summary>Bytes to write to the client and how many audio samples they deliver (for timing and metrics).</summary>
+public readonly record struct SurfaceOutput(ReadOnlyMemory<byte> Bytes, int AudioSamples)
+{
+    public static SurfaceOutput None => default;
+
+    public static SurfaceOutput Control(ReadOnlyMemory<byte> bytes) => new(bytes, 0);
+}
+
+/// <summary>
+/// One HTTP streaming surface (whole-file audio, OpenAI SSE, per-sentence SSE, raw PCM): how pipeline events become
+/// response bytes. The response starts lazily, on the first bytes, so an error before any audio is still an envelope.
+/// </summary>
+public interface ISpeechSurface : IDisposable
+{
+    /// <summary>Sets content type and headers; called once, just before the first bytes are written.</summary>
+    void Start(HttpResponse response);
+
+    SurfaceOutput Render(PipelineEvent pipelineEvent);
+
+    /// <summary>The bytes that end a complete stream (an encoder trailer, a done event).</summary>
+    SurfaceOutput Complete(SpeechUsage usage);
+
+    /// <summary>Bytes that mark a failure after the response started, or null when the only honest end is an abort.</summary>
+    ReadOnlyMemory<byte>? RenderFailure(ApiError failure);
+}

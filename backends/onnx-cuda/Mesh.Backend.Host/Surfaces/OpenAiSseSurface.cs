@@ -1,0 +1,36 @@
+using Mesh.Backend.Pipeline;
+using Mesh.Backend.Pipeline.Audio;
+using Mesh.Contracts;
+
+namespace Mesh.Backend.Host.Surfaces;
+
+/// <summary>
+/// OpenAI's <c>stream_format: "sse"</c>: <c>speech.audio.delta</c> events with base64 audio in the response format,
+/// then <c>speech.audio.done</c> with usage. A failure after the first event is an <c>error</c> event.
+/// </summary>
+public sealed class OpenAiSseSurface(IAudioEncoder encoder, int sampleRate) : ISpeechSurface
+{
+    private readonly EncodedAudioSurface _audio = new(encoder, sampleRate);
+
+    public void Start(HttpResponse response) => SurfaceHeaders.SetEventStream(response, sampleRate);
+
+    public SurfaceOutput Render(PipelineEvent pipelineEvent)
+    {
+        var audio = _audio.Render(pipelineEvent);
+        return audio.Bytes.IsEmpty ? audio : new SurfaceOutput(Delta(audio.Bytes), audio.AudioSamples);
+    }
+
+    public SurfaceOutput Complete(SpeechUsage usage)
+    {
+        var trailer = _audio.Complete(usage).Bytes;
+        var done = ServerSentEvents.Frame(new SpeechAudioDone(usage), ContractsJsonContext.Default.SpeechAudioDone);
+        return SurfaceOutput.Control(trailer.IsEmpty ? done : (byte[])[.. Delta(trailer), .. done]);
+    }
+
+    public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => ServerSentEvents.Error(failure);
+
+    public void Dispose() => _audio.Dispose();
+
+    private static byte[] Delta(ReadOnlyMemory<byte> bytes) =>
+        ServerSentEvents.Frame(new SpeechAudioDelta(Convert.ToBase64String(bytes.Span)), ContractsJsonContext.Default.SpeechAudioDelta);
+}

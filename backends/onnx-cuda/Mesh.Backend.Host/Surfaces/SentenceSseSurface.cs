@@ -1,0 +1,64 @@
+using Mesh.Backend.Pipeline;
+using Mesh.Backend.Pipeline.Audio;
+using Mesh.Contracts;
+
+namespace Mesh.Backend.Host.Surfaces;
+
+/// <summary>
+/// <c>/v1/audio/speech/stream</c>: one <c>sentence</c> event per sentence with its audio as base64 PCM, then
+/// <c>done</c>; a failure after the first event is an <c>error</c> event.
+/// </summary>
+public sealed class SentenceSseSurface(int sampleRate) : ISpeechSurface
+{
+    private readonly List<float> _sentenceAudio = [];
+    private string _sentenceText = "";
+    private int _sentences;
+
+    public void Start(HttpResponse response) => SurfaceHeaders.SetEventStream(response, sampleRate);
+
+    public SurfaceOutput Render(PipelineEvent pipelineEvent)
+    {
+        switch (pipelineEvent)
+        {
+            case SentenceStarted started:
+                _sentenceText = started.Text;
+                _sentenceAudio.Clear();
+                return SurfaceOutput.None;
+            case AudioProduced audio:
+                _sentenceAudio.AddRange(audio.Samples);
+                return SurfaceOutput.None;
+            case SentenceCompleted completed:
+                _sentences++;
+                var pcm = PcmEncoder.ToBytes(_sentenceAudio.ToArray());
+                var sentence = new StreamEvent
+                {
+                    Type = StreamEvent.Sentence,
+                    Index = completed.SentenceIndex,
+                    Text = _sentenceText,
+                    Audio = Convert.ToBase64String(pcm),
+                    SampleRate = sampleRate,
+                };
+                return new SurfaceOutput(ServerSentEvents.Frame(sentence, ContractsJsonContext.Default.StreamEvent), _sentenceAudio.Count);
+            default:
+                return SurfaceOutput.None;
+        }
+    }
+
+    public SurfaceOutput Complete(SpeechUsage usage)
+    {
+        var done = new StreamEvent
+        {
+            Type = StreamEvent.Done,
+            Sentences = _sentences,
+            AudioSeconds = (double)usage.OutputTokens / sampleRate,
+            SampleRate = sampleRate,
+        };
+        return SurfaceOutput.Control(ServerSentEvents.Frame(done, ContractsJsonContext.Default.StreamEvent));
+    }
+
+    public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => ServerSentEvents.Error(failure);
+
+    public void Dispose()
+    {
+    }
+}

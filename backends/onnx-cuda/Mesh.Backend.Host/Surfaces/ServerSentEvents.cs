@@ -1,0 +1,19 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Mesh.Contracts;
+
+namespace Mesh.Backend.Host.Surfaces;
+
+/// <summary>SSE framing: one <c>data:</c> line of JSON per event.</summary>
+internal static class ServerSentEvents
+{
+    private static readonly byte[] Prefix = "data: "u8.ToArray();
+    private static readonly byte[] Suffix = "\n\n"u8.ToArray();
+
+    public static byte[] Frame<T>(T value, JsonTypeInfo<T> typeInfo) =>
+        [.. Prefix, .. JsonSerializer.SerializeToUtf8Bytes(value, typeInfo), .. Suffix];
+
+    public static byte[] Error(ApiError error) =>
+        Frame(new StreamEvent { Type = StreamEvent.Failure, Error = error.ToEnvelope().Error }, ContractsJsonContext.Default.StreamEvent);
+
+}

@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using Mesh.Contracts;
+
+namespace Mesh.Gateway.Admission;
+
+/// <summary>The outcome of asking for a slot: a lease to hold while forwarding, or the reason the request was shed.</summary>
+public sealed record Admission(AdmissionController.Lease? Lease, string? ShedReason, TimeSpan QueueWait);
+
+/// <summary>
+/// Priority admission over <c>TotalConcurrency</c> slots. Realtime may take any free slot; batch never takes the last
+/// <c>RealtimeReserved</c> ones that realtime is not using. Each class waits in a bounded FIFO queue with a deadline.
+/// A freed slot goes to realtime first. Batch is shed first: while realtime requests wait, new batch requests and
+/// those already queued are turned away at once (429) instead of waiting behind them.
+/// </summary>
+public sealed class AdmissionController(Func<AdmissionOptions> options)
+{
+    public const string QueueFull = "queue_full";
+    public const string QueueTimeout = "queue_timeout";
+    public const string RealtimePressure = "realtime_pressure";
+
+    private const string Granted = "granted";
+
+    private readonly Lock _lock = new();
+    private readonly LinkedList<Waiter> _realtimeQueue = new();
+    private readonly LinkedList<Waiter> _batchQueue = new();
+    private int _runningRealtime;
+    private int _runningBatch;
+
+    public int Running(string priority)
+    {
+        lock (_lock)
+        {
+            return priority == PriorityClasses.Realtime ? _runningRealtime : _runningBatch;
+        }
+    }
+
+    public int Queued(string priority)
+    {
+        lock (_lock)
+        {
+            return Queue(priority).Count;
+        }
+    }
+
+    public async Task<Admission> AcquireAsync(string priority, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var settings = options();
+        var isRealtime = priority == PriorityClasses.Realtime;
+        Waiter waiter;
+        lock (_lock)
+        {
+            if (Queue(priority).Count == 0 && CanStart(isRealtime, settings))
+            {
+                return new Admission(StartLocked(isRealtime), null, TimeSpan.Zero);
+            }
+
+            if (!isRealtime && _realtimeQueue.Count > 0)
+            {
+                return new Admission(null, RealtimePressure, TimeSpan.Zero);
+            }
+
+            var limits = isRealtime ? settings.Realtime : settings.Batch;
+            if (Queue(priority).Count >= limits.MaxQueue)
+            {
+                return new Admission(null, QueueFull, TimeSpan.Zero);
+            }
+
+            waiter = new Waiter();
+            waiter.Node = Queue(priority).AddLast(waiter);
+            if (isRealtime)
+            {
+                // Realtime has to wait: batch waiting behind it will not get a slot soon, so tell those clients now.
+                foreach (var batch in _batchQueue)
+                {
+                    batch.Completion.TrySetResult(RealtimePressure);
+                }
+
+                _batchQueue.Clear();
+            }
+        }
+
+        var timeout = TimeSpan.FromMilliseconds(isRealtime ? settings.Realtime.QueueTimeoutMs : settings.Batch.QueueTimeoutMs);
+        string? outcome;
+        try
+        {
+            outcome = await waiter.Completion.Task.WaitAsync(timeout, cancellationToken);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            lock (_lock)
+            {
+                if (waiter.Node!.List is not null)
+                {
+                    waiter.Node.List.Remove(waiter.Node);
+                    outcome = null;
+                }
+                else
+                {
+                    // Granted or shed in the same instant (results are set under the lock, so it is there): honour it.
+                    outcome = waiter.Completion.Task.Result;
+                }
+            }
+
+            if (outcome is null)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                return new Admission(null, QueueTimeout, Stopwatch.GetElapsedTime(started));
+            }
+        }
+
+        return outcome == Granted
+            ? new Admission(new Lease(this, isRealtime), null, Stopwatch.GetElapsedTime(started))
+            : new Admission(null, outcome, Stopwatch.GetElapsedTime(started));
+    }
+
+    private LinkedList<Waiter> Queue(string priority) => priority == PriorityClasses.Realtime ? _realtimeQueue : _batchQueue;
+
+    private bool CanStart(bool isRealtime, AdmissionOptions settings)
+    {
+        var running = _runningRealtime + _runningBatch;
+        if (isRealtime)
+        {
+            return running < settings.TotalConcurrency;
+        }
+
+        var reservedFree = Math.Max(0, settings.RealtimeReserved - _runningRealtime);
+        return running < settings.TotalConcurrency - reservedFree;
+    }
+
+    private Lease StartLocked(bool isRealtime)
+    {
+        if (isRealtime)
+        {
+            _runningRealtime++;
+        }
+        else
+        {
+            _runningBatch++;
+        }
+
+        return new Lease(this, isRealtime);
+    }
+
+    private void Release(bool isRealtime)
+    {
+        lock (_lock)
+        {
+            if (isRealtime)
+            {
+                _runningRealtime--;
+            }
+            else
+            {
+                _runningBatch--;
+            }
+
+            var settings = options();
+            GrantLocked(_realtimeQueue, true, settings);
+            if (_realtimeQueue.Count == 0)
+            {
+                GrantLocked(_batchQueue, false, settings);
+            }
+        }
+    }
+
+    private void GrantLocked(LinkedList<Waiter> queue, bool isRealtime, AdmissionOptions settings)
+    {
+        while (queue.First is { } next && CanStart(isRealtime, settings))
+        {
+            queue.RemoveFirst();
+            if (isRealtime)
+            {
+                _runningRealtime++;
+            }
+            else
+            {
+                _runningBatch++;
+            }
+
+            next.Value.Completion.TrySetResult(Granted);
+        }
+    }
+
+    /// <summary>A granted slot; disposing it frees the slot for the next waiter.</summary>
+    public sealed class Lease : IDisposable
+    {
+        private AdmissionController? _owner;
+        private readonly bool _isRealtime;
+
+        internal Lease(AdmissionController owner, bool isRealtime)
+        {
+            _owner = owner;
+            _isRealtime = isRealtime;
+        }
+
+        public void Dispose() => Interlocked.Exchange(ref _owner, null)?.Release(_isRealtime);
+    }
+
+    private sealed class Waiter
+    {
+        public TaskCompletionSource<string> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public LinkedListNode<Waiter>? Node { get; set; }
+    }
+}

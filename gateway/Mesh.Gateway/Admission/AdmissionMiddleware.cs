@@ -1,0 +1,55 @@
+using System.Globalization;
+using Mesh.Contracts;
+using Mesh.Contracts.Http;
+using Mesh.Gateway.Routing;
+
+namespace Mesh.Gateway.Admission;
+
+/// <summary>
+/// Holds each request in its class's queue until a slot is free, sheds it with 429 and <c>Retry-After</c> when the
+/// queue is full, its deadline passes or realtime needs the room, and drops it silently if the client leaves.
+/// Every answer says how long it waited in <c>X-Mesh-Queue-Ms</c>.
+/// </summary>
+public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionController admission)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var decision = RouteDecision.Of(context)!;
+        GatewayMetrics.QueueDepth.WithLabels(decision.Priority).Set(admission.Queued(decision.Priority) + 1);
+        Admission result;
+        try
+        {
+            result = await admission.AcquireAsync(decision.Priority, context.RequestAborted);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            GatewayMetrics.Shed.WithLabels("client_gone", decision.Priority, decision.Variant).Inc();
+            return;
+        }
+        finally
+        {
+            GatewayMetrics.QueueDepth.WithLabels(decision.Priority).Set(admission.Queued(decision.Priority));
+        }
+
+        GatewayMetrics.QueueWait.WithLabels(decision.Priority, decision.Variant).Observe(result.QueueWait.TotalSeconds);
+        context.Response.Headers[MeshHeaders.QueueMs] = ((int)result.QueueWait.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        if (result.Lease is null)
+        {
+            GatewayMetrics.Shed.WithLabels(result.ShedReason!, decision.Priority, decision.Variant).Inc();
+            var error = new ApiError(
+                StatusCodes.Status429TooManyRequests,
+                $"The gateway is saturated for {decision.Priority} requests ({result.ShedReason}); retry shortly.",
+                ErrorTypes.RateLimit,
+                null,
+                result.ShedReason);
+            GatewayMetrics.CountRequest(decision, StatusCodes.Status429TooManyRequests);
+            await ApiResults.WriteErrorAsync(context, error);
+            return;
+        }
+
+        using (result.Lease)
+        {
+            await next(context);
+        }
+    }
+}

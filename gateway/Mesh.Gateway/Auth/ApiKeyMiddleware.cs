@@ -1,0 +1,91 @@
+using System.Globalization;
+using System.Net;
+using Mesh.Contracts;
+using Mesh.Contracts.Http;
+
+namespace Mesh.Gateway.Auth;
+
+/// <summary>
+/// <c>Authorization: Bearer KEY</c> like OpenAI on every API path (<c>/v1/…</c>, <c>/ws</c>): a missing, unknown or
+/// revoked key is a 401 envelope, a key over its rate a 429 with <c>Retry-After</c>. With no keys configured only
+/// loopback clients are served. Health, readiness, metrics and the page stay open.
+/// </summary>
+public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
+{
+    public const string ClientHeader = "X-Mesh-Client";
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (!IsApiPath(context.Request.Path))
+        {
+            await next(context);
+            return;
+        }
+
+        var error = Authenticate(context, out var identity, out var retryAfter);
+        if (error is not null)
+        {
+            if (retryAfter is { } wait)
+            {
+                context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            }
+
+            GatewayMetrics.AuthFailures.WithLabels(error.Code ?? "unknown").Inc();
+            await ApiResults.WriteErrorAsync(context, error);
+            return;
+        }
+
+        identity!.AttachTo(context);
+        await next(context);
+    }
+
+    private static bool IsApiPath(PathString path) =>
+        path.StartsWithSegments("/v1", StringComparison.Ordinal) || path.StartsWithSegments("/ws", StringComparison.Ordinal);
+
+    private ApiError? Authenticate(HttpContext context, out ClientIdentity? identity, out TimeSpan? retryAfter)
+    {
+        identity = null;
+        retryAfter = null;
+        if (!keys.HasKeys)
+        {
+            var remote = context.Connection.RemoteIpAddress;
+            if (remote is null || !IPAddress.IsLoopback(remote))
+            {
+                return Unauthorized("No API keys are configured, so this gateway serves loopback clients only.", "loopback_only");
+            }
+
+            var clientId = context.Request.Headers[ClientHeader].FirstOrDefault() ?? remote.ToString();
+            identity = new ClientIdentity(clientId, null, AllowRealtime: true);
+            return null;
+        }
+
+        var authorization = context.Request.Headers.Authorization.FirstOrDefault();
+        if (authorization is null || !authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return Unauthorized("Missing API key: send 'Authorization: Bearer YOUR_KEY'.", "missing_api_key");
+        }
+
+        var entry = keys.Find(authorization["Bearer ".Length..].Trim());
+        if (entry is null)
+        {
+            return Unauthorized("Incorrect API key provided.", "invalid_api_key");
+        }
+
+        if (entry.Revoked)
+        {
+            return Unauthorized("This API key has been revoked.", "revoked_api_key");
+        }
+
+        if (!keys.TryAcquire(entry, out var wait))
+        {
+            retryAfter = wait;
+            return new ApiError(StatusCodes.Status429TooManyRequests, $"Rate limit of key '{entry.Name}' reached; retry after {wait.TotalSeconds:0.#} s.", ErrorTypes.RateLimit, null, "rate_limit_exceeded");
+        }
+
+        identity = new ClientIdentity(entry.Name, entry.Name, entry.AllowRealtime);
+        return null;
+    }
+
+    private static ApiError Unauthorized(string message, string code) =>
+        new(StatusCodes.Status401Unauthorized, message, ErrorTypes.Authentication, null, code);
+}

@@ -1,0 +1,61 @@
+using System.Net.Http.Json;
+using Mesh.Contracts;
+using Mesh.Contracts.Http;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Model;
+
+namespace Mesh.Gateway;
+
+/// <summary><c>/v1/models</c> and <c>/v1/audio/voices</c>, answered by the gateway itself from every ready backend.</summary>
+public static class CatalogEndpoints
+{
+    public const string HttpClientName = "backends";
+
+    public static IEndpointRouteBuilder MapCatalogEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/v1/models", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
+        {
+            var lists = await QueryAsync(proxy, clients, "/v1/models", ContractsJsonContext.Default.ModelList, cancellationToken);
+            return lists is null
+                ? NoBackend()
+                : TypedResults.Json(new ModelList("list", [.. lists.SelectMany(l => l.Data).DistinctBy(m => m.Id).OrderBy(m => m.Id, StringComparer.Ordinal)]), ContractsJsonContext.Default.ModelList);
+        });
+        app.MapGet("/v1/audio/voices", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
+        {
+            var lists = await QueryAsync(proxy, clients, "/v1/audio/voices", ContractsJsonContext.Default.VoiceList, cancellationToken);
+            return lists is null
+                ? NoBackend()
+                : TypedResults.Json(new VoiceList([.. lists.SelectMany(l => l.Voices).DistinctBy(v => (v.Id, v.Model))]), ContractsJsonContext.Default.VoiceList);
+        });
+        return app;
+    }
+
+    private static IResult NoBackend() => ApiResults.Error(ApiError.Unavailable("No healthy backend is available; retry shortly.", "no_healthy_backend"));
+
+    /// <summary>Each ready backend's answer (one per address); null when none answered.</summary>
+    private static async Task<T[]?> QueryAsync<T>(
+        IProxyStateLookup proxy, IHttpClientFactory clients, string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
+        where T : class
+    {
+        var addresses = proxy.GetClusters()
+            .SelectMany(c => c.Destinations.Values)
+            .Where(d => d.Health.Active != DestinationHealth.Unhealthy && d.Health.Passive != DestinationHealth.Unhealthy)
+            .Select(d => d.Model.Config.Address)
+            .Distinct(StringComparer.Ordinal)
+            .ToArray();
+        var client = clients.CreateClient(HttpClientName);
+        var answers = await Task.WhenAll(addresses.Select(async address =>
+        {
+            try
+            {
+                return await client.GetFromJsonAsync(new Uri(new Uri(address), path), typeInfo, cancellationToken);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
+            {
+                return null;
+            }
+        }));
+        var received = answers.OfType<T>().ToArray();
+        return received.Length == 0 ? null : received;
+    }
+}

@@ -1,0 +1,123 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Mesh.Gateway;
+
+/// <summary>The backends behind the gateway (section <c>Mesh:Fleet</c>); reloaded when the configuration changes.</summary>
+public sealed class FleetOptions
+{
+    public const string Section = "Mesh:Fleet";
+
+    public List<BackendEndpoint> Backends { get; set; } = [];
+}
+
+/// <param name="Pool"><c>realtime</c>, <c>batch</c> or <c>shared</c> (serves both classes).</param>
+/// <param name="Variant">The engine configuration the backend runs, for A/B comparison.</param>
+public sealed class BackendEndpoint
+{
+    [Required]
+    [RegularExpression("^[A-Za-z0-9._-]{1,64}$")]
+    public string Name { get; set; } = "";
+
+    [Required]
+    [Url]
+    public string Address { get; set; } = "";
+
+    [RegularExpression("^(realtime|batch|shared)$")]
+    public string Pool { get; set; } = Pools.Shared;
+
+    [RegularExpression("^[A-Za-z0-9._-]{1,64}$")]
+    public string Variant { get; set; } = "default";
+}
+
+public static class Pools
+{
+    public const string Shared = "shared";
+}
+
+/// <summary>A/B weights per variant (section <c>Mesh:Variants</c>); a variant without a weight gets none of the traffic
+/// unless no weights are configured at all, when every variant weighs the same.</summary>
+public sealed class VariantOptions
+{
+    public const string Section = "Mesh:Variants";
+
+    public Dictionary<string, double> Weights { get; set; } = [];
+}
+
+/// <summary>Priority admission (section <c>Mesh:Admission</c>).</summary>
+public sealed class AdmissionOptions
+{
+    public const string Section = "Mesh:Admission";
+
+    /// <summary>Requests forwarded at once, over all classes.</summary>
+    [Range(1, 100_000)]
+    public int TotalConcurrency { get; set; } = 16;
+
+    /// <summary>Slots batch never takes, so realtime always finds room.</summary>
+    [Range(0, 100_000)]
+    public int RealtimeReserved { get; set; } = 4;
+
+    [Required]
+    public ClassLimits Realtime { get; set; } = new() { MaxQueue = 64, QueueTimeoutMs = 2_000 };
+
+    [Required]
+    public ClassLimits Batch { get; set; } = new() { MaxQueue = 32, QueueTimeoutMs = 30_000 };
+}
+
+public sealed class ClassLimits
+{
+    /// <summary>Requests waiting for a slot; one more is shed with 429.</summary>
+    [Range(0, 100_000)]
+    public int MaxQueue { get; set; }
+
+    /// <summary>A request waiting longer is shed with 429.</summary>
+    [Range(1, 600_000)]
+    public int QueueTimeoutMs { get; set; }
+}
+
+/// <summary>Passive health (section <c>Mesh:Health</c>): how many failed answers eject a backend, and for how long.</summary>
+public sealed class PassiveHealthOptions
+{
+    public const string Section = "Mesh:Health";
+
+    /// <summary>Consecutive 5xx answers or timeouts that eject a backend.</summary>
+    [Range(1, 1000)]
+    public int ConsecutiveFailures { get; set; } = 3;
+
+    [Range(1, 3600)]
+    public int ReactivationSeconds { get; set; } = 10;
+}
+
+/// <summary>API keys (section <c>Mesh:Auth</c>), stored as SHA-256 hashes; reloaded live, so a revoked key stops at once.</summary>
+public sealed class AuthOptions
+{
+    public const string Section = "Mesh:Auth";
+
+    public List<ApiKeyEntry> Keys { get; set; } = [];
+
+    /// <summary>A JSON file with the same shape (<c>{"Mesh":{"Auth":{"Keys":[...]}}}</c>), watched for changes.</summary>
+    public string? KeysFile { get; set; }
+}
+
+public sealed class ApiKeyEntry
+{
+    [Required]
+    [RegularExpression("^[A-Za-z0-9._-]{1,64}$")]
+    public string Name { get; set; } = "";
+
+    /// <summary>Lowercase hex SHA-256 of the key; the key itself is never stored.</summary>
+    [Required]
+    [RegularExpression("^[0-9a-f]{64}$")]
+    public string Sha256 { get; set; } = "";
+
+    public bool Revoked { get; set; }
+
+    /// <summary>Whether this key may ask for the realtime class on a surface that defaults to batch.</summary>
+    public bool AllowRealtime { get; set; } = true;
+
+    /// <summary>Token bucket: sustained requests per second and the burst above it.</summary>
+    [Range(0.001, 1_000_000)]
+    public double RequestsPerSecond { get; set; } = 20;
+
+    [Range(1, 1_000_000)]
+    public int Burst { get; set; } = 40;
+}

@@ -1,0 +1,54 @@
+using Mesh.Gateway.Admission;
+using Mesh.Gateway.Auth;
+using Mesh.Gateway.Balancing;
+using Mesh.Gateway.Health;
+using Mesh.Gateway.Routing;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Health;
+using Yarp.ReverseProxy.LoadBalancing;
+using Yarp.ReverseProxy.Transforms;
+
+namespace Mesh.Gateway;
+
+public static class GatewayServiceRegistration
+{
+    public static IServiceCollection AddGateway(this IServiceCollection services)
+    {
+        services.AddOptions<FleetOptions>().BindConfiguration(FleetOptions.Section).ValidateDataAnnotations().Validate(
+            fleet => fleet.Backends.All(b => Validate(b)) && fleet.Backends.Select(b => b.Name).Distinct(StringComparer.Ordinal).Count() == fleet.Backends.Count,
+            "Every backend needs a unique Name, an absolute http(s) Address, a Pool of realtime|batch|shared and a Variant.").ValidateOnStart();
+        services.AddOptions<VariantOptions>().BindConfiguration(VariantOptions.Section).Validate(
+            v => v.Weights.Values.All(w => w >= 0 && double.IsFinite(w)), "Variant weights must be finite and not negative.").ValidateOnStart();
+        services.AddOptions<AdmissionOptions>().BindConfiguration(AdmissionOptions.Section).ValidateDataAnnotations().Validate(
+            a => a.RealtimeReserved < a.TotalConcurrency, "RealtimeReserved must leave batch at least one slot of TotalConcurrency.").ValidateOnStart();
+        services.AddOptions<PassiveHealthOptions>().BindConfiguration(PassiveHealthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).Validate(
+            a => a.Keys.All(k => System.Text.RegularExpressions.Regex.IsMatch(k.Sha256, "^[0-9a-f]{64}$") && !string.IsNullOrWhiteSpace(k.Name)),
+            "Every API key needs a Name and a lowercase hex Sha256.").ValidateOnStart();
+
+        services.AddSingleton<IProxyConfigProvider, FleetProxyConfigProvider>();
+        services.AddReverseProxy().AddTransforms(transforms =>
+        {
+            var load = transforms.Services.GetRequiredService<BackendLoad>();
+            transforms.AddResponseTransform(FailoverMiddleware.HoldBackRefusalAsync);
+            transforms.AddResponseTransform(context => ProxyOutcomeMiddleware.ObserveResponseAsync(context, load));
+        });
+        services.AddSingleton<BackendLoad>();
+        services.AddSingleton<ILoadBalancingPolicy, LeastLoadedPolicy>();
+        services.AddSingleton<IActiveHealthCheckPolicy, ReadyzWithLoadPolicy>();
+        services.AddSingleton<IPassiveHealthCheckPolicy, ServerErrorsPolicy>();
+        services.AddSingleton<ApiKeyStore>();
+        services.AddSingleton(provider =>
+        {
+            var options = provider.GetRequiredService<IOptionsMonitor<AdmissionOptions>>();
+            return new AdmissionController(() => options.CurrentValue);
+        });
+        services.AddHttpClient(CatalogEndpoints.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(3));
+        return services;
+    }
+
+    private static bool Validate(BackendEndpoint backend) =>
+        Uri.TryCreate(backend.Address, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" &&
+        backend.Pool is "realtime" or "batch" or Pools.Shared && !string.IsNullOrWhiteSpace(backend.Variant);
+}

@@ -1,0 +1,33 @@
+using Mesh.Gateway.Balancing;
+using Mesh.Gateway.Routing;
+using Yarp.ReverseProxy.Health;
+using Yarp.ReverseProxy.Model;
+
+namespace Mesh.Gateway.Health;
+
+/// <summary>
+/// Active health from <c>/readyz</c>: a backend is healthy while it answers 2xx and unhealthy from its first failed
+/// probe (a backend that is not ready must not get traffic). Each probe also carries the backend's load.
+/// </summary>
+public sealed class ReadyzWithLoadPolicy(IDestinationHealthUpdater updater, BackendLoad load) : IActiveHealthCheckPolicy
+{
+    public string Name => FleetProxyConfigProvider.ActiveHealthPolicy;
+
+    public void ProbingCompleted(ClusterState cluster, IReadOnlyList<DestinationProbingResult> probingResults)
+    {
+        var updates = new List<NewActiveDestinationHealth>(probingResults.Count);
+        foreach (var result in probingResults)
+        {
+            var healthy = result.Response is { IsSuccessStatusCode: true };
+            if (result.Response?.Headers.TryGetValues(BackendLoad.Header, out var values) == true)
+            {
+                load.Report(result.Destination.DestinationId, values.FirstOrDefault());
+            }
+
+            updates.Add(new NewActiveDestinationHealth(result.Destination, healthy ? DestinationHealth.Healthy : DestinationHealth.Unhealthy));
+            GatewayMetrics.BackendHealthy.WithLabels(result.Destination.DestinationId, cluster.ClusterId).Set(healthy ? 1 : 0);
+        }
+
+        updater.SetActive(cluster, updates);
+    }
+}

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using Mesh.Contracts;
+using Mesh.Contracts.Http;
+using Mesh.Gateway.Balancing;
+using Mesh.Gateway.Routing;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms;
+
+namespace Mesh.Gateway;
+
+/// <summary>
+/// Around the whole forward (after failover): turns YARP's bare errors into the API's envelope — no healthy backend or
+/// a backend that failed before answering is a 503 with <c>Retry-After</c> at once, a backend that did not answer in
+/// time a 504 — and counts every outcome. After the first byte nothing can be rewritten; the stream just ends.
+/// </summary>
+public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, ILogger<ProxyOutcomeMiddleware> logger)
+{
+    private static readonly object StartedItem = new();
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        context.Items[StartedItem] = Stopwatch.GetTimestamp();
+        await next(context);
+
+        var decision = RouteDecision.Of(context)!;
+        var error = context.GetForwarderErrorFeature();
+        if (error is not null && !context.Response.HasStarted && error.Error != ForwarderError.RequestCanceled)
+        {
+            LogForwardFailed(logger, error.Error, error.Exception?.Message);
+            var apiError = error.Error switch
+            {
+                ForwarderError.NoAvailableDestinations => ApiError.Unavailable("No healthy backend is available; retry shortly.", "no_healthy_backend"),
+                ForwarderError.RequestTimedOut => new ApiError(StatusCodes.Status504GatewayTimeout, "The backend did not answer in time.", ErrorTypes.Server, null, "backend_timeout"),
+                _ => ApiError.Unavailable("The backend failed before answering; retry shortly.", "backend_unavailable"),
+            };
+            context.Response.Clear();
+            await ApiResults.WriteErrorAsync(context, apiError);
+        }
+
+        GatewayMetrics.CountRequest(decision, context.Response.StatusCode);
+        GatewayMetrics.RequestDuration.WithLabels(decision.Variant, decision.Pool, decision.Priority).Observe(Elapsed(context).TotalSeconds);
+    }
+
+    /// <summary>
+    /// A response transform: notes the backend's reported load and the time to the response's start. Backends start
+    /// their response with the first audio, so that is the time to first audio as the gateway sees it.
+    /// </summary>
+    public static ValueTask ObserveResponseAsync(ResponseTransformContext transform, BackendLoad load)
+    {
+        var context = transform.HttpContext;
+        if (transform.ProxyResponse is not { } response)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        if (context.GetReverseProxyFeature().ProxiedDestination is { } destination &&
+            response.Headers.TryGetValues(BackendLoad.Header, out var values))
+        {
+            load.Report(destination.DestinationId, values.FirstOrDefault());
+        }
+
+        transform.HttpContext.Response.Headers.Remove(BackendLoad.Header);
+        if (response.IsSuccessStatusCode && RouteDecision.Of(context) is { } decision)
+        {
+            GatewayMetrics.TimeToFirstAudio.WithLabels(decision.Variant, decision.Pool, decision.Priority).Observe(Elapsed(context).TotalSeconds);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private static TimeSpan Elapsed(HttpContext context) =>
+        context.Items.TryGetValue(StartedItem, out var started) && started is long timestamp ? Stopwatch.GetElapsedTime(timestamp) : TimeSpan.Zero;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Forwarding failed: {Error} {Detail}")]
+    private static partial void LogForwardFailed(ILogger logger, ForwarderError error, string? detail);
+}

@@ -1,0 +1,66 @@
+using System.Net;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
+using Yarp.ReverseProxy.Transforms;
+
+namespace Mesh.Gateway.Routing;
+
+/// <summary>
+/// Failover before the first byte: a request whose backend refused or reset the connection, or answered 503/429, is
+/// sent once more to another healthy backend of its cluster, with its buffered body. Never after a response byte
+/// went to the client. YARP has no retries of its own, so this wraps load balancing in the proxy pipeline.
+/// </summary>
+public sealed class FailoverMiddleware(RequestDelegate next)
+{
+    private static readonly object RetryableItem = new();
+    private static readonly object RetryRequestedItem = new();
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var proxy = context.GetReverseProxyFeature();
+        var candidates = proxy.AvailableDestinations;
+        // Only when another backend exists may a refused answer be held back from the client.
+        context.Items[RetryableItem] = candidates.Count > 1;
+        await next(context);
+
+        var failed = proxy.ProxiedDestination;
+        if (failed is null || context.Response.HasStarted || !ShouldRetry(context))
+        {
+            return;
+        }
+
+        var reason = context.GetForwarderErrorFeature()?.Error.ToString() ?? context.Response.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var decision = RouteDecision.Of(context);
+        GatewayMetrics.Retries.WithLabels(decision?.Variant ?? "none", decision?.Pool ?? "none", reason).Inc();
+
+        context.Items[RetryableItem] = false;
+        context.Items.Remove(RetryRequestedItem);
+        context.Features.Set<IForwarderErrorFeature>(null);
+        context.Response.Clear();
+        context.Request.Body.Position = 0;
+        proxy.AvailableDestinations = [.. candidates.Where(d => d != failed)];
+        await next(context);
+    }
+
+    // A timed-out backend may still be working on the request; a retry would double the wait, so only refusals retry.
+
+    /// <summary>
+    /// A response transform: a 503 or 429 from the backend is not copied to the client while a retry is possible;
+    /// the middleware retries instead.
+    /// </summary>
+    public static ValueTask HoldBackRefusalAsync(ResponseTransformContext transform)
+    {
+        var context = transform.HttpContext;
+        if (transform.ProxyResponse?.StatusCode is HttpStatusCode.ServiceUnavailable or HttpStatusCode.TooManyRequests && context.Items.TryGetValue(RetryableItem, out var retryable) && retryable is true)
+        {
+            transform.SuppressResponseBody = true;
+            context.Items[RetryRequestedItem] = true;
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private static bool ShouldRetry(HttpContext context) =>
+        context.Items.ContainsKey(RetryRequestedItem) ||
+        (context.GetForwarderErrorFeature()?.Error is ForwarderError.Request && context.Items[RetryableItem] is true);
+}

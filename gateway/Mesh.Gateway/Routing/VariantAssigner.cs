@@ -1,0 +1,51 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Mesh.Gateway.Routing;
+
+/// <summary>
+/// Sticky weighted A/B assignment: a client id is hashed to a point in [0, 1) and the variants' weights partition that
+/// interval, so a client keeps its variant as long as the weights do not change.
+/// </summary>
+public sealed class VariantAssigner
+{
+    private readonly (string Variant, double UpperBound)[] _ranges;
+
+    /// <param name="weights">Weight per variant; variants with weight 0 are reachable only by override.</param>
+    public VariantAssigner(IReadOnlyDictionary<string, double> weights)
+    {
+        var total = weights.Values.Where(w => w > 0).Sum();
+        if (total <= 0)
+        {
+            throw new ArgumentException("At least one variant needs a positive weight.", nameof(weights));
+        }
+
+        var cumulative = 0.0;
+        _ranges = [.. weights.Where(w => w.Value > 0).OrderBy(w => w.Key, StringComparer.Ordinal).Select(w => (w.Key, cumulative += w.Value / total))];
+        Variants = weights.Keys.ToHashSet(StringComparer.Ordinal);
+    }
+
+    public IReadOnlySet<string> Variants { get; }
+
+    public string Assign(string clientId)
+    {
+        var point = UnitInterval(clientId);
+        foreach (var (variant, upperBound) in _ranges)
+        {
+            if (point < upperBound)
+            {
+                return variant;
+            }
+        }
+
+        return _ranges[^1].Variant;
+    }
+
+    /// <summary>A well-mixed hash mapped to [0, 1): the same id always lands on the same point.</summary>
+    private static double UnitInterval(string clientId)
+    {
+        var hash = BinaryPrimitives.ReadUInt64LittleEndian(SHA256.HashData(Encoding.UTF8.GetBytes(clientId)));
+        return (hash >> 11) * (1.0 / (1UL << 53));
+    }
+}

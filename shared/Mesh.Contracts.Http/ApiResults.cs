@@ -1,0 +1,28 @@
+using Microsoft.AspNetCore.Http;
+
+namespace Mesh.Contracts.Http;
+
+/// <summary>Writes the contract's errors over HTTP, the same way in the gateway and the backends.</summary>
+public static class ApiResults
+{
+    private const string RetryAfterSeconds = "1";
+
+    /// <summary>The OpenAI error envelope with the error's status; 429 and 503 also say when to retry, unless already said.</summary>
+    public static IResult Error(ApiError error) => new ErrorResult(error);
+
+    public static Task WriteErrorAsync(HttpContext context, ApiError error) => Error(error).ExecuteAsync(context);
+
+    private sealed class ErrorResult(ApiError error) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            if (error.Status is StatusCodes.Status429TooManyRequests or StatusCodes.Status503ServiceUnavailable)
+            {
+                httpContext.Response.Headers.TryAdd("Retry-After", RetryAfterSeconds);
+            }
+
+            return TypedResults.Json(error.ToEnvelope(), ContractsJsonContext.Default.ErrorEnvelope, statusCode: error.Status)
+                .ExecuteAsync(httpContext);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using Mesh.Backend.Pipeline;
+using Mesh.Backend.Pipeline.Scheduling;
+using Mesh.Contracts;
+
+namespace Mesh.Tests.Backend;
+
+/// <summary>Timing tests: they run alone, so other tests' processes do not skew the clock.</summary>
+[Collection(TimingDefinition.Name)]
+public sealed class SpeechPipelineTests
+{
+    private static readonly TimeSpan SentenceTime = TimeSpan.FromMilliseconds(200);
+
+    [Fact]
+    public async Task First_audio_waits_for_one_sentence_whatever_the_number_of_sentences()
+    {
+        var model = new FakeSpeechModel(SentenceTime);
+        await using var scheduler = NewScheduler();
+        var pipeline = new SpeechPipeline(scheduler, new PipelineOptions(Lookahead: 2));
+
+        var shortText = await TimeToFirstAudioAsync(pipeline, model, Sentences(3));
+        var longText = await TimeToFirstAudioAsync(pipeline, model, Sentences(36));
+
+        Assert.InRange(shortText.TotalMilliseconds, SentenceTime.TotalMilliseconds * 0.9, SentenceTime.TotalMilliseconds * 2);
+        Assert.InRange(longText.TotalMilliseconds, SentenceTime.TotalMilliseconds * 0.9, SentenceTime.TotalMilliseconds * 2);
+    }
+
+    [Fact]
+    public async Task The_next_sentences_are_on_the_engine_while_one_streams_out()
+    {
+        var model = new FakeSpeechModel(SentenceTime);
+        await using var scheduler = NewScheduler(workers: 3);
+        var pipeline = new SpeechPipeline(scheduler, new PipelineOptions(Lookahead: 2));
+
+        var stopwatch = Stopwatch.StartNew();
+        var sentences = 0;
+        await foreach (var pipelineEvent in pipeline.RunAsync(Job(model, Sentences(6)), CancellationToken.None))
+        {
+            sentences += pipelineEvent is SentenceCompleted ? 1 : 0;
+        }
+
+        // Serial synthesis would take 6 × 200 ms; with two sentences ahead on three workers it takes about two rounds.
+        Assert.Equal(6, sentences);
+        Assert.True(stopwatch.Elapsed < SentenceTime * 4.5, $"took {stopwatch.ElapsedMilliseconds} ms");
+    }
+
+    [Fact]
+    public async Task Stopping_the_consumer_cancels_the_sentences_not_yet_synthesized()
+    {
+        var model = new FakeSpeechModel(SentenceTime);
+        await using var scheduler = NewScheduler();
+        var pipeline = new SpeechPipeline(scheduler, new PipelineOptions(Lookahead: 2));
+
+        await foreach (var pipelineEvent in pipeline.RunAsync(Job(model, Sentences(20)), CancellationToken.None))
+        {
+            if (pipelineEvent is AudioProduced)
+            {
+                break;
+            }
+        }
+
+        await Task.Delay(SentenceTime * 3);
+        // The sentence on the engine at that moment may have started; the one queued behind it must not.
+        Assert.InRange(model.SentencesStarted, 1, 2);
+    }
+
+    [Fact]
+    public async Task A_realtime_sentence_does_not_wait_behind_a_batch_paragraph()
+    {
+        var model = new FakeSpeechModel(SentenceTime);
+        await using var scheduler = NewScheduler(workers: 1);
+        var pipeline = new SpeechPipeline(scheduler, new PipelineOptions(Lookahead: 4));
+
+        var batch = TimeToFirstAudioAsync(pipeline, model, Sentences(10), PriorityClasses.Batch, drain: true);
+        await Task.Delay(SentenceTime / 2);
+        var realtime = await TimeToFirstAudioAsync(pipeline, model, Sentences(1), PriorityClasses.Realtime);
+        await batch;
+
+        // At most the batch sentence already on the engine, then its own: never the four queued ahead of it.
+        Assert.True(realtime < SentenceTime * 2.2, $"realtime waited {realtime.TotalMilliseconds:0} ms");
+    }
+
+    [Fact]
+    public async Task Admission_is_bounded_per_class()
+    {
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 2, 1), new NullObserver());
+
+        using var first = scheduler.TryAdmit(PriorityClasses.Batch);
+        Assert.NotNull(first);
+        Assert.Null(scheduler.TryAdmit(PriorityClasses.Batch));
+        using var realtime = scheduler.TryAdmit(PriorityClasses.Realtime);
+        Assert.NotNull(realtime);
+
+        first.Dispose();
+        using var again = scheduler.TryAdmit(PriorityClasses.Batch);
+        Assert.NotNull(again);
+    }
+
+    private static SynthesisScheduler NewScheduler(int workers = 1) =>
+        new(new SchedulerLimits(workers, 100, 100), new NullObserver());
+
+    private static string Sentences(int count) =>
+        string.Join(' ', Enumerable.Range(1, count).Select(i => $"This is sentence number {i}."));
+
+    private static SpeechJob Job(FakeSpeechModel model, string text, string priority = PriorityClasses.Realtime) =>
+        new(model, text, FakeSpeechModel.Voice, 1.0, model.NativeSampleRate, priority);
+
+    private static async Task<TimeSpan> TimeToFirstAudioAsync(
+        SpeechPipeline pipeline, FakeSpeechModel model, string text, string priority = PriorityClasses.Realtime, bool drain = false)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        TimeSpan? firstAudio = null;
+        await foreach (var pipelineEvent in pipeline.RunAsync(Job(model, text, priority), CancellationToken.None))
+        {
+            if (pipelineEvent is AudioProduced && firstAudio is null)
+            {
+                firstAudio = stopwatch.Elapsed;
+                if (!drain)
+                {
+                    break;
+                }
+            }
+        }
+
+        return firstAudio ?? throw new InvalidOperationException("no audio");
+    }
+
+    private sealed class NullObserver : ISchedulerObserver
+    {
+        public void Queued(string priority, int depth)
+        {
+        }
+
+        public void Dequeued(string priority, int depth, TimeSpan wait)
+        {
+        }
+    }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class TimingDefinition
+{
+    public const string Name = "timing";
+}

@@ -1,0 +1,69 @@
+using System.Net;
+using System.Net.Http.Json;
+using Mesh.Contracts;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>Resampling to every rate and pitch-preserving speed, end to end through the gateway.</summary>
+[Collection(MeshFleetDefinition.Name)]
+public sealed class RatesAndSpeedTests(MeshFleet fleet)
+{
+    private const string Text = "Resampling must keep the length of the speech the same at every rate.";
+
+    [Theory]
+    [InlineData(8000)]
+    [InlineData(16000)]
+    [InlineData(22050)]
+    [InlineData(24000)]
+    [InlineData(44100)]
+    [InlineData(48000)]
+    public async Task Every_rate_keeps_the_duration_and_states_the_rate(int rate)
+    {
+        using var client = fleet.CreateGatewayClient();
+        var native = await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input = Text, response_format = "wav" });
+        var resampled = await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input = Text, response_format = "wav", sample_rate = rate });
+
+        Assert.Equal(rate, resampled.Audio.SampleRate);
+        Assert.Equal(rate.ToString(System.Globalization.CultureInfo.InvariantCulture), resampled.Rate);
+        // espeak's own output varies by a few milliseconds between runs of the same text; resampling must add nothing to that.
+        Assert.InRange(resampled.Audio.DurationSeconds, native.Audio.DurationSeconds * 0.99, native.Audio.DurationSeconds * 1.01);
+        Assert.InRange(resampled.Audio.Rms, native.Audio.Rms * 0.8, native.Audio.Rms * 1.2);
+    }
+
+    [Fact]
+    public async Task No_sample_rate_means_the_native_rate()
+    {
+        using var client = fleet.CreateGatewayClient();
+        var audio = await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input = Text, response_format = "wav" });
+
+        Assert.Equal(22050, audio.Audio.SampleRate);
+    }
+
+    [Theory]
+    [InlineData(0.25)]
+    [InlineData(0.5)]
+    [InlineData(2.0)]
+    [InlineData(4.0)]
+    public async Task Speed_scales_the_duration(double speed)
+    {
+        using var client = fleet.CreateGatewayClient();
+        var normal = await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input = Text, response_format = "pcm" });
+        var changed = await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input = Text, response_format = "pcm", speed });
+
+        // espeak's own rate is not exactly linear in words per minute, so allow a generous band around 1/speed.
+        var ratio = changed.Audio.DurationSeconds / normal.Audio.DurationSeconds;
+        Assert.InRange(ratio, 0.7 / speed, 1.3 / speed);
+    }
+
+    private static async Task<(DecodedAudio Audio, string Rate)> SynthesizeAsync(HttpClient client, object body)
+    {
+        using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), body);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var bytes = await response.Content.ReadAsByteArrayAsync();
+        var rate = response.Headers.GetValues(MeshHeaders.PcmSampleRate).Single();
+        var audio = response.Content.Headers.ContentType?.MediaType == "audio/wav"
+            ? DecodedAudio.FromWav(bytes)
+            : DecodedAudio.FromPcm16(bytes, int.Parse(rate, System.Globalization.CultureInfo.InvariantCulture));
+        return (audio, rate);
+    }
+}

@@ -1,0 +1,232 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Mesh.Contracts;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>Every streaming surface over real HTTP and WebSocket, through the gateway.</summary>
+[Collection(MeshFleetDefinition.Name)]
+public sealed class StreamingSurfaceTests(MeshFleet fleet)
+{
+    private const string ThreeSentences = "The first sentence is short. The second one follows it! Is this the third?";
+
+    [Fact]
+    public async Task OpenAi_sse_streams_deltas_then_done_with_usage()
+    {
+        using var client = fleet.CreateGatewayClient();
+        var events = await ReadSseAsync(client, "/v1/audio/speech", new { model = "tts-1", voice = "alloy", input = ThreeSentences, response_format = "pcm", stream_format = "sse" });
+
+        var deltas = events.Where(e => e.GetProperty("type").GetString() == "speech.audio.delta").ToArray();
+        Assert.True(deltas.Length > 3, $"{deltas.Length} deltas");
+        var pcm = deltas.SelectMany(d => Convert.FromBase64String(d.GetProperty("audio").GetString()!)).ToArray();
+        Assert.InRange(DecodedAudio.FromPcm16(pcm, 22050).DurationSeconds, 2.0, 10.0);
+
+        var done = events[^1];
+        Assert.Equal("speech.audio.done", done.GetProperty("type").GetString());
+        Assert.Equal(ThreeSentences.Length, done.GetProperty("usage").GetProperty("input_tokens").GetInt32());
+        Assert.Equal(pcm.Length / 2, done.GetProperty("usage").GetProperty("output_tokens").GetInt64());
+    }
+
+    [Fact]
+    public async Task Sentence_sse_sends_one_event_per_sentence_then_done()
+    {
+        using var client = fleet.CreateGatewayClient();
+        var events = await ReadSseAsync(client, "/v1/audio/speech/stream", new { model = "tts-1", voice = "alloy", input = ThreeSentences });
+
+        var sentences = events.Where(e => e.GetProperty("type").GetString() == StreamEvent.Sentence).ToArray();
+        Assert.Equal(3, sentences.Length);
+        Assert.Equal([0, 1, 2], sentences.Select(s => s.GetProperty("index").GetInt32()));
+        Assert.Equal("The first sentence is short.", sentences[0].GetProperty("text").GetString());
+        Assert.All(sentences, s => Assert.True(Convert.FromBase64String(s.GetProperty("audio").GetString()!).Length > 22050, "each sentence carries audio"));
+
+        var done = events[^1];
+        Assert.Equal(StreamEvent.Done, done.GetProperty("type").GetString());
+        Assert.Equal(3, done.GetProperty("sentences").GetInt32());
+    }
+
+    [Fact]
+    public async Task Pcm_stream_states_its_format_in_headers()
+    {
+        using var client = fleet.CreateGatewayClient();
+        using var response = await client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = ThreeSentences });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("22050", response.Headers.GetValues(MeshHeaders.PcmSampleRate).Single());
+        Assert.Equal("16", response.Headers.GetValues(MeshHeaders.PcmBitDepth).Single());
+        Assert.Equal("1", response.Headers.GetValues(MeshHeaders.PcmChannels).Single());
+        var audio = DecodedAudio.FromPcm16(await response.Content.ReadAsByteArrayAsync(), 22050);
+        Assert.InRange(audio.DurationSeconds, 2.0, 10.0);
+        Assert.True(audio.Rms > 0.02);
+    }
+
+    [Theory]
+    [InlineData("/ws")]
+    [InlineData("/v1/audio/speech/ws")]
+    public async Task WebSocket_serves_several_requests_in_order_and_survives_bad_messages(string path)
+    {
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(WebSocketUri(path), CancellationToken.None);
+
+        var first = await SpeakAsync(socket, new { model = "tts-1", voice = "alloy", input = ThreeSentences });
+        Assert.Equal(3, first.Sentences);
+        Assert.InRange(first.Pcm.Length / 2.0 / 22050, 2.0, 10.0);
+
+        await SendTextAsync(socket, "this is not json");
+        var error = await ReceiveEventAsync(socket);
+        Assert.Equal(StreamEvent.Failure, error.GetProperty("type").GetString());
+        Assert.Equal("invalid_json", error.GetProperty("error").GetProperty("code").GetString());
+
+        await socket.SendAsync(new byte[] { 1, 2, 3 }, WebSocketMessageType.Binary, true, CancellationToken.None);
+        Assert.Equal("invalid_message", (await ReceiveEventAsync(socket)).GetProperty("error").GetProperty("code").GetString());
+
+        await SendTextAsync(socket, """{"model":"tts-1","voice":"nobody","input":"Hi."}""");
+        Assert.Equal("voice_not_found", (await ReceiveEventAsync(socket)).GetProperty("error").GetProperty("code").GetString());
+
+        var second = await SpeakAsync(socket, new { model = "tts-1", voice = "nova", input = "Still here." });
+        Assert.Equal(1, second.Sentences);
+        Assert.True(second.Pcm.Length > 0);
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task WebSocket_refuses_oversized_messages_with_1009()
+    {
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(WebSocketUri("/ws"), CancellationToken.None);
+
+        await SendTextAsync(socket, new string('x', 70 * 1024));
+        var buffer = new byte[1024];
+        var result = await socket.ReceiveAsync(buffer, CancellationToken.None);
+
+        Assert.Equal(WebSocketMessageType.Close, result.MessageType);
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, socket.CloseStatus);
+    }
+
+    [Fact]
+    public async Task A_client_that_leaves_mid_stream_is_counted_as_a_cancellation()
+    {
+        var before = await CancellationsAsync();
+        using (var client = fleet.CreateGatewayClient())
+        {
+            var text = string.Join(' ', Enumerable.Repeat("This paragraph goes on for quite a while, sentence after sentence.", 30));
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream/pcm")
+            {
+                Content = JsonContent.Create(new { model = "tts-1", voice = "alloy", input = text }),
+            };
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            await using var body = await response.Content.ReadAsStreamAsync();
+            await body.ReadExactlyAsync(new byte[4096]);
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (await CancellationsAsync() <= before && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.True(await CancellationsAsync() > before, "the backend did not count the cancelled stream");
+    }
+
+    private Uri WebSocketUri(string path) => new($"ws://{fleet.Gateway.Url.Authority}{path}");
+
+    private async Task<double> CancellationsAsync()
+    {
+        double total = 0;
+        for (var i = 0; i < fleet.Backends.Count; i++)
+        {
+            using var client = fleet.CreateBackendClient(i);
+            var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+            total += metrics.Split('\n')
+                .Where(line => line.StartsWith("mesh_tts_cancellations_total{", StringComparison.Ordinal))
+                .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return total;
+    }
+
+    private static async Task<List<JsonElement>> ReadSseAsync(HttpClient client, string path, object body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+
+        var events = new List<JsonElement>();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                using var document = JsonDocument.Parse(line["data: ".Length..]);
+                events.Add(document.RootElement.Clone());
+            }
+        }
+
+        return events;
+    }
+
+    private static async Task<(int Sentences, byte[] Pcm)> SpeakAsync(ClientWebSocket socket, object request)
+    {
+        await SendTextAsync(socket, JsonSerializer.Serialize(request));
+        var start = await ReceiveEventAsync(socket);
+        Assert.Equal(StreamEvent.Start, start.GetProperty("type").GetString());
+        Assert.Equal(22050, start.GetProperty("sample_rate").GetInt32());
+
+        var pcm = new List<byte>();
+        var sentences = 0;
+        while (true)
+        {
+            var (type, payload) = await ReceiveAsync(socket);
+            if (type == WebSocketMessageType.Binary)
+            {
+                Assert.True(sentences > 0, "audio arrives after its sentence event");
+                pcm.AddRange(payload);
+                continue;
+            }
+
+            using var document = JsonDocument.Parse(payload);
+            var kind = document.RootElement.GetProperty("type").GetString();
+            if (kind == StreamEvent.Sentence)
+            {
+                sentences++;
+            }
+            else
+            {
+                Assert.Equal(StreamEvent.Done, kind);
+                Assert.Equal(sentences, document.RootElement.GetProperty("sentences").GetInt32());
+                return (sentences, pcm.ToArray());
+            }
+        }
+    }
+
+    private static async Task<JsonElement> ReceiveEventAsync(ClientWebSocket socket)
+    {
+        var (type, payload) = await ReceiveAsync(socket);
+        Assert.Equal(WebSocketMessageType.Text, type);
+        using var document = JsonDocument.Parse(payload);
+        return document.RootElement.Clone();
+    }
+
+    private static async Task<(WebSocketMessageType Type, byte[] Payload)> ReceiveAsync(ClientWebSocket socket)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var message = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        WebSocketReceiveResult result;
+        do
+        {
+            result = await socket.ReceiveAsync(buffer, timeout.Token);
+            message.Write(buffer, 0, result.Count);
+        }
+        while (!result.EndOfMessage);
+
+        return (result.MessageType, message.ToArray());
+    }
+
+    private static Task SendTextAsync(ClientWebSocket socket, string text) =>
+        socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, CancellationToken.None);
+}
