@@ -54,11 +54,15 @@ public static class SpeechRequestParser
         return error is null ? new ParsedSpeechRequest(request, null) : Fail(error);
     }
 
+    /// <summary>
+    /// Checks each field against the contract. <c>model</c> may be absent here: the seed-compatible streaming surfaces
+    /// default it; <c>/v1/audio/speech</c> requires it like OpenAI does.
+    /// </summary>
     public static ApiError? Validate(SpeechRequest request)
     {
-        if (string.IsNullOrEmpty(request.Model))
+        if (request.Model is "")
         {
-            return Missing("model");
+            return ApiError.InvalidRequest("'model' must not be empty.", "model", "invalid_value");
         }
 
         if (request.Input is null)
@@ -117,7 +121,7 @@ public static class SpeechRequestParser
 
     private static ParsedSpeechRequest Fail(ApiError error) => new(null, error);
 
-    private static ApiError Missing(string param) =>
+    public static ApiError Missing(string param) =>
         ApiError.InvalidRequest($"Missing required parameter: '{param}'.", param, "missing_required_parameter");
 
     private static ApiError OneOf(string param, string value, IEnumerable<string> allowed) =>

@@ -9,7 +9,7 @@ namespace Mesh.Backend.Host;
 /// <c>IDLE_UNLOAD_SECONDS</c> without requests and reload on demand. <c>/readyz</c> follows it honestly: not ready
 /// while the first load runs or after a load failed; ready when loaded or when a request would load it.
 /// </summary>
-public sealed partial class ModelHost(IOptions<EngineOptions> options, ILogger<ModelHost> logger) : BackgroundService
+public sealed partial class ModelHost(IOptions<EngineOptions> options, IOptions<FaultOptions> faults, ILogger<ModelHost> logger) : BackgroundService
 {
     private const string WarmUpText = "Warm up.";
 
@@ -119,6 +119,12 @@ public sealed partial class ModelHost(IOptions<EngineOptions> options, ILogger<M
                     ?? throw new ModelLoadException($"DEFAULT_VOICE '{settings.DefaultVoice}' is not a voice of model '{model.Id}'.");
                 await WarmUpAsync(model, voice, cancellationToken);
                 Interlocked.Exchange(ref _lastUsed, Stopwatch.GetTimestamp());
+                if (faults.Value.Enabled)
+                {
+                    LogFaults(logger, faults.Value.SentenceDelayMs, faults.Value.FailureRatio);
+                    model = new FaultInjectingModel(model, faults.Value);
+                }
+
                 _model = model;
                 _status = "ready";
                 var elapsed = Stopwatch.GetElapsedTime(started);
@@ -177,6 +183,9 @@ public sealed partial class ModelHost(IOptions<EngineOptions> options, ILogger<M
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {Model} ({Family}, {SampleRate} Hz, {Voices} voices) loaded and warmed up in {Milliseconds:0} ms")]
     private static partial void LogReady(ILogger logger, string model, string family, int sampleRate, int voices, double milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Fault injection is ON: each sentence is delayed {DelayMs} ms and fails with probability {FailureRatio}")]
+    private static partial void LogFaults(ILogger logger, int delayMs, double failureRatio);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Backend will not become ready: {Reason}")]
     private static partial void LogLoadFailed(ILogger logger, string reason);

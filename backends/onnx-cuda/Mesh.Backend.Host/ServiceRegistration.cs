@@ -11,6 +11,7 @@ public static class ServiceRegistration
         services.AddOptions<EngineOptions>().Bind(configuration).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<BackendOptions>().BindConfiguration(BackendOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<PipelineSettings>().BindConfiguration(PipelineSettings.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<FaultOptions>().BindConfiguration(FaultOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.AddSingleton<ModelHost>();
         services.AddHostedService(provider => provider.GetRequiredService<ModelHost>());

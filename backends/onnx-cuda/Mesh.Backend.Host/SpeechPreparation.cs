@@ -19,9 +19,10 @@ public sealed record PreparedSpeech(
 /// <summary>What a surface implies when the request does not say: its priority class, and a format it always uses.</summary>
 /// <param name="Priority">Realtime for streams, batch for whole files.</param>
 /// <param name="FixedFormat">PCM surfaces (<c>/stream</c>, <c>/stream/pcm</c>, the WebSocket) ignore <c>response_format</c>.</param>
-public sealed record SurfaceDefaults(string Priority, string? FixedFormat = null)
+/// <param name="RequiresModel">OpenAI's endpoint requires <c>model</c>; the seed-compatible surfaces default it to the served model.</param>
+public sealed record SurfaceDefaults(string Priority, string? FixedFormat = null, bool RequiresModel = true)
 {
-    public static SurfaceDefaults Pcm { get; } = new(PriorityClasses.Realtime, AudioFormats.Pcm);
+    public static SurfaceDefaults Pcm { get; } = new(PriorityClasses.Realtime, AudioFormats.Pcm, RequiresModel: false);
 }
 
 /// <summary>The outcome of preparing: a runnable request or the precise error to answer with.</summary>
@@ -45,6 +46,11 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
                 "invalid_value"));
         }
 
+        if (request.Model is null && defaults.RequiresModel)
+        {
+            return Fail(SpeechRequestParser.Missing("model"));
+        }
+
         var lease = await host.AcquireAsync(cancellationToken);
         if (lease is null)
         {
@@ -63,7 +69,7 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
     private Preparation Prepare(SpeechRequest request, ModelHost.ModelLease lease, SurfaceDefaults defaults, string? headerPriority)
     {
         var model = lease.Model;
-        if (!ModelHost.Serves(model, request.Model!))
+        if (request.Model is { } requestedModel && !ModelHost.Serves(model, requestedModel))
         {
             return Fail(ApiError.NotFound($"Model '{request.Model}' does not exist; GET /v1/models lists them.", "model", "model_not_found"));
         }

@@ -28,7 +28,7 @@ public sealed class SpeechRequestParserTests
     }
 
     [Theory]
-    [InlineData("""{"input":"x","voice":"v"}""", "model", "missing_required_parameter")]
+    [InlineData("""{"model":"","input":"x","voice":"v"}""", "model", "invalid_value")]
     [InlineData("""{"model":"m","voice":"v"}""", "input", "missing_required_parameter")]
     [InlineData("""{"model":"m","input":"x"}""", "voice", "missing_required_parameter")]
     [InlineData("""{"model":"m","input":"","voice":"v"}""", "input", "invalid_value")]

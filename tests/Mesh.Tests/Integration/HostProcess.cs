@@ -106,6 +106,13 @@ public sealed partial class HostProcess : IAsyncDisposable
         throw new TimeoutException($"{Url} not ready within {timeout}:\n{Output}");
     }
 
+    /// <summary>Kills the process without warning (SIGKILL), as a crash or an OOM kill would.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill();
+        await _process.WaitForExitAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)

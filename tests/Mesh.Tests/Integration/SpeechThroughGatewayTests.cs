@@ -101,6 +101,7 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
         { """{"model":"tts-1","voice":"../../etc/passwd","input":"hi"}""", HttpStatusCode.NotFound, "voice" },
         { """{"model":"tts-9","voice":"alloy","input":"hi"}""", HttpStatusCode.NotFound, "model" },
         { """{"model":"tts-1",""", HttpStatusCode.BadRequest, null },
+        { """{"voice":"alloy","input":"hi"}""", HttpStatusCode.BadRequest, "model" },
         { """[1,2,3]""", HttpStatusCode.BadRequest, null },
     };
 

@@ -1,0 +1,60 @@
+using System.ComponentModel.DataAnnotations;
+using System.Runtime.CompilerServices;
+using Mesh.Backend.ModelFamilies;
+
+namespace Mesh.Backend.Host;
+
+/// <summary>
+/// Deliberate faults for drills and failure tests (section <c>Faults</c>): an engine that is slow per sentence or throws.
+/// Off by default; a backend started with either logs a warning.
+/// </summary>
+public sealed class FaultOptions
+{
+    public const string Section = "Faults";
+
+    /// <summary>Extra time each sentence takes on the engine (a hung or overloaded GPU).</summary>
+    [Range(0, 600_000)]
+    public int SentenceDelayMs { get; set; }
+
+    /// <summary>Share of sentences whose synthesis throws (a failing engine), 0 to 1.</summary>
+    [Range(0.0, 1.0)]
+    public double FailureRatio { get; set; }
+
+    public bool Enabled => SentenceDelayMs > 0 || FailureRatio > 0;
+}
+
+/// <summary>Wraps a loaded model with the configured faults; warm-up runs on the real model before this applies.</summary>
+public sealed class FaultInjectingModel(ISpeechModel inner, FaultOptions faults) : ISpeechModel
+{
+    public string Id => inner.Id;
+
+    public string Family => inner.Family;
+
+    public int NativeSampleRate => inner.NativeSampleRate;
+
+    public IReadOnlyList<VoiceDescriptor> Voices => inner.Voices;
+
+    public SpeedRange NativeSpeed => inner.NativeSpeed;
+
+    public VoiceDescriptor? ResolveVoice(string voice, string? language) => inner.ResolveVoice(voice, language);
+
+    public async IAsyncEnumerable<AudioChunk> SynthesizeAsync(SynthesisRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (faults.SentenceDelayMs > 0)
+        {
+            await Task.Delay(faults.SentenceDelayMs, cancellationToken);
+        }
+
+        if (faults.FailureRatio > 0 && Random.Shared.NextDouble() < faults.FailureRatio)
+        {
+            throw new InvalidOperationException("Injected engine fault (Faults:FailureRatio).");
+        }
+
+        await foreach (var chunk in inner.SynthesizeAsync(request, cancellationToken))
+        {
+            yield return chunk;
+        }
+    }
+
+    public void Dispose() => inner.Dispose();
+}

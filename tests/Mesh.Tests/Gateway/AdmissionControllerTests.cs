@@ -1,0 +1,96 @@
+using Mesh.Contracts;
+using Mesh.Gateway;
+using Mesh.Gateway.Admission;
+
+namespace Mesh.Tests.Gateway;
+
+public sealed class AdmissionControllerTests
+{
+    private static AdmissionController Controller(int total = 3, int reserved = 1, int batchQueue = 2, int realtimeQueue = 2, int timeoutMs = 5000) =>
+        new(() => new AdmissionOptions
+        {
+            TotalConcurrency = total,
+            RealtimeReserved = reserved,
+            Realtime = new ClassLimits { MaxQueue = realtimeQueue, QueueTimeoutMs = timeoutMs },
+            Batch = new ClassLimits { MaxQueue = batchQueue, QueueTimeoutMs = timeoutMs },
+        });
+
+    [Fact]
+    public async Task Batch_never_takes_the_reserved_realtime_slot()
+    {
+        var admission = Controller();
+        using var b1 = (await admission.AcquireAsync(PriorityClasses.Batch, default)).Lease;
+        using var b2 = (await admission.AcquireAsync(PriorityClasses.Batch, default)).Lease;
+        Assert.NotNull(b2);
+
+        var third = admission.AcquireAsync(PriorityClasses.Batch, default);
+        Assert.False(third.IsCompleted, "the third batch request must queue: the last slot is realtime's");
+        var realtime = await admission.AcquireAsync(PriorityClasses.Realtime, default);
+        Assert.NotNull(realtime.Lease);
+        Assert.Equal(TimeSpan.Zero, realtime.QueueWait);
+        realtime.Lease.Dispose();
+        Assert.False(third.IsCompleted, "a freed reserved slot still does not go to batch");
+
+        b1!.Dispose();
+        using var granted = (await third).Lease;
+        Assert.NotNull(granted);
+    }
+
+    [Fact]
+    public async Task A_full_queue_sheds_at_once()
+    {
+        var admission = Controller(total: 2, reserved: 1, batchQueue: 1);
+        using var running = (await admission.AcquireAsync(PriorityClasses.Batch, default)).Lease;
+        var queued = admission.AcquireAsync(PriorityClasses.Batch, default);
+
+        var shed = await admission.AcquireAsync(PriorityClasses.Batch, default);
+
+        Assert.Null(shed.Lease);
+        Assert.Equal(AdmissionController.QueueFull, shed.ShedReason);
+        Assert.False(queued.IsCompleted);
+    }
+
+    [Fact]
+    public async Task A_request_past_its_queue_deadline_is_shed()
+    {
+        var admission = Controller(total: 2, reserved: 1, timeoutMs: 100);
+        using var running = (await admission.AcquireAsync(PriorityClasses.Batch, default)).Lease;
+
+        var late = await admission.AcquireAsync(PriorityClasses.Batch, default);
+
+        Assert.Equal(AdmissionController.QueueTimeout, late.ShedReason);
+        Assert.True(late.QueueWait >= TimeSpan.FromMilliseconds(90));
+        Assert.Equal(0, admission.Queued(PriorityClasses.Batch));
+    }
+
+    [Fact]
+    public async Task Waiting_realtime_sheds_queued_batch_and_goes_first()
+    {
+        var admission = Controller(total: 2, reserved: 0);
+        var r1 = (await admission.AcquireAsync(PriorityClasses.Realtime, default)).Lease!;
+        using var r2 = (await admission.AcquireAsync(PriorityClasses.Realtime, default)).Lease;
+        var batch = admission.AcquireAsync(PriorityClasses.Batch, default);
+        var realtime = admission.AcquireAsync(PriorityClasses.Realtime, default);
+
+        Assert.Equal(AdmissionController.RealtimePressure, (await batch).ShedReason);
+        Assert.Equal(AdmissionController.RealtimePressure, (await admission.AcquireAsync(PriorityClasses.Batch, default)).ShedReason);
+
+        r1.Dispose();
+        using var granted = (await realtime).Lease;
+        Assert.NotNull(granted);
+    }
+
+    [Fact]
+    public async Task A_client_that_leaves_the_queue_frees_its_place()
+    {
+        var admission = Controller(total: 2, reserved: 1, batchQueue: 1);
+        using var running = (await admission.AcquireAsync(PriorityClasses.Batch, default)).Lease;
+        using var leaving = new CancellationTokenSource();
+        var queued = admission.AcquireAsync(PriorityClasses.Batch, leaving.Token);
+
+        await leaving.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued);
+        Assert.Equal(0, admission.Queued(PriorityClasses.Batch));
+    }
+}

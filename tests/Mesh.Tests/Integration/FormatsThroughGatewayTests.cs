@@ -1,0 +1,65 @@
+using System.Net;
+using System.Net.Http.Json;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>Every response format through the gateway, decoded by Debian's ffmpeg: right rate, duration of the PCM.</summary>
+[Collection(MeshFleetDefinition.Name)]
+public sealed class FormatsThroughGatewayTests(MeshFleet fleet)
+{
+    private const string Text = "Every format must decode to the same speech. Two sentences make it a stream.";
+
+    [Theory]
+    [InlineData("wav", "wav", 22050, null)]
+    [InlineData("mp3", "mp3", 22050, null)]
+    [InlineData("flac", "flac", 22050, null)]
+    [InlineData("aac", "aac", 22050, null)]
+    [InlineData("opus", "ogg", 48000, "libopus")]
+    public async Task Each_format_decodes_at_its_rate_with_the_duration_of_the_pcm(string format, string extension, int rate, string? decoder)
+    {
+        using var client = fleet.CreateGatewayClient();
+        var pcm = await SynthesizeAsync(client, "pcm");
+        var expectedSeconds = pcm.Length / 2.0 / 22050;
+
+        var encoded = await SynthesizeAsync(client, format);
+        var decoded = await DecodedAudio.FfmpegDecodeAsync(encoded, extension, decoder);
+
+        Assert.Equal(rate, decoded.SampleRate);
+        // espeak varies by a few ms between runs; mp3 and aac add up to one frame of encoder padding (< 50 ms).
+        Assert.InRange(decoded.DurationSeconds, expectedSeconds * 0.98, expectedSeconds * 1.02 + 0.05);
+        Assert.True(decoded.Rms > 0.02, $"{format} decodes to near silence");
+    }
+
+    [Theory]
+    [InlineData("mp3", 16000)]
+    [InlineData("flac", 44100)]
+    [InlineData("opus", 24000)]
+    public async Task Formats_carry_a_requested_rate(string format, int rate)
+    {
+        using var client = fleet.CreateGatewayClient();
+        using var response = await client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = Text, response_format = format, sample_rate = rate });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var decoded = await DecodedAudio.FfmpegDecodeAsync(await response.Content.ReadAsByteArrayAsync(), format == "opus" ? "ogg" : format, format == "opus" ? "libopus" : null);
+        Assert.Equal(format == "opus" ? 48000 : rate, decoded.SampleRate);
+    }
+
+    [Fact]
+    public async Task Opus_refuses_a_rate_it_cannot_code()
+    {
+        using var client = fleet.CreateGatewayClient();
+        using var response = await client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = Text, response_format = "opus", sample_rate = 22050 });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    private static async Task<byte[]> SynthesizeAsync(HttpClient client, string format)
+    {
+        using var response = await client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = Text, response_format = format });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadAsByteArrayAsync();
+    }
+}

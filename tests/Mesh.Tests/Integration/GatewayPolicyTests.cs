@@ -1,0 +1,206 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Mesh.Contracts;
+using Mesh.Gateway.Auth;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>Admission under saturation, A/B assignment and API keys, against real gateway and backend processes.</summary>
+public sealed class GatewayPolicyTests
+{
+    private static readonly object TinyRequest = new { model = "tts-1", voice = "alloy", input = "Hi.", response_format = "pcm" };
+
+    [Fact]
+    public async Task Under_batch_saturation_realtime_is_admitted_at_once_while_batch_gets_429()
+    {
+        // Each sentence takes 400 ms on the engine, so a four-sentence batch request holds its slot for well over a second.
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400", "--WORKERS=4");
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [backend.Url],
+            "--Mesh:Admission:TotalConcurrency=3",
+            "--Mesh:Admission:RealtimeReserved=1",
+            "--Mesh:Admission:Batch:MaxQueue=2",
+            "--Mesh:Admission:Batch:QueueTimeoutMs=10000",
+            "--Mesh:Admission:Realtime:QueueTimeoutMs=2000");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(60) };
+
+        var batch = Enumerable.Range(0, 10).Select(_ => client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech", UriKind.Relative),
+            new { model = "tts-1", voice = "alloy", input = "One. Two. Three. Four.", response_format = "pcm" })).ToArray();
+        await Task.Delay(300);
+        using var realtime = await client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Now." }, CancellationToken.None);
+
+        Assert.Equal(HttpStatusCode.OK, realtime.StatusCode);
+        Assert.Equal("0", realtime.Headers.GetValues(MeshHeaders.QueueMs).Single());
+        var responses = await Task.WhenAll(batch);
+        try
+        {
+            var shed = responses.Where(r => r.StatusCode == HttpStatusCode.TooManyRequests).ToArray();
+            Assert.Equal(6, shed.Length);
+            Assert.Equal(4, responses.Count(r => r.StatusCode == HttpStatusCode.OK));
+            Assert.All(shed, r => Assert.NotNull(r.Headers.RetryAfter));
+            var envelope = await shed[0].Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope);
+            Assert.Equal("queue_full", envelope!.Error.Code);
+        }
+        finally
+        {
+            foreach (var response in responses)
+            {
+                response.Dispose();
+            }
+        }
+
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Contains("mesh_shed_total{reason=\"queue_full\",priority=\"batch\",variant=\"test\"} 6", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Variants_split_by_weight_stick_to_clients_and_can_be_forced()
+    {
+        await using var alpha = await MeshFleet.StartBackendAsync("alpha-b0", "alpha");
+        await using var beta = await MeshFleet.StartBackendAsync("beta-b0", "beta");
+        await using var gateway = await HostProcess.StartAsync(
+            RepoPaths.GatewayDll,
+            [
+                .. MeshFleet.FleetArgs(0, "alpha-b0", alpha.Url, "shared", "alpha"),
+                .. MeshFleet.FleetArgs(1, "beta-b0", beta.Url, "shared", "beta"),
+                "--Mesh:Variants:Weights:alpha=80",
+                "--Mesh:Variants:Weights:beta=20",
+            ]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        const int clients = 200;
+        var variants = new List<string>();
+        for (var i = 0; i < clients; i++)
+        {
+            variants.Add(await VariantOfAsync(client, $"client-{i}"));
+        }
+
+        var betaShare = variants.Count(v => v == "beta");
+        var sigma = Math.Sqrt(clients * 0.2 * 0.8);
+        Assert.InRange(betaShare, clients * 0.2 - 3 * sigma, clients * 0.2 + 3 * sigma);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal(variants[i], await VariantOfAsync(client, $"client-{i}"));
+        }
+
+        Assert.Equal("beta", await VariantOfAsync(client, "client-0", forced: "beta"));
+        Assert.Equal("alpha", await VariantOfAsync(client, "client-0", forced: "alpha"));
+        using (var unknown = await SendAsync(client, "client-0", forced: "gamma"))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+            Assert.Equal("unknown_variant", (await unknown.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
+        }
+
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Contains("mesh_requests_total{variant=\"beta\"", metrics, StringComparison.Ordinal);
+        Assert.Contains("mesh_requests_total{variant=\"alpha\"", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Api_keys_are_checked_rate_limited_and_revocable_live()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test");
+        var keysFile = Path.Combine(Path.GetTempPath(), $"mesh-keys-{Guid.NewGuid():N}.json");
+        await WriteKeysAsync(keysFile, revokeGood: false);
+        try
+        {
+            await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url], $"--Mesh:Auth:KeysFile={keysFile}");
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+            using var client = new HttpClient { BaseAddress = gateway.Url };
+
+            Assert.Equal("missing_api_key", await RejectionAsync(client, null, HttpStatusCode.Unauthorized));
+            Assert.Equal("invalid_api_key", await RejectionAsync(client, "sk-wrong", HttpStatusCode.Unauthorized));
+            Assert.Equal("revoked_api_key", await RejectionAsync(client, "sk-revoked", HttpStatusCode.Unauthorized));
+            using (var ok = await SpeakAsync(client, "sk-good"))
+            {
+                Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+            }
+
+            // The slow key's bucket holds two requests; the third within the second is refused with a retry hint.
+            (await SpeakAsync(client, "sk-slow")).Dispose();
+            (await SpeakAsync(client, "sk-slow")).Dispose();
+            using (var limited = await SpeakAsync(client, "sk-slow"))
+            {
+                Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+                Assert.NotNull(limited.Headers.RetryAfter);
+                Assert.Equal("rate_limit_exceeded", (await limited.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
+            }
+
+            await WriteKeysAsync(keysFile, revokeGood: true);
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            HttpStatusCode status;
+            do
+            {
+                await Task.Delay(200);
+                using var response = await SpeakAsync(client, "sk-good");
+                status = response.StatusCode;
+            }
+            while (status == HttpStatusCode.OK && DateTime.UtcNow < deadline);
+
+            Assert.Equal(HttpStatusCode.Unauthorized, status);
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("/healthz", UriKind.Relative))).StatusCode);
+        }
+        finally
+        {
+            File.Delete(keysFile);
+        }
+    }
+
+    private static async Task WriteKeysAsync(string path, bool revokeGood)
+    {
+        var keys = new object[]
+        {
+            new { Name = "good", Sha256 = ApiKeyStore.HashOf("sk-good"), Revoked = revokeGood },
+            new { Name = "slow", Sha256 = ApiKeyStore.HashOf("sk-slow"), RequestsPerSecond = 0.01, Burst = 2 },
+            new { Name = "old", Sha256 = ApiKeyStore.HashOf("sk-revoked"), Revoked = true },
+        };
+        await File.WriteAllTextAsync(path, JsonSerializer.Serialize(new { Mesh = new { Auth = new { Keys = keys } } }));
+    }
+
+    private static async Task<string?> RejectionAsync(HttpClient client, string? key, HttpStatusCode expected)
+    {
+        using var response = await SpeakAsync(client, key);
+        Assert.Equal(expected, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code;
+    }
+
+    private static Task<HttpResponseMessage> SpeakAsync(HttpClient client, string? key)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech") { Content = JsonContent.Create(TinyRequest) };
+        if (key is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        }
+
+        return client.SendAsync(request);
+    }
+
+    private static async Task<string> VariantOfAsync(HttpClient client, string clientId, string? forced = null)
+    {
+        using var response = await SendAsync(client, clientId, forced);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var variant = response.Headers.GetValues(MeshHeaders.Variant).Single();
+        Assert.StartsWith(variant, response.Headers.GetValues(MeshHeaders.Backend).Single(), StringComparison.Ordinal);
+        return variant;
+    }
+
+    private static Task<HttpResponseMessage> SendAsync(HttpClient client, string clientId, string? forced = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream/pcm")
+        {
+            Content = JsonContent.Create(new { voice = "alloy", input = "Hi." }),
+        };
+        request.Headers.Add(ApiKeyMiddleware.ClientHeader, clientId);
+        if (forced is not null)
+        {
+            request.Headers.Add(MeshHeaders.Variant, forced);
+        }
+
+        return client.SendAsync(request);
+    }
+}

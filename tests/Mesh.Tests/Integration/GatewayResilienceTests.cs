@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using Mesh.Contracts;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>Failover, ejection and fast failure with real backend processes that crash or misbehave.</summary>
+public sealed class GatewayResilienceTests
+{
+    private static readonly string[] UnavailableCodes = ["no_healthy_backend", "backend_unavailable"];
+    private static readonly object TinyRequest = new { model = "tts-1", voice = "alloy", input = "Hello there.", response_format = "pcm" };
+
+    [Fact]
+    public async Task Killing_a_backend_under_steady_traffic_fails_no_request_that_had_not_started()
+    {
+        await using var healthy = await MeshFleet.StartBackendAsync("b0");
+        await using var doomed = await MeshFleet.StartBackendAsync("b1");
+        await using var gateway = await MeshFleet.StartGatewayAsync([healthy.Url, doomed.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        var notStartedFailures = 0;
+        var brokenAfterStart = 0;
+        var succeeded = 0;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        async Task ClientLoopAsync()
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), TinyRequest);
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    Interlocked.Increment(ref notStartedFailures);
+                    continue;
+                }
+
+                try
+                {
+                    await response.Content.ReadAsByteArrayAsync();
+                    Interlocked.Increment(ref succeeded);
+                }
+                catch (HttpRequestException)
+                {
+                    Interlocked.Increment(ref brokenAfterStart);
+                }
+            }
+        }
+
+        var clients = Enumerable.Range(0, 4).Select(_ => Task.Run(ClientLoopAsync)).ToArray();
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await doomed.KillAsync();
+        await Task.WhenAll(clients);
+
+        Assert.Equal(0, notStartedFailures);
+        Assert.True(succeeded > 40, $"only {succeeded} requests succeeded");
+        Assert.True(brokenAfterStart <= 4, $"{brokenAfterStart} streams broke; at most the 4 in flight at the kill may");
+        Assert.Contains("mesh_retries_total{", await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_backend_answering_500s_is_ejected()
+    {
+        await using var healthy = await MeshFleet.StartBackendAsync("b0");
+        await using var failing = await MeshFleet.StartBackendAsync("b1", "test", "--Faults:FailureRatio=1");
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [healthy.Url, failing.Url], "--Mesh:Health:ConsecutiveFailures=2", "--Mesh:Health:ReactivationSeconds=60");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 24; i++)
+        {
+            using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), TinyRequest);
+            statuses.Add(response.StatusCode);
+        }
+
+        Assert.InRange(statuses.Count(s => s == HttpStatusCode.InternalServerError), 1, 2);
+        Assert.All(statuses.Skip(12), s => Assert.Equal(HttpStatusCode.OK, s));
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Contains("mesh_backend_ejections_total{backend=\"b1\"", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_every_backend_down_the_gateway_answers_503_within_100_ms()
+    {
+        var b0 = await MeshFleet.StartBackendAsync("b0");
+        var b1 = await MeshFleet.StartBackendAsync("b1");
+        await using var gateway = await MeshFleet.StartGatewayAsync([b0.Url, b1.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        await b0.KillAsync();
+        await b1.KillAsync();
+
+        // Right after the crash (connections refused) and once the probes have noticed (no healthy backend). The median
+        // of five is what a client sees; the very first failure also pays the one-time compilation of the error path.
+        var justDown = await TimedRequestsAsync(client);
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var noticed = await TimedRequestsAsync(client);
+
+        foreach (var (codes, median) in new[] { justDown, noticed })
+        {
+            Assert.All(codes, code => Assert.Contains(code, UnavailableCodes));
+            Assert.True(median < TimeSpan.FromMilliseconds(100), $"median {median.TotalMilliseconds:0} ms (just down {justDown.Median.TotalMilliseconds:0} ms, noticed {noticed.Median.TotalMilliseconds:0} ms)");
+        }
+
+        Assert.All(noticed.Codes, code => Assert.Equal("no_healthy_backend", code));
+        await b0.DisposeAsync();
+        await b1.DisposeAsync();
+    }
+
+    /// <summary>Five requests in a row: every error code, and the median time to the answer.</summary>
+    private static async Task<(string?[] Codes, TimeSpan Median)> TimedRequestsAsync(HttpClient client)
+    {
+        var codes = new List<string?>();
+        var times = new List<TimeSpan>();
+        for (var i = 0; i < 5; i++)
+        {
+            var (status, elapsed, envelope) = await TimedRequestAsync(client);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+            codes.Add(envelope?.Error.Code);
+            times.Add(elapsed);
+        }
+
+        return ([.. codes], times.Order().ElementAt(2));
+    }
+
+    private static async Task<(HttpStatusCode Status, TimeSpan Elapsed, ErrorEnvelope? Envelope)> TimedRequestAsync(HttpClient client)
+    {
+        // The first request warms the client's connection to the gateway; time the second.
+        (await client.GetAsync(new Uri("/healthz", UriKind.Relative))).Dispose();
+        var stopwatch = Stopwatch.StartNew();
+        using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), TinyRequest);
+        stopwatch.Stop();
+        Assert.NotNull(response.Headers.RetryAfter);
+        return (response.StatusCode, stopwatch.Elapsed, await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope));
+    }
+}
