@@ -3,6 +3,7 @@ using Mesh.Bench;
 var benchmarks = new Dictionary<string, Func<string[], int>>(StringComparer.Ordinal)
 {
     ["resampler"] = ResamplerBenchmark.Run,
+    ["ttfa"] = TtfaBenchmark.Run,
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))

@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace Mesh.Bench;
+
+/// <summary>
+/// Time to first audio for 3 and for 36 sentences, interleaved so machine drift affects both alike, over the PCM stream
+/// of a running mesh. With pipelined synthesis the ratio of medians should stay near 1.
+/// Options: <c>--target URL</c> (required), <c>--repeats N</c> (15), <c>--json PATH</c>.
+/// </summary>
+internal static class TtfaBenchmark
+{
+    private const string Paragraph = "The harbour was quiet before dawn. A gull landed on the railing. By six the boats were out.";
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    public static int Run(string[] args)
+    {
+        Uri? target = null;
+        var repeats = 15;
+        string? jsonPath = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--target" when i + 1 < args.Length:
+                    target = new Uri(args[++i]);
+                    break;
+                case "--repeats" when i + 1 < args.Length:
+                    repeats = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                    break;
+                case "--json" when i + 1 < args.Length:
+                    jsonPath = args[++i];
+                    break;
+                default:
+                    Console.Error.WriteLine($"ttfa: unknown option {args[i]}; options: --target URL --repeats N --json PATH");
+                    return 2;
+            }
+        }
+
+        if (target is null || repeats < 1)
+        {
+            Console.Error.WriteLine("ttfa: --target URL is required and --repeats must be positive");
+            return 2;
+        }
+
+        return RunAsync(target, repeats, jsonPath).GetAwaiter().GetResult();
+    }
+
+    private static async Task<int> RunAsync(Uri target, int repeats, string? jsonPath)
+    {
+        using var client = new HttpClient { BaseAddress = target, Timeout = TimeSpan.FromMinutes(2) };
+        var three = Paragraph;
+        var thirtySix = string.Join(' ', Enumerable.Repeat(Paragraph, 12));
+
+        // One untimed round warms connections and code paths.
+        await TimeToFirstAudioAsync(client, three);
+        await TimeToFirstAudioAsync(client, thirtySix);
+        var shortTimes = new List<double>();
+        var longTimes = new List<double>();
+        for (var i = 0; i < repeats; i++)
+        {
+            shortTimes.Add(await TimeToFirstAudioAsync(client, three));
+            longTimes.Add(await TimeToFirstAudioAsync(client, thirtySix));
+        }
+
+        var result = new
+        {
+            target = target.ToString(),
+            repeats,
+            ttfa_ms_3_sentences_p50 = Percentile(shortTimes, 0.5),
+            ttfa_ms_3_sentences_p90 = Percentile(shortTimes, 0.9),
+            ttfa_ms_36_sentences_p50 = Percentile(longTimes, 0.5),
+            ttfa_ms_36_sentences_p90 = Percentile(longTimes, 0.9),
+            ttfa_length_ratio = Percentile(longTimes, 0.5) / Percentile(shortTimes, 0.5),
+        };
+        Console.WriteLine($"TTFA over {target} (PCM stream, {repeats} interleaved pairs)");
+        Console.WriteLine($"  3 sentences   median {result.ttfa_ms_3_sentences_p50,7:0.0} ms   p90 {result.ttfa_ms_3_sentences_p90,7:0.0} ms");
+        Console.WriteLine($"  36 sentences  median {result.ttfa_ms_36_sentences_p50,7:0.0} ms   p90 {result.ttfa_ms_36_sentences_p90,7:0.0} ms");
+        Console.WriteLine($"  ratio of medians (36 / 3): {result.ttfa_length_ratio:0.00} (goal <= 1.10)");
+        if (jsonPath is not null)
+        {
+            await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(result, JsonOptions));
+        }
+
+        return 0;
+    }
+
+    /// <summary>Milliseconds from sending the request to the first audio byte of the response body.</summary>
+    private static async Task<double> TimeToFirstAudioAsync(HttpClient client, string text)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream/pcm")
+        {
+            Content = JsonContent.Create(new { voice = "alloy", input = text }),
+        };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        response.EnsureSuccessStatusCode();
+        await using var body = await response.Content.ReadAsStreamAsync();
+        var buffer = new byte[4096];
+        var read = await body.ReadAsync(buffer);
+        var elapsed = stopwatch.Elapsed.TotalMilliseconds;
+        if (read == 0)
+        {
+            throw new InvalidOperationException("the stream ended without audio");
+        }
+
+        // Drain the rest so the next request does not compete with this one's tail.
+        while (await body.ReadAsync(buffer) > 0)
+        {
+        }
+
+        return elapsed;
+    }
+
+    private static double Percentile(List<double> values, double quantile)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[(int)Math.Round(quantile * (sorted.Length - 1))];
+    }
+}
