@@ -33,11 +33,6 @@ public sealed class WorkerGraph : IDisposable
         _observer = observer;
         _binding = session.CreateIoBinding();
         _inputs = signature.Inputs.ToDictionary(i => i.Name, i => new InputSlot(i));
-        foreach (var output in signature.Outputs)
-        {
-            // Output shapes depend on the data (durations), so ONNX Runtime allocates them on the bound device.
-            _binding.BindOutputToDevice(output.Name, buffers.OutputMemory);
-        }
     }
 
     /// <summary>The graph's stage name within its package.</summary>
@@ -72,7 +67,16 @@ public sealed class WorkerGraph : IDisposable
             throw new InvalidOperationException($"Graph '{Name}' needs inputs {string.Join(", ", missing)} before it runs.");
         }
 
-        var bind = Stopwatch.GetElapsedTime(0, _bindTicks);
+        // Output shapes depend on the data (durations), so ONNX Runtime allocates them afresh on the bound device each
+        // run; a binding left from the last run would hold that run's shapes.
+        var bindStart = Stopwatch.GetTimestamp();
+        _binding.ClearBoundOutputs();
+        foreach (var output in Signature.Outputs)
+        {
+            _binding.BindOutputToDevice(output.Name, _buffers.OutputMemory);
+        }
+
+        var bind = Stopwatch.GetElapsedTime(0, _bindTicks + (Stopwatch.GetTimestamp() - bindStart));
         _bindTicks = 0;
         var runStart = Stopwatch.GetTimestamp();
         using var results = _session.RunWithBoundResults(_runOptions, _binding);
