@@ -7,7 +7,7 @@ namespace Mesh.Backend.Host;
 /// Loads and warms up the configured model in the background, so <c>/healthz</c> answers at once and
 /// <c>/readyz</c> turns 200 only when a request would be served.
 /// </summary>
-public sealed partial class ModelHost(IOptions<EngineOptions> options, ILogger<ModelHost> logger) : BackgroundService
+public sealed partial class ModelHost(IOptions<EngineOptions> options, EngineMetrics engineMetrics, ILogger<ModelHost> logger) : BackgroundService
 {
     private const string WarmUpText = "Warm up.";
 
@@ -39,7 +39,7 @@ public sealed partial class ModelHost(IOptions<EngineOptions> options, ILogger<M
         var settings = options.Value;
         try
         {
-            var model = SpeechModelLoader.Load(settings.Model, logger);
+            var model = SpeechModelLoader.Load(settings.Model, settings.ToEngineSettings(), engineMetrics, logger);
             var voice = model.ResolveVoice(settings.DefaultVoice, null)
                 ?? throw new ModelLoadException($"DEFAULT_VOICE '{settings.DefaultVoice}' is not a voice of model '{model.Id}'.");
             await WarmUpAsync(model, voice, stoppingToken);
@@ -56,6 +56,7 @@ public sealed partial class ModelHost(IOptions<EngineOptions> options, ILogger<M
 
     private static async Task WarmUpAsync(ISpeechModel model, VoiceDescriptor voice, CancellationToken cancellationToken)
     {
+        await model.WarmUpAsync(voice, cancellationToken);
         var samples = 0;
         await foreach (var chunk in model.SynthesizeAsync(new SynthesisRequest(WarmUpText, voice, 1.0), cancellationToken))
         {

@@ -4,6 +4,7 @@ using Prometheus;
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.Services.AddOptions<EngineOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddOptions<BackendOptions>().BindConfiguration(BackendOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddSingleton<EngineMetrics>();
 builder.Services.AddSingleton<ModelHost>();
 builder.Services.AddHostedService(services => services.GetRequiredService<ModelHost>());
 
