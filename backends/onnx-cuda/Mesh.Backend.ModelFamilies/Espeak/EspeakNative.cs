@@ -33,6 +33,10 @@ internal static unsafe partial class EspeakNative
     [LibraryImport(Library, EntryPoint = "espeak_SetVoiceByName", StringMarshalling = StringMarshalling.Utf8)]
     public static partial int SetVoiceByName(string name);
 
+    /// <summary>Selects a voice by properties; with only <c>languages</c> set, the best voice for that language.</summary>
+    [LibraryImport(Library, EntryPoint = "espeak_SetVoiceByProperties")]
+    public static partial int SetVoiceByProperties(VoiceEntry* voice);
+
     [LibraryImport(Library, EntryPoint = "espeak_SetParameter")]
     public static partial int SetParameter(int parameter, int value, int relative);
 

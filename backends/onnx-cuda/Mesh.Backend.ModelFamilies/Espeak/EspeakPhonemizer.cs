@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.Backend.ModelFamilies.Espeak;
@@ -14,7 +15,7 @@ public sealed record PhonemeClause(string Phonemes, string Punctuation, bool End
 /// Text to IPA with libespeak-ng's <c>espeak_TextToPhonemes</c>, as Kokoro's and Piper's front ends do, on the thread
 /// that owns the library.
 /// </summary>
-public sealed unsafe class EspeakPhonemizer
+public sealed unsafe partial class EspeakPhonemizer
 {
     private readonly EspeakRuntime _runtime;
 
@@ -41,9 +42,10 @@ public sealed unsafe class EspeakPhonemizer
 
     private static List<PhonemeClause> Phonemize(string text, string voice, int mode)
     {
-        if (EspeakNative.SetVoiceByName(voice) != EspeakNative.Ok)
+        // Phonemizing without a selected voice crashes the library, so a voice that cannot be set stops here.
+        if (!SelectVoice(voice))
         {
-            throw new InvalidOperationException($"espeak-ng has no voice '{voice}'.");
+            throw new InvalidOperationException($"espeak-ng has no voice or language '{voice}'.");
         }
 
         var clauses = new List<PhonemeClause>();
@@ -59,7 +61,8 @@ public sealed unsafe class EspeakPhonemizer
                 var atEnd = position is null;
                 var consumed = Encoding.UTF8.GetString(before, (int)((atEnd ? end : position) - before));
                 var (mark, endsSentence) = ClauseText.Punctuation(consumed, atEnd);
-                phonemes = phonemes.Trim();
+                // Language-switch flags such as (en) are not phonemes (Piper removes them the same way).
+                phonemes = LanguageSwitch().Replace(phonemes, string.Empty).Trim();
                 if (phonemes.Length > 0 || mark.Length > 0)
                 {
                     clauses.Add(new PhonemeClause(phonemes, mark, endsSentence));
@@ -74,6 +77,25 @@ public sealed unsafe class EspeakPhonemizer
 
         return clauses;
     }
+
+    /// <summary>By voice name (en-us, de), else by language: espeak-ng 1.51 has no voice named en-gb or fr-fr.</summary>
+    private static bool SelectVoice(string voice)
+    {
+        if (EspeakNative.SetVoiceByName(voice) == EspeakNative.Ok)
+        {
+            return true;
+        }
+
+        var language = Encoding.UTF8.GetBytes(voice + "\0");
+        fixed (byte* languagePointer = language)
+        {
+            var properties = new EspeakNative.VoiceEntry { Languages = languagePointer };
+            return EspeakNative.SetVoiceByProperties(&properties) == EspeakNative.Ok;
+        }
+    }
+
+    [GeneratedRegex(@"\([^)]*\)")]
+    private static partial Regex LanguageSwitch();
 }
 
 /// <summary>Clause punctuation and sentence grouping for espeak-ng's clause-by-clause phonemes.</summary>

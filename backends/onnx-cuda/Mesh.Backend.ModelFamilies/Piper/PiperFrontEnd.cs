@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Mesh.Backend.ModelFamilies.Piper;
 
 /// <summary>One Piper inference: phoneme ids, [noise_scale, length_scale, noise_w], and the speaker (multi-speaker voices).</summary>
@@ -67,7 +65,7 @@ public static class PiperFrontEnd
 
     private static IEnumerable<string> Phonemes(string phonemes, PiperConfig config)
     {
-        foreach (var rune in phonemes.Normalize(NormalizationForm.FormD).EnumerateRunes())
+        foreach (var rune in LatinDecomposition.Decompose(phonemes).EnumerateRunes())
         {
             var phoneme = rune.ToString();
             if (config.PhonemeMap.TryGetValue(phoneme, out var mapped))
