@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Mesh.Backend.Engine;
 using Microsoft.Extensions.Configuration;
 
 namespace Mesh.Backend.Host;
@@ -24,15 +25,63 @@ public sealed class EngineOptions
     [Range(0, 86400)]
     public int IdleUnloadSeconds { get; set; }
 
-    /// <summary>Concurrent synthesis workers.</summary>
-    [ConfigurationKeyName("WORKERS")]
-    [Range(1, 64)]
-    public int Workers { get; set; } = 1;
-
     /// <summary>A request that has not produced its first byte by then gets 504.</summary>
     [ConfigurationKeyName("REQUEST_TIMEOUT_SECONDS")]
     [Range(1, 3600)]
     public int RequestTimeoutSeconds { get; set; } = 120;
+
+    /// <summary><c>cuda</c> falls back to <c>cpu</c> (logged, and exported as a metric label) when no GPU is usable.</summary>
+    [ConfigurationKeyName("EXECUTION_PROVIDER")]
+    [RegularExpression("^(?i)(cuda|cpu)$")]
+    public string ExecutionProvider { get; set; } = "cuda";
+
+    /// <summary>ONNX Runtime's graph optimization level.</summary>
+    [ConfigurationKeyName("GRAPH_OPTIMIZATION")]
+    [RegularExpression("^(?i)(all|extended|basic|disabled)$")]
+    public string GraphOptimization { get; set; } = "all";
+
+    /// <summary>Concurrent inference workers, each on its own thread (and CUDA stream).</summary>
+    [ConfigurationKeyName("WORKERS")]
+    [Range(1, 64)]
+    public int Workers { get; set; } = 1;
+
+    [ConfigurationKeyName("QUANTIZE")]
+    [RegularExpression("^(?i)(none|int8)$")]
+    public string Quantize { get; set; } = "none";
+
+    [ConfigurationKeyName("CUDA_GRAPHS")]
+    public bool CudaGraphs { get; set; }
+
+    [ConfigurationKeyName("CUDA_DEVICE_ID")]
+    [Range(0, 63)]
+    public int CudaDeviceId { get; set; }
+
+    /// <summary>TF32 matmuls on Ampere and newer; off keeps fp32 models bit-stable.</summary>
+    [ConfigurationKeyName("CUDA_TF32")]
+    public bool CudaTf32 { get; set; }
+
+    [ConfigurationKeyName("CUDNN_CONV_ALGO_SEARCH")]
+    [RegularExpression("^(?i)(heuristic|exhaustive|default)$")]
+    public string CudnnConvAlgoSearch { get; set; } = "heuristic";
+
+    /// <summary>Caps the CUDA arena of each session; 0 leaves it unbounded.</summary>
+    [ConfigurationKeyName("GPU_MEM_LIMIT_MB")]
+    [Range(0, 1 << 20)]
+    public int GpuMemLimitMb { get; set; }
+
+    /// <summary>The engine's view of these settings (validated already, so parsing cannot fail).</summary>
+    public EngineSettings ToEngineSettings() => new()
+    {
+        ExecutionProvider = EngineSettings.ParseOption<ExecutionProviderKind>(ExecutionProvider, "EXECUTION_PROVIDER"),
+        GraphOptimization = EngineSettings.ParseOption<GraphOptimization>(GraphOptimization, "GRAPH_OPTIMIZATION"),
+        Workers = Workers,
+        Quantize = EngineSettings.ParseOption<Quantization>(Quantize, "QUANTIZE"),
+        CudaGraphs = CudaGraphs,
+        CudaDeviceId = CudaDeviceId,
+        CudaTf32 = CudaTf32,
+        CudnnConvAlgoSearch = EngineSettings.ParseOption<ConvAlgoSearch>(CudnnConvAlgoSearch, "CUDNN_CONV_ALGO_SEARCH"),
+        GpuMemLimitBytes = GpuMemLimitMb * 1024L * 1024L,
+    };
 }
 
 /// <summary>Who this backend is in the fleet (section <c>Backend</c>).</summary>

@@ -9,7 +9,8 @@ namespace Mesh.Backend.Host;
 /// <c>IDLE_UNLOAD_SECONDS</c> without requests and reload on demand. <c>/readyz</c> follows it honestly: not ready
 /// while the first load runs or after a load failed; ready when loaded or when a request would load it.
 /// </summary>
-public sealed partial class ModelHost(IOptions<EngineOptions> options, IOptions<FaultOptions> faults, ILogger<ModelHost> logger) : BackgroundService
+public sealed partial class ModelHost(
+    IOptions<EngineOptions> options, IOptions<FaultOptions> faults, EngineMetrics engineMetrics, ILogger<ModelHost> logger) : BackgroundService
 {
     private const string WarmUpText = "Warm up.";
 
@@ -114,7 +115,7 @@ public sealed partial class ModelHost(IOptions<EngineOptions> options, IOptions<
             var started = Stopwatch.GetTimestamp();
             try
             {
-                var model = SpeechModelLoader.Load(settings.Model, logger);
+                var model = SpeechModelLoader.Load(settings.Model, settings.ToEngineSettings(), engineMetrics, logger);
                 var voice = model.ResolveVoice(settings.DefaultVoice, null)
                     ?? throw new ModelLoadException($"DEFAULT_VOICE '{settings.DefaultVoice}' is not a voice of model '{model.Id}'.");
                 await WarmUpAsync(model, voice, cancellationToken);
@@ -169,6 +170,7 @@ public sealed partial class ModelHost(IOptions<EngineOptions> options, IOptions<
 
     private static async Task WarmUpAsync(ISpeechModel model, VoiceDescriptor voice, CancellationToken cancellationToken)
     {
+        await model.WarmUpAsync(voice, cancellationToken);
         var samples = 0;
         await foreach (var chunk in model.SynthesizeAsync(new SynthesisRequest(WarmUpText, voice, 1.0), cancellationToken))
         {

@@ -10,13 +10,18 @@ internal static partial class StartupLog
         var engine = app.Services.GetRequiredService<IOptions<EngineOptions>>().Value;
         var backend = app.Services.GetRequiredService<IOptions<BackendOptions>>().Value;
         var pipeline = app.Services.GetRequiredService<IOptions<PipelineSettings>>().Value;
-        LogEngine(app.Logger, backend.Name, backend.Variant, engine.Model, engine.DefaultVoice, engine.PreloadModel, engine.IdleUnloadSeconds, engine.Workers, engine.RequestTimeoutSeconds);
+        LogBackend(app.Logger, backend.Name, backend.Variant, engine.Model, engine.DefaultVoice, engine.PreloadModel, engine.IdleUnloadSeconds, engine.RequestTimeoutSeconds);
+        LogEngine(app.Logger, engine.ExecutionProvider, engine.GraphOptimization, engine.Workers, engine.Quantize, engine.CudaGraphs);
         LogPipeline(app.Logger, pipeline.Lookahead, pipeline.MaxSentenceLength, pipeline.MaxActiveRealtime, pipeline.MaxActiveBatch);
     }
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "Backend {Name} (variant {Variant}): MODEL={Model} DEFAULT_VOICE={DefaultVoice} PRELOAD_MODEL={Preload} IDLE_UNLOAD_SECONDS={IdleUnload} WORKERS={Workers} REQUEST_TIMEOUT_SECONDS={RequestTimeoutSeconds}")]
-    private static partial void LogEngine(ILogger logger, string name, string variant, string model, string defaultVoice, bool preload, int idleUnload, int workers, int requestTimeoutSeconds);
+        Message = "Backend {Name} (variant {Variant}): MODEL={Model} DEFAULT_VOICE={DefaultVoice} PRELOAD_MODEL={Preload} IDLE_UNLOAD_SECONDS={IdleUnload} REQUEST_TIMEOUT_SECONDS={RequestTimeoutSeconds}")]
+    private static partial void LogBackend(ILogger logger, string name, string variant, string model, string defaultVoice, bool preload, int idleUnload, int requestTimeoutSeconds);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Engine: EXECUTION_PROVIDER={Provider} GRAPH_OPTIMIZATION={Optimization} WORKERS={Workers} QUANTIZE={Quantize} CUDA_GRAPHS={CudaGraphs}")]
+    private static partial void LogEngine(ILogger logger, string provider, string optimization, int workers, string quantize, bool cudaGraphs);
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Pipeline: lookahead {Lookahead} sentences, max sentence {MaxSentenceLength} chars, admits {Realtime} realtime and {Batch} batch requests")]

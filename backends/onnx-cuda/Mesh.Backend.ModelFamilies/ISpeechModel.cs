@@ -23,6 +23,12 @@ public interface ISpeechModel : IDisposable
 
     /// <summary>Synthesizes one piece of text; chunks arrive as the family produces them.</summary>
     IAsyncEnumerable<AudioChunk> SynthesizeAsync(SynthesisRequest request, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Runs the model once on every inference worker, so no request meets a cold worker (first-run allocation,
+    /// kernel selection). A family with a single synthesis thread needs nothing beyond one synthesis.
+    /// </summary>
+    Task WarmUpAsync(VoiceDescriptor voice, CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <param name="Id">The name clients use.</param>

@@ -1,4 +1,7 @@
+using Mesh.Backend.Engine;
 using Mesh.Backend.ModelFamilies.Espeak;
+using Mesh.Backend.ModelFamilies.Kokoro;
+using Mesh.Backend.ModelFamilies.Piper;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.Backend.ModelFamilies;
@@ -6,7 +9,15 @@ namespace Mesh.Backend.ModelFamilies;
 /// <summary>Turns the <c>MODEL</c> setting into a loaded model of the right family.</summary>
 public static class SpeechModelLoader
 {
-    public static ISpeechModel Load(string model, ILogger logger)
+    /// <summary>Loads with the engine's defaults (CUDA when usable, else CPU; one worker).</summary>
+    public static ISpeechModel Load(string model, ILogger logger) => Load(model, new EngineSettings(), null, logger);
+
+    /// <summary>
+    /// <c>espeak</c> (or empty) is the built-in voice; anything else is a model package directory whose family is
+    /// detected from its files (<see cref="ModelPackage"/>).
+    /// </summary>
+    /// <exception cref="ModelLoadException">The package is unknown, incomplete, or fails to load; the message says why.</exception>
+    public static ISpeechModel Load(string model, EngineSettings engine, IEngineObserver? observer, ILogger logger)
     {
         if (string.IsNullOrWhiteSpace(model) || string.Equals(model, EspeakModel.ModelId, StringComparison.OrdinalIgnoreCase))
         {
@@ -18,6 +29,19 @@ public static class SpeechModelLoader
             throw new ModelLoadException($"MODEL '{model}' is neither the built-in '{EspeakModel.ModelId}' nor a model package directory.");
         }
 
-        throw new ModelLoadException($"No model family recognizes the files in '{model}'; supported families: {EspeakModel.FamilyName}.");
+        var package = ModelPackage.Detect(model);
+        try
+        {
+            return package.Family switch
+            {
+                ModelPackage.KokoroFamily => KokoroModel.Load(package, engine, observer, logger),
+                ModelPackage.PiperFamily => PiperModel.Load(package, engine, observer, logger),
+                _ => throw new ModelLoadException($"Model family '{package.Family}' is not supported."),
+            };
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            throw new ModelLoadException($"Model package '{model}' could not be read: {ex.Message}", ex);
+        }
     }
 }

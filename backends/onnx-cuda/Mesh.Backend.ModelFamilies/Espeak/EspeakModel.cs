@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -10,9 +9,9 @@ namespace Mesh.Backend.ModelFamilies.Espeak;
 
 /// <summary>
 /// The built-in voice family: libespeak-ng, real speech on the CPU at 22.05 kHz.
-/// espeak-ng keeps process-global state (voice, callback, buffers), so every call runs on one dedicated thread.
+/// espeak-ng keeps process-global state (voice, callback, buffers), so every call runs on <see cref="EspeakRuntime"/>'s thread.
 /// </summary>
-public sealed unsafe partial class EspeakModel : ISpeechModel
+public sealed unsafe class EspeakModel : ISpeechModel
 {
     public const string FamilyName = "espeak";
     public const string ModelId = "espeak";
@@ -20,20 +19,19 @@ public sealed unsafe partial class EspeakModel : ISpeechModel
     private static readonly Lock LoadLock = new();
     private static EspeakModel? s_instance;
 
-    // The synthesis callback has no user pointer we can rely on, so the job in progress is held here; only the worker thread touches it.
+    // The synthesis callback has no user pointer we can rely on, so the job in progress is held here; only the espeak thread touches it.
     [ThreadStatic]
     private static SynthesisJob? s_current;
 
-    private readonly BlockingCollection<SynthesisJob> _jobs = new();
+    private readonly EspeakRuntime _runtime;
     private readonly FrozenSet<string> _languages;
 
-    private EspeakModel(int sampleRate, FrozenSet<string> languages, IReadOnlyList<VoiceDescriptor> voices)
+    private EspeakModel(EspeakRuntime runtime, IReadOnlyList<VoiceDescriptor> voices)
     {
-        NativeSampleRate = sampleRate;
-        _languages = languages;
+        _runtime = runtime;
+        NativeSampleRate = runtime.SampleRate;
+        _languages = runtime.Languages;
         Voices = voices;
-        var worker = new Thread(RunWorker) { IsBackground = true, Name = "espeak-worker" };
-        worker.Start();
     }
 
     public string Id => ModelId;
@@ -57,31 +55,14 @@ public sealed unsafe partial class EspeakModel : ISpeechModel
                 return s_instance;
             }
 
-            int sampleRate;
-            try
-            {
-                sampleRate = EspeakNative.Initialize(EspeakNative.AudioOutputSynchronous, 0, null, EspeakNative.InitializeDontExit);
-            }
-            catch (DllNotFoundException ex)
-            {
-                throw new ModelLoadException(
-                    "libespeak-ng.so.1 is not installed: run 'apt-get install -y libespeak-ng1 espeak-ng-data'.", ex);
-            }
-
-            if (sampleRate <= 0)
-            {
-                throw new ModelLoadException(
-                    "espeak-ng could not find its data: run 'apt-get install -y espeak-ng-data' (or set ESPEAK_DATA_PATH).");
-            }
-
-            EspeakNative.SetSynthCallback(&OnSamples);
-            var languages = ListLanguages();
+            var runtime = EspeakRuntime.Get(logger);
+            runtime.InvokeAsync(() => { EspeakNative.SetSynthCallback(&OnSamples); return true; }, CancellationToken.None).GetAwaiter().GetResult();
+            var languages = runtime.Languages;
             var voices = EspeakVoices.OpenAiAliases.Keys
                 .Select(alias => EspeakVoices.Resolve(alias, null, languages)!)
                 .Concat(languages.Order(StringComparer.Ordinal).Select(lang => new VoiceDescriptor(lang, lang, lang)))
                 .ToArray();
-            LogLoaded(logger, sampleRate, languages.Count);
-            s_instance = new EspeakModel(sampleRate, languages, voices);
+            s_instance = new EspeakModel(runtime, voices);
             return s_instance;
         }
     }
@@ -100,7 +81,7 @@ public sealed unsafe partial class EspeakModel : ISpeechModel
             NativeSampleRate,
             output.Writer,
             cancellationToken);
-        _jobs.Add(job, cancellationToken);
+        _runtime.Post(() => RunJob(job));
 
         await foreach (var chunk in output.Reader.ReadAllAsync(cancellationToken))
         {
@@ -110,21 +91,18 @@ public sealed unsafe partial class EspeakModel : ISpeechModel
 
     public void Dispose()
     {
-        // The library and its worker live for the whole process (espeak-ng cannot be re-initialized safely).
+        // The library and its thread live for the whole process (espeak-ng cannot be re-initialized safely).
     }
 
-    private void RunWorker()
+    private static void RunJob(SynthesisJob job)
     {
-        foreach (var job in _jobs.GetConsumingEnumerable())
+        if (job.CancellationToken.IsCancellationRequested)
         {
-            if (job.CancellationToken.IsCancellationRequested)
-            {
-                job.Output.TryComplete(new OperationCanceledException(job.CancellationToken));
-                continue;
-            }
-
-            job.Output.TryComplete(Run(job));
+            job.Output.TryComplete(new OperationCanceledException(job.CancellationToken));
+            return;
         }
+
+        job.Output.TryComplete(Run(job));
     }
 
     private static Exception? Run(SynthesisJob job)
@@ -184,29 +162,6 @@ public sealed unsafe partial class EspeakModel : ISpeechModel
         job.Output.TryWrite(new AudioChunk(chunk, job.SampleRate));
         return 0;
     }
-
-    private static FrozenSet<string> ListLanguages()
-    {
-        var languages = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        for (var entry = EspeakNative.ListVoices(0); *entry is not null; entry++)
-        {
-            // The first language of each voice is its primary one; skip the priority byte before it.
-            var languageList = (*entry)->Languages;
-            if (languageList is not null && languageList[0] != 0)
-            {
-                var name = Marshal.PtrToStringUTF8((nint)(languageList + 1));
-                if (!string.IsNullOrEmpty(name))
-                {
-                    languages.Add(name);
-                }
-            }
-        }
-
-        return languages.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
-    }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "espeak-ng loaded: {SampleRate} Hz, {Languages} languages")]
-    private static partial void LogLoaded(ILogger logger, int sampleRate, int languages);
 
     private sealed record SynthesisJob(
         string Text,

@@ -18,6 +18,12 @@ internal static unsafe partial class EspeakNative
     public const int RateMaximum = 450;
     public const int Ok = 0;
 
+    /// <summary>phonememode bit 1: IPA rather than espeak's ASCII phoneme names.</summary>
+    public const int PhonemesIpa = 0x02;
+
+    /// <summary>phonememode bit 7: bits 8-23 hold a tie character joining multi-letter phonemes (d͡ʒ, a͡ɪ).</summary>
+    public const int PhonemesTie = 0x80;
+
     [LibraryImport(Library, EntryPoint = "espeak_Initialize", StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Initialize(int output, int bufferLengthMs, string? path, int options);
 
@@ -27,12 +33,20 @@ internal static unsafe partial class EspeakNative
     [LibraryImport(Library, EntryPoint = "espeak_SetVoiceByName", StringMarshalling = StringMarshalling.Utf8)]
     public static partial int SetVoiceByName(string name);
 
+    /// <summary>Selects a voice by properties; with only <c>languages</c> set, the best voice for that language.</summary>
+    [LibraryImport(Library, EntryPoint = "espeak_SetVoiceByProperties")]
+    public static partial int SetVoiceByProperties(VoiceEntry* voice);
+
     [LibraryImport(Library, EntryPoint = "espeak_SetParameter")]
     public static partial int SetParameter(int parameter, int value, int relative);
 
     [LibraryImport(Library, EntryPoint = "espeak_Synth")]
     public static partial int Synth(
         byte* text, nuint size, uint position, int positionType, uint endPosition, uint flags, uint* uniqueIdentifier, nint userData);
+
+    /// <summary>Phonemizes one clause of <c>*text</c> and advances it (NULL at the end); the result is a static buffer.</summary>
+    [LibraryImport(Library, EntryPoint = "espeak_TextToPhonemes")]
+    public static partial byte* TextToPhonemes(byte** text, int textMode, int phonemeMode);
 
     [LibraryImport(Library, EntryPoint = "espeak_ListVoices")]
     public static partial VoiceEntry** ListVoices(nint voiceSpec);

@@ -1,0 +1,94 @@
+namespace Mesh.Backend.Engine;
+
+public enum ExecutionProviderKind
+{
+    Cpu,
+    Cuda,
+}
+
+/// <summary>ONNX Runtime's graph optimization level (<c>GRAPH_OPTIMIZATION</c>).</summary>
+public enum GraphOptimization
+{
+    All,
+    Extended,
+    Basic,
+    Disabled,
+}
+
+/// <summary>cuDNN convolution algorithm search (<c>cudnn_conv_algo_search</c>).</summary>
+public enum ConvAlgoSearch
+{
+    /// <summary>Picks an algorithm from cuDNN's heuristics: no per-shape benchmarking, which suits dynamic TTS lengths.</summary>
+    Heuristic,
+
+    /// <summary>Benchmarks every algorithm for each new input shape (ONNX Runtime's default).</summary>
+    Exhaustive,
+
+    /// <summary>cuDNN's default algorithm (FALLBACK mode since ONNX Runtime 1.20; can be much slower).</summary>
+    Default,
+}
+
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1720", Justification = "The QUANTIZE value.")]
+public enum Quantization
+{
+    None,
+    Int8,
+}
+
+/// <summary>How the engine runs a model: provider, optimization, workers, and the CUDA provider's options.</summary>
+public sealed record EngineSettings
+{
+    public ExecutionProviderKind ExecutionProvider { get; init; } = ExecutionProviderKind.Cuda;
+
+    public GraphOptimization GraphOptimization { get; init; } = GraphOptimization.All;
+
+    /// <summary>Concurrent inference workers, each on its own thread with its own bindings (and CUDA stream).</summary>
+    public int Workers { get; init; } = 1;
+
+    public Quantization Quantize { get; init; } = Quantization.None;
+
+    /// <summary>CUDA graph capture per shape bucket; accepted and validated, not captured yet.</summary>
+    public bool CudaGraphs { get; init; }
+
+    public int CudaDeviceId { get; init; }
+
+    /// <summary>TF32 matmuls are ONNX Runtime's default on Ampere and newer; off keeps fp32 results bit-stable.</summary>
+    public bool CudaTf32 { get; init; }
+
+    public ConvAlgoSearch CudnnConvAlgoSearch { get; init; } = ConvAlgoSearch.Heuristic;
+
+    /// <summary>Caps the CUDA provider's arena; 0 leaves it unbounded.</summary>
+    public long GpuMemLimitBytes { get; init; }
+
+    /// <summary>Intra-op threads per session on the CPU provider; 0 lets ONNX Runtime use every core.</summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>The CPU provider with defaults: what tests and tools use.</summary>
+    public static EngineSettings Cpu { get; } = new() { ExecutionProvider = ExecutionProviderKind.Cpu };
+
+    /// <summary>Parses a configuration value such as <c>cuda</c>, <c>ALL</c> or <c>int8</c> into one of the enums above.</summary>
+    public static T ParseOption<T>(string value, string name)
+        where T : struct, Enum
+    {
+        if (!Enum.TryParse<T>(value, ignoreCase: true, out var parsed) || int.TryParse(value, out _))
+        {
+            var allowed = string.Join("|", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()));
+            throw new ArgumentException($"{name} '{value}' is not one of {allowed}.", nameof(value));
+        }
+
+        return parsed;
+    }
+
+    public void Validate()
+    {
+        if (Workers is < 1 or > 64)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Workers), Workers, "WORKERS must be 1..64.");
+        }
+
+        if (GpuMemLimitBytes < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(GpuMemLimitBytes), GpuMemLimitBytes, "The GPU memory limit cannot be negative.");
+        }
+    }
+}

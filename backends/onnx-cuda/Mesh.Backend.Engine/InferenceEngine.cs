@@ -1,0 +1,387 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Mesh.Backend.Engine;
+
+/// <summary>
+/// Runs a model's graphs on <see cref="EngineSettings.Workers"/> inference workers, each on its own dedicated
+/// thread: work is queued and the next free worker takes it. On the CPU provider the workers share one session per
+/// graph (weights once; Run is thread-safe) with their own bindings; on the CUDA provider each worker owns its sessions
+/// and CUDA stream, since a session has one compute stream and runs on it would otherwise serialize.
+/// </summary>
+public sealed partial class InferenceEngine : IDisposable
+{
+    private readonly BlockingCollection<WorkItem> _shared = new();
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly List<WorkerThread> _threads = [];
+    private readonly List<InferenceSession> _sharedSessions = [];
+    private bool _disposed;
+
+    private InferenceEngine(
+        string model, IReadOnlyList<GraphFile> graphs, EngineSettings settings, ExecutionProviderKind provider, IEngineObserver? observer)
+    {
+        Model = model;
+        try
+        {
+            Dictionary<string, InferenceSession>? shared = null;
+            if (provider == ExecutionProviderKind.Cpu)
+            {
+                shared = [];
+                foreach (var graph in graphs)
+                {
+                    var session = CreateSession(graph, settings, provider, 0);
+                    _sharedSessions.Add(session);
+                    shared[graph.Name] = session;
+                }
+            }
+
+            for (var i = 0; i < settings.Workers; i++)
+            {
+                var index = i;
+                _threads.Add(new WorkerThread(this, index, () => CreateWorker(model, index, graphs, settings, provider, shared, observer)));
+            }
+
+            foreach (var thread in _threads)
+            {
+                thread.Ready.GetAwaiter().GetResult();
+            }
+
+            Signatures = _threads[0].Worker!.GraphNames.ToDictionary(n => n, n => _threads[0].Worker!.Graph(n).Signature);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public string Model { get; }
+
+    public ProviderSelection Provider { get; private set; } = ProviderSelection.Exactly(ExecutionProviderKind.Cpu);
+
+    public int WorkerCount => _threads.Count;
+
+    /// <summary>Each graph's inputs and outputs as the model declares them.</summary>
+    public IReadOnlyDictionary<string, ModelSignature> Signatures { get; } = new Dictionary<string, ModelSignature>();
+
+    /// <summary>
+    /// Loads <paramref name="graphs"/> on the requested provider and starts the workers. A CUDA request that cannot be
+    /// met (no CUDA build, runtime, device, or provider libraries) falls back to the CPU provider; the reason is logged
+    /// and reported to <paramref name="observer"/>.
+    /// </summary>
+    /// <exception cref="EngineLoadException">A graph is missing or does not load, or the settings are not supported.</exception>
+    public static InferenceEngine Create(
+        string model, IReadOnlyList<GraphFile> graphs, EngineSettings settings, IEngineObserver? observer, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(logger);
+        settings.Validate();
+        if (graphs.Count == 0)
+        {
+            throw new ArgumentException("A model needs at least one graph.", nameof(graphs));
+        }
+
+        if (settings.Quantize == Quantization.Int8)
+        {
+            throw new EngineLoadException("QUANTIZE=int8 is not implemented yet; use QUANTIZE=none.");
+        }
+
+        foreach (var graph in graphs.Where(g => !File.Exists(g.Path)))
+        {
+            throw new EngineLoadException($"Graph '{graph.Name}' of model '{model}' is missing: {graph.Path} does not exist.");
+        }
+
+        if (settings.CudaGraphs)
+        {
+            LogCudaGraphsNotYet(logger, model);
+        }
+
+        InferenceEngine? engine = null;
+        var selection = ProviderSelection.Exactly(settings.ExecutionProvider);
+        if (settings.ExecutionProvider == ExecutionProviderKind.Cuda)
+        {
+            var problem = ProbeCuda(settings.CudaDeviceId);
+            if (problem is null)
+            {
+                try
+                {
+                    engine = new InferenceEngine(model, graphs, settings, ExecutionProviderKind.Cuda, observer);
+                }
+                catch (EngineLoadException ex)
+                {
+                    problem = (FallbackReasons.CudaProviderFailed, ex.Message);
+                }
+            }
+
+            if (problem is { } p)
+            {
+                selection = new ProviderSelection(ExecutionProviderKind.Cuda, ExecutionProviderKind.Cpu, p.Reason, p.Detail);
+                LogFallback(logger, model, p.Reason, p.Detail);
+            }
+        }
+
+        engine ??= new InferenceEngine(model, graphs, settings, ExecutionProviderKind.Cpu, observer);
+        engine.Provider = selection;
+        observer?.ProviderSelected(model, selection);
+        var active = selection.Active.ToString().ToLowerInvariant();
+        var optimization = settings.GraphOptimization.ToString().ToLowerInvariant();
+        var signatures = string.Join(" | ", engine.Signatures.Select(s => $"{s.Key}: {s.Value}"));
+        LogStarted(logger, model, active, optimization, engine.WorkerCount, signatures);
+        return engine;
+    }
+
+    /// <summary>Why the CUDA provider cannot be used, or null when it can be tried.</summary>
+    public static (string Reason, string Detail)? ProbeCuda(int deviceId)
+    {
+        if (!OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider"))
+        {
+            return (FallbackReasons.CudaNotInBuild, "this ONNX Runtime build has no CUDA execution provider.");
+        }
+
+        return CudaRuntime.Probe(deviceId);
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the next free worker's thread.</summary>
+    public Task<T> RunAsync<T>(Func<InferenceWorker, T> work, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var item = new WorkItem<T>(work, cancellationToken);
+        _shared.Add(item, CancellationToken.None);
+        return item.Task;
+    }
+
+    /// <summary>Runs <paramref name="work"/> once on every worker (warm-up: no worker meets its first run on a request).</summary>
+    public Task RunOnEveryWorkerAsync(Action<InferenceWorker> work, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var tasks = new List<Task>();
+        foreach (var thread in _threads)
+        {
+            var item = new WorkItem<bool>(worker => { work(worker); return true; }, cancellationToken);
+            thread.Own.Add(item, CancellationToken.None);
+            tasks.Add(item.Task);
+        }
+
+        return Task.WhenAll(tasks);
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _shutdown.Cancel();
+        foreach (var thread in _threads)
+        {
+            thread.Join();
+        }
+
+        foreach (var item in _shared.GetConsumingEnumerable(CancellationToken.None).Take(_shared.Count))
+        {
+            item.Abandon();
+        }
+
+        foreach (var session in _sharedSessions)
+        {
+            session.Dispose();
+        }
+
+        _shared.Dispose();
+        _shutdown.Dispose();
+    }
+
+    private static InferenceWorker CreateWorker(
+        string model,
+        int index,
+        IReadOnlyList<GraphFile> graphs,
+        EngineSettings settings,
+        ExecutionProviderKind provider,
+        Dictionary<string, InferenceSession>? shared,
+        IEngineObserver? observer)
+    {
+        if (provider == ExecutionProviderKind.Cpu)
+        {
+            var buffers = new PinnedArraySource();
+            var workerGraphs = shared!.ToDictionary(
+                s => s.Key,
+                s => new WorkerGraph(model, s.Key, index, s.Value, ModelSignature.Of(s.Value), buffers, observer));
+            return new InferenceWorker(index, workerGraphs, [], buffers, 0);
+        }
+
+        nint stream = 0;
+        var sessions = new List<InferenceSession>();
+        try
+        {
+            stream = CudaRuntime.CreateStream(settings.CudaDeviceId);
+            foreach (var graph in graphs)
+            {
+                sessions.Add(CreateSession(graph, settings, provider, stream));
+            }
+
+            var buffers = new CudaPinnedSource(sessions[0], settings.CudaDeviceId);
+            var workerGraphs = graphs.Select((g, i) => (g.Name, Session: sessions[i])).ToDictionary(
+                s => s.Name,
+                s => new WorkerGraph(model, s.Name, index, s.Session, ModelSignature.Of(s.Session), buffers, observer));
+            return new InferenceWorker(index, workerGraphs, sessions, buffers, stream);
+        }
+        catch (Exception ex) when (ex is OnnxRuntimeException or InvalidOperationException)
+        {
+            foreach (var session in sessions)
+            {
+                session.Dispose();
+            }
+
+            CudaRuntime.DestroyStream(stream);
+            throw new EngineLoadException($"CUDA worker {index} could not start: {ex.Message}", ex);
+        }
+    }
+
+    private static InferenceSession CreateSession(GraphFile graph, EngineSettings settings, ExecutionProviderKind provider, nint stream)
+    {
+        try
+        {
+            using var options = SessionOptionsFactory.Create(settings, provider, stream);
+            return new InferenceSession(graph.Path, options);
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new EngineLoadException($"ONNX Runtime could not load graph '{graph.Name}' ({graph.Path}) on the {provider} provider: {ex.Message}", ex);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model}: EXECUTION_PROVIDER=cuda falls back to cpu ({Reason}): {Detail}")]
+    private static partial void LogFallback(ILogger logger, string model, string reason, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model}: CUDA_GRAPHS=true is accepted but graphs are not captured yet; runs are eager")]
+    private static partial void LogCudaGraphsNotYet(ILogger logger, string model);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Model {Model}: engine on {Provider} (GRAPH_OPTIMIZATION={Optimization}, {Workers} workers); {Signatures}")]
+    private static partial void LogStarted(ILogger logger, string model, string provider, string optimization, int workers, string signatures);
+
+    private abstract class WorkItem
+    {
+        public abstract void Execute(InferenceWorker worker);
+
+        public abstract void Abandon();
+    }
+
+    private sealed class WorkItem<T> : WorkItem
+    {
+        private readonly Func<InferenceWorker, T> _work;
+        private readonly CancellationToken _cancellationToken;
+        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly CancellationTokenRegistration _registration;
+
+        public WorkItem(Func<InferenceWorker, T> work, CancellationToken cancellationToken)
+        {
+            _work = work;
+            _cancellationToken = cancellationToken;
+            // A request that goes away while queued stops waiting at once; the worker skips it when it comes up.
+            _registration = cancellationToken.Register(() => _completion.TrySetCanceled(cancellationToken));
+        }
+
+        public Task<T> Task => _completion.Task;
+
+        public override void Execute(InferenceWorker worker)
+        {
+            _registration.Dispose();
+            if (_completion.Task.IsCompleted || _cancellationToken.IsCancellationRequested)
+            {
+                _completion.TrySetCanceled(_cancellationToken);
+                return;
+            }
+
+            try
+            {
+                _completion.TrySetResult(_work(worker));
+            }
+            catch (Exception ex)
+            {
+                _completion.TrySetException(ex);
+            }
+        }
+
+        public override void Abandon()
+        {
+            _registration.Dispose();
+            _completion.TrySetException(new ObjectDisposedException(nameof(InferenceEngine)));
+        }
+    }
+
+    private sealed class WorkerThread
+    {
+        private readonly InferenceEngine _engine;
+        private readonly Func<InferenceWorker> _create;
+        private readonly Thread _thread;
+        private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public WorkerThread(InferenceEngine engine, int index, Func<InferenceWorker> create)
+        {
+            _engine = engine;
+            _create = create;
+            _thread = new Thread(Run) { IsBackground = true, Name = $"inference-{index}" };
+            _thread.Start();
+        }
+
+        /// <summary>Work only this worker may take (warm-up).</summary>
+        public BlockingCollection<WorkItem> Own { get; } = new();
+
+        public InferenceWorker? Worker { get; private set; }
+
+        public Task Ready => _ready.Task;
+
+        public void Join()
+        {
+            _thread.Join();
+            foreach (var item in Own.GetConsumingEnumerable(CancellationToken.None).Take(Own.Count))
+            {
+                item.Abandon();
+            }
+
+            Own.Dispose();
+        }
+
+        private void Run()
+        {
+            try
+            {
+                // Sessions, bindings and streams are made on the thread that uses them (CUDA graphs will need that).
+                Worker = _create();
+                _ready.SetResult();
+            }
+            catch (Exception ex)
+            {
+                _ready.SetException(ex);
+                return;
+            }
+
+            try
+            {
+                BlockingCollection<WorkItem>[] queues = [Own, _engine._shared];
+                while (true)
+                {
+                    WorkItem item;
+                    try
+                    {
+                        BlockingCollection<WorkItem>.TakeFromAny(queues, out item!, _engine._shutdown.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+
+                    item.Execute(Worker);
+                }
+            }
+            finally
+            {
+                Worker.Dispose();
+            }
+        }
+    }
+}

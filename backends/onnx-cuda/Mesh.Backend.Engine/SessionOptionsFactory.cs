@@ -1,0 +1,85 @@
+using System.Globalization;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Mesh.Backend.Engine;
+
+/// <summary>Session and provider options, set deliberately rather than left to ONNX Runtime's defaults.</summary>
+public static class SessionOptionsFactory
+{
+    /// <summary>The CUDA provider options for one worker's session (<paramref name="stream"/> 0: ONNX Runtime's own stream).</summary>
+    public static IReadOnlyDictionary<string, string> CudaProviderOptions(EngineSettings settings, nint stream)
+    {
+        var options = new Dictionary<string, string>
+        {
+            ["device_id"] = settings.CudaDeviceId.ToString(CultureInfo.InvariantCulture),
+            // EXHAUSTIVE (the default) re-benchmarks every new input length, which TTS produces constantly.
+            ["cudnn_conv_algo_search"] = settings.CudnnConvAlgoSearch.ToString().ToUpperInvariant(),
+            // Power-of-two growth reuses chunks across nearby lengths; kSameAsRequested fragments under dynamic shapes.
+            ["arena_extend_strategy"] = "kNextPowerOfTwo",
+            // ONNX Runtime turns TF32 on by default; fp32 models should produce fp32 results unless asked otherwise.
+            ["use_tf32"] = settings.CudaTf32 ? "1" : "0",
+            ["do_copy_in_default_stream"] = "1",
+            // Graph capture is per shape bucket and comes with its own warm-up; never implicitly on.
+            ["enable_cuda_graph"] = "0",
+        };
+        if (settings.GpuMemLimitBytes > 0)
+        {
+            options["gpu_mem_limit"] = settings.GpuMemLimitBytes.ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (stream != 0)
+        {
+            // ONNX Runtime parses the handle as a decimal address.
+            options["user_compute_stream"] = ((ulong)stream).ToString(CultureInfo.InvariantCulture);
+        }
+
+        return options;
+    }
+
+    public static GraphOptimizationLevel OptimizationLevel(GraphOptimization optimization) => optimization switch
+    {
+        GraphOptimization.All => GraphOptimizationLevel.ORT_ENABLE_ALL,
+        GraphOptimization.Extended => GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        GraphOptimization.Basic => GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        GraphOptimization.Disabled => GraphOptimizationLevel.ORT_DISABLE_ALL,
+        _ => throw new ArgumentOutOfRangeException(nameof(optimization)),
+    };
+
+    internal static SessionOptions Create(EngineSettings settings, ExecutionProviderKind provider, nint stream)
+    {
+        var options = new SessionOptions
+        {
+            GraphOptimizationLevel = OptimizationLevel(settings.GraphOptimization),
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING,
+        };
+        try
+        {
+            if (provider == ExecutionProviderKind.Cuda)
+            {
+                using var cuda = new OrtCUDAProviderOptions();
+                cuda.UpdateOptions(new Dictionary<string, string>(CudaProviderOptions(settings, stream)));
+                options.AppendExecutionProvider_CUDA(cuda);
+                // Weights allocated outside the arena, so the arena holds only activations and can be capped.
+                options.AddSessionConfigEntry("session.use_device_allocator_for_initializers", "1");
+            }
+            else
+            {
+                if (settings.IntraOpThreads > 0)
+                {
+                    options.IntraOpNumThreads = settings.IntraOpThreads;
+                }
+
+                // Spinning threads burn cores between requests that other backends on the machine could use.
+                options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+            }
+
+            return options;
+        }
+        catch
+        {
+            options.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,38 @@
+using Mesh.Backend.Engine;
+using Microsoft.Extensions.Options;
+using Prometheus;
+
+namespace Mesh.Backend.Host;
+
+/// <summary>Exports what the engine reports: run time per stage and graph, and the execution provider in use.</summary>
+public sealed class EngineMetrics(IOptions<BackendOptions> backend) : IEngineObserver
+{
+    private static readonly Histogram RunSeconds = Metrics.CreateHistogram(
+        "mesh_engine_run_seconds",
+        "Time of one engine run of one model stage (input binding, ONNX Runtime run, output copy).",
+        new HistogramConfiguration
+        {
+            LabelNames = ["backend", "variant", "model", "stage", "graph"],
+            Buckets = Histogram.ExponentialBuckets(0.001, 2, 15), // 1 ms .. ~16 s
+        });
+
+    private static readonly Gauge Provider = Metrics.CreateGauge(
+        "mesh_engine_execution_provider",
+        "1 for the execution provider a model runs on; fallback_reason says why it is not the requested one.",
+        "backend", "variant", "model", "requested", "active", "fallback_reason");
+
+    public void ProviderSelected(string model, ProviderSelection selection)
+    {
+        ArgumentNullException.ThrowIfNull(selection);
+        Provider.WithLabels(
+            backend.Value.Name,
+            backend.Value.Variant,
+            model,
+            selection.Requested.ToString().ToLowerInvariant(),
+            selection.Active.ToString().ToLowerInvariant(),
+            selection.FallbackReason ?? "none").Set(1);
+    }
+
+    public void RunCompleted(in EngineRunTiming timing) =>
+        RunSeconds.WithLabels(backend.Value.Name, backend.Value.Variant, timing.Model, timing.Stage, timing.Graph).Observe(timing.Total.TotalSeconds);
+}

@@ -1,0 +1,130 @@
+using System.Collections.Concurrent;
+using System.Collections.Frozen;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Backend.ModelFamilies.Espeak;
+
+/// <summary>
+/// The one owner of libespeak-ng in the process. The library keeps global state (current voice, synthesis callback,
+/// the static phoneme buffer), so it is initialized once and every call after that runs on one dedicated thread:
+/// the espeak voice's synthesis and the phonemization of the ONNX families alike.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "Lives as long as the process: the library cannot be re-initialized.")]
+internal sealed unsafe partial class EspeakRuntime
+{
+    private static readonly Lock LoadLock = new();
+    private static EspeakRuntime? s_instance;
+
+    private readonly BlockingCollection<Action> _work = new();
+
+    private EspeakRuntime(int sampleRate, FrozenSet<string> languages)
+    {
+        SampleRate = sampleRate;
+        Languages = languages;
+        var thread = new Thread(Run) { IsBackground = true, Name = "espeak-worker" };
+        thread.Start();
+    }
+
+    /// <summary>The rate of espeak's own speech output.</summary>
+    public int SampleRate { get; }
+
+    /// <summary>The primary language of every installed espeak voice (en-us, en-gb, de, ...).</summary>
+    public FrozenSet<string> Languages { get; }
+
+    /// <summary>Initializes libespeak-ng once per process; later calls return the same runtime.</summary>
+    /// <exception cref="ModelLoadException">The library or its data is not installed.</exception>
+    public static EspeakRuntime Get(ILogger logger)
+    {
+        lock (LoadLock)
+        {
+            if (s_instance is not null)
+            {
+                return s_instance;
+            }
+
+            int sampleRate;
+            try
+            {
+                // Before the worker thread exists nothing else can touch the library, so this thread may initialize it.
+                sampleRate = EspeakNative.Initialize(EspeakNative.AudioOutputSynchronous, 0, null, EspeakNative.InitializeDontExit);
+            }
+            catch (DllNotFoundException ex)
+            {
+                throw new ModelLoadException(
+                    "libespeak-ng.so.1 is not installed: run 'apt-get install -y libespeak-ng1 espeak-ng-data'.", ex);
+            }
+
+            if (sampleRate <= 0)
+            {
+                throw new ModelLoadException(
+                    "espeak-ng could not find its data: run 'apt-get install -y espeak-ng-data' (or set ESPEAK_DATA_PATH).");
+            }
+
+            var languages = ListLanguages();
+            LogLoaded(logger, sampleRate, languages.Count);
+            s_instance = new EspeakRuntime(sampleRate, languages);
+            return s_instance;
+        }
+    }
+
+    /// <summary>Queues <paramref name="work"/> for the espeak thread; it must not throw.</summary>
+    public void Post(Action work) => _work.Add(work);
+
+    /// <summary>Runs <paramref name="work"/> on the espeak thread and returns its result.</summary>
+    public Task<T> InvokeAsync<T>(Func<T> work, CancellationToken cancellationToken)
+    {
+        var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _work.Add(
+            () =>
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                completion.TrySetCanceled(cancellationToken);
+                return;
+            }
+
+            try
+            {
+                completion.TrySetResult(work());
+            }
+            catch (Exception ex)
+            {
+                completion.TrySetException(ex);
+            }
+        },
+            CancellationToken.None);
+        return completion.Task.WaitAsync(cancellationToken);
+    }
+
+    private void Run()
+    {
+        foreach (var work in _work.GetConsumingEnumerable())
+        {
+            work();
+        }
+    }
+
+    private static FrozenSet<string> ListLanguages()
+    {
+        var languages = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var entry = EspeakNative.ListVoices(0); *entry is not null; entry++)
+        {
+            // The first language of each voice is its primary one; skip the priority byte before it.
+            var languageList = (*entry)->Languages;
+            if (languageList is not null && languageList[0] != 0)
+            {
+                var name = Marshal.PtrToStringUTF8((nint)(languageList + 1));
+                if (!string.IsNullOrEmpty(name))
+                {
+                    languages.Add(name);
+                }
+            }
+        }
+
+        return languages.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "espeak-ng loaded: {SampleRate} Hz, {Languages} languages")]
+    private static partial void LogLoaded(ILogger logger, int sampleRate, int languages);
+}

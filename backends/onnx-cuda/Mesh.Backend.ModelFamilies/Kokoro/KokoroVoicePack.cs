@@ -1,0 +1,127 @@
+using System.Globalization;
+using System.IO.Compression;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Mesh.Backend.ModelFamilies.Kokoro;
+
+/// <summary>One Kokoro voice: style rows of <see cref="Width"/> floats, one row per utterance length.</summary>
+public sealed class KokoroVoice(string name, float[] rows, int width)
+{
+    public string Name { get; } = name;
+
+    public int Width { get; } = width;
+
+    public int Rows => rows.Length / Width;
+
+    /// <summary>The style vector for an utterance of <paramref name="phonemeTokens"/> tokens.</summary>
+    public float[] StyleFor(int phonemeTokens)
+    {
+        var row = KokoroTokenizer.StyleRow(phonemeTokens, Rows);
+        return rows.AsSpan(row * Width, Width).ToArray();
+    }
+
+    /// <summary>
+    /// Language from Kokoro's naming (first letter: a American English, b British, e Spanish, f French, h Hindi,
+    /// i Italian, j Japanese, p Brazilian Portuguese, z Mandarin), as an espeak-ng voice.
+    /// </summary>
+    public string Language => Name.Length == 0 ? "en-us" : char.ToLowerInvariant(Name[0]) switch
+    {
+        'b' => "en-gb",
+        'e' => "es",
+        'f' => "fr-fr",
+        'h' => "hi",
+        'i' => "it",
+        'j' => "ja",
+        'p' => "pt-br",
+        'z' => "cmn",
+        _ => "en-us",
+    };
+
+    /// <summary>'f' or 'm' from the second letter of the name (af_heart, am_adam), else null.</summary>
+    public char? Gender => Name.Length > 1 && Name[1] is 'f' or 'm' ? Name[1] : null;
+}
+
+/// <summary>
+/// Reads Kokoro voice files: kokoro-onnx's <c>voices*.bin</c> (a NumPy .npz, one float32 [510,1,256] array per voice)
+/// or a <c>voices/</c> directory of raw float32 <c>NAME.bin</c> files (the kokoro.js layout).
+/// </summary>
+public static partial class KokoroVoicePack
+{
+    public static IReadOnlyList<KokoroVoice> ReadNpz(string path, int width)
+    {
+        using var zip = ZipFile.OpenRead(path);
+        var voices = new List<KokoroVoice>();
+        foreach (var entry in zip.Entries.Where(e => e.FullName.EndsWith(".npy", StringComparison.Ordinal)).OrderBy(e => e.FullName, StringComparer.Ordinal))
+        {
+            using var stream = entry.Open();
+            using var buffer = new MemoryStream();
+            stream.CopyTo(buffer);
+            var values = ReadNpy(buffer.ToArray(), out var shape, entry.FullName);
+            var rowWidth = shape.Skip(1).Aggregate(1, (a, b) => a * b);
+            if (rowWidth != width)
+            {
+                throw new InvalidDataException(
+                    $"Voice '{entry.FullName}' in {path} has rows of {rowWidth} values; the model's style input takes {width}.");
+            }
+
+            voices.Add(new KokoroVoice(Path.GetFileNameWithoutExtension(entry.FullName), values, width));
+        }
+
+        return voices.Count > 0 ? voices : throw new InvalidDataException($"{path} holds no voices (.npy arrays).");
+    }
+
+    public static IReadOnlyList<KokoroVoice> ReadDirectory(string directory, int width)
+    {
+        var voices = Directory.EnumerateFiles(directory, "*.bin").Order(StringComparer.Ordinal).Select(file =>
+        {
+            var bytes = File.ReadAllBytes(file);
+            if (bytes.Length == 0 || bytes.Length % (width * sizeof(float)) != 0)
+            {
+                throw new InvalidDataException($"{file} is not a whole number of {width}-float style rows.");
+            }
+
+            return new KokoroVoice(Path.GetFileNameWithoutExtension(file), MemoryMarshal.Cast<byte, float>(bytes).ToArray(), width);
+        }).ToArray();
+        return voices.Length > 0 ? voices : throw new InvalidDataException($"{directory} holds no voice files (*.bin).");
+    }
+
+    /// <summary>A little-endian float32 C-order .npy array.</summary>
+    public static float[] ReadNpy(byte[] bytes, out int[] shape, string name)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        if (bytes.Length < 10 || bytes[0] != 0x93 || Encoding.ASCII.GetString(bytes, 1, 5) != "NUMPY")
+        {
+            throw new InvalidDataException($"{name} is not a .npy array.");
+        }
+
+        var major = bytes[6];
+        var headerLength = major == 1 ? BitConverter.ToUInt16(bytes, 8) : (int)BitConverter.ToUInt32(bytes, 8);
+        var dataStart = (major == 1 ? 10 : 12) + headerLength;
+        var header = Encoding.ASCII.GetString(bytes, major == 1 ? 10 : 12, headerLength);
+        if (!header.Contains("'descr': '<f4'", StringComparison.Ordinal) || header.Contains("'fortran_order': True", StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{name}: only little-endian float32 C-order arrays are supported ({header.Trim()}).");
+        }
+
+        var match = ShapePattern().Match(header);
+        if (!match.Success)
+        {
+            throw new InvalidDataException($"{name}: no shape in the .npy header.");
+        }
+
+        shape = match.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(d => int.Parse(d, CultureInfo.InvariantCulture)).ToArray();
+        var count = shape.Aggregate(1L, (a, b) => a * b);
+        if (dataStart + (count * sizeof(float)) > bytes.Length)
+        {
+            throw new InvalidDataException($"{name}: the data is shorter than its shape.");
+        }
+
+        return MemoryMarshal.Cast<byte, float>(bytes.AsSpan(dataStart, (int)(count * sizeof(float)))).ToArray();
+    }
+
+    [GeneratedRegex(@"'shape':\s*\(([^)]*)\)")]
+    private static partial Regex ShapePattern();
+}

@@ -1,0 +1,71 @@
+using System.Net;
+using System.Net.Http.Json;
+using Mesh.Tests.Integration;
+
+namespace Mesh.Tests.Engine;
+
+/// <summary>A real backend process serving the generated Kokoro- and Piper-contract packages.</summary>
+[Collection(GeneratedModelsDefinition.Name)]
+public sealed class EngineBackendTests(GeneratedModels models)
+{
+    [Theory]
+    [InlineData("kokoro", 24000, "af_tiny,am_tiny,bf_tiny")]
+    [InlineData("piper", 22050, "tiny_a,tiny_b")]
+    public async Task Backend_serves_a_package_at_its_native_rate_with_its_voices(string family, int rate, string voices)
+    {
+        var package = family == "kokoro" ? models.KokoroTiny : models.PiperTiny;
+        await using var backend = await HostProcess.StartAsync(
+            RepoPaths.BackendDll,
+            ["--Backend:Name=engine-test"],
+            new Dictionary<string, string> { ["MODEL"] = package, ["EXECUTION_PROVIDER"] = "cpu", ["WORKERS"] = "2" });
+        await backend.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        using var client = new HttpClient { BaseAddress = backend.Url, Timeout = TimeSpan.FromSeconds(60) };
+
+        var listed = await client.GetFromJsonAsync<VoicesBody>(new Uri("/v1/audio/voices", UriKind.Relative));
+        Assert.Equal(voices.Split(','), listed!.Voices.Select(v => v.Id));
+
+        using var response = await client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech", UriKind.Relative),
+            new Dictionary<string, string> { ["model"] = "tts-1", ["voice"] = "alloy", ["input"] = "Hello there. General test.", ["response_format"] = "pcm" });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(rate.ToString(System.Globalization.CultureInfo.InvariantCulture), response.Headers.GetValues("X-PCM-Sample-Rate").Single());
+        var pcm = await response.Content.ReadAsByteArrayAsync();
+        Assert.True(pcm.Length > 2000, $"only {pcm.Length} bytes");
+
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Contains("mesh_engine_run_seconds_count{backend=\"engine-test\"", metrics, StringComparison.Ordinal);
+        Assert.Contains("stage=\"model\",graph=\"none\"", metrics, StringComparison.Ordinal);
+        Assert.Contains("requested=\"cpu\",active=\"cpu\",fallback_reason=\"none\"", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Package_with_a_missing_file_is_a_clear_error_and_never_ready()
+    {
+        var package = models.CopyOf(models.KokoroTiny);
+        File.Delete(Path.Combine(package, "voices.bin"));
+        await using var backend = await HostProcess.StartAsync(
+            RepoPaths.BackendDll, [], new Dictionary<string, string> { ["MODEL"] = package, ["EXECUTION_PROVIDER"] = "cpu" });
+        using var client = new HttpClient { BaseAddress = backend.Url, Timeout = TimeSpan.FromSeconds(5) };
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!backend.Output.Contains("will not become ready", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.Contains("missing its voices file", backend.Output, StringComparison.Ordinal);
+        for (var i = 0; i < 5; i++)
+        {
+            using var ready = await client.GetAsync(new Uri("/readyz", UriKind.Relative));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            Assert.Contains("missing its voices file", await ready.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            await Task.Delay(200);
+        }
+
+        Assert.False(backend.HasExited);
+    }
+
+    private sealed record VoicesBody(IReadOnlyList<VoiceEntry> Voices);
+
+    private sealed record VoiceEntry(string Id);
+}
