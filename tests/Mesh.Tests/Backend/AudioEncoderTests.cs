@@ -24,6 +24,9 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
 
     public static TheoryData<string> CompressedFormats() => [AudioFormats.Mp3, AudioFormats.Opus, AudioFormats.Aac, AudioFormats.Flac];
 
+    /// <summary>The compressed formats that flow while encoding; FLAC is written whole so its header is exact.</summary>
+    public static TheoryData<string> StreamedFormats() => [AudioFormats.Mp3, AudioFormats.Opus, AudioFormats.Aac];
+
     public sealed class Mp3(ITestOutputHelper output)
     {
         [Theory]
@@ -53,7 +56,7 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [MemberData(nameof(CompressedFormats))]
+    [MemberData(nameof(StreamedFormats))]
     public void Audio_streams_out_before_the_stream_is_finished(string format)
     {
         const int rate = 24000;
@@ -84,6 +87,23 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
             // In-process encoders hold back at most a frame or two.
             Assert.True(streamed > rest, $"{format} held back {rest} of {streamed + rest} bytes until Finish");
         }
+    }
+
+    [Fact]
+    public async Task Flac_states_its_exact_length_so_tools_know_the_duration()
+    {
+        const int rate = 22050;
+        var input = TestSignal(rate);
+        using var encoder = AudioEncoders.Create(AudioFormats.Flac, rate);
+        var header = encoder.Begin().Length;
+        var early = encoder.Encode(input).Length;
+        var file = encoder.Finish().ToArray();
+
+        Assert.Equal(0, header + early);
+        // STREAMINFO follows "fLaC" and its block header; total samples are the low 36 bits of bytes 18..25.
+        var totalSamples = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(file.AsSpan(18)) & 0xF_FFFF_FFFFUL;
+        Assert.Equal((ulong)input.Length, totalSamples);
+        Assert.InRange(await Integration.DecodedAudio.FfprobeDurationAsync(file, "flac"), input.Length / (double)rate - 0.001, input.Length / (double)rate + 0.001);
     }
 
     [Theory]

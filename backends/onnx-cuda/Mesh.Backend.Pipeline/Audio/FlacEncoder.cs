@@ -6,8 +6,10 @@ using Mesh.Contracts;
 namespace Mesh.Backend.Pipeline.Audio;
 
 /// <summary>
-/// Mono 16-bit FLAC through libFLAC's stream encoder. A stream cannot seek back, so STREAMINFO goes out with unknown
-/// total samples and no MD5, and there is no seek table; decoders read such streams to the end.
+/// Mono 16-bit FLAC through libFLAC's stream encoder, written to memory and handed out whole by <see cref="Finish"/>:
+/// libFLAC seeks back at the end to fill STREAMINFO with the total samples, frame sizes and MD5, so players and
+/// tools know the duration. FLAC is the archival format; the streamable ones (pcm, wav, mp3, opus, aac) flow as
+/// they are encoded.
 /// </summary>
 public sealed unsafe class FlacEncoder : IAudioEncoder
 {
@@ -15,7 +17,7 @@ public sealed unsafe class FlacEncoder : IAudioEncoder
     private const uint CompressionLevel = 5;
 
     private readonly FlacEncoderHandle _encoder;
-    private readonly PendingBytes _output = new();
+    private readonly MemoryStream _output = new();
     private GCHandle _outputHandle;
     private bool _begun;
     private bool _finished;
@@ -35,7 +37,7 @@ public sealed unsafe class FlacEncoder : IAudioEncoder
             & FlacNative.SetSampleRate(_encoder, (uint)sampleRate) != 0
             & FlacNative.SetCompressionLevel(_encoder, CompressionLevel) != 0
             & FlacNative.SetBlocksize(_encoder, BlockSize(sampleRate)) != 0
-            & FlacNative.SetDoMd5(_encoder, 0) != 0;
+            & FlacNative.SetDoMd5(_encoder, 1) != 0;
         if (!configured)
         {
             _encoder.Dispose();
@@ -61,14 +63,14 @@ public sealed unsafe class FlacEncoder : IAudioEncoder
 
         _begun = true;
         _outputHandle = GCHandle.Alloc(_output);
-        var status = FlacNative.InitStream(_encoder, &Write, 0, 0, 0, GCHandle.ToIntPtr(_outputHandle));
+        var status = FlacNative.InitStream(_encoder, &Write, &Seek, &Tell, 0, GCHandle.ToIntPtr(_outputHandle));
         if (status != FlacNative.InitStatusOk)
         {
             throw new InvalidOperationException($"FLAC__stream_encoder_init_stream failed with status {status}.");
         }
 
-        // "fLaC" and STREAMINFO, written during init.
-        return _output.Take();
+        // "fLaC" and a provisional STREAMINFO are in memory now; they are rewritten when the stream ends.
+        return ReadOnlyMemory<byte>.Empty;
     }
 
     public ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples)
@@ -100,7 +102,7 @@ public sealed unsafe class FlacEncoder : IAudioEncoder
             ArrayPool<int>.Shared.Return(pcm);
         }
 
-        return _output.Take();
+        return ReadOnlyMemory<byte>.Empty;
     }
 
     public ReadOnlyMemory<byte> Finish()
@@ -112,7 +114,7 @@ public sealed unsafe class FlacEncoder : IAudioEncoder
             throw new InvalidOperationException($"FLAC__stream_encoder_finish failed in state {FlacNative.GetState(_encoder)}.");
         }
 
-        return _output.Take();
+        return _output.ToArray();
     }
 
     public void Dispose()
@@ -123,6 +125,8 @@ public sealed unsafe class FlacEncoder : IAudioEncoder
         {
             _outputHandle.Free();
         }
+
+        _output.Dispose();
     }
 
     private void EnsureStreaming()
@@ -140,13 +144,42 @@ public sealed unsafe class FlacEncoder : IAudioEncoder
         // An exception must not unwind into libFLAC; a fatal status makes the calling function fail instead.
         try
         {
-            var output = (PendingBytes)GCHandle.FromIntPtr(clientData).Target!;
-            output.Append(new ReadOnlySpan<byte>(buffer, checked((int)bytes)));
+            Output(clientData).Write(new ReadOnlySpan<byte>(buffer, checked((int)bytes)));
             return FlacNative.WriteStatusOk;
         }
-        catch (Exception ex) when (ex is OverflowException or InvalidCastException or OutOfMemoryException)
+        catch (Exception ex) when (ex is OverflowException or InvalidCastException or OutOfMemoryException or IOException)
         {
             return FlacNative.WriteStatusFatalError;
         }
     }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int Seek(nint encoder, ulong offset, nint clientData)
+    {
+        try
+        {
+            Output(clientData).Position = checked((long)offset);
+            return FlacNative.SeekStatusOk;
+        }
+        catch (Exception ex) when (ex is OverflowException or InvalidCastException or ArgumentException or IOException)
+        {
+            return FlacNative.SeekStatusError;
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int Tell(nint encoder, ulong* offset, nint clientData)
+    {
+        try
+        {
+            *offset = (ulong)Output(clientData).Position;
+            return FlacNative.TellStatusOk;
+        }
+        catch (InvalidCastException)
+        {
+            return FlacNative.TellStatusError;
+        }
+    }
+
+    private static MemoryStream Output(nint clientData) => (MemoryStream)GCHandle.FromIntPtr(clientData).Target!;
 }

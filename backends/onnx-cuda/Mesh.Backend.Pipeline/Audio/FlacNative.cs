@@ -12,6 +12,10 @@ internal static unsafe partial class FlacNative
     public const int InitStatusOk = 0;
     public const int WriteStatusOk = 0;
     public const int WriteStatusFatalError = 1;
+    public const int SeekStatusOk = 0;
+    public const int SeekStatusError = 1;
+    public const int TellStatusOk = 0;
+    public const int TellStatusError = 1;
 
     [LibraryImport(Library, EntryPoint = "FLAC__stream_encoder_new")]
     public static partial FlacEncoderHandle New();
@@ -42,8 +46,8 @@ internal static unsafe partial class FlacNative
     public static partial int InitStream(
         FlacEncoderHandle encoder,
         delegate* unmanaged[Cdecl]<nint, byte*, nuint, uint, uint, nint, int> write,
-        nint seek,
-        nint tell,
+        delegate* unmanaged[Cdecl]<nint, ulong, nint, int> seek,
+        delegate* unmanaged[Cdecl]<nint, ulong*, nint, int> tell,
         nint metadata,
         nint clientData);
 
