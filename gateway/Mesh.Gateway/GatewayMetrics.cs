@@ -33,6 +33,9 @@ public static class GatewayMetrics
     public static readonly Counter Retries = Metrics.CreateCounter(
         "mesh_retries_total", "Requests sent to a second backend after the first failed before answering.", "variant", "pool", "reason");
 
+    public static readonly Counter StreamFailures = Metrics.CreateCounter(
+        "mesh_stream_failures_total", "Streams whose backend failed after the first byte; the client saw a marked end.", "variant", "pool", "surface");
+
     public static readonly Counter Ejections = Metrics.CreateCounter(
         "mesh_backend_ejections_total", "Times a backend was taken out of rotation for consecutive 5xx answers or failures.", "backend", "cluster");
 

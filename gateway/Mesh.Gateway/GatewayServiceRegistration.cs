@@ -3,6 +3,7 @@ using Mesh.Gateway.Auth;
 using Mesh.Gateway.Balancing;
 using Mesh.Gateway.Health;
 using Mesh.Gateway.Routing;
+using Mesh.Gateway.Streaming;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Health;
@@ -27,6 +28,7 @@ public static class GatewayServiceRegistration
             a => a.Keys.All(k => System.Text.RegularExpressions.Regex.IsMatch(k.Sha256, "^[0-9a-f]{64}$") && !string.IsNullOrWhiteSpace(k.Name)),
             "Every API key needs a Name and a lowercase hex Sha256.").ValidateOnStart();
 
+        services.AddOptions<WebSocketRelayOptions>().BindConfiguration(WebSocketRelayOptions.Section);
         services.AddSingleton<IProxyConfigProvider, FleetProxyConfigProvider>();
         services.AddReverseProxy().AddTransforms(transforms =>
         {

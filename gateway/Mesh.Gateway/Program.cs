@@ -2,6 +2,7 @@ using Mesh.Gateway;
 using Mesh.Gateway.Admission;
 using Mesh.Gateway.Auth;
 using Mesh.Gateway.Routing;
+using Mesh.Gateway.Streaming;
 using Prometheus;
 
 var builder = WebApplication.CreateSlimBuilder(args);
@@ -11,6 +12,7 @@ builder.Services.AddGateway();
 var app = builder.Build();
 StartupLog.EffectiveConfiguration(app);
 app.UseMiddleware<RequestIdMiddleware>();
+app.UseWebSockets();
 app.UseMiddleware<ApiKeyMiddleware>();
 app.MapGatewayEndpoints();
 app.MapCatalogEndpoints();
@@ -22,6 +24,8 @@ app.MapReverseProxy(proxy =>
     proxy.UseMiddleware<FailoverMiddleware>();
     proxy.UseLoadBalancing();
     proxy.UsePassiveHealthChecks();
+    proxy.UseMiddleware<StreamEndMiddleware>();
+    proxy.UseMiddleware<WebSocketRelayMiddleware>();
 });
 app.MapMetrics();
 app.Run();

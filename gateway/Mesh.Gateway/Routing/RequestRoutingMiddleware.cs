@@ -42,7 +42,9 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         }
 
         var cluster = variant is null ? null : PoolFor(clusters, variant, priority);
-        var decision = new RouteDecision(priority, variant ?? "none", cluster is null ? "none" : Metadata(cluster, FleetProxyConfigProvider.PoolKey));
+        var isSse = context.Request.Path.Equals("/v1/audio/speech/stream", StringComparison.Ordinal) ||
+            (context.Request.Path.Equals("/v1/audio/speech", StringComparison.Ordinal) && body.Fields.StreamFormat == StreamFormats.Sse);
+        var decision = new RouteDecision(priority, variant ?? "none", cluster is null ? "none" : Metadata(cluster, FleetProxyConfigProvider.PoolKey), isSse);
         decision.AttachTo(context);
         if (cluster is not null)
         {

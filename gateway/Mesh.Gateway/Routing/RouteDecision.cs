@@ -1,7 +1,8 @@
 namespace Mesh.Gateway.Routing;
 
 /// <summary>Where a request goes: its priority class, A/B variant and pool (for admission, headers and metric labels).</summary>
-public sealed record RouteDecision(string Priority, string Variant, string Pool)
+/// <param name="IsServerSentEvents">The response will be an SSE stream, whose failure mid-stream is marked by an event.</param>
+public sealed record RouteDecision(string Priority, string Variant, string Pool, bool IsServerSentEvents)
 {
     private static readonly object ItemKey = new();
 

@@ -1,6 +1,7 @@
 using Mesh.Backend.Pipeline;
 using Mesh.Backend.Pipeline.Audio;
 using Mesh.Contracts;
+using Mesh.Contracts.Http;
 
 namespace Mesh.Backend.Host.Surfaces;
 

@@ -1,11 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using Mesh.Contracts;
 
-namespace Mesh.Backend.Host.Surfaces;
+namespace Mesh.Contracts.Http;
 
 /// <summary>SSE framing: one <c>data:</c> line of JSON per event.</summary>
-internal static class ServerSentEvents
+public static class ServerSentEvents
 {
     private static readonly byte[] Prefix = "data: "u8.ToArray();
     private static readonly byte[] Suffix = "\n\n"u8.ToArray();
