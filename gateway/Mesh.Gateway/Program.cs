@@ -14,6 +14,7 @@ app.UseMiddleware<RequestIdMiddleware>();
 app.UseMiddleware<ApiKeyMiddleware>();
 app.MapGatewayEndpoints();
 app.MapCatalogEndpoints();
+app.MapPlayground();
 app.MapReverseProxy(proxy =>
 {
     proxy.UseMiddleware<RequestRoutingMiddleware>();
