@@ -1,12 +1,17 @@
 using System.Net.Http.Json;
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
+using Mesh.Gateway.Routing;
+using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
 
 namespace Mesh.Gateway;
 
-/// <summary><c>/v1/models</c> and <c>/v1/audio/voices</c>, answered by the gateway itself from every ready backend.</summary>
+/// <summary>
+/// <c>/v1/models</c> and <c>/v1/audio/voices</c>, answered by the gateway itself from every ready backend, and
+/// <c>/v1/mesh/variants</c> from its own configuration.
+/// </summary>
 public static class CatalogEndpoints
 {
     public const string HttpClientName = "backends";
@@ -27,7 +32,34 @@ public static class CatalogEndpoints
                 ? NoBackend()
                 : TypedResults.Json(new VoiceList([.. lists.SelectMany(l => l.Voices).DistinctBy(v => (v.Id, v.Model))]), ContractsJsonContext.Default.VoiceList);
         });
+        app.MapGet("/v1/mesh/variants", (IProxyStateLookup proxy, IOptionsMonitor<VariantOptions> options) =>
+            TypedResults.Json(Variants(proxy, options.CurrentValue), ContractsJsonContext.Default.VariantList));
         return app;
+    }
+
+    /// <summary>Every variant with a backend, the share of traffic it is assigned and what of it is ready.</summary>
+    public static VariantList Variants(IProxyStateLookup proxy, VariantOptions options)
+    {
+        var byVariant = proxy.GetClusters()
+            .Where(c => c.Model.Config.Metadata?.ContainsKey(FleetProxyConfigProvider.VariantKey) == true)
+            .GroupBy(c => c.Model.Config.Metadata![FleetProxyConfigProvider.VariantKey], StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToArray(), StringComparer.Ordinal);
+        if (byVariant.Count == 0)
+        {
+            return new VariantList("list", []);
+        }
+
+        var weights = VariantAssigner.EffectiveWeights(byVariant.Keys.ToHashSet(StringComparer.Ordinal), options.Weights);
+        var total = weights.Values.Sum();
+        var variants = byVariant
+            .OrderBy(v => v.Key, StringComparer.Ordinal)
+            .Select(v => new VariantInfo(
+                v.Key,
+                Math.Round(weights.GetValueOrDefault(v.Key) / total, 4),
+                [.. v.Value.Select(c => c.Model.Config.Metadata![FleetProxyConfigProvider.PoolKey]).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)],
+                v.Value.SelectMany(c => c.Destinations.Values).Count(d => d.Health.Active == DestinationHealth.Healthy)))
+            .ToArray();
+        return new VariantList("list", variants);
     }
 
     private static IResult NoBackend() => ApiResults.Error(ApiError.Unavailable("No healthy backend is available; retry shortly.", "no_healthy_backend"));

@@ -12,7 +12,9 @@ public static class GatewayEndpoints
     {
         app.MapGet("/healthz", () => TypedResults.Text("alive"));
         app.MapGet("/readyz", Readiness);
-        app.MapFallback(() => ApiResults.Error(ApiError.NotFound("No such endpoint.", null, "unknown_url")));
+        // Every path, including ones that look like files (the default fallback pattern skips those), so /v1/x.json
+        // or a stray /favicon.ico get the envelope too.
+        app.MapFallback("{**path}", () => ApiResults.Error(ApiError.NotFound("No such endpoint.", null, "unknown_url")));
         return app;
     }
 

@@ -16,6 +16,7 @@ app.UseWebSockets();
 app.UseMiddleware<ApiKeyMiddleware>();
 app.MapGatewayEndpoints();
 app.MapCatalogEndpoints();
+app.MapPlayground();
 app.MapReverseProxy(proxy =>
 {
     proxy.UseMiddleware<RequestRoutingMiddleware>();

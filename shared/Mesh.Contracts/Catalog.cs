@@ -21,3 +21,18 @@ public sealed record VoiceInfo(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("language")] string Language);
+
+/// <summary><c>GET /v1/mesh/variants</c>: the A/B variants a gateway serves, in OpenAI's list shape.</summary>
+public sealed record VariantList(
+    [property: JsonPropertyName("object")] string Kind,
+    [property: JsonPropertyName("data")] IReadOnlyList<VariantInfo> Data);
+
+/// <param name="Id">The name to send in <c>X-Mesh-Variant</c> to force this variant.</param>
+/// <param name="Weight">Share of unforced traffic assigned to it, 0–1; 0 means reachable only when forced.</param>
+/// <param name="Pools">The pools (<c>realtime</c>, <c>batch</c>, <c>shared</c>) it has backends in.</param>
+/// <param name="ReadyBackends">Its backends whose readiness probe currently passes.</param>
+public sealed record VariantInfo(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("weight")] double Weight,
+    [property: JsonPropertyName("pools")] IReadOnlyList<string> Pools,
+    [property: JsonPropertyName("ready_backends")] int ReadyBackends);

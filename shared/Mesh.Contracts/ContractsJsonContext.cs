@@ -10,6 +10,7 @@ namespace Mesh.Contracts;
 [JsonSerializable(typeof(ErrorEnvelope))]
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(VoiceList))]
+[JsonSerializable(typeof(VariantList))]
 [JsonSerializable(typeof(SpeechAudioDelta))]
 [JsonSerializable(typeof(SpeechAudioDone))]
 [JsonSerializable(typeof(StreamEvent))]

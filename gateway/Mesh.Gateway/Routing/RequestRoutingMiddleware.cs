@@ -105,9 +105,7 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
             return null;
         }
 
-        var configured = variants.CurrentValue.Weights.Where(w => available.Contains(w.Key) && w.Value > 0).ToDictionary();
-        var weights = configured.Count > 0 ? configured : available.ToDictionary(v => v, _ => 1.0);
-        return new VariantAssigner(weights).Assign(identity.ClientId);
+        return new VariantAssigner(VariantAssigner.EffectiveWeights(available, variants.CurrentValue.Weights)).Assign(identity.ClientId);
     }
 
     private static ClusterState? PoolFor(ClusterState[] clusters, string variant, string priority)

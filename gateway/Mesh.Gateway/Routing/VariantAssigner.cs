@@ -28,6 +28,16 @@ public sealed class VariantAssigner
 
     public IReadOnlySet<string> Variants { get; }
 
+    /// <summary>
+    /// The weights assignment uses among the <paramref name="available"/> variants: the configured positive ones, or
+    /// all alike when none of them is configured.
+    /// </summary>
+    public static Dictionary<string, double> EffectiveWeights(IReadOnlySet<string> available, IReadOnlyDictionary<string, double> configured)
+    {
+        var weights = configured.Where(w => available.Contains(w.Key) && w.Value > 0).ToDictionary(StringComparer.Ordinal);
+        return weights.Count > 0 ? weights : available.ToDictionary(v => v, _ => 1.0, StringComparer.Ordinal);
+    }
+
     public string Assign(string clientId)
     {
         var point = UnitInterval(clientId);
