@@ -19,8 +19,13 @@ public static class GatewayEndpoints
     }
 
     /// <summary>Ready when every pool has at least one backend whose <c>/readyz</c> probe passed.</summary>
-    private static Results<Ok<string>, ProblemHttpResult> Readiness(IProxyStateLookup proxyState)
+    private static Results<Ok<string>, ProblemHttpResult> Readiness(IProxyStateLookup proxyState, GatewayShutdown shutdown)
     {
+        if (shutdown.IsDraining)
+        {
+            return TypedResults.Problem("The gateway is shutting down.", statusCode: StatusCodes.Status503ServiceUnavailable, title: "draining");
+        }
+
         var clusters = proxyState.GetClusters().ToArray();
         var notReady = clusters
             .Where(cluster => !cluster.Destinations.Values.Any(d => d.Health.Active == DestinationHealth.Healthy))

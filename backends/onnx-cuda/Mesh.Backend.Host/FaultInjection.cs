@@ -5,7 +5,8 @@ using Mesh.Backend.ModelFamilies;
 namespace Mesh.Backend.Host;
 
 /// <summary>
-/// Deliberate faults for drills and failure tests (section <c>Faults</c>): an engine that is slow per sentence or throws.
+/// Deliberate faults for drills and failure tests (section <c>Faults</c>): an engine that is slow per sentence or
+/// throws, a model that is slow to load.
 /// Off by default; a backend started with either logs a warning.
 /// </summary>
 public sealed class FaultOptions
@@ -20,6 +21,11 @@ public sealed class FaultOptions
     [Range(0.0, 1.0)]
     public double FailureRatio { get; set; }
 
+    /// <summary>Extra time before the model starts loading (a slow restart), so readiness lags the process start.</summary>
+    [Range(0, 600_000)]
+    public int StartupDelayMs { get; set; }
+
+    /// <summary>Whether the model is wrapped; a startup delay needs no wrapper.</summary>
     public bool Enabled => SentenceDelayMs > 0 || FailureRatio > 0;
 }
 

@@ -18,6 +18,7 @@ public sealed partial class ModelHost(
     private volatile ISpeechModel? _model;
     private volatile string _status = "loading";
     private volatile bool _failed;
+    private volatile bool _draining;
     private int _inUse;
     private long _lastUsed = Stopwatch.GetTimestamp();
 
@@ -27,10 +28,15 @@ public sealed partial class ModelHost(
     /// <summary>The loaded model, or null while none is loaded.</summary>
     public ISpeechModel? Model => _model;
 
-    public string Status => _status;
+    public string Status => _draining ? "draining" : _status;
+
+    /// <summary>Set when shutdown begins: readiness turns false and new requests are refused so the gateway moves them.</summary>
+    public bool IsDraining => _draining;
+
+    public void BeginDraining() => _draining = true;
 
     /// <summary>True when a request would be served: the model is loaded, or unloaded on purpose and loadable on demand.</summary>
-    public bool IsReady => !_failed && (_model is not null || _status == "unloaded");
+    public bool IsReady => !_failed && !_draining && (_model is not null || _status == "unloaded");
 
     public static bool Serves(ISpeechModel model, string requested) =>
         string.Equals(requested, model.Id, StringComparison.OrdinalIgnoreCase) ||
@@ -42,7 +48,9 @@ public sealed partial class ModelHost(
         Interlocked.Increment(ref _inUse);
         try
         {
-            var model = _model ?? await LoadAsync(cancellationToken);
+            // Only a model unloaded on purpose (or never preloaded) is loaded by a request; while the start-up load is
+            // under way the backend is not ready, and says so, rather than serving before /readyz does.
+            var model = _model ?? (_status == "unloaded" ? await LoadAsync(cancellationToken) : null);
             if (model is null)
             {
                 Release();
@@ -69,6 +77,11 @@ public sealed partial class ModelHost(
     {
         await Task.Yield();
         var settings = options.Value;
+        if (faults.Value.StartupDelayMs > 0)
+        {
+            await Task.Delay(faults.Value.StartupDelayMs, stoppingToken);
+        }
+
         if (settings.PreloadModel)
         {
             await LoadAsync(stoppingToken);

@@ -11,6 +11,10 @@ public static class ServiceRegistration
         services.AddOptions<EngineOptions>().Bind(configuration).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<BackendOptions>().BindConfiguration(BackendOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<PipelineSettings>().BindConfiguration(PipelineSettings.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ShutdownOptions>().BindConfiguration(ShutdownOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>(
+            (host, shutdown) => host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.ReadinessGraceSeconds + shutdown.Value.DrainTimeoutSeconds));
+        services.AddHostedService<GracefulShutdown>();
         services.AddOptions<FaultOptions>().BindConfiguration(FaultOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.AddSingleton<EngineMetrics>();

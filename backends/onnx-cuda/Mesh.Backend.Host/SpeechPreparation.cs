@@ -51,6 +51,11 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
             return Fail(SpeechRequestParser.Missing("model"));
         }
 
+        if (host.IsDraining)
+        {
+            return Fail(ApiError.Unavailable("This backend is shutting down; retry on another.", "draining"));
+        }
+
         var lease = await host.AcquireAsync(cancellationToken);
         if (lease is null)
         {

@@ -58,6 +58,16 @@ public static partial class WebSocketEndpoints
     private static async Task ServeAsync(WebSocket socket, HttpContext context, SpeechServices services)
     {
         var cancellationToken = context.RequestAborted;
+        var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        var connection = new ConnectionState();
+        // On shutdown an idle connection is told to go away at once; a busy one after its current request.
+        using var onStopping = stopping.Register(() =>
+        {
+            if (!connection.Busy)
+            {
+                _ = CloseForShutdownAsync(socket);
+            }
+        });
         var buffer = new ArrayBufferWriter<byte>(4096);
         while (socket.State == WebSocketState.Open)
         {
@@ -66,7 +76,11 @@ public static partial class WebSocketEndpoints
             switch (message)
             {
                 case WebSocketMessageType.Close:
-                    await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, cancellationToken);
+                    if (socket.State == WebSocketState.CloseReceived)
+                    {
+                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, cancellationToken);
+                    }
+
                     return;
                 case null:
                     await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {MaxMessageBytes} bytes", cancellationToken);
@@ -76,7 +90,25 @@ public static partial class WebSocketEndpoints
                     continue;
             }
 
+            connection.Busy = true;
             await SpeakAsync(socket, buffer.WrittenMemory, context, services, cancellationToken);
+            connection.Busy = false;
+            if (stopping.IsCancellationRequested)
+            {
+                await CloseForShutdownAsync(socket);
+            }
+        }
+    }
+
+    private static async Task CloseForShutdownAsync(WebSocket socket)
+    {
+        try
+        {
+            await socket.CloseOutputAsync(WebSocketCloseStatus.EndpointUnavailable, "server shutting down", CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is WebSocketException or InvalidOperationException or ObjectDisposedException)
+        {
+            // Already closing or gone.
         }
     }
 
@@ -163,6 +195,11 @@ public static partial class WebSocketEndpoints
     private static async Task SendEventAsync(WebSocket socket, StreamEvent streamEvent, CancellationToken cancellationToken) =>
         await socket.SendAsync(
             JsonSerializer.SerializeToUtf8Bytes(streamEvent, ContractsJsonContext.Default.StreamEvent), WebSocketMessageType.Text, true, cancellationToken);
+
+    private sealed class ConnectionState
+    {
+        public volatile bool Busy;
+    }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "WebSocket connection failed")]
     private static partial void LogConnectionFailed(ILogger logger, Exception exception);

@@ -69,6 +69,70 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     [Fact]
+    public async Task A_rolling_restart_under_traffic_drops_nothing()
+    {
+        var port = LoopbackPorts.Unused();
+        using var mesh = StartMesh("up", "--backends", "2", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        try
+        {
+            var before = BackendPids(await WaitForFleetAsync(mesh));
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            var failures = new List<string>();
+            var served = 0;
+            using var stop = new CancellationTokenSource();
+            async Task TrafficAsync()
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    using var response = await client.PostAsJsonAsync(
+                        new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new Dictionary<string, string> { ["voice"] = "alloy", ["input"] = "Rolling along." });
+                    var body = await response.Content.ReadAsByteArrayAsync();
+                    lock (failures)
+                    {
+                        if (response.StatusCode != HttpStatusCode.OK || body.Length < 1000)
+                        {
+                            failures.Add($"{(int)response.StatusCode} with {body.Length} bytes");
+                        }
+                        else
+                        {
+                            served++;
+                        }
+                    }
+                }
+            }
+
+            var traffic = Enumerable.Range(0, 2).Select(_ => Task.Run(TrafficAsync)).ToArray();
+            await Task.Delay(500);
+            Assert.Contains("rolling restart", await RunToEndAsync(StartMesh("restart")), StringComparison.Ordinal);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (BackendPids(ReadFleet()).Intersect(before).Any() && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(250);
+            }
+
+            // The last old backend drains after the fleet file already names its successor.
+            while (before.Any(IsAlive) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(250);
+            }
+
+            await stop.CancelAsync();
+            await Task.WhenAll(traffic);
+            Assert.Empty(BackendPids(ReadFleet()).Intersect(before));
+            Assert.Empty(failures);
+            Assert.True(served > 20, $"only {served} requests served during the restart");
+            Assert.All(before, pid => Assert.False(IsAlive(pid), $"old backend {pid} still running"));
+        }
+        finally
+        {
+            if (!mesh.HasExited)
+            {
+                mesh.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Help_lists_the_commands()
     {
         var help = await RunToEndAsync(StartMesh("--help"));
@@ -84,6 +148,15 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     private string FleetPath => Path.Combine(_stateDir, "fleet.json");
+
+    private JsonElement ReadFleet()
+    {
+        using var document = JsonDocument.Parse(File.ReadAllText(FleetPath));
+        return document.RootElement.Clone();
+    }
+
+    private static int[] BackendPids(JsonElement fleet) =>
+        [.. fleet.GetProperty("backends").EnumerateArray().Select(b => b.GetProperty("pid").GetInt32())];
 
     private Process StartMesh(params string[] args)
     {

@@ -1,0 +1,212 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Mesh.Contracts;
+using Mesh.Tests.Integration;
+
+namespace Mesh.Tests.Reliability;
+
+/// <summary>Backends that crash, hang, restart slowly or throw, with real processes behind a real gateway.</summary>
+public sealed class FaultTests
+{
+    private const string LongText = "One sentence. Two sentences. Three sentences. Four sentences. Five sentences. Six sentences. Seven. Eight. Nine. Ten.";
+    private static readonly TimeSpan MarkedEndWithin = TimeSpan.FromSeconds(1);
+
+    public static TheoryData<string> Surfaces => ["sse", "openai-sse", "pcm", "websocket"];
+
+    [Theory]
+    [MemberData(nameof(Surfaces))]
+    public async Task A_backend_killed_mid_stream_gives_the_client_a_marked_end_within_a_second(string surface)
+    {
+        // 300 ms per sentence keeps the stream going for seconds after its first audio.
+        var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=300");
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        var elapsedAfterKill = surface switch
+        {
+            "websocket" => await WebSocketEndAsync(gateway, backend),
+            "pcm" => await PcmEndAsync(client, backend),
+            _ => await SseEndAsync(client, backend, surface == "openai-sse"),
+        };
+
+        Assert.True(elapsedAfterKill < MarkedEndWithin, $"{surface}: the end came {elapsedAfterKill.TotalMilliseconds:0} ms after the kill");
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var expectedSurface = surface switch { "websocket" => "websocket", "pcm" => "audio", _ => "sse" };
+        Assert.Contains($"mesh_stream_failures_total{{variant=\"test\",pool=\"shared\",surface=\"{expectedSurface}\"}} 1", metrics, StringComparison.Ordinal);
+        await backend.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_restarted_backend_rejoins_only_after_its_readyz()
+    {
+        var port = LoopbackPorts.Unused();
+        await using var steady = await MeshFleet.StartBackendAsync("steady");
+        var restarting = await StartOnPortAsync(port);
+        await using var gateway = await MeshFleet.StartGatewayAsync([steady.Url, restarting.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        await restarting.KillAsync();
+        await restarting.DisposeAsync();
+        // Same address, but the model takes 4 s to load: until /readyz says so, no request may land there.
+        restarting = await StartOnPortAsync(port, "--Faults:StartupDelayMs=4000", waitReady: false);
+        var served = new List<(TimeSpan At, string Backend, HttpStatusCode Status)>();
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(12) && !served.Any(s => s.Backend == "restarting"))
+        {
+            using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Hi." });
+            served.Add((clock.Elapsed, response.Headers.TryGetValues(MeshHeaders.Backend, out var b) ? b.Single() : "none", response.StatusCode));
+            await Task.Delay(100);
+        }
+
+        Assert.All(served, s => Assert.Equal(HttpStatusCode.OK, s.Status));
+        var firstOnRestarted = served.First(s => s.Backend == "restarting").At;
+        Assert.True(firstOnRestarted > TimeSpan.FromSeconds(3.5), $"the restarted backend got traffic {firstOnRestarted.TotalSeconds:0.0} s after start, before it was ready");
+        Assert.Contains("warmed up", restarting.Output, StringComparison.Ordinal);
+        await restarting.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_hanging_backend_gives_the_client_a_504_at_its_deadline()
+    {
+        await using var backend = await HostProcess.StartAsync(
+            RepoPaths.BackendDll, ["--Backend:Name=b0", "--Backend:Variant=test", "--Faults:SentenceDelayMs=30000"], new Dictionary<string, string> { ["REQUEST_TIMEOUT_SECONDS"] = "2" });
+        await backend.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        var clock = Stopwatch.StartNew();
+        using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Never." });
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.InRange(clock.Elapsed.TotalSeconds, 1.9, 3.5);
+        Assert.Equal("timeout", (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
+    }
+
+    [Fact]
+    public async Task An_engine_exception_in_one_request_does_not_disturb_the_others()
+    {
+        await using var clean = await MeshFleet.StartBackendAsync("clean");
+        await using var flaky = await MeshFleet.StartBackendAsync("flaky", "test", "--Faults:FailureRatio=0.5", "--WORKERS=4");
+        using var reference = new HttpClient { BaseAddress = clean.Url };
+        using var client = new HttpClient { BaseAddress = flaky.Url };
+        var body = new { voice = "alloy", input = "A single steady sentence." };
+        using var expected = await reference.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), body);
+        var expectedBytes = (await expected.Content.ReadAsByteArrayAsync()).Length;
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ =>
+        {
+            using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), body);
+            return (response.StatusCode, Bytes: (await response.Content.ReadAsByteArrayAsync()).Length);
+        }));
+
+        var failed = results.Where(r => r.StatusCode == HttpStatusCode.InternalServerError).ToArray();
+        var succeeded = results.Where(r => r.StatusCode == HttpStatusCode.OK).ToArray();
+        Assert.Equal(20, failed.Length + succeeded.Length);
+        Assert.NotEmpty(failed);
+        Assert.NotEmpty(succeeded);
+        // Every request that was not hit got all of its audio (espeak varies by a few ms between runs).
+        Assert.All(succeeded, r => Assert.InRange(r.Bytes, expectedBytes * 0.97, expectedBytes * 1.03));
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode);
+    }
+
+    private static async Task<HostProcess> StartOnPortAsync(int port, string? extra = null, bool waitReady = true)
+    {
+        string[] args = ["--urls", $"http://127.0.0.1:{port}", "--Backend:Name=restarting", "--Backend:Variant=test"];
+        var backend = await HostProcess.StartAsync(RepoPaths.BackendDll, extra is null ? args : [.. args, extra]);
+        if (waitReady)
+        {
+            await backend.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        }
+
+        return backend;
+    }
+
+    private static async Task<TimeSpan> SseEndAsync(HttpClient client, HostProcess backend, bool openAi)
+    {
+        object body = openAi
+            ? new { model = "tts-1", voice = "alloy", input = LongText, response_format = "pcm", stream_format = "sse" }
+            : new { voice = "alloy", input = LongText };
+        using var request = new HttpRequestMessage(HttpMethod.Post, openAi ? "/v1/audio/speech" : "/v1/audio/speech/stream") { Content = JsonContent.Create(body) };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Stopwatch? sinceKill = null;
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (!line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            using var document = JsonDocument.Parse(line["data: ".Length..]);
+            var type = document.RootElement.GetProperty("type").GetString();
+            if (type == StreamEvent.Failure)
+            {
+                Assert.NotNull(sinceKill);
+                Assert.Equal("backend_failed_mid_stream", document.RootElement.GetProperty("error").GetProperty("code").GetString());
+                return sinceKill.Elapsed;
+            }
+
+            Assert.NotEqual("speech.audio.done", type);
+            Assert.NotEqual(StreamEvent.Done, type);
+            if (sinceKill is null)
+            {
+                await backend.KillAsync();
+                sinceKill = Stopwatch.StartNew();
+            }
+        }
+
+        throw new Xunit.Sdk.XunitException("the SSE stream ended without an error event");
+    }
+
+    private static async Task<TimeSpan> PcmEndAsync(HttpClient client, HostProcess backend)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream/pcm") { Content = JsonContent.Create(new { voice = "alloy", input = LongText }) };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        await using var body = await response.Content.ReadAsStreamAsync();
+        var buffer = new byte[4096];
+        Assert.True(await body.ReadAsync(buffer) > 0);
+        await backend.KillAsync();
+        var sinceKill = Stopwatch.StartNew();
+        // A truncated chunked transfer surfaces as an error, never as a clean end of the body.
+        await Assert.ThrowsAnyAsync<IOException>(async () =>
+        {
+            while (await body.ReadAsync(buffer) > 0)
+            {
+            }
+        });
+        return sinceKill.Elapsed;
+    }
+
+    private static async Task<TimeSpan> WebSocketEndAsync(HostProcess gateway, HostProcess backend)
+    {
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new Uri($"ws://{gateway.Url.Authority}/ws"), CancellationToken.None);
+        await socket.SendAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { voice = "alloy", input = LongText })), WebSocketMessageType.Text, true, CancellationToken.None);
+        var buffer = new byte[64 * 1024];
+        Stopwatch? sinceKill = null;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var received = await socket.ReceiveAsync(buffer, timeout.Token);
+            if (received.MessageType == WebSocketMessageType.Close)
+            {
+                Assert.NotNull(sinceKill);
+                Assert.Equal(WebSocketCloseStatus.InternalServerError, received.CloseStatus);
+                return sinceKill.Elapsed;
+            }
+
+            if (received.MessageType == WebSocketMessageType.Binary && sinceKill is null)
+            {
+                await backend.KillAsync();
+                sinceKill = Stopwatch.StartNew();
+            }
+        }
+    }
+}

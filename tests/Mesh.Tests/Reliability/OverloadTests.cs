@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using Mesh.Tests.Integration;
+using Xunit.Abstractions;
+
+namespace Mesh.Tests.Reliability;
+
+/// <summary>Offered load at twice the gateway's capacity for a bounded time, with realtime and batch traffic mixed.</summary>
+public sealed class OverloadTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan RealtimeTtfaSlo = TimeSpan.FromSeconds(1);
+
+    [Fact]
+    public async Task At_twice_capacity_realtime_holds_its_slo_batch_is_shed_and_memory_stays_bounded()
+    {
+        // Capacity: 4 slots (2 reserved for realtime); each sentence costs 150 ms on the engine.
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=150", "--WORKERS=4");
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [backend.Url],
+            "--Mesh:Admission:TotalConcurrency=4",
+            "--Mesh:Admission:RealtimeReserved=2",
+            "--Mesh:Admission:Batch:MaxQueue=4",
+            "--Mesh:Admission:Batch:QueueTimeoutMs=1000",
+            "--Mesh:Admission:Realtime:MaxQueue=8",
+            "--Mesh:Admission:Realtime:QueueTimeoutMs=1000");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(30) };
+        var rssBefore = ResidentBytes(gateway.Pid);
+
+        var realtimeTtfa = new List<double>();
+        var batchCodes = new List<HttpStatusCode>();
+        var retryAfterMissing = 0;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(6));
+        async Task BatchClientAsync()
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await client.PostAsJsonAsync(
+                    new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "First part. Second part.", response_format = "pcm" });
+                await response.Content.ReadAsByteArrayAsync();
+                lock (batchCodes)
+                {
+                    batchCodes.Add(response.StatusCode);
+                    retryAfterMissing += response.StatusCode == HttpStatusCode.TooManyRequests && response.Headers.RetryAfter is null ? 1 : 0;
+                }
+
+                if (response.StatusCode == HttpStatusCode.TooManyRequests)
+                {
+                    // An impatient client: far sooner than Retry-After asks, so the pressure stays on.
+                    await Task.Delay(50);
+                }
+            }
+        }
+
+        async Task RealtimeClientAsync()
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var clock = Stopwatch.StartNew();
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream/pcm") { Content = JsonContent.Create(new { voice = "alloy", input = "Now." }) };
+                using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                await using var body = await response.Content.ReadAsStreamAsync();
+                await body.ReadExactlyAsync(new byte[2]);
+                lock (realtimeTtfa)
+                {
+                    realtimeTtfa.Add(clock.Elapsed.TotalMilliseconds);
+                }
+
+                await body.CopyToAsync(Stream.Null);
+            }
+        }
+
+        // Eight batch clients against four slots, plus two realtime clients: twice what the gateway admits.
+        await Task.WhenAll([.. Enumerable.Range(0, 8).Select(_ => Task.Run(BatchClientAsync)), .. Enumerable.Range(0, 2).Select(_ => Task.Run(RealtimeClientAsync))]);
+
+        var rssGrowthMb = (ResidentBytes(gateway.Pid) - rssBefore) / 1_048_576.0;
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var p99 = realtimeTtfa.Order().ElementAt((int)Math.Ceiling(0.99 * realtimeTtfa.Count) - 1);
+        var shed = batchCodes.Count(c => c == HttpStatusCode.TooManyRequests);
+        output.WriteLine($"realtime: {realtimeTtfa.Count} requests, TTFA p50 {realtimeTtfa.Order().ElementAt(realtimeTtfa.Count / 2):0} ms, p99 {p99:0} ms (SLO {RealtimeTtfaSlo.TotalMilliseconds} ms)");
+        output.WriteLine($"batch: {batchCodes.Count} requests, {batchCodes.Count(c => c == HttpStatusCode.OK)} served, {shed} shed with 429; gateway RSS growth {rssGrowthMb:0.0} MB");
+
+        Assert.True(realtimeTtfa.Count >= 10, "realtime traffic did not run");
+        Assert.True(p99 < RealtimeTtfaSlo.TotalMilliseconds, $"realtime TTFA p99 {p99:0} ms");
+        Assert.True(shed > 0, "no batch request was shed");
+        Assert.Equal(0, retryAfterMissing);
+        Assert.All(batchCodes, c => Assert.Contains(c, new[] { HttpStatusCode.OK, HttpStatusCode.TooManyRequests }));
+        Assert.Matches(@"mesh_queue_depth\{priority=""batch""\} [0-4]\b", metrics);
+        Assert.True(rssGrowthMb < 64, $"gateway memory grew {rssGrowthMb:0.0} MB");
+    }
+
+    private static long ResidentBytes(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+    }
+}
