@@ -37,7 +37,11 @@ public sealed class FailoverMiddleware(RequestDelegate next)
         context.Items.Remove(RetryRequestedItem);
         context.Features.Set<IForwarderErrorFeature>(null);
         context.Response.Clear();
-        context.Request.Body.Position = 0;
+        if (context.Request.Body.CanSeek)
+        {
+            context.Request.Body.Position = 0;
+        }
+
         proxy.AvailableDestinations = [.. candidates.Where(d => d != failed)];
         await next(context);
     }
