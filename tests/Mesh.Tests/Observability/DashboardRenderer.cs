@@ -117,8 +117,11 @@ public static class DashboardRenderer
             plot.Axes.AutoScale();
             var limits = plot.Axes.GetLimits();
             var bottom = panel.Min * scale ?? limits.Bottom;
-            var top = panel.Max * scale ?? limits.Top;
-            plot.Axes.SetLimitsY(bottom, top > bottom ? top : bottom + 1);
+            var top = Math.Max(panel.Max * scale ?? limits.Top, limits.Top);
+            top = top > bottom ? top : bottom + 1;
+            // A little room, so a line on a fixed bound (readiness at 1, an idle queue at 0) stays visible.
+            var pad = (top - bottom) * 0.05;
+            plot.Axes.SetLimitsY(bottom - pad, top + pad);
         }
 
         plot.ShowLegend(Alignment.UpperLeft);
