@@ -1,6 +1,8 @@
 using System.Globalization;
+using Mesh.Gateway.Admission;
 using Mesh.Gateway.Routing;
 using Prometheus;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace Mesh.Gateway;
 
@@ -8,6 +10,14 @@ namespace Mesh.Gateway;
 public static class GatewayMetrics
 {
     private static readonly string[] RouteLabels = ["variant", "pool", "priority"];
+
+    // Every reason the admission and failover middlewares count under, so a route's rare-outcome counters start at 0.
+    private static readonly string[] ShedReasons =
+        [AdmissionController.QueueFull, AdmissionController.QueueTimeout, AdmissionController.RealtimePressure, "client_gone"];
+
+    private static readonly string[] RetryReasons = [nameof(ForwarderError.Request), "503", "429"];
+
+    private static readonly string[] StreamSurfaces = ["audio", "sse", "websocket"];
 
     public static readonly Counter Requests = Metrics.CreateCounter(
         "mesh_requests_total", "Requests answered by the gateway, by HTTP status code.", [.. RouteLabels, "code"]);
@@ -48,6 +58,24 @@ public static class GatewayMetrics
     public static readonly Counter AuthFailures = Metrics.CreateCounter(
         "mesh_auth_failures_total", "Requests refused for their API key (401) or its rate (429), by code.", "code");
 
-    public static void CountRequest(RouteDecision decision, int status) =>
+    public static void CountRequest(RouteDecision decision, int status)
+    {
         Requests.WithLabels(decision.Variant, decision.Pool, decision.Priority, status.ToString(CultureInfo.InvariantCulture)).Inc();
+
+        // Shed and retry rates then read 0 rather than no data until the first one happens.
+        foreach (var reason in ShedReasons)
+        {
+            Shed.WithLabels(reason, decision.Priority, decision.Variant).Publish();
+        }
+
+        foreach (var reason in RetryReasons)
+        {
+            Retries.WithLabels(decision.Variant, decision.Pool, reason).Publish();
+        }
+
+        foreach (var surface in StreamSurfaces)
+        {
+            StreamFailures.WithLabels(decision.Variant, decision.Pool, surface).Publish();
+        }
+    }
 }

@@ -47,6 +47,11 @@ public static class BackendMetrics
     public static readonly Gauge QueueDepth = Metrics.CreateGauge(
         "mesh_queue_depth", "Sentences waiting in the backend's priority queue.", "backend", "variant", "priority");
 
+    public static readonly Histogram SentenceSynthesis = Metrics.CreateHistogram(
+        "mesh_tts_sentence_synthesis_seconds",
+        "Time a worker spent synthesizing one sentence, from taking it off the queue to its last audio chunk.",
+        new HistogramConfiguration { LabelNames = RequestLabels, Buckets = Histogram.ExponentialBuckets(0.001, 2, 15) });
+
     /// <summary>Exports the scheduler's queue events for one backend.</summary>
     public sealed class SchedulerObserver(string backend, string variant) : ISchedulerObserver
     {
@@ -57,5 +62,8 @@ public static class BackendMetrics
             QueueDepth.WithLabels(backend, variant, priority).Set(depth);
             QueueWait.WithLabels(backend, variant, priority).Observe(wait.TotalSeconds);
         }
+
+        public void Synthesized(string priority, string model, TimeSpan elapsed) =>
+            SentenceSynthesis.WithLabels(backend, variant, model, priority).Observe(elapsed.TotalSeconds);
     }
 }

@@ -137,13 +137,45 @@ public sealed partial class ComposeFileTests
             }
         }
 
-        var prometheus = LoadYaml("ops/prometheus/prometheus.yml");
-        var targets = ((YamlSequenceNode)prometheus["scrape_configs"]).Children
-            .SelectMany(job => ((YamlSequenceNode)((YamlMappingNode)job)["static_configs"]).Children)
-            .SelectMany(config => ((YamlSequenceNode)((YamlMappingNode)config)["targets"]).Children.Select(t => ((YamlScalarNode)t).Value!))
+        var prometheus = LoadYaml(PrometheusConfigPath());
+        var jobs = ((YamlSequenceNode)prometheus["scrape_configs"]).Children.Cast<YamlMappingNode>().ToArray();
+        var targets = jobs
+            .SelectMany(job => ((YamlSequenceNode)job["static_configs"]).Children.Cast<YamlMappingNode>())
+            .SelectMany(config => ((YamlSequenceNode)config["targets"]).Children.Select(t => ((YamlScalarNode)t).Value!))
             .ToArray();
         var expected = BackendServices.Append("gateway").Select(s => $"{s}:{HttpPort(s)}");
         Assert.Equal(expected.Order(), targets.Order());
+    }
+
+    [Fact]
+    public void Compose_prometheus_labels_backends_like_the_fleet_file_discovery_does()
+    {
+        var compose = LoadYaml(PrometheusConfigPath());
+        var local = LoadYaml("ops/prometheus/prometheus.yml");
+
+        // Same jobs and rule files as the configuration ./mesh up feeds, so rules and dashboards work on both.
+        Assert.Equal(JobNames(local), JobNames(compose));
+        Assert.Equal(Sequence(local, "rule_files"), Sequence(compose, "rule_files"));
+
+        var pools = Environment("gateway")
+            .Select(e => (Match: FleetSettingPattern().Match(e.Key), e.Value))
+            .Where(e => e.Match.Success)
+            .GroupBy(e => e.Match.Groups[1].Value)
+            .Select(g => g.ToDictionary(e => e.Match.Groups[2].Value, e => e.Value))
+            .ToDictionary(b => b["Name"], b => b["Pool"]);
+        var backendJob = ((YamlSequenceNode)compose["scrape_configs"]).Children.Cast<YamlMappingNode>()
+            .Single(job => Scalar(job, "job_name") == "mesh-backend");
+        Assert.Equal("true", Scalar(backendJob, "honor_labels"));
+        foreach (var group in ((YamlSequenceNode)backendJob["static_configs"]).Children.Cast<YamlMappingNode>())
+        {
+            var service = ((YamlScalarNode)((YamlSequenceNode)group["targets"]).Children.Single()).Value!.Split(':')[0];
+            Assert.Equal(service, Scalar(group, "labels", "backend"));
+            Assert.Equal(Environment(service)["Backend__Variant"], Scalar(group, "labels", "variant"));
+            Assert.Equal(pools[service], Scalar(group, "labels", "pool"));
+        }
+
+        static string[] JobNames(YamlMappingNode config) =>
+            [.. ((YamlSequenceNode)config["scrape_configs"]).Children.Select(job => Scalar((YamlMappingNode)job, "job_name"))];
     }
 
     [Fact]
@@ -173,6 +205,23 @@ public sealed partial class ComposeFileTests
     }
 
     private static YamlMappingNode Service(string name) => (YamlMappingNode)Services[name];
+
+    /// <summary>The host file behind Prometheus's <c>--config.file</c>, through the service's volume mounts.</summary>
+    private static string PrometheusConfigPath()
+    {
+        var service = Service("prometheus");
+        var inContainer = Sequence(service, "command").Single(a => a.StartsWith("--config.file=", StringComparison.Ordinal))["--config.file=".Length..];
+        foreach (var volume in Sequence(service, "volumes"))
+        {
+            var parts = volume.Split(':');
+            if (inContainer == parts[1] || inContainer.StartsWith(parts[1] + "/", StringComparison.Ordinal))
+            {
+                return Path.GetRelativePath(RepoPaths.Root, Path.Combine(RepoPaths.Root, parts[0] + inContainer[parts[1].Length..]));
+            }
+        }
+
+        throw new InvalidOperationException($"{inContainer} is not mounted into the prometheus service");
+    }
 
     private static YamlNode Node(YamlMappingNode node, params string[] path) =>
         path.Aggregate((YamlNode)node, (current, key) => ((YamlMappingNode)current)[key]);

@@ -95,7 +95,7 @@ public sealed class SynthesisScheduler : IAsyncDisposable
         }
     }
 
-    private static async Task RunAsync(WorkItem item)
+    private async Task RunAsync(WorkItem item)
     {
         if (item.CancellationToken.IsCancellationRequested)
         {
@@ -105,12 +105,14 @@ public sealed class SynthesisScheduler : IAsyncDisposable
 
         try
         {
+            var started = Stopwatch.GetTimestamp();
             await foreach (var chunk in item.Model.SynthesizeAsync(item.Request, item.CancellationToken))
             {
                 item.Output.TryWrite(chunk);
             }
 
             item.Output.TryComplete();
+            _observer.Synthesized(item.Priority, item.Model.Id, Stopwatch.GetElapsedTime(started));
         }
         catch (Exception ex)
         {
@@ -161,4 +163,9 @@ public interface ISchedulerObserver
     void Queued(string priority, int depth);
 
     void Dequeued(string priority, int depth, TimeSpan wait);
+
+    /// <summary>A worker finished one sentence: <paramref name="elapsed"/> from taking it to its last audio chunk.</summary>
+    void Synthesized(string priority, string model, TimeSpan elapsed)
+    {
+    }
 }

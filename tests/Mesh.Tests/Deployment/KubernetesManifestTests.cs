@@ -1,0 +1,239 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+using Mesh.Backend.Host;
+using Mesh.Tests.Integration;
+using Mesh.Tests.Observability;
+using Microsoft.Extensions.Configuration;
+using YamlDotNet.RepresentationModel;
+
+namespace Mesh.Tests.Deployment;
+
+/// <summary>
+/// No cluster runs here, so the manifests of <c>ops/k8s/</c> are checked against the code and each other: ports
+/// and probes are the ones the hosts serve, selectors select what they mean to, every environment variable is one
+/// the code reads, the gateway's pools are the backends' headless Services, and the autoscaler's metric exists.
+/// </summary>
+public sealed partial class KubernetesManifestTests
+{
+    private static readonly IReadOnlyList<YamlMappingNode> Manifests = LoadManifests();
+    private static readonly string[] HealthEndpointSources = ["gateway/Mesh.Gateway/GatewayEndpoints.cs", "backends/onnx-cuda/Mesh.Backend.Host/HealthEndpoints.cs"];
+
+    private static IEnumerable<YamlMappingNode> Deployments => OfKind("Deployment");
+
+    private static IEnumerable<YamlMappingNode> Backends => Deployments.Where(d => Label(d, "app.kubernetes.io/component") == "backend");
+
+    private static YamlMappingNode Gateway => Deployments.Single(d => Label(d, "app.kubernetes.io/component") == "gateway");
+
+    [Fact]
+    public void Kustomization_lists_every_manifest()
+    {
+        var kustomization = LoadYaml(Path.Combine(Root, "kustomization.yaml"))[0];
+        var listed = Sequence(kustomization, "resources").Order(StringComparer.Ordinal);
+        var files = Directory.GetFiles(Root, "*.yaml").Select(Path.GetFileName).OfType<string>()
+            .Where(f => f != "kustomization.yaml").Order(StringComparer.Ordinal);
+        Assert.Equal(files, listed);
+    }
+
+    [Fact]
+    public void Containers_listen_where_their_images_and_services_say()
+    {
+        foreach (var deployment in Deployments)
+        {
+            var container = Container(deployment);
+            var port = Scalar(((YamlSequenceNode)container["ports"]).Children.Cast<YamlMappingNode>().Single(p => Scalar(p, "name") == "http"), "containerPort");
+            Assert.Equal(port, Environment(container)["ASPNETCORE_HTTP_PORTS"]);
+
+            var dockerfile = File.ReadAllText(Path.Combine(RepoPaths.Root, Scalar(container, "image") == "mesh-gateway" ? "gateway/Dockerfile" : "backends/onnx-cuda/Dockerfile"));
+            Assert.Contains($"EXPOSE {port}", dockerfile, StringComparison.Ordinal);
+
+            var annotations = (YamlMappingNode)Node(deployment, "spec", "template", "metadata", "annotations");
+            Assert.Equal(port, Scalar(annotations, "prometheus.io/port"));
+            Assert.Equal("/metrics", Scalar(annotations, "prometheus.io/path"));
+        }
+    }
+
+    [Fact]
+    public void Probes_use_the_hosts_health_and_readiness_endpoints()
+    {
+        var sources = HealthEndpointSources.Select(f => File.ReadAllText(Path.Combine(RepoPaths.Root, f))).ToArray();
+        Assert.All(sources, source =>
+        {
+            Assert.Contains("MapGet(\"/healthz\"", source, StringComparison.Ordinal);
+            Assert.Contains("MapGet(\"/readyz\"", source, StringComparison.Ordinal);
+        });
+
+        foreach (var deployment in Deployments)
+        {
+            var container = Container(deployment);
+            Assert.Equal("/readyz", Scalar(container, "readinessProbe", "httpGet", "path"));
+            Assert.Equal("/healthz", Scalar(container, "livenessProbe", "httpGet", "path"));
+            Assert.Equal("http", Scalar(container, "readinessProbe", "httpGet", "port"));
+            Assert.Equal("http", Scalar(container, "livenessProbe", "httpGet", "port"));
+        }
+    }
+
+    [Fact]
+    public void Every_backend_gets_a_gpu_and_reads_only_settings_the_backend_knows()
+    {
+        var engineNames = typeof(EngineOptions).GetProperties()
+            .Select(p => p.GetCustomAttribute<ConfigurationKeyNameAttribute>()?.Name)
+            .OfType<string>();
+        var known = engineNames.Concat(typeof(BackendOptions).GetProperties().Select(p => $"{BackendOptions.Section}__{p.Name}")).Append("ASPNETCORE_HTTP_PORTS").ToHashSet();
+
+        Assert.NotEmpty(Backends);
+        foreach (var backend in Backends)
+        {
+            var container = Container(backend);
+            Assert.Equal("1", Scalar(container, "resources", "limits", "nvidia.com/gpu"));
+            var environment = EnvironmentNodes(container);
+            Assert.All(environment.Keys, name => Assert.Contains(name, known));
+            Assert.Equal("metadata.name", Scalar(environment["Backend__Name"], "valueFrom", "fieldRef", "fieldPath"));
+            Assert.Equal(Label(backend, "mesh.dev/variant"), Scalar(environment["Backend__Variant"], "value"));
+        }
+    }
+
+    [Fact]
+    public void Services_and_disruption_budgets_select_their_deployments_pods()
+    {
+        foreach (var service in OfKind("Service"))
+        {
+            var selected = Selected((YamlMappingNode)Node(service, "spec", "selector"));
+            var port = ((YamlSequenceNode)Node(service, "spec", "ports")).Children.Cast<YamlMappingNode>().Single();
+            Assert.Equal("http", Scalar(port, "targetPort"));
+            if (Label(selected, "app.kubernetes.io/component") == "backend")
+            {
+                // A pool: headless, so its name resolves to every ready backend pod.
+                Assert.Equal("None", Scalar(service, "spec", "clusterIP"));
+                Assert.Equal(Environment(Container(selected))["ASPNETCORE_HTTP_PORTS"], Scalar(port, "port"));
+            }
+        }
+
+        foreach (var budget in OfKind("PodDisruptionBudget"))
+        {
+            Selected((YamlMappingNode)Node(budget, "spec", "selector", "matchLabels"));
+        }
+
+        Assert.Equal(Deployments.Count(), OfKind("PodDisruptionBudget").Count());
+    }
+
+    [Fact]
+    public void Gateway_pools_are_the_backend_services_with_their_variants_and_weights()
+    {
+        var settings = Environment(Container(Gateway));
+        var fields = typeof(Mesh.Gateway.BackendEndpoint).GetProperties().Select(p => p.Name).ToHashSet();
+        Assert.All(settings.Keys, key => Assert.True(
+            key == "ASPNETCORE_HTTP_PORTS" || WeightSetting().IsMatch(key) ||
+            (FleetSetting().Match(key) is { Success: true } m && fields.Contains(m.Groups[2].Value)),
+            $"{key} is not a setting the gateway reads"));
+
+        var pools = settings.Select(e => (Match: FleetSetting().Match(e.Key), e.Value)).Where(e => e.Match.Success)
+            .GroupBy(e => e.Match.Groups[1].Value)
+            .Select(g => g.ToDictionary(e => e.Match.Groups[2].Value, e => e.Value))
+            .ToArray();
+        Assert.Equal(Backends.Count(), pools.Length);
+        foreach (var pool in pools)
+        {
+            var address = new Uri(pool["Address"]);
+            var service = OfKind("Service").Single(s => address.Host == Name(s) || address.Host.StartsWith(Name(s) + ".mesh.svc", StringComparison.Ordinal));
+            var pods = Selected((YamlMappingNode)Node(service, "spec", "selector"));
+            Assert.Equal(Scalar(((YamlSequenceNode)Node(service, "spec", "ports")).Children.Cast<YamlMappingNode>().Single(), "port"), address.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(Label(pods, "mesh.dev/variant"), pool["Variant"]);
+            Assert.Equal(Label(pods, "mesh.dev/pool"), pool["Pool"]);
+            Assert.True(settings.ContainsKey($"Mesh__Variants__Weights__{pool["Variant"]}"), $"variant {pool["Variant"]} has no weight");
+        }
+    }
+
+    [Fact]
+    public void Autoscalers_scale_backends_on_a_catalogued_backend_series_served_by_the_adapter()
+    {
+        var catalogue = MetricCatalogue.Load();
+        var adapter = Scalar(OfKind("ConfigMap").Single(c => Name(c) == "mesh-prometheus-adapter"), "data", "config.yaml");
+        foreach (var autoscaler in OfKind("HorizontalPodAutoscaler"))
+        {
+            var target = Scalar(autoscaler, "spec", "scaleTargetRef", "name");
+            Assert.Contains(target, Backends.Select(Name));
+            var metric = Scalar((YamlMappingNode)((YamlSequenceNode)Node(autoscaler, "spec", "metrics")).Children[0], "pods", "metric", "name");
+            Assert.Contains(catalogue.Of(MetricSource.Backend), e => e.Name == metric);
+            Assert.Contains($"as: {metric}", adapter, StringComparison.Ordinal);
+            Assert.Contains($"{metric}{{job=\"mesh-backend\"", adapter, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Kubernetes_scrape_config_has_the_jobs_and_rules_the_dashboards_expect()
+    {
+        // Debian's promtool is built without Kubernetes discovery, so this file is compared with the checked one.
+        var local = LoadYaml(Path.Combine(RepoPaths.Root, "ops/prometheus/prometheus.yml"))[0];
+        var cluster = LoadYaml(Path.Combine(Root, "prometheus-scrape.yml"))[0];
+        Assert.Equal(Sequence(local, "rule_files"), Sequence(cluster, "rule_files"));
+        Assert.Equal(JobNames(local), JobNames(cluster));
+
+        var backendJob = ((YamlSequenceNode)cluster["scrape_configs"]).Children.Cast<YamlMappingNode>().Single(j => Scalar(j, "job_name") == "mesh-backend");
+        Assert.Equal("true", Scalar(backendJob, "honor_labels"));
+        var targets = ((YamlSequenceNode)backendJob["relabel_configs"]).Children.Cast<YamlMappingNode>()
+            .Where(r => r.Children.ContainsKey(new YamlScalarNode("target_label")))
+            .Select(r => Scalar(r, "target_label"))
+            .ToHashSet(StringComparer.Ordinal);
+        Assert.Superset(new HashSet<string>(["backend", "variant", "pool", "pod", "namespace"], StringComparer.Ordinal), targets);
+
+        static string[] JobNames(YamlMappingNode config) =>
+            [.. ((YamlSequenceNode)config["scrape_configs"]).Children.Select(job => Scalar((YamlMappingNode)job, "job_name"))];
+    }
+
+    private static string Root => Path.Combine(RepoPaths.Root, "ops/k8s");
+
+    private static IReadOnlyList<YamlMappingNode> LoadManifests() =>
+        [.. Directory.GetFiles(Root, "*.yaml").Where(f => Path.GetFileName(f) != "kustomization.yaml").SelectMany(LoadYaml)];
+
+    private static List<YamlMappingNode> LoadYaml(string path)
+    {
+        var stream = new YamlStream();
+        using var reader = new StreamReader(path);
+        stream.Load(reader);
+        return [.. stream.Documents.Select(d => (YamlMappingNode)d.RootNode)];
+    }
+
+    private static IEnumerable<YamlMappingNode> OfKind(string kind) => Manifests.Where(m => Scalar(m, "kind") == kind);
+
+    private static string Name(YamlMappingNode manifest) => Scalar(manifest, "metadata", "name");
+
+    /// <summary>The one Deployment whose pod labels the selector matches.</summary>
+    private static YamlMappingNode Selected(YamlMappingNode selector)
+    {
+        var wanted = selector.Children.ToDictionary(e => ((YamlScalarNode)e.Key).Value!, e => ((YamlScalarNode)e.Value).Value!);
+        return Assert.Single(Deployments, d =>
+        {
+            var labels = (YamlMappingNode)Node(d, "spec", "template", "metadata", "labels");
+            return wanted.All(w => labels.Children.TryGetValue(new YamlScalarNode(w.Key), out var v) && ((YamlScalarNode)v).Value == w.Value);
+        });
+    }
+
+    private static string? Label(YamlMappingNode deployment, string name) =>
+        ((YamlMappingNode)Node(deployment, "spec", "template", "metadata", "labels")).Children.TryGetValue(new YamlScalarNode(name), out var value)
+            ? ((YamlScalarNode)value).Value
+            : null;
+
+    private static YamlMappingNode Container(YamlMappingNode deployment) =>
+        (YamlMappingNode)((YamlSequenceNode)Node(deployment, "spec", "template", "spec", "containers")).Children.Single();
+
+    private static Dictionary<string, YamlMappingNode> EnvironmentNodes(YamlMappingNode container) =>
+        ((YamlSequenceNode)container["env"]).Children.Cast<YamlMappingNode>().ToDictionary(e => Scalar(e, "name"));
+
+    private static Dictionary<string, string> Environment(YamlMappingNode container) =>
+        EnvironmentNodes(container).Where(e => e.Value.Children.ContainsKey(new YamlScalarNode("value")))
+            .ToDictionary(e => e.Key, e => Scalar(e.Value, "value"));
+
+    private static YamlNode Node(YamlMappingNode node, params string[] path) =>
+        path.Aggregate((YamlNode)node, (current, key) => ((YamlMappingNode)current)[key]);
+
+    private static string Scalar(YamlMappingNode node, params string[] path) => ((YamlScalarNode)Node(node, path)).Value!;
+
+    private static IEnumerable<string> Sequence(YamlMappingNode node, params string[] path) =>
+        ((YamlSequenceNode)Node(node, path)).Children.Select(c => ((YamlScalarNode)c).Value!);
+
+    [GeneratedRegex("^Mesh__Fleet__Backends__([0-9]+)__([A-Za-z]+)$")]
+    private static partial Regex FleetSetting();
+
+    [GeneratedRegex("^Mesh__Variants__Weights__[A-Za-z0-9._-]+$")]
+    private static partial Regex WeightSetting();
+}

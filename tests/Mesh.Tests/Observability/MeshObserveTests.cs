@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Mesh.Tests.Integration;
+
+namespace Mesh.Tests.Observability;
+
+/// <summary><c>./mesh up --observe</c>: Prometheus on loopback scrapes the fleet through the target files the script keeps, and stops with it.</summary>
+public sealed class MeshObserveTests : IDisposable
+{
+    private readonly string _stateDir = Directory.CreateTempSubdirectory("mesh-observe-").FullName;
+    private readonly StringBuilder _output = new();
+
+    [Fact]
+    public async Task Up_with_observe_runs_prometheus_over_the_fleet_and_stops_it_with_the_fleet()
+    {
+        var port = LoopbackPorts.Unused();
+        var prometheusPort = LoopbackPorts.Unused();
+        using var mesh = StartMesh(prometheusPort, "up", "--observe", "--backends", "1", "--port", port.ToString(CultureInfo.InvariantCulture));
+        try
+        {
+            var fleet = await WaitForFleetAsync(mesh);
+            var prometheus = fleet.GetProperty("prometheus");
+            var url = new Uri(prometheus.GetProperty("url").GetString()!);
+            Assert.Equal(prometheusPort, url.Port);
+            await WaitForOutputAsync(url.ToString().TrimEnd('/'));
+
+            using var client = new HttpClient { BaseAddress = url };
+            var targets = await WaitForTargetsAsync(client, 2);
+            var backend = targets.Single(t => t.GetProperty("labels").GetProperty("job").GetString() == "mesh-backend").GetProperty("labels");
+            Assert.Equal("default-b1", backend.GetProperty("backend").GetString());
+            Assert.Equal("default", backend.GetProperty("variant").GetString());
+            Assert.Equal("shared", backend.GetProperty("pool").GetString());
+
+            var rules = await client.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/rules", UriKind.Relative));
+            var loaded = rules.GetProperty("data").GetProperty("groups").EnumerateArray().SelectMany(g => g.GetProperty("rules").EnumerateArray()).ToArray();
+            Assert.Equal(RuleFiles.Load().Count, loaded.Length);
+
+            await StopAsync(mesh);
+            Assert.False(IsAlive(prometheus.GetProperty("pid").GetInt32()), "Prometheus outlived the fleet");
+            Assert.False(LoopbackPorts.IsListening(prometheusPort), "Prometheus's port still accepts connections");
+            foreach (var file in new[] { "gateway.json", "backends.json" })
+            {
+                Assert.Equal("[]", File.ReadAllText(Path.Combine(_stateDir, "prometheus", file)).Trim());
+            }
+        }
+        finally
+        {
+            if (!mesh.HasExited)
+            {
+                mesh.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    public void Dispose() => Directory.Delete(_stateDir, recursive: true);
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<JsonElement[]> WaitForTargetsAsync(HttpClient client, int count)
+    {
+        // prometheus.yml scrapes every 5 s; the first scrape of each target comes within one interval.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var answer = await client.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/targets?state=active", UriKind.Relative));
+            var targets = answer.GetProperty("data").GetProperty("activeTargets").EnumerateArray().ToArray();
+            if (targets.Length == count && targets.All(t => t.GetProperty("health").GetString() == "up"))
+            {
+                return targets;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"Prometheus did not scrape {count} targets: {answer}");
+            await Task.Delay(250);
+        }
+    }
+
+    private static async Task StopAsync(Process mesh)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", mesh.Id.ToString(CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await mesh.WaitForExitAsync(exited.Token);
+    }
+
+    private Process StartMesh(int prometheusPort, params string[] args)
+    {
+        var info = new ProcessStartInfo("bash")
+        {
+            WorkingDirectory = RepoPaths.Root,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        info.ArgumentList.Add(Path.Combine(RepoPaths.Root, "mesh"));
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment["MESH_STATE_DIR"] = _stateDir;
+        info.Environment["MESH_CONFIGURATION"] = RepoPaths.Configuration;
+        info.Environment["MESH_PROMETHEUS_PORT"] = prometheusPort.ToString(CultureInfo.InvariantCulture);
+        // The test run already built everything; rebuilding under a running test host would race with it.
+        info.Environment["MESH_SKIP_BUILD"] = "1";
+        var process = new Process { StartInfo = info };
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private async Task<JsonElement> WaitForFleetAsync(Process mesh)
+    {
+        var path = Path.Combine(_stateDir, "fleet.json");
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (DateTime.UtcNow < deadline && !mesh.HasExited)
+        {
+            if (File.Exists(path))
+            {
+                using var document = JsonDocument.Parse(await File.ReadAllTextAsync(path));
+                return document.RootElement.Clone();
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new InvalidOperationException("./mesh up --observe wrote no fleet.json:\n" + Output);
+    }
+
+    private async Task WaitForOutputAsync(string text)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"./mesh up did not print {text}:\n{Output}");
+            await Task.Delay(100);
+        }
+    }
+
+    private string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_output)
+            {
+                _output.AppendLine(line);
+            }
+        }
+    }
+}
