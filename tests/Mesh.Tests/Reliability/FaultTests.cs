@@ -10,7 +10,7 @@ using Mesh.Tests.Integration;
 namespace Mesh.Tests.Reliability;
 
 /// <summary>Backends that crash, hang, restart slowly or throw, with real processes behind a real gateway.</summary>
-public sealed class FaultTests
+public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const string LongText = "One sentence. Two sentences. Three sentences. Four sentences. Five sentences. Six sentences. Seven. Eight. Nine. Ten.";
     private static readonly TimeSpan MarkedEndWithin = TimeSpan.FromSeconds(1);
@@ -34,6 +34,7 @@ public sealed class FaultTests
             _ => await SseEndAsync(client, backend, surface == "openai-sse"),
         };
 
+        output.WriteLine($"{surface}: marked end {elapsedAfterKill.TotalMilliseconds:0} ms after kill -9");
         Assert.True(elapsedAfterKill < MarkedEndWithin, $"{surface}: the end came {elapsedAfterKill.TotalMilliseconds:0} ms after the kill");
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         var expectedSurface = surface switch { "websocket" => "websocket", "pcm" => "audio", _ => "sse" };
@@ -66,6 +67,7 @@ public sealed class FaultTests
 
         Assert.All(served, s => Assert.Equal(HttpStatusCode.OK, s.Status));
         var firstOnRestarted = served.First(s => s.Backend == "restarting").At;
+        output.WriteLine($"restarted backend: first request {firstOnRestarted.TotalSeconds:0.0} s after its start (model ready after 4 s), {served.Count} requests all 200");
         Assert.True(firstOnRestarted > TimeSpan.FromSeconds(3.5), $"the restarted backend got traffic {firstOnRestarted.TotalSeconds:0.0} s after start, before it was ready");
         Assert.Contains("warmed up", restarting.Output, StringComparison.Ordinal);
         await restarting.DisposeAsync();
