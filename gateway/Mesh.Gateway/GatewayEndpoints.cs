@@ -19,9 +19,9 @@ public static class GatewayEndpoints
     }
 
     /// <summary>Ready when every pool has at least one backend whose <c>/readyz</c> probe passed.</summary>
-    private static Results<Ok<string>, ProblemHttpResult> Readiness(IProxyStateLookup proxyState, GatewayShutdown shutdown)
+    private static Results<Ok<string>, ProblemHttpResult> Readiness(IProxyStateLookup proxyState, DrainState drain)
     {
-        if (shutdown.IsDraining)
+        if (drain.IsDraining)
         {
             return TypedResults.Problem("The gateway is shutting down.", statusCode: StatusCodes.Status503ServiceUnavailable, title: "draining");
         }

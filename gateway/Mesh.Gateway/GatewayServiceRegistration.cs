@@ -1,3 +1,4 @@
+using Mesh.Contracts.Http;
 using Mesh.Gateway.Admission;
 using Mesh.Gateway.Auth;
 using Mesh.Gateway.Balancing;
@@ -28,11 +29,7 @@ public static class GatewayServiceRegistration
             a => a.Keys.All(k => System.Text.RegularExpressions.Regex.IsMatch(k.Sha256, "^[0-9a-f]{64}$") && !string.IsNullOrWhiteSpace(k.Name)),
             "Every API key needs a Name and a lowercase hex Sha256.").ValidateOnStart();
 
-        services.AddOptions<GatewayShutdownOptions>().BindConfiguration(GatewayShutdownOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<HostOptions>().Configure<IOptions<GatewayShutdownOptions>>(
-            (host, shutdown) => host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.ReadinessGraceSeconds + shutdown.Value.DrainTimeoutSeconds));
-        services.AddSingleton<GatewayShutdown>();
-        services.AddHostedService(provider => provider.GetRequiredService<GatewayShutdown>());
+        services.AddGracefulShutdown("Mesh:Shutdown");
         services.AddOptions<WebSocketRelayOptions>().BindConfiguration(WebSocketRelayOptions.Section);
         services.AddSingleton<IProxyConfigProvider, FleetProxyConfigProvider>();
         services.AddReverseProxy().AddTransforms(transforms =>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Mesh.Backend.ModelFamilies;
+using Mesh.Contracts.Http;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Backend.Host;
@@ -10,7 +11,8 @@ namespace Mesh.Backend.Host;
 /// while the first load runs or after a load failed; ready when loaded or when a request would load it.
 /// </summary>
 public sealed partial class ModelHost(
-    IOptions<EngineOptions> options, IOptions<FaultOptions> faults, EngineMetrics engineMetrics, ILogger<ModelHost> logger) : BackgroundService
+    IOptions<EngineOptions> options, IOptions<FaultOptions> faults, EngineMetrics engineMetrics, DrainState drain, ILogger<ModelHost> logger)
+    : BackgroundService
 {
     private const string WarmUpText = "Warm up.";
 
@@ -18,7 +20,6 @@ public sealed partial class ModelHost(
     private volatile ISpeechModel? _model;
     private volatile string _status = "loading";
     private volatile bool _failed;
-    private volatile bool _draining;
     private int _inUse;
     private long _lastUsed = Stopwatch.GetTimestamp();
 
@@ -28,15 +29,13 @@ public sealed partial class ModelHost(
     /// <summary>The loaded model, or null while none is loaded.</summary>
     public ISpeechModel? Model => _model;
 
-    public string Status => _draining ? "draining" : _status;
+    public string Status => drain.IsDraining ? "draining" : _status;
 
     /// <summary>Set when shutdown begins: readiness turns false and new requests are refused so the gateway moves them.</summary>
-    public bool IsDraining => _draining;
-
-    public void BeginDraining() => _draining = true;
+    public bool IsDraining => drain.IsDraining;
 
     /// <summary>True when a request would be served: the model is loaded, or unloaded on purpose and loadable on demand.</summary>
-    public bool IsReady => !_failed && !_draining && (_model is not null || _status == "unloaded");
+    public bool IsReady => !_failed && !drain.IsDraining && (_model is not null || _status == "unloaded");
 
     public static bool Serves(ISpeechModel model, string requested) =>
         string.Equals(requested, model.Id, StringComparison.OrdinalIgnoreCase) ||

@@ -1,5 +1,6 @@
 using Mesh.Backend.Pipeline;
 using Mesh.Backend.Pipeline.Scheduling;
+using Mesh.Contracts.Http;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Backend.Host;
@@ -11,10 +12,7 @@ public static class ServiceRegistration
         services.AddOptions<EngineOptions>().Bind(configuration).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<BackendOptions>().BindConfiguration(BackendOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<PipelineSettings>().BindConfiguration(PipelineSettings.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<ShutdownOptions>().BindConfiguration(ShutdownOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>(
-            (host, shutdown) => host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.ReadinessGraceSeconds + shutdown.Value.DrainTimeoutSeconds));
-        services.AddHostedService<GracefulShutdown>();
+        services.AddGracefulShutdown("Shutdown");
         services.AddOptions<FaultOptions>().BindConfiguration(FaultOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.AddSingleton<EngineMetrics>();

@@ -1,0 +1,70 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.Contracts.Http;
+
+/// <summary>Shutdown settings of a gateway or backend.</summary>
+public sealed class ShutdownOptions
+{
+    /// <summary>How long readiness stays false before the listener closes, so probes (every 2 s) see it first.</summary>
+    [Range(0, 60)]
+    public int ReadinessGraceSeconds { get; set; } = 3;
+
+    /// <summary>How long in-flight streams may run to their end after the listener closed.</summary>
+    [Range(1, 3600)]
+    public int DrainTimeoutSeconds { get; set; } = 30;
+}
+
+/// <summary>Whether shutdown has begun: readiness answers 503 from then on.</summary>
+public sealed class DrainState
+{
+    private volatile bool _draining;
+
+    public bool IsDraining => _draining;
+
+    public void Begin() => _draining = true;
+}
+
+/// <summary>
+/// SIGTERM order for every Mesh process: readiness false first (<see cref="DrainState"/>), a grace period in which
+/// probes and balancers notice, then the host stops listening and gives in-flight streams the drain time.
+/// </summary>
+public sealed partial class GracefulShutdown(DrainState state, IOptions<ShutdownOptions> options, ILogger<GracefulShutdown> logger) : IHostedLifecycleService
+{
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        state.Begin();
+        LogDraining(logger, options.Value.ReadinessGraceSeconds, options.Value.DrainTimeoutSeconds);
+        await Task.Delay(TimeSpan.FromSeconds(options.Value.ReadinessGraceSeconds), cancellationToken);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Draining: not ready; the listener closes in {GraceSeconds} s, in-flight streams get {DrainSeconds} s")]
+    private static partial void LogDraining(ILogger logger, int graceSeconds, int drainSeconds);
+}
+
+public static class GracefulShutdownRegistration
+{
+    /// <summary>Binds <see cref="ShutdownOptions"/> from <paramref name="section"/> and orders shutdown as above.</summary>
+    public static IServiceCollection AddGracefulShutdown(this IServiceCollection services, string section)
+    {
+        services.AddOptions<ShutdownOptions>().BindConfiguration(section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>(
+            (host, shutdown) => host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.ReadinessGraceSeconds + shutdown.Value.DrainTimeoutSeconds));
+        services.AddSingleton<DrainState>();
+        services.AddHostedService<GracefulShutdown>();
+        return services;
+    }
+}
