@@ -1,3 +1,4 @@
+using Mesh.Contracts.Http;
 using Mesh.Gateway;
 using Mesh.Gateway.Admission;
 using Mesh.Gateway.Auth;
@@ -6,6 +7,7 @@ using Mesh.Gateway.Streaming;
 using Prometheus;
 
 var builder = WebApplication.CreateSlimBuilder(args);
+builder.UseConfiguredServerLimits();
 builder.Configuration.AddGatewayFiles();
 builder.Services.AddGateway();
 

@@ -1,7 +1,9 @@
 using Mesh.Backend.Host;
+using Mesh.Contracts.Http;
 using Prometheus;
 
 var builder = WebApplication.CreateSlimBuilder(args);
+builder.UseConfiguredServerLimits();
 builder.Services.AddBackendServices(builder.Configuration);
 
 var app = builder.Build();
