@@ -16,6 +16,7 @@ StartupLog.EffectiveConfiguration(app);
 app.UseMiddleware<RequestIdMiddleware>();
 app.UseWebSockets();
 app.UseMiddleware<ApiKeyMiddleware>();
+app.UseMiddleware<AllowedMethodsMiddleware>();
 app.MapGatewayEndpoints();
 app.MapCatalogEndpoints();
 app.MapPlayground();

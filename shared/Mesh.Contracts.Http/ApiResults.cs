@@ -12,6 +12,12 @@ public static class ApiResults
 
     public static Task WriteErrorAsync(HttpContext context, ApiError error) => Error(error).ExecuteAsync(context);
 
+    public static ApiError UnknownUrl() => ApiError.NotFound("No such endpoint.", null, "unknown_url");
+
+    /// <summary>405 naming the methods the path does answer (also sent in <c>Allow</c>).</summary>
+    public static ApiError MethodNotAllowed(string method, string path, string allowed) =>
+        new(StatusCodes.Status405MethodNotAllowed, $"{method} is not allowed on {path}; use {allowed}.", ErrorTypes.InvalidRequest, null, "method_not_allowed");
+
     private sealed class ErrorResult(ApiError error) : IResult
     {
         public Task ExecuteAsync(HttpContext httpContext)

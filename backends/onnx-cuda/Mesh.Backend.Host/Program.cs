@@ -9,6 +9,7 @@ builder.Services.AddBackendServices(builder.Configuration);
 var app = builder.Build();
 StartupLog.EffectiveConfiguration(app);
 app.UseMiddleware<ResponseHeadersMiddleware>();
+app.UseStatusCodePages(EmptyErrors.WriteEnvelopeAsync);
 app.UseWebSockets();
 app.MapHealthEndpoints();
 app.MapSpeechEndpoints();
