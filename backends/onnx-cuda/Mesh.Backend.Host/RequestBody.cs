@@ -1,4 +1,5 @@
 using Mesh.Contracts;
+using Microsoft.Net.Http.Headers;
 
 namespace Mesh.Backend.Host;
 
@@ -40,9 +41,10 @@ public sealed record RequestBody(ReadOnlyMemory<byte> Bytes, ApiError? Error)
         return new RequestBody(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), null);
     }
 
+    /// <summary><c>application/json</c> or a <c>+json</c> type, with any parameters; not a look-alike such as <c>application/jsonp</c>.</summary>
     private static bool IsJson(string contentType) =>
-        contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) ||
-        contentType.Contains("+json", StringComparison.OrdinalIgnoreCase);
+        MediaTypeHeaderValue.TryParse(contentType, out var media) &&
+        (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase));
 
     private static ApiError TooLarge(int maxBytes) => ApiError.TooLarge($"Request body exceeds {maxBytes} bytes.");
 
