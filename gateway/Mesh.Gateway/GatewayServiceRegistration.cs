@@ -1,9 +1,11 @@
+using Mesh.Contracts;
 using Mesh.Gateway.Admission;
 using Mesh.Gateway.Auth;
 using Mesh.Gateway.Balancing;
 using Mesh.Gateway.Health;
 using Mesh.Gateway.Routing;
 using Mesh.Gateway.Streaming;
+using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Health;
@@ -28,7 +30,19 @@ public static class GatewayServiceRegistration
             a => a.Keys.All(k => System.Text.RegularExpressions.Regex.IsMatch(k.Sha256, "^[0-9a-f]{64}$") && !string.IsNullOrWhiteSpace(k.Name)),
             "Every API key needs a Name and a lowercase hex Sha256.").ValidateOnStart();
 
-        services.AddOptions<WebSocketRelayOptions>().BindConfiguration(WebSocketRelayOptions.Section);
+        services.AddOptions<WebSocketRelayOptions>().BindConfiguration(WebSocketRelayOptions.Section).Validate(
+            w => w.AllowedOrigins.All(CorsSettings.IsOrigin), "Every WebSocket allowed origin must be scheme://host[:port], with no path.").ValidateOnStart();
+        services.AddOptions<CorsSettings>().BindConfiguration(CorsSettings.Section).Validate(
+            c => c.AllowedOrigins.All(CorsSettings.IsOrigin), "Every CORS allowed origin must be scheme://host[:port], with no path.").ValidateOnStart();
+        services.AddCors();
+        services.AddOptions<CorsOptions>().Configure<IOptions<CorsSettings>>((cors, settings) => cors.AddDefaultPolicy(policy => policy
+            .WithOrigins([.. settings.Value.AllowedOrigins])
+            .WithMethods(HttpMethods.Get, HttpMethods.Post)
+            .WithHeaders("Authorization", "Content-Type", MeshHeaders.Priority, MeshHeaders.Variant, MeshHeaders.RequestId, ApiKeyMiddleware.ClientHeader)
+            .WithExposedHeaders(
+                MeshHeaders.RequestId, MeshHeaders.Variant, MeshHeaders.Backend, MeshHeaders.QueueMs,
+                MeshHeaders.PcmSampleRate, MeshHeaders.PcmBitDepth, MeshHeaders.PcmChannels, "Retry-After")
+            .SetPreflightMaxAge(TimeSpan.FromMinutes(10))));
         services.AddSingleton<IProxyConfigProvider, FleetProxyConfigProvider>();
         services.AddReverseProxy().AddTransforms(transforms =>
         {
