@@ -1,4 +1,5 @@
 using Mesh.Contracts;
+using Mesh.Contracts.Http;
 using Microsoft.Net.Http.Headers;
 
 namespace Mesh.Backend.Host;
@@ -28,14 +29,21 @@ public sealed record RequestBody(ReadOnlyMemory<byte> Bytes, ApiError? Error)
         using var buffer = new MemoryStream();
         var chunk = new byte[16 * 1024];
         int read;
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        try
         {
-            if (buffer.Length + read > maxBytes)
+            while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
             {
-                return Refuse(TooLarge(maxBytes));
-            }
+                if (buffer.Length + read > maxBytes)
+                {
+                    return Refuse(TooLarge(maxBytes));
+                }
 
-            buffer.Write(chunk, 0, read);
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return Refuse(ApiResults.FromBadRequest(ex));
         }
 
         return new RequestBody(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), null);

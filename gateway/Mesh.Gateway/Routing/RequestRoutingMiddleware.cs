@@ -140,14 +140,21 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         context.Response.RegisterForDispose(copy);
         var chunk = new byte[16 * 1024];
         int read;
-        while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        try
         {
-            if (copy.Length + read > SpeechRequestParser.MaxBodyBytes)
+            while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
             {
-                return TooLarge();
-            }
+                if (copy.Length + read > SpeechRequestParser.MaxBodyBytes)
+                {
+                    return TooLarge();
+                }
 
-            copy.Write(chunk, 0, read);
+                copy.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return new BufferedBody(BodyFields.None, ApiResults.FromBadRequest(ex));
         }
 
         copy.Position = 0;
