@@ -185,8 +185,9 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
 
                 return new BodyFields(StringField(document.RootElement, "stream_format"), StringField(document.RootElement, "priority"));
             }
-            catch (JsonException)
+            catch (Exception ex) when (ex is JsonException or InvalidOperationException)
             {
+                // InvalidOperationException: a string field with an escape that is not Unicode (a lone surrogate).
                 return None;
             }
         }
