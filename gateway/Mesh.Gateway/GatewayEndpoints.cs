@@ -14,7 +14,7 @@ public static class GatewayEndpoints
         app.MapGet("/readyz", Readiness);
         // Every path, including ones that look like files (the default fallback pattern skips those), so /v1/x.json
         // or a stray /favicon.ico get the envelope too.
-        app.MapFallback("{**path}", () => ApiResults.Error(ApiError.NotFound("No such endpoint.", null, "unknown_url")));
+        app.MapFallback("{**path}", () => ApiResults.Error(ApiResults.UnknownUrl()));
         return app;
     }
 

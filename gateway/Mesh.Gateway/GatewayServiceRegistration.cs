@@ -1,3 +1,4 @@
+using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Mesh.Gateway.Admission;
 using Mesh.Gateway.Auth;
@@ -5,6 +6,7 @@ using Mesh.Gateway.Balancing;
 using Mesh.Gateway.Health;
 using Mesh.Gateway.Routing;
 using Mesh.Gateway.Streaming;
+using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Health;
@@ -30,7 +32,19 @@ public static class GatewayServiceRegistration
             "Every API key needs a Name and a lowercase hex Sha256.").ValidateOnStart();
 
         services.AddGracefulShutdown("Mesh:Shutdown");
-        services.AddOptions<WebSocketRelayOptions>().BindConfiguration(WebSocketRelayOptions.Section);
+        services.AddOptions<WebSocketRelayOptions>().BindConfiguration(WebSocketRelayOptions.Section).Validate(
+            w => w.AllowedOrigins.All(CorsSettings.IsOrigin), "Every WebSocket allowed origin must be scheme://host[:port], with no path.").ValidateOnStart();
+        services.AddOptions<CorsSettings>().BindConfiguration(CorsSettings.Section).Validate(
+            c => c.AllowedOrigins.All(CorsSettings.IsOrigin), "Every CORS allowed origin must be scheme://host[:port], with no path.").ValidateOnStart();
+        services.AddCors();
+        services.AddOptions<CorsOptions>().Configure<IOptions<CorsSettings>>((cors, settings) => cors.AddDefaultPolicy(policy => policy
+            .WithOrigins([.. settings.Value.AllowedOrigins])
+            .WithMethods(HttpMethods.Get, HttpMethods.Post)
+            .WithHeaders("Authorization", "Content-Type", MeshHeaders.Priority, MeshHeaders.Variant, MeshHeaders.RequestId, ApiKeyMiddleware.ClientHeader)
+            .WithExposedHeaders(
+                MeshHeaders.RequestId, MeshHeaders.Variant, MeshHeaders.Backend, MeshHeaders.QueueMs,
+                MeshHeaders.PcmSampleRate, MeshHeaders.PcmBitDepth, MeshHeaders.PcmChannels, "Retry-After")
+            .SetPreflightMaxAge(TimeSpan.FromMinutes(10))));
         services.AddSingleton<IProxyConfigProvider, FleetProxyConfigProvider>();
         services.AddReverseProxy().AddTransforms(transforms =>
         {

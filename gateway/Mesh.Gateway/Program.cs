@@ -1,19 +1,29 @@
+using Mesh.Contracts.Http;
 using Mesh.Gateway;
 using Mesh.Gateway.Admission;
 using Mesh.Gateway.Auth;
 using Mesh.Gateway.Routing;
 using Mesh.Gateway.Streaming;
+using Microsoft.Extensions.Options;
 using Prometheus;
 
 var builder = WebApplication.CreateSlimBuilder(args);
+builder.UseConfiguredServerLimits();
 builder.Configuration.AddGatewayFiles();
 builder.Services.AddGateway();
 
 var app = builder.Build();
 StartupLog.EffectiveConfiguration(app);
 app.UseMiddleware<RequestIdMiddleware>();
+if (app.Services.GetRequiredService<IOptions<CorsSettings>>().Value.AllowedOrigins.Count > 0)
+{
+    // Before the key check: a browser's preflight carries no Authorization header.
+    app.UseCors();
+}
+
 app.UseWebSockets();
 app.UseMiddleware<ApiKeyMiddleware>();
+app.UseMiddleware<AllowedMethodsMiddleware>();
 app.MapGatewayEndpoints();
 app.MapCatalogEndpoints();
 app.MapPlayground();

@@ -12,6 +12,23 @@ public static class ApiResults
 
     public static Task WriteErrorAsync(HttpContext context, ApiError error) => Error(error).ExecuteAsync(context);
 
+    public static ApiError UnknownUrl() => ApiError.NotFound("No such endpoint.", null, "unknown_url");
+
+    /// <summary>
+    /// What Kestrel reports while the body is read — too slow for the minimum data rate (408), over its size limit (413),
+    /// broken chunked framing (400) — as the API's error, so the client gets the envelope and no error is logged as a crash.
+    /// </summary>
+    public static ApiError FromBadRequest(BadHttpRequestException exception) => exception.StatusCode switch
+    {
+        StatusCodes.Status408RequestTimeout => new(exception.StatusCode, "The request body arrived too slowly.", ErrorTypes.InvalidRequest, null, "request_timeout"),
+        StatusCodes.Status413PayloadTooLarge => ApiError.TooLarge("Request body is too large."),
+        _ => new(exception.StatusCode, $"The request could not be read: {exception.Message}", ErrorTypes.InvalidRequest, null, "invalid_request"),
+    };
+
+    /// <summary>405 naming the methods the path does answer (also sent in <c>Allow</c>).</summary>
+    public static ApiError MethodNotAllowed(string method, string path, string allowed) =>
+        new(StatusCodes.Status405MethodNotAllowed, $"{method} is not allowed on {path}; use {allowed}.", ErrorTypes.InvalidRequest, null, "method_not_allowed");
+
     private sealed class ErrorResult(ApiError error) : IResult
     {
         public Task ExecuteAsync(HttpContext httpContext)

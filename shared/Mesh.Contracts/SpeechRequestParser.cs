@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Unicode;
 
@@ -19,6 +20,15 @@ public static class SpeechRequestParser
     /// <summary>Bodies above this are refused with 413 before parsing (4,096 characters of 4-byte UTF-8 plus fields).</summary>
     public const int MaxBodyBytes = 64 * 1024;
 
+    /// <summary>Nesting deeper than this is refused; a speech request is one flat object.</summary>
+    public const int MaxDepth = 64;
+
+    private static readonly Dictionary<string, string> ExpectedTypes = new(StringComparer.Ordinal)
+    {
+        ["speed"] = "a number",
+        ["sample_rate"] = "an integer",
+    };
+
     public static ParsedSpeechRequest Parse(ReadOnlySpan<byte> utf8Json)
     {
         if (utf8Json.Length > MaxBodyBytes)
@@ -31,6 +41,13 @@ public static class SpeechRequestParser
             return Fail(ApiError.InvalidRequest("Request body is not valid UTF-8.", null, "invalid_encoding"));
         }
 
+        // The syntax is checked on its own first, so a broken body is never reported as a field of the wrong type.
+        var fields = new Dictionary<string, FieldToken>(StringComparer.Ordinal);
+        if (Scan(utf8Json, fields) is { } syntaxError)
+        {
+            return Fail(syntaxError);
+        }
+
         SpeechRequest? request;
         try
         {
@@ -38,11 +55,7 @@ public static class SpeechRequestParser
         }
         catch (JsonException ex)
         {
-            var param = ParamFromPath(ex.Path);
-            var message = param is null
-                ? "Request body is not valid JSON."
-                : $"Field '{param}' has the wrong type.";
-            return Fail(ApiError.InvalidRequest(message, param, "invalid_json"));
+            return Fail(WrongType(ParamFromPath(ex.Path), fields));
         }
 
         if (request is null)
@@ -82,6 +95,16 @@ public static class SpeechRequestParser
                 $"'input' is {characters} characters; the maximum is {MaxInputCharacters}.", "input", "string_above_max_length");
         }
 
+        // Control characters are refused rather than passed on: the synthesizer reads text up to the first NUL, so
+        // "a\u0000b" would be spoken as "a" without a word. Tab and line breaks are ordinary text layout.
+        if (FirstControlCharacter(request.Input) is { } control)
+        {
+            return ApiError.InvalidRequest(
+                $"'input' contains the control character U+{(int)request.Input[control]:X4} at index {control}; only tab, line feed and carriage return are allowed.",
+                "input",
+                "invalid_characters");
+        }
+
         if (string.IsNullOrEmpty(request.Voice))
         {
             return Missing("voice");
@@ -95,7 +118,7 @@ public static class SpeechRequestParser
         if (request.Speed is { } speed && (double.IsNaN(speed) || speed < MinSpeed || speed > MaxSpeed))
         {
             return ApiError.InvalidRequest(
-                $"'speed' must be between {MinSpeed} and {MaxSpeed}; got {speed}.", "speed", "invalid_value");
+                $"'speed' must be between {MinSpeed} and {MaxSpeed}; got {speed.ToString(CultureInfo.InvariantCulture)}.", "speed", "invalid_value");
         }
 
         if (request.StreamFormat is { } streamFormat && !StreamFormats.All.Contains(streamFormat))
@@ -105,7 +128,12 @@ public static class SpeechRequestParser
 
         if (request.SampleRate is { } rate && !AudioFormats.SampleRates.Contains(rate))
         {
-            return OneOf("sample_rate", rate.ToString(System.Globalization.CultureInfo.InvariantCulture), AudioFormats.SampleRates.Select(r => r.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            return SampleRateNotOffered(rate.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (request.Language is "")
+        {
+            return ApiError.InvalidRequest("'language' must not be empty; leave it out to use the voice's own.", "language", "invalid_value");
         }
 
         if (request.Priority is { } priority && !PriorityClasses.All.Contains(priority))
@@ -128,14 +156,143 @@ public static class SpeechRequestParser
         ApiError.InvalidRequest(
             $"'{value}' is not a valid {param}; expected one of: {string.Join(", ", allowed)}.", param, "invalid_value");
 
+    private static ApiError SampleRateNotOffered(string value) =>
+        OneOf("sample_rate", value, AudioFormats.SampleRates.Select(r => r.ToString(CultureInfo.InvariantCulture)));
+
+    private static int? FirstControlCharacter(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsControl(text[i]) && text[i] is not ('\t' or '\n' or '\r'))
+            {
+                return i;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Reads the whole body once without binding it: refuses empty bodies, bodies that are not one JSON object, broken
+    /// syntax, nesting past <see cref="MaxDepth"/> and escapes that are not Unicode (a lone surrogate); notes the token
+    /// of each top-level field so a type error can say what it got.
+    /// </summary>
+    private static ApiError? Scan(ReadOnlySpan<byte> json, Dictionary<string, FieldToken> fields)
+    {
+        if (json.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            return ApiError.InvalidRequest("Request body is empty; send a JSON object.", null, "invalid_json");
+        }
+
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = MaxDepth });
+        string? property = null;
+        try
+        {
+            reader.Read();
+            var root = reader.TokenType;
+            if (root != JsonTokenType.StartObject)
+            {
+                // Read the rest too, so "[" is reported as broken JSON rather than as a non-object.
+                reader.Skip();
+                while (reader.Read())
+                {
+                }
+
+                return ApiError.InvalidRequest($"Request body must be a JSON object, not {Describe(root)}.", null, "invalid_json");
+            }
+
+            while (reader.Read())
+            {
+                if (reader.CurrentDepth != 1)
+                {
+                    if (reader.TokenType == JsonTokenType.String && reader.ValueIsEscaped)
+                    {
+                        _ = reader.GetString();
+                    }
+
+                    continue;
+                }
+
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.PropertyName:
+                        property = reader.GetString();
+                        break;
+                    case JsonTokenType.EndArray or JsonTokenType.EndObject:
+                        break;
+                    default:
+                        var raw = reader.TokenType == JsonTokenType.Number && reader.ValueSpan.Length <= 32
+                            ? System.Text.Encoding.UTF8.GetString(reader.ValueSpan)
+                            : null;
+                        fields[property!] = new FieldToken(reader.TokenType, raw);
+                        if (reader.TokenType == JsonTokenType.String && reader.ValueIsEscaped)
+                        {
+                            _ = reader.GetString();
+                        }
+
+                        break;
+                }
+            }
+        }
+        catch (JsonException ex)
+        {
+            var where = $"line {(ex.LineNumber ?? 0) + 1}, byte {(ex.BytePositionInLine ?? 0) + 1}";
+            return reader.CurrentDepth >= MaxDepth - 1
+                ? ApiError.InvalidRequest($"Request body is nested more than {MaxDepth} levels deep ({where}).", null, "invalid_json")
+                : ApiError.InvalidRequest($"Request body is not valid JSON ({where}).", null, "invalid_json");
+        }
+        catch (InvalidOperationException)
+        {
+            // GetString refuses an escape that is not a Unicode scalar, such as "\ud800" alone.
+            return ApiError.InvalidRequest(
+                property is null ? "Request body contains an escape that is not valid Unicode." : $"'{property}' contains an escape that is not valid Unicode (a lone surrogate).",
+                property,
+                "invalid_encoding");
+        }
+
+        return null;
+    }
+
+    private static ApiError WrongType(string? param, Dictionary<string, FieldToken> fields)
+    {
+        if (param is null || !fields.TryGetValue(param, out var token))
+        {
+            return ApiError.InvalidRequest("Request body has a field of the wrong type.", param, "invalid_type");
+        }
+
+        // A number that is not a 32-bit integer is a value the field does not offer, not a type mistake.
+        if (param == "sample_rate" && token.Type == JsonTokenType.Number)
+        {
+            return SampleRateNotOffered(token.Raw ?? "that number");
+        }
+
+        var expected = ExpectedTypes.GetValueOrDefault(param, "a string");
+        return ApiError.InvalidRequest($"Invalid type for '{param}': expected {expected}, but got {Describe(token.Type)}.", param, "invalid_type");
+    }
+
+    private static string Describe(JsonTokenType type) => type switch
+    {
+        JsonTokenType.String => "a string",
+        JsonTokenType.Number => "a number",
+        JsonTokenType.True or JsonTokenType.False => "a boolean",
+        JsonTokenType.StartArray => "an array",
+        JsonTokenType.StartObject => "an object",
+        JsonTokenType.Null => "null",
+        _ => "something else",
+    };
+
     private static string? ParamFromPath(string? path)
     {
-        // System.Text.Json reports "$.field" for a field of the wrong type and "$" for a body that is not an object.
-        if (string.IsNullOrEmpty(path) || path == "$")
+        // System.Text.Json reports "$.field" (or "$.field[0]" inside a value) for a field of the wrong type.
+        if (string.IsNullOrEmpty(path) || !path.StartsWith("$.", StringComparison.Ordinal))
         {
             return null;
         }
 
-        return path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path;
+        var name = path[2..];
+        var end = name.IndexOfAny(['.', '[']);
+        return end < 0 ? name : name[..end];
     }
+
+    private readonly record struct FieldToken(JsonTokenType Type, string? Raw);
 }

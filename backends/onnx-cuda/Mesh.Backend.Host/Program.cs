@@ -1,12 +1,15 @@
 using Mesh.Backend.Host;
+using Mesh.Contracts.Http;
 using Prometheus;
 
 var builder = WebApplication.CreateSlimBuilder(args);
+builder.UseConfiguredServerLimits();
 builder.Services.AddBackendServices(builder.Configuration);
 
 var app = builder.Build();
 StartupLog.EffectiveConfiguration(app);
 app.UseMiddleware<ResponseHeadersMiddleware>();
+app.UseStatusCodePages(EmptyErrors.WriteEnvelopeAsync);
 app.UseWebSockets();
 app.MapHealthEndpoints();
 app.MapSpeechEndpoints();

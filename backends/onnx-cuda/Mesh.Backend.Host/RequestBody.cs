@@ -1,4 +1,6 @@
 using Mesh.Contracts;
+using Mesh.Contracts.Http;
+using Microsoft.Net.Http.Headers;
 
 namespace Mesh.Backend.Host;
 
@@ -27,22 +29,30 @@ public sealed record RequestBody(ReadOnlyMemory<byte> Bytes, ApiError? Error)
         using var buffer = new MemoryStream();
         var chunk = new byte[16 * 1024];
         int read;
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        try
         {
-            if (buffer.Length + read > maxBytes)
+            while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
             {
-                return Refuse(TooLarge(maxBytes));
-            }
+                if (buffer.Length + read > maxBytes)
+                {
+                    return Refuse(TooLarge(maxBytes));
+                }
 
-            buffer.Write(chunk, 0, read);
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return Refuse(ApiResults.FromBadRequest(ex));
         }
 
         return new RequestBody(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), null);
     }
 
+    /// <summary><c>application/json</c> or a <c>+json</c> type, with any parameters; not a look-alike such as <c>application/jsonp</c>.</summary>
     private static bool IsJson(string contentType) =>
-        contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) ||
-        contentType.Contains("+json", StringComparison.OrdinalIgnoreCase);
+        MediaTypeHeaderValue.TryParse(contentType, out var media) &&
+        (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase));
 
     private static ApiError TooLarge(int maxBytes) => ApiError.TooLarge($"Request body exceeds {maxBytes} bytes.");
 

@@ -18,7 +18,7 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
 {
     public async Task InvokeAsync(HttpContext context)
     {
-        var body = await BufferBodyAsync(context.Request, context.RequestAborted);
+        var body = await BufferBodyAsync(context);
         if (body.Error is { } bodyError)
         {
             await ApiResults.WriteErrorAsync(context, bodyError);
@@ -118,8 +118,14 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
 
     private static string Metadata(ClusterState cluster, string key) => cluster.Model.Config.Metadata?.GetValueOrDefault(key) ?? "";
 
-    private static async Task<BufferedBody> BufferBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the body into memory, at most <see cref="SpeechRequestParser.MaxBodyBytes"/> of it whatever Content-Length
+    /// says (a chunked upload is cut off as soon as it passes the limit, not spooled to disk), and puts the copy back as
+    /// the request body so a failed attempt can send it again.
+    /// </summary>
+    private static async Task<BufferedBody> BufferBodyAsync(HttpContext context)
     {
+        var request = context.Request;
         if (!HttpMethods.IsPost(request.Method))
         {
             return new BufferedBody(BodyFields.None, null);
@@ -127,20 +133,37 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
 
         if (request.ContentLength > SpeechRequestParser.MaxBodyBytes)
         {
-            return new BufferedBody(BodyFields.None, ApiError.TooLarge($"Request body exceeds {SpeechRequestParser.MaxBodyBytes} bytes."));
+            return TooLarge();
         }
 
-        request.EnableBuffering(SpeechRequestParser.MaxBodyBytes + 1);
-        using var copy = new MemoryStream();
-        await request.Body.CopyToAsync(copy, cancellationToken);
-        request.Body.Position = 0;
-        if (copy.Length > SpeechRequestParser.MaxBodyBytes)
+        var copy = new MemoryStream();
+        context.Response.RegisterForDispose(copy);
+        var chunk = new byte[16 * 1024];
+        int read;
+        try
         {
-            return new BufferedBody(BodyFields.None, ApiError.TooLarge($"Request body exceeds {SpeechRequestParser.MaxBodyBytes} bytes."));
+            while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+            {
+                if (copy.Length + read > SpeechRequestParser.MaxBodyBytes)
+                {
+                    return TooLarge();
+                }
+
+                copy.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return new BufferedBody(BodyFields.None, ApiResults.FromBadRequest(ex));
         }
 
+        copy.Position = 0;
+        request.Body = copy;
         return new BufferedBody(BodyFields.Read(copy.GetBuffer().AsSpan(0, (int)copy.Length)), null);
     }
+
+    private static BufferedBody TooLarge() =>
+        new(BodyFields.None, ApiError.TooLarge($"Request body exceeds {SpeechRequestParser.MaxBodyBytes} bytes."));
 
     private sealed record BufferedBody(BodyFields Fields, ApiError? Error);
 
@@ -162,8 +185,9 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
 
                 return new BodyFields(StringField(document.RootElement, "stream_format"), StringField(document.RootElement, "priority"));
             }
-            catch (JsonException)
+            catch (Exception ex) when (ex is JsonException or InvalidOperationException)
             {
+                // InvalidOperationException: a string field with an escape that is not Unicode (a lone surrogate).
                 return None;
             }
         }

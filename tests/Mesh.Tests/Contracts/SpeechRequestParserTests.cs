@@ -33,8 +33,13 @@ public sealed class SpeechRequestParserTests
     [InlineData("""{"model":"m","input":"x"}""", "voice", "missing_required_parameter")]
     [InlineData("""{"model":"m","input":"","voice":"v"}""", "input", "invalid_value")]
     [InlineData("""{"model":"m","input":" \n\t ","voice":"v"}""", "input", "invalid_value")]
-    [InlineData("""{"model":"m","input":["x"],"voice":"v"}""", "input", "invalid_json")]
-    [InlineData("""{"model":"m","input":"x","voice":"v","speed":"fast"}""", "speed", "invalid_json")]
+    [InlineData("""{"model":"m","input":["x"],"voice":"v"}""", "input", "invalid_type")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","speed":"fast"}""", "speed", "invalid_type")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","sample_rate":"16000"}""", "sample_rate", "invalid_type")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","sample_rate":16000.5}""", "sample_rate", "invalid_value")]
+    [InlineData("""{"model":"m","input":"a\u0000b","voice":"v"}""", "input", "invalid_characters")]
+    [InlineData("""{"model":"m","input":"\ud800","voice":"v"}""", "input", "invalid_encoding")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","language":""}""", "language", "invalid_value")]
     [InlineData("""{"model":"m","input":"x","voice":"v","speed":0.24}""", "speed", "invalid_value")]
     [InlineData("""{"model":"m","input":"x","voice":"v","speed":4.01}""", "speed", "invalid_value")]
     [InlineData("""{"model":"m","input":"x","voice":"v","sample_rate":11025}""", "sample_rate", "invalid_value")]
@@ -44,6 +49,9 @@ public sealed class SpeechRequestParserTests
     [InlineData("""{"model":"m","input":"x",""", null, "invalid_json")]
     [InlineData("""null""", null, "invalid_json")]
     [InlineData("""42""", null, "invalid_json")]
+    [InlineData("""[]""", null, "invalid_json")]
+    [InlineData("", null, "invalid_json")]
+    [InlineData("""{"a":1} {"b":2}""", null, "invalid_json")]
     public void Invalid_requests_name_the_field_and_the_reason(string json, string? param, string code)
     {
         var parsed = Parse(json);
@@ -53,6 +61,33 @@ public sealed class SpeechRequestParserTests
         Assert.Equal(param, parsed.Error.Param);
         Assert.Equal(code, parsed.Error.Code);
         Assert.Equal(ErrorTypes.InvalidRequest, parsed.Error.Type);
+    }
+
+    [Theory]
+    [InlineData("[]", "must be a JSON object, not an array")]
+    [InlineData("\"x\"", "must be a JSON object, not a string")]
+    [InlineData(" ", "empty")]
+    [InlineData("[", "not valid JSON (line 1, byte 2)")]
+    [InlineData("{\"input\":1}", "Invalid type for 'input': expected a string, but got a number")]
+    [InlineData("{\"speed\":true}", "Invalid type for 'speed': expected a number, but got a boolean")]
+    public void Messages_say_what_is_wrong(string json, string expected)
+    {
+        Assert.Contains(expected, Parse(json).Error!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Nesting_past_the_limit_is_refused_as_such()
+    {
+        var parsed = Parse($$"""{"x":{{new string('[', SpeechRequestParser.MaxDepth + 5)}}{{new string(']', SpeechRequestParser.MaxDepth + 5)}}}""");
+
+        Assert.Equal("invalid_json", parsed.Error!.Code);
+        Assert.Contains("nested more than", parsed.Error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Tab_and_line_breaks_are_ordinary_text()
+    {
+        Assert.True(Parse("""{"model":"m","voice":"v","input":"One.\tTwo.\r\nThree."}""").IsValid);
     }
 
     [Fact]

@@ -1,0 +1,40 @@
+using Mesh.Contracts.Http;
+
+namespace Mesh.Gateway;
+
+/// <summary>
+/// Answers a known path asked with the wrong method with 405, <c>Allow</c> and the envelope. Without it the speech paths
+/// (proxied for every method) would cost a backend round trip, and the gateway's own GET paths would fall through to
+/// the 404 fallback.
+/// </summary>
+public sealed class AllowedMethodsMiddleware(RequestDelegate next)
+{
+    // The WebSocket paths are left out: a plain request there is answered with websocket_required, whatever its method.
+    private static readonly Dictionary<string, string> Allowed = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["/v1/audio/speech"] = HttpMethods.Post,
+        ["/v1/audio/speech/stream"] = HttpMethods.Post,
+        ["/v1/audio/speech/stream/pcm"] = HttpMethods.Post,
+        ["/v1/models"] = HttpMethods.Get,
+        ["/v1/audio/voices"] = HttpMethods.Get,
+        ["/v1/mesh/variants"] = HttpMethods.Get,
+        ["/healthz"] = HttpMethods.Get,
+        ["/readyz"] = HttpMethods.Get,
+        ["/metrics"] = HttpMethods.Get,
+        ["/"] = HttpMethods.Get,
+        ["/playground.css"] = HttpMethods.Get,
+        ["/playground.js"] = HttpMethods.Get,
+    };
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (Allowed.TryGetValue(request.Path.Value ?? "", out var allowed) && !string.Equals(request.Method, allowed, StringComparison.OrdinalIgnoreCase))
+        {
+            context.Response.Headers.Allow = allowed;
+            return ApiResults.WriteErrorAsync(context, ApiResults.MethodNotAllowed(request.Method, request.Path, allowed));
+        }
+
+        return next(context);
+    }
+}

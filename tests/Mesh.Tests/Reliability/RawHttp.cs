@@ -1,0 +1,164 @@
+using System.Net.Sockets;
+using System.Text;
+
+namespace Mesh.Tests.Reliability;
+
+/// <summary>
+/// HTTP/1.1 over a bare socket, for requests no HttpClient would send: unnormalized paths, oversized request lines and
+/// headers, headers trickled byte by byte, hand-made WebSocket handshakes.
+/// </summary>
+public sealed class RawHttp : IAsyncDisposable
+{
+    private readonly TcpClient _client;
+    private readonly NetworkStream _stream;
+
+    private RawHttp(TcpClient client)
+    {
+        _client = client;
+        _stream = client.GetStream();
+    }
+
+    public static async Task<RawHttp> ConnectAsync(Uri server)
+    {
+        var client = new TcpClient { NoDelay = true };
+        await client.ConnectAsync(server.Host, server.Port);
+        return new RawHttp(client);
+    }
+
+    /// <summary>Sends one request (head and optional body) and reads the response.</summary>
+    public static async Task<RawResponse> SendAsync(Uri server, string head, byte[]? body = null)
+    {
+        await using var connection = await ConnectAsync(server);
+        await connection.WriteAsync(head);
+        if (body is not null)
+        {
+            await connection.WriteAsync(body);
+        }
+
+        return await connection.ReadResponseAsync(TimeSpan.FromSeconds(10));
+    }
+
+    public Task WriteAsync(string text) => WriteAsync(Encoding.ASCII.GetBytes(text));
+
+    public async Task WriteAsync(byte[] bytes)
+    {
+        await _stream.WriteAsync(bytes);
+        await _stream.FlushAsync();
+    }
+
+    /// <summary>Reads status line, headers and a body delimited by Content-Length, chunking or the connection's end.</summary>
+    public async Task<RawResponse> ReadResponseAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int headEnd;
+        while ((headEnd = IndexOf(buffer, "\r\n\r\n"u8)) < 0)
+        {
+            var read = await _stream.ReadAsync(chunk, cancel.Token);
+            if (read == 0)
+            {
+                throw new IOException("The server closed the connection before a complete response head.");
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        var all = buffer.ToArray();
+        var lines = Encoding.ASCII.GetString(all, 0, headEnd).Split("\r\n");
+        var status = int.Parse(lines[0].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        var headers = lines.Skip(1)
+            .Select(line => line.Split(':', 2))
+            .GroupBy(parts => parts[0].Trim(), StringComparer.OrdinalIgnoreCase)
+            .ToDictionary(g => g.Key, g => g.Last()[1].Trim(), StringComparer.OrdinalIgnoreCase);
+        var body = new MemoryStream();
+        body.Write(all, headEnd + 4, all.Length - headEnd - 4);
+
+        if (status == 101)
+        {
+            return new RawResponse(status, headers, []);
+        }
+
+        if (headers.TryGetValue("Content-Length", out var length))
+        {
+            var expected = long.Parse(length, System.Globalization.CultureInfo.InvariantCulture);
+            while (body.Length < expected && await _stream.ReadAsync(chunk, cancel.Token) is var read and > 0)
+            {
+                body.Write(chunk, 0, read);
+            }
+
+            return new RawResponse(status, headers, body.ToArray());
+        }
+
+        if (headers.TryGetValue("Transfer-Encoding", out var encoding) && encoding.Contains("chunked", StringComparison.OrdinalIgnoreCase))
+        {
+            while (IndexOf(body, "0\r\n\r\n"u8) < 0 && await _stream.ReadAsync(chunk, cancel.Token) is var read and > 0)
+            {
+                body.Write(chunk, 0, read);
+            }
+
+            return new RawResponse(status, headers, Dechunk(body.ToArray()));
+        }
+
+        return new RawResponse(status, headers, body.ToArray());
+    }
+
+    /// <summary>True when the server has closed the connection (a read returns end of stream or fails) within <paramref name="timeout"/>.</summary>
+    public async Task<bool> IsClosedByServerAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        var chunk = new byte[4096];
+        try
+        {
+            while (await _stream.ReadAsync(chunk, cancel.Token) > 0)
+            {
+                // A response (such as 408) may come first; the close is what counts.
+            }
+
+            return true;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _stream.Dispose();
+        _client.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private static byte[] Dechunk(byte[] chunked)
+    {
+        var output = new MemoryStream();
+        var position = 0;
+        while (position < chunked.Length)
+        {
+            var lineEnd = Array.IndexOf(chunked, (byte)'\r', position);
+            var size = Convert.ToInt32(Encoding.ASCII.GetString(chunked, position, lineEnd - position).Split(';')[0], 16);
+            if (size == 0)
+            {
+                break;
+            }
+
+            output.Write(chunked, lineEnd + 2, size);
+            position = lineEnd + 2 + size + 2;
+        }
+
+        return output.ToArray();
+    }
+
+    private static int IndexOf(MemoryStream stream, ReadOnlySpan<byte> value) =>
+        stream.GetBuffer().AsSpan(0, (int)stream.Length).IndexOf(value);
+}
+
+public sealed record RawResponse(int Status, IReadOnlyDictionary<string, string> Headers, byte[] Body)
+{
+    public string Text => Encoding.UTF8.GetString(Body);
+}

@@ -1,0 +1,347 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.WebSockets;
+using System.Text;
+using Mesh.Contracts;
+using Mesh.Contracts.Http;
+using Mesh.Tests.Integration;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+
+namespace Mesh.Tests.Reliability;
+
+/// <summary>
+/// The server's own limits (header and request line size, slow clients, connection cap), CORS, the WebSocket origin
+/// check, and names that look like paths: against the shared fleet and a gateway configured with short timeouts.
+/// </summary>
+[Collection(MeshFleetDefinition.Name)]
+public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured) : IClassFixture<ConfiguredGateway>
+{
+    private const string EvilOrigin = "http://evil.example";
+    private static readonly string[] NotFoundCodes = ["unknown_url", "method_not_allowed"];
+
+    public static TheoryData<string> WebSocketPaths => new(["/ws", "/v1/audio/speech/ws"]);
+
+    [Fact]
+    public void Limits_in_appsettings_are_the_documented_ones()
+    {
+        var gateway = LimitsOf("gateway/Mesh.Gateway/appsettings.json");
+        var backend = LimitsOf("backends/onnx-cuda/Mesh.Backend.Host/appsettings.json");
+
+        Assert.Equal((16 * 1024, 4096, 4096L, 1024L), (gateway.MaxRequestHeadersTotalSize, gateway.MaxRequestLineSize, gateway.MaxConcurrentConnections, gateway.MaxConcurrentUpgradedConnections));
+        Assert.Equal((TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(1)), (gateway.RequestHeadersTimeout, gateway.KeepAliveTimeout));
+        Assert.Equal((1024.0, TimeSpan.FromSeconds(5)), (gateway.MinRequestBodyDataRate!.BytesPerSecond, gateway.MinRequestBodyDataRate.GracePeriod));
+        // Behind the gateway, room for what the gateway let through, and idle connections outlive the gateway's pool (60 s).
+        Assert.True(backend.MaxRequestHeadersTotalSize > gateway.MaxRequestHeadersTotalSize && backend.MaxRequestLineSize > gateway.MaxRequestLineSize);
+        Assert.True(backend.KeepAliveTimeout > TimeSpan.FromMinutes(1));
+        Assert.Equal(TimeSpan.FromSeconds(10), backend.RequestHeadersTimeout);
+        Assert.Equal(1024.0, backend.MinRequestBodyDataRate!.BytesPerSecond);
+    }
+
+    [Fact]
+    public void An_unknown_limit_name_fails_the_start()
+    {
+        var section = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:Limits:MaxRequestHeaderTotalSize"] = "1" })
+            .Build().GetSection(ServerLimits.Section);
+
+        Assert.Throws<InvalidOperationException>(() => ServerLimits.Apply(section, new KestrelServerLimits()));
+    }
+
+    [Theory]
+    [InlineData(Target.Gateway, 17 * 1024)]
+    [InlineData(Target.Backend, 33 * 1024)]
+    public async Task Oversized_request_headers_get_431(Target target, int headerBytes)
+    {
+        var response = await RawHttp.SendAsync(UrlOf(target), $"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: {new string('a', headerBytes)}\r\n\r\n");
+
+        Assert.Equal(431, response.Status);
+    }
+
+    [Fact]
+    public async Task Headers_under_the_gateway_limit_pass_through_to_the_backend()
+    {
+        using var client = fleet.CreateGatewayClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech")
+        {
+            Content = new StringContent(BadInputCatalogue.Body(), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("X-Filler", new string('a', 14 * 1024));
+
+        using var response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData(Target.Gateway, 5000)]
+    [InlineData(Target.Backend, 9000)]
+    public async Task Oversized_request_line_gets_414(Target target, int queryBytes)
+    {
+        var response = await RawHttp.SendAsync(UrlOf(target), $"GET /healthz?{new string('a', queryBytes)} HTTP/1.1\r\nHost: x\r\n\r\n");
+
+        Assert.Equal(414, response.Status);
+    }
+
+    [Fact]
+    public async Task Slow_loris_headers_are_cut_off_while_others_are_served()
+    {
+        var gateway = await configured.StartAsync(fleet);
+        await using var slow = await RawHttp.ConnectAsync(gateway.Url);
+        var stopwatch = Stopwatch.StartNew();
+        await slow.WriteAsync("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+
+        // One header line every 200 ms never completes the head; the server's timeout is 1 s.
+        var trickle = TrickleAsync(slow, "X-Slow: b\r\n", TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10));
+        using (var client = new HttpClient { BaseAddress = gateway.Url })
+        {
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("/healthz", UriKind.Relative))).StatusCode);
+        }
+
+        Assert.True(await slow.IsClosedByServerAsync(TimeSpan.FromSeconds(8)), "the slow client is still connected");
+        Assert.InRange(stopwatch.Elapsed.TotalSeconds, 0.9, 4.0);
+        await trickle;
+    }
+
+    [Fact]
+    public async Task A_body_trickled_below_the_minimum_rate_is_cut_off()
+    {
+        var gateway = await configured.StartAsync(fleet);
+        await using var slow = await RawHttp.ConnectAsync(gateway.Url);
+        var stopwatch = Stopwatch.StartNew();
+        await slow.WriteAsync("POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{");
+
+        // 5 bytes a second against a floor of 1000 after a 2 s grace period.
+        var trickle = TrickleAsync(slow, " ", TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(15));
+        var response = await slow.ReadResponseAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(408, response.Status);
+        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsEnvelope(response.Text), null, "request_timeout");
+        Assert.True(await slow.IsClosedByServerAsync(TimeSpan.FromSeconds(5)), "the slow client is still connected");
+        Assert.InRange(stopwatch.Elapsed.TotalSeconds, 1.9, 7.0);
+        await trickle;
+    }
+
+    [Fact]
+    public async Task Connections_beyond_the_cap_are_refused_and_the_gateway_recovers()
+    {
+        var gateway = await configured.StartAsync(fleet);
+        var connections = new List<RawHttp>();
+        try
+        {
+            for (var i = 0; i < ConfiguredGateway.MaxConnections + 4; i++)
+            {
+                connections.Add(await RawHttp.ConnectAsync(gateway.Url));
+            }
+
+            var answers = await Task.WhenAll(connections.Select(async connection =>
+            {
+                try
+                {
+                    await connection.WriteAsync("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+                    return (await connection.ReadResponseAsync(TimeSpan.FromSeconds(10))).Status;
+                }
+                catch (IOException)
+                {
+                    return 0;
+                }
+            }));
+
+            Assert.InRange(answers.Count(status => status == 200), 1, ConfiguredGateway.MaxConnections);
+            Assert.True(answers.Count(status => status == 0) >= 4, $"refused: {answers.Count(status => status == 0)}");
+        }
+        finally
+        {
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (true)
+        {
+            try
+            {
+                Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("/healthz", UriKind.Relative))).StatusCode);
+                break;
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("/v1/audio/speech", "POST")]
+    [InlineData("/v1/audio/speech/stream/pcm", "POST")]
+    [InlineData("/v1/models", "GET")]
+    public async Task Cors_is_off_unless_configured(string path, string method)
+    {
+        foreach (var origin in new[] { EvilOrigin, ConfiguredGateway.AllowedOrigin })
+        {
+            var preflight = await PreflightAsync(fleet.Gateway.Url, path, origin, method);
+            Assert.False(preflight.Headers.ContainsKey("Access-Control-Allow-Origin"), $"preflight from {origin} allowed");
+        }
+
+        using var client = fleet.CreateGatewayClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        request.Headers.Add("Origin", EvilOrigin);
+        using var response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(response.Headers.Contains("Access-Control-Allow-Origin"));
+    }
+
+    [Fact]
+    public async Task Configured_cors_allows_its_origins_only()
+    {
+        var gateway = await configured.StartAsync(fleet);
+
+        var allowed = await PreflightAsync(gateway.Url, "/v1/audio/speech", ConfiguredGateway.AllowedOrigin, "POST");
+        Assert.Equal(204, allowed.Status);
+        Assert.Equal(ConfiguredGateway.AllowedOrigin, allowed.Headers["Access-Control-Allow-Origin"]);
+        Assert.Contains("POST", allowed.Headers["Access-Control-Allow-Methods"], StringComparison.Ordinal);
+        Assert.Contains("authorization", allowed.Headers["Access-Control-Allow-Headers"], StringComparison.OrdinalIgnoreCase);
+
+        var refused = await PreflightAsync(gateway.Url, "/v1/audio/speech", EvilOrigin, "POST");
+        Assert.False(refused.Headers.ContainsKey("Access-Control-Allow-Origin"));
+
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech")
+        {
+            Content = new StringContent(BadInputCatalogue.Body(), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Origin", ConfiguredGateway.AllowedOrigin);
+        using var response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(ConfiguredGateway.AllowedOrigin, response.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        Assert.Contains(MeshHeaders.Backend, string.Join(",", response.Headers.GetValues("Access-Control-Expose-Headers")), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task A_cors_origin_with_a_path_fails_the_start()
+    {
+        var start = () => MeshFleet.StartGatewayAsync(fleet.Backends.Select(b => b.Url), "--Mesh:Cors:AllowedOrigins:0=http://app.example/page");
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(start);
+        Assert.Contains("CORS allowed origin", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(WebSocketPaths))]
+    public async Task A_browser_upgrade_from_a_foreign_origin_gets_403_and_the_envelope(string path)
+    {
+        var response = await RawHttp.SendAsync(fleet.Gateway.Url, Upgrade(path, EvilOrigin));
+
+        Assert.Equal(403, response.Status);
+        var error = ErrorEnvelopeAssert.IsEnvelope(response.Text);
+        ErrorEnvelopeAssert.Says(error, "permission_error", "Origin", "origin_not_allowed");
+    }
+
+    [Theory]
+    [MemberData(nameof(WebSocketPaths))]
+    public async Task Same_origin_and_configured_origins_may_open_a_websocket(string path)
+    {
+        var gateway = await configured.StartAsync(fleet);
+        foreach (var (server, origin) in new[] { (fleet.Gateway.Url, $"http://{fleet.Gateway.Url.Authority}"), (gateway.Url, ConfiguredGateway.AllowedOrigin) })
+        {
+            using var socket = new ClientWebSocket();
+            socket.Options.SetRequestHeader("Origin", origin);
+            await socket.ConnectAsync(new Uri($"ws://{server.Authority}{path}"), CancellationToken.None);
+            Assert.Equal(1, (await BadInputCatalogueTests.SpeakAsync(socket, """{"voice":"alloy","input":"Allowed."}""")).Sentences);
+            await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+        }
+
+        // A configured origin is only allowed where it is configured.
+        Assert.Equal(403, (await RawHttp.SendAsync(fleet.Gateway.Url, Upgrade(path, ConfiguredGateway.AllowedOrigin))).Status);
+        Assert.Equal(403, (await RawHttp.SendAsync(gateway.Url, Upgrade(path, EvilOrigin))).Status);
+    }
+
+    [Theory]
+    [InlineData(Target.Gateway, "/../../etc/passwd")]
+    [InlineData(Target.Gateway, "/%2e%2e/%2e%2e/etc/passwd")]
+    [InlineData(Target.Gateway, "/playground.js/../../../../etc/passwd")]
+    [InlineData(Target.Gateway, "/v1/audio/voices/..%2f..%2f..%2fetc%2fpasswd")]
+    [InlineData(Target.Gateway, "//etc/passwd")]
+    [InlineData(Target.Gateway, "/v1/audio/speech/..%2f..%2f..%2fetc%2fpasswd")]
+    [InlineData(Target.Backend, "/../../etc/passwd")]
+    [InlineData(Target.Backend, "/v1/audio/voices/..%2f..%2fetc%2fpasswd")]
+    public async Task Path_traversal_gets_a_404_envelope_not_a_file(Target target, string path)
+    {
+        var response = await RawHttp.SendAsync(UrlOf(target), $"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+
+        Assert.True(response.Status is 404 or 405, $"{path}: {response.Status}");
+        var error = ErrorEnvelopeAssert.IsEnvelope(response.Text);
+        Assert.Contains(error.GetProperty("code").GetString(), NotFoundCodes);
+        Assert.DoesNotContain("root:", response.Text, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("voice", "voice_not_found")]
+    [InlineData("model", "model_not_found")]
+    [InlineData("language", "voice_not_found")]
+    public async Task A_name_that_is_the_path_of_a_real_file_is_not_read(string field, string code)
+    {
+        // A real, readable file: if a lookup ever went to disk, its content could leak or it would be loaded.
+        var directory = Directory.CreateTempSubdirectory("mesh-security-");
+        try
+        {
+            var file = Path.Combine(directory.FullName, "alloy.bin");
+            var secret = $"secret-{Guid.NewGuid():N}";
+            await File.WriteAllTextAsync(file, secret);
+            var fields = new Dictionary<string, string> { ["model"] = "tts-1", ["voice"] = "alloy", ["input"] = "Hi.", [field] = file };
+
+            using var client = fleet.CreateGatewayClient();
+            using var content = new StringContent(System.Text.Json.JsonSerializer.Serialize(fields), Encoding.UTF8, "application/json");
+            using var response = await client.PostAsync(new Uri("/v1/audio/speech", UriKind.Relative), content);
+            var body = await response.Content.ReadAsStringAsync();
+
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsEnvelope(body), field, code);
+            Assert.DoesNotContain(secret, body, StringComparison.Ordinal);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    private Uri UrlOf(Target target) => target == Target.Gateway ? fleet.Gateway.Url : fleet.Backends[0].Url;
+
+    private static KestrelServerLimits LimitsOf(string appsettings)
+    {
+        var configuration = new ConfigurationBuilder().AddJsonFile(Path.Combine(RepoPaths.Root, appsettings)).Build();
+        var limits = new KestrelServerLimits();
+        ServerLimits.Apply(configuration.GetSection(ServerLimits.Section), limits);
+        return limits;
+    }
+
+    private static Task<RawResponse> PreflightAsync(Uri server, string path, string origin, string method) =>
+        RawHttp.SendAsync(
+            server,
+            $"OPTIONS {path} HTTP/1.1\r\nHost: {server.Authority}\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: {method}\r\n" +
+            "Access-Control-Request-Headers: authorization,content-type\r\nConnection: close\r\n\r\n");
+
+    private static string Upgrade(string path, string origin) =>
+        $"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" +
+        $"Sec-WebSocket-Key: {Convert.ToBase64String(Guid.NewGuid().ToByteArray())}\r\nOrigin: {origin}\r\n\r\n";
+
+    /// <summary>Writes <paramref name="piece"/> every <paramref name="interval"/> until the server closes or the time is up.</summary>
+    private static async Task TrickleAsync(RawHttp connection, string piece, TimeSpan interval, TimeSpan limit)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        try
+        {
+            while (stopwatch.Elapsed < limit)
+            {
+                await Task.Delay(interval);
+                await connection.WriteAsync(piece);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // Cut off, as intended.
+        }
+    }
+}
