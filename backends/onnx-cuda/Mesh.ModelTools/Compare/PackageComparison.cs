@@ -66,12 +66,18 @@ public sealed record ComparisonResult(
 
     public int? Tokens => Utterances.Any(u => u.Tokens is not null) ? Utterances.Sum(u => u.Tokens ?? 0) : null;
 
+    /// <summary>Latency per token (per decode step for <c>ref-ar</c>), where tokens are counted.</summary>
+    public double? MsPerTokenA => Tokens is > 0 ? LatencyAMs / Tokens : null;
+
+    public double? MsPerTokenB => Tokens is > 0 ? LatencyBMs / Tokens : null;
+
     /// <summary>One line with the corpus figures (the last line <c>compare</c> prints).</summary>
     public string Summary()
     {
         var mel = MelDistance is { } m ? F(m, "0.00") + " dB" : "n/a";
         var durations = DurationMismatches is { } d ? $", durations differing {d}/{Tokens} tokens ({Options.Alignment.ToString().ToLowerInvariant()} alignment)" : string.Empty;
-        return $"{Kind} {PrecisionB} vs {PrecisionA}: snr_db={F(SnrDb, "0.0")} (min {F(SnrDbMin, "0.0")}), mel_distance={mel}, latency a={F(LatencyAMs, "0")} ms b={F(LatencyBMs, "0")} ms latency_ratio={F(LatencyRatio, "0.00")} over {Utterances.Count} utterances{durations}";
+        var perToken = MsPerTokenA is { } pa && MsPerTokenB is { } pb ? $" ({F(pa, "0.00")} and {F(pb, "0.00")} ms per token)" : string.Empty;
+        return $"{Kind} {PrecisionB} vs {PrecisionA}: snr_db={F(SnrDb, "0.0")} (min {F(SnrDbMin, "0.0")}), mel_distance={mel}, latency a={F(LatencyAMs, "0")} ms b={F(LatencyBMs, "0")} ms{perToken} latency_ratio={F(LatencyRatio, "0.00")} over {Utterances.Count} utterances{durations}";
     }
 
     internal static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
@@ -147,7 +153,7 @@ public static class PackageComparison
                 Median(latencyA),
                 Median(latencyB),
                 mismatches,
-                ra.Durations?.Length);
+                ra.Tokens);
             results.Add(comparison);
             log?.WriteLine(Row(comparison));
         }
@@ -190,6 +196,8 @@ public static class PackageComparison
         json.WriteNumber("latency_ratio", Round(result.LatencyRatio, 4));
         NullableNumber(json, "duration_mismatches", result.DurationMismatches);
         NullableNumber(json, "tokens", result.Tokens);
+        NullableNumber(json, "ms_per_token_a", result.MsPerTokenA);
+        NullableNumber(json, "ms_per_token_b", result.MsPerTokenB);
         Nullable(json, "png", png is null ? null : Path.GetFullPath(png));
         json.WriteString("snr_note", "10·log10(Σa² / Σ(a−b)²), the shorter rendering padded with silence; pooled over the corpus; 300 means identical");
         json.WriteString("mel_note", "per frame the RMS over 80 HTK mel bands of the difference of the log-mel power spectra (dB; FFT 1024, hop 256, Hann), averaged over frames");

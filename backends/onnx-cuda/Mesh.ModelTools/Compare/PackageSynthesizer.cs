@@ -10,8 +10,9 @@ namespace Mesh.ModelTools.Compare;
 /// <summary>
 /// One utterance as a package rendered it: audio samples (for <c>ref-ar</c>, the logits of every step), the token
 /// durations a staged model predicted (null for end-to-end graphs), and the wall time it took.
+/// <paramref name="Tokens"/> counts the reference models' tokens (decode steps for <c>ref-ar</c>); null for the families.
 /// </summary>
-public sealed record Rendering(float[] Samples, long[]? Durations, TimeSpan Latency);
+public sealed record Rendering(float[] Samples, long[]? Durations, TimeSpan Latency, int? Tokens = null);
 
 /// <summary>Renders text with one model package, deterministically: the same text gives the same samples.</summary>
 public abstract class PackageSynthesizer : IDisposable
@@ -151,7 +152,7 @@ public abstract class PackageSynthesizer : IDisposable
                     return (decoder.Run()["audio"].ToFloats(), own);
                 },
                 cancellationToken);
-            return new Rendering(samples, predicted, Stopwatch.GetElapsedTime(started));
+            return new Rendering(samples, predicted, Stopwatch.GetElapsedTime(started), tokens.Length);
         }
 
         protected override void Dispose(bool disposing) => engine.Dispose();
@@ -188,7 +189,7 @@ public abstract class PackageSynthesizer : IDisposable
                     return all.ToArray();
                 },
                 cancellationToken);
-            return new Rendering(logits, null, Stopwatch.GetElapsedTime(started));
+            return new Rendering(logits, null, Stopwatch.GetElapsedTime(started), tokens.Length);
         }
 
         protected override void Dispose(bool disposing) => engine.Dispose();
