@@ -388,7 +388,7 @@ public sealed partial class InferenceEngine : IDisposable
     private sealed class WorkerThread
     {
         private readonly InferenceEngine _engine;
-        private readonly Func<InferenceWorker> _create;
+        private Func<InferenceWorker>? _create;
         private readonly Thread _thread;
         private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -423,7 +423,9 @@ public sealed partial class InferenceEngine : IDisposable
             try
             {
                 // Sessions, bindings and streams are made on the thread that uses them (CUDA graphs will need that).
-                Worker = _create();
+                Worker = _create!();
+                // The factory holds the graphs, and with them a fresh quantization's bytes: done with once loaded.
+                _create = null;
                 _ready.SetResult();
             }
             catch (Exception ex)

@@ -90,8 +90,10 @@ public static class BlockQuantizer
             throw new ArgumentException($"{weights.LongLength} values do not make a {k}×{n} weight.", nameof(weights));
         }
 
-        // The packed blocks (K rounded up to whole blocks) must fit one array.
-        _ = checked((int)((long)n * ((k + options.BlockSize - 1) / options.BlockSize) * options.BlockSize));
+        if ((long)n * ((k + options.BlockSize - 1) / options.BlockSize) * options.BlockSize > Array.MaxLength)
+        {
+            throw new ArgumentException($"A {k}×{n} weight does not fit one packed array.", nameof(weights));
+        }
 
         if (Array.Exists(weights, w => !float.IsFinite(w)))
         {

@@ -154,7 +154,8 @@ public static class MatMulNBitsRewriter
         public void RemoveUnused()
         {
             var used = OnnxNames.Referenced(_graph);
-            var unused = _replaced.Where(n => !used.Contains(n)).ToHashSet(StringComparer.Ordinal);
+            // Only initializers: a real graph input stays part of the model's interface even when nothing reads it.
+            var unused = _replaced.Where(n => _initializers.ContainsKey(n) && !used.Contains(n)).ToHashSet(StringComparer.Ordinal);
             RemoveAll(_graph.Initializer, t => unused.Contains(t.Name));
             RemoveAll(_graph.Input, i => unused.Contains(i.Name));
             RemoveAll(_graph.ValueInfo, i => unused.Contains(i.Name));
@@ -202,6 +203,8 @@ public static class MatMulNBitsRewriter
             var bias = node.Input.Count > 2 ? node.Input[2] : string.Empty;
             if (bias.Length == 0 || beta == 0f)
             {
+                // With beta 0, C feeds nothing any more; a constant C is dropped if nothing else reads it.
+                _replaced.Add(bias);
                 return [NBits(node.Name, node.Input[0], weight, node.Output[0], node.DocString)];
             }
 
@@ -322,7 +325,7 @@ public static class MatMulNBitsRewriter
             }
             catch (ArgumentException)
             {
-                return Skip("weight holds NaN or infinity");
+                return Skip("weight holds NaN or infinity, or is too large");
             }
 
             var stem = name + (transposed ? "_T" : string.Empty) + (alpha != 1f ? "_alpha" : string.Empty);

@@ -205,6 +205,31 @@ public sealed class QuantizerTests
     }
 
     [Fact]
+    public void Old_ir_models_list_the_new_initializers_as_inputs_and_a_gemm_without_bias_needs_no_add()
+    {
+        const int M = 2, K = 64, N = 64;
+        var graph = new GraphProto { Name = "ir3" };
+        graph.Input.Add(Value("A", TensorData.Float, M, K));
+        graph.Input.Add(Value("W", TensorData.Float, K, N)); // before IR 4 every initializer is also an input
+        graph.Initializer.Add(TensorData.FloatTensor("W", TensorData.Float, Random(K * N, 81, 0.1f), K, N));
+        graph.Input.Add(Value("C", TensorData.Float, N));
+        graph.Initializer.Add(TensorData.FloatTensor("C", TensorData.Float, Random(N, 82), N));
+        graph.Node.Add(Node("Gemm", "g", ["A", "W", "C"], "Y", Float("beta", 0f)));
+        graph.Output.Add(Value("Y", TensorData.Float, M, N));
+        var model = Model(graph, opset: 9);
+        model.IrVersion = 3;
+
+        MatMulNBitsRewriter.Rewrite(model, Exact);
+        Assert.Equal(["MatMulNBits"], model.Graph.Node.Select(n => n.OpType));
+        Assert.Equal(["A", "W_Q8", "W_scales"], model.Graph.Input.Select(i => i.Name));
+        Assert.Equal(["W_Q8", "W_scales"], model.Graph.Initializer.Select(i => i.Name));
+        Assert.Empty(OnnxModelChecker.Check(model));
+        var a = Random(M * K, 83);
+        var output = Run(model, a, M, K);
+        Assert.True(RelativeError(output, Multiply(a, Dequantized(model, model.Graph.Node[0]), M, K, N)) <= 1e-5);
+    }
+
+    [Fact]
     public void Fp16_weights_get_fp16_scales_and_run()
     {
         const int M = 3, K = 64, N = 96;
