@@ -23,7 +23,7 @@ public static class CatalogEndpoints
             var lists = await QueryAsync(proxy, clients, "/v1/models", ContractsJsonContext.Default.ModelList, cancellationToken);
             return lists is null
                 ? NoBackend()
-                : TypedResults.Json(new ModelList("list", [.. lists.SelectMany(l => l.Data).DistinctBy(m => m.Id).OrderBy(m => m.Id, StringComparer.Ordinal)]), ContractsJsonContext.Default.ModelList);
+                : TypedResults.Json(new ModelList("list", [.. lists.SelectMany(l => l.Data).GroupBy(m => m.Id).Select(g => ModelInfo.Merge([.. g])).OrderBy(m => m.Id, StringComparer.Ordinal)]), ContractsJsonContext.Default.ModelList);
         });
         app.MapGet("/v1/audio/voices", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
         {

@@ -7,12 +7,57 @@ public sealed record ModelList(
     [property: JsonPropertyName("object")] string Kind,
     [property: JsonPropertyName("data")] IReadOnlyList<ModelInfo> Data);
 
+/// <summary>
+/// One model id. Beyond OpenAI's fields: how it runs. <see cref="Precision"/> and <see cref="Graphs"/> summarize
+/// <see cref="Backends"/> (the one value all of them share, or <c>mixed</c>); absent for a model without an engine
+/// (the built-in espeak voice).
+/// </summary>
 public sealed record ModelInfo(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("object")] string Kind,
     [property: JsonPropertyName("owned_by")] string OwnedBy,
     [property: JsonPropertyName("family")] string Family,
-    [property: JsonPropertyName("sample_rate")] int SampleRate);
+    [property: JsonPropertyName("sample_rate")] int SampleRate,
+    [property: JsonPropertyName("precision"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Precision = null,
+    [property: JsonPropertyName("graphs"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Graphs = null,
+    [property: JsonPropertyName("backends"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ModelBackendInfo>? Backends = null)
+{
+    /// <summary>The summary value of backends that disagree.</summary>
+    public const string Mixed = "mixed";
+
+    /// <summary>One entry per id over several backends' lists: their backends together, and what they share.</summary>
+    public static ModelInfo Merge(IReadOnlyList<ModelInfo> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var first = entries[0];
+        var backends = entries.SelectMany(e => e.Backends ?? []).ToArray();
+        if (backends.Length == 0)
+        {
+            return first;
+        }
+
+        return first with
+        {
+            Precision = Shared(backends.Select(b => b.Precision)),
+            Graphs = Shared(backends.Select(b => b.Graphs)),
+            Backends = backends,
+        };
+    }
+
+    private static string? Shared(IEnumerable<string?> values)
+    {
+        var distinct = values.Distinct(StringComparer.Ordinal).ToArray();
+        return distinct.Length == 1 ? distinct[0] : Mixed;
+    }
+}
+
+/// <summary>How one backend runs a model: its fleet name and A/B variant, the active provider, weight precision and graph mode.</summary>
+public sealed record ModelBackendInfo(
+    [property: JsonPropertyName("backend")] string Backend,
+    [property: JsonPropertyName("variant")] string Variant,
+    [property: JsonPropertyName("provider")] string Provider,
+    [property: JsonPropertyName("precision")] string Precision,
+    [property: JsonPropertyName("graphs")] string Graphs);
 
 /// <summary><c>GET /v1/audio/voices</c>.</summary>
 public sealed record VoiceList([property: JsonPropertyName("voices")] IReadOnlyList<VoiceInfo> Voices);

@@ -1,3 +1,5 @@
+using Mesh.Backend.Quantizer;
+
 namespace Mesh.Backend.Engine;
 
 public enum ExecutionProviderKind
@@ -45,7 +47,21 @@ public sealed record EngineSettings
     /// <summary>Concurrent inference workers, each on its own thread with its own bindings (and CUDA stream).</summary>
     public int Workers { get; init; } = 1;
 
+    /// <summary><c>int8</c> rewrites MatMul weights to MatMulNBits at load (<see cref="QuantizeOptions"/>), cached on disk.</summary>
     public Quantization Quantize { get; init; } = Quantization.None;
+
+    /// <summary>Block size, symmetry and size threshold of <c>QUANTIZE=int8</c>.</summary>
+    public QuantizationOptions QuantizeOptions { get; init; } = QuantizationOptions.Default;
+
+    /// <summary>Where quantized graphs are cached; null: <see cref="QuantizedModelCache.DefaultDirectory"/>.</summary>
+    public string? QuantizeCacheDirectory { get; init; }
+
+    /// <summary>
+    /// On the CUDA provider, whether anything may run on the CPU: false refuses the provider fallback (no usable GPU is a
+    /// load error) and sets <c>session.disable_cpu_ep_fallback</c>, so a node without a CUDA kernel fails the load instead
+    /// of running on the CPU behind Memcpy nodes. GPU checks of INT8 graphs run with it off.
+    /// </summary>
+    public bool CpuFallback { get; init; } = true;
 
     /// <summary>CUDA graph capture per shape bucket; accepted and validated, not captured yet.</summary>
     public bool CudaGraphs { get; init; }
@@ -90,5 +106,7 @@ public sealed record EngineSettings
         {
             throw new ArgumentOutOfRangeException(nameof(GpuMemLimitBytes), GpuMemLimitBytes, "The GPU memory limit cannot be negative.");
         }
+
+        QuantizeOptions.Validate();
     }
 }

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using Mesh.Backend.Quantizer;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 
@@ -47,7 +49,9 @@ public sealed partial class InferenceEngine : IDisposable
                 thread.Ready.GetAwaiter().GetResult();
             }
 
-            Signatures = _threads[0].Worker!.GraphNames.ToDictionary(n => n, n => _threads[0].Worker!.Graph(n).Signature);
+            var first = _threads[0].Worker!;
+            Signatures = first.GraphNames.ToDictionary(n => n, n => first.Graph(n).Signature);
+            Precision = first.GraphNames.Any(n => first.Graph(n).Precision == Precisions.Int8) ? Precisions.Int8 : Precisions.Fp32;
         }
         catch
         {
@@ -64,6 +68,15 @@ public sealed partial class InferenceEngine : IDisposable
 
     /// <summary>Each graph's inputs and outputs as the model declares them.</summary>
     public IReadOnlyDictionary<string, ModelSignature> Signatures { get; } = new Dictionary<string, ModelSignature>();
+
+    /// <summary><see cref="Precisions.Int8"/> when any graph runs MatMulNBits weights (quantized at load or before).</summary>
+    public string Precision { get; } = Precisions.Fp32;
+
+    /// <summary>Whether runs replay captured CUDA graphs (<see cref="GraphModes"/>); none are captured yet.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "Per engine once graphs are captured.")]
+    public string Graphs => GraphModes.Eager;
+
+    public EngineDescription Description => new(Provider, Precision, Graphs);
 
     /// <summary>
     /// Loads <paramref name="graphs"/> on the requested provider and starts the workers. A CUDA request that cannot be
@@ -82,14 +95,14 @@ public sealed partial class InferenceEngine : IDisposable
             throw new ArgumentException("A model needs at least one graph.", nameof(graphs));
         }
 
-        if (settings.Quantize == Quantization.Int8)
-        {
-            throw new EngineLoadException("QUANTIZE=int8 is not implemented yet; use QUANTIZE=none.");
-        }
-
         foreach (var graph in graphs.Where(g => !File.Exists(g.Path)))
         {
             throw new EngineLoadException($"Graph '{graph.Name}' of model '{model}' is missing: {graph.Path} does not exist.");
+        }
+
+        if (settings.Quantize == Quantization.Int8)
+        {
+            graphs = Quantize(model, graphs, settings, logger);
         }
 
         if (settings.CudaGraphs)
@@ -116,6 +129,11 @@ public sealed partial class InferenceEngine : IDisposable
 
             if (problem is { } p)
             {
+                if (!settings.CpuFallback)
+                {
+                    throw new EngineLoadException($"EXECUTION_PROVIDER=cuda with CPU fallback disabled, and CUDA is not usable ({p.Reason}): {p.Detail}");
+                }
+
                 selection = new ProviderSelection(ExecutionProviderKind.Cuda, ExecutionProviderKind.Cpu, p.Reason, p.Detail);
                 LogFallback(logger, model, p.Reason, p.Detail);
             }
@@ -124,11 +142,53 @@ public sealed partial class InferenceEngine : IDisposable
         engine ??= new InferenceEngine(model, graphs, settings, ExecutionProviderKind.Cpu, observer);
         engine.Provider = selection;
         observer?.ProviderSelected(model, selection);
+        observer?.ModelLoaded(model, engine.Description);
         var active = selection.Active.ToString().ToLowerInvariant();
         var optimization = settings.GraphOptimization.ToString().ToLowerInvariant();
         var signatures = string.Join(" | ", engine.Signatures.Select(s => $"{s.Key}: {s.Value}"));
-        LogStarted(logger, model, active, optimization, engine.WorkerCount, signatures);
+        LogStarted(logger, model, active, optimization, engine.WorkerCount, engine.Precision, signatures);
         return engine;
+    }
+
+    /// <summary>
+    /// <c>QUANTIZE=int8</c>: each graph's MatMul weights become MatMulNBits, made in memory on the first start and
+    /// cached on disk by content hash for the next ones.
+    /// </summary>
+    private static List<GraphFile> Quantize(string model, IReadOnlyList<GraphFile> graphs, EngineSettings settings, ILogger logger)
+    {
+        var prepared = new List<GraphFile>(graphs.Count);
+        foreach (var graph in graphs)
+        {
+            var started = Stopwatch.GetTimestamp();
+            QuantizedGraph quantized;
+            try
+            {
+                quantized = QuantizedModelCache.Prepare(graph.Path, settings.QuantizeOptions, settings.QuantizeCacheDirectory);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Google.Protobuf.InvalidProtocolBufferException or ArgumentException)
+            {
+                throw new EngineLoadException($"QUANTIZE=int8 could not quantize graph '{graph.Name}' ({graph.Path}): {ex.Message}", ex);
+            }
+
+            var s = quantized.Summary;
+            var milliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            LogQuantized(
+                logger, model, graph.Name, s.Weights, s.SourceWeightBytes, s.QuantizedWeightBytes, s.WeightRatio * 100, s.ModelBytesBefore, s.ModelBytesAfter,
+                quantized.FromCache ? "from the cache" : "quantized now", quantized.CachedPath ?? "memory only", milliseconds, s.Options);
+            if (s.Weights == 0)
+            {
+                LogNothingToQuantize(logger, model, graph.Name, settings.QuantizeOptions.MinDimension);
+            }
+
+            if (quantized.CacheProblem is { } problem)
+            {
+                LogNotCached(logger, model, graph.Name, problem);
+            }
+
+            prepared.Add(graph with { Path = quantized.CachedPath ?? graph.Path, Model = quantized.Model });
+        }
+
+        return prepared;
     }
 
     /// <summary>Why the CUDA provider cannot be used, or null when it can be tried.</summary>
@@ -245,7 +305,7 @@ public sealed partial class InferenceEngine : IDisposable
         try
         {
             using var options = SessionOptionsFactory.Create(settings, provider, stream);
-            return new InferenceSession(graph.Path, options);
+            return graph.Model is { } bytes ? new InferenceSession(bytes, options) : new InferenceSession(graph.Path, options);
         }
         catch (OnnxRuntimeException ex)
         {
@@ -260,8 +320,20 @@ public sealed partial class InferenceEngine : IDisposable
     private static partial void LogCudaGraphsNotYet(ILogger logger, string model);
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "Model {Model}: engine on {Provider} (GRAPH_OPTIMIZATION={Optimization}, {Workers} workers); {Signatures}")]
-    private static partial void LogStarted(ILogger logger, string model, string provider, string optimization, int workers, string signatures);
+        Message = "Model {Model}: engine on {Provider} (GRAPH_OPTIMIZATION={Optimization}, {Workers} workers, {Precision}); {Signatures}")]
+    private static partial void LogStarted(ILogger logger, string model, string provider, string optimization, int workers, string precision, string signatures);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Model {Model} graph {Graph}: QUANTIZE=int8 {Weights} MatMul weights {WeightBytesBefore} -> {WeightBytesAfter} bytes ({Percent:0.0}%), graph {GraphBytesBefore} -> {GraphBytesAfter} bytes; {Source} ({CachePath}) in {Milliseconds:0} ms; {Options}")]
+    private static partial void LogQuantized(
+        ILogger logger, string model, string graph, int weights, long weightBytesBefore, long weightBytesAfter, double percent, long graphBytesBefore, long graphBytesAfter,
+        string source, string cachePath, double milliseconds, string options);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} graph {Graph}: QUANTIZE=int8 found no MatMul weight of at least {MinDimension}x{MinDimension}; the graph stays fp32")]
+    private static partial void LogNothingToQuantize(ILogger logger, string model, string graph, int minDimension);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} graph {Graph}: the quantized graph could not be cached ({Problem}); it loads from memory and is quantized again on the next start")]
+    private static partial void LogNotCached(ILogger logger, string model, string graph, string problem);
 
     private abstract class WorkItem
     {
@@ -316,7 +388,7 @@ public sealed partial class InferenceEngine : IDisposable
     private sealed class WorkerThread
     {
         private readonly InferenceEngine _engine;
-        private readonly Func<InferenceWorker> _create;
+        private Func<InferenceWorker>? _create;
         private readonly Thread _thread;
         private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -351,7 +423,9 @@ public sealed partial class InferenceEngine : IDisposable
             try
             {
                 // Sessions, bindings and streams are made on the thread that uses them (CUDA graphs will need that).
-                Worker = _create();
+                Worker = _create!();
+                // The factory holds the graphs, and with them a fresh quantization's bytes: done with once loaded.
+                _create = null;
                 _ready.SetResult();
             }
             catch (Exception ex)

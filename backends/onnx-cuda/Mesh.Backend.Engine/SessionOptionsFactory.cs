@@ -62,6 +62,11 @@ public static class SessionOptionsFactory
                 options.AppendExecutionProvider_CUDA(cuda);
                 // Weights allocated outside the arena, so the arena holds only activations and can be capped.
                 options.AddSessionConfigEntry("session.use_device_allocator_for_initializers", "1");
+                if (!settings.CpuFallback)
+                {
+                    // A node without a CUDA kernel fails the load rather than running on the CPU behind Memcpy nodes.
+                    options.AddSessionConfigEntry("session.disable_cpu_ep_fallback", "1");
+                }
             }
             else
             {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Mesh.Backend.Quantizer;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Mesh.Backend.Engine;
@@ -33,12 +34,16 @@ public sealed class WorkerGraph : IDisposable
         _observer = observer;
         _binding = session.CreateIoBinding();
         _inputs = signature.Inputs.ToDictionary(i => i.Name, i => new InputSlot(i));
+        Precision = PrecisionOf(session);
     }
 
     /// <summary>The graph's stage name within its package.</summary>
     public string Name { get; }
 
     public ModelSignature Signature { get; }
+
+    /// <summary>The graph's weight precision, from the model metadata the INT8 rewriter writes.</summary>
+    public string Precision { get; }
 
     public void SetInput(string name, ReadOnlySpan<long> values, ReadOnlySpan<long> shape)
     {
@@ -95,7 +100,7 @@ public sealed class WorkerGraph : IDisposable
         }
 
         var fetch = Stopwatch.GetElapsedTime(fetchStart);
-        _observer?.RunCompleted(new EngineRunTiming(_model, Name, EngineRunTiming.Eager, _worker, bind, run, fetch));
+        _observer?.RunCompleted(new EngineRunTiming(_model, Name, EngineRunTiming.Eager, _worker, bind, run, fetch) { Precision = Precision });
         return new EngineOutputs(tensors);
     }
 
@@ -109,6 +114,11 @@ public sealed class WorkerGraph : IDisposable
 
         _binding.Dispose();
         _runOptions.Dispose();
+    }
+
+    internal static string PrecisionOf(InferenceSession session)
+    {
+        return MatMulNBitsRewriter.PrecisionOf(session.ModelMetadata.CustomMetadataMap) == MatMulNBitsRewriter.Int8Precision ? Precisions.Int8 : Precisions.Fp32;
     }
 
     private InputSlot Prepare(string name, int count, ReadOnlySpan<long> shape)

@@ -45,9 +45,18 @@ public sealed class EngineOptions
     [Range(1, 64)]
     public int Workers { get; set; } = 1;
 
+    /// <summary><c>int8</c>: MatMul weights become MatMulNBits at load (quantized once, then cached by content hash).</summary>
     [ConfigurationKeyName("QUANTIZE")]
     [RegularExpression("^(?i)(none|int8)$")]
     public string Quantize { get; set; } = "none";
+
+    /// <summary>Where QUANTIZE=int8 caches quantized graphs; empty: <c>$XDG_CACHE_HOME/mesh/quantized</c> or <c>~/.cache/mesh/quantized</c>.</summary>
+    [ConfigurationKeyName("QUANTIZE_CACHE_DIR")]
+    public string QuantizeCacheDir { get; set; } = string.Empty;
+
+    /// <summary>false: on the CUDA provider nothing may run on the CPU (no provider fallback, no CPU nodes); the load fails instead.</summary>
+    [ConfigurationKeyName("CPU_FALLBACK")]
+    public bool CpuFallback { get; set; } = true;
 
     [ConfigurationKeyName("CUDA_GRAPHS")]
     public bool CudaGraphs { get; set; }
@@ -76,6 +85,8 @@ public sealed class EngineOptions
         GraphOptimization = EngineSettings.ParseOption<GraphOptimization>(GraphOptimization, "GRAPH_OPTIMIZATION"),
         Workers = Workers,
         Quantize = EngineSettings.ParseOption<Quantization>(Quantize, "QUANTIZE"),
+        QuantizeCacheDirectory = string.IsNullOrWhiteSpace(QuantizeCacheDir) ? null : QuantizeCacheDir,
+        CpuFallback = CpuFallback,
         CudaGraphs = CudaGraphs,
         CudaDeviceId = CudaDeviceId,
         CudaTf32 = CudaTf32,

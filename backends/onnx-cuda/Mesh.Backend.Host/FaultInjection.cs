@@ -42,6 +42,8 @@ public sealed class FaultInjectingModel(ISpeechModel inner, FaultOptions faults)
 
     public SpeedRange NativeSpeed => inner.NativeSpeed;
 
+    public ModelRuntime? Runtime => inner.Runtime;
+
     public VoiceDescriptor? ResolveVoice(string voice, string? language) => inner.ResolveVoice(voice, language);
 
     public async IAsyncEnumerable<AudioChunk> SynthesizeAsync(SynthesisRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -67,7 +67,7 @@ public static class SpeechEndpoints
             services.Pipeline, speech, output, services.FirstAudioTimeout, start, services.Labels(speech.Job.Model.Id, speech.Job.Priority));
     }
 
-    private static JsonHttpResult<ModelList> ListModels(ModelHost host)
+    private static JsonHttpResult<ModelList> ListModels(ModelHost host, IOptions<BackendOptions> backend)
     {
         if (host.Model is not { } model)
         {
@@ -75,7 +75,12 @@ public static class SpeechEndpoints
         }
 
         var ids = ModelHost.OpenAiModelAliases.Prepend(model.Id);
-        var list = new ModelList("list", [.. ids.Select(id => new ModelInfo(id, "model", "mesh", model.Family, model.NativeSampleRate))]);
+        // Each entry says how this backend runs it; the gateway merges the entries of all its backends by id.
+        ModelBackendInfo[]? runtime = model.Runtime is { } r
+            ? [new ModelBackendInfo(backend.Value.Name, backend.Value.Variant, r.Provider, r.Precision, r.Graphs)]
+            : null;
+        var list = new ModelList("list", [.. ids.Select(id => new ModelInfo(
+            id, "model", "mesh", model.Family, model.NativeSampleRate, model.Runtime?.Precision, model.Runtime?.Graphs, runtime))]);
         return TypedResults.Json(list, ContractsJsonContext.Default.ModelList);
     }
 

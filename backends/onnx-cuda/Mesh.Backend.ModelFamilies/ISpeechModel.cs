@@ -18,6 +18,9 @@ public interface ISpeechModel : IDisposable
     /// <summary>The speeds the family renders natively (without a time stretch); 1.0 is always inside.</summary>
     SpeedRange NativeSpeed { get; }
 
+    /// <summary>How the engine under the model runs it; null for a model without one (the built-in espeak voice).</summary>
+    ModelRuntime? Runtime => null;
+
     /// <summary>Resolves a requested voice (and optional language) to one this model has, or null.</summary>
     VoiceDescriptor? ResolveVoice(string voice, string? language);
 
@@ -30,6 +33,9 @@ public interface ISpeechModel : IDisposable
     /// </summary>
     Task WarmUpAsync(VoiceDescriptor voice, CancellationToken cancellationToken) => Task.CompletedTask;
 }
+
+/// <summary>How an engine runs a model: the active execution provider, the weight precision and the graph mode.</summary>
+public sealed record ModelRuntime(string Provider, string Precision, string Graphs);
 
 /// <param name="Id">The name clients use.</param>
 /// <param name="Language">The language tag the voice speaks.</param>

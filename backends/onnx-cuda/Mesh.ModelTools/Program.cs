@@ -1,11 +1,31 @@
+using System.Globalization;
+using Mesh.Backend.Engine;
+using Mesh.Backend.ModelFamilies;
+using Mesh.Backend.Quantizer;
 using Mesh.ModelTools;
+using Mesh.ModelTools.Compare;
 
-// mesh-models: the generator behind `./mesh models generate`.
+// mesh-models: the tool behind `./mesh models ...`.
 const string Usage = """
-    Usage: mesh models generate --out DIR [--only NAME[,NAME...]]
+    Usage: mesh models <command> [options]
 
-    Writes deterministic models with the real Kokoro and Piper contracts (kokoro-tiny, piper-tiny) and the
-    reference models for benchmarks (ref-ar, ref-staged) under DIR. Their output is not speech.
+      generate --out DIR [--only NAME[,NAME...]]
+          Writes deterministic models with the real Kokoro and Piper contracts (kokoro-tiny, piper-tiny) and the
+          reference models for benchmarks (ref-ar, ref-staged) under DIR. Their output is not speech.
+
+      quantize --in DIR --out DIR [--bits 8] [--block-size 32] [--asymmetric] [--min-dim 64] [--accuracy-level 4]
+          Copies a model package, rewriting every MatMul (and Gemm with a constant B) whose weight is a constant
+          fp32/fp16 initializer of at least min-dim x min-dim into MatMulNBits (com.microsoft, 8 bits, blocks along K).
+          Symmetric blocks by default; --asymmetric stores a zero point per block. --accuracy-level is read by the CPU
+          provider only: 4 (default) multiplies in int8, 0 dequantizes to fp32 on every run. Prints the weight bytes
+          before and after. --out must not exist or be empty.
+
+      compare --a DIR --b DIR --corpus FILE --json OUT [--png OUT] [--voice NAME] [--repeats N] [--limit N]
+              [--alignment forced|free] [--provider cpu|cuda] [--no-cpu-fallback] [--threads N]
+          Renders every line of the corpus with both packages (same voice, deterministic) and reports the SNR (dB)
+          and log-mel distance (dB) of b against a, per utterance and overall, and the latency of each. Staged
+          models (ref-staged) decode b with a's durations unless --alignment free; flipped durations are counted.
+          For ref-ar the signal is the logits of every decode step. Writes JSON and a PNG (default: OUT with .png).
     """;
 
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
@@ -14,43 +34,126 @@ if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
     return args.Length == 0 ? 2 : 0;
 }
 
-if (args[0] != "generate")
-{
-    Console.Error.WriteLine($"mesh models: unknown command '{args[0]}'.\n{Usage}");
-    return 2;
-}
-
-string? output = null;
-string[]? only = null;
-for (var i = 1; i < args.Length; i++)
-{
-    switch (args[i])
-    {
-        case "--out" when i + 1 < args.Length:
-            output = args[++i];
-            break;
-        case "--only" when i + 1 < args.Length:
-            only = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            break;
-        default:
-            Console.Error.WriteLine($"mesh models generate: unexpected argument '{args[i]}'.\n{Usage}");
-            return 2;
-    }
-}
-
-if (output is null)
-{
-    Console.Error.WriteLine($"mesh models generate: --out DIR is required.\n{Usage}");
-    return 2;
-}
-
 try
 {
-    ModelGenerator.Generate(Path.GetFullPath(output), only, Console.Out);
-    return 0;
+    return args[0] switch
+    {
+        "generate" => Generate(Options.Parse(args[1..], ["--out", "--only"], [])),
+        "quantize" => Quantize(Options.Parse(args[1..], ["--in", "--out", "--bits", "--block-size", "--min-dim", "--accuracy-level"], ["--asymmetric"])),
+        "compare" => await CompareAsync(Options.Parse(
+            args[1..],
+            ["--a", "--b", "--corpus", "--json", "--png", "--voice", "--repeats", "--limit", "--alignment", "--provider", "--threads"],
+            ["--no-cpu-fallback"])),
+        _ => throw new UsageException($"unknown command '{args[0]}'."),
+    };
 }
-catch (ArgumentException ex)
+catch (UsageException ex)
 {
-    Console.Error.WriteLine($"mesh models generate: {ex.Message}");
+    Console.Error.WriteLine($"mesh models {args[0]}: {ex.Message}\n{Usage}");
     return 2;
 }
+catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException or InvalidDataException
+    or ModelLoadException or Google.Protobuf.InvalidProtocolBufferException)
+{
+    Console.Error.WriteLine($"mesh models {args[0]}: {ex.Message}");
+    return 1;
+}
+
+static int Generate(Options options)
+{
+    var only = options.Get("--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    ModelGenerator.Generate(Path.GetFullPath(options.Required("--out")), only, Console.Out);
+    return 0;
+}
+
+static int Quantize(Options options)
+{
+    var quantization = new QuantizationOptions
+    {
+        Bits = options.Int("--bits", 8),
+        BlockSize = options.Int("--block-size", QuantizationOptions.DefaultBlockSize),
+        Symmetric = !options.Flag("--asymmetric"),
+        MinDimension = options.Int("--min-dim", QuantizationOptions.DefaultMinDimension),
+        AccuracyLevel = options.Int("--accuracy-level", QuantizationOptions.DefaultAccuracyLevel),
+    };
+    var files = PackageQuantizer.Quantize(options.Required("--in"), options.Required("--out"), quantization, Console.Out);
+    if (files.Count == 0)
+    {
+        Console.Error.WriteLine("mesh models quantize: the package has no .onnx graph.");
+        return 1;
+    }
+
+    return 0;
+}
+
+static async Task<int> CompareAsync(Options options)
+{
+    var json = options.Required("--json");
+    var png = options.Get("--png") ?? Path.ChangeExtension(json, ".png");
+    var engine = new EngineSettings
+    {
+        ExecutionProvider = EngineSettings.ParseOption<ExecutionProviderKind>(options.Get("--provider") ?? "cpu", "--provider"),
+        CpuFallback = !options.Flag("--no-cpu-fallback"),
+        IntraOpThreads = options.Int("--threads", 0),
+    };
+    var comparison = new ComparisonOptions
+    {
+        A = options.Required("--a"),
+        B = options.Required("--b"),
+        Corpus = options.Required("--corpus"),
+        Voice = options.Get("--voice"),
+        Repeats = options.Int("--repeats", 1),
+        Limit = options.Int("--limit", 0),
+        Alignment = EngineSettings.ParseOption<DurationAlignment>(options.Get("--alignment") ?? "forced", "--alignment"),
+        Engine = engine,
+    };
+    Console.WriteLine(PackageComparison.Header);
+    var result = await PackageComparison.RunAsync(comparison, Console.Out, CancellationToken.None);
+    ComparisonPlot.Save(result, png);
+    PackageComparison.WriteJson(result, json, png);
+    Console.WriteLine($"wrote {json} and {png}");
+    Console.WriteLine(result.Summary());
+    return 0;
+}
+
+/// <summary>A command's <c>--name value</c> options and <c>--flag</c>s.</summary>
+internal sealed class Options
+{
+    private readonly Dictionary<string, string> _values = [];
+    private readonly HashSet<string> _flags = [];
+
+    public static Options Parse(string[] args, string[] valued, string[] flags)
+    {
+        var options = new Options();
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (flags.Contains(args[i]))
+            {
+                options._flags.Add(args[i]);
+            }
+            else if (valued.Contains(args[i]) && i + 1 < args.Length)
+            {
+                options._values[args[i]] = args[++i];
+            }
+            else
+            {
+                throw new UsageException($"unexpected argument '{args[i]}'.");
+            }
+        }
+
+        return options;
+    }
+
+    public string? Get(string name) => _values.GetValueOrDefault(name);
+
+    public string Required(string name) => Get(name) ?? throw new UsageException($"{name} is required.");
+
+    public bool Flag(string name) => _flags.Contains(name);
+
+    public int Int(string name, int fallback) =>
+        Get(name) is not { } value ? fallback
+        : int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed
+        : throw new UsageException($"{name} must be a number, not '{value}'.");
+}
+
+internal sealed class UsageException(string message) : Exception(message);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using Mesh.Tests.Integration;
 
 namespace Mesh.Tests.Engine;
@@ -36,6 +37,52 @@ public sealed class EngineBackendTests(GeneratedModels models)
         Assert.Contains("mesh_engine_run_seconds_count{backend=\"engine-test\"", metrics, StringComparison.Ordinal);
         Assert.Contains("stage=\"model\",graph=\"none\"", metrics, StringComparison.Ordinal);
         Assert.Contains("requested=\"cpu\",active=\"cpu\",fallback_reason=\"none\"", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Int8_backend_states_its_precision_in_models_metrics_and_log()
+    {
+        var cache = Directory.CreateTempSubdirectory("mesh-int8-backend-");
+        try
+        {
+            await using var backend = await HostProcess.StartAsync(
+                RepoPaths.BackendDll,
+                ["--Backend:Name=int8-test", "--Backend:Variant=int8"],
+                new Dictionary<string, string>
+                {
+                    ["MODEL"] = models.KokoroTiny,
+                    ["EXECUTION_PROVIDER"] = "cpu",
+                    ["QUANTIZE"] = "int8",
+                    ["QUANTIZE_CACHE_DIR"] = cache.FullName,
+                });
+            await backend.WaitReadyAsync(TimeSpan.FromSeconds(60));
+            using var client = new HttpClient { BaseAddress = backend.Url, Timeout = TimeSpan.FromSeconds(60) };
+
+            using var listed = JsonDocument.Parse(await client.GetStringAsync(new Uri("/v1/models", UriKind.Relative)));
+            var tts1 = listed.RootElement.GetProperty("data").EnumerateArray().Single(m => m.GetProperty("id").GetString() == "tts-1");
+            Assert.Equal("model", tts1.GetProperty("object").GetString());
+            Assert.Equal("int8", tts1.GetProperty("precision").GetString());
+            Assert.Equal("eager", tts1.GetProperty("graphs").GetString());
+            var entry = Assert.Single(tts1.GetProperty("backends").EnumerateArray().ToArray());
+            Assert.Equal("int8-test", entry.GetProperty("backend").GetString());
+            Assert.Equal("int8", entry.GetProperty("variant").GetString());
+            Assert.Equal("cpu", entry.GetProperty("provider").GetString());
+            Assert.Equal("int8", entry.GetProperty("precision").GetString());
+            Assert.Equal("eager", entry.GetProperty("graphs").GetString());
+
+            using var response = await client.PostAsJsonAsync(
+                new Uri("/v1/audio/speech", UriKind.Relative),
+                new Dictionary<string, string> { ["model"] = "tts-1", ["voice"] = "alloy", ["input"] = "Hello there.", ["response_format"] = "pcm" });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+            Assert.Contains("stage=\"model\",graph=\"none\",precision=\"int8\"", metrics, StringComparison.Ordinal);
+            Assert.Contains("mesh_engine_info{backend=\"int8-test\",variant=\"int8\",model=\"kokoro-tiny\",provider=\"cpu\",precision=\"int8\",graphs=\"eager\"} 1", metrics, StringComparison.Ordinal);
+            Assert.Contains("QUANTIZE=int8 1 MatMul weights 307200 -> 86400 bytes", backend.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            cache.Delete(recursive: true);
+        }
     }
 
     [Fact]

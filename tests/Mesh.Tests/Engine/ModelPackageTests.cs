@@ -1,5 +1,6 @@
 using Mesh.Backend.Engine;
 using Mesh.Backend.ModelFamilies;
+using Mesh.Tests.Quantizer;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mesh.Tests.Engine;
@@ -58,11 +59,53 @@ public sealed class ModelPackageTests(GeneratedModels models)
     }
 
     [Fact]
-    public void Int8_is_refused_until_it_exists()
+    public async Task Int8_quantizes_at_load_and_caches_the_graph_by_content()
     {
+        var cache = Directory.CreateTempSubdirectory("mesh-int8-cache-");
+        try
+        {
+            var settings = EngineSettings.Cpu with { Quantize = Quantization.Int8, QuantizeCacheDirectory = cache.FullName };
+            var first = new RecordingLogger();
+            using (var model = SpeechModelLoader.Load(models.KokoroTiny, settings, null, first))
+            {
+                Assert.Equal(new ModelRuntime("cpu", "int8", "eager"), model.Runtime);
+                await model.WarmUpAsync(model.Voices[0], CancellationToken.None);
+            }
+
+            Assert.Contains(first.Lines, l => l.Contains("QUANTIZE=int8 1 MatMul weights 307200 -> 86400 bytes", StringComparison.Ordinal) && l.Contains("quantized now", StringComparison.Ordinal));
+            Assert.Single(cache.GetFiles("*.onnx"));
+
+            var second = new RecordingLogger();
+            using (var again = SpeechModelLoader.Load(models.KokoroTiny, settings, null, second))
+            {
+                Assert.Equal("int8", again.Runtime!.Precision);
+            }
+
+            Assert.Contains(second.Lines, l => l.Contains("from the cache", StringComparison.Ordinal));
+
+            // Piper-tiny's weights are all below 64×64: nothing to quantize, and it says so.
+            var piper = new RecordingLogger();
+            using var fp32 = SpeechModelLoader.Load(models.PiperTiny, settings, null, piper);
+            Assert.Equal("fp32", fp32.Runtime!.Precision);
+            Assert.Contains(piper.Lines, l => l.Contains("found no MatMul weight", StringComparison.Ordinal));
+        }
+        finally
+        {
+            cache.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Cuda_without_cpu_fallback_is_a_load_error_where_no_gpu_is_usable()
+    {
+        if (InferenceEngine.ProbeCuda(0) is null)
+        {
+            return; // a usable GPU: nothing falls back
+        }
+
         var ex = Assert.Throws<ModelLoadException>(
-            () => SpeechModelLoader.Load(models.PiperTiny, EngineSettings.Cpu with { Quantize = Quantization.Int8 }, null, NullLogger.Instance));
-        Assert.Contains("QUANTIZE=int8", ex.Message, StringComparison.Ordinal);
+            () => SpeechModelLoader.Load(models.PiperTiny, new EngineSettings { CpuFallback = false }, null, NullLogger.Instance));
+        Assert.Contains("CPU fallback disabled", ex.Message, StringComparison.Ordinal);
     }
 
     private static ISpeechModel Load(string package) => SpeechModelLoader.Load(package, EngineSettings.Cpu, null, NullLogger.Instance);

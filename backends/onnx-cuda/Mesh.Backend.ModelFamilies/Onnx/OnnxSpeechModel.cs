@@ -34,6 +34,8 @@ public abstract class OnnxSpeechModel<TUtterance> : ISpeechModel
     /// <summary>The runtime this model runs on (provider, workers, graph signatures).</summary>
     public InferenceEngine Engine { get; }
 
+    public ModelRuntime? Runtime => new(Engine.Provider.Active.ToString().ToLowerInvariant(), Engine.Precision, Engine.Graphs);
+
     public abstract VoiceDescriptor? ResolveVoice(string voice, string? language);
 
     public async IAsyncEnumerable<AudioChunk> SynthesizeAsync(

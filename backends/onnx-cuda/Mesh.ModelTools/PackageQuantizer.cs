@@ -1,0 +1,103 @@
+using System.Globalization;
+using Google.Protobuf;
+using Mesh.Backend.Quantizer;
+using Onnx;
+
+namespace Mesh.ModelTools;
+
+/// <summary>One graph file of a quantized package and what the rewriter did to it.</summary>
+public sealed record QuantizedFile(string RelativePath, QuantizationReport Report, IReadOnlyList<string> Problems);
+
+/// <summary><c>./mesh models quantize</c>: a copy of a model package with its MatMul weights in MatMulNBits INT8.</summary>
+public static class PackageQuantizer
+{
+    /// <summary>
+    /// Copies every file of <paramref name="input"/> to <paramref name="output"/>, rewriting each <c>.onnx</c> on the way.
+    /// Each rewritten graph is checked (<see cref="OnnxModelChecker"/>) before it is written.
+    /// </summary>
+    /// <exception cref="ArgumentException">The directories overlap, or the output exists and holds files.</exception>
+    /// <exception cref="InvalidDataException">A rewritten graph fails the checks.</exception>
+    public static IReadOnlyList<QuantizedFile> Quantize(string input, string output, QuantizationOptions options, TextWriter? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        input = Path.GetFullPath(input);
+        output = Path.GetFullPath(output);
+        if (!Directory.Exists(input))
+        {
+            throw new ArgumentException($"--in {input} is not a directory.", nameof(input));
+        }
+
+        if (IsWithin(output, input) || IsWithin(input, output))
+        {
+            throw new ArgumentException("--in and --out must be separate directories.", nameof(output));
+        }
+
+        if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any())
+        {
+            throw new ArgumentException($"--out {output} exists and is not empty.", nameof(output));
+        }
+
+        var files = new List<QuantizedFile>();
+        foreach (var file in Directory.EnumerateFiles(input, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var relative = Path.GetRelativePath(input, file);
+            var target = Path.Combine(output, relative);
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            if (!file.EndsWith(".onnx", StringComparison.Ordinal))
+            {
+                File.Copy(file, target);
+                continue;
+            }
+
+            ModelProto model;
+            using (var source = File.OpenRead(file))
+            {
+                model = ModelProto.Parser.ParseFrom(source);
+            }
+
+            var report = MatMulNBitsRewriter.Rewrite(model, options);
+            var problems = OnnxModelChecker.Check(model);
+            if (problems.Count > 0)
+            {
+                throw new InvalidDataException($"{relative} fails the graph checks after quantization: {string.Join(" ", problems.Take(5))}");
+            }
+
+            using (var sink = File.Create(target))
+            {
+                model.WriteTo(sink);
+            }
+
+            files.Add(new QuantizedFile(relative, report, problems));
+            log?.WriteLine(Describe(relative, report));
+        }
+
+        if (log is not null && files.Count > 0)
+        {
+            var total = files.Select(f => f.Report).ToArray();
+            log.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"total: {total.Sum(r => r.Weights.Count)} weights, matmul weights {Mb(total.Sum(r => r.SourceWeightBytes))} -> {Mb(total.Sum(r => r.QuantizedWeightBytes))} ({Ratio(total.Sum(r => r.QuantizedWeightBytes), total.Sum(r => r.SourceWeightBytes))}), graphs {Mb(total.Sum(r => r.ModelBytesBefore))} -> {Mb(total.Sum(r => r.ModelBytesAfter))} ({Ratio(total.Sum(r => r.ModelBytesAfter), total.Sum(r => r.ModelBytesBefore))}); {options}"));
+        }
+
+        return files;
+    }
+
+    public static string Describe(string name, QuantizationReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var skipped = report.Skipped.Count == 0 ? "none" : string.Join(", ", report.Skipped.Select(s => $"{s.Value} {s.Key}"));
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"{name}: {report.Weights.Count} weights in {report.MatMulNodes} MatMul + {report.GemmNodes} Gemm nodes, matmul weights {Mb(report.SourceWeightBytes)} -> {Mb(report.QuantizedWeightBytes)} ({Ratio(report.QuantizedWeightBytes, report.SourceWeightBytes)}), graph {Mb(report.ModelBytesBefore)} -> {Mb(report.ModelBytesAfter)} ({Ratio(report.ModelBytesAfter, report.ModelBytesBefore)}); left as is: {skipped}");
+    }
+
+    private static string Mb(long bytes) => (bytes / 1e6).ToString("0.0", CultureInfo.InvariantCulture) + " MB";
+
+    private static string Ratio(long part, long whole) =>
+        whole == 0 ? "-" : (100.0 * part / whole).ToString("0.0", CultureInfo.InvariantCulture) + "%";
+
+    private static bool IsWithin(string path, string directory) =>
+        (Path.TrimEndingDirectorySeparator(path) + Path.DirectorySeparatorChar).StartsWith(
+            Path.TrimEndingDirectorySeparator(directory) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+}
