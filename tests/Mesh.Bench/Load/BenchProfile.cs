@@ -7,7 +7,17 @@ public sealed record BenchProfile
 
     public required int[] OverheadConcurrency { get; init; }
 
+    /// <summary>At one stream; comparisons at more streams use paced listeners and run <see cref="ListenerDuration"/>.</summary>
     public required TimeSpan OverheadDuration { get; init; }
+
+    /// <summary>How long a comparison of several paced listeners runs (a listener takes a request per utterance played).</summary>
+    public required TimeSpan ListenerDuration { get; init; }
+
+    /// <summary>
+    /// Listeners arrive spread over this span: started in lockstep, the direct arm's requests would win the race to the
+    /// backend's queue and the gateway's would wait behind them, which measures queue position, not the gateway.
+    /// </summary>
+    public required TimeSpan ListenerRampUp { get; init; }
 
     public required int[] NeuralConcurrency { get; init; }
 
@@ -38,6 +48,8 @@ public sealed record BenchProfile
         Name = "quick",
         OverheadConcurrency = [1, 32],
         OverheadDuration = TimeSpan.FromSeconds(15),
+        ListenerDuration = TimeSpan.FromSeconds(20),
+        ListenerRampUp = TimeSpan.FromSeconds(4),
         NeuralConcurrency = [1, 32],
         NeuralDuration = TimeSpan.FromSeconds(20),
         LengthPairs = 20,
@@ -56,6 +68,8 @@ public sealed record BenchProfile
         Name = "full",
         OverheadConcurrency = [1, 8, 32],
         OverheadDuration = TimeSpan.FromSeconds(60),
+        ListenerDuration = TimeSpan.FromSeconds(120),
+        ListenerRampUp = TimeSpan.FromSeconds(4),
         NeuralConcurrency = [1, 8, 32],
         NeuralDuration = TimeSpan.FromSeconds(45),
         LengthPairs = 60,
@@ -75,6 +89,8 @@ public sealed record BenchProfile
         Name = "smoke",
         OverheadConcurrency = [1, 2],
         OverheadDuration = TimeSpan.FromSeconds(1),
+        ListenerDuration = TimeSpan.FromSeconds(1.5),
+        ListenerRampUp = TimeSpan.FromSeconds(0.2),
         NeuralConcurrency = [1],
         NeuralDuration = TimeSpan.FromSeconds(1),
         LengthPairs = 2,

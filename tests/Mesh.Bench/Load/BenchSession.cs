@@ -49,7 +49,7 @@ public sealed class BenchSession(
         {
             foreach (var clients in profile.OverheadConcurrency)
             {
-                await PairedAsync(Phases.Overhead, $"gateway vs direct, {clients} streams", (GatewayArm, gateway), (DirectArm, direct), clients, Budget.For(profile.OverheadDuration), cancellationToken);
+                await PairedAsync(Phases.Overhead, "gateway vs direct", (GatewayArm, gateway), (DirectArm, direct), clients, profile.OverheadDuration, cancellationToken);
             }
         }
 
@@ -62,7 +62,7 @@ public sealed class BenchSession(
         {
             foreach (var clients in profile.NeuralConcurrency)
             {
-                await PairedAsync(Phases.NeuralOverhead, $"neural-cost gateway vs direct, {clients} streams", (GatewayArm, neuralGateway), (DirectArm, neuralDirect), clients, Budget.For(profile.NeuralDuration), cancellationToken);
+                await PairedAsync(Phases.NeuralOverhead, "neural-cost gateway vs direct", (GatewayArm, neuralGateway), (DirectArm, neuralDirect), clients, profile.NeuralDuration, cancellationToken);
             }
 
             // 36 sentences at a neural model's cost take seconds each; the comparison needs only their first audio.
@@ -85,7 +85,7 @@ public sealed class BenchSession(
         {
             foreach (var clients in profile.AbConcurrency)
             {
-                await PairedAsync(Phases.AbTest, $"A/B {a.Variant} vs {b.Variant}, {clients} streams", (a.Variant!, a), (b.Variant!, b), clients, Budget.For(profile.AbDuration), cancellationToken);
+                await PairedAsync(Phases.AbTest, $"A/B {a.Variant} vs {b.Variant}", (a.Variant!, a), (b.Variant!, b), clients, profile.AbDuration, cancellationToken);
             }
         }
     }
@@ -94,22 +94,30 @@ public sealed class BenchSession(
 
     private BenchRequest NextRequest(Random random) => new(mix.Pick(random), corpus.Pick(random));
 
+    /// <summary>
+    /// Both arms on the same text, in random order, from each of <paramref name="clients"/> clients. One client reads
+    /// as fast as it can; several are paced listeners, because N downloads at full speed would saturate this machine's
+    /// cores and bury a millisecond difference under seconds of queueing that no listener would cause.
+    /// </summary>
     private Task<RunWindow> PairedAsync(
-        string phase, string title, (string Arm, Target Target) first, (string Arm, Target Target) second, int clients, Budget budget, CancellationToken cancellationToken) =>
-        runner.ClosedLoopAsync(
+        string phase, string title, (string Arm, Target Target) first, (string Arm, Target Target) second, int clients, TimeSpan oneClientDuration, CancellationToken cancellationToken)
+    {
+        var paced = clients > 1;
+        return runner.ClosedLoopAsync(
             phase,
             "*",
-            title,
+            paced ? $"{title}, {clients} listeners" : $"{title}, 1 stream",
             clients,
-            budget,
+            paced ? Budget.For(profile.ListenerDuration) with { RampUp = profile.ListenerRampUp } : Budget.For(oneClientDuration),
             random =>
             {
-                var request = NextRequest(random);
+                var request = NextRequest(random) with { Paced = paced };
                 Planned[] pair = [new(first.Arm, first.Target, request), new(second.Arm, second.Target, request)];
                 return random.Next(2) == 0 ? pair : [pair[1], pair[0]];
             },
             seed,
             cancellationToken);
+    }
 
     private Task<RunWindow> LengthAsync(string phase, Target target, int pairs, bool firstAudioOnly, CancellationToken cancellationToken) =>
         runner.ClosedLoopAsync(

@@ -7,7 +7,7 @@ namespace Mesh.Bench.Load;
 /// against a <see cref="PlaybackClock"/>. Reads less than <see cref="CoalesceMs"/> apart count as one chunk, because
 /// one server write larger than the client's buffer comes back as several reads in a row.
 /// </summary>
-public sealed class ChunkTimeline(long startTimestamp, bool simulatePlayback)
+public sealed class ChunkTimeline(long startTimestamp, bool simulatePlayback, bool paced = false)
 {
     public const double CoalesceMs = 1.0;
 
@@ -56,6 +56,13 @@ public sealed class ChunkTimeline(long startTimestamp, bool simulatePlayback)
         _clock.Add(atMs / 1000.0, audioSeconds);
     }
 
+    /// <summary>How long a player holding <paramref name="bufferSeconds"/> of audio ahead would wait before reading more.</summary>
+    public TimeSpan ListenerWait(long timestamp, double bufferSeconds)
+    {
+        var atSeconds = Stopwatch.GetElapsedTime(startTimestamp, timestamp).TotalSeconds;
+        return TimeSpan.FromSeconds(Math.Max(0, _clock.BufferedSeconds(atSeconds) - bufferSeconds));
+    }
+
     /// <summary>The finished measurement; <paramref name="partial"/> when the client stopped reading on purpose.</summary>
     public Measurement Complete(long endTimestamp, bool partial = false) => new()
     {
@@ -68,6 +75,7 @@ public sealed class ChunkTimeline(long startTimestamp, bool simulatePlayback)
         Underruns = simulatePlayback ? _clock.Underruns : null,
         StallMs = simulatePlayback ? _clock.StallSeconds * 1000 : 0,
         Partial = partial,
+        Paced = paced,
         Error = FirstAudioMs is null ? "the response ended without audio" : null,
     };
 
@@ -80,6 +88,7 @@ public sealed class ChunkTimeline(long startTimestamp, bool simulatePlayback)
         AudioSeconds = AudioSeconds,
         Chunks = Chunks,
         GapsMs = [.. _gapsMs],
+        Paced = paced,
     };
 }
 
@@ -109,8 +118,14 @@ public sealed record Measurement
     /// <summary>The client stopped after the first audio (TTFA-only comparisons); not a complete stream.</summary>
     public bool Partial { get; init; }
 
+    /// <summary>The client read at a listener's pace, so its gaps and total time are the listener's, not the server's.</summary>
+    public bool Paced { get; init; }
+
     public bool Ok => Error is null;
 
+    /// <summary>Whether its inter-chunk gaps and total time describe the server (it was read in full, as fast as possible).</summary>
+    public bool ServerTimed => Ok && !Partial && !Paced;
+
     /// <summary>Real-time factor: time to deliver the whole audio over its duration (below 1 is faster than real time).</summary>
-    public double? Rtf => Ok && !Partial && AudioSeconds > 0 ? TotalMs / 1000.0 / AudioSeconds : null;
+    public double? Rtf => ServerTimed && AudioSeconds > 0 ? TotalMs / 1000.0 / AudioSeconds : null;
 }

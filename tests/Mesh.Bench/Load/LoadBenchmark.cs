@@ -187,6 +187,26 @@ public static class LoadBenchmark
         AnsiConsole.MarkupLine($"gateway TTFA ratio ({Markup.Escape(results["gateway_ttfa_ratio_model"]?.GetValue<string>() ?? "")}, 1 stream): p50 {Figure("gateway_ttfa_ratio_p50")}, p99 {Figure("gateway_ttfa_ratio_p99")}");
         AnsiConsole.MarkupLine($"TTFA 36 / 3 sentences: {Figure("ttfa_length_ratio")}; underruns at <= {Figure("rated_concurrency")} streams: {Figure("underruns")}; clean up to {Figure("max_clean_concurrency")} streams");
         AnsiConsole.MarkupLine($"throughput: {Figure("throughput_audio_s_per_s")} audio s/s; {Figure("requests")} requests, {Figure("failed_requests")} failed");
+        foreach (var level in results["balancing"]?["levels"]?.AsArray() ?? [])
+        {
+            AnsiConsole.MarkupLine(Markup.Escape(
+                $"balancing at {level!["concurrency"]} streams: TTFA p50 {level["ttfa_ms_p50"]!.ToJsonString()}, p99 {level["ttfa_ms_p99"]!.ToJsonString()}, audio s/s {level["throughput_audio_s_per_s"]!.ToJsonString()}"));
+        }
+
+        if (results["ab"] is JsonObject ab)
+        {
+            foreach (var level in ab["levels"]!.AsArray())
+            {
+                AnsiConsole.MarkupLine(Markup.Escape(
+                    $"A/B {ab["b"]} - {ab["a"]} at {level!["concurrency"]} streams: TTFA p50 {level["ttfa_delta_ms_p50"]!.ToJsonString()} ms, p99 {level["ttfa_delta_ms_p99"]!.ToJsonString()} ms"));
+            }
+
+            if (ab["fidelity"] is JsonObject fidelity)
+            {
+                AnsiConsole.MarkupLine(Markup.Escape($"fidelity ({fidelity["source"]}): snr_db {fidelity["snr_db"]?.ToJsonString() ?? "-"}, mel_distance {fidelity["mel_distance"]?.ToJsonString() ?? "-"}, latency_ratio {fidelity["latency_ratio"]?.ToJsonString() ?? "-"}"));
+            }
+        }
+
         var table = new Table().AddColumns("goal", "limit", "measured", "");
         foreach (var goal in goals)
         {

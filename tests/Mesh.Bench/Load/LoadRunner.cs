@@ -6,7 +6,8 @@ namespace Mesh.Bench.Load;
 public sealed record Planned(string Arm, Target Target, BenchRequest Request);
 
 /// <summary>How long a closed-loop run lasts: a duration, or a number of units of work over all clients.</summary>
-public sealed record Budget(TimeSpan? Duration, int? Units)
+/// <param name="RampUp">Each client starts at a random moment within this span, so the clients do not arrive in lockstep.</param>
+public sealed record Budget(TimeSpan? Duration, int? Units, TimeSpan RampUp = default)
 {
     public static Budget For(TimeSpan duration) => new(duration, null);
 
@@ -62,6 +63,11 @@ public sealed class LoadRunner(SpeechClient client, IBenchProgress progress)
         async Task ClientAsync(int index)
         {
             var random = new Random(HashCode.Combine(seed, index));
+            if (budget.RampUp > TimeSpan.Zero)
+            {
+                await Task.Delay(budget.RampUp * random.NextDouble(), cancellationToken);
+            }
+
             while (ElapsedSeconds < deadline && Interlocked.Decrement(ref unitsLeft) >= 0 && !cancellationToken.IsCancellationRequested)
             {
                 foreach (var planned in nextUnit(random))

@@ -43,7 +43,7 @@ public static class Plots
         var palette = new ScottPlot.Palettes.Category10();
         var comparisons = records
             .Where(r => r.Result.Ok && r.Result.TtfaMs > 0 && r.Phase is not Phases.Length and not Phases.NeuralLength)
-            .GroupBy(r => r.Phase is Phases.Overhead or Phases.NeuralOverhead or Phases.AbTest ? $"{r.Phase}, {r.Concurrency} streams" : r.Phase)
+            .GroupBy(r => r.Phase is Phases.Overhead or Phases.NeuralOverhead or Phases.AbTest ? $"{r.Phase}, {ResultsReport.Streams(r.Concurrency)}" : r.Phase)
             .OrderBy(g => g.Key, StringComparer.Ordinal)
             .ToArray();
         for (var i = 0; i < comparisons.Length; i++)
@@ -110,7 +110,7 @@ public static class Plots
     {
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
-        var streamed = records.Where(r => r.Result.Ok && !r.Result.Partial && RequestKinds.IsPlayedAsStreamed(r.Kind)).ToArray();
+        var streamed = records.Where(r => r.Result.ServerTimed && RequestKinds.IsPlayedAsStreamed(r.Kind)).ToArray();
         var index = 0;
         foreach (var group in streamed.GroupBy(r => r.Kind).OrderBy(g => g.Key))
         {

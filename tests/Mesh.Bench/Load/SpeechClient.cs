@@ -18,6 +18,9 @@ public sealed class SpeechClient : IDisposable
     private const int BufferBytes = 64 * 1024;
     private const int WavHeaderBytes = 44;
     private const int FallbackSampleRate = 24_000;
+
+    /// <summary>How far ahead of playback a paced listener reads: a typical player buffer.</summary>
+    private const double ListenerBufferSeconds = 2.0;
     private readonly HttpClient _http;
     private readonly RequestDefaults _defaults;
 
@@ -91,7 +94,8 @@ public sealed class SpeechClient : IDisposable
         }
 
         var start = Stopwatch.GetTimestamp();
-        var timeline = new ChunkTimeline(start, RequestKinds.IsPlayedAsStreamed(request.Kind));
+        var played = RequestKinds.IsPlayedAsStreamed(request.Kind);
+        var timeline = new ChunkTimeline(start, played, request.Paced && played);
         using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         if (!response.IsSuccessStatusCode)
         {
@@ -102,12 +106,12 @@ public sealed class SpeechClient : IDisposable
         var rate = HeaderRate(response);
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
         return request.Kind is RequestKind.Sse or RequestKind.Sentences
-            ? await ReadEventsAsync(body, timeline, rate ?? FallbackSampleRate, request.FirstAudioOnly, cancellationToken)
-            : await ReadAudioAsync(body, timeline, rate, request.Kind == RequestKind.Whole, request.FirstAudioOnly, cancellationToken);
+            ? await ReadEventsAsync(body, timeline, rate ?? FallbackSampleRate, request, cancellationToken)
+            : await ReadAudioAsync(body, timeline, rate, request.Kind == RequestKind.Whole, request, cancellationToken);
     }
 
     private static async Task<Measurement> ReadAudioAsync(
-        Stream body, ChunkTimeline timeline, int? headerRate, bool wav, bool firstAudioOnly, CancellationToken cancellationToken)
+        Stream body, ChunkTimeline timeline, int? headerRate, bool wav, BenchRequest request, CancellationToken cancellationToken)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(BufferBytes);
         try
@@ -133,10 +137,12 @@ public sealed class SpeechClient : IDisposable
                 }
 
                 timeline.OnAudio(now, audioBytes / 2.0 / rate);
-                if (firstAudioOnly && timeline.FirstAudioMs is not null)
+                if (request.FirstAudioOnly && timeline.FirstAudioMs is not null)
                 {
                     return timeline.Complete(now, partial: true);
                 }
+
+                await ListenAsync(timeline, request, cancellationToken);
             }
 
             return timeline.Complete(Stopwatch.GetTimestamp());
@@ -148,7 +154,7 @@ public sealed class SpeechClient : IDisposable
     }
 
     private static async Task<Measurement> ReadEventsAsync(
-        Stream body, ChunkTimeline timeline, int rate, bool firstAudioOnly, CancellationToken cancellationToken)
+        Stream body, ChunkTimeline timeline, int rate, BenchRequest request, CancellationToken cancellationToken)
     {
         var reader = new SseEventReader(body);
         while (await reader.ReadAsync(cancellationToken) is { } sseEvent)
@@ -159,11 +165,12 @@ public sealed class SpeechClient : IDisposable
                 case "speech.audio.delta":
                 case StreamEvent.Sentence:
                     timeline.OnAudio(sseEvent.Timestamp, fields.AudioBytes / 2.0 / (fields.SampleRate ?? rate));
-                    if (firstAudioOnly && timeline.FirstAudioMs is not null)
+                    if (request.FirstAudioOnly && timeline.FirstAudioMs is not null)
                     {
                         return timeline.Complete(sseEvent.Timestamp, partial: true);
                     }
 
+                    await ListenAsync(timeline, request, cancellationToken);
                     break;
                 case "speech.audio.done":
                 case StreamEvent.Done:
@@ -198,7 +205,7 @@ public sealed class SpeechClient : IDisposable
 
         // Timed from the request message, as a client holding a connection sees it; the upgrade is not part of TTFA.
         var start = Stopwatch.GetTimestamp();
-        var timeline = new ChunkTimeline(start, simulatePlayback: true);
+        var timeline = new ChunkTimeline(start, simulatePlayback: true, request.Paced);
         await socket.SendAsync(RequestJson(request.Text, null, null), WebSocketMessageType.Text, true, cancellationToken);
         var buffer = ArrayPool<byte>.Shared.Rent(BufferBytes);
         var text = new ArrayBufferWriter<byte>();
@@ -220,6 +227,7 @@ public sealed class SpeechClient : IDisposable
                             return timeline.Complete(now, partial: true);
                         }
 
+                        await ListenAsync(timeline, request, cancellationToken);
                         continue;
                 }
 
@@ -247,6 +255,15 @@ public sealed class SpeechClient : IDisposable
         {
             ArrayPool<byte>.Shared.Return(buffer);
             await CloseQuietlyAsync(socket);
+        }
+    }
+
+    /// <summary>For a paced request, waits until the simulated player has no more than its buffer left.</summary>
+    private static async ValueTask ListenAsync(ChunkTimeline timeline, BenchRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Paced && timeline.ListenerWait(Stopwatch.GetTimestamp(), ListenerBufferSeconds) is { } wait && wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, cancellationToken);
         }
     }
 

@@ -9,8 +9,11 @@ public sealed record Target(string Name, Uri Url, string? Variant = null)
     public override string ToString() => Variant is null ? $"{Name} ({Url})" : $"{Name} ({Url}, variant {Variant})";
 }
 
-/// <summary>What to ask for; <paramref name="FirstAudioOnly"/> stops reading after the first audio (TTFA-only comparisons).</summary>
-public sealed record BenchRequest(RequestKind Kind, string Text, bool FirstAudioOnly = false);
+/// <summary>What to ask for and how to listen.</summary>
+/// <param name="FirstAudioOnly">Stop reading after the first audio (TTFA-only comparisons).</param>
+/// <param name="Paced">Read as a player does: no further ahead of playback than its buffer, so a stream lasts as
+/// long as its audio and N streams are N listeners, not N downloads as fast as the server can synthesize.</param>
+public sealed record BenchRequest(RequestKind Kind, string Text, bool FirstAudioOnly = false, bool Paced = false);
 
 /// <summary>Request fields every request shares.</summary>
 public sealed record RequestDefaults(string Model, string Voice, TimeSpan Timeout)

@@ -56,6 +56,19 @@ public sealed class PlaybackTests
     }
 
     [Fact]
+    public void A_paced_listener_reads_no_further_ahead_than_its_buffer()
+    {
+        var timeline = new ChunkTimeline(0, simulatePlayback: true, paced: true);
+        timeline.AddAt(0, 5.0);
+
+        // One second into playback 4 s are buffered: with a 2 s buffer the player waits 2 s before reading on.
+        Assert.Equal(2.0, timeline.ListenerWait(System.Diagnostics.Stopwatch.Frequency, 2.0).TotalSeconds, 6);
+        Assert.Equal(TimeSpan.Zero, timeline.ListenerWait(4 * System.Diagnostics.Stopwatch.Frequency, 2.0));
+        Assert.True(timeline.Complete(0).Paced);
+        Assert.Null(timeline.Complete(0).Rtf);
+    }
+
+    [Fact]
     public void A_whole_file_is_not_played_while_it_arrives_so_it_has_no_underruns()
     {
         var timeline = new ChunkTimeline(0, simulatePlayback: false);
