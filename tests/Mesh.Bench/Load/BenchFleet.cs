@@ -60,7 +60,8 @@ public sealed class BenchFleet : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var process in _processes)
+        // Gateways (started last) go first, so none probes a backend that is already gone.
+        foreach (var process in Enumerable.Reverse(_processes))
         {
             await process.DisposeAsync();
         }

@@ -5,6 +5,9 @@ public sealed record BenchProfile
 {
     public required string Name { get; init; }
 
+    /// <summary>The longest each target is warmed up before anything is measured.</summary>
+    public required TimeSpan Warmup { get; init; }
+
     public required int[] OverheadConcurrency { get; init; }
 
     /// <summary>At one stream; comparisons at more streams use paced listeners and run <see cref="ListenerDuration"/>.</summary>
@@ -46,6 +49,7 @@ public sealed record BenchProfile
     public static BenchProfile Quick { get; } = new()
     {
         Name = "quick",
+        Warmup = TimeSpan.FromSeconds(8),
         OverheadConcurrency = [1, 32],
         OverheadDuration = TimeSpan.FromSeconds(15),
         ListenerDuration = TimeSpan.FromSeconds(20),
@@ -66,6 +70,7 @@ public sealed record BenchProfile
     public static BenchProfile Full { get; } = new()
     {
         Name = "full",
+        Warmup = TimeSpan.FromSeconds(20),
         OverheadConcurrency = [1, 8, 32],
         OverheadDuration = TimeSpan.FromSeconds(60),
         ListenerDuration = TimeSpan.FromSeconds(120),
@@ -87,6 +92,7 @@ public sealed record BenchProfile
     public static BenchProfile Smoke { get; } = new()
     {
         Name = "smoke",
+        Warmup = TimeSpan.Zero,
         OverheadConcurrency = [1, 2],
         OverheadDuration = TimeSpan.FromSeconds(1),
         ListenerDuration = TimeSpan.FromSeconds(1.5),

@@ -98,7 +98,7 @@ public static class LoadBenchmark
             using var client = new SpeechClient(options.Request);
             var runner = new LoadRunner(client, new SilentProgress());
             var preflight = new BenchSession(runner, options.Profile, targets, options.Mix, corpus, options.Seed);
-            var failures = await preflight.PreflightAsync(client, cancellationToken);
+            var failures = await preflight.PreflightAsync(client, options.Profile.Warmup, cancellationToken);
             if (failures.Count > 0)
             {
                 foreach (var failure in failures.Distinct())
