@@ -34,6 +34,24 @@ public static class Pools
     public const string Shared = "shared";
 }
 
+/// <summary>
+/// How the gateway picks a backend within a pool (section <c>Mesh:Balancing</c>): <c>LeastLoaded</c> (ours: live load
+/// reported by the backends), or YARP's built-in <c>PowerOfTwoChoices</c> (its default) or <c>RoundRobin</c>, by their YARP names,
+/// kept selectable so the policies can be compared on the same fleet.
+/// </summary>
+public sealed class BalancingOptions
+{
+    public const string Section = "Mesh:Balancing";
+    public const string LeastLoaded = "LeastLoaded";
+    public const string PowerOfTwoChoices = "PowerOfTwoChoices";
+    public const string RoundRobin = "RoundRobin";
+
+    public static IReadOnlyList<string> Policies { get; } = [LeastLoaded, PowerOfTwoChoices, RoundRobin];
+
+    [Required]
+    public string Policy { get; set; } = LeastLoaded;
+}
+
 /// <summary>A/B weights per variant (section <c>Mesh:Variants</c>); a variant without a weight gets none of the traffic
 /// unless no weights are configured at all, when every variant weighs the same.</summary>
 public sealed class VariantOptions

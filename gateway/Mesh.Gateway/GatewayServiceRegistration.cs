@@ -26,6 +26,9 @@ public static class GatewayServiceRegistration
             v => v.Weights.Values.All(w => w >= 0 && double.IsFinite(w)), "Variant weights must be finite and not negative.").ValidateOnStart();
         services.AddOptions<AdmissionOptions>().BindConfiguration(AdmissionOptions.Section).ValidateDataAnnotations().Validate(
             a => a.RealtimeReserved < a.TotalConcurrency, "RealtimeReserved must leave batch at least one slot of TotalConcurrency.").ValidateOnStart();
+        services.AddOptions<BalancingOptions>().BindConfiguration(BalancingOptions.Section).ValidateDataAnnotations().Validate(
+            b => BalancingOptions.Policies.Contains(b.Policy, StringComparer.Ordinal),
+            $"Mesh:Balancing:Policy must be one of: {string.Join(", ", BalancingOptions.Policies)}.").ValidateOnStart();
         services.AddOptions<PassiveHealthOptions>().BindConfiguration(PassiveHealthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).Validate(
             a => a.Keys.All(k => System.Text.RegularExpressions.Regex.IsMatch(k.Sha256, "^[0-9a-f]{64}$") && !string.IsNullOrWhiteSpace(k.Name)),

@@ -11,11 +11,13 @@ internal static partial class StartupLog
         var variants = app.Services.GetRequiredService<IOptions<VariantOptions>>().Value;
         var admission = app.Services.GetRequiredService<IOptions<AdmissionOptions>>().Value;
         var auth = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value;
+        var balancing = app.Services.GetRequiredService<IOptions<BalancingOptions>>().Value;
         foreach (var backend in fleet.Backends)
         {
             LogBackend(app.Logger, backend.Name, backend.Address, backend.Pool, backend.Variant);
         }
 
+        LogBalancing(app.Logger, balancing.Policy);
         var weights = string.Join(", ", variants.Weights.Select(w => $"{w.Key}:{w.Value}"));
         LogSettings(
             app.Logger,
@@ -40,6 +42,9 @@ internal static partial class StartupLog
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Variant weights [{Weights}]; admission {Total} slots ({Reserved} reserved for realtime), queues realtime {RealtimeQueue}, batch {BatchQueue}")]
     private static partial void LogSettings(ILogger logger, string weights, int total, int reserved, int realtimeQueue, int batchQueue);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Balancing policy {Policy}")]
+    private static partial void LogBalancing(ILogger logger, string policy);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "No API keys are configured: the gateway serves loopback clients only")]
     private static partial void LogNoKeys(ILogger logger);

@@ -1,9 +1,11 @@
 using Mesh.Bench;
+using Mesh.Bench.Load;
 
-var benchmarks = new Dictionary<string, Func<string[], int>>(StringComparer.Ordinal)
+var benchmarks = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.Ordinal)
 {
-    ["resampler"] = ResamplerBenchmark.Run,
-    ["ttfa"] = TtfaBenchmark.Run,
+    ["resampler"] = rest => Task.FromResult(ResamplerBenchmark.Run(rest)),
+    ["ttfa"] = TtfaBenchmark.RunAsync,
+    ["load"] = LoadBenchmark.RunAsync,
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))
@@ -12,4 +14,4 @@ if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))
     return 2;
 }
 
-return run(args[1..]);
+return await run(args[1..]);

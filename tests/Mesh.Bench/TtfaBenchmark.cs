@@ -15,7 +15,7 @@ internal static class TtfaBenchmark
     private const string Paragraph = "The harbour was quiet before dawn. A gull landed on the railing. By six the boats were out.";
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
-    public static int Run(string[] args)
+    public static async Task<int> RunAsync(string[] args)
     {
         Uri? target = null;
         var repeats = 15;
@@ -45,10 +45,10 @@ internal static class TtfaBenchmark
             return 2;
         }
 
-        return RunAsync(target, repeats, jsonPath).GetAwaiter().GetResult();
+        return await MeasureAsync(target, repeats, jsonPath);
     }
 
-    private static async Task<int> RunAsync(Uri target, int repeats, string? jsonPath)
+    private static async Task<int> MeasureAsync(Uri target, int repeats, string? jsonPath)
     {
         using var client = new HttpClient { BaseAddress = target, Timeout = TimeSpan.FromMinutes(2) };
         var three = Paragraph;

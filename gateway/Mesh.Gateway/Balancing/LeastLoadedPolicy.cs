@@ -1,4 +1,3 @@
-using Mesh.Gateway.Routing;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
@@ -10,7 +9,7 @@ namespace Mesh.Gateway.Balancing;
 /// </summary>
 public sealed class LeastLoadedPolicy(BackendLoad load) : ILoadBalancingPolicy
 {
-    public string Name => FleetProxyConfigProvider.LoadBalancingPolicy;
+    public string Name => BalancingOptions.LeastLoaded;
 
     public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
     {

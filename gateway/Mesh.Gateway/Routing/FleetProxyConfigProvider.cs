@@ -14,7 +14,6 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
 {
     public const string PoolKey = "Mesh.Pool";
     public const string VariantKey = "Mesh.Variant";
-    public const string LoadBalancingPolicy = "LeastLoaded";
     public const string ActiveHealthPolicy = "ReadyzWithLoad";
     public const string PassiveHealthPolicy = "ServerErrors";
 
@@ -23,20 +22,29 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
 
     private readonly IOptionsMonitor<FleetOptions> _fleet;
     private readonly IOptionsMonitor<PassiveHealthOptions> _health;
+    private readonly IOptionsMonitor<BalancingOptions> _balancing;
     private readonly IDisposable? _subscription;
+    private readonly IDisposable? _balancingSubscription;
     private volatile FleetConfig _config;
 
-    public FleetProxyConfigProvider(IOptionsMonitor<FleetOptions> fleet, IOptionsMonitor<PassiveHealthOptions> health)
+    public FleetProxyConfigProvider(
+        IOptionsMonitor<FleetOptions> fleet, IOptionsMonitor<PassiveHealthOptions> health, IOptionsMonitor<BalancingOptions> balancing)
     {
         _fleet = fleet;
         _health = health;
+        _balancing = balancing;
         _config = Build();
         _subscription = fleet.OnChange(_ => Reload());
+        _balancingSubscription = balancing.OnChange(_ => Reload());
     }
 
     public IProxyConfig GetConfig() => _config;
 
-    public void Dispose() => _subscription?.Dispose();
+    public void Dispose()
+    {
+        _subscription?.Dispose();
+        _balancingSubscription?.Dispose();
+    }
 
     public static string ClusterId(string pool, string variant) => $"{pool}:{variant}";
 
@@ -50,13 +58,14 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
     private FleetConfig Build()
     {
         var reactivation = TimeSpan.FromSeconds(_health.CurrentValue.ReactivationSeconds);
+        var policy = _balancing.CurrentValue.Policy;
         var clusters = _fleet.CurrentValue.Backends
             .GroupBy(b => ClusterId(b.Pool, b.Variant))
             .OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(group => new ClusterConfig
             {
                 ClusterId = group.Key,
-                LoadBalancingPolicy = LoadBalancingPolicy,
+                LoadBalancingPolicy = policy,
                 Metadata = new Dictionary<string, string> { [PoolKey] = group.First().Pool, [VariantKey] = group.First().Variant },
                 HealthCheck = new HealthCheckConfig
                 {

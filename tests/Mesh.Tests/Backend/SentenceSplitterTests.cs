@@ -420,7 +420,7 @@ public sealed class SentenceSplitterTests
         return builder.Append('"').ToString();
     }
 
-    private static string CorpusPath(string name) => Path.Combine(RepoPaths.Root, "tests", "Mesh.Tests", "Corpus", name);
+    private static string CorpusPath(string name) => Path.Combine(RepoPaths.Root, "corpus", name);
 
     private static string[] ReadCorpus(string name) =>
         File.ReadAllLines(CorpusPath(name)).Where(line => line.Length > 0).ToArray();

@@ -13,6 +13,8 @@ public static class RepoPaths
 
     public static string GatewayDll => HostDll("gateway/Mesh.Gateway", "Mesh.Gateway.dll");
 
+    public static string BenchDll => HostDll("tests/Mesh.Bench", "Mesh.Bench.dll");
+
     private static string HostDll(string project, string dll) =>
         Path.Combine(Root, project, "bin", Configuration, "net10.0", dll);
 

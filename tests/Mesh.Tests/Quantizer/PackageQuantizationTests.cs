@@ -13,7 +13,7 @@ namespace Mesh.Tests.Quantizer;
 [Collection(GeneratedModelsDefinition.Name)]
 public sealed class PackageQuantizationTests(GeneratedModels models)
 {
-    private static string Corpus => Path.Combine(RepoPaths.Root, "tests", "Mesh.Tests", "Corpus", "sentences-en.txt");
+    private static string Corpus => Path.Combine(RepoPaths.Root, "corpus", "sentences-en.txt");
 
     private static string ModelToolsDll => Path.Combine(
         RepoPaths.Root, "backends", "onnx-cuda", "Mesh.ModelTools", "bin", RepoPaths.Configuration, "net10.0", "Mesh.ModelTools.dll");

@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>The load benchmark run for a few seconds against the test fleet, as a process, as <c>./mesh bench</c> runs it.</summary>
+[Collection(MeshFleetDefinition.Name)]
+public sealed class LoadBenchmarkTests(MeshFleet fleet)
+{
+    [Fact]
+    public async Task A_short_run_against_a_fleet_writes_results_with_the_headline_figures_and_plots()
+    {
+        var output = Directory.CreateTempSubdirectory("mesh-bench-");
+        try
+        {
+            var (exitCode, text) = await RunBenchAsync(
+                "--profile", "smoke", "--out", output.FullName,
+                "--target", fleet.Gateway.Url.ToString(), "--direct", fleet.Backends[0].Url.ToString());
+
+            Assert.True(exitCode == 0, text);
+            var results = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(output.FullName, "results.json")))!;
+            foreach (var field in new[] { "gateway_added_ttfa_ms_p50", "gateway_added_ttfa_ms_p99", "gateway_ttfa_ratio_p50", "gateway_ttfa_ratio_p99", "ttfa_length_ratio", "throughput_audio_s_per_s" })
+            {
+                Assert.True(results[field] is JsonValue value && double.IsFinite(value.GetValue<double>()), $"{field}: {results[field]?.ToJsonString() ?? "missing"}");
+            }
+
+            Assert.Equal(0, results["failed_requests"]!.GetValue<int>());
+            Assert.True(results["underruns"]!.GetValue<int>() >= 0);
+            Assert.NotEmpty(results["per_concurrency"]!.AsArray());
+            Assert.NotEmpty(results["goals"]!.AsArray());
+            var surfaces = results["by_surface"]!.AsObject().Select(p => p.Key).ToArray();
+            Assert.Equal(["sse", "sentences", "pcm", "ws", "whole"], surfaces);
+            var plots = results["plots"]!.AsArray().Select(p => p!.GetValue<string>()).ToArray();
+            Assert.Contains("ttfa-cdf.png", plots);
+            Assert.All(plots, plot => Assert.Equal(0x89, File.ReadAllBytes(Path.Combine(output.FullName, plot))[0]));
+            Assert.True(File.ReadLines(Path.Combine(output.FullName, "requests.jsonl")).Any());
+        }
+        finally
+        {
+            output.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_target_that_errors_makes_it_exit_non_zero_and_say_why()
+    {
+        var output = Directory.CreateTempSubdirectory("mesh-bench-");
+        try
+        {
+            var unreachable = $"http://127.0.0.1:{LoopbackPorts.Unused()}/";
+            var (down, downText) = await RunBenchAsync("--profile", "smoke", "--out", output.FullName, "--target", unreachable);
+            var (refused, refusedText) = await RunBenchAsync(
+                "--profile", "smoke", "--out", output.FullName, "--target", fleet.Gateway.Url.ToString(), "--voice", "no-such-voice");
+
+            Assert.Equal(1, down);
+            Assert.Contains(unreachable.TrimEnd('/'), downText, StringComparison.Ordinal);
+            Assert.Contains("nothing was measured", downText, StringComparison.Ordinal);
+            Assert.Equal(1, refused);
+            Assert.Contains("HTTP 404", refusedText, StringComparison.Ordinal);
+        }
+        finally
+        {
+            output.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunBenchAsync(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(RepoPaths.BenchDll);
+        info.ArgumentList.Add("load");
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (process.ExitCode, await stdout + await stderr);
+    }
+}
