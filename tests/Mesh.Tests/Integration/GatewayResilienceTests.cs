@@ -28,7 +28,9 @@ public sealed class GatewayResilienceTests
         {
             while (!stop.IsCancellationRequested)
             {
-                using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), TinyRequest);
+                // Headers first: a body cut by the kill is a stream that had started, not a request that failed to.
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech") { Content = JsonContent.Create(TinyRequest) };
+                using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
                 if (response.StatusCode != HttpStatusCode.OK)
                 {
                     Interlocked.Increment(ref notStartedFailures);
