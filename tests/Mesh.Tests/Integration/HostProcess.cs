@@ -65,7 +65,12 @@ public sealed partial class HostProcess : IAsyncDisposable
         var host = new HostProcess(new Process { StartInfo = info, EnableRaisingEvents = true });
         host._process.OutputDataReceived += (_, e) => host.OnLine(e.Data);
         host._process.ErrorDataReceived += (_, e) => host.OnLine(e.Data);
-        host._process.Exited += (_, _) => host._listening.TrySetException(new InvalidOperationException("host exited:\n" + host.Output));
+        host._process.Exited += (_, _) =>
+        {
+            // Once exited, this waits only for the redirected output to be read to its end, so the message is whole.
+            host._process.WaitForExit();
+            host._listening.TrySetException(new InvalidOperationException("host exited:\n" + host.Output));
+        };
         host._process.Start();
         host._process.BeginOutputReadLine();
         host._process.BeginErrorReadLine();
