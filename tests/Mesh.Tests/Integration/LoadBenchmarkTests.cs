@@ -3,10 +3,30 @@ using System.Text.Json.Nodes;
 
 namespace Mesh.Tests.Integration;
 
-/// <summary>The load benchmark run for a few seconds against the test fleet, as a process, as <c>./mesh bench</c> runs it.</summary>
-[Collection(MeshFleetDefinition.Name)]
-public sealed class LoadBenchmarkTests(MeshFleet fleet)
+/// <summary>
+/// The load benchmark run for a few seconds, as a process, as <c>./mesh bench</c> runs it, against a backend and gateway
+/// of its own: its load would otherwise skew the load reports the shared fleet's balancing reads, and the timings of
+/// tests running beside it, so its collection runs alone.
+/// </summary>
+[Collection(LoadBenchmarkDefinition.Name)]
+public sealed class LoadBenchmarkTests : IAsyncLifetime
 {
+    private HostProcess _backend = null!;
+    private HostProcess _gateway = null!;
+
+    public async Task InitializeAsync()
+    {
+        _backend = await MeshFleet.StartBackendAsync("bench-b0");
+        _gateway = await MeshFleet.StartGatewayAsync([_backend.Url]);
+        await _gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _backend.DisposeAsync();
+    }
+
     [Fact]
     public async Task A_short_run_against_a_fleet_writes_results_with_the_headline_figures_and_plots()
     {
@@ -15,7 +35,7 @@ public sealed class LoadBenchmarkTests(MeshFleet fleet)
         {
             var (exitCode, text) = await RunBenchAsync(
                 "--profile", "smoke", "--out", output.FullName,
-                "--target", fleet.Gateway.Url.ToString(), "--direct", fleet.Backends[0].Url.ToString());
+                "--target", _gateway.Url.ToString(), "--direct", _backend.Url.ToString());
 
             Assert.True(exitCode == 0, text);
             var results = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(output.FullName, "results.json")))!;
@@ -50,7 +70,7 @@ public sealed class LoadBenchmarkTests(MeshFleet fleet)
             var unreachable = $"http://127.0.0.1:{LoopbackPorts.Unused()}/";
             var (down, downText) = await RunBenchAsync("--profile", "smoke", "--out", output.FullName, "--target", unreachable);
             var (refused, refusedText) = await RunBenchAsync(
-                "--profile", "smoke", "--out", output.FullName, "--target", fleet.Gateway.Url.ToString(), "--voice", "no-such-voice");
+                "--profile", "smoke", "--out", output.FullName, "--target", _gateway.Url.ToString(), "--voice", "no-such-voice");
 
             Assert.Equal(1, down);
             Assert.Contains(unreachable.TrimEnd('/'), downText, StringComparison.Ordinal);
@@ -90,4 +110,10 @@ public sealed class LoadBenchmarkTests(MeshFleet fleet)
 
         return (process.ExitCode, await stdout + await stderr);
     }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class LoadBenchmarkDefinition
+{
+    public const string Name = "load benchmark";
 }
