@@ -2,6 +2,7 @@ using System.Globalization;
 using Mesh.Backend.Engine;
 using Mesh.Backend.ModelFamilies;
 using Mesh.Backend.Quantizer;
+using Mesh.ModelGeneration;
 using Mesh.ModelTools;
 using Mesh.ModelTools.Compare;
 

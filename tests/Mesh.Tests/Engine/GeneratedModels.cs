@@ -1,4 +1,4 @@
-using Mesh.ModelTools;
+using Mesh.ModelGeneration;
 
 namespace Mesh.Tests.Engine;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Mesh.Backend.Engine;
-using Mesh.ModelTools;
+using Mesh.ModelGeneration;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mesh.Tests.Engine;
@@ -88,7 +88,7 @@ public sealed class InferenceEngineTests(GeneratedModels models)
     }
 
     [Fact]
-    public async Task Reference_models_run_with_their_fixed_and_staged_shapes()
+    public async Task Reference_models_run_batched_steps_and_staged_shapes()
     {
         var root = Directory.CreateTempSubdirectory("mesh-ref-");
         try
@@ -99,8 +99,8 @@ public sealed class InferenceEngineTests(GeneratedModels models)
 
             using (var engine = InferenceEngine.Create("ref-ar", [new GraphFile("step", Path.Combine(ar, "step.onnx"))], EngineSettings.Cpu, null, NullLogger.Instance))
             {
-                Assert.Equal("state float32[24,1,1024]", engine.Signatures["step"].Input("state")!.ToString());
-                var (first, second) = await engine.RunAsync(
+                Assert.Equal("state float32[24,?,1024]", engine.Signatures["step"].Input("state")!.ToString());
+                var (first, second, batched) = await engine.RunAsync(
                     worker =>
                     {
                         var step = worker.Graph("step");
@@ -110,11 +110,18 @@ public sealed class InferenceEngineTests(GeneratedModels models)
                         Assert.Equal([24L, 1, 1024], one["next_state"].Shape);
                         step.SetInput("token", [5L], [1, 1]);
                         step.SetInput("state", one["next_state"].ToFloats(), [24, 1, 1024]);
-                        return (one["logits"].ToFloats(), step.Run()["logits"].ToFloats());
+                        var two = step.Run()["logits"].ToFloats();
+                        step.SetInput("token", [5L, 9L], [2, 1]);
+                        step.SetInput("state", new float[24 * 2 * 1024], [24, 2, 1024]);
+                        return (one["logits"].ToFloats(), two, step.Run()["logits"].ToFloats());
                     },
                     CancellationToken.None);
                 Assert.Equal(1024, first.Length);
                 Assert.NotEqual(first, second); // the recurrent state carries over
+                // Streams decoded as a batch are independent: row 0 of a batch of two is the single stream's step.
+                Assert.Equal(2048, batched.Length);
+                Assert.All(first.Zip(batched[..1024]), p => Assert.Equal(p.First, p.Second, 1e-4f));
+                Assert.NotEqual(batched[..1024], batched[1024..]);
             }
 
             using var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(staged, "reference.json")));

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Mesh.Backend.Quantizer;
+using Mesh.ModelGeneration;
 using Mesh.ModelTools;
 using Mesh.ModelTools.Compare;
 using Mesh.Tests.Engine;

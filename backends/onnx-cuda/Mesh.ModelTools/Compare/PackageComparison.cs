@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Mesh.Backend.Engine;
+using Mesh.ModelGeneration;
 
 namespace Mesh.ModelTools.Compare;
 

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Mesh.Backend.Engine;
 using Mesh.Backend.ModelFamilies;
+using Mesh.ModelGeneration;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mesh.ModelTools.Compare;

@@ -3,9 +3,9 @@ using System.Text.Json;
 using Google.Protobuf;
 using Onnx;
 
-namespace Mesh.ModelTools;
+namespace Mesh.ModelGeneration;
 
-internal static class ModelFiles
+public static class ModelFiles
 {
     public static readonly JsonWriterOptions Json = new() { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 

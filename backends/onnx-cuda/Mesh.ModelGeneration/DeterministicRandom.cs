@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Mesh.ModelTools;
+namespace Mesh.ModelGeneration;
 
 /// <summary>A seeded xorshift64* generator: the same seed gives the same weights on every machine and run.</summary>
 internal sealed class DeterministicRandom(ulong seed)

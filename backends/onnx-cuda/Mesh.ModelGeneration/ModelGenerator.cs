@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace Mesh.ModelTools;
+namespace Mesh.ModelGeneration;
 
 /// <summary>
 /// Writes the generated model packages: deterministic (fixed seeds, byte-identical across runs), with the real
@@ -53,35 +53,35 @@ public static class ModelGenerator
         switch (package)
         {
             case KokoroTiny:
-                ModelTools.KokoroTiny.Write(directory, seed: 1);
+                ModelGeneration.KokoroTiny.Write(directory, seed: 1);
                 break;
             case PiperTiny:
-                if (ModelTools.PiperTiny.MappedSymbols > ModelTools.PiperTiny.SymbolCount)
+                if (ModelGeneration.PiperTiny.MappedSymbols > ModelGeneration.PiperTiny.SymbolCount)
                 {
                     throw new InvalidOperationException("The Piper symbol map outgrew the embedding.");
                 }
 
-                ModelTools.PiperTiny.Write(directory, seed: 2);
+                ModelGeneration.PiperTiny.Write(directory, seed: 2);
                 break;
             case RefAr:
-                var arParameters = ModelTools.RefAr.Write(directory, seed: 3);
+                var arParameters = ModelGeneration.RefAr.Write(directory, seed: 3);
                 WriteReference(directory, RefAr, arParameters, json =>
                 {
-                    json.WriteNumber("layers", ModelTools.RefAr.Layers);
-                    json.WriteNumber("width", ModelTools.RefAr.Width);
-                    json.WriteNumber("vocabulary", ModelTools.RefAr.Vocabulary);
+                    json.WriteNumber("layers", ModelGeneration.RefAr.Layers);
+                    json.WriteNumber("width", ModelGeneration.RefAr.Width);
+                    json.WriteNumber("vocabulary", ModelGeneration.RefAr.Vocabulary);
                     json.WriteStartObject("graphs");
                     json.WriteString("step", "step.onnx");
                     json.WriteEndObject();
                 });
                 break;
             case RefStaged:
-                var stagedParameters = ModelTools.RefStaged.Write(directory, seed: 4);
+                var stagedParameters = ModelGeneration.RefStaged.Write(directory, seed: 4);
                 WriteReference(directory, RefStaged, stagedParameters, json =>
                 {
-                    json.WriteNumber("sample_rate", ModelTools.RefStaged.SampleRate);
-                    json.WriteNumber("samples_per_frame", ModelTools.RefStaged.SamplesPerFrame);
-                    json.WriteNumber("vocabulary", ModelTools.RefStaged.Vocabulary);
+                    json.WriteNumber("sample_rate", ModelGeneration.RefStaged.SampleRate);
+                    json.WriteNumber("samples_per_frame", ModelGeneration.RefStaged.SamplesPerFrame);
+                    json.WriteNumber("vocabulary", ModelGeneration.RefStaged.Vocabulary);
                     json.WriteStartObject("graphs");
                     json.WriteString("encoder", "encoder.onnx");
                     json.WriteString("decoder", "decoder.onnx");

@@ -1,4 +1,4 @@
-namespace Mesh.ModelTools;
+namespace Mesh.ModelGeneration;
 
 /// <summary>
 /// A small model with Kokoro-82M's ONNX contract (the onnx-community export read by kokoro.js): inputs

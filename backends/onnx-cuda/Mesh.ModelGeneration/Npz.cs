@@ -3,7 +3,7 @@ using System.IO.Compression;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Mesh.ModelTools;
+namespace Mesh.ModelGeneration;
 
 /// <summary>Writes NumPy .npz archives (what <c>np.savez</c> makes: a stored zip of .npy files).</summary>
 internal static class Npz

@@ -1,4 +1,4 @@
-namespace Mesh.ModelTools;
+namespace Mesh.ModelGeneration;
 
 /// <summary>Subgraphs the generated TTS-shaped models share.</summary>
 internal static class GraphPatterns

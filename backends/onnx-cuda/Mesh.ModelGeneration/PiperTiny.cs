@@ -1,4 +1,4 @@
-namespace Mesh.ModelTools;
+namespace Mesh.ModelGeneration;
 
 /// <summary>
 /// A small model with Piper's ONNX contract (piper_train export_onnx.py): inputs <c>input</c> int64 [1,T],

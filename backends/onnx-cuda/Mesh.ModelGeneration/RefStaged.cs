@@ -1,11 +1,11 @@
-namespace Mesh.ModelTools;
+namespace Mesh.ModelGeneration;
 
 /// <summary>
 /// A reference two-stage model of Kokoro-like size (about 80 M parameters). <c>encoder.onnx</c>: <c>tokens</c>
 /// int64 [1,T] → <c>hidden</c> float32 [1,T,768] and <c>durations</c> int64 [1,T]; the host repeats each token's row
 /// by its duration; <c>decoder.onnx</c>: <c>frames</c> float32 [1,F,768] → <c>audio</c> float32 [1,F·600] at 24 kHz.
 /// </summary>
-internal static class RefStaged
+public static class RefStaged
 {
     public const int Vocabulary = 256;
     public const int EncoderWidth = 768;

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Onnx;
 
-namespace Mesh.ModelTools;
+namespace Mesh.ModelGeneration;
 
 /// <summary>Builds an ONNX graph node by node with generated names; weights are raw float32 initializers.</summary>
 internal sealed class OnnxGraphBuilder(string name)
