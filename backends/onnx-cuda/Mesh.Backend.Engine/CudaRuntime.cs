@@ -3,8 +3,9 @@ using System.Runtime.InteropServices;
 namespace Mesh.Backend.Engine;
 
 /// <summary>
-/// The few CUDA runtime calls the engine needs (device count, one stream per worker), bound at run time so a
-/// machine without CUDA loads the engine and falls back instead of failing on a missing library.
+/// The few CUDA runtime calls the engine needs (device count, one stream per worker, the fixed device buffers and pinned
+/// staging of captured graphs with asynchronous copies on the worker's stream), bound at run time so a machine without
+/// CUDA loads the engine and falls back instead of failing on a missing library.
 /// </summary>
 internal static unsafe class CudaRuntime
 {
@@ -40,10 +41,9 @@ internal static unsafe class CudaRuntime
     /// <summary>A non-blocking stream on <paramref name="deviceId"/>; its handle goes to ONNX Runtime as <c>user_compute_stream</c>.</summary>
     public static nint CreateStream(int deviceId)
     {
-        var api = Loaded.Value ?? throw new InvalidOperationException($"{Library} is not loaded.");
-        Check(api.SetDevice(deviceId), "cudaSetDevice");
+        Check(Native.SetDevice(deviceId), "cudaSetDevice");
         nint stream;
-        Check(api.StreamCreateWithFlags(&stream, StreamNonBlocking), "cudaStreamCreateWithFlags");
+        Check(Native.StreamCreateWithFlags(&stream, StreamNonBlocking), "cudaStreamCreateWithFlags");
         return stream;
     }
 
@@ -54,6 +54,43 @@ internal static unsafe class CudaRuntime
             _ = api.StreamDestroy(stream);
         }
     }
+
+    /// <summary><c>cudaMemcpyKind</c>.</summary>
+    public enum CopyKind
+    {
+        HostToDevice = 1,
+        DeviceToHost = 2,
+        DeviceToDevice = 3,
+    }
+
+    public static nint Malloc(long bytes)
+    {
+        nint pointer;
+        Check(Native.Malloc(&pointer, (nuint)bytes), "cudaMalloc");
+        return pointer;
+    }
+
+    public static void Free(nint pointer) => _ = Native.Free(pointer);
+
+    /// <summary>Page-locked host memory: copies from and to it run asynchronously at full bandwidth.</summary>
+    public static nint MallocHost(long bytes)
+    {
+        nint pointer;
+        Check(Native.MallocHost(&pointer, (nuint)bytes), "cudaMallocHost");
+        return pointer;
+    }
+
+    public static void FreeHost(nint pointer) => _ = Native.FreeHost(pointer);
+
+    public static void CopyAsync(nint destination, nint source, long bytes, CopyKind kind, nint stream) =>
+        Check(Native.MemcpyAsync(destination, source, (nuint)bytes, (int)kind, stream), "cudaMemcpyAsync");
+
+    public static void ZeroAsync(nint destination, long bytes, nint stream) =>
+        Check(Native.MemsetAsync(destination, 0, (nuint)bytes, stream), "cudaMemsetAsync");
+
+    public static void Synchronize(nint stream) => Check(Native.StreamSynchronize(stream), "cudaStreamSynchronize");
+
+    private static Api Native => Loaded.Value ?? throw new InvalidOperationException($"{Library} is not loaded.");
 
     private static void Check(int status, string call)
     {
@@ -76,7 +113,14 @@ internal static unsafe class CudaRuntime
                 (delegate* unmanaged<int*, int>)NativeLibrary.GetExport(handle, "cudaGetDeviceCount"),
                 (delegate* unmanaged<int, int>)NativeLibrary.GetExport(handle, "cudaSetDevice"),
                 (delegate* unmanaged<nint*, uint, int>)NativeLibrary.GetExport(handle, "cudaStreamCreateWithFlags"),
-                (delegate* unmanaged<nint, int>)NativeLibrary.GetExport(handle, "cudaStreamDestroy"));
+                (delegate* unmanaged<nint, int>)NativeLibrary.GetExport(handle, "cudaStreamDestroy"),
+                (delegate* unmanaged<nint, int>)NativeLibrary.GetExport(handle, "cudaStreamSynchronize"),
+                (delegate* unmanaged<nint*, nuint, int>)NativeLibrary.GetExport(handle, "cudaMalloc"),
+                (delegate* unmanaged<nint, int>)NativeLibrary.GetExport(handle, "cudaFree"),
+                (delegate* unmanaged<nint*, nuint, int>)NativeLibrary.GetExport(handle, "cudaMallocHost"),
+                (delegate* unmanaged<nint, int>)NativeLibrary.GetExport(handle, "cudaFreeHost"),
+                (delegate* unmanaged<nint, nint, nuint, int, nint, int>)NativeLibrary.GetExport(handle, "cudaMemcpyAsync"),
+                (delegate* unmanaged<nint, int, nuint, nint, int>)NativeLibrary.GetExport(handle, "cudaMemsetAsync"));
         }
         catch (EntryPointNotFoundException)
         {
@@ -88,7 +132,14 @@ internal static unsafe class CudaRuntime
         delegate* unmanaged<int*, int> getDeviceCount,
         delegate* unmanaged<int, int> setDevice,
         delegate* unmanaged<nint*, uint, int> streamCreateWithFlags,
-        delegate* unmanaged<nint, int> streamDestroy)
+        delegate* unmanaged<nint, int> streamDestroy,
+        delegate* unmanaged<nint, int> streamSynchronize,
+        delegate* unmanaged<nint*, nuint, int> malloc,
+        delegate* unmanaged<nint, int> free,
+        delegate* unmanaged<nint*, nuint, int> mallocHost,
+        delegate* unmanaged<nint, int> freeHost,
+        delegate* unmanaged<nint, nint, nuint, int, nint, int> memcpyAsync,
+        delegate* unmanaged<nint, int, nuint, nint, int> memsetAsync)
     {
         public int GetDeviceCount(int* count) => getDeviceCount(count);
 
@@ -97,5 +148,19 @@ internal static unsafe class CudaRuntime
         public int StreamCreateWithFlags(nint* stream, uint flags) => streamCreateWithFlags(stream, flags);
 
         public int StreamDestroy(nint stream) => streamDestroy(stream);
+
+        public int StreamSynchronize(nint stream) => streamSynchronize(stream);
+
+        public int Malloc(nint* pointer, nuint bytes) => malloc(pointer, bytes);
+
+        public int Free(nint pointer) => free(pointer);
+
+        public int MallocHost(nint* pointer, nuint bytes) => mallocHost(pointer, bytes);
+
+        public int FreeHost(nint pointer) => freeHost(pointer);
+
+        public int MemcpyAsync(nint destination, nint source, nuint bytes, int kind, nint stream) => memcpyAsync(destination, source, bytes, kind, stream);
+
+        public int MemsetAsync(nint destination, int value, nuint bytes, nint stream) => memsetAsync(destination, value, bytes, stream);
     }
 }

@@ -63,8 +63,17 @@ public sealed record EngineSettings
     /// </summary>
     public bool CpuFallback { get; init; } = true;
 
-    /// <summary>CUDA graph capture per shape bucket; accepted and validated, not captured yet.</summary>
+    /// <summary>
+    /// CUDA graph capture: each bucketed stage captures one graph per bucket on each worker's thread at load, and runs
+    /// replay them. Stages without buckets (data-dependent shapes) run eagerly.
+    /// </summary>
     public bool CudaGraphs { get; init; }
+
+    /// <summary>
+    /// Shape buckets per stage (<c>CUDA_GRAPH_BUCKETS</c>). Empty: <see cref="GraphBucketing.Defaults"/> under
+    /// <see cref="CudaGraphs"/>, no bucketing otherwise. Bucketed stages bind fixed buffers whether or not graphs are captured.
+    /// </summary>
+    public IReadOnlyList<GraphBucketing> GraphBuckets { get; init; } = [];
 
     public int CudaDeviceId { get; init; }
 
@@ -95,8 +104,21 @@ public sealed record EngineSettings
         return parsed;
     }
 
+    /// <summary>
+    /// The buckets that apply to <paramref name="graph"/> on <paramref name="provider"/>, or null when it runs unbucketed.
+    /// The defaults serve graph capture, so the CPU provider buckets only what is configured explicitly.
+    /// </summary>
+    public GraphBucketing? BucketsFor(string graph, ExecutionProviderKind provider) =>
+        (GraphBuckets.Count > 0 ? GraphBuckets : CudaGraphs && provider == ExecutionProviderKind.Cuda ? GraphBucketing.Defaults : [])
+            .FirstOrDefault(b => b.Graph == graph);
+
     public void Validate()
     {
+        foreach (var bucketing in GraphBuckets)
+        {
+            bucketing.Validate();
+        }
+
         if (Workers is < 1 or > 64)
         {
             throw new ArgumentOutOfRangeException(nameof(Workers), Workers, "WORKERS must be 1..64.");

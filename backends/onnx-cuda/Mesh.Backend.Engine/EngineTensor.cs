@@ -1,5 +1,5 @@
+using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Mesh.Backend.Engine;
 
@@ -42,20 +42,20 @@ public sealed class EngineTensor
     internal static EngineTensor CopyFrom(string name, OrtValue value)
     {
         var info = value.GetTensorTypeAndShape();
-        var shape = info.Shape;
-        var element = ModelSignature.KindOf(info.ElementDataType);
-        return info.ElementDataType switch
-        {
-            TensorElementType.Float => new EngineTensor(name, element, shape, value.GetTensorDataAsSpan<float>().ToArray()),
-            TensorElementType.Double => new EngineTensor(name, element, shape, ConvertAll(value.GetTensorDataAsSpan<double>(), v => (float)v)),
-            TensorElementType.Float16 => new EngineTensor(
-                name, element, shape, ConvertAll(value.GetTensorDataAsSpan<ushort>(), v => (float)BitConverter.UInt16BitsToHalf(v))),
-            TensorElementType.Int64 => new EngineTensor(name, element, shape, value.GetTensorDataAsSpan<long>().ToArray()),
-            TensorElementType.Int32 => new EngineTensor(name, element, shape, ConvertAll(value.GetTensorDataAsSpan<int>(), v => (long)v)),
-            TensorElementType.Bool => new EngineTensor(name, element, shape, ConvertAll(value.GetTensorDataAsSpan<byte>(), v => (long)v)),
-            _ => throw new NotSupportedException($"Output '{name}' has element type {info.ElementDataType}, which the engine does not read."),
-        };
+        return FromBytes(name, ModelSignature.KindOf(info.ElementDataType), info.Shape, value.GetTensorDataAsSpan<byte>());
     }
+
+    /// <summary>Copies <paramref name="bytes"/>, laid out as <paramref name="element"/> values, into a tensor.</summary>
+    internal static EngineTensor FromBytes(string name, ElementKind element, long[] shape, ReadOnlySpan<byte> bytes) => element switch
+    {
+        ElementKind.Float32 => new EngineTensor(name, element, shape, MemoryMarshal.Cast<byte, float>(bytes).ToArray()),
+        ElementKind.Float64 => new EngineTensor(name, element, shape, ConvertAll(MemoryMarshal.Cast<byte, double>(bytes), v => (float)v)),
+        ElementKind.Float16 => new EngineTensor(name, element, shape, ConvertAll(MemoryMarshal.Cast<byte, Half>(bytes), v => (float)v)),
+        ElementKind.Int64 => new EngineTensor(name, element, shape, MemoryMarshal.Cast<byte, long>(bytes).ToArray()),
+        ElementKind.Int32 => new EngineTensor(name, element, shape, ConvertAll(MemoryMarshal.Cast<byte, int>(bytes), v => (long)v)),
+        ElementKind.Bool => new EngineTensor(name, element, shape, ConvertAll(bytes, v => (long)v)),
+        _ => throw new NotSupportedException($"Output '{name}' has element type {element}, which the engine does not read."),
+    };
 
     private static TOut[] ConvertAll<TIn, TOut>(ReadOnlySpan<TIn> source, Func<TIn, TOut> convert)
     {

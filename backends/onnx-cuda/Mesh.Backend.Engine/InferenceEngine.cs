@@ -52,6 +52,7 @@ public sealed partial class InferenceEngine : IDisposable
             var first = _threads[0].Worker!;
             Signatures = first.GraphNames.ToDictionary(n => n, n => first.Graph(n).Signature);
             Precision = first.GraphNames.Any(n => first.Graph(n).Precision == Precisions.Int8) ? Precisions.Int8 : Precisions.Fp32;
+            Graphs = first.GraphNames.Any(n => first.Graph(n) is BucketedGraph { CapturesGraphs: true }) ? GraphModes.Captured : GraphModes.Eager;
         }
         catch
         {
@@ -72,9 +73,8 @@ public sealed partial class InferenceEngine : IDisposable
     /// <summary><see cref="Precisions.Int8"/> when any graph runs MatMulNBits weights (quantized at load or before).</summary>
     public string Precision { get; } = Precisions.Fp32;
 
-    /// <summary>Whether runs replay captured CUDA graphs (<see cref="GraphModes"/>); none are captured yet.</summary>
-    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "Per engine once graphs are captured.")]
-    public string Graphs => GraphModes.Eager;
+    /// <summary>Whether runs of some stage replay captured CUDA graphs (<see cref="GraphModes"/>).</summary>
+    public string Graphs { get; } = GraphModes.Eager;
 
     public EngineDescription Description => new(Provider, Precision, Graphs);
 
@@ -103,11 +103,6 @@ public sealed partial class InferenceEngine : IDisposable
         if (settings.Quantize == Quantization.Int8)
         {
             graphs = Quantize(model, graphs, settings, logger);
-        }
-
-        if (settings.CudaGraphs)
-        {
-            LogCudaGraphsNotYet(logger, model);
         }
 
         InferenceEngine? engine = null;
@@ -266,30 +261,44 @@ public sealed partial class InferenceEngine : IDisposable
         if (provider == ExecutionProviderKind.Cpu)
         {
             var buffers = new PinnedArraySource();
+            var memory = new HostDeviceMemory();
             var workerGraphs = shared!.ToDictionary(
                 s => s.Key,
-                s => new WorkerGraph(model, s.Key, index, s.Value, ModelSignature.Of(s.Value), buffers, observer));
-            return new InferenceWorker(index, workerGraphs, [], buffers, 0);
+                s => CreateGraph(model, s.Key, index, s.Value, settings, provider, buffers, memory, observer));
+            return new InferenceWorker(index, workerGraphs, [], buffers, memory, 0);
         }
 
         nint stream = 0;
         var sessions = new List<InferenceSession>();
+        var created = new Dictionary<string, WorkerGraph>();
+        HostBufferSource? pinned = null;
+        DeviceMemory? device = null;
         try
         {
             stream = CudaRuntime.CreateStream(settings.CudaDeviceId);
             foreach (var graph in graphs)
             {
-                sessions.Add(CreateSession(graph, settings, provider, stream));
+                sessions.Add(CreateSession(graph, settings, provider, stream, settings.CudaGraphs && settings.BucketsFor(graph.Name, provider) is not null));
             }
 
-            var buffers = new CudaPinnedSource(sessions[0], settings.CudaDeviceId);
-            var workerGraphs = graphs.Select((g, i) => (g.Name, Session: sessions[i])).ToDictionary(
-                s => s.Name,
-                s => new WorkerGraph(model, s.Name, index, s.Session, ModelSignature.Of(s.Session), buffers, observer));
-            return new InferenceWorker(index, workerGraphs, sessions, buffers, stream);
+            pinned = new CudaPinnedSource(sessions[0], settings.CudaDeviceId);
+            device = new CudaDeviceMemory(settings.CudaDeviceId, stream);
+            for (var i = 0; i < graphs.Count; i++)
+            {
+                created[graphs[i].Name] = CreateGraph(model, graphs[i].Name, index, sessions[i], settings, provider, pinned, device, observer);
+            }
+
+            return new InferenceWorker(index, created, sessions, pinned, device, stream);
         }
-        catch (Exception ex) when (ex is OnnxRuntimeException or InvalidOperationException)
+        catch (Exception ex) when (ex is OnnxRuntimeException or InvalidOperationException or EngineLoadException)
         {
+            foreach (var graph in created.Values)
+            {
+                graph.Dispose();
+            }
+
+            pinned?.Dispose();
+            device?.Dispose();
             foreach (var session in sessions)
             {
                 session.Dispose();
@@ -300,11 +309,26 @@ public sealed partial class InferenceEngine : IDisposable
         }
     }
 
-    private static InferenceSession CreateSession(GraphFile graph, EngineSettings settings, ExecutionProviderKind provider, nint stream)
+    /// <summary>A bucketed stage (fixed buffers, and captured graphs on CUDA with <c>CUDA_GRAPHS=true</c>) or an unbucketed one.</summary>
+    private static WorkerGraph CreateGraph(
+        string model,
+        string name,
+        int index,
+        InferenceSession session,
+        EngineSettings settings,
+        ExecutionProviderKind provider,
+        HostBufferSource buffers,
+        DeviceMemory memory,
+        IEngineObserver? observer) =>
+        settings.BucketsFor(name, provider) is { } bucketing
+            ? new BucketedGraph(model, name, index, session, bucketing, memory, settings.CudaGraphs && provider == ExecutionProviderKind.Cuda, observer)
+            : new HostBoundGraph(model, name, index, session, buffers, observer);
+
+    private static InferenceSession CreateSession(GraphFile graph, EngineSettings settings, ExecutionProviderKind provider, nint stream, bool captureGraphs = false)
     {
         try
         {
-            using var options = SessionOptionsFactory.Create(settings, provider, stream);
+            using var options = SessionOptionsFactory.Create(settings, provider, stream, captureGraphs);
             return graph.Model is { } bytes ? new InferenceSession(bytes, options) : new InferenceSession(graph.Path, options);
         }
         catch (OnnxRuntimeException ex)
@@ -315,9 +339,6 @@ public sealed partial class InferenceEngine : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model}: EXECUTION_PROVIDER=cuda falls back to cpu ({Reason}): {Detail}")]
     private static partial void LogFallback(ILogger logger, string model, string reason, string detail);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model}: CUDA_GRAPHS=true is accepted but graphs are not captured yet; runs are eager")]
-    private static partial void LogCudaGraphsNotYet(ILogger logger, string model);
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Model {Model}: engine on {Provider} (GRAPH_OPTIMIZATION={Optimization}, {Workers} workers, {Precision}); {Signatures}")]

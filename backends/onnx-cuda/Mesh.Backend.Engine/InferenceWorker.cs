@@ -11,6 +11,7 @@ public sealed class InferenceWorker : IDisposable
     private readonly Dictionary<string, WorkerGraph> _graphs;
     private readonly IReadOnlyList<InferenceSession> _ownedSessions;
     private readonly HostBufferSource _buffers;
+    private readonly DeviceMemory _memory;
     private readonly nint _stream;
 
     internal InferenceWorker(
@@ -18,12 +19,14 @@ public sealed class InferenceWorker : IDisposable
         Dictionary<string, WorkerGraph> graphs,
         IReadOnlyList<InferenceSession> ownedSessions,
         HostBufferSource buffers,
+        DeviceMemory memory,
         nint stream)
     {
         Index = index;
         _graphs = graphs;
         _ownedSessions = ownedSessions;
         _buffers = buffers;
+        _memory = memory;
         _stream = stream;
     }
 
@@ -44,6 +47,7 @@ public sealed class InferenceWorker : IDisposable
         }
 
         _buffers.Dispose();
+        _memory.Dispose();
         foreach (var session in _ownedSessions)
         {
             session.Dispose();

@@ -16,9 +16,26 @@ public enum ElementKind
     Other,
 }
 
-/// <summary>One input or output as the model declares it; -1 marks a dynamic dimension.</summary>
+/// <summary>One input or output as the model declares it; -1 marks a dynamic dimension, named in <see cref="Symbols"/>.</summary>
 public sealed record TensorSpec(string Name, ElementKind Element, IReadOnlyList<long> Shape)
 {
+    /// <summary>The export's name of each dimension ("" for fixed or unnamed ones).</summary>
+    public IReadOnlyList<string> Symbols { get; init; } = [.. Shape.Select(_ => string.Empty)];
+
+    /// <summary>The axis declared as <paramref name="symbol"/>, or -1.</summary>
+    public int AxisOf(string symbol)
+    {
+        for (var i = 0; i < Symbols.Count; i++)
+        {
+            if (Symbols[i] == symbol)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
     public int Rank => Shape.Count;
 
     public bool IsInteger => Element is ElementKind.Int64 or ElementKind.Int32;
@@ -78,6 +95,9 @@ public sealed class ModelSignature
     {
         var metadata = entry.Value;
         var element = metadata.IsTensor ? KindOf(metadata.ElementDataType) : ElementKind.Other;
-        return new TensorSpec(entry.Key, element, [.. metadata.Dimensions.Select(d => (long)d)]);
+        return new TensorSpec(entry.Key, element, [.. metadata.Dimensions.Select(d => (long)d)])
+        {
+            Symbols = [.. metadata.SymbolicDimensions.Select(s => s ?? string.Empty)],
+        };
     }
 }

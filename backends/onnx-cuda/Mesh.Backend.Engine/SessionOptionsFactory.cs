@@ -6,8 +6,11 @@ namespace Mesh.Backend.Engine;
 /// <summary>Session and provider options, set deliberately rather than left to ONNX Runtime's defaults.</summary>
 public static class SessionOptionsFactory
 {
-    /// <summary>The CUDA provider options for one worker's session (<paramref name="stream"/> 0: ONNX Runtime's own stream).</summary>
-    public static IReadOnlyDictionary<string, string> CudaProviderOptions(EngineSettings settings, nint stream)
+    /// <summary>
+    /// The CUDA provider options for one worker's session (<paramref name="stream"/> 0: ONNX Runtime's own stream);
+    /// <paramref name="captureGraphs"/> for a bucketed stage under <c>CUDA_GRAPHS=true</c>.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> CudaProviderOptions(EngineSettings settings, nint stream, bool captureGraphs = false)
     {
         var options = new Dictionary<string, string>
         {
@@ -19,8 +22,8 @@ public static class SessionOptionsFactory
             // ONNX Runtime turns TF32 on by default; fp32 models should produce fp32 results unless asked otherwise.
             ["use_tf32"] = settings.CudaTf32 ? "1" : "0",
             ["do_copy_in_default_stream"] = "1",
-            // Graph capture is per shape bucket and comes with its own warm-up; never implicitly on.
-            ["enable_cuda_graph"] = "0",
+            // Only bucketed stages capture (one graph id per bucket, with its own warm-up); data-dependent shapes cannot.
+            ["enable_cuda_graph"] = captureGraphs ? "1" : "0",
         };
         if (settings.GpuMemLimitBytes > 0)
         {
@@ -45,7 +48,7 @@ public static class SessionOptionsFactory
         _ => throw new ArgumentOutOfRangeException(nameof(optimization)),
     };
 
-    internal static SessionOptions Create(EngineSettings settings, ExecutionProviderKind provider, nint stream)
+    internal static SessionOptions Create(EngineSettings settings, ExecutionProviderKind provider, nint stream, bool captureGraphs = false)
     {
         var options = new SessionOptions
         {
@@ -58,7 +61,7 @@ public static class SessionOptionsFactory
             if (provider == ExecutionProviderKind.Cuda)
             {
                 using var cuda = new OrtCUDAProviderOptions();
-                cuda.UpdateOptions(new Dictionary<string, string>(CudaProviderOptions(settings, stream)));
+                cuda.UpdateOptions(new Dictionary<string, string>(CudaProviderOptions(settings, stream, captureGraphs)));
                 options.AppendExecutionProvider_CUDA(cuda);
                 // Weights allocated outside the arena, so the arena holds only activations and can be capped.
                 options.AddSessionConfigEntry("session.use_device_allocator_for_initializers", "1");

@@ -58,8 +58,14 @@ public sealed class EngineOptions
     [ConfigurationKeyName("CPU_FALLBACK")]
     public bool CpuFallback { get; set; } = true;
 
+    /// <summary>Captures one CUDA graph per shape bucket of each bucketed stage at load; readiness waits for every capture.</summary>
     [ConfigurationKeyName("CUDA_GRAPHS")]
     public bool CudaGraphs { get; set; }
+
+    /// <summary>Shape buckets per stage, <c>GRAPH.DIMENSION=SIZE,...;...</c>; empty: the defaults under CUDA_GRAPHS=true.</summary>
+    [ConfigurationKeyName("CUDA_GRAPH_BUCKETS")]
+    [RegularExpression(@"^$|^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+=[0-9]+(,[0-9]+)*(;[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+=[0-9]+(,[0-9]+)*)*$")]
+    public string CudaGraphBuckets { get; set; } = string.Empty;
 
     [ConfigurationKeyName("CUDA_DEVICE_ID")]
     [Range(0, 63)]
@@ -88,6 +94,7 @@ public sealed class EngineOptions
         QuantizeCacheDirectory = string.IsNullOrWhiteSpace(QuantizeCacheDir) ? null : QuantizeCacheDir,
         CpuFallback = CpuFallback,
         CudaGraphs = CudaGraphs,
+        GraphBuckets = GraphBucketing.Parse(CudaGraphBuckets),
         CudaDeviceId = CudaDeviceId,
         CudaTf32 = CudaTf32,
         CudnnConvAlgoSearch = EngineSettings.ParseOption<ConvAlgoSearch>(CudnnConvAlgoSearch, "CUDNN_CONV_ALGO_SEARCH"),

@@ -1,0 +1,561 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Mesh.Backend.Engine;
+
+/// <summary>
+/// A stage run on shape buckets: per bucket, fixed buffers for every input and output (device memory on the CUDA
+/// provider) bound once, and with <see cref="CapturesGraphs"/> one CUDA graph captured per bucket on the worker's thread
+/// at load. A run pads its inputs along the bucketed dimension to the smallest bucket that holds them, copies them in
+/// on the worker's stream, runs (replays), copies the outputs out and trims them back to the request.
+/// </summary>
+/// <remarks>
+/// ONNX Runtime replays a graph id without looking at shapes, so a run whose padded shapes differ from the bucket's is an
+/// error here, never a replay. An output named <c>next_X</c> with the shape of input <c>X</c> is recurrent state:
+/// <see cref="StartDecode"/> keeps it on the device between steps, alternating two captured bindings per bucket.
+/// </remarks>
+public sealed class BucketedGraph : WorkerGraph
+{
+    // ONNX Runtime runs a graph id twice before capturing it on the third run; the fourth is a replay.
+    private const int RunsToCapture = 3;
+
+    // Capture is global to the process's CUDA context: an allocation on another thread meanwhile invalidates it.
+    private static readonly Lock CaptureGate = new();
+
+    private readonly InferenceSession _session;
+    private readonly DeviceMemory _memory;
+    private readonly Dictionary<string, PendingInput> _pending = [];
+    private readonly Bucket[] _buckets;
+    private readonly string? _stateInput;
+    private readonly string? _stateOutput;
+    private int _nextGraphId = 1;
+
+    internal BucketedGraph(
+        string model, string name, int worker, InferenceSession session, GraphBucketing bucketing, DeviceMemory memory, bool captureGraphs, IEngineObserver? observer)
+        : base(model, name, worker, session, observer)
+    {
+        _session = session;
+        _memory = memory;
+        Bucketing = bucketing;
+        CapturesGraphs = captureGraphs;
+        if (Signature.Inputs.All(i => i.AxisOf(bucketing.Dimension) < 0))
+        {
+            throw new EngineLoadException($"Graph '{name}' has no input with dimension '{bucketing.Dimension}' to bucket ({Signature}).");
+        }
+
+        foreach (var input in Signature.Inputs)
+        {
+            var loose = Enumerable.Range(0, input.Rank).FirstOrDefault(i => input.Shape[i] < 0 && input.Symbols[i] != bucketing.Dimension, -1);
+            if (loose >= 0)
+            {
+                throw new EngineLoadException(
+                    $"Graph '{name}' cannot run on '{bucketing.Dimension}' buckets: input '{input.Name}' has another dynamic dimension ({input}).");
+            }
+        }
+
+        var state = Signature.Inputs.FirstOrDefault(i => Signature.Output("next_" + i.Name) is { } o && o.Shape.SequenceEqual(i.Shape));
+        _stateInput = state?.Name;
+        _stateOutput = state is null ? null : "next_" + state.Name;
+
+        var buckets = new List<Bucket>();
+        try
+        {
+            lock (CaptureGate)
+            {
+                // Largest first: the arena grows to its size in eager runs, so no capture ever needs a new allocation.
+                foreach (var size in bucketing.Sizes.Reverse())
+                {
+                    buckets.Add(CreateBucket(size));
+                }
+            }
+        }
+        catch
+        {
+            buckets.ForEach(b => b.Dispose());
+            throw;
+        }
+
+        buckets.Reverse();
+        _buckets = [.. buckets];
+    }
+
+    public GraphBucketing Bucketing { get; }
+
+    /// <summary>Whether each bucket replays a captured CUDA graph (else its runs are ordinary runs on fixed buffers).</summary>
+    public bool CapturesGraphs { get; }
+
+    /// <summary>Runs that replayed a captured graph, warm-up excluded.</summary>
+    public long Replays { get; private set; }
+
+    /// <summary>Captured graphs (one per bucket, two for recurrent stages).</summary>
+    public int CapturedGraphs => CapturesGraphs ? _buckets.Sum(b => b.Bindings.Length) : 0;
+
+    public override void SetInput(string name, ReadOnlySpan<long> values, ReadOnlySpan<long> shape)
+    {
+        var spec = CheckInput(name, values.Length, shape);
+        _pending[spec.Name] = new PendingInput(spec, shape.ToArray(), values.ToArray(), null);
+    }
+
+    public override void SetInput(string name, ReadOnlySpan<float> values, ReadOnlySpan<long> shape)
+    {
+        var spec = CheckInput(name, values.Length, shape);
+        _pending[spec.Name] = new PendingInput(spec, shape.ToArray(), null, values.ToArray());
+    }
+
+    public override EngineOutputs Run()
+    {
+        var missing = Signature.Inputs.Where(i => !_pending.ContainsKey(i.Name)).Select(i => i.Name).ToArray();
+        if (missing.Length > 0)
+        {
+            throw new InvalidOperationException($"Graph '{Name}' needs inputs {string.Join(", ", missing)} before it runs.");
+        }
+
+        var start = Stopwatch.GetTimestamp();
+        var length = RequestLength();
+        var bucket = BucketFor(length);
+        foreach (var pending in _pending.Values)
+        {
+            var target = bucket.Inputs[pending.Spec.Name];
+            AssertBucketShape(bucket, target, pending.Shape);
+            WritePadded(pending, target);
+            _memory.CopyToDevice(target.Device, target.Host, target.Bytes);
+        }
+
+        _pending.Clear();
+        var bound = Stopwatch.GetTimestamp();
+        Execute(bucket.Bindings[0]);
+        var ran = Stopwatch.GetTimestamp();
+        var outputs = Fetch(bucket, length, skip: null);
+        Report(GraphLabel(bucket), bound - start, ran - bound, Stopwatch.GetTimestamp() - ran);
+        return outputs;
+    }
+
+    /// <summary>
+    /// Starts an autoregressive decode of <paramref name="batch"/> streams: the recurrent state starts at zero and stays in
+    /// device buffers between steps; each step copies in only the tokens and copies out only the other outputs.
+    /// </summary>
+    public DecodeLoop StartDecode(int batch)
+    {
+        if (_stateInput is null)
+        {
+            throw new InvalidOperationException($"Graph '{Name}' has no recurrent state (an output 'next_X' shaped like an input 'X').");
+        }
+
+        var bucket = BucketFor(batch);
+        var state = bucket.Inputs[_stateInput];
+        _memory.Zero(state.Device, state.Bytes);
+        return new DecodeLoop(this, bucket, batch);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        foreach (var bucket in _buckets)
+        {
+            bucket.Dispose();
+        }
+    }
+
+    private EngineOutputs Step(Bucket bucket, int batch, int parity, ReadOnlySpan<long> tokens)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var input = Signature.Inputs.Single(i => i.Name != _stateInput);
+        var target = bucket.Inputs[input.Name];
+        long[] shape = [.. target.Shape];
+        shape[target.Axis] = batch;
+        var pending = new PendingInput(CheckInput(input.Name, tokens.Length, shape), shape, tokens.ToArray(), null);
+        WritePadded(pending, target);
+        _memory.CopyToDevice(target.Device, target.Host, target.Bytes);
+        var bound = Stopwatch.GetTimestamp();
+        Execute(bucket.Bindings[parity]);
+        var ran = Stopwatch.GetTimestamp();
+        var outputs = Fetch(bucket, batch, skip: _stateOutput);
+        Report(GraphLabel(bucket), bound - start, ran - bound, Stopwatch.GetTimestamp() - ran);
+        return outputs;
+    }
+
+    private Bucket CreateBucket(int size)
+    {
+        var bucket = new Bucket(size);
+        try
+        {
+            foreach (var input in Signature.Inputs)
+            {
+                var shape = input.Shape.Select((d, i) => input.Symbols[i] == Bucketing.Dimension ? size : d).ToArray();
+                var tensor = FixedTensor.Allocate(input, shape, input.AxisOf(Bucketing.Dimension), 1, _memory);
+                bucket.Inputs.Add(input.Name, tensor);
+                _memory.Zero(tensor.Device, tensor.Bytes);
+            }
+
+            foreach (var (output, shape) in Signature.Outputs.Zip(ProbeOutputShapes(bucket)))
+            {
+                var (axis, units) = TrimAxis(output, shape, size);
+                bucket.Outputs.Add(output.Name, FixedTensor.Allocate(output, shape, axis, units, _memory));
+            }
+
+            bucket.Bindings = _stateInput is null
+                ? [Bind(bucket, swapState: false)]
+                : [Bind(bucket, swapState: false), Bind(bucket, swapState: true)];
+            foreach (var binding in bucket.Bindings)
+            {
+                // Warm runs (cuDNN and arena at this shape), then the capture; one more replays it before any request does.
+                for (var run = 0; run < (CapturesGraphs ? RunsToCapture + 1 : 1); run++)
+                {
+                    Execute(binding);
+                }
+
+                binding.Runs = 0;
+            }
+
+            _memory.Synchronize();
+            return bucket;
+        }
+        catch
+        {
+            bucket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>One eager run with outputs allocated by ONNX Runtime, to learn the bucket's output shapes.</summary>
+    private long[][] ProbeOutputShapes(Bucket bucket)
+    {
+        using var binding = _session.CreateIoBinding();
+        using var options = new RunOptions();
+        if (CapturesGraphs)
+        {
+            options.AddRunConfigEntry("gpu_graph_id", "-1");
+        }
+
+        foreach (var (name, tensor) in bucket.Inputs)
+        {
+            binding.BindInput(name, tensor.Value);
+        }
+
+        foreach (var output in Signature.Outputs)
+        {
+            binding.BindOutputToDevice(output.Name, _memory.DeviceInfo);
+        }
+
+        using var results = _session.RunWithBoundResults(options, binding);
+        return [.. results.Select(r => r.GetTensorTypeAndShape().Shape)];
+    }
+
+    /// <summary>
+    /// The output axis that follows the request: the one declared with the bucketed dimension (one unit per step), or
+    /// else a dynamic axis that is a whole multiple of the bucket (audio samples per frame); -1 when the output is fixed.
+    /// </summary>
+    private (int Axis, long Units) TrimAxis(TensorSpec output, long[] shape, int size)
+    {
+        var named = output.AxisOf(Bucketing.Dimension);
+        if (named >= 0)
+        {
+            return (named, 1);
+        }
+
+        for (var i = 0; i < shape.Length; i++)
+        {
+            if (output.Shape[i] < 0 && shape[i] % size == 0)
+            {
+                return (i, shape[i] / size);
+            }
+        }
+
+        return (-1, 0);
+    }
+
+    private Binding Bind(Bucket bucket, bool swapState)
+    {
+        var binding = new Binding(_session.CreateIoBinding(), new RunOptions(), CapturesGraphs ? _nextGraphId++ : -1);
+        if (CapturesGraphs)
+        {
+            binding.Options.AddRunConfigEntry("gpu_graph_id", binding.GraphId.ToString(CultureInfo.InvariantCulture));
+        }
+
+        foreach (var (name, tensor) in bucket.Inputs)
+        {
+            // The odd step reads the state the even step wrote, and writes where the even step reads.
+            binding.IoBinding.BindInput(name, swapState && name == _stateInput ? bucket.Outputs[_stateOutput!].Value : tensor.Value);
+        }
+
+        foreach (var (name, tensor) in bucket.Outputs)
+        {
+            binding.IoBinding.BindOutput(name, swapState && name == _stateOutput ? bucket.Inputs[_stateInput!].Value : tensor.Value);
+        }
+
+        return binding;
+    }
+
+    private void Execute(Binding binding)
+    {
+        _session.RunWithBinding(binding.Options, binding.IoBinding);
+        binding.Runs++;
+    }
+
+    private EngineOutputs Fetch(Bucket bucket, long length, string? skip)
+    {
+        var fetched = bucket.Outputs.Where(o => o.Key != skip).ToArray();
+        foreach (var (_, tensor) in fetched)
+        {
+            _memory.CopyToHost(tensor.Host, tensor.Device, tensor.Bytes);
+        }
+
+        _memory.Synchronize();
+        if (CapturesGraphs)
+        {
+            Replays++;
+        }
+
+        return new EngineOutputs([.. fetched.Select(o => o.Value.ReadTrimmed(o.Key, length))]);
+    }
+
+    private long RequestLength()
+    {
+        long length = -1;
+        foreach (var pending in _pending.Values)
+        {
+            var axis = pending.Spec.AxisOf(Bucketing.Dimension);
+            if (axis < 0)
+            {
+                continue;
+            }
+
+            if (length >= 0 && pending.Shape[axis] != length)
+            {
+                throw new ArgumentException(
+                    $"Graph '{Name}': inputs disagree on '{Bucketing.Dimension}' ({length} and {pending.Shape[axis]} for '{pending.Spec.Name}').");
+            }
+
+            length = pending.Shape[axis];
+        }
+
+        return length;
+    }
+
+    private Bucket BucketFor(long length)
+    {
+        var size = Bucketing.BucketFor(length);
+        if (length < 1 || size < 0)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(length), length, $"Graph '{Name}' runs '{Bucketing.Dimension}' from 1 to {Bucketing.Largest} (buckets {string.Join(",", Bucketing.Sizes)}).");
+        }
+
+        return _buckets.First(b => b.Size == size);
+    }
+
+    /// <summary>The assert ONNX Runtime does not make: a replay must see exactly the shapes its graph was captured with.</summary>
+    private void AssertBucketShape(Bucket bucket, FixedTensor target, long[] requested)
+    {
+        for (var i = 0; i < requested.Length; i++)
+        {
+            var expected = i == target.Axis ? bucket.Size : target.Shape[i];
+            if ((i == target.Axis ? requested[i] > expected : requested[i] != expected) || requested.Length != target.Shape.Length)
+            {
+                throw new InvalidOperationException(
+                    $"Graph '{Name}' bucket {bucket.Size}: input '{target.Spec.Name}' [{string.Join(",", requested)}] does not fit the captured [{string.Join(",", target.Shape)}].");
+            }
+        }
+    }
+
+    private string GraphLabel(Bucket bucket) => CapturesGraphs ? $"{Name}/{bucket.Size}" : EngineRunTiming.Eager;
+
+    private static unsafe void WritePadded(PendingInput pending, FixedTensor target)
+    {
+        var size = TensorWriter.SizeOf(target.Spec.Element);
+        if (target.Axis < 0)
+        {
+            Write(pending, 0, pending.Count, target.Host);
+            return;
+        }
+
+        var (outer, inner) = target.Split();
+        var length = pending.Shape[target.Axis];
+        var block = length * inner;
+        var stride = target.Shape[target.Axis] * inner;
+        for (long o = 0; o < outer; o++)
+        {
+            var destination = target.Host + (nint)(o * stride * size);
+            Write(pending, (int)(o * block), (int)block, destination);
+            new Span<byte>((void*)(destination + (nint)(block * size)), checked((int)((stride - block) * size))).Clear();
+        }
+    }
+
+    private static void Write(PendingInput pending, int offset, int count, nint destination)
+    {
+        if (pending.Longs is { } longs)
+        {
+            TensorWriter.Write(pending.Spec.Element, longs.AsSpan(offset, count), destination);
+        }
+        else
+        {
+            TensorWriter.Write(pending.Spec.Element, pending.Floats.AsSpan(offset, count), destination);
+        }
+    }
+
+    /// <summary>One stream of steps on one bucket; see <see cref="StartDecode"/>. Used on its worker's thread only.</summary>
+    public sealed class DecodeLoop
+    {
+        private readonly BucketedGraph _graph;
+        private readonly Bucket _bucket;
+        private int _parity;
+
+        internal DecodeLoop(BucketedGraph graph, Bucket bucket, int batch)
+        {
+            _graph = graph;
+            _bucket = bucket;
+            Batch = batch;
+        }
+
+        public int Batch { get; }
+
+        /// <summary>The bucket the loop runs on (its batch padded up).</summary>
+        public int BucketSize => _bucket.Size;
+
+        /// <summary>One decode step: <paramref name="tokens"/> (one per stream) in, the step's outputs but the state out.</summary>
+        public EngineOutputs Step(ReadOnlySpan<long> tokens)
+        {
+            var outputs = _graph.Step(_bucket, Batch, _parity, tokens);
+            _parity ^= 1;
+            return outputs;
+        }
+    }
+
+    private sealed record PendingInput(TensorSpec Spec, long[] Shape, long[]? Longs, float[]? Floats)
+    {
+        public int Count => Longs?.Length ?? Floats!.Length;
+    }
+
+    internal sealed class Binding(OrtIoBinding ioBinding, RunOptions options, int graphId) : IDisposable
+    {
+        public OrtIoBinding IoBinding { get; } = ioBinding;
+
+        public RunOptions Options { get; } = options;
+
+        public int GraphId { get; } = graphId;
+
+        public long Runs { get; set; }
+
+        public void Dispose()
+        {
+            IoBinding.Dispose();
+            Options.Dispose();
+        }
+    }
+
+    internal sealed class Bucket(int size) : IDisposable
+    {
+        public int Size { get; } = size;
+
+        public Dictionary<string, FixedTensor> Inputs { get; } = [];
+
+        public Dictionary<string, FixedTensor> Outputs { get; } = [];
+
+        public Binding[] Bindings { get; set; } = [];
+
+        public void Dispose()
+        {
+            foreach (var binding in Bindings)
+            {
+                binding.Dispose();
+            }
+
+            foreach (var tensor in Inputs.Values.Concat(Outputs.Values))
+            {
+                tensor.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A tensor at a fixed device address with its host staging buffer; <see cref="Axis"/> follows the request.</summary>
+    internal sealed class FixedTensor : IDisposable
+    {
+        private readonly DeviceMemory _memory;
+
+        private FixedTensor(TensorSpec spec, long[] shape, int axis, long units, long bytes, DeviceMemory memory)
+        {
+            Spec = spec;
+            Shape = shape;
+            Axis = axis;
+            Units = units;
+            Bytes = bytes;
+            _memory = memory;
+        }
+
+        public TensorSpec Spec { get; }
+
+        public long[] Shape { get; }
+
+        public int Axis { get; }
+
+        /// <summary>Elements along <see cref="Axis"/> per unit of request length.</summary>
+        public long Units { get; }
+
+        public long Bytes { get; }
+
+        public nint Device { get; private set; }
+
+        public nint Host { get; private set; }
+
+        public OrtValue Value { get; private set; } = null!;
+
+        public static FixedTensor Allocate(TensorSpec spec, long[] shape, int axis, long units, DeviceMemory memory)
+        {
+            var bytes = TensorWriter.SizeOf(spec.Element) * ShapeElements(shape);
+            var tensor = new FixedTensor(spec, shape, axis, units, bytes, memory);
+            try
+            {
+                tensor.Device = memory.AllocateDevice(bytes);
+                tensor.Host = memory.AllocateHost(bytes);
+                tensor.Value = OrtValue.CreateTensorValueWithData(memory.DeviceInfo, ModelSignature.TypeOf(spec.Element), shape, tensor.Device, bytes);
+                return tensor;
+            }
+            catch
+            {
+                tensor.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Elements before and after <see cref="Axis"/>.</summary>
+        public (long Outer, long Inner) Split() =>
+            (ShapeElements(Shape.AsSpan(0, Axis)), ShapeElements(Shape.AsSpan(Axis + 1)));
+
+        /// <summary>The host copy, cut back along <see cref="Axis"/> to <paramref name="length"/> units.</summary>
+        public unsafe EngineTensor ReadTrimmed(string name, long length)
+        {
+            var size = TensorWriter.SizeOf(Spec.Element);
+            var source = new ReadOnlySpan<byte>((void*)Host, checked((int)Bytes));
+            if (Axis < 0)
+            {
+                return EngineTensor.FromBytes(name, Spec.Element, Shape, source);
+            }
+
+            var (outer, inner) = Split();
+            var extent = length * Units;
+            var shape = (long[])Shape.Clone();
+            shape[Axis] = extent;
+            var trimmed = new byte[outer * extent * inner * size];
+            for (long o = 0; o < outer; o++)
+            {
+                source.Slice((int)(o * Shape[Axis] * inner * size), (int)(extent * inner * size)).CopyTo(trimmed.AsSpan((int)(o * extent * inner * size)));
+            }
+
+            return EngineTensor.FromBytes(name, Spec.Element, shape, trimmed);
+        }
+
+        public void Dispose()
+        {
+            Value?.Dispose();
+            if (Device != 0)
+            {
+                _memory.FreeDevice(Device);
+            }
+
+            if (Host != 0)
+            {
+                _memory.FreeHost(Host);
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+using Mesh.Backend.Engine;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Mesh.Tests.Engine;
+
+/// <summary>
+/// Shape buckets on the CPU provider: the same padding, trimming, shape guard and device-resident recurrent state the
+/// CUDA graphs run on, checked against unbucketed runs of the same graphs.
+/// </summary>
+[Collection(ReferenceModelsDefinition.Name)]
+public sealed class BucketedGraphTests(ReferenceModels models)
+{
+    private static readonly EngineSettings Bucketed = EngineSettings.Cpu with
+    {
+        GraphBuckets = GraphBucketing.Parse("encoder.tokens=8,16,32;decoder.frames=32,64,128;step.batch=1,4"),
+    };
+
+    [Fact]
+    public async Task Staged_stages_padded_to_buckets_give_the_unbucketed_results()
+    {
+        using var eager = InferenceEngine.Create("ref-staged", models.Staged, EngineSettings.Cpu, null, NullLogger.Instance);
+        using var bucketed = InferenceEngine.Create("ref-staged", models.Staged, Bucketed, null, NullLogger.Instance);
+        long[] tokens = [3, 14, 15, 92, 65, 35, 89, 79, 32, 38, 46];
+
+        var expected = await eager.RunAsync(worker => Synthesize(worker, tokens), CancellationToken.None);
+        var actual = await bucketed.RunAsync(
+            worker =>
+            {
+                Assert.IsType<BucketedGraph>(worker.Graph("encoder"));
+                Assert.False(((BucketedGraph)worker.Graph("decoder")).CapturesGraphs);
+                return Synthesize(worker, tokens);
+            },
+            CancellationToken.None);
+
+        Assert.Equal(expected.Durations, actual.Durations);
+        Assert.Equal([1L, tokens.Length, 768], actual.HiddenShape);
+        Assert.Equal(expected.Audio.Length, actual.Audio.Length);
+        Assert.Equal(expected.Durations.Sum() * 600, actual.Audio.Length);
+        Assert.All(expected.Audio.Zip(actual.Audio), p => Assert.Equal(p.First, p.Second, 1e-4f));
+    }
+
+    [Fact]
+    public async Task Requests_beyond_the_largest_bucket_or_with_disagreeing_lengths_are_refused_not_replayed()
+    {
+        using var staged = InferenceEngine.Create("ref-staged", models.Staged, Bucketed, null, NullLogger.Instance);
+        var tooLong = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => staged.RunAsync(
+            worker =>
+            {
+                var encoder = worker.Graph("encoder");
+                encoder.SetInput("tokens", new long[33], [1, 33]);
+                return encoder.Run();
+            },
+            CancellationToken.None));
+        Assert.Contains("from 1 to 32", tooLong.Message, StringComparison.Ordinal);
+
+        using var ar = InferenceEngine.Create("ref-ar", models.Ar, Bucketed, null, NullLogger.Instance);
+        var disagree = await Assert.ThrowsAsync<ArgumentException>(() => ar.RunAsync(
+            worker =>
+            {
+                var step = worker.Graph("step");
+                step.SetInput("token", [1L, 2L], [2, 1]);
+                step.SetInput("state", new float[24 * 3 * 1024], [24, 3, 1024]);
+                return step.Run();
+            },
+            CancellationToken.None));
+        Assert.Contains("disagree on 'batch'", disagree.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_decode_loop_keeps_the_state_on_the_device_and_matches_step_by_step_runs()
+    {
+        long[][] steps = [[5, 9, 200], [17, 3, 999], [42, 42, 42], [0, 1, 2]];
+        using var eager = InferenceEngine.Create("ref-ar", models.Ar, EngineSettings.Cpu, null, NullLogger.Instance);
+        var expected = await eager.RunAsync(
+            worker =>
+            {
+                var step = worker.Graph("step");
+                var state = new float[24 * 3 * 1024];
+                var logits = new List<float[]>();
+                foreach (var tokens in steps)
+                {
+                    step.SetInput("token", tokens, [3, 1]);
+                    step.SetInput("state", state, [24, 3, 1024]);
+                    var outputs = step.Run();
+                    logits.Add(outputs["logits"].ToFloats());
+                    state = outputs["next_state"].ToFloats();
+                }
+
+                return logits;
+            },
+            CancellationToken.None);
+
+        using var bucketed = InferenceEngine.Create("ref-ar", models.Ar, Bucketed, null, NullLogger.Instance);
+        var (actual, restarted) = await bucketed.RunAsync(
+            worker =>
+            {
+                var step = (BucketedGraph)worker.Graph("step");
+                var loop = step.StartDecode(3);
+                Assert.Equal(4, loop.BucketSize);
+                var logits = steps.Select(tokens =>
+                {
+                    var outputs = loop.Step(tokens);
+                    Assert.Single(outputs.All); // the state stays where the next step reads it
+                    Assert.Equal([3L, 1024], outputs["logits"].Shape);
+                    return outputs["logits"].ToFloats();
+                }).ToList();
+                return (logits, step.StartDecode(3).Step(steps[0])["logits"].ToFloats());
+            },
+            CancellationToken.None);
+
+        foreach (var (e, a) in expected.Zip(actual))
+        {
+            Assert.All(e.Zip(a), p => Assert.Equal(p.First, p.Second, 1e-4f));
+        }
+
+        Assert.NotEqual(actual[0], actual[1]);
+        Assert.All(expected[0].Zip(restarted), p => Assert.Equal(p.First, p.Second, 1e-4f)); // a new loop starts from zero state
+    }
+
+    [Theory]
+    [InlineData("encoder.tokens=16,8", "strictly ascending")]
+    [InlineData("encoder.tokens=0,8", "positive")]
+    [InlineData("encoder=16", "GRAPH.DIMENSION=SIZE")]
+    [InlineData("encoder.tokens=16;encoder.tokens=32", "more than once")]
+    [InlineData("step.batch=1,x", "not a positive integer")]
+    public void Bucket_settings_refuse_what_cannot_be_captured(string value, string reason)
+    {
+        var error = Assert.Throws<ArgumentException>(() => GraphBucketing.Parse(value));
+        Assert.Contains(reason, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bucket_settings_parse_and_pick_the_smallest_bucket_that_holds_a_request()
+    {
+        var parsed = GraphBucketing.Parse(" encoder.tokens=16,32 ; step.batch=1,4,16 ");
+        Assert.Equal(["encoder.tokens=16,32", "step.batch=1,4,16"], parsed.Select(b => b.ToString()));
+        Assert.Equal((16, 32, -1), (parsed[0].BucketFor(1), parsed[0].BucketFor(17), parsed[0].BucketFor(33)));
+        var settings = EngineSettings.Cpu with { CudaGraphs = true };
+        Assert.Null(settings.BucketsFor("encoder", ExecutionProviderKind.Cpu)); // defaults serve capture, which is CUDA's
+        Assert.Equal("tokens", settings.BucketsFor("encoder", ExecutionProviderKind.Cuda)!.Dimension);
+        Assert.Null(settings.BucketsFor("model", ExecutionProviderKind.Cuda)); // single-graph families: data-dependent shapes
+    }
+
+    private static (long[] Durations, long[] HiddenShape, float[] Audio) Synthesize(InferenceWorker worker, long[] tokens)
+    {
+        var encoder = worker.Graph("encoder");
+        encoder.SetInput("tokens", tokens, [1, tokens.Length]);
+        var encoded = encoder.Run();
+        var hidden = encoded["hidden"].ToFloats();
+        var durations = encoded["durations"].ToInt64s();
+        var frames = durations.SelectMany((d, t) => Enumerable.Repeat(t, (int)d)).SelectMany(t => hidden.Skip(t * 768).Take(768)).ToArray();
+        var decoder = worker.Graph("decoder");
+        decoder.SetInput("frames", frames, [1, frames.Length / 768, 768]);
+        return (durations, [.. encoded["hidden"].Shape], decoder.Run()["audio"].ToFloats());
+    }
+}
