@@ -39,7 +39,7 @@ public sealed class EngineTensor
     /// <summary>The values as longs (floats rounded).</summary>
     public long[] ToInt64s() => _integers ?? [.. _floats!.Select(v => (long)MathF.Round(v))];
 
-    internal static EngineTensor CopyFrom(string name, OrtValue value)
+    public static EngineTensor CopyFrom(string name, OrtValue value)
     {
         var info = value.GetTensorTypeAndShape();
         return FromBytes(name, ModelSignature.KindOf(info.ElementDataType), info.Shape, value.GetTensorDataAsSpan<byte>());

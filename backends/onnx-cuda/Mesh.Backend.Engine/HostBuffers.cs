@@ -52,40 +52,47 @@ internal sealed class PinnedArraySource : HostBufferSource
 }
 
 /// <summary>
-/// CUDA provider: page-locked host memory from the session's CudaPinned allocator, so the host-to-device copies at
-/// bind time and the device-to-host copies of outputs run at full bandwidth.
+/// CUDA provider: inputs are written into page-locked memory from <c>cudaMallocHost</c>, so ONNX Runtime's copies to the
+/// device run at full bandwidth; outputs are bound to the session's CudaPinned allocator where the provider offers one,
+/// else to ordinary host memory.
 /// </summary>
 internal sealed class CudaPinnedSource : HostBufferSource
 {
-    private readonly OrtMemoryInfo _pinned;
-    private readonly OrtAllocator _allocator;
+    private readonly OrtMemoryInfo? _pinnedOutput;
 
     public CudaPinnedSource(InferenceSession session, int deviceId)
     {
-        _pinned = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, deviceId, OrtMemType.CpuOutput);
-        _allocator = new OrtAllocator(session, _pinned);
+        var pinned = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, deviceId, OrtMemType.CpuOutput);
+        try
+        {
+            using var allocator = new OrtAllocator(session, pinned);
+            _pinnedOutput = pinned;
+        }
+        catch (OnnxRuntimeException)
+        {
+            pinned.Dispose();
+        }
     }
 
-    public override OrtMemoryInfo InputMemory => _pinned;
+    // Page-locked memory is still host memory to ONNX Runtime: it copies it in as from any host buffer.
+    public override OrtMemoryInfo InputMemory => OrtMemoryInfo.DefaultInstance;
 
-    public override OrtMemoryInfo OutputMemory => _pinned;
+    public override OrtMemoryInfo OutputMemory => _pinnedOutput ?? OrtMemoryInfo.DefaultInstance;
 
-    public override HostBuffer Allocate(long bytes) => new PinnedAllocation(_allocator.Allocate(checked((uint)Math.Max(bytes, 16))));
+    public override HostBuffer Allocate(long bytes) => new PageLocked(Math.Max(bytes, 16));
 
     public override void Dispose()
     {
-        _allocator.Dispose();
-        _pinned.Dispose();
+        _pinnedOutput?.Dispose();
         base.Dispose();
     }
 
-    private sealed class PinnedAllocation(OrtMemoryAllocation allocation) : HostBuffer
+    private sealed class PageLocked(long bytes) : HostBuffer
     {
-        // The handle of an allocation is the address of its memory.
-        public override nint Pointer => allocation.DangerousGetHandle();
+        public override nint Pointer { get; } = CudaRuntime.MallocHost(bytes);
 
-        public override long Capacity => (long)allocation.Size;
+        public override long Capacity => bytes;
 
-        public override void Dispose() => allocation.Dispose();
+        public override void Dispose() => CudaRuntime.FreeHost(Pointer);
     }
 }

@@ -48,7 +48,7 @@ public static class SessionOptionsFactory
         _ => throw new ArgumentOutOfRangeException(nameof(optimization)),
     };
 
-    internal static SessionOptions Create(EngineSettings settings, ExecutionProviderKind provider, nint stream, bool captureGraphs = false)
+    public static SessionOptions Create(EngineSettings settings, ExecutionProviderKind provider, nint stream, bool captureGraphs = false)
     {
         var options = new SessionOptions
         {

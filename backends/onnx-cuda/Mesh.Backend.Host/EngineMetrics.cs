@@ -16,6 +16,11 @@ public sealed class EngineMetrics(IOptions<BackendOptions> backend) : IEngineObs
             Buckets = Histogram.ExponentialBuckets(0.001, 2, 15), // 1 ms .. ~16 s
         });
 
+    private static readonly Counter GraphReplays = Metrics.CreateCounter(
+        "mesh_engine_graph_replays_total",
+        "Engine runs that replayed a captured CUDA graph (CUDA_GRAPHS=true).",
+        "backend", "variant", "model", "stage");
+
     private static readonly Gauge Provider = Metrics.CreateGauge(
         "mesh_engine_execution_provider",
         "1 for the execution provider a model runs on; fallback_reason says why it is not the requested one.",
@@ -50,6 +55,12 @@ public sealed class EngineMetrics(IOptions<BackendOptions> backend) : IEngineObs
             selection.FallbackReason ?? "none").Set(1);
     }
 
-    public void RunCompleted(in EngineRunTiming timing) =>
+    public void RunCompleted(in EngineRunTiming timing)
+    {
         RunSeconds.WithLabels(backend.Value.Name, backend.Value.Variant, timing.Model, timing.Stage, timing.Graph, timing.Precision).Observe(timing.Total.TotalSeconds);
+        if (timing.Graph != EngineRunTiming.Eager)
+        {
+            GraphReplays.WithLabels(backend.Value.Name, backend.Value.Variant, timing.Model, timing.Stage).Inc();
+        }
+    }
 }

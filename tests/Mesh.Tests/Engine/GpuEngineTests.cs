@@ -1,0 +1,60 @@
+using Mesh.Backend.Engine;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Mesh.Tests.Engine;
+
+/// <summary>A test that needs a usable CUDA device (and the CUDA provider); skipped, with the reason, elsewhere.</summary>
+public sealed class GpuFactAttribute : FactAttribute
+{
+    public GpuFactAttribute()
+    {
+        if (InferenceEngine.ProbeCuda(0) is { } problem)
+        {
+            Skip = $"No usable GPU ({problem.Reason}): {problem.Detail}";
+        }
+    }
+}
+
+/// <summary>
+/// The CUDA-graph engine on a GPU: loads with nothing on the CPU, captures one graph per bucket and replays it, and
+/// matches the CPU provider. The same checks run on the GPU test machine through Mesh.GpuBench (docs/gpu-results.md).
+/// </summary>
+[Collection(ReferenceModelsDefinition.Name)]
+public sealed class GpuEngineTests(ReferenceModels models)
+{
+    private static readonly EngineSettings Captured = new()
+    {
+        ExecutionProvider = ExecutionProviderKind.Cuda,
+        CpuFallback = false,
+        CudaGraphs = true,
+        GraphBuckets = GraphBucketing.Parse("step.batch=1,4"),
+    };
+
+    [GpuFact]
+    public async Task Decode_steps_replay_captured_graphs_and_match_the_cpu()
+    {
+        long[][] steps = [[5, 9, 200], [17, 3, 999], [42, 42, 42]];
+        using var cpu = InferenceEngine.Create("ref-ar", models.Ar, EngineSettings.Cpu with { GraphBuckets = Captured.GraphBuckets }, null, NullLogger.Instance);
+        using var gpu = InferenceEngine.Create("ref-ar", models.Ar, Captured, null, NullLogger.Instance);
+        Assert.Equal((ExecutionProviderKind.Cuda, GraphModes.Captured), (gpu.Provider.Active, gpu.Graphs));
+
+        var expected = await cpu.RunAsync(worker => Decode(worker, steps).Logits, CancellationToken.None);
+        var (actual, replays, captured) = await gpu.RunAsync(worker => Decode(worker, steps), CancellationToken.None);
+
+        Assert.Equal(4, captured); // two buckets, each with its even and odd step
+        Assert.Equal(steps.Length, replays);
+        foreach (var (e, a) in expected.Zip(actual))
+        {
+            var scale = e.Max(MathF.Abs);
+            Assert.All(e.Zip(a), p => Assert.InRange(MathF.Abs(p.First - p.Second) / scale, 0, 1e-3f));
+        }
+    }
+
+    private static (List<float[]> Logits, long Replays, int Captured) Decode(InferenceWorker worker, long[][] steps)
+    {
+        var step = (BucketedGraph)worker.Graph("step");
+        var loop = step.StartDecode(3);
+        var logits = steps.Select(tokens => loop.Step(tokens)["logits"].ToFloats()).ToList();
+        return (logits, step.Replays, step.CapturedGraphs);
+    }
+}
