@@ -123,6 +123,7 @@ public sealed class BucketedGraph : WorkerGraph
         }
 
         _pending.Clear();
+        SyncBeforeRun();
         var bound = Stopwatch.GetTimestamp();
         Execute(bucket.Bindings[0]);
         var ran = Stopwatch.GetTimestamp();
@@ -166,6 +167,7 @@ public sealed class BucketedGraph : WorkerGraph
         var pending = new PendingInput(CheckInput(input.Name, tokens.Length, shape), shape, tokens.ToArray(), null);
         WritePadded(pending, target);
         _memory.CopyToDevice(target.Device, target.Host, target.Bytes);
+        SyncBeforeRun();
         var bound = Stopwatch.GetTimestamp();
         Execute(bucket.Bindings[parity]);
         var ran = Stopwatch.GetTimestamp();
@@ -187,6 +189,7 @@ public sealed class BucketedGraph : WorkerGraph
                 _memory.Zero(tensor.Device, tensor.Bytes);
             }
 
+            _memory.Synchronize();
             foreach (var (output, shape) in Signature.Outputs.Zip(ProbeOutputShapes(bucket)))
             {
                 var (axis, units) = TrimAxis(output, shape, size);
@@ -286,6 +289,15 @@ public sealed class BucketedGraph : WorkerGraph
         return binding;
     }
 
+    /// <summary>A capturing session computes on its provider's own stream, not the worker's: the copies must land first.</summary>
+    private void SyncBeforeRun()
+    {
+        if (CapturesGraphs)
+        {
+            _memory.Synchronize();
+        }
+    }
+
     private void Execute(Binding binding)
     {
         _session.RunWithBinding(binding.Options, binding.IoBinding);
@@ -294,10 +306,12 @@ public sealed class BucketedGraph : WorkerGraph
 
     private EngineOutputs Fetch(Bucket bucket, long length, string? skip)
     {
-        var fetched = bucket.Outputs.Where(o => o.Key != skip).ToArray();
-        foreach (var (_, tensor) in fetched)
+        foreach (var (name, tensor) in bucket.Outputs)
         {
-            _memory.CopyToHost(tensor.Host, tensor.Device, tensor.Bytes);
+            if (name != skip)
+            {
+                _memory.CopyToHost(tensor.Host, tensor.Device, tensor.Bytes);
+            }
         }
 
         _memory.Synchronize();
@@ -306,7 +320,16 @@ public sealed class BucketedGraph : WorkerGraph
             Replays++;
         }
 
-        return new EngineOutputs([.. fetched.Select(o => o.Value.ReadTrimmed(o.Key, length))]);
+        var tensors = new List<EngineTensor>(bucket.Outputs.Count);
+        foreach (var (name, tensor) in bucket.Outputs)
+        {
+            if (name != skip)
+            {
+                tensors.Add(tensor.ReadTrimmed(name, length));
+            }
+        }
+
+        return new EngineOutputs(tensors);
     }
 
     private long RequestLength()
@@ -535,6 +558,12 @@ public sealed class BucketedGraph : WorkerGraph
             var extent = length * Units;
             var shape = (long[])Shape.Clone();
             shape[Axis] = extent;
+            if (outer == 1)
+            {
+                // The request is a prefix of the buffer (batch rows, frames, samples): one copy.
+                return EngineTensor.FromBytes(name, Spec.Element, shape, source[..(int)(extent * inner * size)]);
+            }
+
             var trimmed = new byte[outer * extent * inner * size];
             for (long o = 0; o < outer; o++)
             {

@@ -30,7 +30,9 @@ public static class SessionOptionsFactory
             options["gpu_mem_limit"] = settings.GpuMemLimitBytes.ToString(CultureInfo.InvariantCulture);
         }
 
-        if (stream != 0)
+        // A capturing session computes on the stream its provider creates for graphs: with a user stream, ONNX Runtime 1.31
+        // began the capture on the legacy stream (CUDA error 900) on an H100. Its worker syncs its own copies before runs.
+        if (stream != 0 && !captureGraphs)
         {
             // ONNX Runtime parses the handle as a decimal address.
             options["user_compute_stream"] = ((ulong)stream).ToString(CultureInfo.InvariantCulture);
