@@ -26,6 +26,11 @@ public sealed class InferenceEngineTests(GeneratedModels models)
         Assert.Equal("EXHAUSTIVE", tf32["cudnn_conv_algo_search"]);
         Assert.False(tf32.ContainsKey("user_compute_stream"));
         Assert.False(tf32.ContainsKey("gpu_mem_limit"));
+
+        // A capturing stage computes on the provider's own stream (its capture failed on a user stream).
+        var captured = SessionOptionsFactory.CudaProviderOptions(new EngineSettings { CudaGraphs = true }, stream: 123456789, captureGraphs: true);
+        Assert.Equal("1", captured["enable_cuda_graph"]);
+        Assert.False(captured.ContainsKey("user_compute_stream"));
     }
 
     [Theory]
