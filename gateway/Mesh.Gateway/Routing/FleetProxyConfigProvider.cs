@@ -1,4 +1,3 @@
-using System.Net;
 using Mesh.Gateway.Discovery;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
@@ -65,9 +64,6 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
 
     public static string ClusterId(string pool, string variant) => $"{pool}:{variant}";
 
-    /// <summary>The id a discovered entry's destination gets for one of its addresses (entry names cannot hold '/').</summary>
-    public static string DiscoveredDestinationId(string name, IPAddress address) => $"{name}/{address}";
-
     private void Reload()
     {
         lock (_reloading)
@@ -127,7 +123,10 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
         return new FleetConfig(routes, clusters);
     }
 
-    /// <summary>A declared backend as itself; a discovered one as one destination per address its host resolves to.</summary>
+    /// <summary>
+    /// A declared backend as itself; a discovered one as one destination per address its host resolves to, named
+    /// <c>NAME/ADDRESS</c> (a declared name cannot hold '/', so the two never collide).
+    /// </summary>
     private IEnumerable<KeyValuePair<string, DestinationConfig>> Destinations(BackendEndpoint backend)
     {
         if (!backend.Discover)
@@ -137,7 +136,7 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
 
         var named = new Uri(backend.Address);
         return _discovery.AddressesOf(BackendDiscovery.HostOf(backend)).Select(address => KeyValuePair.Create(
-            DiscoveredDestinationId(backend.Name, address),
+            $"{backend.Name}/{address}",
             new DestinationConfig
             {
                 Address = new UriBuilder(named) { Host = address.ToString() }.Uri.ToString(),
