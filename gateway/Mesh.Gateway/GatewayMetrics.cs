@@ -55,6 +55,12 @@ public static class GatewayMetrics
     public static readonly Gauge BackendLoad = Metrics.CreateGauge(
         "mesh_backend_load", "Requests in flight plus sentences queued, as the backend last reported.", "backend");
 
+    public static readonly Gauge DiscoveredAddresses = Metrics.CreateGauge(
+        "mesh_backend_discovered_addresses", "Addresses a discovered backend host resolves to, each a backend of its pool (the last known ones while lookups fail).", "host");
+
+    public static readonly Counter DiscoveryFailures = Metrics.CreateCounter(
+        "mesh_backend_discovery_failures_total", "Lookups of a discovered backend host that failed, timed out or came back empty; its last known addresses were kept.", "host");
+
     public static readonly Counter AuthFailures = Metrics.CreateCounter(
         "mesh_auth_failures_total", "Requests refused for their API key (401) or its rate (429), by code.", "code");
 

@@ -27,6 +27,35 @@ public sealed class BackendEndpoint
 
     [RegularExpression("^[A-Za-z0-9._-]{1,64}$")]
     public string Variant { get; set; } = "default";
+
+    /// <summary>
+    /// True when <see cref="Address"/> names a DNS host standing for many backends (a Kubernetes headless Service):
+    /// each of its A/AAAA records becomes a backend of the pool, followed as the records change (<see cref="DiscoveryOptions"/>).
+    /// </summary>
+    public bool Discover { get; set; }
+}
+
+/// <summary>
+/// How backends marked <see cref="BackendEndpoint.Discover"/> are resolved (section <c>Mesh:Discovery</c>). A failed or
+/// empty answer keeps the addresses last resolved: a DNS outage must not empty a pool that is still serving.
+/// </summary>
+public sealed class DiscoveryOptions
+{
+    public const string Section = "Mesh:Discovery";
+
+    /// <summary>Time between resolutions; kube DNS keeps a headless Service's records for 5 s by default.</summary>
+    [Range(100, 3_600_000)]
+    public int RefreshMs { get; set; } = 5_000;
+
+    /// <summary>A lookup with no answer by then counts as failed, so one slow host cannot hold back the others.</summary>
+    [Range(100, 60_000)]
+    public int TimeoutMs { get; set; } = 2_000;
+
+    /// <summary>
+    /// A file in hosts(5) format that replaces DNS: names resolve from it alone, read anew on every refresh. For a fleet
+    /// whose addresses are kept in a file rather than in DNS, and for tests; DNS is used when unset.
+    /// </summary>
+    public string? HostsFile { get; set; }
 }
 
 public static class Pools

@@ -3,6 +3,7 @@ using Mesh.Contracts.Http;
 using Mesh.Gateway.Admission;
 using Mesh.Gateway.Auth;
 using Mesh.Gateway.Balancing;
+using Mesh.Gateway.Discovery;
 using Mesh.Gateway.Health;
 using Mesh.Gateway.Routing;
 using Mesh.Gateway.Streaming;
@@ -22,6 +23,8 @@ public static class GatewayServiceRegistration
         services.AddOptions<FleetOptions>().BindConfiguration(FleetOptions.Section).ValidateDataAnnotations().Validate(
             fleet => fleet.Backends.All(b => Validate(b)) && fleet.Backends.Select(b => b.Name).Distinct(StringComparer.Ordinal).Count() == fleet.Backends.Count,
             "Every backend needs a unique Name, an absolute http(s) Address, a Pool of realtime|batch|shared and a Variant.").ValidateOnStart();
+        services.AddOptions<DiscoveryOptions>().BindConfiguration(DiscoveryOptions.Section).ValidateDataAnnotations().Validate(
+            d => d.HostsFile is not { Length: > 0 } path || File.Exists(path), "Mesh:Discovery:HostsFile must name an existing file.").ValidateOnStart();
         services.AddOptions<VariantOptions>().BindConfiguration(VariantOptions.Section).Validate(
             v => v.Weights.Values.All(w => w >= 0 && double.IsFinite(w)), "Variant weights must be finite and not negative.").ValidateOnStart();
         services.AddOptions<AdmissionOptions>().BindConfiguration(AdmissionOptions.Section).ValidateDataAnnotations().Validate(
@@ -48,6 +51,12 @@ public static class GatewayServiceRegistration
                 MeshHeaders.RequestId, MeshHeaders.Variant, MeshHeaders.Backend, MeshHeaders.QueueMs,
                 MeshHeaders.PcmSampleRate, MeshHeaders.PcmBitDepth, MeshHeaders.PcmChannels, "Retry-After")
             .SetPreflightMaxAge(TimeSpan.FromMinutes(10))));
+        services.AddSingleton<IBackendAddressResolver>(provider =>
+            provider.GetRequiredService<IOptions<DiscoveryOptions>>().Value.HostsFile is { Length: > 0 } hostsFile
+                ? new HostsFileAddressResolver(hostsFile)
+                : new DnsAddressResolver());
+        services.AddSingleton<BackendDiscovery>();
+        services.AddHostedService(provider => provider.GetRequiredService<BackendDiscovery>());
         services.AddSingleton<IProxyConfigProvider, FleetProxyConfigProvider>();
         services.AddReverseProxy().AddTransforms(transforms =>
         {

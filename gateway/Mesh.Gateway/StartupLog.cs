@@ -14,7 +14,13 @@ internal static partial class StartupLog
         var balancing = app.Services.GetRequiredService<IOptions<BalancingOptions>>().Value;
         foreach (var backend in fleet.Backends)
         {
-            LogBackend(app.Logger, backend.Name, backend.Address, backend.Pool, backend.Variant);
+            LogBackend(app.Logger, backend.Name, backend.Address, backend.Pool, backend.Variant, backend.Discover ? "discovered" : "declared");
+        }
+
+        if (fleet.Backends.Any(b => b.Discover))
+        {
+            var discovery = app.Services.GetRequiredService<IOptions<DiscoveryOptions>>().Value;
+            LogDiscovery(app.Logger, discovery.HostsFile is { Length: > 0 } file ? $"hosts file {file}" : "DNS", discovery.RefreshMs, discovery.TimeoutMs);
         }
 
         LogBalancing(app.Logger, balancing.Policy);
@@ -36,8 +42,11 @@ internal static partial class StartupLog
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Backend {Name} at {Address}: pool {Pool}, variant {Variant}")]
-    private static partial void LogBackend(ILogger logger, string name, string address, string pool, string variant);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backend {Name} at {Address}: pool {Pool}, variant {Variant}, {Kind}")]
+    private static partial void LogBackend(ILogger logger, string name, string address, string pool, string variant, string kind);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Discovered backends resolve through {Source} every {RefreshMs} ms (timeout {TimeoutMs} ms)")]
+    private static partial void LogDiscovery(ILogger logger, string source, int refreshMs, int timeoutMs);
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Variant weights [{Weights}]; admission {Total} slots ({Reserved} reserved for realtime), queues realtime {RealtimeQueue}, batch {BatchQueue}")]

@@ -1,3 +1,4 @@
+using Mesh.Gateway.Discovery;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
@@ -8,7 +9,9 @@ namespace Mesh.Gateway.Routing;
 
 /// <summary>
 /// Builds YARP's routes and clusters from the fleet configuration: one cluster per (pool, variant), every public
-/// streaming path routed. Operators declare backends, not proxy plumbing; a configuration change reloads it live.
+/// streaming path routed. Operators declare backends, not proxy plumbing; a configuration change reloads it live. A
+/// discovered entry (a DNS name for a pool) becomes one destination per address <see cref="BackendDiscovery"/> last
+/// resolved, reloaded when those change, with the same health checks and balancing as a declared backend.
 /// </summary>
 public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
 {
@@ -23,36 +26,52 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
     private readonly IOptionsMonitor<FleetOptions> _fleet;
     private readonly IOptionsMonitor<PassiveHealthOptions> _health;
     private readonly IOptionsMonitor<BalancingOptions> _balancing;
-    private readonly IDisposable? _subscription;
-    private readonly IDisposable? _balancingSubscription;
+    private readonly BackendDiscovery _discovery;
+    private readonly IDisposable?[] _subscriptions;
+
+    // Reloads come from configuration and discovery threads; each must build from, and publish, the latest state.
+    private readonly Lock _reloading = new();
     private volatile FleetConfig _config;
 
     public FleetProxyConfigProvider(
-        IOptionsMonitor<FleetOptions> fleet, IOptionsMonitor<PassiveHealthOptions> health, IOptionsMonitor<BalancingOptions> balancing)
+        IOptionsMonitor<FleetOptions> fleet,
+        IOptionsMonitor<PassiveHealthOptions> health,
+        IOptionsMonitor<BalancingOptions> balancing,
+        BackendDiscovery discovery)
     {
         _fleet = fleet;
         _health = health;
         _balancing = balancing;
+        _discovery = discovery;
         _config = Build();
-        _subscription = fleet.OnChange(_ => Reload());
-        _balancingSubscription = balancing.OnChange(_ => Reload());
+        _subscriptions =
+        [
+            fleet.OnChange(_ => Reload()),
+            balancing.OnChange(_ => Reload()),
+            ChangeToken.OnChange(discovery.Watch, Reload),
+        ];
     }
 
     public IProxyConfig GetConfig() => _config;
 
     public void Dispose()
     {
-        _subscription?.Dispose();
-        _balancingSubscription?.Dispose();
+        foreach (var subscription in _subscriptions)
+        {
+            subscription?.Dispose();
+        }
     }
 
     public static string ClusterId(string pool, string variant) => $"{pool}:{variant}";
 
     private void Reload()
     {
-        var previous = _config;
-        _config = Build();
-        previous.SignalChange();
+        lock (_reloading)
+        {
+            var previous = _config;
+            _config = Build();
+            previous.SignalChange();
+        }
     }
 
     private FleetConfig Build()
@@ -87,7 +106,7 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
                     // A long synthesis may be silent for a while before its first byte; YARP's default (100 s) would cut it.
                     ActivityTimeout = TimeSpan.FromMinutes(10),
                 },
-                Destinations = group.ToDictionary(b => b.Name, b => new DestinationConfig { Address = b.Address }),
+                Destinations = group.SelectMany(Destinations).ToDictionary(),
             })
             .ToList();
         if (clusters.Count == 0)
@@ -102,6 +121,28 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
             new() { RouteId = "websocket", ClusterId = defaultCluster, Match = new RouteMatch { Path = "/ws" } },
         ];
         return new FleetConfig(routes, clusters);
+    }
+
+    /// <summary>
+    /// A declared backend as itself; a discovered one as one destination per address its host resolves to, named
+    /// <c>NAME/ADDRESS</c> (a declared name cannot hold '/', so the two never collide).
+    /// </summary>
+    private IEnumerable<KeyValuePair<string, DestinationConfig>> Destinations(BackendEndpoint backend)
+    {
+        if (!backend.Discover)
+        {
+            return [new(backend.Name, new DestinationConfig { Address = backend.Address })];
+        }
+
+        var named = new Uri(backend.Address);
+        return _discovery.AddressesOf(BackendDiscovery.HostOf(backend)).Select(address => KeyValuePair.Create(
+            $"{backend.Name}/{address}",
+            new DestinationConfig
+            {
+                Address = new UriBuilder(named) { Host = address.ToString() }.Uri.ToString(),
+                // The request still names the host it was meant for, as a client of the Service would (virtual hosts, TLS names).
+                Host = named.Authority,
+            }));
     }
 
     private sealed class FleetConfig(IReadOnlyList<RouteConfig> routes, IReadOnlyList<ClusterConfig> clusters) : IProxyConfig

@@ -1,9 +1,13 @@
+using System.Globalization;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using Mesh.Backend.Host;
+using Mesh.Gateway;
 using Mesh.Tests.Integration;
 using Mesh.Tests.Observability;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using YamlDotNet.RepresentationModel;
 
 namespace Mesh.Tests.Deployment;
@@ -11,7 +15,8 @@ namespace Mesh.Tests.Deployment;
 /// <summary>
 /// No cluster runs here, so the manifests of <c>ops/k8s/</c> are checked against the code and each other: ports
 /// and probes are the ones the hosts serve, selectors select what they mean to, every environment variable is one
-/// the code reads, the gateway's pools are the backends' headless Services, and the autoscaler's metric exists.
+/// the code reads, the gateway's pools are the backends' headless Services, discovered through DNS, and the autoscaler's
+/// metric exists.
 /// </summary>
 public sealed partial class KubernetesManifestTests
 {
@@ -120,9 +125,10 @@ public sealed partial class KubernetesManifestTests
     public void Gateway_pools_are_the_backend_services_with_their_variants_and_weights()
     {
         var settings = Environment(Container(Gateway));
-        var fields = typeof(Mesh.Gateway.BackendEndpoint).GetProperties().Select(p => p.Name).ToHashSet();
+        var fields = typeof(BackendEndpoint).GetProperties().Select(p => p.Name).ToHashSet();
+        var discovery = typeof(DiscoveryOptions).GetProperties().Select(p => $"Mesh__Discovery__{p.Name}").ToHashSet();
         Assert.All(settings.Keys, key => Assert.True(
-            key == "ASPNETCORE_HTTP_PORTS" || WeightSetting().IsMatch(key) ||
+            key == "ASPNETCORE_HTTP_PORTS" || WeightSetting().IsMatch(key) || discovery.Contains(key) ||
             (FleetSetting().Match(key) is { Success: true } m && fields.Contains(m.Groups[2].Value)),
             $"{key} is not a setting the gateway reads"));
 
@@ -140,7 +146,18 @@ public sealed partial class KubernetesManifestTests
             Assert.Equal(Label(pods, "mesh.dev/variant"), pool["Variant"]);
             Assert.Equal(Label(pods, "mesh.dev/pool"), pool["Pool"]);
             Assert.True(settings.ContainsKey($"Mesh__Variants__Weights__{pool["Variant"]}"), $"variant {pool["Variant"]} has no weight");
+
+            // The Service is headless, so its name stands for every ready pod: the gateway must resolve it into them.
+            Assert.Equal("true", pool.GetValueOrDefault("Discover"));
         }
+
+        // As the environment provider reads them (__ is :), the settings pass the gateway's own validation at start.
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(settings.Select(e => KeyValuePair.Create(e.Key.Replace("__", ":", StringComparison.Ordinal), (string?)e.Value)))
+            .Build();
+        using var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration).AddGateway().BuildServiceProvider();
+        Assert.Equal(pools.Length, services.GetRequiredService<IOptions<FleetOptions>>().Value.Backends.Count(b => b.Discover));
+        Assert.Equal(int.Parse(settings["Mesh__Discovery__RefreshMs"], CultureInfo.InvariantCulture), services.GetRequiredService<IOptions<DiscoveryOptions>>().Value.RefreshMs);
     }
 
     [Fact]

@@ -15,7 +15,8 @@ namespace Mesh.Tests.Observability;
 /// A fleet built so that every series has something to say, watched by a real Prometheus with the repository's
 /// configuration and rules. Two real backends serve variants <c>a</c> and <c>b</c>; variant a's pool also holds a
 /// backend that refuses every request, so the gateway retries and ejects, and that backend is all of variant c's
-/// pool, whose requests therefore fail with 503; the gateway requires an API key and has a
+/// pool, whose requests therefore fail with 503; variant b's pool is discovered, a host name the gateway resolves
+/// (from a hosts file standing in for DNS) to b's backend; the gateway requires an API key and has a
 /// single batch slot with no batch queue, so overlapping batch requests are shed. Traffic over every surface (whole
 /// file, OpenAI SSE, sentence SSE, PCM stream, WebSocket), errors, a bad key and cancelled streams runs once, in
 /// rounds a second apart; the tests read what it left in the processes and in Prometheus.
@@ -23,6 +24,7 @@ namespace Mesh.Tests.Observability;
 public sealed class ObservedFleet : IAsyncLifetime
 {
     public const string ApiKey = "mesh-observability-test-key";
+    private const string DiscoveredHost = "obs-b.mesh.test";
     private const int Rounds = 8;
     private const string TwoSentences = "Metrics are numbers with names. Dashboards make them pictures.";
     private const string Paragraph =
@@ -35,6 +37,8 @@ public sealed class ObservedFleet : IAsyncLifetime
     private RefusingBackend? _refusing;
 
     public HostProcess Gateway { get; private set; } = null!;
+
+    private string HostsFile => Path.Combine(_directory, "hosts");
 
     public IReadOnlyList<HostProcess> Backends => _backends;
 
@@ -57,6 +61,7 @@ public sealed class ObservedFleet : IAsyncLifetime
             .ToArray();
         _backends.AddRange(await Task.WhenAll(starting));
         _refusing = await RefusingBackend.StartAsync();
+        await File.WriteAllTextAsync(HostsFile, $"{_backends[1].Url.Host} {DiscoveredHost}\n");
         Gateway = await HostProcess.StartAsync(RepoPaths.GatewayDll, GatewayArgs());
         foreach (var backend in _backends)
         {
@@ -121,9 +126,11 @@ public sealed class ObservedFleet : IAsyncLifetime
         var keyHash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ApiKey)));
         return MeshFleet.FleetArgs(0, "obs-a1", _backends[0].Url, "shared", "a")
             .Concat(MeshFleet.FleetArgs(1, "obs-refusing", _refusing!.Url, "shared", "a"))
-            .Concat(MeshFleet.FleetArgs(2, "obs-b1", _backends[1].Url, "shared", "b"))
+            .Concat(MeshFleet.FleetArgs(2, "obs-b1", new Uri($"http://{DiscoveredHost}:{_backends[1].Url.Port}/"), "shared", "b"))
             .Concat(MeshFleet.FleetArgs(3, "obs-refusing-c", _refusing.Url, "shared", "c"))
             .Concat([
+                "--Mesh:Fleet:Backends:2:Discover=true",
+                $"--Mesh:Discovery:HostsFile={HostsFile}",
                 "--Mesh:Variants:Weights:a=50",
                 "--Mesh:Variants:Weights:b=50",
                 // One batch slot and no batch queue: a second concurrent batch request is shed.
