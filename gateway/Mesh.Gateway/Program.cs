@@ -7,7 +7,9 @@ using Mesh.Gateway.Streaming;
 using Microsoft.Extensions.Options;
 using Prometheus;
 
+var inlineIo = InlineIo.Enable();
 var builder = WebApplication.CreateSlimBuilder(args);
+builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = inlineIo);
 builder.UseConfiguredServerLimits();
 builder.Configuration.AddGatewayFiles();
 builder.Services.AddGateway();

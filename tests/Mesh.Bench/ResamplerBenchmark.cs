@@ -16,28 +16,14 @@ internal static class ResamplerBenchmark
 
     public static int Run(string[] args)
     {
-        var seconds = 60.0;
-        var repeats = 5;
-        string? jsonPath = null;
-        for (var i = 0; i < args.Length; i++)
+        if (BenchArguments.Parse("resampler", args, ("--seconds", "N"), ("--repeats", "N"), ("--json", "PATH")) is not { } options)
         {
-            switch (args[i])
-            {
-                case "--seconds" when i + 1 < args.Length:
-                    seconds = double.Parse(args[++i], CultureInfo.InvariantCulture);
-                    break;
-                case "--repeats" when i + 1 < args.Length:
-                    repeats = int.Parse(args[++i], CultureInfo.InvariantCulture);
-                    break;
-                case "--json" when i + 1 < args.Length:
-                    jsonPath = args[++i];
-                    break;
-                default:
-                    Console.Error.WriteLine($"resampler: unknown option {args[i]}; options: --seconds N --repeats N --json PATH");
-                    return 2;
-            }
+            return 2;
         }
 
+        var seconds = options.TryGetValue("--seconds", out var secondsText) ? double.Parse(secondsText, CultureInfo.InvariantCulture) : 60.0;
+        var repeats = options.TryGetValue("--repeats", out var repeatsText) ? int.Parse(repeatsText, CultureInfo.InvariantCulture) : 5;
+        var jsonPath = options.GetValueOrDefault("--json");
         if (repeats < 1 || seconds <= 0)
         {
             Console.Error.WriteLine("resampler: --repeats and --seconds must be positive");
@@ -50,7 +36,7 @@ internal static class ResamplerBenchmark
         {
             foreach (var (from, to) in new[] { (24000, 8000), (22050, 48000) })
             {
-                var audio = SpeechLike(from, seconds);
+                var audio = SpeechLikeSignal.Generate(from, seconds);
                 // 20 ms frames are what a streaming vocoder hands over; 1 s is a short sentence.
                 foreach (var chunkMs in new[] { 20, 1000 })
                 {
@@ -162,30 +148,6 @@ internal static class ResamplerBenchmark
         file.Write(WavEncoder.Header(sampleRate, (uint)(audio.Length * 2)));
         using var encoder = new PcmEncoder();
         file.Write(encoder.Encode(audio).Span);
-    }
-
-    // Harmonics of a gliding 90–210 Hz voice with a syllable envelope and a little noise, as in the unit tests.
-    private static float[] SpeechLike(int sampleRate, double seconds)
-    {
-        var random = new Random(1);
-        var samples = new float[(int)(sampleRate * seconds)];
-        var phase = 0.0;
-        for (var n = 0; n < samples.Length; n++)
-        {
-            var t = (double)n / sampleRate;
-            var fundamental = 150 + (60 * Math.Sin(2 * Math.PI * 0.7 * t));
-            phase += 2 * Math.PI * fundamental / sampleRate;
-            var voiced = 0.0;
-            for (var h = 1; h * fundamental < sampleRate / 2.0 && h <= 40; h++)
-            {
-                voiced += Math.Sin(h * phase) / h;
-            }
-
-            var envelope = 0.55 + (0.45 * Math.Sin(2 * Math.PI * 4 * t));
-            samples[n] = (float)((0.2 * envelope * voiced) + (0.02 * ((random.NextDouble() * 2) - 1)));
-        }
-
-        return samples;
     }
 
     private static double Median(List<double> values)

@@ -17,28 +17,14 @@ internal static class TtfaBenchmark
 
     public static async Task<int> RunAsync(string[] args)
     {
-        Uri? target = null;
-        var repeats = 15;
-        string? jsonPath = null;
-        for (var i = 0; i < args.Length; i++)
+        if (BenchArguments.Parse("ttfa", args, ("--target", "URL"), ("--repeats", "N"), ("--json", "PATH")) is not { } options)
         {
-            switch (args[i])
-            {
-                case "--target" when i + 1 < args.Length:
-                    target = new Uri(args[++i]);
-                    break;
-                case "--repeats" when i + 1 < args.Length:
-                    repeats = int.Parse(args[++i], CultureInfo.InvariantCulture);
-                    break;
-                case "--json" when i + 1 < args.Length:
-                    jsonPath = args[++i];
-                    break;
-                default:
-                    Console.Error.WriteLine($"ttfa: unknown option {args[i]}; options: --target URL --repeats N --json PATH");
-                    return 2;
-            }
+            return 2;
         }
 
+        var target = options.TryGetValue("--target", out var targetText) ? new Uri(targetText) : null;
+        var repeats = options.TryGetValue("--repeats", out var repeatsText) ? int.Parse(repeatsText, CultureInfo.InvariantCulture) : 15;
+        var jsonPath = options.GetValueOrDefault("--json");
         if (target is null || repeats < 1)
         {
             Console.Error.WriteLine("ttfa: --target URL is required and --repeats must be positive");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Http.Json;
 using Mesh.Contracts;
 
@@ -28,33 +27,10 @@ public sealed class BalancingPolicyTests(MeshFleet fleet)
         Assert.All(served.Zip(served.Skip(1)), pair => Assert.NotEqual(pair.First, pair.Second));
         Assert.Contains("Balancing policy RoundRobin", gateway.Output, StringComparison.Ordinal);
 
-        var (exitCode, output) = await RunToExitAsync(RepoPaths.GatewayDll, "--urls", "http://127.0.0.1:0", "--Mesh:Balancing:Policy=Fastest");
+        var (exitCode, output) = await DotnetProcess.RunToExitAsync(
+            [RepoPaths.GatewayDll, "--contentRoot", Path.GetDirectoryName(RepoPaths.GatewayDll)!, "--urls", "http://127.0.0.1:0", "--Mesh:Balancing:Policy=Fastest"],
+            TimeSpan.FromSeconds(60));
         Assert.NotEqual(0, exitCode);
         Assert.Contains("Mesh:Balancing:Policy must be one of", output, StringComparison.Ordinal);
-    }
-
-    private static async Task<(int ExitCode, string Output)> RunToExitAsync(string dll, params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in (string[])[dll, "--contentRoot", Path.GetDirectoryName(dll)!, .. args])
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        return (process.ExitCode, await stdout + await stderr);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 
 namespace Mesh.Tests.Integration;
@@ -84,32 +83,8 @@ public sealed class LoadBenchmarkTests : IAsyncLifetime
         }
     }
 
-    private static async Task<(int ExitCode, string Output)> RunBenchAsync(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(RepoPaths.BenchDll);
-        info.ArgumentList.Add("load");
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int ExitCode, string Output)> RunBenchAsync(params string[] args) =>
+        DotnetProcess.RunToExitAsync([RepoPaths.BenchDll, "load", .. args], TimeSpan.FromSeconds(120));
 }
 
 [CollectionDefinition(Name, DisableParallelization = true)]

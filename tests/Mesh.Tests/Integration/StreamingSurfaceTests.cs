@@ -12,6 +12,7 @@ namespace Mesh.Tests.Integration;
 public sealed class StreamingSurfaceTests(MeshFleet fleet)
 {
     private const string ThreeSentences = "The first sentence is short. The second one follows it! Is this the third?";
+    private static readonly TimeSpan ReceiveTimeout = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task OpenAi_sse_streams_deltas_then_done_with_usage()
@@ -203,29 +204,11 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
         }
     }
 
-    private static async Task<JsonElement> ReceiveEventAsync(ClientWebSocket socket)
-    {
-        var (type, payload) = await ReceiveAsync(socket);
-        Assert.Equal(WebSocketMessageType.Text, type);
-        using var document = JsonDocument.Parse(payload);
-        return document.RootElement.Clone();
-    }
+    private static Task<JsonElement> ReceiveEventAsync(ClientWebSocket socket) =>
+        WebSocketMessages.ReceiveEventAsync(socket, ReceiveTimeout);
 
-    private static async Task<(WebSocketMessageType Type, byte[] Payload)> ReceiveAsync(ClientWebSocket socket)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var message = new MemoryStream();
-        var buffer = new byte[16 * 1024];
-        WebSocketReceiveResult result;
-        do
-        {
-            result = await socket.ReceiveAsync(buffer, timeout.Token);
-            message.Write(buffer, 0, result.Count);
-        }
-        while (!result.EndOfMessage);
-
-        return (result.MessageType, message.ToArray());
-    }
+    private static Task<(WebSocketMessageType Type, byte[] Payload)> ReceiveAsync(ClientWebSocket socket) =>
+        WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout);
 
     private static Task SendTextAsync(ClientWebSocket socket, string text) =>
         socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, CancellationToken.None);

@@ -16,6 +16,7 @@ namespace Mesh.Tests.Reliability;
 [TestCaseOrderer(RunsLastOrderer.TypeName, RunsLastOrderer.AssemblyName)]
 public sealed class BadInputCatalogueTests(MeshFleet fleet)
 {
+    private static readonly TimeSpan ReceiveTimeout = TimeSpan.FromSeconds(20);
     private static readonly string[] WebSocketPaths = ["/ws", "/v1/audio/speech/ws"];
 
     public static TheoryData<string> HttpCases => new(BadInputCatalogue.All.Select(c => c.Name));
@@ -258,29 +259,11 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
         }
     }
 
-    internal static async Task<JsonElement> ReceiveEventAsync(ClientWebSocket socket)
-    {
-        var (type, payload) = await ReceiveAsync(socket);
-        Assert.Equal(WebSocketMessageType.Text, type);
-        using var document = JsonDocument.Parse(payload);
-        return document.RootElement.Clone();
-    }
+    internal static Task<JsonElement> ReceiveEventAsync(ClientWebSocket socket) =>
+        WebSocketMessages.ReceiveEventAsync(socket, ReceiveTimeout);
 
-    internal static async Task<(WebSocketMessageType Type, byte[] Payload)> ReceiveAsync(ClientWebSocket socket)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        using var message = new MemoryStream();
-        var buffer = new byte[16 * 1024];
-        WebSocketReceiveResult result;
-        do
-        {
-            result = await socket.ReceiveAsync(buffer, timeout.Token);
-            message.Write(buffer, 0, result.Count);
-        }
-        while (!result.EndOfMessage);
-
-        return (result.MessageType, message.ToArray());
-    }
+    internal static Task<(WebSocketMessageType Type, byte[] Payload)> ReceiveAsync(ClientWebSocket socket) =>
+        WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout);
 
     private sealed record CaseResult(HttpStatusCode Status, string? MediaType, bool HasAllow, string Body);
 }
