@@ -12,7 +12,7 @@ namespace Mesh.Tests.Deployment;
 public sealed partial class AllocatorSettingsTests
 {
     private const string ArenaMax = "2";
-    private const string ConserveMemory = "5";
+    private const string ConserveMemory = "9";
 
     [Theory]
     [InlineData("gateway/Dockerfile")]
