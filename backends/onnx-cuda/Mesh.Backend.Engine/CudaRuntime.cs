@@ -60,7 +60,6 @@ internal static unsafe class CudaRuntime
     {
         HostToDevice = 1,
         DeviceToHost = 2,
-        DeviceToDevice = 3,
     }
 
     public static nint Malloc(long bytes)
