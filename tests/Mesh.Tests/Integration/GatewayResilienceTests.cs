@@ -77,7 +77,9 @@ public sealed class GatewayResilienceTests
             statuses.Add(response.StatusCode);
         }
 
-        Assert.InRange(statuses.Count(s => s == HttpStatusCode.InternalServerError), 1, 2);
+        // YARP runs the passive policy once the answer is complete, so the client may send one more request to b1
+        // before the ejection lands: at most ConsecutiveFailures + 1 errors reach it, and none after that.
+        Assert.InRange(statuses.Count(s => s == HttpStatusCode.InternalServerError), 1, 3);
         Assert.All(statuses.Skip(12), s => Assert.Equal(HttpStatusCode.OK, s));
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("mesh_backend_ejections_total{backend=\"b1\"", metrics, StringComparison.Ordinal);
