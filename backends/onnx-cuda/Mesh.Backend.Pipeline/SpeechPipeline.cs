@@ -19,27 +19,32 @@ public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions
 {
     public async IAsyncEnumerable<PipelineEvent> RunAsync(SpeechJob job, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var sentences = SentenceSplitter.SplitForSynthesis(job.Text, options.MaxSentenceLength);
         var model = job.Model;
         var nativeSpeed = model.NativeSpeed.Clamp(job.Speed);
         using var transforms = AudioTransforms.Chain(model.NativeSampleRate, job.Speed / nativeSpeed, job.OutputSampleRate);
 
         // Cancelling this stops every sentence still queued or on the engine when the consumer stops early.
         using var work = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var submitted = new Queue<ChannelReader<AudioChunk>>();
-        var nextToSubmit = 0;
+
+        // Sentences are found as they are needed (the splitter stays one ahead, to know which is the last), so the
+        // first audio waits for the first sentence, never for the scan of the whole text.
+        using var sentences = SentenceSplitter.SplitForSynthesis(job.Text, options.MaxSentenceLength).GetEnumerator();
+        var submitted = new Queue<(string Text, ChannelReader<AudioChunk> Audio)>();
+        var unsubmitted = sentences.MoveNext();
         try
         {
-            for (var index = 0; index < sentences.Count; index++)
+            for (var index = 0; unsubmitted || submitted.Count > 0; index++)
             {
-                for (; nextToSubmit < sentences.Count && nextToSubmit <= index + options.Lookahead; nextToSubmit++)
+                while (unsubmitted && submitted.Count <= options.Lookahead)
                 {
-                    var request = new SynthesisRequest(sentences[nextToSubmit], job.Voice, nativeSpeed);
-                    submitted.Enqueue(scheduler.Submit(job.Priority, model, request, work.Token));
+                    var request = new SynthesisRequest(sentences.Current, job.Voice, nativeSpeed);
+                    submitted.Enqueue((sentences.Current, scheduler.Submit(job.Priority, model, request, work.Token)));
+                    unsubmitted = sentences.MoveNext();
                 }
 
-                yield return new SentenceStarted(index, sentences[index]);
-                await foreach (var chunk in submitted.Dequeue().ReadAllAsync(cancellationToken))
+                var (text, audio) = submitted.Dequeue();
+                yield return new SentenceStarted(index, text);
+                await foreach (var chunk in audio.ReadAllAsync(cancellationToken))
                 {
                     var samples = transforms.Process(chunk.Samples);
                     if (samples.Length > 0)
@@ -48,7 +53,7 @@ public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions
                     }
                 }
 
-                if (index == sentences.Count - 1)
+                if (!unsubmitted && submitted.Count == 0)
                 {
                     var tail = transforms.Flush();
                     if (tail.Length > 0)

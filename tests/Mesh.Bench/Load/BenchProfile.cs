@@ -56,7 +56,7 @@ public sealed record BenchProfile
         ListenerRampUp = TimeSpan.FromSeconds(4),
         NeuralConcurrency = [1, 32],
         NeuralDuration = TimeSpan.FromSeconds(20),
-        LengthPairs = 20,
+        LengthPairs = 40,
         NeuralLengthPairs = 8,
         SweepConcurrency = [1, 8, 32],
         SweepBlock = TimeSpan.FromSeconds(3),

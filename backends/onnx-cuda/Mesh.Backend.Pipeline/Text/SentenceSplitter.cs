@@ -142,9 +142,24 @@ public static class SentenceSplitter
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxSentenceLength, MinimumMaxSentenceLength);
+        return [.. EnumerateSlices(Normalize(text), maxSentenceLength)];
+    }
 
-        var normalized = Normalize(text);
-        var slices = new List<string>();
+    /// <summary>
+    /// The sentences of <see cref="Split"/> without their trailing whitespace, ready to synthesize. Found lazily, one
+    /// at a time as they are asked for, so the first sentence of a long text is ready as soon as that of a short one.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSentenceLength"/> is below
+    /// <see cref="MinimumMaxSentenceLength"/>.</exception>
+    public static IEnumerable<string> SplitForSynthesis(string text, int maxSentenceLength = DefaultMaxSentenceLength)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSentenceLength, MinimumMaxSentenceLength);
+        return EnumerateSlices(Normalize(text), maxSentenceLength).Select(slice => slice.TrimEnd());
+    }
+
+    private static IEnumerable<string> EnumerateSlices(string normalized, int maxSentenceLength)
+    {
         var start = 0;
         while (start < normalized.Length)
         {
@@ -153,28 +168,13 @@ public static class SentenceSplitter
             while (contentEnd - position > maxSentenceLength)
             {
                 var cut = FindCut(normalized, position, contentEnd, maxSentenceLength);
-                slices.Add(normalized[position..cut]);
+                yield return normalized[position..cut];
                 position = cut;
             }
 
-            slices.Add(normalized[position..end]);
+            yield return normalized[position..end];
             start = end;
         }
-
-        return slices;
-    }
-
-    /// <summary>The sentences of <see cref="Split"/> without their trailing whitespace, ready to synthesize.</summary>
-    public static IReadOnlyList<string> SplitForSynthesis(string text, int maxSentenceLength = DefaultMaxSentenceLength)
-    {
-        var slices = Split(text, maxSentenceLength);
-        var sentences = new string[slices.Count];
-        for (var i = 0; i < sentences.Length; i++)
-        {
-            sentences[i] = slices[i].TrimEnd();
-        }
-
-        return sentences;
     }
 
     private static int LineBreakWeight(string text, int i) => text[i] switch
