@@ -44,7 +44,11 @@ public sealed record LoadOptions
 
     public int NeuralDelayMs { get; init; } = 200;
 
-    public int NeuralWorkers { get; init; } = 8;
+    /// <summary>
+    /// As many as a backend takes: sized for the rated concurrency (each stream holds up to three sentences on the
+    /// engine), so the neural-cost comparison measures the gateway's hop, not a queue in front of too few workers.
+    /// </summary>
+    public int NeuralWorkers { get; init; } = 64;
 
     public RequestDefaults Request { get; init; } = RequestDefaults.Standard;
 
