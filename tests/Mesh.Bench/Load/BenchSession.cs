@@ -15,6 +15,10 @@ public sealed class BenchSession(
     public const string DirectArm = "direct";
     public const string ShortArm = "3 sentences";
     public const string LongArm = "36 sentences";
+
+    // The arms alternate, so back to back each would mostly follow the other; a request that came right after a short
+    // one started slower than one right after a long one, and that carry-over, not the text, decided the ratio.
+    private static readonly TimeSpan LengthPause = TimeSpan.FromMilliseconds(100);
     private const int WarmupRounds = 40;
 
     private readonly List<OpenLoopRun> _openLoops = [];
@@ -73,7 +77,8 @@ public sealed class BenchSession(
 
         if (Runs("length"))
         {
-            await LengthAsync(Phases.Length, targets.Main, profile.LengthPairs, firstAudioOnly: false, cancellationToken);
+            // Through the gateway to one backend: a pool would add which backend each arm happened to meet.
+            await LengthAsync(Phases.Length, targets.OverheadGateway ?? targets.Main, profile.LengthPairs, firstAudioOnly: false, cancellationToken);
         }
 
         if (Runs("neural") && targets is { NeuralGateway: { } neuralGateway, NeuralDirect: { } neuralDirect })
@@ -143,7 +148,7 @@ public sealed class BenchSession(
             "*",
             $"TTFA for 3 vs 36 sentences{(firstAudioOnly ? ", neural cost" : "")} ({target.Name})",
             1,
-            Budget.Count(pairs),
+            Budget.Count(pairs) with { Pause = LengthPause },
             random =>
             {
                 Planned[] pair =

@@ -7,7 +7,8 @@ public sealed record Planned(string Arm, Target Target, BenchRequest Request);
 
 /// <summary>How long a closed-loop run lasts: a duration, or a number of units of work over all clients.</summary>
 /// <param name="RampUp">Each client starts at a random moment within this span, so the clients do not arrive in lockstep.</param>
-public sealed record Budget(TimeSpan? Duration, int? Units, TimeSpan RampUp = default)
+/// <param name="Pause">A client waits this long before each request, so no request inherits the wake of the one before.</param>
+public sealed record Budget(TimeSpan? Duration, int? Units, TimeSpan RampUp = default, TimeSpan Pause = default)
 {
     public static Budget For(TimeSpan duration) => new(duration, null);
 
@@ -72,6 +73,11 @@ public sealed class LoadRunner(SpeechClient client, IBenchProgress progress)
             {
                 foreach (var planned in nextUnit(random))
                 {
+                    if (budget.Pause > TimeSpan.Zero)
+                    {
+                        await Task.Delay(budget.Pause, cancellationToken);
+                    }
+
                     var record = await SendAsync(phase, planned, clients, window, cancellationToken);
                     lock (records)
                     {
