@@ -84,8 +84,15 @@ public sealed class BenchFleet : IAsyncDisposable
             ("n1", "default", neuralEnvironment),
         };
         backendSpecs.AddRange(plan.Variants.Select(v => ($"ab-{v.Name}", v.Name, v.Environment)));
+        var backendAllocator = ShippedAllocatorSettings.For(backend: true, Environment.GetEnvironmentVariable);
         var backends = await Task.WhenAll(backendSpecs.Select(spec => StartAsync(
-            layout.BackendDll, spec.Name, [$"--Backend:Name={spec.Name}", $"--Backend:Variant={spec.Variant}", .. BackendArgs], spec.Environment, logDirectory, cancellationToken)));
+            layout.BackendDll,
+            spec.Name,
+            [$"--Backend:Name={spec.Name}", $"--Backend:Variant={spec.Variant}", .. BackendArgs],
+            // A variant's own settings win over the shipped ones.
+            backendAllocator.Where(s => !spec.Environment.ContainsKey(s.Key)).Concat(spec.Environment).ToDictionary(),
+            logDirectory,
+            cancellationToken)));
         var byName = backends.ToDictionary(b => b.Name);
 
         var gatewaySpecs = new List<(string Name, string[] Args)>
@@ -105,7 +112,7 @@ public sealed class BenchFleet : IAsyncDisposable
         }
 
         var gateways = await Task.WhenAll(gatewaySpecs.Select(spec => StartAsync(
-            layout.GatewayDll, spec.Name, [.. spec.Args, .. GatewayArgs], none, logDirectory, cancellationToken)));
+            layout.GatewayDll, spec.Name, [.. spec.Args, .. GatewayArgs], ShippedAllocatorSettings.For(backend: false, Environment.GetEnvironmentVariable), logDirectory, cancellationToken)));
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         await Task.WhenAll(backends.Concat(gateways).Select(p => p.WaitReadyAsync(http, TimeSpan.FromSeconds(180), cancellationToken)));
         var gatewayByName = gateways.ToDictionary(g => g.Name);
