@@ -84,7 +84,7 @@ public sealed class BenchFleet : IAsyncDisposable
             ("n1", "default", neuralEnvironment),
         };
         backendSpecs.AddRange(plan.Variants.Select(v => ($"ab-{v.Name}", v.Name, v.Environment)));
-        var backendAllocator = ShippedAllocatorSettings.For(backend: true, Environment.GetEnvironmentVariable);
+        var backendAllocator = ShippedAllocatorSettings.For(backend: true);
         var backends = await Task.WhenAll(backendSpecs.Select(spec => StartAsync(
             layout.BackendDll,
             spec.Name,
@@ -112,7 +112,7 @@ public sealed class BenchFleet : IAsyncDisposable
         }
 
         var gateways = await Task.WhenAll(gatewaySpecs.Select(spec => StartAsync(
-            layout.GatewayDll, spec.Name, [.. spec.Args, .. GatewayArgs], ShippedAllocatorSettings.For(backend: false, Environment.GetEnvironmentVariable), logDirectory, cancellationToken)));
+            layout.GatewayDll, spec.Name, [.. spec.Args, .. GatewayArgs], ShippedAllocatorSettings.For(backend: false), logDirectory, cancellationToken)));
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         await Task.WhenAll(backends.Concat(gateways).Select(p => p.WaitReadyAsync(http, TimeSpan.FromSeconds(180), cancellationToken)));
         var gatewayByName = gateways.ToDictionary(g => g.Name);

@@ -11,15 +11,14 @@ public static class ShippedAllocatorSettings
     /// <summary>Backends only: their large object heap of per-sentence audio needs compacting; the gateway's stays near empty.</summary>
     public const string BackendGcConserveMemory = "9";
 
-    public static IReadOnlyDictionary<string, string> For(bool backend, Func<string, string?> environment)
+    public static IReadOnlyDictionary<string, string> For(bool backend)
     {
-        ArgumentNullException.ThrowIfNull(environment);
         var settings = new Dictionary<string, string> { ["MALLOC_ARENA_MAX"] = MallocArenaMax };
         if (backend)
         {
             settings["DOTNET_GCConserveMemory"] = BackendGcConserveMemory;
         }
 
-        return settings.Where(s => string.IsNullOrEmpty(environment(s.Key))).ToDictionary();
+        return settings.Where(s => string.IsNullOrEmpty(Environment.GetEnvironmentVariable(s.Key))).ToDictionary();
     }
 }

@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Mesh.Bench.Load;
 using Mesh.Tests.Integration;
 
 namespace Mesh.Tests.Deployment;
@@ -7,8 +6,8 @@ namespace Mesh.Tests.Deployment;
 /// <summary>
 /// Every way the product starts its processes gives glibc the same arena limit, and every way it starts a backend
 /// gives the GC the same memory setting: the Dockerfiles (and so compose and the Kubernetes manifests, which run those
-/// images), <c>./mesh up</c> and the bench's own fleet. The soak in docs/reliability.md measured the RSS with them; a launch without them
-/// would creep again.
+/// images) and <c>./mesh up</c> (the bench's own fleet: <c>LoadBenchmarkTests</c>). The soak in docs/reliability.md
+/// measured the RSS with them; a launch without them would creep again.
 /// </summary>
 public sealed partial class AllocatorSettingsTests
 {
@@ -51,19 +50,6 @@ public sealed partial class AllocatorSettingsTests
         startHost = startHost[..startHost.IndexOf("\n}", StringComparison.Ordinal)];
         Assert.Equal(ConserveMemory, ScriptConserveMemory().Match(startHost).Groups[1].Value);
         Assert.Contains("\"${gc_vars[@]}\" \"${env_vars[@]}\" dotnet", startHost, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void The_bench_fleet_starts_processes_with_the_shipped_settings_unless_the_environment_says_otherwise()
-    {
-        static string? Unset(string name) => null;
-        Assert.Equal(
-            new Dictionary<string, string> { ["MALLOC_ARENA_MAX"] = ArenaMax, ["DOTNET_GCConserveMemory"] = ConserveMemory },
-            ShippedAllocatorSettings.For(backend: true, Unset));
-        Assert.Equal(new Dictionary<string, string> { ["MALLOC_ARENA_MAX"] = ArenaMax }, ShippedAllocatorSettings.For(backend: false, Unset));
-        Assert.Equal(
-            new Dictionary<string, string> { ["MALLOC_ARENA_MAX"] = ArenaMax },
-            ShippedAllocatorSettings.For(backend: true, name => name == "DOTNET_GCConserveMemory" ? "0" : null));
     }
 
     [GeneratedRegex(@"(?m)^ENV MALLOC_ARENA_MAX=(\S+)$")]

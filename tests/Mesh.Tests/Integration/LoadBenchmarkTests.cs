@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Mesh.Bench.Load;
 
 namespace Mesh.Tests.Integration;
 
@@ -82,6 +83,38 @@ public sealed class LoadBenchmarkTests : IAsyncLifetime
             output.Delete(recursive: true);
         }
     }
+
+    [Fact]
+    public async Task Its_own_fleet_runs_with_the_shipped_allocator_settings_and_a_variants_own_settings_win()
+    {
+        var logs = Directory.CreateTempSubdirectory("mesh-bench-fleet-");
+        try
+        {
+            var variant = new VariantSpec("conserve0", new Dictionary<string, string> { ["DOTNET_GCConserveMemory"] = "0" });
+            await using var fleet = await BenchFleet.StartAsync(new FleetPlan(200, 1, [variant]), RepoLayout.Find(), logs.FullName, CancellationToken.None);
+            var environments = fleet.Description["processes"]!.AsArray().ToDictionary(
+                p => p!["name"]!.GetValue<string>(),
+                p => ProcessEnvironment(p!["pid"]!.GetValue<int>()));
+
+            // What the bench's own environment sets wins, as with ./mesh up.
+            var arenas = Environment.GetEnvironmentVariable("MALLOC_ARENA_MAX") is { Length: > 0 } set ? set : ShippedAllocatorSettings.MallocArenaMax;
+            var conserve = Environment.GetEnvironmentVariable("DOTNET_GCConserveMemory") is { Length: > 0 } own ? own : ShippedAllocatorSettings.BackendGcConserveMemory;
+            Assert.All(environments.Values, environment => Assert.Equal(arenas, environment.GetValueOrDefault("MALLOC_ARENA_MAX")));
+            Assert.Equal(conserve, environments["b1"].GetValueOrDefault("DOTNET_GCConserveMemory"));
+            Assert.Equal(conserve, environments["n1"].GetValueOrDefault("DOTNET_GCConserveMemory"));
+            Assert.Equal("0", environments["ab-conserve0"].GetValueOrDefault("DOTNET_GCConserveMemory"));
+            Assert.Equal(Environment.GetEnvironmentVariable("DOTNET_GCConserveMemory"), environments["gw"].GetValueOrDefault("DOTNET_GCConserveMemory"));
+        }
+        finally
+        {
+            logs.Delete(recursive: true);
+        }
+    }
+
+    private static Dictionary<string, string> ProcessEnvironment(int pid) =>
+        File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries)
+            .Select(entry => entry.Split('=', 2))
+            .ToDictionary(pair => pair[0], pair => pair.Length > 1 ? pair[1] : "");
 
     private static Task<(int ExitCode, string Output)> RunBenchAsync(params string[] args) =>
         DotnetProcess.RunToExitAsync([RepoPaths.BenchDll, "load", .. args], TimeSpan.FromSeconds(120));
