@@ -1,8 +1,9 @@
 namespace Mesh.Bench.Load;
 
 /// <summary>
-/// What each comparison runs against. <see cref="Main"/> serves the sweep, the length comparison and the open loop;
-/// a comparison whose targets are missing is skipped (and reported as not measured).
+/// What each comparison runs against. <see cref="Main"/> serves the sweep and the open loop, and the length comparison
+/// where there is no <see cref="OverheadGateway"/> (a gateway over one backend); a comparison whose targets are missing
+/// is skipped (and reported as not measured).
 /// </summary>
 public sealed record BenchTargets
 {
