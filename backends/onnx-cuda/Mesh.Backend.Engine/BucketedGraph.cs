@@ -14,11 +14,16 @@ namespace Mesh.Backend.Engine;
 /// ONNX Runtime replays a graph id without looking at shapes, so a run whose padded shapes differ from the bucket's is an
 /// error here, never a replay. An output named <c>next_X</c> with the shape of input <c>X</c> is recurrent state:
 /// <see cref="StartDecode"/> keeps it on the device between steps, alternating two captured bindings per bucket.
+/// With graphs, each bucket's replay is timed at load and a request runs on the fastest bucket that holds it
+/// (<see cref="Routes"/>): usually its own, a larger one where the kernels chosen for that shape are clearly faster.
 /// </remarks>
 public sealed class BucketedGraph : WorkerGraph
 {
     // ONNX Runtime runs a graph id twice before capturing it on the third run; the fourth is a replay.
     private const int RunsToCapture = 3;
+
+    // Replays timed per bucket at load to route requests; a median of a few, since a replay takes well under a millisecond.
+    private const int TimedReplays = 9;
 
     // Capture is global to the process's CUDA context: an allocation on another thread meanwhile invalidates it.
     private static readonly Lock CaptureGate = new();
@@ -27,6 +32,7 @@ public sealed class BucketedGraph : WorkerGraph
     private readonly DeviceMemory _memory;
     private readonly Dictionary<string, PendingInput> _pending = [];
     private readonly Bucket[] _buckets;
+    private readonly Dictionary<int, Bucket> _runsOn = [];
     private readonly string? _stateInput;
     private readonly string? _stateOutput;
     private int _nextGraphId = 1;
@@ -68,6 +74,10 @@ public sealed class BucketedGraph : WorkerGraph
                 {
                     buckets.Add(CreateBucket(size));
                 }
+
+                buckets.Reverse();
+                // Timed under the gate as well: another worker capturing meanwhile would skew the times.
+                Routes = CapturesGraphs ? BucketRoute.Fastest(bucketing.Sizes, [.. buckets.Select(MedianReplayMs)]) : [];
             }
         }
         catch
@@ -76,14 +86,24 @@ public sealed class BucketedGraph : WorkerGraph
             throw;
         }
 
-        buckets.Reverse();
         _buckets = [.. buckets];
+        foreach (var bucket in _buckets)
+        {
+            var runsOn = Routes.FirstOrDefault(r => r.Bucket == bucket.Size)?.RunsOn ?? bucket.Size;
+            _runsOn[bucket.Size] = _buckets.First(b => b.Size == runsOn);
+        }
     }
 
     public GraphBucketing Bucketing { get; }
 
     /// <summary>Whether each bucket replays a captured CUDA graph (else its runs are ordinary runs on fixed buffers).</summary>
     public bool CapturesGraphs { get; }
+
+    /// <summary>
+    /// With graphs, where a request runs per bucket that holds it, from replays timed at load; empty without graphs (a
+    /// request runs on the smallest bucket that holds it).
+    /// </summary>
+    public IReadOnlyList<BucketRoute> Routes { get; } = [];
 
     /// <summary>Runs that replayed a captured graph, warm-up excluded.</summary>
     public long Replays { get; private set; }
@@ -218,6 +238,22 @@ public sealed class BucketedGraph : WorkerGraph
             bucket.Dispose();
             throw;
         }
+    }
+
+    private double MedianReplayMs(Bucket bucket)
+    {
+        var binding = bucket.Bindings[0];
+        var times = new double[TimedReplays];
+        for (var i = 0; i < times.Length; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            Execute(binding);
+            times[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        }
+
+        binding.Runs = 0;
+        Array.Sort(times);
+        return times[times.Length / 2];
     }
 
     /// <summary>One eager run with outputs allocated by ONNX Runtime, to learn the bucket's output shapes.</summary>
@@ -364,7 +400,7 @@ public sealed class BucketedGraph : WorkerGraph
                 nameof(length), length, $"Graph '{Name}' runs '{Bucketing.Dimension}' from 1 to {Bucketing.Largest} (buckets {string.Join(",", Bucketing.Sizes)}).");
         }
 
-        return _buckets.First(b => b.Size == size);
+        return _runsOn[size];
     }
 
     /// <summary>The assert ONNX Runtime does not make: a replay must see exactly the shapes its graph was captured with.</summary>

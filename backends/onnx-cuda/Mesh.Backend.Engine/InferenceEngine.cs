@@ -18,6 +18,7 @@ public sealed partial class InferenceEngine : IDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private readonly List<WorkerThread> _threads = [];
     private readonly List<InferenceSession> _sharedSessions = [];
+    private readonly (string Graph, string Dimension, BucketRoute Route)[] _redirected = [];
     private bool _disposed;
 
     private InferenceEngine(
@@ -53,6 +54,8 @@ public sealed partial class InferenceEngine : IDisposable
             Signatures = first.GraphNames.ToDictionary(n => n, n => first.Graph(n).Signature);
             Precision = first.GraphNames.Any(n => first.Graph(n).Precision == Precisions.Int8) ? Precisions.Int8 : Precisions.Fp32;
             Graphs = first.GraphNames.Any(n => first.Graph(n) is BucketedGraph { CapturesGraphs: true }) ? GraphModes.Captured : GraphModes.Eager;
+            _redirected = [.. first.GraphNames.Select(first.Graph).OfType<BucketedGraph>()
+                .SelectMany(g => g.Routes.Where(r => r.RunsOn != r.Bucket).Select(r => (g.Name, g.Bucketing.Dimension, r)))];
         }
         catch
         {
@@ -142,6 +145,11 @@ public sealed partial class InferenceEngine : IDisposable
         var optimization = settings.GraphOptimization.ToString().ToLowerInvariant();
         var signatures = string.Join(" | ", engine.Signatures.Select(s => $"{s.Key}: {s.Value}"));
         LogStarted(logger, model, active, optimization, engine.WorkerCount, engine.Precision, signatures);
+        foreach (var (graph, dimension, route) in engine._redirected)
+        {
+            LogRedirected(logger, model, graph, dimension, route.Bucket, route.RunsOn, route.RunsOnReplayMs, route.ReplayMs);
+        }
+
         return engine;
     }
 
@@ -336,6 +344,10 @@ public sealed partial class InferenceEngine : IDisposable
             throw new EngineLoadException($"ONNX Runtime could not load graph '{graph.Name}' ({graph.Path}) on the {provider} provider: {ex.Message}", ex);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Model {Model} graph {Graph}: requests up to {Dimension} {Bucket} run on the {RunsOn} bucket, whose graph replayed in {RunsOnMs:0.000} ms against {OwnMs:0.000} ms (worker 0)")]
+    private static partial void LogRedirected(ILogger logger, string model, string graph, string dimension, int bucket, int runsOn, double runsOnMs, double ownMs);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model}: EXECUTION_PROVIDER=cuda falls back to cpu ({Reason}): {Detail}")]
     private static partial void LogFallback(ILogger logger, string model, string reason, string detail);

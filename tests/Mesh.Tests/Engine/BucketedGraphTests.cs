@@ -141,6 +141,20 @@ public sealed class BucketedGraphTests(ReferenceModels models)
         Assert.Null(settings.BucketsFor("model", ExecutionProviderKind.Cuda)); // single-graph families: data-dependent shapes
     }
 
+    [Fact]
+    public void A_request_runs_on_a_larger_bucket_only_where_its_graph_replayed_clearly_faster()
+    {
+        // Batch 16 replays clearly faster than batch 1, within 10% of batches 4 and 8, which keep their own graphs.
+        var routes = BucketRoute.Fastest([1, 4, 8, 16], [0.717, 0.60, 0.57, 0.556]);
+        Assert.Equal([16, 4, 8, 16], routes.Select(r => r.RunsOn));
+        Assert.Equal((0.717, 0.556), (routes[0].ReplayMs, routes[0].RunsOnReplayMs));
+
+        // Time that grows with the bucket (the CPU, a compute-bound decoder): every request stays on its own bucket.
+        Assert.Equal([64, 128, 256], BucketRoute.Fastest([64, 128, 256], [0.3, 0.5, 0.9]).Select(r => r.RunsOn));
+        Assert.Equal([1, 2], BucketRoute.Fastest([1, 2], [1.0, 0.91]).Select(r => r.RunsOn)); // within the margin
+        Assert.Throws<ArgumentException>(() => BucketRoute.Fastest([1, 2], [1.0]));
+    }
+
     private static (long[] Durations, long[] HiddenShape, float[] Audio) Synthesize(InferenceWorker worker, long[] tokens)
     {
         var encoder = worker.Graph("encoder");
