@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Mesh.Backend.Engine;
 
 namespace Mesh.GpuBench;
 
@@ -15,6 +16,8 @@ internal sealed class BenchReport
     private readonly List<(string Name, bool Passed, string Detail)> _checks = [];
     private readonly SortedDictionary<string, double> _figures = new(StringComparer.Ordinal);
     private readonly SortedDictionary<string, double> _torch = new(StringComparer.Ordinal);
+    private readonly SortedDictionary<string, double> _replays = new(StringComparer.Ordinal);
+    private readonly List<string> _redirects = [];
     private string? _bestBatch1;
     private string? _bestBatch16;
 
@@ -33,6 +36,24 @@ internal sealed class BenchReport
         if (relativeError is { } e)
         {
             _errors[key] = e;
+        }
+    }
+
+    /// <summary>Each bucket's replay time at load (graph only, no copies), and the requests that ran on a larger bucket.</summary>
+    public void AddRoutes(string key, IEnumerable<BucketedGraph> graphs)
+    {
+        var c = CultureInfo.InvariantCulture;
+        foreach (var graph in graphs)
+        {
+            foreach (var route in graph.Routes)
+            {
+                _replays[$"{key}/{graph.Name}.{graph.Bucketing.Dimension}={route.Bucket}"] = route.ReplayMs;
+                if (route.RunsOn != route.Bucket)
+                {
+                    _redirects.Add(string.Create(
+                        c, $"{key}: {graph.Name} {graph.Bucketing.Dimension} {route.Bucket} runs on the {route.RunsOn} bucket (replay {route.RunsOnReplayMs:0.000} vs {route.ReplayMs:0.000} ms)"));
+                }
+            }
         }
     }
 
@@ -117,6 +138,14 @@ internal sealed class BenchReport
             WriteSection(writer, "medians_ms", _medians);
             WriteSection(writer, "rel_error_vs_cpu", _errors);
             WriteSection(writer, "torch_ms", _torch);
+            WriteSection(writer, "replay_ms_at_load", _replays);
+            writer.WriteStartArray("bucket_redirects");
+            foreach (var redirect in _redirects)
+            {
+                writer.WriteStringValue(redirect);
+            }
+
+            writer.WriteEndArray();
             writer.WriteStartObject("workers_steps_per_second");
             foreach (var (workers, perSecond) in Workers)
             {
@@ -196,6 +225,11 @@ internal sealed class BenchReport
         foreach (var (workers, perSecond) in Workers)
         {
             md.AppendLine(c, $"- WORKERS={workers}: {perSecond:0} decode steps/s over 4 concurrent streams (batch 1, graphs)");
+        }
+
+        foreach (var redirect in _redirects)
+        {
+            md.AppendLine(c, $"- {redirect}");
         }
 
         md.AppendLine();

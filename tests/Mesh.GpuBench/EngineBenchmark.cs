@@ -31,7 +31,7 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
 {
     private const int Warmup = 20;
     private const int Compared = 8;
-    private const string Buckets = "step.batch=1,16;encoder.tokens=8,32;decoder.frames=32,64,128,256";
+    private const string Buckets = "step.batch=1,4,16;encoder.tokens=8,32;decoder.frames=32,64,128,256";
     private static readonly int[] Batches = [1, 16];
     // A sentence and a short clause: the graphs save launch overhead, a share that shrinks as the decoder's work grows.
     private static readonly (string Name, long[] Tokens)[] Utterances = [("ref_staged", Tokens(24)), ("ref_staged_clause", Tokens(8))];
@@ -121,6 +121,8 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
             _report.Check($"{key}: graphs captured and replayed", captured > 0 && result.Replays >= result.Runs, $"{captured} graphs, {result.Replays} replays of {result.Runs} runs");
         }
 
+        _report.AddRoutes(key, result.Graphs);
+
         log.WriteLine(string.Create(
             System.Globalization.CultureInfo.InvariantCulture,
             $"{key,-36} {result.MedianMs,9:0.000} ms   rel. error vs cpu {(error is { } e ? e.ToString("0.0e+0", System.Globalization.CultureInfo.InvariantCulture) : "-")}"));
@@ -175,6 +177,7 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
             {
                 CapturedGraphs = step.CapturesGraphs ? step.CapturedGraphs : null,
                 Replays = step.Replays,
+                Graphs = [step],
             };
         }, cancellationToken);
     }
@@ -237,6 +240,7 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
             {
                 CapturedGraphs = encoder.CapturesGraphs ? encoder.CapturedGraphs + ((BucketedGraph)decoder).CapturedGraphs : null,
                 Replays = Math.Min(encoder.Replays, ((BucketedGraph)decoder).Replays),
+                Graphs = [encoder, (BucketedGraph)decoder],
             };
         }, cancellationToken);
     }
@@ -387,4 +391,7 @@ internal sealed record Measurement(double MedianMs, float[] Output, long Runs)
     public int? CapturedGraphs { get; init; }
 
     public long Replays { get; init; }
+
+    /// <summary>The bucketed stages that ran, for their replay times and routes.</summary>
+    public IReadOnlyList<BucketedGraph> Graphs { get; init; } = [];
 }
