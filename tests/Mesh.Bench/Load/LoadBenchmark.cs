@@ -185,7 +185,7 @@ public static class LoadBenchmark
         AnsiConsole.WriteLine();
         AnsiConsole.MarkupLine($"gateway adds to TTFA ({Markup.Escape(results["model"]?.GetValue<string>() ?? "")}, 1 stream): p50 {Figure("gateway_added_ttfa_ms_p50")} ms, p99 {Figure("gateway_added_ttfa_ms_p99")} ms");
         AnsiConsole.MarkupLine($"gateway TTFA ratio ({Markup.Escape(results["gateway_ttfa_ratio_model"]?.GetValue<string>() ?? "")}, 1 stream): p50 {Figure("gateway_ttfa_ratio_p50")}, p99 {Figure("gateway_ttfa_ratio_p99")}");
-        AnsiConsole.MarkupLine($"TTFA 36 / 3 sentences: {Figure("ttfa_length_ratio")}; underruns at <= {Figure("rated_concurrency")} streams: {Figure("underruns")}; clean up to {Figure("max_clean_concurrency")} streams");
+        AnsiConsole.MarkupLine($"TTFA 36 / 3 sentences: {Figure("ttfa_length_ratio")} (95% CI {Markup.Escape(Figure("ttfa_length_ratio_ci95"))}); underruns at <= {Figure("rated_concurrency")} streams: {Figure("underruns")}; clean up to {Figure("max_clean_concurrency")} streams");
         AnsiConsole.MarkupLine($"throughput: {Figure("throughput_audio_s_per_s")} audio s/s; {Figure("requests")} requests, {Figure("failed_requests")} failed");
         foreach (var level in results["balancing"]?["levels"]?.AsArray() ?? [])
         {

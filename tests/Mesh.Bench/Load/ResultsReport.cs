@@ -63,6 +63,7 @@ public sealed class ResultsReport(IReadOnlyList<RequestRecord> records, IReadOnl
             ["gateway_ttfa_ratio_p99"] = Round(ratioAtOne?.RatioP99, 4),
             ["gateway_ttfa_ratio_model"] = neural.Count > 0 ? NeuralLabel() : context.Targets.Model,
             ["ttfa_length_ratio"] = Round(length?.RatioP50, 4),
+            ["ttfa_length_ratio_ci95"] = length?.RatioInterval(),
             ["ttfa_length_ratio_neural"] = Round(neuralLength?.RatioP50, 4),
             ["rated_concurrency"] = rated,
             ["underruns"] = underruns,
@@ -143,7 +144,11 @@ public sealed class ResultsReport(IReadOnlyList<RequestRecord> records, IReadOnl
 
         var shortTtfa = Ttfa(phaseRecords.Where(r => r.Arm == BenchSession.ShortArm));
         var longTtfa = Ttfa(phaseRecords.Where(r => r.Arm == BenchSession.LongArm));
-        return new LengthResult(Summary.Of(shortTtfa), Summary.Of(longTtfa), phaseRecords.Count(r => !r.Result.Ok));
+        return new LengthResult(
+            Summary.Of(shortTtfa),
+            Summary.Of(longTtfa),
+            Statistics.BootstrapRatio(shortTtfa, longTtfa, Statistics.QuantileOf(0.5), Resamples),
+            phaseRecords.Count(r => !r.Result.Ok));
     }
 
     private List<SweepPoint> Sweep() =>
@@ -396,15 +401,19 @@ public sealed class ResultsReport(IReadOnlyList<RequestRecord> records, IReadOnl
         }
     }
 
-    private sealed record LengthResult(Summary Short, Summary Long, int Failed)
+    /// <param name="Ratio">The ratio of the medians (long / short) with its bootstrap interval.</param>
+    private sealed record LengthResult(Summary Short, Summary Long, ConfidenceInterval Ratio, int Failed)
     {
         public double RatioP50 => Long.P50 / Short.P50;
+
+        public JsonArray RatioInterval() => new(Round(Ratio.Lower, 4), Round(Ratio.Upper, 4));
 
         public JsonObject ToJson(string model) => new()
         {
             ["model"] = model,
             ["ttfa_ms"] = new JsonObject { [BenchSession.ShortArm] = SummaryJson(Short), [BenchSession.LongArm] = SummaryJson(Long) },
             ["ttfa_length_ratio"] = Round(RatioP50, 4),
+            ["ttfa_length_ratio_ci95"] = RatioInterval(),
             ["ttfa_length_ratio_p90"] = Round(Long.P90 / Short.P90, 4),
             ["failed"] = Failed,
         };

@@ -36,7 +36,19 @@ public static class Statistics
     /// interval. Seeded, so a report can be reproduced from its samples.
     /// </summary>
     public static ConfidenceInterval BootstrapDifference(
-        IReadOnlyList<double> a, IReadOnlyList<double> b, Func<double[], double> statistic, int resamples = 2000, double confidence = 0.95, int seed = 17)
+        IReadOnlyList<double> a, IReadOnlyList<double> b, Func<double[], double> statistic, int resamples = 2000, double confidence = 0.95, int seed = 17) =>
+        Bootstrap(a, b, statistic, (x, y) => y - x, resamples, confidence, seed);
+
+    /// <summary>As <see cref="BootstrapDifference"/>, for <c>statistic(b) / statistic(a)</c>.</summary>
+    public static ConfidenceInterval BootstrapRatio(
+        IReadOnlyList<double> a, IReadOnlyList<double> b, Func<double[], double> statistic, int resamples = 2000, double confidence = 0.95, int seed = 17) =>
+        Bootstrap(a, b, statistic, (x, y) => y / x, resamples, confidence, seed);
+
+    /// <summary>A statistic for <see cref="BootstrapDifference"/>: the <paramref name="quantile"/> of a sample.</summary>
+    public static Func<double[], double> QuantileOf(double quantile) => sample => Percentile(sample, quantile);
+
+    private static ConfidenceInterval Bootstrap(
+        IReadOnlyList<double> a, IReadOnlyList<double> b, Func<double[], double> statistic, Func<double, double, double> compare, int resamples, double confidence, int seed)
     {
         ArgumentNullException.ThrowIfNull(statistic);
         if (a.Count == 0 || b.Count == 0)
@@ -45,24 +57,21 @@ public static class Statistics
         }
 
         var random = new Random(seed);
-        var differences = new double[resamples];
+        var compared = new double[resamples];
         var sampleA = new double[a.Count];
         var sampleB = new double[b.Count];
         for (var i = 0; i < resamples; i++)
         {
             Resample(a, sampleA, random);
             Resample(b, sampleB, random);
-            differences[i] = statistic(sampleB) - statistic(sampleA);
+            compared[i] = compare(statistic(sampleA), statistic(sampleB));
         }
 
-        Array.Sort(differences);
+        Array.Sort(compared);
         var tail = (1 - confidence) / 2;
         return new ConfidenceInterval(
-            statistic([.. b]) - statistic([.. a]), PercentileOfSorted(differences, tail), PercentileOfSorted(differences, 1 - tail));
+            compare(statistic([.. a]), statistic([.. b])), PercentileOfSorted(compared, tail), PercentileOfSorted(compared, 1 - tail));
     }
-
-    /// <summary>A statistic for <see cref="BootstrapDifference"/>: the <paramref name="quantile"/> of a sample.</summary>
-    public static Func<double[], double> QuantileOf(double quantile) => sample => Percentile(sample, quantile);
 
     private static void Resample(IReadOnlyList<double> source, double[] target, Random random)
     {

@@ -70,6 +70,20 @@ public sealed class StatisticsTests
         Assert.True(ninetyNine.Upper - ninetyNine.Lower > ninety.Upper - ninety.Lower);
     }
 
+    [Fact]
+    public void The_bootstrap_interval_of_a_ratio_holds_the_scale_and_excludes_one()
+    {
+        var random = new Random(13);
+        var a = Enumerable.Range(0, 400).Select(_ => Gaussian(random, 10, 1)).ToArray();
+        var b = a.Select(x => x * 1.2).ToArray();
+
+        var ratio = Statistics.BootstrapRatio(a, b, Statistics.QuantileOf(0.5));
+
+        Assert.Equal(1.2, ratio.Estimate, 9);
+        Assert.InRange(1.2, ratio.Lower, ratio.Upper);
+        Assert.True(ratio.Lower > 1, $"interval [{ratio.Lower}, {ratio.Upper}] should exclude 1");
+    }
+
     private static double Gaussian(Random random, double mean, double deviation) =>
         mean + deviation * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
 }
