@@ -18,8 +18,8 @@ public sealed record BucketRoute(int Bucket, int RunsOn, double ReplayMs, double
 
     /// <summary>
     /// Routes each bucket (ascending sizes) to the fastest bucket at least as large, when that one is clearly faster.
-    /// Kernel libraries pick their kernels by shape, so padding can pay: cuBLAS ran ref-ar's fp32 step faster at batch 16 than
-    /// at batch 1 on an H100.
+    /// Kernel libraries pick their kernels by shape, so padding can pay: ref-ar's fp32 step replayed faster at batch 4 and 16
+    /// than at batch 1 on an H100.
     /// </summary>
     public static IReadOnlyList<BucketRoute> Fastest(IReadOnlyList<int> sizes, IReadOnlyList<double> replayMs)
     {
