@@ -173,12 +173,7 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
                 }
 
                 return loop.Step(tokens)["logits"].ToFloats();
-            }) with
-            {
-                CapturedGraphs = step.CapturesGraphs ? step.CapturedGraphs : null,
-                Replays = step.Replays,
-                Graphs = [step],
-            };
+            }).Of([step]);
         }, cancellationToken);
     }
 
@@ -236,12 +231,7 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
                     decoder.SetInput("frames", frames, [1, frames.Length / RefStaged.EncoderWidth, RefStaged.EncoderWidth]);
                     return decoder.Run()["audio"].ToFloats();
                 }));
-            return measured with
-            {
-                CapturedGraphs = encoder.CapturesGraphs ? encoder.CapturedGraphs + ((BucketedGraph)decoder).CapturedGraphs : null,
-                Replays = Math.Min(encoder.Replays, ((BucketedGraph)decoder).Replays),
-                Graphs = [encoder, (BucketedGraph)decoder],
-            };
+            return measured.Of([encoder, (BucketedGraph)decoder]);
         }, cancellationToken);
     }
 
@@ -388,10 +378,19 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
 /// <summary>One configuration's median time and the outputs of its first runs, compared with the CPU's.</summary>
 internal sealed record Measurement(double MedianMs, float[] Output, long Runs)
 {
-    public int? CapturedGraphs { get; init; }
+    public int? CapturedGraphs { get; private init; }
 
-    public long Replays { get; init; }
+    /// <summary>Replays of the stage that replayed least.</summary>
+    public long Replays { get; private init; }
 
     /// <summary>The bucketed stages that ran, for their replay times and routes.</summary>
-    public IReadOnlyList<BucketedGraph> Graphs { get; init; } = [];
+    public IReadOnlyList<BucketedGraph> Graphs { get; private init; } = [];
+
+    /// <summary>This measurement with what <paramref name="stages"/> captured and replayed, read while their engine is up.</summary>
+    public Measurement Of(IReadOnlyList<BucketedGraph> stages) => this with
+    {
+        CapturedGraphs = stages.Any(g => g.CapturesGraphs) ? stages.Sum(g => g.CapturedGraphs) : null,
+        Replays = stages.Min(g => g.Replays),
+        Graphs = stages,
+    };
 }

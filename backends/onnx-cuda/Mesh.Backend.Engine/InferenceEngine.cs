@@ -18,7 +18,6 @@ public sealed partial class InferenceEngine : IDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private readonly List<WorkerThread> _threads = [];
     private readonly List<InferenceSession> _sharedSessions = [];
-    private readonly (string Graph, string Dimension, BucketRoute Route)[] _redirected = [];
     private bool _disposed;
 
     private InferenceEngine(
@@ -54,8 +53,6 @@ public sealed partial class InferenceEngine : IDisposable
             Signatures = first.GraphNames.ToDictionary(n => n, n => first.Graph(n).Signature);
             Precision = first.GraphNames.Any(n => first.Graph(n).Precision == Precisions.Int8) ? Precisions.Int8 : Precisions.Fp32;
             Graphs = first.GraphNames.Any(n => first.Graph(n) is BucketedGraph { CapturesGraphs: true }) ? GraphModes.Captured : GraphModes.Eager;
-            _redirected = [.. first.GraphNames.Select(first.Graph).OfType<BucketedGraph>()
-                .SelectMany(g => g.Routes.Where(r => r.RunsOn != r.Bucket).Select(r => (g.Name, g.Bucketing.Dimension, r)))];
         }
         catch
         {
@@ -145,9 +142,13 @@ public sealed partial class InferenceEngine : IDisposable
         var optimization = settings.GraphOptimization.ToString().ToLowerInvariant();
         var signatures = string.Join(" | ", engine.Signatures.Select(s => $"{s.Key}: {s.Value}"));
         LogStarted(logger, model, active, optimization, engine.WorkerCount, engine.Precision, signatures);
-        foreach (var (graph, dimension, route) in engine._redirected)
+        var first = engine._threads[0].Worker!;
+        foreach (var graph in first.GraphNames.Select(first.Graph).OfType<BucketedGraph>())
         {
-            LogRedirected(logger, model, graph, dimension, route.Bucket, route.RunsOn, route.RunsOnReplayMs, route.ReplayMs);
+            foreach (var route in graph.Routes.Where(r => r.RunsOn != r.Bucket))
+            {
+                LogRedirected(logger, model, graph.Name, graph.Bucketing.Dimension, route.Bucket, route.RunsOn, route.RunsOnReplayMs, route.ReplayMs);
+            }
         }
 
         return engine;
