@@ -71,6 +71,7 @@ internal sealed class BenchReport
         Ratio("ref_ar_fp32_graph_vs_fp32_plain", "ref_ar/batch1/fp32/cuda_plain", "ref_ar/batch1/fp32/cuda_graph");
         Ratio("ref_ar_int8_graph_vs_fp32_plain", "ref_ar/batch1/fp32/cuda_plain", "ref_ar/batch1/int8/cuda_graph");
         Ratio("ref_ar_int8_graph_vs_fp32_graph", "ref_ar/batch1/fp32/cuda_graph", "ref_ar/batch1/int8/cuda_graph");
+        Ratio("ref_ar_int8_joined_vs_apart_graph", "ref_ar/batch1/int8_apart/cuda_graph", "ref_ar/batch1/int8/cuda_graph");
         Ratio("ref_ar_batch16_int8_graph_vs_fp32_graph", "ref_ar/batch16/fp32/cuda_graph", "ref_ar/batch16/int8/cuda_graph");
         Ratio("ref_staged_graph_vs_nograph", "ref_staged/fp32/cuda_iobinding", "ref_staged/fp32/cuda_graph");
         Ratio("ref_staged_graph_vs_plain", "ref_staged/fp32/cuda_plain", "ref_staged/fp32/cuda_graph");
@@ -197,9 +198,14 @@ internal sealed class BenchReport
         md.AppendLine("|---|---|---|---|---|---|");
         foreach (var model in new[] { "ref_ar/batch1", "ref_ar/batch16", "ref_staged", "ref_staged_clause" })
         {
-            foreach (var precision in new[] { "fp32", "int8" })
+            foreach (var precision in new[] { "fp32", "int8", "int8_apart" })
             {
-                var cells = Modes.Select(m => _medians.TryGetValue($"{model}/{precision}/{m}", out var v) ? v.ToString("0.000", c) : _failures.ContainsKey($"{model}/{precision}/{m}") ? "failed" : "-");
+                var cells = Modes.Select(m => _medians.TryGetValue($"{model}/{precision}/{m}", out var v) ? v.ToString("0.000", c) : _failures.ContainsKey($"{model}/{precision}/{m}") ? "failed" : "-").ToArray();
+                if (cells.All(cell => cell == "-"))
+                {
+                    continue;
+                }
+
                 md.AppendLine(c, $"| {model.Replace("/", " ", StringComparison.Ordinal)} | {precision} | {string.Join(" | ", cells)} |");
             }
         }

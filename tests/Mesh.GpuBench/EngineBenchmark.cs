@@ -70,6 +70,13 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
             }
         }
 
+        // The int8 step with each layer's two projections kept apart: what joining them (SiblingMatMulFusion) saves.
+        var apart = Quantized(Path.Combine(ar, "step.onnx"), QuantizationOptions.Default with { FuseSiblingMatMuls = false });
+        foreach (var batch in Batches)
+        {
+            await MeasureAsync($"ref_ar/batch{batch}/int8_apart/cuda_graph", RunMode.CudaGraph, () => DecodeAsync(apart, RunMode.CudaGraph, batch, cancellationToken), null);
+        }
+
         await MeasureWorkersAsync(Path.Combine(ar, "step.onnx"), cancellationToken);
         _report.Summarize(options.TorchResults);
         return _report;
@@ -130,11 +137,11 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
     }
 
     /// <summary>The graph file for <paramref name="precision"/>: int8 through the engine's own quantizer and cache.</summary>
-    private string Graph(string path, string precision) =>
-        precision == Precisions.Int8
-            ? QuantizedModelCache.Prepare(path, QuantizationOptions.Default, Path.Combine(options.ModelsDirectory, "quantized")).CachedPath
-                ?? throw new InvalidOperationException($"The int8 graph of {path} could not be cached.")
-            : path;
+    private string Graph(string path, string precision) => precision == Precisions.Int8 ? Quantized(path, QuantizationOptions.Default) : path;
+
+    private string Quantized(string path, QuantizationOptions quantization) =>
+        QuantizedModelCache.Prepare(path, quantization, Path.Combine(options.ModelsDirectory, "quantized")).CachedPath
+            ?? throw new InvalidOperationException($"The int8 graph of {path} could not be cached.");
 
     private EngineSettings Settings(RunMode mode, int workers = 1) => new()
     {

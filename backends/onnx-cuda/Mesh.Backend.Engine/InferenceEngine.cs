@@ -177,7 +177,7 @@ public sealed partial class InferenceEngine : IDisposable
             var s = quantized.Summary;
             var milliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             LogQuantized(
-                logger, model, graph.Name, s.Weights, s.SourceWeightBytes, s.QuantizedWeightBytes, s.WeightRatio * 100, s.ModelBytesBefore, s.ModelBytesAfter,
+                logger, model, graph.Name, s.Weights, s.SourceWeightBytes, s.QuantizedWeightBytes, s.WeightRatio * 100, s.FusedPairs, s.ModelBytesBefore, s.ModelBytesAfter,
                 quantized.FromCache ? "from the cache" : "quantized now", quantized.CachedPath ?? "memory only", milliseconds, s.Options);
             if (s.Weights == 0)
             {
@@ -358,10 +358,10 @@ public sealed partial class InferenceEngine : IDisposable
     private static partial void LogStarted(ILogger logger, string model, string provider, string optimization, int workers, string precision, string signatures);
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "Model {Model} graph {Graph}: QUANTIZE=int8 {Weights} MatMul weights {WeightBytesBefore} -> {WeightBytesAfter} bytes ({Percent:0.0}%), graph {GraphBytesBefore} -> {GraphBytesAfter} bytes; {Source} ({CachePath}) in {Milliseconds:0} ms; {Options}")]
+        Message = "Model {Model} graph {Graph}: QUANTIZE=int8 {Weights} MatMul weights {WeightBytesBefore} -> {WeightBytesAfter} bytes ({Percent:0.0}%), {FusedPairs} MatMul pairs joined, graph {GraphBytesBefore} -> {GraphBytesAfter} bytes; {Source} ({CachePath}) in {Milliseconds:0} ms; {Options}")]
     private static partial void LogQuantized(
-        ILogger logger, string model, string graph, int weights, long weightBytesBefore, long weightBytesAfter, double percent, long graphBytesBefore, long graphBytesAfter,
-        string source, string cachePath, double milliseconds, string options);
+        ILogger logger, string model, string graph, int weights, long weightBytesBefore, long weightBytesAfter, double percent, int fusedPairs, long graphBytesBefore,
+        long graphBytesAfter, string source, string cachePath, double milliseconds, string options);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} graph {Graph}: QUANTIZE=int8 found no MatMul weight of at least {MinDimension}x{MinDimension}; the graph stays fp32")]
     private static partial void LogNothingToQuantize(ILogger logger, string model, string graph, int minDimension);

@@ -8,7 +8,8 @@ namespace Mesh.Backend.Quantizer;
 /// fp16 initializer of at least <see cref="QuantizationOptions.MinDimension"/> in both dimensions becomes a
 /// <c>com.microsoft</c> MatMulNBits node (bits 8, block-wise along K). Gemm's transB is folded into the layout, alpha into
 /// the weights, and its bias stays a separate Add (scaled by beta), since older CUDA kernels reject MatMulNBits' bias.
-/// Convolutions, shared weights' other uses and everything else are left as they are.
+/// Convolutions, shared weights' other uses and everything else are left as they are. Pairs of MatMuls whose products are
+/// only added are first joined into one (<see cref="QuantizationOptions.FuseSiblingMatMuls"/>).
 /// </summary>
 public static class MatMulNBitsRewriter
 {
@@ -28,6 +29,7 @@ public static class MatMulNBitsRewriter
         options.Validate();
         var graph = model.Graph ?? throw new ArgumentException("The model has no graph.", nameof(model));
         var before = model.CalculateSize();
+        var fusedPairs = options.FuseSiblingMatMuls ? SiblingMatMulFusion.Apply(model, options.MinDimension) : 0;
         var rewrite = new Rewriting(model, options);
         var nodes = new List<NodeProto>(graph.Node.Count);
         foreach (var node in graph.Node)
@@ -60,6 +62,7 @@ public static class MatMulNBitsRewriter
             Weights = [.. rewrite.Weights.Values.Select(w => w.Info)],
             MatMulNodes = rewrite.MatMulNodes,
             GemmNodes = rewrite.GemmNodes,
+            FusedPairs = fusedPairs,
             Skipped = rewrite.Skipped,
             ModelBytesBefore = before,
             ModelBytesAfter = model.CalculateSize(),

@@ -28,6 +28,9 @@ public sealed record QuantizationOptions
     /// </summary>
     public int AccuracyLevel { get; init; } = DefaultAccuracyLevel;
 
+    /// <summary>Joins <c>Add(MatMul(a, W1), MatMul(b, W2))</c> into one MatMul first (<see cref="SiblingMatMulFusion"/>).</summary>
+    public bool FuseSiblingMatMuls { get; init; } = true;
+
     public static QuantizationOptions Default { get; } = new();
 
     /// <exception cref="ArgumentException">A value MatMulNBits does not accept.</exception>
@@ -57,5 +60,5 @@ public sealed record QuantizationOptions
     /// <summary>A stable one-line description; also part of the cache key, so every field that changes the output is in it.</summary>
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"MatMulNBits bits={Bits} block_size={BlockSize} {(Symmetric ? "symmetric" : "asymmetric")} min_dim={MinDimension} accuracy_level={AccuracyLevel}");
+        $"MatMulNBits bits={Bits} block_size={BlockSize} {(Symmetric ? "symmetric" : "asymmetric")} min_dim={MinDimension} accuracy_level={AccuracyLevel} siblings={(FuseSiblingMatMuls ? "fused" : "apart")}");
 }

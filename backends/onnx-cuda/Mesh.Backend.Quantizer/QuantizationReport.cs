@@ -15,6 +15,9 @@ public sealed class QuantizationReport
 
     public int GemmNodes { get; init; }
 
+    /// <summary>MatMul pairs joined into one before quantization (<see cref="SiblingMatMulFusion"/>).</summary>
+    public int FusedPairs { get; init; }
+
     /// <summary>MatMul and Gemm nodes left as they were, by reason.</summary>
     public required IReadOnlyDictionary<string, int> Skipped { get; init; }
 

@@ -9,7 +9,7 @@ namespace Mesh.Backend.Quantizer;
 
 /// <summary>A quantization in a few numbers, for logs and the cache (the full report lists every weight).</summary>
 public sealed record QuantizationSummary(
-    int Weights, int Nodes, long SourceWeightBytes, long QuantizedWeightBytes, long ModelBytesBefore, long ModelBytesAfter, string Options)
+    int Weights, int Nodes, int FusedPairs, long SourceWeightBytes, long QuantizedWeightBytes, long ModelBytesBefore, long ModelBytesAfter, string Options)
 {
     public double WeightRatio => SourceWeightBytes == 0 ? 1 : (double)QuantizedWeightBytes / SourceWeightBytes;
 
@@ -19,6 +19,7 @@ public sealed record QuantizationSummary(
         return new QuantizationSummary(
             report.Weights.Count,
             report.MatMulNodes + report.GemmNodes,
+            report.FusedPairs,
             report.SourceWeightBytes,
             report.QuantizedWeightBytes,
             report.ModelBytesBefore,
@@ -44,7 +45,7 @@ public sealed record QuantizedGraph(
 public static class QuantizedModelCache
 {
     /// <summary>Bump when the rewriter's output changes for the same source and options.</summary>
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
 
     public static string DefaultDirectory
     {

@@ -89,7 +89,7 @@ public static class PackageQuantizer
         var skipped = report.Skipped.Count == 0 ? "none" : string.Join(", ", report.Skipped.Select(s => $"{s.Value} {s.Key}"));
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"{name}: {report.Weights.Count} weights in {report.MatMulNodes} MatMul + {report.GemmNodes} Gemm nodes, matmul weights {Mb(report.SourceWeightBytes)} -> {Mb(report.QuantizedWeightBytes)} ({Ratio(report.QuantizedWeightBytes, report.SourceWeightBytes)}), graph {Mb(report.ModelBytesBefore)} -> {Mb(report.ModelBytesAfter)} ({Ratio(report.ModelBytesAfter, report.ModelBytesBefore)}); left as is: {skipped}");
+            $"{name}: {report.Weights.Count} weights in {report.MatMulNodes} MatMul + {report.GemmNodes} Gemm nodes ({report.FusedPairs} MatMul pairs joined first), matmul weights {Mb(report.SourceWeightBytes)} -> {Mb(report.QuantizedWeightBytes)} ({Ratio(report.QuantizedWeightBytes, report.SourceWeightBytes)}), graph {Mb(report.ModelBytesBefore)} -> {Mb(report.ModelBytesAfter)} ({Ratio(report.ModelBytesAfter, report.ModelBytesBefore)}); left as is: {skipped}");
     }
 
     private static string Mb(long bytes) => (bytes / 1e6).ToString("0.0", CultureInfo.InvariantCulture) + " MB";

@@ -14,11 +14,12 @@ const string Usage = """
           Writes deterministic models with the real Kokoro and Piper contracts (kokoro-tiny, piper-tiny) and the
           reference models for benchmarks (ref-ar, ref-staged) under DIR. Their output is not speech.
 
-      quantize --in DIR --out DIR [--bits 8] [--block-size 32] [--asymmetric] [--min-dim 64] [--accuracy-level 4]
+      quantize --in DIR --out DIR [--bits 8] [--block-size 32] [--asymmetric] [--min-dim 64] [--accuracy-level 4] [--keep-siblings]
           Copies a model package, rewriting every MatMul (and Gemm with a constant B) whose weight is a constant
           fp32/fp16 initializer of at least min-dim x min-dim into MatMulNBits (com.microsoft, 8 bits, blocks along K).
           Symmetric blocks by default; --asymmetric stores a zero point per block. --accuracy-level is read by the CPU
-          provider only: 4 (default) multiplies in int8, 0 dequantizes to fp32 on every run. Prints the weight bytes
+          provider only: 4 (default) multiplies in int8, 0 dequantizes to fp32 on every run. Two MatMuls whose products
+          are only added become one over their concatenated inputs first, unless --keep-siblings. Prints the weight bytes
           before and after. --out must not exist or be empty.
 
       compare --a DIR --b DIR --corpus FILE --json OUT [--png OUT] [--voice NAME] [--repeats N] [--limit N]
@@ -40,7 +41,7 @@ try
     return args[0] switch
     {
         "generate" => Generate(Options.Parse(args[1..], ["--out", "--only"], [])),
-        "quantize" => Quantize(Options.Parse(args[1..], ["--in", "--out", "--bits", "--block-size", "--min-dim", "--accuracy-level"], ["--asymmetric"])),
+        "quantize" => Quantize(Options.Parse(args[1..], ["--in", "--out", "--bits", "--block-size", "--min-dim", "--accuracy-level"], ["--asymmetric", "--keep-siblings"])),
         "compare" => await CompareAsync(Options.Parse(
             args[1..],
             ["--a", "--b", "--corpus", "--json", "--png", "--voice", "--repeats", "--limit", "--alignment", "--provider", "--threads"],
@@ -76,6 +77,7 @@ static int Quantize(Options options)
         Symmetric = !options.Flag("--asymmetric"),
         MinDimension = options.Int("--min-dim", QuantizationOptions.DefaultMinDimension),
         AccuracyLevel = options.Int("--accuracy-level", QuantizationOptions.DefaultAccuracyLevel),
+        FuseSiblingMatMuls = !options.Flag("--keep-siblings"),
     };
     var files = PackageQuantizer.Quantize(options.Required("--in"), options.Required("--out"), quantization, Console.Out);
     if (files.Count == 0)
