@@ -8,7 +8,8 @@ namespace Mesh.Backend.Engine;
 /// A stage run on shape buckets: per bucket, fixed buffers for every input and output (device memory on the CUDA
 /// provider) bound once, and with <see cref="CapturesGraphs"/> one CUDA graph captured per bucket on the worker's thread
 /// at load. A run pads its inputs along the bucketed dimension to the smallest bucket that holds them, copies them in
-/// on the worker's stream, runs (replays), copies the outputs out and trims them back to the request.
+/// on the worker's stream, runs (replays), copies the outputs out and trims them back to the request. Integer inputs and
+/// outputs of up to 64 KiB skip the copies: they live in memory both the host and the device address.
 /// </summary>
 /// <remarks>
 /// ONNX Runtime replays a graph id without looking at shapes, so a run whose padded shapes differ from the bucket's is an
@@ -24,6 +25,10 @@ public sealed class BucketedGraph : WorkerGraph
 
     // Replays timed per bucket at load to route requests; a median of a few, since a replay takes well under a millisecond.
     private const int TimedReplays = 9;
+
+    // Token ids in and small outputs (logits) are shared host/device memory up to this size: a kernel touches each byte
+    // once, so the bus costs less than a copy and a stream sync on each side of a run of a quarter of a millisecond.
+    private const long SharedBytesLimit = 64 * 1024;
 
     // Capture is global to the process's CUDA context: an allocation on another thread meanwhile invalidates it.
     private static readonly Lock CaptureGate = new();
@@ -134,16 +139,17 @@ public sealed class BucketedGraph : WorkerGraph
         var start = Stopwatch.GetTimestamp();
         var length = RequestLength();
         var bucket = BucketFor(length);
+        var copied = false;
         foreach (var pending in _pending.Values)
         {
             var target = bucket.Inputs[pending.Spec.Name];
             AssertBucketShape(bucket, target, pending.Shape);
             WritePadded(pending, target);
-            _memory.CopyToDevice(target.Device, target.Host, target.Bytes);
+            copied |= CopyIn(target);
         }
 
         _pending.Clear();
-        SyncBeforeRun();
+        SyncBeforeRun(copied);
         var bound = Stopwatch.GetTimestamp();
         Execute(bucket.Bindings[0]);
         var ran = Stopwatch.GetTimestamp();
@@ -166,6 +172,8 @@ public sealed class BucketedGraph : WorkerGraph
         var bucket = BucketFor(batch);
         var state = bucket.Inputs[_stateInput];
         _memory.Zero(state.Device, state.Bytes);
+        // A step whose tokens need no copy does not sync before its run: the zeroed state must be there already.
+        _memory.Synchronize();
         return new DecodeLoop(this, bucket, batch);
     }
 
@@ -186,8 +194,7 @@ public sealed class BucketedGraph : WorkerGraph
         shape[target.Axis] = batch;
         var pending = new PendingInput(CheckInput(input.Name, tokens.Length, shape), shape, tokens.ToArray(), null);
         WritePadded(pending, target);
-        _memory.CopyToDevice(target.Device, target.Host, target.Bytes);
-        SyncBeforeRun();
+        SyncBeforeRun(CopyIn(target));
         var bound = Stopwatch.GetTimestamp();
         Execute(bucket.Bindings[parity]);
         var ran = Stopwatch.GetTimestamp();
@@ -204,7 +211,8 @@ public sealed class BucketedGraph : WorkerGraph
             foreach (var input in Signature.Inputs)
             {
                 var shape = input.Shape.Select((d, i) => input.Symbols[i] == Bucketing.Dimension ? size : d).ToArray();
-                var tensor = FixedTensor.Allocate(input, shape, input.AxisOf(Bucketing.Dimension), 1, _memory);
+                var shared = input.IsInteger && input.Name != _stateInput && Bytes(input, shape) <= SharedBytesLimit;
+                var tensor = FixedTensor.Allocate(input, shape, input.AxisOf(Bucketing.Dimension), 1, _memory, shared);
                 bucket.Inputs.Add(input.Name, tensor);
                 _memory.Zero(tensor.Device, tensor.Bytes);
             }
@@ -213,7 +221,8 @@ public sealed class BucketedGraph : WorkerGraph
             foreach (var (output, shape) in Signature.Outputs.Zip(ProbeOutputShapes(bucket)))
             {
                 var (axis, units) = TrimAxis(output, shape, size);
-                bucket.Outputs.Add(output.Name, FixedTensor.Allocate(output, shape, axis, units, _memory));
+                var shared = output.Name != _stateOutput && Bytes(output, shape) <= SharedBytesLimit;
+                bucket.Outputs.Add(output.Name, FixedTensor.Allocate(output, shape, axis, units, _memory, shared));
             }
 
             bucket.Bindings = _stateInput is null
@@ -325,10 +334,22 @@ public sealed class BucketedGraph : WorkerGraph
         return binding;
     }
 
-    /// <summary>A capturing session computes on its provider's own stream, not the worker's: the copies must land first.</summary>
-    private void SyncBeforeRun()
+    /// <summary>Queues the copy of a staged input to its device buffer; false when the buffer is shared and needs none.</summary>
+    private bool CopyIn(FixedTensor target)
     {
-        if (CapturesGraphs)
+        if (target.Shared)
+        {
+            return false;
+        }
+
+        _memory.CopyToDevice(target.Device, target.Host, target.Bytes);
+        return true;
+    }
+
+    /// <summary>A capturing session computes on its provider's own stream, not the worker's: the copies must land first.</summary>
+    private void SyncBeforeRun(bool copied)
+    {
+        if (CapturesGraphs && copied)
         {
             _memory.Synchronize();
         }
@@ -340,17 +361,27 @@ public sealed class BucketedGraph : WorkerGraph
         binding.Runs++;
     }
 
+    /// <summary>
+    /// Copies the outputs but <paramref name="skip"/> out and trims them. A replay returns once the provider's own stream
+    /// is done, so with graphs shared outputs are complete without a sync; without, the run was on the worker's stream.
+    /// </summary>
     private EngineOutputs Fetch(Bucket bucket, long length, string? skip)
     {
+        var copied = false;
         foreach (var (name, tensor) in bucket.Outputs)
         {
-            if (name != skip)
+            if (name != skip && !tensor.Shared)
             {
                 _memory.CopyToHost(tensor.Host, tensor.Device, tensor.Bytes);
+                copied = true;
             }
         }
 
-        _memory.Synchronize();
+        if (copied || !CapturesGraphs)
+        {
+            _memory.Synchronize();
+        }
+
         if (CapturesGraphs)
         {
             Replays++;
@@ -416,6 +447,8 @@ public sealed class BucketedGraph : WorkerGraph
             }
         }
     }
+
+    private static long Bytes(TensorSpec spec, long[] shape) => TensorWriter.SizeOf(spec.Element) * ShapeElements(shape);
 
     private string GraphLabel(Bucket bucket) => CapturesGraphs ? $"{Name}/{bucket.Size}" : EngineRunTiming.Eager;
 
@@ -526,14 +559,18 @@ public sealed class BucketedGraph : WorkerGraph
         }
     }
 
-    /// <summary>A tensor at a fixed device address with its host staging buffer; <see cref="Axis"/> follows the request.</summary>
+    /// <summary>
+    /// A tensor at a fixed device address with its host staging buffer, or one <see cref="Shared"/> buffer both address;
+    /// <see cref="Axis"/> follows the request.
+    /// </summary>
     internal sealed class FixedTensor : IDisposable
     {
         private readonly DeviceMemory _memory;
 
-        private FixedTensor(TensorSpec spec, long[] shape, int axis, long units, long bytes, DeviceMemory memory)
+        private FixedTensor(TensorSpec spec, long[] shape, int axis, long units, long bytes, DeviceMemory memory, bool shared)
         {
             Spec = spec;
+            Shared = shared;
             Shape = shape;
             Axis = axis;
             Units = units;
@@ -552,20 +589,31 @@ public sealed class BucketedGraph : WorkerGraph
 
         public long Bytes { get; }
 
+        /// <summary>Host and device address the same memory: nothing to copy either way.</summary>
+        public bool Shared { get; }
+
         public nint Device { get; private set; }
 
         public nint Host { get; private set; }
 
         public OrtValue Value { get; private set; } = null!;
 
-        public static FixedTensor Allocate(TensorSpec spec, long[] shape, int axis, long units, DeviceMemory memory)
+        public static FixedTensor Allocate(TensorSpec spec, long[] shape, int axis, long units, DeviceMemory memory, bool shared)
         {
-            var bytes = TensorWriter.SizeOf(spec.Element) * ShapeElements(shape);
-            var tensor = new FixedTensor(spec, shape, axis, units, bytes, memory);
+            var bytes = Bytes(spec, shape);
+            var tensor = new FixedTensor(spec, shape, axis, units, bytes, memory, shared);
             try
             {
-                tensor.Device = memory.AllocateDevice(bytes);
-                tensor.Host = memory.AllocateHost(bytes);
+                if (shared)
+                {
+                    (tensor.Host, tensor.Device) = memory.AllocateShared(bytes);
+                }
+                else
+                {
+                    tensor.Device = memory.AllocateDevice(bytes);
+                    tensor.Host = memory.AllocateHost(bytes);
+                }
+
                 tensor.Value = OrtValue.CreateTensorValueWithData(memory.DeviceInfo, ModelSignature.TypeOf(spec.Element), shape, tensor.Device, bytes);
                 return tensor;
             }
@@ -612,6 +660,16 @@ public sealed class BucketedGraph : WorkerGraph
         public void Dispose()
         {
             Value?.Dispose();
+            if (Shared)
+            {
+                if (Host != 0)
+                {
+                    _memory.FreeShared(Host);
+                }
+
+                return;
+            }
+
             if (Device != 0)
             {
                 _memory.FreeDevice(Device);

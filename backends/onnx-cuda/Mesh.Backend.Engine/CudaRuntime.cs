@@ -4,7 +4,7 @@ namespace Mesh.Backend.Engine;
 
 /// <summary>
 /// The few CUDA runtime calls the engine needs (device count, one stream per worker, the fixed device buffers and pinned
-/// staging of captured graphs with asynchronous copies on the worker's stream), bound at run time so a machine without
+/// staging of captured graphs with asynchronous copies on the worker's stream, mapped pinned memory for small tensors), bound at run time so a machine without
 /// CUDA loads the engine and falls back instead of failing on a missing library.
 /// </summary>
 internal static unsafe class CudaRuntime
@@ -12,6 +12,7 @@ internal static unsafe class CudaRuntime
     // The ONNX Runtime 1.31 GPU package is built against CUDA 13.
     private const string Library = "libcudart.so.13";
     private const uint StreamNonBlocking = 1;
+    private const uint HostAllocMapped = 2;
 
     private static readonly Lazy<Api?> Loaded = new(Load);
 
@@ -81,6 +82,22 @@ internal static unsafe class CudaRuntime
 
     public static void FreeHost(nint pointer) => _ = Native.FreeHost(pointer);
 
+    /// <summary>Page-locked host memory mapped into the device's address space: kernels read and write it in place.</summary>
+    public static (nint Host, nint Device) MallocMapped(long bytes)
+    {
+        nint host;
+        Check(Native.HostAlloc(&host, (nuint)bytes, HostAllocMapped), "cudaHostAlloc");
+        nint device;
+        var status = Native.HostGetDevicePointer(&device, host, 0);
+        if (status != 0)
+        {
+            _ = Native.FreeHost(host);
+            Check(status, "cudaHostGetDevicePointer");
+        }
+
+        return (host, device);
+    }
+
     public static void CopyAsync(nint destination, nint source, long bytes, CopyKind kind, nint stream) =>
         Check(Native.MemcpyAsync(destination, source, (nuint)bytes, (int)kind, stream), "cudaMemcpyAsync");
 
@@ -118,6 +135,8 @@ internal static unsafe class CudaRuntime
                 (delegate* unmanaged<nint, int>)NativeLibrary.GetExport(handle, "cudaFree"),
                 (delegate* unmanaged<nint*, nuint, int>)NativeLibrary.GetExport(handle, "cudaMallocHost"),
                 (delegate* unmanaged<nint, int>)NativeLibrary.GetExport(handle, "cudaFreeHost"),
+                (delegate* unmanaged<nint*, nuint, uint, int>)NativeLibrary.GetExport(handle, "cudaHostAlloc"),
+                (delegate* unmanaged<nint*, nint, uint, int>)NativeLibrary.GetExport(handle, "cudaHostGetDevicePointer"),
                 (delegate* unmanaged<nint, nint, nuint, int, nint, int>)NativeLibrary.GetExport(handle, "cudaMemcpyAsync"),
                 (delegate* unmanaged<nint, int, nuint, nint, int>)NativeLibrary.GetExport(handle, "cudaMemsetAsync"));
         }
@@ -137,6 +156,8 @@ internal static unsafe class CudaRuntime
         delegate* unmanaged<nint, int> free,
         delegate* unmanaged<nint*, nuint, int> mallocHost,
         delegate* unmanaged<nint, int> freeHost,
+        delegate* unmanaged<nint*, nuint, uint, int> hostAlloc,
+        delegate* unmanaged<nint*, nint, uint, int> hostGetDevicePointer,
         delegate* unmanaged<nint, nint, nuint, int, nint, int> memcpyAsync,
         delegate* unmanaged<nint, int, nuint, nint, int> memsetAsync)
     {
@@ -157,6 +178,10 @@ internal static unsafe class CudaRuntime
         public int MallocHost(nint* pointer, nuint bytes) => mallocHost(pointer, bytes);
 
         public int FreeHost(nint pointer) => freeHost(pointer);
+
+        public int HostAlloc(nint* pointer, nuint bytes, uint flags) => hostAlloc(pointer, bytes, flags);
+
+        public int HostGetDevicePointer(nint* device, nint host, uint flags) => hostGetDevicePointer(device, host, flags);
 
         public int MemcpyAsync(nint destination, nint source, nuint bytes, int kind, nint stream) => memcpyAsync(destination, source, bytes, kind, stream);
 

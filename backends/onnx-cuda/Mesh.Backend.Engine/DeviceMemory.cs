@@ -21,6 +21,15 @@ internal abstract class DeviceMemory : IDisposable
 
     public abstract void FreeHost(nint pointer);
 
+    /// <summary>
+    /// One buffer both the host and the device address (Host, Device): runs read and write it in place, with no copy and
+    /// no stream sync. Worth it only for tensors a kernel touches once, such as token ids in and logits out; freed with
+    /// <see cref="FreeShared"/> given the host address.
+    /// </summary>
+    public abstract (nint Host, nint Device) AllocateShared(long bytes);
+
+    public abstract void FreeShared(nint host);
+
     public abstract void CopyToDevice(nint device, nint host, long bytes);
 
     public abstract void CopyToHost(nint host, nint device, long bytes);
@@ -37,7 +46,8 @@ internal abstract class DeviceMemory : IDisposable
 
 /// <summary>
 /// CUDA provider: buffers from <c>cudaMalloc</c> (addresses a captured graph can keep), page-locked staging from
-/// <c>cudaMallocHost</c>, and copies asynchronous on the worker's stream, the same stream its session computes on.
+/// <c>cudaMallocHost</c>, and copies asynchronous on the worker's stream, the same stream its session computes on; shared
+/// buffers are page-locked memory mapped into the device's address space (<c>cudaHostAlloc</c>, <c>cudaHostAllocMapped</c>).
 /// </summary>
 internal sealed class CudaDeviceMemory(int deviceId, nint stream) : DeviceMemory
 {
@@ -52,6 +62,10 @@ internal sealed class CudaDeviceMemory(int deviceId, nint stream) : DeviceMemory
     public override nint AllocateHost(long bytes) => CudaRuntime.MallocHost(bytes);
 
     public override void FreeHost(nint pointer) => CudaRuntime.FreeHost(pointer);
+
+    public override (nint Host, nint Device) AllocateShared(long bytes) => CudaRuntime.MallocMapped(bytes);
+
+    public override void FreeShared(nint host) => CudaRuntime.FreeHost(host);
 
     public override void CopyToDevice(nint device, nint host, long bytes) =>
         CudaRuntime.CopyAsync(device, host, bytes, CudaRuntime.CopyKind.HostToDevice, stream);
@@ -88,6 +102,14 @@ internal sealed unsafe class HostDeviceMemory : DeviceMemory
     public override nint AllocateHost(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 1), Alignment);
 
     public override void FreeHost(nint pointer) => NativeMemory.AlignedFree((void*)pointer);
+
+    public override (nint Host, nint Device) AllocateShared(long bytes)
+    {
+        var pointer = AllocateHost(bytes);
+        return (pointer, pointer);
+    }
+
+    public override void FreeShared(nint host) => FreeHost(host);
 
     public override void CopyToDevice(nint device, nint host, long bytes) => Buffer.MemoryCopy((void*)host, (void*)device, bytes, bytes);
 
