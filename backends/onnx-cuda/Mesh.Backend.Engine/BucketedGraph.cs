@@ -8,8 +8,8 @@ namespace Mesh.Backend.Engine;
 /// A stage run on shape buckets: per bucket, fixed buffers for every input and output (device memory on the CUDA
 /// provider) bound once, and with <see cref="CapturesGraphs"/> one CUDA graph captured per bucket on the worker's thread
 /// at load. A run pads its inputs along the bucketed dimension to the smallest bucket that holds them, copies them in
-/// on the worker's stream, runs (replays), copies the outputs out and trims them back to the request. Integer inputs and
-/// outputs of up to 64 KiB skip the copies: they live in memory both the host and the device address.
+/// on the worker's stream, runs (replays), copies the outputs out and trims them back to the request. Integer inputs
+/// and any outputs of up to 64 KiB each skip the copies: they live in memory both the host and the device address.
 /// </summary>
 /// <remarks>
 /// ONNX Runtime replays a graph id without looking at shapes, so a run whose padded shapes differ from the bucket's is an
