@@ -211,7 +211,7 @@ public sealed class BucketedGraph : WorkerGraph
             foreach (var input in Signature.Inputs)
             {
                 var shape = input.Shape.Select((d, i) => input.Symbols[i] == Bucketing.Dimension ? size : d).ToArray();
-                var shared = input.IsInteger && input.Name != _stateInput && Bytes(input, shape) <= SharedBytesLimit;
+                var shared = input.IsInteger && input.Name != _stateInput && SizeInBytes(input, shape) <= SharedBytesLimit;
                 var tensor = FixedTensor.Allocate(input, shape, input.AxisOf(Bucketing.Dimension), 1, _memory, shared);
                 bucket.Inputs.Add(input.Name, tensor);
                 _memory.Zero(tensor.Device, tensor.Bytes);
@@ -221,7 +221,7 @@ public sealed class BucketedGraph : WorkerGraph
             foreach (var (output, shape) in Signature.Outputs.Zip(ProbeOutputShapes(bucket)))
             {
                 var (axis, units) = TrimAxis(output, shape, size);
-                var shared = output.Name != _stateOutput && Bytes(output, shape) <= SharedBytesLimit;
+                var shared = output.Name != _stateOutput && SizeInBytes(output, shape) <= SharedBytesLimit;
                 bucket.Outputs.Add(output.Name, FixedTensor.Allocate(output, shape, axis, units, _memory, shared));
             }
 
@@ -448,7 +448,7 @@ public sealed class BucketedGraph : WorkerGraph
         }
     }
 
-    private static long Bytes(TensorSpec spec, long[] shape) => TensorWriter.SizeOf(spec.Element) * ShapeElements(shape);
+    private static long SizeInBytes(TensorSpec spec, long[] shape) => TensorWriter.SizeOf(spec.Element) * ShapeElements(shape);
 
     private string GraphLabel(Bucket bucket) => CapturesGraphs ? $"{Name}/{bucket.Size}" : EngineRunTiming.Eager;
 
@@ -600,7 +600,7 @@ public sealed class BucketedGraph : WorkerGraph
 
         public static FixedTensor Allocate(TensorSpec spec, long[] shape, int axis, long units, DeviceMemory memory, bool shared)
         {
-            var bytes = Bytes(spec, shape);
+            var bytes = SizeInBytes(spec, shape);
             var tensor = new FixedTensor(spec, shape, axis, units, bytes, memory, shared);
             try
             {

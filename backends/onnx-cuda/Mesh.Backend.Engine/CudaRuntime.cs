@@ -4,8 +4,8 @@ namespace Mesh.Backend.Engine;
 
 /// <summary>
 /// The few CUDA runtime calls the engine needs (device count, one stream per worker, the fixed device buffers and pinned
-/// staging of captured graphs with asynchronous copies on the worker's stream, mapped pinned memory for small tensors), bound at run time so a machine without
-/// CUDA loads the engine and falls back instead of failing on a missing library.
+/// staging of captured graphs with asynchronous copies on the worker's stream, mapped pinned memory for small tensors),
+/// bound at run time so a machine without CUDA loads the engine and falls back instead of failing on a missing library.
 /// </summary>
 internal static unsafe class CudaRuntime
 {

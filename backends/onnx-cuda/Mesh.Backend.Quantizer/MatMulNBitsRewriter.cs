@@ -159,19 +159,9 @@ public static class MatMulNBitsRewriter
             var used = OnnxNames.Referenced(_graph);
             // Only initializers: a real graph input stays part of the model's interface even when nothing reads it.
             var unused = _replaced.Where(n => _initializers.ContainsKey(n) && !used.Contains(n)).ToHashSet(StringComparer.Ordinal);
-            RemoveAll(_graph.Initializer, t => unused.Contains(t.Name));
-            RemoveAll(_graph.Input, i => unused.Contains(i.Name));
-            RemoveAll(_graph.ValueInfo, i => unused.Contains(i.Name));
-        }
-
-        private static void RemoveAll<T>(Google.Protobuf.Collections.RepeatedField<T> field, Func<T, bool> remove)
-        {
-            var kept = field.Where(x => !remove(x)).ToArray();
-            if (kept.Length != field.Count)
-            {
-                field.Clear();
-                field.AddRange(kept);
-            }
+            _graph.Initializer.RemoveWhere(t => unused.Contains(t.Name));
+            _graph.Input.RemoveWhere(i => unused.Contains(i.Name));
+            _graph.ValueInfo.RemoveWhere(i => unused.Contains(i.Name));
         }
 
         private NodeProto[] MatMul(NodeProto node)

@@ -20,7 +20,6 @@ public static class SiblingMatMulFusion
         var graph = model.Graph ?? throw new ArgumentException("The model has no graph.", nameof(model));
         var fusion = new Fusion(model, minDimension);
         var rewritten = new List<NodeProto>(graph.Node.Count);
-        var joined = new List<(TensorProto First, TensorProto Second)>();
         var absorbed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (var node in graph.Node)
         {
@@ -29,7 +28,6 @@ public static class SiblingMatMulFusion
                 absorbed.Add(pair.First.Node);
                 absorbed.Add(pair.Second.Node);
                 rewritten.AddRange(fusion.Join(node, pair));
-                joined.Add((pair.First.Weight, pair.Second.Weight));
             }
             else
             {
@@ -37,7 +35,7 @@ public static class SiblingMatMulFusion
             }
         }
 
-        if (joined.Count == 0)
+        if (absorbed.Count == 0)
         {
             return 0;
         }
@@ -45,29 +43,28 @@ public static class SiblingMatMulFusion
         // The MatMuls come before their Add, so they were copied before it was found to absorb them.
         graph.Node.Clear();
         graph.Node.AddRange(rewritten.Where(n => !absorbed.Contains(n)));
-        var dropped = joined.SelectMany(j => new[] { j.First.Name, j.Second.Name }).ToHashSet(StringComparer.Ordinal);
-        var kept = graph.Initializer.Where(t => !dropped.Contains(t.Name)).ToArray();
-        graph.Initializer.Clear();
-        graph.Initializer.AddRange(kept);
+        var weights = absorbed.Select(n => n.Input[1]).ToHashSet(StringComparer.Ordinal);
+        graph.Initializer.RemoveWhere(t => weights.Contains(t.Name));
         graph.Initializer.AddRange(fusion.Weights);
-        var gone = absorbed.SelectMany(n => n.Output).Concat(dropped).ToHashSet(StringComparer.Ordinal);
-        var described = graph.ValueInfo.Where(v => !gone.Contains(v.Name)).ToArray();
-        graph.ValueInfo.Clear();
-        graph.ValueInfo.AddRange(described);
+        var products = absorbed.Select(n => n.Output[0]).ToHashSet(StringComparer.Ordinal);
+        graph.ValueInfo.RemoveWhere(v => products.Contains(v.Name) || weights.Contains(v.Name));
         if (model.IrVersion < 4)
         {
             // Before IR 4 every initializer is also listed as an input.
-            var inputs = graph.Input.Where(i => !dropped.Contains(i.Name)).ToArray();
-            graph.Input.Clear();
-            graph.Input.AddRange(inputs);
+            graph.Input.RemoveWhere(i => weights.Contains(i.Name));
             graph.Input.AddRange(fusion.Weights.Select(OnnxNames.ValueInfoOf));
         }
 
-        return joined.Count;
+        return fusion.Weights.Count;
     }
 
-    /// <summary>One of the two MatMuls: the node, its constant weight and the weight's K×N.</summary>
-    private sealed record Projection(NodeProto Node, TensorProto Weight, long K, long N);
+    /// <summary>One of the two MatMuls: the node and its constant [K, N] weight.</summary>
+    private sealed record Projection(NodeProto Node, TensorProto Weight)
+    {
+        public long K => Weight.Dims[0];
+
+        public long N => Weight.Dims[1];
+    }
 
     private sealed record SiblingPair(Projection First, Projection Second);
 
@@ -154,7 +151,7 @@ public static class SiblingMatMulFusion
                 return null;
             }
 
-            return new Projection(node, weight, weight.Dims[0], weight.Dims[1]);
+            return new Projection(node, weight);
         }
 
         private string Unique(string stem)
