@@ -50,6 +50,15 @@ public sealed record EngineSettings
     /// <summary><c>int8</c> rewrites MatMul weights to MatMulNBits at load (<see cref="QuantizeOptions"/>), cached on disk.</summary>
     public Quantization Quantize { get; init; } = Quantization.None;
 
+    /// <summary>
+    /// <c>FUSE_MATMULS</c>: on the CUDA provider, fp32 graphs get their added MatMul pairs joined
+    /// (<see cref="SiblingMatMulFusion"/>) and their remaining MatMuls over slices of one tensor stacked into one batched
+    /// MatMul (<see cref="StackedMatMulFusion"/>), in memory at load (<see cref="MatMulFusions"/>); int8 graphs get the pairs joined by the quantizer on either
+    /// provider (<see cref="QuantizationOptions.FuseSiblingMatMuls"/>, which the host sets from the same value). Fewer,
+    /// larger GEMMs: fewer launches on a decode step's critical path.
+    /// </summary>
+    public bool FuseMatMuls { get; init; } = true;
+
     /// <summary>Block size, symmetry and size threshold of <c>QUANTIZE=int8</c>.</summary>
     public QuantizationOptions QuantizeOptions { get; init; } = QuantizationOptions.Default;
 

@@ -114,7 +114,8 @@ public sealed partial class InferenceEngine : IDisposable
             {
                 try
                 {
-                    engine = new InferenceEngine(model, graphs, settings, ExecutionProviderKind.Cuda, observer);
+                    var cudaGraphs = settings.FuseMatMuls && settings.Quantize == Quantization.None ? Fuse(model, graphs, settings, logger) : graphs;
+                    engine = new InferenceEngine(model, cudaGraphs, settings, ExecutionProviderKind.Cuda, observer);
                 }
                 catch (EngineLoadException ex)
                 {
@@ -164,15 +165,7 @@ public sealed partial class InferenceEngine : IDisposable
         foreach (var graph in graphs)
         {
             var started = Stopwatch.GetTimestamp();
-            QuantizedGraph quantized;
-            try
-            {
-                quantized = QuantizedModelCache.Prepare(graph.Path, settings.QuantizeOptions, settings.QuantizeCacheDirectory);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Google.Protobuf.InvalidProtocolBufferException or ArgumentException)
-            {
-                throw new EngineLoadException($"QUANTIZE=int8 could not quantize graph '{graph.Name}' ({graph.Path}): {ex.Message}", ex);
-            }
+            var quantized = Rewrite(graph, "QUANTIZE=int8 could not quantize", path => QuantizedModelCache.Prepare(path, settings.QuantizeOptions, settings.QuantizeCacheDirectory));
 
             var s = quantized.Summary;
             var milliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
@@ -193,6 +186,46 @@ public sealed partial class InferenceEngine : IDisposable
         }
 
         return prepared;
+    }
+
+    /// <summary>
+    /// <c>FUSE_MATMULS=true</c> on fp32 graphs for the CUDA provider: joins and stacks MatMuls in memory (a pass over the
+    /// weights, so no cache); a graph with nothing to fuse loads from its file as before. The CPU provider keeps the graphs
+    /// as they are: it prepacks only 2-D constant weights, so a stacked one would be packed again on every run.
+    /// </summary>
+    private static List<GraphFile> Fuse(string model, IReadOnlyList<GraphFile> graphs, EngineSettings settings, ILogger logger)
+    {
+        var prepared = new List<GraphFile>(graphs.Count);
+        foreach (var graph in graphs)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var fused = Rewrite(graph, "FUSE_MATMULS=true could not fuse", path => MatMulFusions.Prepare(path, settings.QuantizeOptions.MinDimension));
+
+            if (fused.Model is null)
+            {
+                prepared.Add(graph);
+                continue;
+            }
+
+            var milliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            LogFused(logger, model, graph.Name, fused.JoinedPairs, fused.StackedMatMuls, milliseconds);
+            prepared.Add(graph with { Model = fused.Model });
+        }
+
+        return prepared;
+    }
+
+    /// <summary>A load-time rewrite of one graph; a graph it cannot read or rewrite fails the load, saying which and why.</summary>
+    private static T Rewrite<T>(GraphFile graph, string failure, Func<string, T> rewrite)
+    {
+        try
+        {
+            return rewrite(graph.Path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Google.Protobuf.InvalidProtocolBufferException or ArgumentException)
+        {
+            throw new EngineLoadException($"{failure} graph '{graph.Name}' ({graph.Path}): {ex.Message}", ex);
+        }
     }
 
     /// <summary>Why the CUDA provider cannot be used, or null when it can be tried.</summary>
@@ -362,6 +395,10 @@ public sealed partial class InferenceEngine : IDisposable
     private static partial void LogQuantized(
         ILogger logger, string model, string graph, int weights, long weightBytesBefore, long weightBytesAfter, double percent, int fusedPairs, long graphBytesBefore,
         long graphBytesAfter, string source, string cachePath, double milliseconds, string options);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Model {Model} graph {Graph}: FUSE_MATMULS=true joined {JoinedPairs} added MatMul pairs and stacked {Stacked} MatMuls over slices of one tensor into batched ones, in {Milliseconds:0} ms")]
+    private static partial void LogFused(ILogger logger, string model, string graph, int joinedPairs, int stacked, double milliseconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} graph {Graph}: QUANTIZE=int8 found no MatMul weight of at least {MinDimension}x{MinDimension}; the graph stays fp32")]
     private static partial void LogNothingToQuantize(ILogger logger, string model, string graph, int minDimension);

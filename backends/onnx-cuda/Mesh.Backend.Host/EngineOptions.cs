@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Mesh.Backend.Engine;
+using Mesh.Backend.Quantizer;
 using Microsoft.Extensions.Configuration;
 
 namespace Mesh.Backend.Host;
@@ -50,6 +51,10 @@ public sealed class EngineOptions
     [RegularExpression("^(?i)(none|int8)$")]
     public string Quantize { get; set; } = "none";
 
+    /// <summary>Fewer, larger GEMMs: on CUDA, fp32 graphs join added MatMul pairs and stack independent MatMuls over one tensor's slices at load; int8 graphs join the pairs.</summary>
+    [ConfigurationKeyName("FUSE_MATMULS")]
+    public bool FuseMatMuls { get; set; } = true;
+
     /// <summary>Where QUANTIZE=int8 caches quantized graphs; empty: <c>$XDG_CACHE_HOME/mesh/quantized</c> or <c>~/.cache/mesh/quantized</c>.</summary>
     [ConfigurationKeyName("QUANTIZE_CACHE_DIR")]
     public string QuantizeCacheDir { get; set; } = string.Empty;
@@ -91,6 +96,8 @@ public sealed class EngineOptions
         GraphOptimization = EngineSettings.ParseOption<GraphOptimization>(GraphOptimization, "GRAPH_OPTIMIZATION"),
         Workers = Workers,
         Quantize = EngineSettings.ParseOption<Quantization>(Quantize, "QUANTIZE"),
+        FuseMatMuls = FuseMatMuls,
+        QuantizeOptions = QuantizationOptions.Default with { FuseSiblingMatMuls = FuseMatMuls },
         QuantizeCacheDirectory = string.IsNullOrWhiteSpace(QuantizeCacheDir) ? null : QuantizeCacheDir,
         CpuFallback = CpuFallback,
         CudaGraphs = CudaGraphs,

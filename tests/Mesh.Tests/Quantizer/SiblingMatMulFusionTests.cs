@@ -164,24 +164,8 @@ public sealed class SiblingMatMulFusionTests(ReferenceModels models)
         return results[0].GetTensorDataAsSpan<float>().ToArray();
     }
 
-    private static ValueInfoProto Symbolic(string name, params object[] dims)
-    {
-        var shape = new TensorShapeProto();
-        foreach (var dim in dims)
-        {
-            shape.Dim.Add(dim is string symbol
-                ? new TensorShapeProto.Types.Dimension { DimParam = symbol }
-                : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(dim, System.Globalization.CultureInfo.InvariantCulture) });
-        }
-
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = TensorData.Float, Shape = shape } } };
-    }
-
     private static ValueInfoProto Unshaped(string name) =>
         new() { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = TensorData.Float } } };
-
-    private static TensorProto Int64s(string name, long[] dims, params long[] values) =>
-        TensorData.Tensor(name, TensorData.Int64, System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), dims);
 
     private static string Describe(Dimension[] shape) =>
         "[" + string.Join(", ", shape.Select(d => d.Symbol ?? d.Value?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?")) + "]";

@@ -41,6 +41,23 @@ internal static class TinyGraphs
             },
         };
 
+    /// <summary>A float input whose dimensions are sizes or symbols.</summary>
+    public static ValueInfoProto Symbolic(string name, params object[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var dim in dims)
+        {
+            shape.Dim.Add(dim is string symbol
+                ? new TensorShapeProto.Types.Dimension { DimParam = symbol }
+                : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(dim, System.Globalization.CultureInfo.InvariantCulture) });
+        }
+
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = TensorData.Float, Shape = shape } } };
+    }
+
+    public static TensorProto Int64s(string name, long[] dims, params long[] values) =>
+        TensorData.Tensor(name, TensorData.Int64, System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), dims);
+
     public static NodeProto Node(string opType, string name, string[] inputs, string output, params AttributeProto[] attributes)
     {
         var node = new NodeProto { OpType = opType, Name = name };
