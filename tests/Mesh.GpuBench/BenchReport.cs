@@ -72,15 +72,23 @@ internal sealed class BenchReport
         Ratio("ref_ar_int8_graph_vs_fp32_plain", "ref_ar/batch1/fp32/cuda_plain", "ref_ar/batch1/int8/cuda_graph");
         Ratio("ref_ar_int8_graph_vs_fp32_graph", "ref_ar/batch1/fp32/cuda_graph", "ref_ar/batch1/int8/cuda_graph");
         Ratio("ref_ar_int8_joined_vs_apart_graph", "ref_ar/batch1/int8_apart/cuda_graph", "ref_ar/batch1/int8/cuda_graph");
+        Ratio("ref_ar_fp32_fused_vs_apart_graph", "ref_ar/batch1/fp32_apart/cuda_graph", "ref_ar/batch1/fp32/cuda_graph");
+        Ratio("ref_ar_batch16_fp32_fused_vs_apart_graph", "ref_ar/batch16/fp32_apart/cuda_graph", "ref_ar/batch16/fp32/cuda_graph");
+        Ratio("ref_ar_fp32_fused_vs_stacked_graph", "ref_ar/batch1/fp32_stacked/cuda_graph", "ref_ar/batch1/fp32/cuda_graph");
+        Ratio("ref_ar_batch16_fp32_fused_vs_stacked_graph", "ref_ar/batch16/fp32_stacked/cuda_graph", "ref_ar/batch16/fp32/cuda_graph");
         Ratio("ref_ar_batch16_int8_graph_vs_fp32_graph", "ref_ar/batch16/fp32/cuda_graph", "ref_ar/batch16/int8/cuda_graph");
         Ratio("ref_staged_graph_vs_nograph", "ref_staged/fp32/cuda_iobinding", "ref_staged/fp32/cuda_graph");
         Ratio("ref_staged_graph_vs_plain", "ref_staged/fp32/cuda_plain", "ref_staged/fp32/cuda_graph");
         Ratio("ref_staged_int8_graph_vs_fp32_graph", "ref_staged/fp32/cuda_graph", "ref_staged/int8/cuda_graph");
+        Ratio("ref_staged_tf32_graph_vs_nograph", "ref_staged/tf32/cuda_iobinding", "ref_staged/tf32/cuda_graph");
+        Ratio("ref_staged_tf32_vs_fp32_graph", "ref_staged/fp32/cuda_graph", "ref_staged/tf32/cuda_graph");
+        Ratio("ref_ar_batch16_tf32_vs_fp32_graph", "ref_ar/batch16/fp32/cuda_graph", "ref_ar/batch16/tf32/cuda_graph");
         Ratio("ref_staged_clause_graph_vs_nograph", "ref_staged_clause/fp32/cuda_iobinding", "ref_staged_clause/fp32/cuda_graph");
         var fp32 = _errors.Where(e => e.Key.Contains("/fp32/", StringComparison.Ordinal)).Select(e => e.Value).DefaultIfEmpty(double.NaN).Max();
         var int8 = _errors.Where(e => e.Key.Contains("/int8/", StringComparison.Ordinal)).Select(e => e.Value).DefaultIfEmpty(double.NaN).Max();
         _figures["max_rel_error_vs_cpu"] = fp32;
         _figures["max_rel_error_int8_vs_cpu_int8"] = int8;
+        _figures["max_rel_error_tf32_vs_cpu"] = _errors.Where(e => e.Key.Contains("/tf32/", StringComparison.Ordinal)).Select(e => e.Value).DefaultIfEmpty(double.NaN).Max();
         Check("fp32 CUDA outputs match the CPU provider (max rel. error <= 1e-3)", fp32 <= 1e-3, fp32.ToString("0.0e+0", CultureInfo.InvariantCulture));
         if (Workers.TryGetValue(1, out var one) && Workers.TryGetValue(2, out var two))
         {
@@ -183,9 +191,10 @@ internal sealed class BenchReport
         }
     }
 
-    /// <summary>The fastest CUDA configuration of ref-ar at <paramref name="batch"/>.</summary>
+    /// <summary>The fastest CUDA configuration of ref-ar at <paramref name="batch"/> held to fp32's or int8's error (so not TF32).</summary>
     private string? Best(int batch) =>
-        _medians.Where(m => m.Key.StartsWith($"ref_ar/batch{batch}/", StringComparison.Ordinal) && m.Key.Contains("/cuda_", StringComparison.Ordinal))
+        _medians.Where(m => m.Key.StartsWith($"ref_ar/batch{batch}/", StringComparison.Ordinal) && m.Key.Contains("/cuda_", StringComparison.Ordinal)
+                && !m.Key.Contains("/tf32/", StringComparison.Ordinal))
             .OrderBy(m => m.Value).Select(m => m.Key).FirstOrDefault();
 
     private string Markdown()
@@ -198,7 +207,7 @@ internal sealed class BenchReport
         md.AppendLine("|---|---|---|---|---|---|");
         foreach (var model in new[] { "ref_ar/batch1", "ref_ar/batch16", "ref_staged", "ref_staged_clause" })
         {
-            foreach (var precision in new[] { "fp32", "int8", "int8_apart" })
+            foreach (var precision in new[] { "fp32", "fp32_apart", "fp32_stacked", "tf32", "int8", "int8_apart" })
             {
                 var cells = Modes.Select(m => _medians.TryGetValue($"{model}/{precision}/{m}", out var v) ? v.ToString("0.000", c) : _failures.ContainsKey($"{model}/{precision}/{m}") ? "failed" : "-").ToArray();
                 if (cells.All(cell => cell == "-"))

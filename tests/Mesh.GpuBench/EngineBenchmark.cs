@@ -46,6 +46,7 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
         _report.OrtVersion = OrtEnv.Instance().GetVersionString();
         log.WriteLine($"device: {_report.Device}; ONNX Runtime {_report.OrtVersion}; models in {options.ModelsDirectory}");
         var (ar, staged) = EnsureModels(options.ModelsDirectory, log);
+        var cpuOutputs = new Dictionary<string, float[]?>(StringComparer.Ordinal);
 
         foreach (var precision in new[] { Precisions.Fp32, Precisions.Int8 })
         {
@@ -57,6 +58,8 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
                 {
                     reference = await MeasureAsync($"ref_ar/batch{batch}/{precision}/{Name(mode)}", mode, () => DecodeAsync(step, mode, batch, cancellationToken), reference);
                 }
+
+                cpuOutputs.TryAdd($"ref_ar/batch{batch}", reference);
             }
 
             GraphFile[] stages = [new("encoder", Graph(Path.Combine(staged, "encoder.onnx"), precision)), new("decoder", Graph(Path.Combine(staged, "decoder.onnx"), precision))];
@@ -67,6 +70,8 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
                 {
                     audio = await MeasureAsync($"{name}/{precision}/{Name(mode)}", mode, () => UtterancesAsync(stages, tokens, mode, cancellationToken), audio);
                 }
+
+                cpuOutputs.TryAdd(name, audio);
             }
         }
 
@@ -75,6 +80,27 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
         foreach (var batch in Batches)
         {
             await MeasureAsync($"ref_ar/batch{batch}/int8_apart/cuda_graph", RunMode.CudaGraph, () => DecodeAsync(apart, RunMode.CudaGraph, batch, cancellationToken), null);
+        }
+
+        // The fp32 step without the engine's MatMul fusions (FUSE_MATMULS=false), and with the state projections stacked
+        // instead of each layer's pair joined: what the fusions save, and against the alternative.
+        var fp32 = Path.Combine(ar, "step.onnx");
+        var stacked = StackedOnly(fp32);
+        foreach (var batch in Batches)
+        {
+            await MeasureAsync($"ref_ar/batch{batch}/fp32_apart/cuda_graph", RunMode.CudaGraph, () => DecodeAsync(fp32, RunMode.CudaGraph, batch, cancellationToken, s => s with { FuseMatMuls = false }), null);
+            await MeasureAsync($"ref_ar/batch{batch}/fp32_stacked/cuda_graph", RunMode.CudaGraph, () => DecodeAsync(stacked, RunMode.CudaGraph, batch, cancellationToken), null);
+        }
+
+        // CUDA_TF32=true: fp32 matmuls on tensor cores with TF32's 10-bit mantissa. Its error against the CPU is reported but
+        // not held to fp32's bound, so it is no candidate for the best configuration.
+        Func<EngineSettings, EngineSettings> tf32 = s => s with { CudaTf32 = true };
+        await MeasureAsync("ref_ar/batch16/tf32/cuda_graph", RunMode.CudaGraph, () => DecodeAsync(fp32, RunMode.CudaGraph, 16, cancellationToken, tf32), cpuOutputs["ref_ar/batch16"]);
+        GraphFile[] fp32Stages = [new("encoder", Path.Combine(staged, "encoder.onnx")), new("decoder", Path.Combine(staged, "decoder.onnx"))];
+        foreach (var mode in new[] { RunMode.CudaIoBinding, RunMode.CudaGraph })
+        {
+            var (name, tokens) = Utterances[0];
+            await MeasureAsync($"{name}/tf32/{Name(mode)}", mode, () => UtterancesAsync(fp32Stages, tokens, mode, cancellationToken, tf32), cpuOutputs[name]);
         }
 
         await MeasureWorkersAsync(Path.Combine(ar, "step.onnx"), cancellationToken);
@@ -143,6 +169,18 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
         QuantizedModelCache.Prepare(path, quantization, Path.Combine(options.ModelsDirectory, "quantized")).CachedPath
             ?? throw new InvalidOperationException($"The int8 graph of {path} could not be cached.");
 
+    /// <summary>ref-ar's fp32 step with its 24 state projections stacked into one batched MatMul (no pair joined), written beside it.</summary>
+    private static string StackedOnly(string path)
+    {
+        var model = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        StackedMatMulFusion.Apply(model, QuantizationOptions.DefaultMinDimension);
+        var stacked = Path.ChangeExtension(path, ".stacked.onnx");
+        File.WriteAllBytes(stacked, Google.Protobuf.MessageExtensions.ToByteArray(model));
+        return stacked;
+    }
+
+    private static EngineSettings Variant(EngineSettings settings, Func<EngineSettings, EngineSettings>? variant) => variant is null ? settings : variant(settings);
+
     private EngineSettings Settings(RunMode mode, int workers = 1) => new()
     {
         ExecutionProvider = OnGpu && mode != RunMode.Cpu ? ExecutionProviderKind.Cuda : ExecutionProviderKind.Cpu,
@@ -158,7 +196,8 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
 
     private static long Token(int step, int row) => ((step * 31) + (row * 7) + 1) % RefAr.Vocabulary;
 
-    private Task<Measurement> DecodeAsync(string graph, RunMode mode, int batch, CancellationToken cancellationToken)
+    private Task<Measurement> DecodeAsync(
+        string graph, RunMode mode, int batch, CancellationToken cancellationToken, Func<EngineSettings, EngineSettings>? variant = null)
     {
         var steps = StepsFor(mode);
         if (mode is RunMode.Cpu or RunMode.CudaPlain)
@@ -166,7 +205,7 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
             return Task.FromResult(PlainDecode(graph, mode, batch, steps));
         }
 
-        var engine = InferenceEngine.Create(ModelGenerator.RefAr, [new GraphFile("step", graph)], Settings(mode), null, NullLogger.Instance);
+        var engine = InferenceEngine.Create(ModelGenerator.RefAr, [new GraphFile("step", graph)], Variant(Settings(mode), variant), null, NullLogger.Instance);
         return RunOnEngineAsync(engine, worker =>
         {
             var step = (BucketedGraph)worker.Graph("step");
@@ -207,7 +246,8 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
         });
     }
 
-    private Task<Measurement> UtterancesAsync(GraphFile[] stages, long[] sentence, RunMode mode, CancellationToken cancellationToken)
+    private Task<Measurement> UtterancesAsync(
+        GraphFile[] stages, long[] sentence, RunMode mode, CancellationToken cancellationToken, Func<EngineSettings, EngineSettings>? variant = null)
     {
         var runs = Math.Max(5, StepsFor(mode) / 3);
         if (mode is RunMode.Cpu or RunMode.CudaPlain)
@@ -220,7 +260,7 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
                 frames => PlainRun(decoder, "frames", frames, [1, frames.Length / RefStaged.EncoderWidth, RefStaged.EncoderWidth], ["audio"])[0].ToFloats())));
         }
 
-        var engine = InferenceEngine.Create(ModelGenerator.RefStaged, stages, Settings(mode), null, NullLogger.Instance);
+        var engine = InferenceEngine.Create(ModelGenerator.RefStaged, stages, Variant(Settings(mode), variant), null, NullLogger.Instance);
         return RunOnEngineAsync(engine, worker =>
         {
             var encoder = (BucketedGraph)worker.Graph("encoder");
