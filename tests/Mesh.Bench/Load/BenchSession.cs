@@ -16,8 +16,8 @@ public sealed class BenchSession(
     public const string ShortArm = "3 sentences";
     public const string LongArm = "36 sentences";
 
-    // The arms alternate, so back to back each would mostly follow the other; a request that came right after a short
-    // one started slower than one right after a long one, and that carry-over, not the text, decided the ratio.
+    // Back to back, a request that came right after a short one started slower than one right after a long one, and that
+    // carry-over, not the text, decided the ratio: so a pause between requests, and ABBA pairs (below).
     private static readonly TimeSpan LengthPause = TimeSpan.FromMilliseconds(100);
     private const int WarmupRounds = 40;
 
@@ -88,7 +88,9 @@ public sealed class BenchSession(
                 await PairedAsync(Phases.NeuralOverhead, "neural-cost gateway vs direct", (GatewayArm, neuralGateway), (DirectArm, neuralDirect), clients, profile.NeuralDuration, cancellationToken);
             }
 
-            // 36 sentences at a neural model's cost take seconds each; the comparison needs only their first audio.
+            // 36 sentences at a neural model's cost take seconds each; the comparison needs only their first audio. (The
+            // built-in voice reads its streams whole: a stream left unread costs its connection, and the next request
+            // would time a new one.)
             await LengthAsync(Phases.NeuralLength, neuralGateway, profile.NeuralLengthPairs, firstAudioOnly: true, cancellationToken);
         }
 
@@ -142,24 +144,31 @@ public sealed class BenchSession(
             cancellationToken);
     }
 
-    private Task<RunWindow> LengthAsync(string phase, Target target, int pairs, bool firstAudioOnly, CancellationToken cancellationToken) =>
-        runner.ClosedLoopAsync(
+    /// <summary>
+    /// TTFA of the 3- and 36-sentence texts in pairs. Pairs alternate ABBA, so each arm follows each arm equally often; in
+    /// random order an arm followed the other three times in four.
+    /// </summary>
+    private Task<RunWindow> LengthAsync(string phase, Target target, int pairs, bool firstAudioOnly, CancellationToken cancellationToken)
+    {
+        var pair = 0;
+        return runner.ClosedLoopAsync(
             phase,
             "*",
             $"TTFA for 3 vs 36 sentences{(firstAudioOnly ? ", neural cost" : "")} ({target.Name})",
             1,
             Budget.Count(pairs) with { Pause = LengthPause },
-            random =>
+            _ =>
             {
-                Planned[] pair =
+                Planned[] planned =
                 [
                     new(ShortArm, target, new BenchRequest(RequestKind.Pcm, corpus.ThreeSentences, firstAudioOnly)),
                     new(LongArm, target, new BenchRequest(RequestKind.Pcm, corpus.ThirtySixSentences, firstAudioOnly)),
                 ];
-                return random.Next(2) == 0 ? pair : [pair[1], pair[0]];
+                return pair++ % 2 == 0 ? planned : [planned[1], planned[0]];
             },
             seed,
             cancellationToken);
+    }
 
     private async Task SweepAsync(CancellationToken cancellationToken)
     {

@@ -53,7 +53,9 @@ public sealed class LoadBenchmarkTests : IAsyncLifetime
             var plots = results["plots"]!.AsArray().Select(p => p!.GetValue<string>()).ToArray();
             Assert.Contains("ttfa-cdf.png", plots);
             Assert.All(plots, plot => Assert.Equal(0x89, File.ReadAllBytes(Path.Combine(output.FullName, plot))[0]));
-            Assert.True(File.ReadLines(Path.Combine(output.FullName, "requests.jsonl")).Any());
+            var records = File.ReadLines(Path.Combine(output.FullName, "requests.jsonl")).Select(line => JsonNode.Parse(line)!).ToArray();
+            var lengthArms = records.Where(r => r["phase"]!.GetValue<string>() == Phases.Length).Select(r => r["arm"]!.GetValue<string>());
+            Assert.Equal([BenchSession.ShortArm, BenchSession.LongArm, BenchSession.LongArm, BenchSession.ShortArm], lengthArms); // ABBA pairs
         }
         finally
         {
