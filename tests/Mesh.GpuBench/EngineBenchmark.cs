@@ -88,8 +88,9 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
         var stacked = StackedOnly(fp32);
         foreach (var batch in Batches)
         {
-            await MeasureAsync($"ref_ar/batch{batch}/fp32_apart/cuda_graph", RunMode.CudaGraph, () => DecodeAsync(fp32, RunMode.CudaGraph, batch, cancellationToken, s => s with { FuseMatMuls = false }), null);
-            await MeasureAsync($"ref_ar/batch{batch}/fp32_stacked/cuda_graph", RunMode.CudaGraph, () => DecodeAsync(stacked, RunMode.CudaGraph, batch, cancellationToken), null);
+            var reference = cpuOutputs[$"ref_ar/batch{batch}"];
+            await MeasureAsync($"ref_ar/batch{batch}/fp32_apart/cuda_graph", RunMode.CudaGraph, () => DecodeAsync(fp32, RunMode.CudaGraph, batch, cancellationToken, Unfused), reference);
+            await MeasureAsync($"ref_ar/batch{batch}/fp32_stacked/cuda_graph", RunMode.CudaGraph, () => DecodeAsync(stacked, RunMode.CudaGraph, batch, cancellationToken, Unfused), reference);
         }
 
         // CUDA_TF32=true: fp32 matmuls on tensor cores with TF32's 10-bit mantissa. Its error against the CPU is reported but
@@ -173,11 +174,17 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
     private static string StackedOnly(string path)
     {
         var model = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
-        StackedMatMulFusion.Apply(model, QuantizationOptions.DefaultMinDimension);
+        if (StackedMatMulFusion.Apply(model, QuantizationOptions.DefaultMinDimension) != RefAr.Layers)
+        {
+            throw new InvalidOperationException($"ref-ar's {RefAr.Layers} state projections were not stacked.");
+        }
+
         var stacked = Path.ChangeExtension(path, ".stacked.onnx");
         File.WriteAllBytes(stacked, Google.Protobuf.MessageExtensions.ToByteArray(model));
         return stacked;
     }
+
+    private static EngineSettings Unfused(EngineSettings settings) => settings with { FuseMatMuls = false };
 
     private static EngineSettings Variant(EngineSettings settings, Func<EngineSettings, EngineSettings>? variant) => variant is null ? settings : variant(settings);
 

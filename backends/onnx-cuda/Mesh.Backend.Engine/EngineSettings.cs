@@ -54,7 +54,7 @@ public sealed record EngineSettings
     /// <c>FUSE_MATMULS</c>: on the CUDA provider, fp32 graphs get their added MatMul pairs joined
     /// (<see cref="SiblingMatMulFusion"/>) and their remaining MatMuls over slices of one tensor stacked into one batched
     /// MatMul (<see cref="StackedMatMulFusion"/>), in memory at load (<see cref="MatMulFusions"/>); int8 graphs get the pairs joined by the quantizer on either
-    /// provider (<see cref="QuantizationOptions.FuseSiblingMatMuls"/>, which the host sets from the same value). Fewer,
+    /// provider (this value overrides <see cref="QuantizationOptions.FuseSiblingMatMuls"/>). Fewer,
     /// larger GEMMs: fewer launches on a decode step's critical path.
     /// </summary>
     public bool FuseMatMuls { get; init; } = true;

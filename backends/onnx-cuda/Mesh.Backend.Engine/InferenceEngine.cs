@@ -112,9 +112,10 @@ public sealed partial class InferenceEngine : IDisposable
             var problem = ProbeCuda(settings.CudaDeviceId);
             if (problem is null)
             {
+                // Outside the try: a graph the fusions cannot read is a load error of its own, not a reason to leave CUDA.
+                var cudaGraphs = settings.FuseMatMuls && settings.Quantize == Quantization.None ? Fuse(model, graphs, settings, logger) : graphs;
                 try
                 {
-                    var cudaGraphs = settings.FuseMatMuls && settings.Quantize == Quantization.None ? Fuse(model, graphs, settings, logger) : graphs;
                     engine = new InferenceEngine(model, cudaGraphs, settings, ExecutionProviderKind.Cuda, observer);
                 }
                 catch (EngineLoadException ex)
@@ -161,11 +162,12 @@ public sealed partial class InferenceEngine : IDisposable
     /// </summary>
     private static List<GraphFile> Quantize(string model, IReadOnlyList<GraphFile> graphs, EngineSettings settings, ILogger logger)
     {
+        var options = settings.QuantizeOptions with { FuseSiblingMatMuls = settings.FuseMatMuls };
         var prepared = new List<GraphFile>(graphs.Count);
         foreach (var graph in graphs)
         {
             var started = Stopwatch.GetTimestamp();
-            var quantized = Rewrite(graph, "QUANTIZE=int8 could not quantize", path => QuantizedModelCache.Prepare(path, settings.QuantizeOptions, settings.QuantizeCacheDirectory));
+            var quantized = Rewrite(graph, "QUANTIZE=int8 could not quantize", path => QuantizedModelCache.Prepare(path, options, settings.QuantizeCacheDirectory));
 
             var s = quantized.Summary;
             var milliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
@@ -174,7 +176,7 @@ public sealed partial class InferenceEngine : IDisposable
                 quantized.FromCache ? "from the cache" : "quantized now", quantized.CachedPath ?? "memory only", milliseconds, s.Options);
             if (s.Weights == 0)
             {
-                LogNothingToQuantize(logger, model, graph.Name, settings.QuantizeOptions.MinDimension);
+                LogNothingToQuantize(logger, model, graph.Name, options.MinDimension);
             }
 
             if (quantized.CacheProblem is { } problem)
@@ -222,7 +224,7 @@ public sealed partial class InferenceEngine : IDisposable
         {
             return rewrite(graph.Path);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Google.Protobuf.InvalidProtocolBufferException or ArgumentException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Google.Protobuf.InvalidProtocolBufferException or ArgumentException or OverflowException)
         {
             throw new EngineLoadException($"{failure} graph '{graph.Name}' ({graph.Path}): {ex.Message}", ex);
         }

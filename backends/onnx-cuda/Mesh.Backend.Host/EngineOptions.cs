@@ -1,6 +1,5 @@
 using System.ComponentModel.DataAnnotations;
 using Mesh.Backend.Engine;
-using Mesh.Backend.Quantizer;
 using Microsoft.Extensions.Configuration;
 
 namespace Mesh.Backend.Host;
@@ -97,7 +96,6 @@ public sealed class EngineOptions
         Workers = Workers,
         Quantize = EngineSettings.ParseOption<Quantization>(Quantize, "QUANTIZE"),
         FuseMatMuls = FuseMatMuls,
-        QuantizeOptions = QuantizationOptions.Default with { FuseSiblingMatMuls = FuseMatMuls },
         QuantizeCacheDirectory = string.IsNullOrWhiteSpace(QuantizeCacheDir) ? null : QuantizeCacheDir,
         CpuFallback = CpuFallback,
         CudaGraphs = CudaGraphs,

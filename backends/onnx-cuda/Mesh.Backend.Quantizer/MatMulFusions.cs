@@ -3,7 +3,10 @@ using Onnx;
 
 namespace Mesh.Backend.Quantizer;
 
-/// <summary>An fp32 graph after <see cref="MatMulFusions.Prepare"/>: its bytes, or null when nothing was fused.</summary>
+/// <summary>
+/// An fp32 graph after <see cref="MatMulFusions.Prepare"/>: its bytes, or null when nothing was fused (or the graph keeps
+/// weights in external files, which a graph loaded from bytes could not find).
+/// </summary>
 public sealed record FusedGraph(byte[]? Model, int StackedMatMuls, int JoinedPairs);
 
 /// <summary>
@@ -20,6 +23,11 @@ public static class MatMulFusions
         using (var source = File.OpenRead(path))
         {
             model = ModelProto.Parser.ParseFrom(source);
+        }
+
+        if (model.Graph?.Initializer.Any(TensorData.IsExternal) ?? false)
+        {
+            return new FusedGraph(null, 0, 0);
         }
 
         var joined = SiblingMatMulFusion.Apply(model, minDimension);

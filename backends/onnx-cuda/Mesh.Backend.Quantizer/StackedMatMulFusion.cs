@@ -6,8 +6,8 @@ namespace Mesh.Backend.Quantizer;
 /// Stacks MatMuls that each multiply one slice of the same tensor, <c>MatMul(Gather(T, i, axis=0), W_i)</c> for every i
 /// along T's first dimension, into one batched <c>MatMul(T, [W_0, ..., W_L-1])</c> whose slices replace them: a recurrent
 /// model's per-layer state projections, for instance. None of them waits for another, so L small GEMMs on a decode step's
-/// critical path become one large batched GEMM ahead of it, and on the GPU L launches become one. The stacked weight is
-/// 3-D or more, which MatMulNBits cannot hold, so this is for fp32 graphs; quantized ones join pairs instead
+/// critical path become one large batched GEMM ahead of it, and a slice copy (a Gather) where each GEMM was. The stacked
+/// weight is 3-D or more, which MatMulNBits cannot hold, so this is for fp32 graphs; quantized ones join pairs instead
 /// (<see cref="SiblingMatMulFusion"/>).
 /// </summary>
 public static class StackedMatMulFusion
@@ -18,7 +18,7 @@ public static class StackedMatMulFusion
         ArgumentNullException.ThrowIfNull(model);
         var graph = model.Graph ?? throw new ArgumentException("The model has no graph.", nameof(model));
         var index = new GraphIndex(model);
-        var groups = graph.Node.Select(n => Slice(index, n, minDimension)).OfType<SliceProduct>()
+        var groups = graph.Node.Select(n => SliceProductOf(index, n, minDimension)).OfType<SliceProduct>()
             .GroupBy(s => s.Source, StringComparer.Ordinal)
             .Select(g => StackOf(index, [.. g]))
             .OfType<Stack>()
@@ -40,7 +40,7 @@ public static class StackedMatMulFusion
         }
 
         // A slice read by its MatMul alone goes with it; one read elsewhere too stays.
-        var unusedSlices = new HashSet<NodeProto>(members.Values.Select(m => m.Gather).Where(g => index.Uses(g.Output[0]) == 1), ReferenceEqualityComparer.Instance);
+        var absorbedGathers = new HashSet<NodeProto>(members.Values.Select(m => m.Gather).Where(g => index.Uses(g.Output[0]) == 1), ReferenceEqualityComparer.Instance);
         var placed = new HashSet<Stack>(ReferenceEqualityComparer.Instance);
         var rewritten = new List<NodeProto>(graph.Node.Count + groups.Count);
         foreach (var node in graph.Node)
@@ -54,9 +54,9 @@ public static class StackedMatMulFusion
                     rewritten.Add(stack.Product);
                 }
 
-                rewritten.Add(SliceOf(index, stack, member));
+                rewritten.Add(GatherOf(index, stack, member));
             }
-            else if (!unusedSlices.Contains(node))
+            else if (!absorbedGathers.Contains(node))
             {
                 rewritten.Add(node);
             }
@@ -68,12 +68,12 @@ public static class StackedMatMulFusion
             model,
             members.Values.Select(m => m.Weight.Name).ToHashSet(StringComparer.Ordinal),
             [.. groups.Select(g => g.Weight)],
-            unusedSlices.Select(g => g.Output[0]).ToHashSet(StringComparer.Ordinal));
+            absorbedGathers.Select(g => g.Output[0]).ToHashSet(StringComparer.Ordinal));
         return members.Count;
     }
 
     /// <summary>A Gather of the member's slice from the stacked product, writing what the member's MatMul wrote.</summary>
-    private static NodeProto SliceOf(GraphIndex index, Stack stack, SliceProduct member)
+    private static NodeProto GatherOf(GraphIndex index, Stack stack, SliceProduct member)
     {
         var stem = member.MatMul.Name.Length > 0 ? member.MatMul.Name : member.MatMul.Output[0];
         var slice = new NodeProto { OpType = "Gather", Name = index.Unique(stem + "_slice") };
@@ -89,7 +89,7 @@ public static class StackedMatMulFusion
     /// <summary>A group's batched MatMul and its stacked weight.</summary>
     private sealed record Stack(IReadOnlyList<SliceProduct> Members, NodeProto Product, TensorProto Weight);
 
-    private static SliceProduct? Slice(GraphIndex index, NodeProto node, int minDimension)
+    private static SliceProduct? SliceProductOf(GraphIndex index, NodeProto node, int minDimension)
     {
         if (node is not { OpType: "MatMul", Domain: "" or "ai.onnx", Input.Count: 2 }
             || index.Producer(node.Input[0]) is not { OpType: "Gather", Domain: "" or "ai.onnx", Input.Count: 2 } gather
@@ -104,12 +104,12 @@ public static class StackedMatMulFusion
     }
 
     /// <summary>
-    /// The group's stack, when it takes every slice of a source whose first dimension and rank (at least 3, so each slice
-    /// is a matrix or a batch of them) are known, once each, with weights of one shape and type.
+    /// The group's stack, when it takes every slice of a source whose first dimension (at least 2) and rank (at least 3, so
+    /// each slice is a matrix or a batch of them) are known, once each, with weights of one shape and type.
     /// </summary>
     private static Stack? StackOf(GraphIndex index, IReadOnlyList<SliceProduct> group)
     {
-        if (!index.Shapes.TryGetValue(group[0].Source, out var shape) || shape.Length < 3 || shape[0].Value is not { } layers || group.Count != layers
+        if (!index.Shapes.TryGetValue(group[0].Source, out var shape) || shape.Length < 3 || shape[0].Value is not { } layers || layers < 2 || group.Count != layers
             || group.Select(s => s.Index < 0 ? s.Index + layers : s.Index).Order().Where((position, i) => position != i).Any()
             || group.Select(s => (s.Weight.DataType, s.Weight.Dims[0], s.Weight.Dims[1])).Distinct().Count() != 1
             || (shape[^1].Value is { } width && width != group[0].Weight.Dims[0]))
