@@ -16,8 +16,8 @@ public sealed class GpuFactAttribute : FactAttribute
 }
 
 /// <summary>
-/// The CUDA-graph engine on a GPU: loads with nothing on the CPU, captures one graph per bucket and replays it, and
-/// matches the CPU provider. The same checks run on the GPU test machine through Mesh.GpuBench (docs/gpu-results.md).
+/// The CUDA-graph engine on a GPU: loads with nothing on the CPU, joins ref-ar's MatMul pairs (FUSE_MATMULS), captures
+/// one graph per bucket and replays it, and matches the CPU provider, which runs the graph as exported. The same checks run on the GPU test machine through Mesh.GpuBench (docs/gpu-results.md).
 /// </summary>
 [Collection(ReferenceModelsDefinition.Name)]
 public sealed class GpuEngineTests(ReferenceModels models)
@@ -35,8 +35,10 @@ public sealed class GpuEngineTests(ReferenceModels models)
     {
         long[][] steps = [[5, 9, 200], [17, 3, 999], [42, 42, 42]];
         using var cpu = InferenceEngine.Create("ref-ar", models.Ar, EngineSettings.Cpu with { GraphBuckets = Captured.GraphBuckets }, null, NullLogger.Instance);
-        using var gpu = InferenceEngine.Create("ref-ar", models.Ar, Captured, null, NullLogger.Instance);
+        var log = new Quantizer.RecordingLogger();
+        using var gpu = InferenceEngine.Create("ref-ar", models.Ar, Captured, null, log);
         Assert.Equal((ExecutionProviderKind.Cuda, GraphModes.Captured), (gpu.Provider.Active, gpu.Graphs));
+        Assert.Contains(log.Lines, l => l.Contains("FUSE_MATMULS=true joined 24 added MatMul pairs", StringComparison.Ordinal));
 
         var expected = await cpu.RunAsync(worker => Decode(worker, steps).Logits, CancellationToken.None);
         var (actual, replays, captured) = await gpu.RunAsync(worker => Decode(worker, steps), CancellationToken.None);
