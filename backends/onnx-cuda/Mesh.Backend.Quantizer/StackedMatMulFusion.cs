@@ -28,27 +28,25 @@ public static class StackedMatMulFusion
             return 0;
         }
 
-        var stackOf = new Dictionary<NodeProto, Stack>(ReferenceEqualityComparer.Instance);
-        var members = new Dictionary<NodeProto, SliceProduct>(ReferenceEqualityComparer.Instance);
+        var members = new Dictionary<NodeProto, (Stack Stack, SliceProduct Member)>(ReferenceEqualityComparer.Instance);
         foreach (var stack in groups)
         {
             foreach (var member in stack.Members)
             {
-                stackOf[member.MatMul] = stack;
-                members[member.MatMul] = member;
+                members[member.MatMul] = (stack, member);
             }
         }
 
         // A slice read by its MatMul alone goes with it; one read elsewhere too stays.
-        var absorbedGathers = new HashSet<NodeProto>(members.Values.Select(m => m.Gather).Where(g => index.Uses(g.Output[0]) == 1), ReferenceEqualityComparer.Instance);
+        var absorbedGathers = new HashSet<NodeProto>(members.Values.Select(m => m.Member.Gather).Where(g => index.Uses(g.Output[0]) == 1), ReferenceEqualityComparer.Instance);
         var placed = new HashSet<Stack>(ReferenceEqualityComparer.Instance);
         var rewritten = new List<NodeProto>(graph.Node.Count + groups.Count);
         foreach (var node in graph.Node)
         {
-            if (members.TryGetValue(node, out var member))
+            if (members.TryGetValue(node, out var entry))
             {
                 // The stacked product goes where its group's first MatMul was: after the source, before every slice of it.
-                var stack = stackOf[node];
+                var (stack, member) = entry;
                 if (placed.Add(stack))
                 {
                     rewritten.Add(stack.Product);
@@ -66,7 +64,7 @@ public static class StackedMatMulFusion
         graph.Node.AddRange(rewritten);
         GraphIndex.ReplaceWeights(
             model,
-            members.Values.Select(m => m.Weight.Name).ToHashSet(StringComparer.Ordinal),
+            members.Values.Select(m => m.Member.Weight.Name).ToHashSet(StringComparer.Ordinal),
             [.. groups.Select(g => g.Weight)],
             absorbedGathers.Select(g => g.Output[0]).ToHashSet(StringComparer.Ordinal));
         return members.Count;
@@ -109,8 +107,13 @@ public static class StackedMatMulFusion
     /// </summary>
     private static Stack? StackOf(GraphIndex index, IReadOnlyList<SliceProduct> group)
     {
-        if (!index.Shapes.TryGetValue(group[0].Source, out var shape) || shape.Length < 3 || shape[0].Value is not { } layers || layers < 2 || group.Count != layers
-            || group.Select(s => s.Index < 0 ? s.Index + layers : s.Index).Order().Where((position, i) => position != i).Any()
+        if (!index.Shapes.TryGetValue(group[0].Source, out var shape) || shape.Length < 3 || shape[0].Value is not { } layers || layers < 2 || group.Count != layers)
+        {
+            return null;
+        }
+
+        long Position(SliceProduct slice) => slice.Index < 0 ? slice.Index + layers : slice.Index;
+        if (group.Select(Position).Order().Where((position, i) => position != i).Any()
             || group.Select(s => (s.Weight.DataType, s.Weight.Dims[0], s.Weight.Dims[1])).Distinct().Count() != 1
             || (shape[^1].Value is { } width && width != group[0].Weight.Dims[0]))
         {
@@ -118,7 +121,7 @@ public static class StackedMatMulFusion
         }
 
         var (k, n) = (group[0].Weight.Dims[0], group[0].Weight.Dims[1]);
-        var values = group.OrderBy(s => s.Index < 0 ? s.Index + layers : s.Index).SelectMany(s => TensorData.ReadFloats(s.Weight)).ToArray();
+        var values = group.OrderBy(Position).SelectMany(s => TensorData.ReadFloats(s.Weight)).ToArray();
         // [L, 1, ..., 1, K, N]: MatMul broadcasts the source's middle dimensions against the ones.
         long[] dims = [layers, .. Enumerable.Repeat(1L, shape.Length - 3), k, n];
         var weight = TensorData.FloatTensor(index.Unique(group[0].Source + "_stacked_weights"), group[0].Weight.DataType, values, dims);
