@@ -78,8 +78,7 @@ public sealed unsafe class EspeakModel : ISpeechModel
             request.Text,
             request.Voice.FamilyVoice,
             Math.Clamp(rate, EspeakNative.RateMinimum, EspeakNative.RateMaximum),
-            NativeSampleRate,
-            output.Writer,
+            new PcmBlocks(NativeSampleRate, NativeSampleRate / 4, output.Writer),
             cancellationToken);
         _runtime.Post(() => RunJob(job));
 
@@ -98,11 +97,11 @@ public sealed unsafe class EspeakModel : ISpeechModel
     {
         if (job.CancellationToken.IsCancellationRequested)
         {
-            job.Output.TryComplete(new OperationCanceledException(job.CancellationToken));
+            job.Audio.Complete(new OperationCanceledException(job.CancellationToken));
             return;
         }
 
-        job.Output.TryComplete(Run(job));
+        job.Audio.Complete(Run(job));
     }
 
     private static Exception? Run(SynthesisJob job)
@@ -153,13 +152,7 @@ public sealed unsafe class EspeakModel : ISpeechModel
             return 0;
         }
 
-        var chunk = new float[count];
-        for (var i = 0; i < count; i++)
-        {
-            chunk[i] = samples[i] / 32768f;
-        }
-
-        job.Output.TryWrite(new AudioChunk(chunk, job.SampleRate));
+        job.Audio.Append(new ReadOnlySpan<short>(samples, count));
         return 0;
     }
 
@@ -167,7 +160,6 @@ public sealed unsafe class EspeakModel : ISpeechModel
         string Text,
         string VoiceSpec,
         int Rate,
-        int SampleRate,
-        ChannelWriter<AudioChunk> Output,
+        PcmBlocks Audio,
         CancellationToken CancellationToken);
 }

@@ -1,0 +1,83 @@
+using System.Threading.Channels;
+using Mesh.Backend.ModelFamilies;
+using Mesh.Backend.ModelFamilies.Espeak;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Mesh.Tests.Backend;
+
+public sealed class EspeakModelTests
+{
+    [Fact]
+    public async Task A_sentence_starts_with_the_first_piece_espeak_yields_then_comes_in_quarter_second_blocks()
+    {
+        var model = EspeakModel.Load(NullLogger.Instance);
+        var block = model.NativeSampleRate / 4;
+        var request = new SynthesisRequest(
+            "The quick brown fox jumps over the lazy dog, and then it runs far away across the wide green field to the river.",
+            model.ResolveVoice("alloy", null)!,
+            1.0);
+
+        var chunks = new List<float[]>();
+        await foreach (var chunk in model.SynthesizeAsync(request, CancellationToken.None))
+        {
+            Assert.Equal(model.NativeSampleRate, chunk.SampleRate);
+            chunks.Add(chunk.Samples);
+        }
+
+        Assert.InRange(chunks.Count, 5, 100);
+        Assert.InRange(chunks[0].Length, 1, block / 2);
+        Assert.All(chunks.Skip(1).SkipLast(1), chunk => Assert.Equal(block, chunk.Length));
+        Assert.InRange(chunks[^1].Length, 1, block);
+        Assert.InRange(chunks.Sum(chunk => chunk.Length) / (double)model.NativeSampleRate, 3.0, 12.0);
+    }
+
+    [Theory]
+    [InlineData(new[] { 990, 990, 990, 990, 990, 990, 37 }, new[] { 990, 2000, 2000, 987 })]
+    [InlineData(new[] { 5, 2000, 1999, 1 }, new[] { 5, 2000, 2000 })]
+    [InlineData(new[] { 7, 4500, 0, 600 }, new[] { 7, 2000, 2000, 1100 })]
+    [InlineData(new[] { 300 }, new[] { 300 })]
+    public void Pieces_become_the_first_piece_then_whole_blocks_and_a_remainder_with_every_sample_in_order(int[] pieces, int[] expected)
+    {
+        var output = Channel.CreateUnbounded<AudioChunk>();
+        var blocks = new PcmBlocks(22050, 2000, output.Writer);
+        var sent = new List<short>();
+        foreach (var length in pieces)
+        {
+            var piece = Enumerable.Range(sent.Count, length).Select(i => (short)((i * 37 % 65536) - 32768)).ToArray();
+            sent.AddRange(piece);
+            blocks.Append(piece);
+        }
+
+        blocks.Complete(null);
+
+        var chunks = Drain(output.Reader);
+        Assert.Equal(expected, chunks.Select(chunk => chunk.Samples.Length));
+        Assert.All(chunks, chunk => Assert.Equal(22050, chunk.SampleRate));
+        Assert.Equal(sent.Select(sample => sample / 32768f), chunks.SelectMany(chunk => chunk.Samples));
+    }
+
+    [Fact]
+    public async Task A_failed_sentence_ends_in_its_error_and_its_unsent_remainder_is_dropped()
+    {
+        var output = Channel.CreateUnbounded<AudioChunk>();
+        var blocks = new PcmBlocks(22050, 2000, output.Writer);
+        blocks.Append(new short[100]);
+        blocks.Append(new short[500]);
+
+        blocks.Complete(new InvalidOperationException("espeak failed"));
+
+        Assert.Equal([100], Drain(output.Reader).Select(chunk => chunk.Samples.Length));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => output.Reader.Completion);
+    }
+
+    private static List<AudioChunk> Drain(ChannelReader<AudioChunk> reader)
+    {
+        var chunks = new List<AudioChunk>();
+        while (reader.TryRead(out var chunk))
+        {
+            chunks.Add(chunk);
+        }
+
+        return chunks;
+    }
+}
