@@ -10,6 +10,7 @@ using Mesh.Gateway.Streaming;
 using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Transforms;
@@ -64,6 +65,7 @@ public static class GatewayServiceRegistration
             transforms.AddResponseTransform(FailoverMiddleware.HoldBackRefusalAsync);
             transforms.AddResponseTransform(context => ProxyOutcomeMiddleware.ObserveResponseAsync(context, load));
         });
+        services.AddSingleton<IForwarderHttpClientFactory, BackendHttpClientFactory>();
         services.AddSingleton<BackendLoad>();
         services.AddSingleton<ILoadBalancingPolicy, LeastLoadedPolicy>();
         services.AddSingleton<IActiveHealthCheckPolicy, ReadyzWithLoadPolicy>();
