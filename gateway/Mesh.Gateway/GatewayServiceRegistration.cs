@@ -8,6 +8,7 @@ using Mesh.Gateway.Health;
 using Mesh.Gateway.Routing;
 using Mesh.Gateway.Streaming;
 using Microsoft.AspNetCore.Cors.Infrastructure;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -65,7 +66,7 @@ public static class GatewayServiceRegistration
             transforms.AddResponseTransform(FailoverMiddleware.HoldBackRefusalAsync);
             transforms.AddResponseTransform(context => ProxyOutcomeMiddleware.ObserveResponseAsync(context, load));
         });
-        services.AddSingleton<IForwarderHttpClientFactory, BackendHttpClientFactory>();
+        services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory, BackendHttpClientFactory>());
         services.AddSingleton<BackendLoad>();
         services.AddSingleton<ILoadBalancingPolicy, LeastLoadedPolicy>();
         services.AddSingleton<IActiveHealthCheckPolicy, ReadyzWithLoadPolicy>();

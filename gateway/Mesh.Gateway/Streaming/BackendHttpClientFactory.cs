@@ -4,43 +4,44 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Mesh.Gateway.Streaming;
 
 /// <summary>
-/// YARP's client to the backends, with response bodies read in whole pieces. Before every read YARP's copier makes a
-/// zero-byte read, so that an idle stream holds no buffer; on a chunked HTTP/1.1 body that read makes the client refill
-/// its 4 KiB connection buffer, so every body crossed the gateway 4 KiB at a time: a sentence event of the sentences
-/// surface (hundreds of KiB of base64 audio) took a hundred reads, a hundred writes and as many wake-ups of the client.
-/// Without it the client reads a chunk straight into the copier's 64 KiB buffer. A TTS stream is busy from its first
-/// byte to its last, so the buffer it holds while waiting is not the waste the zero-byte read avoids.
+/// YARP's client to the backends, with HTTP/1.1 response bodies read in large pieces. Before every read YARP's copier
+/// makes a zero-byte read, so that an idle stream holds no buffer; on a chunked HTTP/1.1 body that read makes the client
+/// refill its 4 KiB connection buffer, so every body crossed the gateway 4 KiB at a time: a sentence event of the
+/// sentences surface (hundreds of KiB of base64 audio) took a hundred reads, a hundred writes and as many wake-ups of the
+/// client. Without it, while at least 4 KiB of a chunk are left, the client reads straight into the copier's 64 KiB
+/// buffer. A TTS stream is busy from its first byte to its last, so the buffer it holds while waiting is not the waste the
+/// zero-byte read avoids.
 /// </summary>
-public sealed class BackendHttpClientFactory : ForwarderHttpClientFactory
+public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger) : ForwarderHttpClientFactory(logger)
 {
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
-        new WholeReadsHandler(base.WrapHandler(context, handler));
+        new LargeReadsHandler(base.WrapHandler(context, handler));
 
-    private sealed class WholeReadsHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
+    private sealed class LargeReadsHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             var response = await base.SendAsync(request, cancellationToken);
-            if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
+            // Only HTTP/1.x bodies refill a 4 KiB buffer; an upgraded connection's content is a two-way stream of its own.
+            if (response.Version.Major == 1 && response.StatusCode != HttpStatusCode.SwitchingProtocols)
             {
-                // An upgraded connection's content is a two-way stream; it keeps its own.
-                response.Content = new WholeReadsContent(response.Content);
+                response.Content = new LargeReadsContent(response.Content);
             }
 
             return response;
         }
     }
 
-    private sealed class WholeReadsContent : HttpContent
+    private sealed class LargeReadsContent : HttpContent
     {
         private readonly HttpContent _inner;
 
-        public WholeReadsContent(HttpContent inner)
+        public LargeReadsContent(HttpContent inner)
         {
             _inner = inner;
-            foreach (var header in inner.Headers)
+            foreach (var header in inner.Headers.NonValidated)
             {
-                Headers.TryAddWithoutValidation(header.Key, header.Value);
+                Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string>)header.Value);
             }
         }
 
@@ -48,6 +49,9 @@ public sealed class BackendHttpClientFactory : ForwarderHttpClientFactory
             new NoZeroByteReads(await _inner.ReadAsStreamAsync(cancellationToken));
 
         protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
+
+        protected override Stream CreateContentReadStream(CancellationToken cancellationToken) =>
+            new NoZeroByteReads(_inner.ReadAsStream(cancellationToken));
 
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken) =>
             _inner.CopyToAsync(stream, context, cancellationToken);
@@ -72,7 +76,7 @@ public sealed class BackendHttpClientFactory : ForwarderHttpClientFactory
         }
     }
 
-    /// <summary>Answers a zero-byte read at once (the <see cref="Stream"/> contract allows it); other calls pass through.</summary>
+    /// <summary>Answers a zero-byte read at once (the <see cref="Stream"/> contract allows it); other reads pass through.</summary>
     private sealed class NoZeroByteReads(Stream inner) : Stream
     {
         public override bool CanRead => true;
@@ -90,12 +94,16 @@ public sealed class BackendHttpClientFactory : ForwarderHttpClientFactory
         }
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            buffer.IsEmpty ? ValueTask.FromResult(0) : inner.ReadAsync(buffer, cancellationToken);
+            !buffer.IsEmpty ? inner.ReadAsync(buffer, cancellationToken)
+            : cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<int>(cancellationToken)
+            : ValueTask.FromResult(0);
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override int Read(Span<byte> buffer) => buffer.IsEmpty ? 0 : inner.Read(buffer);
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override Task CopyToAsync(Stream destination, int bufferSize, CancellationToken cancellationToken) =>
             inner.CopyToAsync(destination, bufferSize, cancellationToken);
