@@ -36,6 +36,7 @@ public sealed class EspeakModelTests
     [InlineData(new[] { 5, 2000, 1999, 1 }, new[] { 5, 2000, 2000 })]
     [InlineData(new[] { 7, 4500, 0, 600 }, new[] { 7, 2000, 2000, 1100 })]
     [InlineData(new[] { 300 }, new[] { 300 })]
+    [InlineData(new[] { 0, 300, 0, 2000 }, new[] { 300, 2000 })]
     public void Pieces_become_the_first_piece_then_whole_blocks_and_a_remainder_with_every_sample_in_order(int[] pieces, int[] expected)
     {
         var output = Channel.CreateUnbounded<AudioChunk>();
@@ -54,6 +55,12 @@ public sealed class EspeakModelTests
         Assert.Equal(expected, chunks.Select(chunk => chunk.Samples.Length));
         Assert.All(chunks, chunk => Assert.Equal(22050, chunk.SampleRate));
         Assert.Equal(sent.Select(sample => sample / 32768f), chunks.SelectMany(chunk => chunk.Samples));
+    }
+
+    [Fact]
+    public void A_block_needs_a_sample()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PcmBlocks(22050, 0, Channel.CreateUnbounded<AudioChunk>().Writer));
     }
 
     [Fact]

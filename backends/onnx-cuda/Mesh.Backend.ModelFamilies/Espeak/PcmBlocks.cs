@@ -5,35 +5,53 @@ namespace Mesh.Backend.ModelFamilies.Espeak;
 /// <summary>
 /// Turns the 16-bit pieces espeak-ng hands over (about 45 ms each, produced hundreds of times faster than real time)
 /// into the chunks a sentence is streamed in: the first piece at once, for the time to first audio, then blocks of
-/// <paramref name="blockSamples"/>. Every chunk costs a write and a wake-up downstream (pipeline, HTTP, proxy, client);
-/// espeak fills a block in about a millisecond while the listener plays what was already sent.
+/// <see cref="BlockSamples"/>. Every chunk costs a write and a wake-up downstream (pipeline, HTTP, proxy, client); espeak
+/// fills a block in about a millisecond while the listener plays what was already sent. One writer thread only (espeak's).
 /// </summary>
-public sealed class PcmBlocks(int sampleRate, int blockSamples, ChannelWriter<AudioChunk> output)
+public sealed class PcmBlocks
 {
-    private readonly float[] _block = new float[blockSamples];
+    private readonly int _sampleRate;
+    private readonly ChannelWriter<AudioChunk> _output;
+    private float[]? _block;
     private int _filled;
     private bool _started;
 
+    public PcmBlocks(int sampleRate, int blockSamples, ChannelWriter<AudioChunk> output)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSamples);
+        _sampleRate = sampleRate;
+        BlockSamples = blockSamples;
+        _output = output;
+    }
+
+    public int BlockSamples { get; }
+
     public void Append(ReadOnlySpan<short> samples)
     {
+        if (samples.IsEmpty)
+        {
+            return;
+        }
+
         if (!_started)
         {
             _started = true;
             var first = new float[samples.Length];
             ToFloat(samples, first);
-            output.TryWrite(new AudioChunk(first, sampleRate));
+            _output.TryWrite(new AudioChunk(first, _sampleRate));
             return;
         }
 
         while (!samples.IsEmpty)
         {
-            var taken = Math.Min(samples.Length, _block.Length - _filled);
+            _block ??= new float[BlockSamples];
+            var taken = Math.Min(samples.Length, BlockSamples - _filled);
             ToFloat(samples[..taken], _block.AsSpan(_filled));
             _filled += taken;
             samples = samples[taken..];
-            if (_filled == _block.Length)
+            if (_filled == BlockSamples)
             {
-                SendBlock();
+                Send(_block);
             }
         }
     }
@@ -41,17 +59,19 @@ public sealed class PcmBlocks(int sampleRate, int blockSamples, ChannelWriter<Au
     /// <summary>Sends what is left and ends the stream, or fails it (then the rest is dropped).</summary>
     public void Complete(Exception? error)
     {
-        if (error is null && _filled > 0)
+        if (error is null && _block is not null)
         {
-            SendBlock();
+            Send(_block[.._filled]);
         }
 
-        output.TryComplete(error);
+        _output.TryComplete(error);
     }
 
-    private void SendBlock()
+    /// <summary>Hands a block over whole; the next samples start a new one.</summary>
+    private void Send(float[] samples)
     {
-        output.TryWrite(new AudioChunk(_block[.._filled], sampleRate));
+        _output.TryWrite(new AudioChunk(samples, _sampleRate));
+        _block = null;
         _filled = 0;
     }
 
