@@ -10,6 +10,10 @@ namespace Mesh.Tests.Reliability;
 public sealed class OverloadTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan RealtimeTtfaSlo = TimeSpan.FromSeconds(1);
+    private static readonly Uri RealtimePath = new("/v1/audio/speech/stream/pcm", UriKind.Relative);
+    private static readonly Uri BatchPath = new("/v1/audio/speech", UriKind.Relative);
+    private static readonly object RealtimeBody = new { voice = "alloy", input = "Now." };
+    private static readonly object BatchBody = new { model = "tts-1", voice = "alloy", input = "First part. Second part.", response_format = "pcm" };
 
     [Fact]
     public async Task At_twice_capacity_realtime_holds_its_slo_batch_is_shed_and_memory_stays_bounded()
@@ -30,10 +34,9 @@ public sealed class OverloadTests(ITestOutputHelper output)
         // compiling the code they run (their TTFA was 0.4 s, against 0.15-0.3 s once warm).
         for (var i = 0; i < 3; i++)
         {
-            using var warmRealtime = await client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Now." });
+            using var warmRealtime = await client.PostAsJsonAsync(RealtimePath, RealtimeBody);
             await warmRealtime.Content.ReadAsByteArrayAsync();
-            using var warmBatch = await client.PostAsJsonAsync(
-                new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "First part. Second part.", response_format = "pcm" });
+            using var warmBatch = await client.PostAsJsonAsync(BatchPath, BatchBody);
             await warmBatch.Content.ReadAsByteArrayAsync();
         }
 
@@ -47,8 +50,7 @@ public sealed class OverloadTests(ITestOutputHelper output)
         {
             while (!stop.IsCancellationRequested)
             {
-                using var response = await client.PostAsJsonAsync(
-                    new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "First part. Second part.", response_format = "pcm" });
+                using var response = await client.PostAsJsonAsync(BatchPath, BatchBody);
                 await response.Content.ReadAsByteArrayAsync();
                 lock (batchCodes)
                 {
@@ -69,7 +71,7 @@ public sealed class OverloadTests(ITestOutputHelper output)
             while (!stop.IsCancellationRequested)
             {
                 var clock = Stopwatch.StartNew();
-                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream/pcm") { Content = JsonContent.Create(new { voice = "alloy", input = "Now." }) };
+                using var request = new HttpRequestMessage(HttpMethod.Post, RealtimePath) { Content = JsonContent.Create(RealtimeBody) };
                 using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
                 await using var body = await response.Content.ReadAsStreamAsync();

@@ -5,12 +5,13 @@ namespace Mesh.Backend.ModelFamilies.Espeak;
 /// <summary>
 /// Turns the 16-bit pieces espeak-ng hands over (about 45 ms each, produced hundreds of times faster than real time)
 /// into the chunks a sentence is streamed in: the first piece at once, for the time to first audio, then blocks of
-/// <see cref="BlockSamples"/>. Every chunk costs a write and a wake-up downstream (pipeline, HTTP, proxy, client); espeak
+/// the given number of samples. Every chunk costs a write and a wake-up downstream (pipeline, HTTP, proxy, client); espeak
 /// fills a block in about a millisecond while the listener plays what was already sent. One writer thread only (espeak's).
 /// </summary>
 public sealed class PcmBlocks
 {
     private readonly int _sampleRate;
+    private readonly int _blockSamples;
     private readonly ChannelWriter<AudioChunk> _output;
     private float[]? _block;
     private int _filled;
@@ -20,11 +21,9 @@ public sealed class PcmBlocks
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSamples);
         _sampleRate = sampleRate;
-        BlockSamples = blockSamples;
+        _blockSamples = blockSamples;
         _output = output;
     }
-
-    public int BlockSamples { get; }
 
     public void Append(ReadOnlySpan<short> samples)
     {
@@ -44,12 +43,12 @@ public sealed class PcmBlocks
 
         while (!samples.IsEmpty)
         {
-            _block ??= new float[BlockSamples];
-            var taken = Math.Min(samples.Length, BlockSamples - _filled);
+            _block ??= new float[_blockSamples];
+            var taken = Math.Min(samples.Length, _blockSamples - _filled);
             ToFloat(samples[..taken], _block.AsSpan(_filled));
             _filled += taken;
             samples = samples[taken..];
-            if (_filled == BlockSamples)
+            if (_filled == _blockSamples)
             {
                 Send(_block);
             }
