@@ -8,6 +8,9 @@ public sealed record BenchProfile
     /// <summary>The longest each target is warmed up before anything is measured.</summary>
     public required TimeSpan Warmup { get; init; }
 
+    /// <summary>How long each paired comparison runs unrecorded first, on its own load, before its duration starts.</summary>
+    public required TimeSpan Settle { get; init; }
+
     public required int[] OverheadConcurrency { get; init; }
 
     /// <summary>At one stream; comparisons at more streams use paced listeners and run <see cref="ListenerDuration"/>.</summary>
@@ -28,8 +31,7 @@ public sealed record BenchProfile
 
     /// <summary>
     /// Pairs of the built-in voice's length comparison. Its TTFA of a few milliseconds spreads from 2 to 7 ms after the
-    /// pause between requests, so the median of 40 pairs moved the ratio by ±0.1 from run to run, and 120 pairs still
-    /// gave 95% intervals 0.3–0.5 wide.
+    /// pause between requests, so the median of 40 pairs moved the ratio by ±0.1 from run to run.
     /// </summary>
     public required int LengthPairs { get; init; }
 
@@ -55,13 +57,14 @@ public sealed record BenchProfile
     {
         Name = "quick",
         Warmup = TimeSpan.FromSeconds(8),
+        Settle = TimeSpan.FromSeconds(6),
         OverheadConcurrency = [1, 32],
         OverheadDuration = TimeSpan.FromSeconds(15),
-        ListenerDuration = TimeSpan.FromSeconds(20),
+        ListenerDuration = TimeSpan.FromSeconds(18),
         ListenerRampUp = TimeSpan.FromSeconds(4),
         NeuralConcurrency = [1, 32],
         NeuralDuration = TimeSpan.FromSeconds(20),
-        LengthPairs = 200,
+        LengthPairs = 140,
         NeuralLengthPairs = 8,
         SweepConcurrency = [1, 8, 32],
         SweepBlock = TimeSpan.FromSeconds(3),
@@ -76,6 +79,7 @@ public sealed record BenchProfile
     {
         Name = "full",
         Warmup = TimeSpan.FromSeconds(20),
+        Settle = TimeSpan.FromSeconds(10),
         OverheadConcurrency = [1, 8, 32],
         OverheadDuration = TimeSpan.FromSeconds(60),
         ListenerDuration = TimeSpan.FromSeconds(120),
@@ -101,6 +105,7 @@ public sealed record BenchProfile
     {
         Name = "smoke",
         Warmup = TimeSpan.Zero,
+        Settle = TimeSpan.Zero,
         OverheadConcurrency = [1],
         OverheadDuration = TimeSpan.FromSeconds(1),
         ListenerDuration = TimeSpan.FromSeconds(1.5),

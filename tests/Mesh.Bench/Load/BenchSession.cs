@@ -133,7 +133,7 @@ public sealed class BenchSession(
             "*",
             paced ? $"{title}, {clients} listeners" : $"{title}, 1 stream",
             clients,
-            paced ? Budget.For(profile.ListenerDuration) with { RampUp = profile.ListenerRampUp } : Budget.For(oneClientDuration),
+            (paced ? Budget.For(profile.ListenerDuration) with { RampUp = profile.ListenerRampUp } : Budget.For(oneClientDuration)) with { Settle = profile.Settle },
             random =>
             {
                 var request = NextRequest(random) with { Paced = paced };

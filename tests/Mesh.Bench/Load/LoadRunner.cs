@@ -8,7 +8,11 @@ public sealed record Planned(string Arm, Target Target, BenchRequest Request);
 /// <summary>How long a closed-loop run lasts: a duration, or a number of units of work over all clients.</summary>
 /// <param name="RampUp">Each client starts at a random moment within this span, so the clients do not arrive in lockstep.</param>
 /// <param name="Pause">A client waits this long before each request, so no request inherits the wake of the one before.</param>
-public sealed record Budget(TimeSpan? Duration, int? Units, TimeSpan RampUp = default, TimeSpan Pause = default)
+/// <param name="Settle">
+/// The load runs this long before anything is recorded: the processes compile their hot paths in full only after some
+/// dozens of calls on them, and until then both arms ran several times slower than later in the phase.
+/// </param>
+public sealed record Budget(TimeSpan? Duration, int? Units, TimeSpan RampUp = default, TimeSpan Pause = default, TimeSpan Settle = default)
 {
     public static Budget For(TimeSpan duration) => new(duration, null);
 
@@ -41,8 +45,9 @@ public sealed class LoadRunner(SpeechClient client, IBenchProgress progress)
         ArgumentNullException.ThrowIfNull(budget);
         var window = Interlocked.Increment(ref _nextWindow);
         var records = new List<RequestRecord>();
-        var started = ElapsedSeconds;
-        var deadline = budget.Duration is { } duration ? started + duration.TotalSeconds : double.PositiveInfinity;
+        var settleUntil = ElapsedSeconds + budget.Settle.TotalSeconds;
+        var started = settleUntil;
+        var deadline = budget.Duration is { } duration ? settleUntil + duration.TotalSeconds : double.PositiveInfinity;
         var unitsLeft = budget.Units ?? int.MaxValue;
         var total = budget.Duration?.TotalSeconds ?? budget.Units ?? 1;
         var item = progress.Start(title, total);
@@ -51,14 +56,14 @@ public sealed class LoadRunner(SpeechClient client, IBenchProgress progress)
 
         void Report()
         {
-            var value = budget.Duration is not null ? ElapsedSeconds - started : Volatile.Read(ref unitsDone);
+            var value = budget.Duration is not null ? Math.Max(0, ElapsedSeconds - started) : Volatile.Read(ref unitsDone);
             int count;
             lock (records)
             {
                 count = records.Count;
             }
 
-            item.Update(value, $"{title}: {count} requests, {Volatile.Read(ref errors)} failed");
+            item.Update(value, ElapsedSeconds < settleUntil ? $"{title}: settling" : $"{title}: {count} requests, {Volatile.Read(ref errors)} failed");
         }
 
         async Task ClientAsync(int index)
@@ -69,8 +74,15 @@ public sealed class LoadRunner(SpeechClient client, IBenchProgress progress)
                 await Task.Delay(budget.RampUp * random.NextDouble(), cancellationToken);
             }
 
-            while (ElapsedSeconds < deadline && Interlocked.Decrement(ref unitsLeft) >= 0 && !cancellationToken.IsCancellationRequested)
+            while (ElapsedSeconds < deadline && !cancellationToken.IsCancellationRequested)
             {
+                // A unit is recorded whole or not at all, so both arms of a pair count or neither does.
+                var settling = ElapsedSeconds < settleUntil;
+                if (!settling && Interlocked.Decrement(ref unitsLeft) < 0)
+                {
+                    break;
+                }
+
                 foreach (var planned in nextUnit(random))
                 {
                     if (budget.Pause > TimeSpan.Zero)
@@ -79,6 +91,11 @@ public sealed class LoadRunner(SpeechClient client, IBenchProgress progress)
                     }
 
                     var record = await SendAsync(phase, planned, clients, window, cancellationToken);
+                    if (settling)
+                    {
+                        continue;
+                    }
+
                     lock (records)
                     {
                         records.Add(record);
@@ -90,7 +107,11 @@ public sealed class LoadRunner(SpeechClient client, IBenchProgress progress)
                     }
                 }
 
-                Interlocked.Increment(ref unitsDone);
+                if (!settling)
+                {
+                    Interlocked.Increment(ref unitsDone);
+                }
+
                 Report();
             }
         }

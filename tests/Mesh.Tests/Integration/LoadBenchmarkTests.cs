@@ -87,6 +87,31 @@ public sealed class LoadBenchmarkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_settling_period_sends_its_load_but_records_only_what_follows_it()
+    {
+        using var client = new SpeechClient(RequestDefaults.Standard);
+        var runner = new LoadRunner(client, new SilentProgress());
+        var target = new Target("direct", _backend.Url);
+        var drawn = 0;
+        var budget = Budget.For(TimeSpan.FromSeconds(0.5)) with { Settle = TimeSpan.FromSeconds(0.5) };
+
+        var window = await runner.ClosedLoopAsync(
+            "settle", "*", "settle", 1, budget,
+            _ =>
+            {
+                drawn++;
+                return [new Planned("direct", target, new BenchRequest(RequestKind.Pcm, "A short sentence."))];
+            },
+            seed: 1,
+            CancellationToken.None);
+
+        Assert.True(window.StartSeconds >= 0.5, $"the window starts at {window.StartSeconds:0.###} s");
+        Assert.NotEmpty(runner.Records);
+        Assert.All(runner.Records, record => Assert.True(record.StartSeconds >= window.StartSeconds));
+        Assert.True(drawn > runner.Records.Count, $"{drawn} requests sent, {runner.Records.Count} recorded");
+    }
+
+    [Fact]
     public async Task Its_own_fleet_runs_with_the_shipped_allocator_settings_and_a_variants_own_settings_win()
     {
         var logs = Directory.CreateTempSubdirectory("mesh-bench-fleet-");
