@@ -1,4 +1,4 @@
-using System.Text.Json;
+using System.Buffers;
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Mesh.Gateway.Auth;
@@ -16,6 +16,8 @@ namespace Mesh.Gateway.Routing;
 /// </summary>
 public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLookup proxyState, IOptionsMonitor<VariantOptions> variants)
 {
+    private volatile RoutingTable? _table;
+
     public async Task InvokeAsync(HttpContext context)
     {
         var body = await BufferBodyAsync(context);
@@ -33,15 +35,15 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
             return;
         }
 
-        var clusters = proxyState.GetClusters().Where(c => c.Model.Config.Metadata?.ContainsKey(FleetProxyConfigProvider.VariantKey) == true).ToArray();
-        var variant = ChooseVariant(context, clusters, identity, out var variantError);
+        var table = CurrentTable();
+        var variant = ChooseVariant(context, table, identity, out var variantError);
         if (variantError is not null)
         {
             await ApiResults.WriteErrorAsync(context, variantError);
             return;
         }
 
-        var cluster = variant is null ? null : PoolFor(clusters, variant, priority);
+        var cluster = variant is null ? null : table.PoolFor(variant, priority);
         var isSse = context.Request.Path.Equals("/v1/audio/speech/stream", StringComparison.Ordinal) ||
             (context.Request.Path.Equals("/v1/audio/speech", StringComparison.Ordinal) && body.Fields.StreamFormat == StreamFormats.Sse);
         var decision = new RouteDecision(priority, variant ?? "none", cluster is null ? "none" : Metadata(cluster, FleetProxyConfigProvider.PoolKey), isSse);
@@ -61,7 +63,7 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         await next(context);
     }
 
-    private static string Classify(HttpRequest request, BodyFields fields, ClientIdentity identity, out ApiError? error)
+    private static string Classify(HttpRequest request, RoutingFields fields, ClientIdentity identity, out ApiError? error)
     {
         error = null;
         var isWholeFile = request.Path.Equals("/v1/audio/speech", StringComparison.Ordinal) && fields.StreamFormat != StreamFormats.Sse;
@@ -85,35 +87,40 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         return requested ?? surfaceDefault;
     }
 
-    private string? ChooseVariant(HttpContext context, ClusterState[] clusters, ClientIdentity identity, out ApiError? error)
+    private static string? ChooseVariant(HttpContext context, RoutingTable table, ClientIdentity identity, out ApiError? error)
     {
         error = null;
-        var available = clusters.Select(c => Metadata(c, FleetProxyConfigProvider.VariantKey)).ToHashSet(StringComparer.Ordinal);
         if (context.Request.Headers[MeshHeaders.Variant].FirstOrDefault() is { } forced)
         {
-            if (!available.Contains(forced))
+            if (!table.Available.Contains(forced))
             {
                 error = ApiError.InvalidRequest(
-                    $"Unknown variant '{forced}'; this gateway serves: {string.Join(", ", available.Order(StringComparer.Ordinal))}.", MeshHeaders.Variant, "unknown_variant");
+                    $"Unknown variant '{forced}'; this gateway serves: {string.Join(", ", table.Available.Order(StringComparer.Ordinal))}.", MeshHeaders.Variant, "unknown_variant");
             }
 
             return forced;
         }
 
-        if (available.Count == 0)
-        {
-            return null;
-        }
-
-        return new VariantAssigner(VariantAssigner.EffectiveWeights(available, variants.CurrentValue.Weights)).Assign(identity.ClientId);
+        return table.Assigner?.Assign(identity.ClientId);
     }
 
-    private static ClusterState? PoolFor(ClusterState[] clusters, string variant, string priority)
+    /// <summary>
+    /// The table for the proxy's current clusters and weights: rebuilt only when either changed, since sorting the pools
+    /// and building an assigner on every request cost the hot path more than all of YARP's own request setup.
+    /// </summary>
+    private RoutingTable CurrentTable()
     {
-        var ofVariant = clusters.Where(c => Metadata(c, FleetProxyConfigProvider.VariantKey) == variant).ToArray();
-        return ofVariant.FirstOrDefault(c => Metadata(c, FleetProxyConfigProvider.PoolKey) == priority)
-            ?? ofVariant.FirstOrDefault(c => Metadata(c, FleetProxyConfigProvider.PoolKey) == Pools.Shared)
-            ?? ofVariant.FirstOrDefault();
+        var weights = variants.CurrentValue.Weights;
+        var clusters = proxyState.GetClusters();
+        var table = _table;
+        if (table is not null && table.IsFor(clusters, weights))
+        {
+            return table;
+        }
+
+        table = RoutingTable.Build(clusters, weights);
+        _table = table;
+        return table;
     }
 
     private static string Metadata(ClusterState cluster, string key) => cluster.Model.Config.Metadata?.GetValueOrDefault(key) ?? "";
@@ -128,7 +135,7 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         var request = context.Request;
         if (!HttpMethods.IsPost(request.Method))
         {
-            return new BufferedBody(BodyFields.None, null);
+            return new BufferedBody(RoutingFields.None, null);
         }
 
         if (request.ContentLength > SpeechRequestParser.MaxBodyBytes)
@@ -136,63 +143,138 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
             return TooLarge();
         }
 
-        var copy = new MemoryStream();
-        context.Response.RegisterForDispose(copy);
-        var chunk = new byte[16 * 1024];
-        int read;
+        byte[] buffer;
+        int length;
         try
         {
-            while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+            (buffer, length) = request.ContentLength is { } declared
+                ? await ReadDeclaredAsync(request.Body, (int)declared, context.RequestAborted)
+                : await ReadChunkedAsync(request.Body, context.RequestAborted);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return new BufferedBody(RoutingFields.None, ApiResults.FromBadRequest(ex));
+        }
+        catch (EndOfStreamException)
+        {
+            return new BufferedBody(RoutingFields.None, ApiError.InvalidRequest("The request body ended before its Content-Length.", null, "invalid_body"));
+        }
+
+        if (length < 0)
+        {
+            return TooLarge();
+        }
+
+        request.Body = new MemoryStream(buffer, 0, length, writable: false);
+        return new BufferedBody(RoutingFields.Read(buffer.AsSpan(0, length)), null);
+    }
+
+    /// <summary>A body of declared length, read into a buffer of exactly that size.</summary>
+    private static async Task<(byte[] Buffer, int Length)> ReadDeclaredAsync(Stream body, int declared, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[declared];
+        await body.ReadExactlyAsync(buffer, cancellationToken);
+        return (buffer, declared);
+    }
+
+    /// <summary>A body of unknown length, cut off as soon as it passes the limit; -1 when it does.</summary>
+    private static async Task<(byte[] Buffer, int Length)> ReadChunkedAsync(Stream body, CancellationToken cancellationToken)
+    {
+        var copy = new MemoryStream();
+        var chunk = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            int read;
+            while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
             {
                 if (copy.Length + read > SpeechRequestParser.MaxBodyBytes)
                 {
-                    return TooLarge();
+                    return ([], -1);
                 }
 
                 copy.Write(chunk, 0, read);
             }
         }
-        catch (BadHttpRequestException ex)
+        finally
         {
-            return new BufferedBody(BodyFields.None, ApiResults.FromBadRequest(ex));
+            ArrayPool<byte>.Shared.Return(chunk);
         }
 
-        copy.Position = 0;
-        request.Body = copy;
-        return new BufferedBody(BodyFields.Read(copy.GetBuffer().AsSpan(0, (int)copy.Length)), null);
+        return (copy.GetBuffer(), (int)copy.Length);
     }
 
     private static BufferedBody TooLarge() =>
-        new(BodyFields.None, ApiError.TooLarge($"Request body exceeds {SpeechRequestParser.MaxBodyBytes} bytes."));
+        new(RoutingFields.None, ApiError.TooLarge($"Request body exceeds {SpeechRequestParser.MaxBodyBytes} bytes."));
 
-    private sealed record BufferedBody(BodyFields Fields, ApiError? Error);
+    private sealed record BufferedBody(RoutingFields Fields, ApiError? Error);
 
-    /// <summary>The two body fields routing needs; a body that is not a JSON object yields none (the backend explains why).</summary>
-    private sealed record BodyFields(string? StreamFormat, string? Priority)
+    /// <summary>The variant clusters of one proxy configuration, and the assigner for one set of weights.</summary>
+    private sealed class RoutingTable
     {
-        public static BodyFields None { get; } = new(null, null);
+        private readonly ClusterModel[] _models;
+        private readonly IReadOnlyDictionary<string, double> _weights;
+        private readonly ClusterState[] _clusters;
 
-        public static BodyFields Read(ReadOnlySpan<byte> json)
+        private RoutingTable(ClusterModel[] models, IReadOnlyDictionary<string, double> weights, ClusterState[] clusters)
         {
-            try
-            {
-                var reader = new Utf8JsonReader(json);
-                using var document = JsonDocument.ParseValue(ref reader);
-                if (document.RootElement.ValueKind != JsonValueKind.Object)
-                {
-                    return None;
-                }
-
-                return new BodyFields(StringField(document.RootElement, "stream_format"), StringField(document.RootElement, "priority"));
-            }
-            catch (Exception ex) when (ex is JsonException or InvalidOperationException)
-            {
-                // InvalidOperationException: a string field with an escape that is not Unicode (a lone surrogate).
-                return None;
-            }
+            _models = models;
+            _weights = weights;
+            _clusters = clusters;
+            Available = clusters.Select(c => Metadata(c, FleetProxyConfigProvider.VariantKey)).ToHashSet(StringComparer.Ordinal);
+            Assigner = Available.Count == 0 ? null : new VariantAssigner(VariantAssigner.EffectiveWeights(Available, weights));
         }
 
-        private static string? StringField(JsonElement body, string name) =>
-            body.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+        public HashSet<string> Available { get; }
+
+        public VariantAssigner? Assigner { get; }
+
+        public static RoutingTable Build(IEnumerable<ClusterState> clusters, IReadOnlyDictionary<string, double> weights)
+        {
+            var all = clusters.ToArray();
+            return new RoutingTable([.. all.Select(c => c.Model)], weights, [.. all.Where(c => c.Model.Config.Metadata?.ContainsKey(FleetProxyConfigProvider.VariantKey) == true)]);
+        }
+
+        /// <summary>Whether the proxy still has the same clusters, each with the same configuration, and the weights are the same.</summary>
+        public bool IsFor(IEnumerable<ClusterState> clusters, IReadOnlyDictionary<string, double> weights)
+        {
+            if (!ReferenceEquals(weights, _weights))
+            {
+                return false;
+            }
+
+            var index = 0;
+            foreach (var cluster in clusters)
+            {
+                if (index == _models.Length || !ReferenceEquals(cluster.Model, _models[index++]))
+                {
+                    return false;
+                }
+            }
+
+            return index == _models.Length;
+        }
+
+        public ClusterState? PoolFor(string variant, string priority)
+        {
+            ClusterState? shared = null, any = null;
+            foreach (var cluster in _clusters)
+            {
+                if (Metadata(cluster, FleetProxyConfigProvider.VariantKey) != variant)
+                {
+                    continue;
+                }
+
+                var pool = Metadata(cluster, FleetProxyConfigProvider.PoolKey);
+                if (pool == priority)
+                {
+                    return cluster;
+                }
+
+                shared ??= pool == Pools.Shared ? cluster : null;
+                any ??= cluster;
+            }
+
+            return shared ?? any;
+        }
     }
 }
