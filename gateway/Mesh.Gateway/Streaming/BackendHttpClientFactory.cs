@@ -1,10 +1,14 @@
 using System.Net;
+using Mesh.Contracts;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Mesh.Gateway.Streaming;
 
 /// <summary>
-/// YARP's client to the backends, with HTTP/1.1 response bodies read in large pieces. Before every read YARP's copier
+/// YARP's client to the backends. A request's small body of known length goes out in the same write as its headers:
+/// YARP flushes the headers before it copies a body, so each request reached the backend in two segments, and under
+/// load the backend's second wake-up, for the body, was a wait for a thread. HTTP/1.1 response bodies are read in
+/// large pieces. Before every read YARP's copier
 /// makes a zero-byte read, so that an idle stream holds no buffer; on a chunked HTTP/1.1 body that read makes the client
 /// refill its 4 KiB connection buffer, so every body crossed the gateway 4 KiB at a time: a sentence event of the
 /// sentences surface (hundreds of KiB of base64 audio) took a hundred reads, a hundred writes and as many wake-ups of the
@@ -15,12 +19,17 @@ namespace Mesh.Gateway.Streaming;
 public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger) : ForwarderHttpClientFactory(logger)
 {
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
-        new LargeReadsHandler(base.WrapHandler(context, handler));
+        new BackendExchangeHandler(base.WrapHandler(context, handler));
 
-    private sealed class LargeReadsHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
+    private sealed class BackendExchangeHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
+            if (request.Content is { Headers.ContentLength: > 0 and <= SpeechRequestParser.MaxBodyBytes } content)
+            {
+                request.Content = await InMemoryAsync(content, cancellationToken);
+            }
+
             var response = await base.SendAsync(request, cancellationToken);
             // Only HTTP/1.x bodies refill a 4 KiB buffer; an upgraded connection's content is a two-way stream of its own.
             if (response.Version.Major == 1 && response.StatusCode != HttpStatusCode.SwitchingProtocols)
@@ -32,6 +41,23 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
         }
     }
 
+    /// <summary>The body as one array, which the client writes together with the headers; the content headers unchanged.</summary>
+    private static async Task<HttpContent> InMemoryAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        var inMemory = new ByteArrayContent(await content.ReadAsByteArrayAsync(cancellationToken));
+        CopyHeadersRaw(content, inMemory);
+        return inMemory;
+    }
+
+    /// <summary>Content headers as they came: a parsed copy would rewrite values such as <c>audio/pcm;rate=24000</c>.</summary>
+    private static void CopyHeadersRaw(HttpContent from, HttpContent to)
+    {
+        foreach (var (name, values) in from.Headers.NonValidated)
+        {
+            to.Headers.TryAddWithoutValidation(name, values);
+        }
+    }
+
     private sealed class LargeReadsContent : HttpContent
     {
         private readonly HttpContent _inner;
@@ -39,10 +65,7 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
         public LargeReadsContent(HttpContent inner)
         {
             _inner = inner;
-            foreach (var header in inner.Headers.NonValidated)
-            {
-                Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string>)header.Value);
-            }
+            CopyHeadersRaw(inner, this);
         }
 
         protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>

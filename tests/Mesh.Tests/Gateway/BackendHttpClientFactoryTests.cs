@@ -72,6 +72,24 @@ public sealed class BackendHttpClientFactoryTests
         await Assert.ThrowsAnyAsync<IOException>(() => ReadAsYarpDoesAsync(body));
     }
 
+    [Theory]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public async Task A_small_body_of_known_length_goes_out_with_the_headers_and_one_of_unknown_length_streams(bool lengthKnown, bool inFirstRead)
+    {
+        await using var backend = RawBackend.Start(socket => socket.SendAsync("HTTP/1.1 204 No Content\r\n\r\n"u8.ToArray()));
+        using var client = CreateClient();
+        var json = """{"input":"Hi."}"""u8.ToArray();
+        var request = new HttpRequestMessage(HttpMethod.Post, backend.Address) { Content = new HeadersFirstContent(json, lengthKnown) };
+
+        using var response = await client.SendAsync(request, CancellationToken.None);
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal(inFirstRead, backend.FirstRead.EndsWith("""{"input":"Hi."}""", StringComparison.Ordinal));
+        Assert.Contains(lengthKnown ? "Content-Length: 15" : "Transfer-Encoding: chunked", backend.FirstRead, StringComparison.Ordinal);
+        Assert.Contains("Content-Type: application/json", backend.FirstRead, StringComparison.Ordinal);
+    }
+
     private static HttpMessageInvoker CreateClient() =>
         new BackendHttpClientFactory(NullLogger<ForwarderHttpClientFactory>.Instance)
             .CreateClient(new ForwarderHttpClientContext { NewConfig = HttpClientConfig.Empty });
@@ -96,6 +114,32 @@ public sealed class BackendHttpClientFactoryTests
         }
     }
 
+    /// <summary>A body that, as YARP's request content does, flushes the headers before it writes, a moment later.</summary>
+    private sealed class HeadersFirstContent : HttpContent
+    {
+        private readonly byte[] _body;
+
+        public HeadersFirstContent(byte[] body, bool lengthKnown)
+        {
+            _body = body;
+            Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            Headers.ContentLength = lengthKnown ? body.Length : null;
+        }
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await stream.FlushAsync();
+            await Task.Delay(TimeSpan.FromMilliseconds(100));
+            await stream.WriteAsync(_body);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
     /// <summary>One HTTP/1.1 exchange on a raw socket: reads the request's headers, writes what the test gives, closes.</summary>
     private sealed class RawBackend : IAsyncDisposable
     {
@@ -108,6 +152,9 @@ public sealed class BackendHttpClientFactoryTests
         public Uri Address => new($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/");
 
         public Task Answered => _answered.Task;
+
+        /// <summary>What the first read of the request returned.</summary>
+        public string FirstRead { get; private set; } = "";
 
         public static RawBackend Start(Func<Socket, Task> answer)
         {
@@ -138,6 +185,7 @@ public sealed class BackendHttpClientFactoryTests
                 }
 
                 headers.Append(Encoding.ASCII.GetString(request, 0, read));
+                FirstRead = FirstRead.Length == 0 ? headers.ToString() : FirstRead;
             }
 
             await answer(socket);
