@@ -155,10 +155,6 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         {
             return new BufferedBody(RoutingFields.None, ApiResults.FromBadRequest(ex));
         }
-        catch (EndOfStreamException)
-        {
-            return new BufferedBody(RoutingFields.None, ApiError.InvalidRequest("The request body ended before its Content-Length.", null, "invalid_body"));
-        }
 
         if (length < 0)
         {
@@ -169,12 +165,11 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         return new BufferedBody(RoutingFields.Read(buffer.AsSpan(0, length)), null);
     }
 
-    /// <summary>A body of declared length, read into a buffer of exactly that size.</summary>
+    /// <summary>A body of declared length, read into a buffer of that size (the server fails a body that ends early).</summary>
     private static async Task<(byte[] Buffer, int Length)> ReadDeclaredAsync(Stream body, int declared, CancellationToken cancellationToken)
     {
         var buffer = new byte[declared];
-        await body.ReadExactlyAsync(buffer, cancellationToken);
-        return (buffer, declared);
+        return (buffer, await body.ReadAtLeastAsync(buffer, declared, throwOnEndOfStream: false, cancellationToken));
     }
 
     /// <summary>A body of unknown length, cut off as soon as it passes the limit; -1 when it does.</summary>

@@ -7,14 +7,16 @@ namespace Mesh.Gateway.Streaming;
 /// <summary>
 /// YARP's client to the backends. A request's small body of known length goes out in the same write as its headers:
 /// YARP flushes the headers before it copies a body, so each request reached the backend in two segments, and under
-/// load the backend's second wake-up, for the body, was a wait for a thread. HTTP/1.1 response bodies are read in
-/// large pieces. Before every read YARP's copier
-/// makes a zero-byte read, so that an idle stream holds no buffer; on a chunked HTTP/1.1 body that read makes the client
-/// refill its 4 KiB connection buffer, so every body crossed the gateway 4 KiB at a time: a sentence event of the
+/// load the backend's second wake-up, for the body, was a wait for a thread.
+/// <para>
+/// HTTP/1.1 response bodies are read in large pieces. Before every read YARP's copier makes a zero-byte read, so that
+/// an idle stream holds no buffer; on a chunked HTTP/1.1 body that read makes the client refill its 4 KiB connection
+/// buffer, so every body crossed the gateway 4 KiB at a time: a sentence event of the
 /// sentences surface (hundreds of KiB of base64 audio) took a hundred reads, a hundred writes and as many wake-ups of the
 /// client. Without it, while at least 4 KiB of a chunk are left, the client reads straight into the copier's 64 KiB
 /// buffer. A TTS stream is busy from its first byte to its last, so the buffer it holds while waiting is not the waste the
 /// zero-byte read avoids.
+/// </para>
 /// </summary>
 public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger) : ForwarderHttpClientFactory(logger)
 {

@@ -45,9 +45,9 @@ public sealed class LoadRunner(SpeechClient client, IBenchProgress progress)
         ArgumentNullException.ThrowIfNull(budget);
         var window = Interlocked.Increment(ref _nextWindow);
         var records = new List<RequestRecord>();
-        var settleUntil = ElapsedSeconds + budget.Settle.TotalSeconds;
-        var started = settleUntil;
-        var deadline = budget.Duration is { } duration ? settleUntil + duration.TotalSeconds : double.PositiveInfinity;
+        // Recording starts once the settle is over; the window and the duration count from there.
+        var started = ElapsedSeconds + budget.Settle.TotalSeconds;
+        var deadline = budget.Duration is { } duration ? started + duration.TotalSeconds : double.PositiveInfinity;
         var unitsLeft = budget.Units ?? int.MaxValue;
         var total = budget.Duration?.TotalSeconds ?? budget.Units ?? 1;
         var item = progress.Start(title, total);
@@ -63,7 +63,7 @@ public sealed class LoadRunner(SpeechClient client, IBenchProgress progress)
                 count = records.Count;
             }
 
-            item.Update(value, ElapsedSeconds < settleUntil ? $"{title}: settling" : $"{title}: {count} requests, {Volatile.Read(ref errors)} failed");
+            item.Update(value, ElapsedSeconds < started ? $"{title}: settling" : $"{title}: {count} requests, {Volatile.Read(ref errors)} failed");
         }
 
         async Task ClientAsync(int index)
@@ -77,7 +77,7 @@ public sealed class LoadRunner(SpeechClient client, IBenchProgress progress)
             while (ElapsedSeconds < deadline && !cancellationToken.IsCancellationRequested)
             {
                 // A unit is recorded whole or not at all, so both arms of a pair count or neither does.
-                var settling = ElapsedSeconds < settleUntil;
+                var settling = ElapsedSeconds < started;
                 if (!settling && Interlocked.Decrement(ref unitsLeft) < 0)
                 {
                     break;
