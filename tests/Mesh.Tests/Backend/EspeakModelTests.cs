@@ -31,6 +31,29 @@ public sealed class EspeakModelTests
         Assert.InRange(chunks.Sum(chunk => chunk.Length) / (double)model.NativeSampleRate, 3.0, 12.0);
     }
 
+    [Fact]
+    public async Task Voices_and_languages_switch_back_and_forth_between_synthesis_and_phonemization()
+    {
+        // The runtime keeps a voice selected between calls; every switch must still take effect.
+        var model = EspeakModel.Load(NullLogger.Instance);
+        var phonemizer = EspeakPhonemizer.Get(NullLogger.Instance);
+        const string Sentence = "The quick brown fox jumps over the lazy dog.";
+        var alloy = await SynthesizeAsync(model, Sentence, "alloy");
+        var german = await phonemizer.PhonemizeAsync("Guten Morgen.", "de", null, CancellationToken.None);
+        var onyx = await SynthesizeAsync(model, Sentence, "onyx");
+        var english = await phonemizer.PhonemizeAsync("Guten Morgen.", "en-us", null, CancellationToken.None);
+
+        Assert.True(SameSpeech(alloy, await SynthesizeAsync(model, Sentence, "alloy")));
+        Assert.False(SameSpeech(alloy, onyx));
+        Assert.Equal(german, await phonemizer.PhonemizeAsync("Guten Morgen.", "de", null, CancellationToken.None));
+        Assert.NotEqual(german.Select(clause => clause.Phonemes), english.Select(clause => clause.Phonemes));
+        Assert.True(SameSpeech(onyx, await SynthesizeAsync(model, Sentence, "onyx")));
+    }
+
+    // espeak-ng keeps state from one sentence to the next, so a voice's samples never repeat exactly, but its timing
+    // does to within a few samples, while two voices differ by some percent.
+    private static bool SameSpeech(float[] first, float[] second) => Math.Abs(first.Length - second.Length) < first.Length / 200;
+
     [Theory]
     [InlineData(new[] { 990, 990, 990, 990, 990, 990, 37 }, new[] { 990, 2000, 2000, 987 })]
     [InlineData(new[] { 5, 2000, 1999, 1 }, new[] { 5, 2000, 2000 })]
@@ -75,6 +98,17 @@ public sealed class EspeakModelTests
 
         Assert.Equal([100], Drain(output.Reader).Select(chunk => chunk.Samples.Length));
         await Assert.ThrowsAsync<InvalidOperationException>(() => output.Reader.Completion);
+    }
+
+    private static async Task<float[]> SynthesizeAsync(EspeakModel model, string text, string voice)
+    {
+        var samples = new List<float>();
+        await foreach (var chunk in model.SynthesizeAsync(new SynthesisRequest(text, model.ResolveVoice(voice, null)!, 1.0), CancellationToken.None))
+        {
+            samples.AddRange(chunk.Samples);
+        }
+
+        return [.. samples];
     }
 
     private static List<AudioChunk> Drain(ChannelReader<AudioChunk> reader)

@@ -93,7 +93,7 @@ public sealed unsafe class EspeakModel : ISpeechModel
         // The library and its thread live for the whole process (espeak-ng cannot be re-initialized safely).
     }
 
-    private static void RunJob(SynthesisJob job)
+    private void RunJob(SynthesisJob job)
     {
         if (job.CancellationToken.IsCancellationRequested)
         {
@@ -104,9 +104,9 @@ public sealed unsafe class EspeakModel : ISpeechModel
         job.Audio.Complete(Run(job));
     }
 
-    private static Exception? Run(SynthesisJob job)
+    private Exception? Run(SynthesisJob job)
     {
-        if (EspeakNative.SetVoiceByName(job.VoiceSpec) != EspeakNative.Ok)
+        if (!_runtime.SelectVoice(job.VoiceSpec))
         {
             return new InvalidOperationException($"espeak-ng has no voice '{job.VoiceSpec}'.");
         }

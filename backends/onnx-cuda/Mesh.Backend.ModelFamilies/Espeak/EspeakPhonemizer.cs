@@ -40,10 +40,10 @@ public sealed unsafe partial class EspeakPhonemizer
         return _runtime.InvokeAsync<IReadOnlyList<PhonemeClause>>(() => Phonemize(text, voice, mode), cancellationToken);
     }
 
-    private static List<PhonemeClause> Phonemize(string text, string voice, int mode)
+    private List<PhonemeClause> Phonemize(string text, string voice, int mode)
     {
         // Phonemizing without a selected voice crashes the library, so a voice that cannot be set stops here.
-        if (!SelectVoice(voice))
+        if (!_runtime.SelectVoice(voice))
         {
             throw new InvalidOperationException($"espeak-ng has no voice or language '{voice}'.");
         }
@@ -76,22 +76,6 @@ public sealed unsafe partial class EspeakPhonemizer
         }
 
         return clauses;
-    }
-
-    /// <summary>By voice name (en-us, de), else by language: espeak-ng 1.51 has no voice named en-gb or fr-fr.</summary>
-    private static bool SelectVoice(string voice)
-    {
-        if (EspeakNative.SetVoiceByName(voice) == EspeakNative.Ok)
-        {
-            return true;
-        }
-
-        var language = Encoding.UTF8.GetBytes(voice + "\0");
-        fixed (byte* languagePointer = language)
-        {
-            var properties = new EspeakNative.VoiceEntry { Languages = languagePointer };
-            return EspeakNative.SetVoiceByProperties(&properties) == EspeakNative.Ok;
-        }
     }
 
     [GeneratedRegex(@"\([^)]*\)")]

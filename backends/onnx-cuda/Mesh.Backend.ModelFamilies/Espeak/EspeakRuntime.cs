@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Runtime.InteropServices;
+using System.Text;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.Backend.ModelFamilies.Espeak;
@@ -17,6 +18,9 @@ internal sealed unsafe partial class EspeakRuntime
     private static EspeakRuntime? s_instance;
 
     private readonly BlockingCollection<Action> _work = new();
+
+    // The voice the library holds; touched only on the espeak thread.
+    private string? _selectedVoice;
 
     private EspeakRuntime(int sampleRate, FrozenSet<string> languages)
     {
@@ -95,6 +99,40 @@ internal sealed unsafe partial class EspeakRuntime
         },
             CancellationToken.None);
         return completion.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="voice"/> (a voice name such as <c>en-us+f1</c>, else a language) the library's voice, unless
+    /// it already is: selecting one re-reads its files and rebuilds its dictionary, some 150 µs a time, and a voice
+    /// stays selected across synthesis and phonemization. Call on the espeak thread only.
+    /// </summary>
+    /// <returns>Whether the voice is selected; espeak-ng 1.51 has no voice named en-gb or fr-fr, only those languages.</returns>
+    public bool SelectVoice(string voice)
+    {
+        if (voice == _selectedVoice)
+        {
+            return true;
+        }
+
+        // A failed attempt may have changed the library's state half-way, so nothing counts as selected until one succeeds.
+        _selectedVoice = null;
+        if (EspeakNative.SetVoiceByName(voice) != EspeakNative.Ok && !SelectLanguage(voice))
+        {
+            return false;
+        }
+
+        _selectedVoice = voice;
+        return true;
+    }
+
+    private static bool SelectLanguage(string language)
+    {
+        var bytes = Encoding.UTF8.GetBytes(language + "\0");
+        fixed (byte* languagePointer = bytes)
+        {
+            var properties = new EspeakNative.VoiceEntry { Languages = languagePointer };
+            return EspeakNative.SetVoiceByProperties(&properties) == EspeakNative.Ok;
+        }
     }
 
     private void Run()
