@@ -37,7 +37,7 @@ public sealed class PcmBlocks
             _started = true;
             var first = new float[samples.Length];
             ToFloat(samples, first);
-            _output.TryWrite(new AudioChunk(first, _sampleRate));
+            HandOver(first);
             return;
         }
 
@@ -69,9 +69,20 @@ public sealed class PcmBlocks
     /// <summary>Hands a block over whole; the next samples start a new one.</summary>
     private void Send(float[] samples)
     {
-        _output.TryWrite(new AudioChunk(samples, _sampleRate));
+        HandOver(samples);
         _block = null;
         _filled = 0;
+    }
+
+    /// <summary>
+    /// Writes a chunk and gives up the core. espeak keeps this thread busy until the sentence is done (milliseconds),
+    /// and the reader the write just woke is often queued on this same core, where the kernel lets a running thread
+    /// finish its time slice first: without the yield a sentence's first audio waited up to 2 ms for the rest of it.
+    /// </summary>
+    private void HandOver(float[] samples)
+    {
+        _output.TryWrite(new AudioChunk(samples, _sampleRate));
+        Thread.Yield();
     }
 
     private static void ToFloat(ReadOnlySpan<short> samples, Span<float> destination)
