@@ -43,7 +43,11 @@ public sealed record ModelRuntime(string Provider, string Precision, string Grap
 public sealed record VoiceDescriptor(string Id, string Language, string FamilyVoice);
 
 /// <param name="Speed">Speaking rate multiplier, 1.0 is the family's normal rate.</param>
-public sealed record SynthesisRequest(string Text, VoiceDescriptor Voice, double Speed);
+/// <param name="FirstAudioAwaited">
+/// A client waits for this sentence's first audio (the first sentence of a request); later sentences are synthesized
+/// ahead of playback, where a millisecond does not matter.
+/// </param>
+public sealed record SynthesisRequest(string Text, VoiceDescriptor Voice, double Speed, bool FirstAudioAwaited = false);
 
 /// <summary>Mono samples in [-1, 1] at <paramref name="SampleRate"/>.</summary>
 public sealed record AudioChunk(float[] Samples, int SampleRate)

@@ -37,7 +37,7 @@ public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions
             {
                 while (unsubmitted && submitted.Count <= options.Lookahead)
                 {
-                    var request = new SynthesisRequest(sentences.Current, job.Voice, nativeSpeed);
+                    var request = new SynthesisRequest(sentences.Current, job.Voice, nativeSpeed, FirstAudioAwaited: index == 0 && submitted.Count == 0);
                     submitted.Enqueue((sentences.Current, scheduler.Submit(job.Priority, model, request, work.Token)));
                     unsubmitted = sentences.MoveNext();
                 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Mesh.Backend.ModelFamilies;
 
@@ -10,6 +11,7 @@ namespace Mesh.Tests.Backend;
 public sealed class FakeSpeechModel(TimeSpan perSentence, int sampleRate = 24000) : ISpeechModel
 {
     public static readonly VoiceDescriptor Voice = new("fake", "en", "fake");
+    private readonly ConcurrentQueue<SynthesisRequest> _requests = new();
     private int _started;
 
     public string Id => "fake";
@@ -24,11 +26,14 @@ public sealed class FakeSpeechModel(TimeSpan perSentence, int sampleRate = 24000
 
     public int SentencesStarted => Volatile.Read(ref _started);
 
+    public IReadOnlyCollection<SynthesisRequest> Requests => _requests;
+
     public VoiceDescriptor? ResolveVoice(string voice, string? language) => voice == Voice.Id ? Voice : null;
 
     public async IAsyncEnumerable<AudioChunk> SynthesizeAsync(SynthesisRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _started);
+        _requests.Enqueue(request);
         await Task.Delay(perSentence, cancellationToken);
         var samples = new float[request.Text.Length * sampleRate / 100];
         for (var i = 0; i < samples.Length; i++)

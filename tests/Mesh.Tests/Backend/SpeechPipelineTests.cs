@@ -48,6 +48,25 @@ public sealed class SpeechPipelineTests
     }
 
     [Fact]
+    public async Task Only_the_first_sentence_of_each_request_is_marked_as_awaited()
+    {
+        var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(5));
+        await using var scheduler = NewScheduler();
+        var pipeline = new SpeechPipeline(scheduler, new PipelineOptions(Lookahead: 2));
+
+        for (var request = 0; request < 2; request++)
+        {
+            await foreach (var _ in pipeline.RunAsync(Job(model, Sentences(5)), CancellationToken.None))
+            {
+            }
+        }
+
+        var requests = model.Requests.ToList();
+        Assert.Equal(10, requests.Count);
+        Assert.Equal([0, 5], requests.Select((request, index) => (request, index)).Where(pair => pair.request.FirstAudioAwaited).Select(pair => pair.index));
+    }
+
+    [Fact]
     public async Task Stopping_the_consumer_cancels_the_sentences_not_yet_synthesized()
     {
         var model = new FakeSpeechModel(SentenceTime);

@@ -78,7 +78,7 @@ public sealed unsafe class EspeakModel : ISpeechModel
             request.Text,
             request.Voice.FamilyVoice,
             Math.Clamp(rate, EspeakNative.RateMinimum, EspeakNative.RateMaximum),
-            new PcmBlocks(NativeSampleRate, NativeSampleRate / 4, output.Writer),
+            new PcmBlocks(NativeSampleRate, NativeSampleRate / 4, output.Writer, request.FirstAudioAwaited),
             cancellationToken);
         _runtime.Post(() => RunJob(job));
 

@@ -13,16 +13,24 @@ public sealed class PcmBlocks
     private readonly int _sampleRate;
     private readonly int _blockSamples;
     private readonly ChannelWriter<AudioChunk> _output;
+    private readonly bool _yieldAfterFirstPiece;
     private float[]? _block;
     private int _filled;
     private bool _started;
 
-    public PcmBlocks(int sampleRate, int blockSamples, ChannelWriter<AudioChunk> output)
+    /// <param name="yieldAfterFirstPiece">
+    /// Give up the core once the first piece is written. espeak keeps its thread busy until the sentence is done
+    /// (milliseconds), and the reader that write woke is often queued on the same core, where the kernel lets the running
+    /// thread finish its time slice first: without the yield a request's first audio waited up to 2 ms for the rest of the
+    /// sentence. Only where a client waits: under full load every yield puts espeak behind the other threads on its core.
+    /// </param>
+    public PcmBlocks(int sampleRate, int blockSamples, ChannelWriter<AudioChunk> output, bool yieldAfterFirstPiece = false)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSamples);
         _sampleRate = sampleRate;
         _blockSamples = blockSamples;
         _output = output;
+        _yieldAfterFirstPiece = yieldAfterFirstPiece;
     }
 
     public void Append(ReadOnlySpan<short> samples)
@@ -37,7 +45,12 @@ public sealed class PcmBlocks
             _started = true;
             var first = new float[samples.Length];
             ToFloat(samples, first);
-            HandOver(first);
+            _output.TryWrite(new AudioChunk(first, _sampleRate));
+            if (_yieldAfterFirstPiece)
+            {
+                Thread.Yield();
+            }
+
             return;
         }
 
@@ -69,20 +82,9 @@ public sealed class PcmBlocks
     /// <summary>Hands a block over whole; the next samples start a new one.</summary>
     private void Send(float[] samples)
     {
-        HandOver(samples);
+        _output.TryWrite(new AudioChunk(samples, _sampleRate));
         _block = null;
         _filled = 0;
-    }
-
-    /// <summary>
-    /// Writes a chunk and gives up the core. espeak keeps this thread busy until the sentence is done (milliseconds),
-    /// and the reader the write just woke is often queued on this same core, where the kernel lets a running thread
-    /// finish its time slice first: without the yield a sentence's first audio waited up to 2 ms for the rest of it.
-    /// </summary>
-    private void HandOver(float[] samples)
-    {
-        _output.TryWrite(new AudioChunk(samples, _sampleRate));
-        Thread.Yield();
     }
 
     private static void ToFloat(ReadOnlySpan<short> samples, Span<float> destination)
