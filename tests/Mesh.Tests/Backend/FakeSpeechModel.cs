@@ -12,7 +12,6 @@ public sealed class FakeSpeechModel(TimeSpan perSentence, int sampleRate = 24000
 {
     public static readonly VoiceDescriptor Voice = new("fake", "en", "fake");
     private readonly ConcurrentQueue<SynthesisRequest> _requests = new();
-    private int _started;
 
     public string Id => "fake";
 
@@ -24,7 +23,7 @@ public sealed class FakeSpeechModel(TimeSpan perSentence, int sampleRate = 24000
 
     public SpeedRange NativeSpeed => new(0.5, 2.0);
 
-    public int SentencesStarted => Volatile.Read(ref _started);
+    public int SentencesStarted => _requests.Count;
 
     public IReadOnlyCollection<SynthesisRequest> Requests => _requests;
 
@@ -32,7 +31,6 @@ public sealed class FakeSpeechModel(TimeSpan perSentence, int sampleRate = 24000
 
     public async IAsyncEnumerable<AudioChunk> SynthesizeAsync(SynthesisRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        Interlocked.Increment(ref _started);
         _requests.Enqueue(request);
         await Task.Delay(perSentence, cancellationToken);
         var samples = new float[request.Text.Length * sampleRate / 100];
