@@ -17,6 +17,8 @@ public sealed partial class ModelHost(
     private const string WarmUpText = "Warm up.";
 
     private readonly SemaphoreSlim _loadLock = new(1, 1);
+    // Taking a lease and unloading the model must not interleave: unload checks for leases and clears the model at once.
+    private readonly Lock _leaseGate = new();
     private volatile ISpeechModel? _model;
     private volatile string _status = "loading";
     private volatile bool _failed;
@@ -44,12 +46,18 @@ public sealed partial class ModelHost(
     /// <summary>The model for one request, loading it first if it was unloaded; dispose the lease when the request ends.</summary>
     public async Task<ModelLease?> AcquireAsync(CancellationToken cancellationToken)
     {
-        Interlocked.Increment(ref _inUse);
+        ISpeechModel? loaded;
+        lock (_leaseGate)
+        {
+            _inUse++;
+            loaded = _model;
+        }
+
         try
         {
             // Only a model unloaded on purpose (or never preloaded) is loaded by a request; while the start-up load is
             // under way the backend is not ready, and says so, rather than serving before /readyz does.
-            var model = _model ?? (_status == "unloaded" ? await LoadAsync(cancellationToken) : null);
+            var model = loaded ?? (_status == "unloaded" ? await LoadOnDemandAsync(cancellationToken) : null);
             if (model is null)
             {
                 Release();
@@ -83,7 +91,15 @@ public sealed partial class ModelHost(
 
         if (settings.PreloadModel)
         {
-            await LoadAsync(stoppingToken);
+            await _loadLock.WaitAsync(stoppingToken);
+            try
+            {
+                await LoadAsync(stoppingToken);
+            }
+            finally
+            {
+                _loadLock.Release();
+            }
         }
         else
         {
@@ -112,49 +128,70 @@ public sealed partial class ModelHost(
         Interlocked.Decrement(ref _inUse);
     }
 
-    private async Task<ISpeechModel?> LoadAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Loads the model for a request. The request's token bounds only its wait for the lock: the load itself serves every
+    /// request after it, so a client that leaves does not abandon it half done.
+    /// </summary>
+    private async Task<ISpeechModel?> LoadOnDemandAsync(CancellationToken cancellationToken)
     {
         await _loadLock.WaitAsync(cancellationToken);
         try
         {
-            if (_model is not null || _failed)
-            {
-                return _model;
-            }
-
-            _status = "loading";
-            var settings = options.Value;
-            var started = Stopwatch.GetTimestamp();
-            try
-            {
-                var model = SpeechModelLoader.Load(settings.Model, settings.ToEngineSettings(), engineMetrics, logger);
-                var voice = model.ResolveVoice(settings.DefaultVoice, null)
-                    ?? throw new ModelLoadException($"DEFAULT_VOICE '{settings.DefaultVoice}' is not a voice of model '{model.Id}'.");
-                await WarmUpAsync(model, voice, cancellationToken);
-                Interlocked.Exchange(ref _lastUsed, Stopwatch.GetTimestamp());
-                if (faults.Value.Enabled)
-                {
-                    LogFaults(logger, faults.Value.SentenceDelayMs, faults.Value.FailureRatio);
-                    model = new FaultInjectingModel(model, faults.Value);
-                }
-
-                _model = model;
-                _status = "ready";
-                var elapsed = Stopwatch.GetElapsedTime(started);
-                LogReady(logger, model.Id, model.Family, model.NativeSampleRate, model.Voices.Count, elapsed.TotalMilliseconds);
-                return model;
-            }
-            catch (ModelLoadException ex)
-            {
-                _failed = true;
-                _status = $"model failed to load: {ex.Message}";
-                LogLoadFailed(logger, ex.Message);
-                return null;
-            }
+            return await LoadAsync(CancellationToken.None);
         }
         finally
         {
             _loadLock.Release();
+        }
+    }
+
+    /// <summary>Loads and warms up the model; the caller holds the load lock.</summary>
+    private async Task<ISpeechModel?> LoadAsync(CancellationToken cancellationToken)
+    {
+        if (_model is not null || _failed)
+        {
+            return _model;
+        }
+
+        var previousStatus = _status;
+        _status = "loading";
+        var settings = options.Value;
+        var started = Stopwatch.GetTimestamp();
+        ISpeechModel? model = null;
+        try
+        {
+            model = SpeechModelLoader.Load(settings.Model, settings.ToEngineSettings(), engineMetrics, logger);
+            var voice = model.ResolveVoice(settings.DefaultVoice, null)
+                ?? throw new ModelLoadException($"DEFAULT_VOICE '{settings.DefaultVoice}' is not a voice of model '{model.Id}'.");
+            await WarmUpAsync(model, voice, cancellationToken);
+            Interlocked.Exchange(ref _lastUsed, Stopwatch.GetTimestamp());
+            if (faults.Value.Enabled)
+            {
+                LogFaults(logger, faults.Value.SentenceDelayMs, faults.Value.FailureRatio);
+                model = new FaultInjectingModel(model, faults.Value);
+            }
+
+            _model = model;
+            _status = "ready";
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            LogReady(logger, model.Id, model.Family, model.NativeSampleRate, model.Voices.Count, elapsed.TotalMilliseconds);
+            return model;
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutdown during the start-up load.
+            model?.Dispose();
+            _status = previousStatus;
+            throw;
+        }
+        catch (Exception ex)
+        {
+            // Any failure, expected (a bad package) or not, leaves no half-loaded engine and a reason on /readyz.
+            model?.Dispose();
+            _failed = true;
+            _status = $"model failed to load: {ex.Message}";
+            LogLoadFailed(logger, ex.Message);
+            return null;
         }
     }
 
@@ -163,14 +200,20 @@ public sealed partial class ModelHost(
         await _loadLock.WaitAsync(cancellationToken);
         try
         {
-            // A request may have taken the model while we waited for the lock.
-            if (_model is not { } model || Volatile.Read(ref _inUse) > 0)
+            ISpeechModel model;
+            lock (_leaseGate)
             {
-                return;
+                // A request may have taken the model while we waited for the lock.
+                if (_model is null || _inUse > 0)
+                {
+                    return;
+                }
+
+                model = _model;
+                _model = null;
+                _status = "unloaded";
             }
 
-            _model = null;
-            _status = "unloaded";
             model.Dispose();
             LogUnloaded(logger, model.Id, options.Value.IdleUnloadSeconds);
         }
