@@ -31,10 +31,6 @@ public sealed class SynthesisScheduler : IAsyncDisposable
         _workers = [.. Enumerable.Range(0, limits.Workers).Select(_ => Task.Run(RunWorkerAsync))];
     }
 
-    public int QueuedRealtime => _realtime.Count;
-
-    public int QueuedBatch => _batch.Count;
-
     /// <summary>Work on this backend: requests admitted plus sentences waiting for a worker (what balancing compares).</summary>
     public int Load => Volatile.Read(ref _activeRealtime) + Volatile.Read(ref _activeBatch) + _realtime.Count + _batch.Count;
 
