@@ -35,23 +35,20 @@ public static class SpeechEndpoints
         var cancellationToken = context.RequestAborted;
         var body = await RequestBody.ReadJsonAsync(context.Request, SpeechRequestParser.MaxBodyBytes, cancellationToken);
         var parsed = body.Error is null ? SpeechRequestParser.Parse(body.Bytes.Span) : new ParsedSpeechRequest(null, body.Error);
-        if (parsed.Error is { } parseError)
-        {
-            return services.Rejected(parseError, PriorityClasses.Batch);
-        }
-
-        var request = parsed.Request!;
+        var request = parsed.Request;
         var defaults = surface switch
         {
-            Surface.Speech when request.StreamFormat == StreamFormats.Sse => new SurfaceDefaults(PriorityClasses.Realtime),
+            Surface.Speech when request?.StreamFormat == StreamFormats.Sse => new SurfaceDefaults(PriorityClasses.Realtime),
             Surface.Speech => new SurfaceDefaults(PriorityClasses.Batch),
             _ => SurfaceDefaults.Pcm,
         };
-        var preparation = await services.Preparation.PrepareAsync(
-            request, defaults, context.Request.Headers[MeshHeaders.Priority].FirstOrDefault(), cancellationToken);
+        var headerPriority = context.Request.Headers[MeshHeaders.Priority].FirstOrDefault();
+        var preparation = parsed.Error is { } parseError
+            ? new Preparation(null, parseError)
+            : await services.Preparation.PrepareAsync(request!, defaults, headerPriority, cancellationToken);
         if (preparation.Error is { } error)
         {
-            return services.Rejected(error, request.Priority ?? defaults.Priority);
+            return services.Rejected(error, SpeechPreparation.PriorityOf(request, defaults, headerPriority));
         }
 
         var speech = preparation.Speech!;
@@ -60,7 +57,7 @@ public static class SpeechEndpoints
         {
             Surface.SentenceSse => new SentenceSseSurface(rate),
             Surface.RawPcm => new EncodedAudioSurface(new PcmEncoder(), rate),
-            _ when request.StreamFormat == StreamFormats.Sse => new OpenAiSseSurface(AudioEncoders.Create(speech.ResponseFormat, rate), rate),
+            _ when request!.StreamFormat == StreamFormats.Sse => new OpenAiSseSurface(AudioEncoders.Create(speech.ResponseFormat, rate), rate),
             _ => new EncodedAudioSurface(AudioEncoders.Create(speech.ResponseFormat, rate), rate),
         };
         return new SpeechStreamResult(

@@ -71,6 +71,15 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
         return preparation;
     }
 
+    /// <summary>
+    /// The priority class a request runs in, or is counted in when refused: a valid <c>X-Priority</c> header, else the
+    /// body's <c>priority</c>, else the surface's default (a request that did not parse has no body to ask).
+    /// </summary>
+    public static string PriorityOf(SpeechRequest? request, SurfaceDefaults defaults, string? headerPriority) =>
+        headerPriority is not null && PriorityClasses.All.Contains(headerPriority)
+            ? headerPriority
+            : request?.Priority ?? defaults.Priority;
+
     private Preparation Prepare(SpeechRequest request, ModelHost.ModelLease lease, SurfaceDefaults defaults, string? headerPriority)
     {
         var model = lease.Model;
@@ -97,7 +106,7 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
                 "unsupported_value"));
         }
 
-        var priority = headerPriority ?? request.Priority ?? defaults.Priority;
+        var priority = PriorityOf(request, defaults, headerPriority);
         var ticket = scheduler.TryAdmit(priority);
         if (ticket is null)
         {

@@ -21,13 +21,12 @@ public sealed partial class SpeechStreamResult(
         var logger = httpContext.RequestServices.GetRequiredService<ILogger<SpeechStreamResult>>();
         var response = httpContext.Response;
         var clientGone = httpContext.RequestAborted;
-        using var firstAudioDeadline = CancellationTokenSource.CreateLinkedTokenSource(clientGone);
-        firstAudioDeadline.CancelAfter(firstAudioTimeout);
+        using var deadline = new FirstAudioDeadline(firstAudioTimeout, clientGone);
         var clock = new StreamClock(startTimestamp, speech.Job.OutputSampleRate, labels);
 
         try
         {
-            await foreach (var pipelineEvent in pipeline.RunAsync(speech.Job, firstAudioDeadline.Token))
+            await foreach (var pipelineEvent in pipeline.RunAsync(speech.Job, deadline.Token))
             {
                 await WriteAsync(surface.Render(pipelineEvent));
             }
@@ -39,16 +38,12 @@ public sealed partial class SpeechStreamResult(
         {
             BackendMetrics.Cancellations.WithLabels(labels).Inc();
         }
-        catch (OperationCanceledException) when (!response.HasStarted)
+        catch (OperationCanceledException)
         {
-            await FailAsync(httpContext, new ApiError(
-                StatusCodes.Status504GatewayTimeout,
-                $"No audio was produced within {firstAudioTimeout.TotalSeconds:0} s.",
-                ErrorTypes.Server,
-                null,
-                "timeout"));
+            // The first-audio deadline; after the response started only if it fired as the first audio came.
+            await FailAsync(httpContext, deadline.Error);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex)
         {
             LogSynthesisFailed(logger, ex);
             await FailAsync(httpContext, ApiError.Internal("Synthesis failed."));
@@ -56,6 +51,12 @@ public sealed partial class SpeechStreamResult(
 
         async Task WriteAsync(SurfaceOutput output)
         {
+            if (output.AudioSamples > 0)
+            {
+                deadline.OnAudio();
+            }
+
+            clock.OnProduced(output.AudioSamples);
             if (output.Bytes.IsEmpty)
             {
                 return;
@@ -63,14 +64,12 @@ public sealed partial class SpeechStreamResult(
 
             if (!response.HasStarted)
             {
-                // Once audio flows the deadline no longer applies: a long stream is not cut.
-                firstAudioDeadline.CancelAfter(Timeout.InfiniteTimeSpan);
                 response.StatusCode = StatusCodes.Status200OK;
                 surface.Start(response);
                 BackendMetrics.Requests.WithLabels([.. labels, "200"]).Inc();
             }
 
-            clock.OnAudio(output.AudioSamples);
+            clock.OnWrite();
             await response.Body.WriteAsync(output.Bytes, clientGone);
             await response.Body.FlushAsync(clientGone);
         }

@@ -4,22 +4,27 @@ namespace Mesh.Backend.Host;
 
 /// <summary>
 /// Times one stream as a real-time player would experience it: time to first audio, the gap before each later
-/// write, and underruns — a write that arrives after the audio already sent has finished playing.
+/// write, and underruns — a write that arrives after the audio already sent has finished playing. An encoder may
+/// hold samples back (FLAC until the end, AAC, MP3 and Opus a frame or so): they count as produced at once and as
+/// sent with the next write that carries bytes.
 /// </summary>
 public sealed class StreamClock(long startTimestamp, int sampleRate, string[] labels)
 {
     private long _firstAudio;
     private long _lastWrite;
+    private long _samplesProduced;
     private long _samplesSent;
 
-    public bool HasAudio => _firstAudio != 0;
+    /// <summary>Seconds of audio produced so far, whether or not an encoder still holds some of it.</summary>
+    public double AudioSeconds => (double)_samplesProduced / sampleRate;
 
-    public double AudioSeconds => (double)_samplesSent / sampleRate;
+    /// <summary>Records <paramref name="samples"/> samples of audio handed to the client's encoder.</summary>
+    public void OnProduced(int samples) => _samplesProduced += Math.Max(samples, 0);
 
-    /// <summary>Records <paramref name="samples"/> samples of audio about to be written.</summary>
-    public void OnAudio(int samples)
+    /// <summary>Records bytes about to be written: they deliver every produced sample not sent yet.</summary>
+    public void OnWrite()
     {
-        if (samples <= 0)
+        if (_samplesProduced == _samplesSent)
         {
             return;
         }
@@ -36,21 +41,21 @@ public sealed class StreamClock(long startTimestamp, int sampleRate, string[] la
         else
         {
             BackendMetrics.InterChunkGap.WithLabels(labels).Observe(Stopwatch.GetElapsedTime(_lastWrite, now).TotalSeconds);
-            if (Stopwatch.GetElapsedTime(_firstAudio, now).TotalSeconds > AudioSeconds)
+            if (Stopwatch.GetElapsedTime(_firstAudio, now).TotalSeconds > (double)_samplesSent / sampleRate)
             {
                 BackendMetrics.Underruns.WithLabels(labels).Inc();
             }
         }
 
         _lastWrite = now;
-        _samplesSent += samples;
+        _samplesSent = _samplesProduced;
     }
 
     /// <summary>Records the end of a complete stream: audio seconds and real-time factor.</summary>
     public void OnComplete()
     {
         BackendMetrics.AudioSeconds.WithLabels(labels).Inc(AudioSeconds);
-        if (_samplesSent > 0)
+        if (_samplesProduced > 0)
         {
             BackendMetrics.RealTimeFactor.WithLabels(labels).Observe(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds / AudioSeconds);
         }

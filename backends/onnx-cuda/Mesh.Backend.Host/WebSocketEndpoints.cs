@@ -20,6 +20,9 @@ public static partial class WebSocketEndpoints
     /// <summary>Largest request message accepted (the same as an HTTP body).</summary>
     public const int MaxMessageBytes = SpeechRequestParser.MaxBodyBytes;
 
+    // How long a connection closed for shutdown waits for the client's close reply.
+    private static readonly TimeSpan CloseReplyTimeout = TimeSpan.FromSeconds(5);
+
     public static IEndpointRouteBuilder MapWebSocketEndpoints(this IEndpointRouteBuilder app)
     {
         app.Map("/ws", AcceptAsync);
@@ -37,7 +40,7 @@ public static partial class WebSocketEndpoints
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
         try
         {
-            await ServeAsync(socket, context, services);
+            await ServeAsync(socket, context, services, logger);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
         {
@@ -55,9 +58,9 @@ public static partial class WebSocketEndpoints
         return Results.Empty;
     }
 
-    private static async Task ServeAsync(WebSocket socket, HttpContext context, SpeechServices services)
+    private static async Task ServeAsync(WebSocket socket, HttpContext context, SpeechServices services, ILogger logger)
     {
-        var cancellationToken = context.RequestAborted;
+        var connectionAborted = context.RequestAborted;
         var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         var connection = new ConnectionState();
         // On shutdown an idle connection is told to go away at once; a busy one after its current request.
@@ -69,36 +72,80 @@ public static partial class WebSocketEndpoints
             }
         });
         var buffer = new ArrayBufferWriter<byte>(4096);
-        while (socket.State == WebSocketState.Open)
+        // A receive cannot be cancelled without aborting the socket, so the one started during a request is carried
+        // over as the next message.
+        Task<ReceivedMessage>? nextMessage = null;
+        // CloseReceived: the client's close frame arrived during a request and is answered here.
+        while (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
-            buffer.ResetWrittenCount();
-            var message = await ReceiveAsync(socket, buffer, cancellationToken);
-            switch (message)
+            var message = await (nextMessage ?? ReceiveAsync(socket, buffer, connectionAborted));
+            nextMessage = null;
+            switch (message.Type)
             {
                 case WebSocketMessageType.Close:
                     if (socket.State == WebSocketState.CloseReceived)
                     {
-                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, cancellationToken);
+                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, connectionAborted);
                     }
 
                     return;
                 case null:
-                    await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {MaxMessageBytes} bytes", cancellationToken);
+                    await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {MaxMessageBytes} bytes", connectionAborted);
                     return;
                 case WebSocketMessageType.Binary:
-                    await SendErrorAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), cancellationToken);
+                    await SendErrorAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), connectionAborted);
                     continue;
             }
 
             connection.Busy = true;
-            await SpeakAsync(socket, buffer.WrittenMemory, context, services, cancellationToken);
+            nextMessage = ReceiveAsync(socket, buffer, connectionAborted);
+            await SpeakUntilClosedAsync(socket, message.Body, nextMessage, context, services, logger, connectionAborted);
             connection.Busy = false;
             if (stopping.IsCancellationRequested)
             {
                 await CloseForShutdownAsync(socket);
             }
         }
+
+        if (nextMessage is not null)
+        {
+            // Closed for shutdown with a receive pending: it ends with the client's close reply, else the socket is dropped.
+            await Task.WhenAny(nextMessage, Task.Delay(CloseReplyTimeout, connectionAborted));
+        }
     }
+
+    /// <summary>
+    /// Runs one request while the next message is being received: a close frame (or a failed receive) from the client
+    /// cancels the request, as a dropped HTTP connection does.
+    /// </summary>
+    private static async Task SpeakUntilClosedAsync(
+        WebSocket socket,
+        ReadOnlyMemory<byte> message,
+        Task<ReceivedMessage> nextMessage,
+        HttpContext context,
+        SpeechServices services,
+        ILogger logger,
+        CancellationToken connectionAborted)
+    {
+        using var request = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
+        var speaking = SpeakAsync(socket, message, context, services, logger, request.Token);
+        if (await Task.WhenAny(speaking, nextMessage) == nextMessage && EndsConnection(nextMessage))
+        {
+            await request.CancelAsync();
+        }
+
+        try
+        {
+            await speaking;
+        }
+        catch (OperationCanceledException) when (request.IsCancellationRequested && !connectionAborted.IsCancellationRequested)
+        {
+            // Cancelled by the client's close frame; the loop answers it.
+        }
+    }
+
+    private static bool EndsConnection(Task<ReceivedMessage> received) =>
+        !received.IsCompletedSuccessfully || received.Result.Type == WebSocketMessageType.Close;
 
     private static async Task CloseForShutdownAsync(WebSocket socket)
     {
@@ -113,16 +160,17 @@ public static partial class WebSocketEndpoints
     }
 
     private static async Task SpeakAsync(
-        WebSocket socket, ReadOnlyMemory<byte> message, HttpContext context, SpeechServices services, CancellationToken cancellationToken)
+        WebSocket socket, ReadOnlyMemory<byte> message, HttpContext context, SpeechServices services, ILogger logger, CancellationToken cancellationToken)
     {
         var start = Stopwatch.GetTimestamp();
         var parsed = SpeechRequestParser.Parse(message.Span);
+        var headerPriority = context.Request.Headers[MeshHeaders.Priority].FirstOrDefault();
         var preparation = parsed.Error is { } parseError
             ? new Preparation(null, parseError)
-            : await services.Preparation.PrepareAsync(parsed.Request!, SurfaceDefaults.Pcm, null, cancellationToken);
+            : await services.Preparation.PrepareAsync(parsed.Request!, SurfaceDefaults.Pcm, headerPriority, cancellationToken);
         if (preparation.Error is { } error)
         {
-            services.Count(error, parsed.Request?.Priority ?? PriorityClasses.Realtime);
+            services.Count(error, SpeechPreparation.PriorityOf(parsed.Request, SurfaceDefaults.Pcm, headerPriority));
             await SendErrorAsync(socket, error, cancellationToken);
             return;
         }
@@ -135,9 +183,10 @@ public static partial class WebSocketEndpoints
         var sentences = 0;
         await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Start, RequestId = requestId, SampleRate = job.OutputSampleRate }, cancellationToken);
         BackendMetrics.Requests.WithLabels([.. labels, "200"]).Inc();
+        using var deadline = new FirstAudioDeadline(services.FirstAudioTimeout, cancellationToken);
         try
         {
-            await foreach (var pipelineEvent in services.Pipeline.RunAsync(job, cancellationToken))
+            await foreach (var pipelineEvent in services.Pipeline.RunAsync(job, deadline.Token))
             {
                 switch (pipelineEvent)
                 {
@@ -146,7 +195,9 @@ public static partial class WebSocketEndpoints
                         await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Sentence, RequestId = requestId, Index = sentence.SentenceIndex, Text = sentence.Text }, cancellationToken);
                         break;
                     case AudioProduced audio:
-                        clock.OnAudio(audio.Samples.Length);
+                        deadline.OnAudio();
+                        clock.OnProduced(audio.Samples.Length);
+                        clock.OnWrite();
                         await socket.SendAsync(PcmEncoder.ToBytes(audio.Samples), WebSocketMessageType.Binary, true, cancellationToken);
                         break;
                 }
@@ -157,8 +208,14 @@ public static partial class WebSocketEndpoints
             BackendMetrics.Cancellations.WithLabels(labels).Inc();
             throw;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException and not WebSocketException)
+        catch (OperationCanceledException)
         {
+            await SendErrorAsync(socket, deadline.Error, cancellationToken);
+            return;
+        }
+        catch (Exception ex) when (ex is not WebSocketException)
+        {
+            LogSynthesisFailed(logger, ex);
             await SendErrorAsync(socket, ApiError.Internal("Synthesis failed."), cancellationToken);
             return;
         }
@@ -170,21 +227,23 @@ public static partial class WebSocketEndpoints
             cancellationToken);
     }
 
-    /// <summary>Reads one whole message; null when it exceeds <see cref="MaxMessageBytes"/>.</summary>
-    private static async Task<WebSocketMessageType?> ReceiveAsync(WebSocket socket, ArrayBufferWriter<byte> buffer, CancellationToken cancellationToken)
+    /// <summary>Reads one whole message; its type is null when it exceeds <see cref="MaxMessageBytes"/>.</summary>
+    private static async Task<ReceivedMessage> ReceiveAsync(WebSocket socket, ArrayBufferWriter<byte> buffer, CancellationToken cancellationToken)
     {
+        buffer.ResetWrittenCount();
         while (true)
         {
             var result = await socket.ReceiveAsync(buffer.GetMemory(4096), cancellationToken);
             buffer.Advance(result.Count);
             if (buffer.WrittenCount > MaxMessageBytes)
             {
-                return null;
+                return new ReceivedMessage(null, ReadOnlyMemory<byte>.Empty);
             }
 
             if (result.EndOfMessage || result.MessageType == WebSocketMessageType.Close)
             {
-                return result.MessageType;
+                // Copied out: the buffer takes the next message while this one runs.
+                return new ReceivedMessage(result.MessageType, buffer.WrittenMemory.ToArray());
             }
         }
     }
@@ -196,10 +255,15 @@ public static partial class WebSocketEndpoints
         await socket.SendAsync(
             JsonSerializer.SerializeToUtf8Bytes(streamEvent, ContractsJsonContext.Default.StreamEvent), WebSocketMessageType.Text, true, cancellationToken);
 
+    private readonly record struct ReceivedMessage(WebSocketMessageType? Type, ReadOnlyMemory<byte> Body);
+
     private sealed class ConnectionState
     {
         public volatile bool Busy;
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Synthesis failed")]
+    private static partial void LogSynthesisFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "WebSocket connection failed")]
     private static partial void LogConnectionFailed(ILogger logger, Exception exception);

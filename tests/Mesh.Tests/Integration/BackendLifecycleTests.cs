@@ -1,13 +1,18 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text.Json;
 using Mesh.Contracts;
+using Mesh.Tests.Observability;
 
 namespace Mesh.Tests.Integration;
 
 /// <summary>Model lifecycle and deadlines of a real backend process, configured through the engine's environment names.</summary>
 public sealed class BackendLifecycleTests
 {
+    private const string FourSentences = "This is the first sentence. Here is the second one. A third comes next. The fourth ends it.";
+
     private static readonly object Request = new { model = "tts-1", voice = "alloy", input = "Hello.", response_format = "pcm" };
 
     [Fact]
@@ -22,6 +27,81 @@ public sealed class BackendLifecycleTests
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.InRange(stopwatch.Elapsed.TotalSeconds, 0.9, 3.0);
         Assert.Equal("timeout", (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
+    }
+
+    [Fact]
+    public async Task A_FLAC_file_that_takes_longer_than_REQUEST_TIMEOUT_SECONDS_is_served_timed_and_counted()
+    {
+        // FLAC writes nothing before the end: the deadline must end with the first audio made, not the first byte sent.
+        await using var backend = await StartAsync(new() { ["REQUEST_TIMEOUT_SECONDS"] = "1" }, "--Faults:SentenceDelayMs=700");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        var request = new { model = "tts-1", voice = "alloy", input = FourSentences, response_format = "flac" };
+
+        var stopwatch = Stopwatch.StartNew();
+        using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), request);
+        var flac = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(stopwatch.Elapsed > TimeSpan.FromSeconds(1.2), $"took {stopwatch.Elapsed}: not past the deadline, so this proves nothing");
+        Assert.Equal("fLaC"u8.ToArray(), flac[..4]);
+        var metrics = MetricsScrape.Parse(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)));
+        Assert.InRange(metrics.Total("mesh_tts_audio_seconds_total"), 2.0, 20.0);
+        Assert.Equal(1, metrics.Total("mesh_tts_time_to_first_audio_seconds_count"));
+        Assert.Equal(1, metrics.Total("mesh_tts_real_time_factor_count"));
+    }
+
+    [Fact]
+    public async Task A_WebSocket_close_frame_stops_the_request_under_way()
+    {
+        await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=700");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(backend.Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        var request = JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = string.Join(" ", Enumerable.Repeat(FourSentences, 3)) });
+        await socket.SendAsync(request, WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10))).GetProperty("type").GetString());
+
+        // Twelve sentences at 0.7 s each: the close handshake waits for none of those left.
+        var stopwatch = Stopwatch.StartNew();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token);
+        while (socket.State != WebSocketState.Closed)
+        {
+            await WebSocketMessages.ReceiveAsync(socket, TimeSpan.FromSeconds(20));
+        }
+
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(3), $"the close was answered after {stopwatch.Elapsed}");
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
+        var metrics = MetricsScrape.Parse(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)));
+        Assert.Equal(1, metrics.Total("mesh_tts_cancellations_total"));
+        Assert.InRange(metrics.Total("mesh_tts_sentence_synthesis_seconds_count"), 0, 4);
+    }
+
+    [Fact]
+    public async Task Refused_requests_are_counted_in_the_priority_class_they_would_have_run_in()
+    {
+        await using var backend = await StartAsync([]);
+        using var client = new HttpClient { BaseAddress = backend.Url };
+
+        // Broken JSON on the raw PCM stream, a realtime surface; an unknown voice on the whole-file endpoint, a batch
+        // surface, sent as realtime by the header the gateway sets.
+        using var broken = await client.PostAsync(
+            new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new StringContent("{", System.Text.Encoding.UTF8, "application/json"));
+        using var unknownVoice = new HttpRequestMessage(HttpMethod.Post, new Uri("/v1/audio/speech", UriKind.Relative))
+        {
+            Content = JsonContent.Create(new { model = "tts-1", voice = "nobody", input = "Hi." }),
+        };
+        unknownVoice.Headers.Add(MeshHeaders.Priority, PriorityClasses.Realtime);
+        using var notFound = await client.SendAsync(unknownVoice);
+
+        Assert.Equal(HttpStatusCode.BadRequest, broken.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, notFound.StatusCode);
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        foreach (var code in new[] { "400", "404" })
+        {
+            Assert.Matches($@"(?m)^mesh_requests_total\{{[^}}]*priority=""realtime"",code=""{code}""\}} 1$", metrics);
+            Assert.DoesNotMatch($@"(?m)^mesh_requests_total\{{[^}}]*priority=""batch"",code=""{code}""\}}", metrics);
+        }
     }
 
     [Fact]

@@ -1,0 +1,39 @@
+using Mesh.Contracts;
+
+namespace Mesh.Backend.Host;
+
+/// <summary>
+/// <c>REQUEST_TIMEOUT_SECONDS</c> for one request: cancels its synthesis when no audio comes within the timeout, and
+/// is disarmed by the first audio, so a long stream is never cut. The token also follows the client's.
+/// </summary>
+public sealed class FirstAudioDeadline : IDisposable
+{
+    private readonly CancellationTokenSource _source;
+    private readonly TimeSpan _timeout;
+    private bool _disarmed;
+
+    public FirstAudioDeadline(TimeSpan timeout, CancellationToken clientGone)
+    {
+        _timeout = timeout;
+        _source = CancellationTokenSource.CreateLinkedTokenSource(clientGone);
+        _source.CancelAfter(timeout);
+    }
+
+    public CancellationToken Token => _source.Token;
+
+    /// <summary>The error a request that hit the deadline gets.</summary>
+    public ApiError Error => new(
+        StatusCodes.Status504GatewayTimeout, $"No audio was produced within {_timeout.TotalSeconds:0} s.", ErrorTypes.Server, null, "timeout");
+
+    /// <summary>Audio was produced (even if an encoder holds its bytes back): the deadline no longer applies.</summary>
+    public void OnAudio()
+    {
+        if (!_disarmed)
+        {
+            _disarmed = true;
+            _source.CancelAfter(Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    public void Dispose() => _source.Dispose();
+}
