@@ -23,10 +23,7 @@ public sealed class VariantAssigner
 
         var cumulative = 0.0;
         _ranges = [.. weights.Where(w => w.Value > 0).OrderBy(w => w.Key, StringComparer.Ordinal).Select(w => (w.Key, cumulative += w.Value / total))];
-        Variants = weights.Keys.ToHashSet(StringComparer.Ordinal);
     }
-
-    public IReadOnlySet<string> Variants { get; }
 
     /// <summary>
     /// The weights assignment uses among the <paramref name="available"/> variants: the configured positive ones, or

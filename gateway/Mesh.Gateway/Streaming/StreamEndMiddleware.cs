@@ -48,12 +48,7 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
         var failure = ApiError.Unavailable("The backend failed while streaming; the audio is incomplete.", "backend_failed_mid_stream");
         try
         {
-            await context.Response.Body.WriteAsync(
-                System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(
-                    new StreamEvent { Type = StreamEvent.Failure, Error = failure.ToEnvelope().Error }, ContractsJsonContext.Default.StreamEvent) is var json
-                    ? (byte[])[.. "data: "u8, .. json, .. "\n\n"u8]
-                    : [],
-                CancellationToken.None);
+            await context.Response.Body.WriteAsync(ServerSentEvents.Error(failure), CancellationToken.None);
             await context.Response.Body.FlushAsync(CancellationToken.None);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
