@@ -26,22 +26,6 @@ public sealed class AdmissionController(Func<AdmissionOptions> options)
     private int _runningRealtime;
     private int _runningBatch;
 
-    public int Running(string priority)
-    {
-        lock (_lock)
-        {
-            return priority == PriorityClasses.Realtime ? _runningRealtime : _runningBatch;
-        }
-    }
-
-    public int Queued(string priority)
-    {
-        lock (_lock)
-        {
-            return Queue(priority).Count;
-        }
-    }
-
     public async Task<Admission> AcquireAsync(string priority, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
@@ -77,7 +61,10 @@ public sealed class AdmissionController(Func<AdmissionOptions> options)
                 }
 
                 _batchQueue.Clear();
+                PublishDepthLocked(PriorityClasses.Batch);
             }
+
+            PublishDepthLocked(priority);
         }
 
         var timeout = TimeSpan.FromMilliseconds(isRealtime ? settings.Realtime.QueueTimeoutMs : settings.Batch.QueueTimeoutMs);
@@ -86,26 +73,19 @@ public sealed class AdmissionController(Func<AdmissionOptions> options)
         {
             outcome = await waiter.Completion.Task.WaitAsync(timeout, cancellationToken);
         }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        catch (Exception ex)
         {
-            lock (_lock)
-            {
-                if (waiter.Node!.List is not null)
-                {
-                    waiter.Node.List.Remove(waiter.Node);
-                    outcome = null;
-                }
-                else
-                {
-                    // Granted or shed in the same instant (results are set under the lock, so it is there): honour it.
-                    outcome = waiter.Completion.Task.Result;
-                }
-            }
-
+            // Whatever ended the wait (deadline, client gone, a bad timeout), the waiter must leave its queue: one left
+            // behind would be granted a slot by a later release that nobody ever frees.
+            outcome = Withdraw(waiter, priority);
             if (outcome is null)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                return new Admission(null, QueueTimeout, Stopwatch.GetElapsedTime(started));
+                if (ex is TimeoutException)
+                {
+                    return new Admission(null, QueueTimeout, Stopwatch.GetElapsedTime(started));
+                }
+
+                throw;
             }
         }
 
@@ -114,7 +94,29 @@ public sealed class AdmissionController(Func<AdmissionOptions> options)
             : new Admission(null, outcome, Stopwatch.GetElapsedTime(started));
     }
 
+    /// <summary>
+    /// Takes a waiter out of its queue; null when it was still there, else what it was given in the same instant
+    /// (results are set under the lock, so it is there), which the caller honours.
+    /// </summary>
+    private string? Withdraw(Waiter waiter, string priority)
+    {
+        lock (_lock)
+        {
+            if (waiter.Node!.List is null)
+            {
+                return waiter.Completion.Task.Result;
+            }
+
+            waiter.Node.List.Remove(waiter.Node);
+            PublishDepthLocked(priority);
+            return null;
+        }
+    }
+
     private LinkedList<Waiter> Queue(string priority) => priority == PriorityClasses.Realtime ? _realtimeQueue : _batchQueue;
+
+    // Under the lock, so concurrent changes cannot publish their counts out of order.
+    private void PublishDepthLocked(string priority) => GatewayMetrics.QueueDepth.WithLabels(priority).Set(Queue(priority).Count);
 
     private bool CanStart(bool isRealtime, AdmissionOptions settings)
     {
@@ -180,6 +182,8 @@ public sealed class AdmissionController(Func<AdmissionOptions> options)
 
             next.Value.Completion.TrySetResult(Granted);
         }
+
+        PublishDepthLocked(isRealtime ? PriorityClasses.Realtime : PriorityClasses.Batch);
     }
 
     /// <summary>A granted slot; disposing it frees the slot for the next waiter.</summary>

@@ -15,7 +15,6 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControlle
     public async Task InvokeAsync(HttpContext context)
     {
         var decision = RouteDecision.Of(context)!;
-        GatewayMetrics.QueueDepth.WithLabels(decision.Priority).Set(admission.Queued(decision.Priority) + 1);
         Admission result;
         try
         {
@@ -25,10 +24,6 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControlle
         {
             GatewayMetrics.Shed.WithLabels("client_gone", decision.Priority, decision.Variant).Inc();
             return;
-        }
-        finally
-        {
-            GatewayMetrics.QueueDepth.WithLabels(decision.Priority).Set(admission.Queued(decision.Priority));
         }
 
         GatewayMetrics.QueueWait.WithLabels(decision.Priority, decision.Variant).Observe(result.QueueWait.TotalSeconds);

@@ -56,11 +56,12 @@ public sealed class AdmissionControllerTests
         var admission = Controller(total: 2, reserved: 1, timeoutMs: 100);
         using var running = (await admission.AcquireAsync(PriorityClasses.Batch, default)).Lease;
 
-        var late = await admission.AcquireAsync(PriorityClasses.Batch, default);
+        var late = admission.AcquireAsync(PriorityClasses.Batch, default);
+        Assert.Equal(1, QueueDepth(PriorityClasses.Batch));
 
-        Assert.Equal(AdmissionController.QueueTimeout, late.ShedReason);
-        Assert.True(late.QueueWait >= TimeSpan.FromMilliseconds(90));
-        Assert.Equal(0, admission.Queued(PriorityClasses.Batch));
+        Assert.Equal(AdmissionController.QueueTimeout, (await late).ShedReason);
+        Assert.True((await late).QueueWait >= TimeSpan.FromMilliseconds(90));
+        Assert.Equal(0, QueueDepth(PriorityClasses.Batch));
     }
 
     [Fact]
@@ -87,10 +88,30 @@ public sealed class AdmissionControllerTests
         using var running = (await admission.AcquireAsync(PriorityClasses.Batch, default)).Lease;
         using var leaving = new CancellationTokenSource();
         var queued = admission.AcquireAsync(PriorityClasses.Batch, leaving.Token);
+        Assert.Equal(1, QueueDepth(PriorityClasses.Batch));
 
         await leaving.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued);
-        Assert.Equal(0, admission.Queued(PriorityClasses.Batch));
+        Assert.Equal(0, QueueDepth(PriorityClasses.Batch));
     }
+
+    [Fact]
+    public async Task A_wait_that_fails_leaves_the_queue_so_a_later_release_cannot_leak_the_slot()
+    {
+        // A negative deadline makes the wait itself throw, as any unexpected failure of it would.
+        var admission = Controller(total: 2, reserved: 1, timeoutMs: -2);
+        var running = (await admission.AcquireAsync(PriorityClasses.Batch, default)).Lease!;
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => admission.AcquireAsync(PriorityClasses.Batch, default));
+        Assert.Equal(0, QueueDepth(PriorityClasses.Batch));
+
+        // Batch's one slot is free again: the failed waiter must not have been granted it.
+        running.Dispose();
+        using var next = (await admission.AcquireAsync(PriorityClasses.Batch, default)).Lease;
+        Assert.NotNull(next);
+    }
+
+    // The controller publishes its queue lengths itself; these tests are the only ones in this process that admit.
+    private static double QueueDepth(string priority) => GatewayMetrics.QueueDepth.WithLabels(priority).Value;
 }
