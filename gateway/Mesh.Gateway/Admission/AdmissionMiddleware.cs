@@ -27,7 +27,13 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControlle
         }
 
         GatewayMetrics.QueueWait.WithLabels(decision.Priority, decision.Variant).Observe(result.QueueWait.TotalSeconds);
-        context.Response.Headers[MeshHeaders.QueueMs] = ((int)result.QueueWait.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        var queueMs = ((int)result.QueueWait.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        context.Response.OnStarting(() =>
+        {
+            // At the start, not now: a failover clears the response, headers included, before its second attempt.
+            context.Response.Headers.TryAdd(MeshHeaders.QueueMs, queueMs);
+            return Task.CompletedTask;
+        });
         if (result.Lease is null)
         {
             GatewayMetrics.Shed.WithLabels(result.ShedReason!, decision.Priority, decision.Variant).Inc();

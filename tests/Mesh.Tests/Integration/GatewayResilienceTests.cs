@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using Mesh.Contracts;
+using Mesh.Tests.Observability;
 
 namespace Mesh.Tests.Integration;
 
@@ -98,6 +99,27 @@ public sealed class GatewayResilienceTests
         Assert.All(after.Skip(1), s => Assert.Equal(HttpStatusCode.OK, s));
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("mesh_backend_ejections_total{backend=\"b1\"", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_failed_over_request_still_says_how_long_it_queued()
+    {
+        await using var refusing = await RefusingBackend.StartAsync();
+        await using var healthy = await MeshFleet.StartBackendAsync("b1");
+        // Round robin, so every other request tries the refusing backend first and fails over to the healthy one.
+        await using var gateway = await MeshFleet.StartGatewayAsync([refusing.Url, healthy.Url], "--Mesh:Balancing:Policy=RoundRobin");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), TinyRequest);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.True(response.Headers.Contains(MeshHeaders.QueueMs), $"request {i} has no {MeshHeaders.QueueMs}");
+        }
+
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Contains("mesh_retries_total{variant=\"test\",pool=\"shared\",reason=\"503\"} 2", metrics, StringComparison.Ordinal);
     }
 
     [Fact]
