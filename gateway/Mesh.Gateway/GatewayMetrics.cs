@@ -9,6 +9,9 @@ namespace Mesh.Gateway;
 /// <summary>The gateway's Prometheus series (names per the design's metric catalogue); every request series carries variant and pool.</summary>
 public static class GatewayMetrics
 {
+    /// <summary>The route labels of an answer given before a route was decided.</summary>
+    private const string Unrouted = "none";
+
     private static readonly string[] RouteLabels = ["variant", "pool", "priority"];
 
     // Every reason the admission and failover middlewares count under, so a route's rare-outcome counters start at 0.
@@ -20,7 +23,7 @@ public static class GatewayMetrics
     private static readonly string[] StreamSurfaces = ["audio", "sse", "websocket"];
 
     public static readonly Counter Requests = Metrics.CreateCounter(
-        "mesh_requests_total", "Requests answered by the gateway, by HTTP status code.", [.. RouteLabels, "code"]);
+        "mesh_requests_total", "Requests answered by the gateway, by HTTP status code (499: the client left first).", [.. RouteLabels, "code"]);
 
     public static readonly Histogram RequestDuration = Metrics.CreateHistogram(
         "mesh_request_duration_seconds", "Time from arrival at the gateway to the end of the response.",
@@ -64,9 +67,14 @@ public static class GatewayMetrics
     public static readonly Counter AuthFailures = Metrics.CreateCounter(
         "mesh_auth_failures_total", "Requests refused for their API key (401) or its rate (429), by code.", "code");
 
-    public static void CountRequest(RouteDecision decision, int status)
+    public static void CountRequest(RouteDecision? decision, int status)
     {
-        Requests.WithLabels(decision.Variant, decision.Pool, decision.Priority, status.ToString(CultureInfo.InvariantCulture)).Inc();
+        Requests.WithLabels(
+            decision?.Variant ?? Unrouted, decision?.Pool ?? Unrouted, decision?.Priority ?? Unrouted, status.ToString(CultureInfo.InvariantCulture)).Inc();
+        if (decision is null)
+        {
+            return;
+        }
 
         // Shed and retry rates then read 0 rather than no data until the first one happens.
         foreach (var reason in ShedReasons)

@@ -17,6 +17,7 @@ builder.Services.AddGateway();
 var app = builder.Build();
 StartupLog.EffectiveConfiguration(app);
 app.UseMiddleware<RequestIdMiddleware>();
+app.UseMiddleware<RequestCountingMiddleware>();
 if (app.Services.GetRequiredService<IOptions<CorsSettings>>().Value.AllowedOrigins.Count > 0)
 {
     // Before the key check: a browser's preflight carries no Authorization header.

@@ -11,7 +11,7 @@ namespace Mesh.Gateway;
 /// <summary>
 /// Around the whole forward (after failover): turns YARP's bare errors into the API's envelope — no healthy backend or
 /// a backend that failed before answering is a 503 with <c>Retry-After</c> at once, a backend that did not answer in
-/// time a 504 — and counts every outcome. After the first byte nothing can be rewritten; the stream just ends.
+/// time a 504 — and times every outcome. After the first byte nothing can be rewritten; the stream just ends.
 /// </summary>
 public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, ILogger<ProxyOutcomeMiddleware> logger)
 {
@@ -37,7 +37,6 @@ public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, ILogger
             await ApiResults.WriteErrorAsync(context, apiError);
         }
 
-        GatewayMetrics.CountRequest(decision, context.Response.StatusCode);
         GatewayMetrics.RequestDuration.WithLabels(decision.Variant, decision.Pool, decision.Priority).Observe(Elapsed(context).TotalSeconds);
     }
 

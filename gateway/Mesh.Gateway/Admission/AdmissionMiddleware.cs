@@ -43,7 +43,6 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControlle
                 ErrorTypes.RateLimit,
                 null,
                 result.ShedReason);
-            GatewayMetrics.CountRequest(decision, StatusCodes.Status429TooManyRequests);
             await ApiResults.WriteErrorAsync(context, error);
             return;
         }

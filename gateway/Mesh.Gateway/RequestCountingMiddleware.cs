@@ -1,0 +1,54 @@
+using Mesh.Gateway.Health;
+using Mesh.Gateway.Routing;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Mesh.Gateway;
+
+/// <summary>
+/// Counts every answer in <c>mesh_requests_total</c>, once, whoever gave it: the proxy, admission, routing, the key and
+/// method checks or the 404 fallback. The labels are the route decision's, <c>none</c> where none was made. A request
+/// whose client went away before its answer was complete counts as 499 (nginx's "client closed request"), not as the
+/// status the gateway or YARP set for nobody to read. The gateway's own probes and scrapes are not client traffic.
+/// </summary>
+public sealed class RequestCountingMiddleware(RequestDelegate next)
+{
+    public const int ClientClosedRequest = 499;
+
+    private static readonly PathString[] Uncounted = ["/healthz", "/readyz", "/metrics"];
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (Uncounted.Any(path => context.Request.Path.Equals(path, StringComparison.OrdinalIgnoreCase)))
+        {
+            await next(context);
+            return;
+        }
+
+        try
+        {
+            await next(context);
+        }
+        catch
+        {
+            // The server answers an unhandled failure with 500, unless the response had already started.
+            Count(context, context.Response.HasStarted ? context.Response.StatusCode : StatusCodes.Status500InternalServerError);
+            throw;
+        }
+
+        Count(context, context.Response.StatusCode);
+    }
+
+    private static void Count(HttpContext context, int status) =>
+        GatewayMetrics.CountRequest(RouteDecision.Of(context), ClientLeft(context) ? ClientClosedRequest : status);
+
+    private static bool ClientLeft(HttpContext context)
+    {
+        if (!context.RequestAborted.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        // YARP also aborts the client's connection when a backend breaks a started response: that one is the backend's.
+        return context.GetForwarderErrorFeature()?.Error is { } error ? !ServerErrorsPolicy.IsBackendFault(error) : !context.Response.HasStarted;
+    }
+}

@@ -1,0 +1,104 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Mesh.Contracts;
+using Mesh.Gateway.Auth;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary><c>mesh_requests_total</c> at a real gateway in front of a real backend: every answer once, whoever gave it.</summary>
+public sealed class RequestCountingTests
+{
+    private const string Key = "sk-counted";
+    private static readonly object TinyRequest = new { model = "tts-1", voice = "alloy", input = "Hi.", response_format = "pcm" };
+
+    [Fact]
+    public async Task Every_answer_is_counted_once_and_a_client_that_left_as_499()
+    {
+        // Each sentence takes 1.5 s, so a client that gives up after 300 ms leaves before its first audio.
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=1500");
+        var keysFile = Path.Combine(Path.GetTempPath(), $"mesh-keys-{Guid.NewGuid():N}.json");
+        var keys = new[] { new { Name = "counted", Sha256 = ApiKeyStore.HashOf(Key) } };
+        await File.WriteAllTextAsync(keysFile, JsonSerializer.Serialize(new { Mesh = new { Auth = new { Keys = keys } } }));
+        try
+        {
+            await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url], $"--Mesh:Auth:KeysFile={keysFile}");
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+            using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(30) };
+
+            await SendAsync(client, Speech(key: null));
+            await SendAsync(client, Speech(HttpMethod.Get));
+            await SendAsync(client, new HttpRequestMessage(HttpMethod.Get, "/no/such/path"));
+            await SendAsync(client, Speech(body: new StringContent(new string(' ', SpeechRequestParser.MaxBodyBytes + 1), Encoding.UTF8, "application/json")));
+            var badPriority = Speech();
+            badPriority.Headers.Add(MeshHeaders.Priority, "urgent");
+            await SendAsync(client, badPriority);
+            await SendAsync(client, Speech());
+            using (var leaving = new CancellationTokenSource(TimeSpan.FromMilliseconds(300)))
+            {
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.SendAsync(Speech(), leaving.Token));
+            }
+
+            const string Unrouted = "variant=\"none\",pool=\"none\",priority=\"none\"";
+            const string Routed = "variant=\"test\",pool=\"shared\",priority=\"batch\"";
+            var expected = new Dictionary<string, string>
+            {
+                [$"{Unrouted},code=\"401\""] = "1",
+                [$"{Unrouted},code=\"405\""] = "1",
+                [$"{Unrouted},code=\"404\""] = "1",
+                [$"{Unrouted},code=\"413\""] = "1",
+                [$"{Unrouted},code=\"400\""] = "1",
+                [$"{Routed},code=\"200\""] = "1",
+                [$"{Routed},code=\"499\""] = "1",
+            };
+
+            // The gateway notices the client's departure a moment after the client has gone.
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            var counted = await CountedAsync(client);
+            while (!counted.ContainsKey($"{Routed},code=\"499\"") && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+                counted = await CountedAsync(client);
+            }
+
+            Assert.Equal(Lines(expected), Lines(counted));
+        }
+        finally
+        {
+            File.Delete(keysFile);
+        }
+    }
+
+    private static string Lines(Dictionary<string, string> samples) =>
+        string.Join('\n', samples.Select(s => $"{s.Key} {s.Value}").Order(StringComparer.Ordinal));
+
+    private static HttpRequestMessage Speech(HttpMethod? method = null, string? key = Key, HttpContent? body = null)
+    {
+        var request = new HttpRequestMessage(method ?? HttpMethod.Post, "/v1/audio/speech") { Content = body ?? JsonContent.Create(TinyRequest) };
+        if (key is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+
+        return request;
+    }
+
+    private static async Task SendAsync(HttpClient client, HttpRequestMessage request)
+    {
+        using (request)
+        {
+            (await client.SendAsync(request)).Dispose();
+        }
+    }
+
+    /// <summary>Each <c>mesh_requests_total</c> sample of the gateway's <c>/metrics</c>: its labels and its value.</summary>
+    private static async Task<Dictionary<string, string>> CountedAsync(HttpClient client)
+    {
+        const string Prefix = "mesh_requests_total{";
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        return metrics.Split('\n')
+            .Where(line => line.StartsWith(Prefix, StringComparison.Ordinal))
+            .ToDictionary(line => line[Prefix.Length..line.IndexOf('}', StringComparison.Ordinal)], line => line[(line.LastIndexOf(' ') + 1)..]);
+    }
+}
