@@ -42,12 +42,12 @@ public sealed class DiscoveryTests
 
             // Scale-out: the second pod's record appears and it gets traffic.
             await WriteRecordsAsync(hostsFile, "127.0.0.1", "127.0.0.2");
-            await UntilAsync(async () => (await ServedByAsync(client, 4)).Contains("dns-b2"), "dns-b2 got no traffic after its record appeared");
+            await Eventually.UntilAsync(async () => (await ServedByAsync(client, 4)).Contains("dns-b2"), "dns-b2 got no traffic after its record appeared");
             Assert.Equal("2", await MetricAsync(client, AddressesSample));
 
             // The name stops resolving: the pool keeps both backends and serves on.
             await WriteRecordsAsync(hostsFile);
-            await UntilAsync(async () => await MetricAsync(client, FailuresSample) is not ("" or "0"), "no failed lookup counted");
+            await Eventually.UntilAsync(async () => await MetricAsync(client, FailuresSample) is not ("" or "0"), "no failed lookup counted");
             await ServedByAsync(client, 4);
             Assert.Equal("2", await MetricAsync(client, AddressesSample));
             Assert.Contains($"Resolving backend host {Host} failed", gateway.Output, StringComparison.Ordinal);
@@ -55,7 +55,7 @@ public sealed class DiscoveryTests
 
             // Scale-in: only the second pod is left.
             await WriteRecordsAsync(hostsFile, "127.0.0.2");
-            await UntilAsync(async () => (await ServedByAsync(client, 6)).All(b => b == "dns-b2"), "dns-b1 still got traffic after its record went");
+            await Eventually.UntilAsync(async () => (await ServedByAsync(client, 6)).All(b => b == "dns-b2"), "dns-b1 still got traffic after its record went");
             Assert.False(gateway.HasExited);
         }
         finally
@@ -91,15 +91,5 @@ public sealed class DiscoveryTests
     {
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         return metrics.Split('\n').Where(l => l.StartsWith(sample + " ", StringComparison.Ordinal)).Select(l => l[(sample.Length + 1)..]).SingleOrDefault() ?? "";
-    }
-
-    private static async Task UntilAsync(Func<Task<bool>> condition, string failure)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, failure);
-            await Task.Delay(100);
-        }
     }
 }
