@@ -14,6 +14,7 @@ using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.LoadBalancing;
+using Yarp.ReverseProxy.Model;
 using Yarp.ReverseProxy.Transforms;
 
 namespace Mesh.Gateway;
@@ -71,6 +72,8 @@ public static class GatewayServiceRegistration
         services.AddSingleton<ILoadBalancingPolicy, LeastLoadedPolicy>();
         services.AddSingleton<IActiveHealthCheckPolicy, ReadyzWithLoadPolicy>();
         services.AddSingleton<IPassiveHealthCheckPolicy, ServerErrorsPolicy>();
+        services.AddSingleton<CurrentBackends>();
+        services.AddSingleton<IClusterChangeListener>(provider => provider.GetRequiredService<CurrentBackends>());
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton(provider =>
         {

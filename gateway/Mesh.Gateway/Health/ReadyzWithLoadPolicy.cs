@@ -9,14 +9,15 @@ namespace Mesh.Gateway.Health;
 /// Active health from <c>/readyz</c>: a backend is healthy while it answers 2xx and unhealthy from its first failed
 /// probe (a backend that is not ready must not get traffic). Each probe also carries the backend's load.
 /// </summary>
-public sealed class ReadyzWithLoadPolicy(IDestinationHealthUpdater updater, BackendLoad load) : IActiveHealthCheckPolicy
+public sealed class ReadyzWithLoadPolicy(IDestinationHealthUpdater updater, BackendLoad load, CurrentBackends backends) : IActiveHealthCheckPolicy
 {
     public string Name => FleetProxyConfigProvider.ActiveHealthPolicy;
 
     public void ProbingCompleted(ClusterState cluster, IReadOnlyList<DestinationProbingResult> probingResults)
     {
         var updates = new List<NewActiveDestinationHealth>(probingResults.Count);
-        foreach (var result in probingResults)
+        // A probe sent before its backend was removed may come back after: recording it would bring back its series.
+        foreach (var result in probingResults.Where(r => backends.ClusterOf(r.Destination) is not null))
         {
             var healthy = result.Response is { IsSuccessStatusCode: true };
             if (result.Response?.Headers.TryGetValues(BackendLoad.Header, out var values) == true)

@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using Mesh.Gateway.Routing;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
@@ -10,11 +10,13 @@ namespace Mesh.Gateway.Health;
 /// <summary>
 /// Passive health that counts what YARP's built-in policy ignores: 5xx answers and timeouts, besides transport errors.
 /// After <c>ConsecutiveFailures</c> in a row a backend is ejected for the reactivation period; any success resets the count.
-/// A request the client cancelled says nothing about the backend.
+/// A request the client cancelled says nothing about the backend, nor does one that ends after its backend was removed.
 /// </summary>
-public sealed class ServerErrorsPolicy(IDestinationHealthUpdater updater, IOptionsMonitor<PassiveHealthOptions> options) : IPassiveHealthCheckPolicy
+public sealed class ServerErrorsPolicy(
+    IDestinationHealthUpdater updater, IOptionsMonitor<PassiveHealthOptions> options, CurrentBackends backends) : IPassiveHealthCheckPolicy
 {
-    private readonly ConcurrentDictionary<DestinationState, int> _consecutiveFailures = new();
+    // Weak keys: a backend's count goes with YARP's state of it when a reload removes it.
+    private readonly ConditionalWeakTable<DestinationState, StrongBox<int>> _consecutiveFailures = new();
 
     public string Name => FleetProxyConfigProvider.PassiveHealthPolicy;
 
@@ -22,6 +24,7 @@ public sealed class ServerErrorsPolicy(IDestinationHealthUpdater updater, IOptio
     public static bool IsBackendFault(ForwarderError error) =>
         error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders or ForwarderError.ResponseBodyDestination;
 
+    /// <param name="cluster">The route's cluster: not the destination's when routing moved the request to its variant's.</param>
     public void RequestProxied(HttpContext context, ClusterState cluster, DestinationState destination)
     {
         var error = context.GetForwarderErrorFeature()?.Error;
@@ -31,20 +34,26 @@ public sealed class ServerErrorsPolicy(IDestinationHealthUpdater updater, IOptio
             return;
         }
 
+        if (backends.ClusterOf(destination) is not { } destinationCluster)
+        {
+            // Removed while this request was on it: counting it would bring back the series the removal dropped.
+            return;
+        }
+
+        var count = _consecutiveFailures.GetValue(destination, _ => new StrongBox<int>());
         var failed = error is not null || context.Response.StatusCode >= StatusCodes.Status500InternalServerError;
         if (!failed)
         {
-            _consecutiveFailures[destination] = 0;
+            Interlocked.Exchange(ref count.Value, 0);
             return;
         }
 
         var settings = options.CurrentValue;
-        var failures = _consecutiveFailures.AddOrUpdate(destination, 1, (_, count) => count + 1);
-        if (failures >= settings.ConsecutiveFailures)
+        if (Interlocked.Increment(ref count.Value) >= settings.ConsecutiveFailures)
         {
-            _consecutiveFailures[destination] = 0;
-            updater.SetPassive(cluster, destination, DestinationHealth.Unhealthy, TimeSpan.FromSeconds(settings.ReactivationSeconds));
-            GatewayMetrics.Ejections.WithLabels(destination.DestinationId, cluster.ClusterId).Inc();
+            Interlocked.Exchange(ref count.Value, 0);
+            updater.SetPassive(destinationCluster, destination, DestinationHealth.Unhealthy, TimeSpan.FromSeconds(settings.ReactivationSeconds));
+            GatewayMetrics.Ejections.WithLabels(destination.DestinationId, destinationCluster.ClusterId).Inc();
         }
     }
 }

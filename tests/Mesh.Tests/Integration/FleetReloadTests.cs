@@ -1,0 +1,70 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Mesh.Tests.Observability;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>A fleet file edited under a running gateway, as an operator scaling in would.</summary>
+public sealed class FleetReloadTests
+{
+    [Fact]
+    public async Task A_backend_removed_from_the_fleet_file_leaves_no_series_behind()
+    {
+        // Refusing backends pass their probes and report their load but answer every request with 503, so one request
+        // fails on both and ejects both; "dead" never answers its probe, so it is exported as unready.
+        await using var kept = await RefusingBackend.StartAsync();
+        await using var gone = await RefusingBackend.StartAsync();
+        var dead = new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}/");
+        var fleetFile = Path.Combine(Path.GetTempPath(), $"mesh-fleet-{Guid.NewGuid():N}.json");
+        await WriteFleetAsync(fleetFile, ("kept", kept.Url), ("gone", gone.Url), ("dead", dead));
+        try
+        {
+            await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile}", "--Mesh:Health:ConsecutiveFailures=1");
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+            using var client = new HttpClient { BaseAddress = gateway.Url };
+            (await client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Hi." })).Dispose();
+            await Eventually.UntilAsync(
+                async () => await MetricsAsync(client) is var metrics && BackendSeries(metrics, "gone").Length == 3 && BackendSeries(metrics, "dead").Length == 1,
+                "the series of the backends to remove never appeared");
+
+            await WriteFleetAsync(fleetFile, ("kept", kept.Url));
+            await Eventually.UntilAsync(
+                async () => await MetricsAsync(client) is var metrics && BackendSeries(metrics, "gone").Length + BackendSeries(metrics, "dead").Length == 0,
+                "the removed backends' series are still exported");
+
+            // Longer than a probe interval: a probe or answer of a removed backend must not bring its series back.
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            var metrics = await MetricsAsync(client);
+            Assert.Empty(BackendSeries(metrics, "gone"));
+            Assert.Empty(BackendSeries(metrics, "dead"));
+            Assert.Equal(
+                [
+                    "mesh_backend_ejections_total{backend=\"kept\",cluster=\"shared:test\"} 1",
+                    "mesh_backend_healthy{backend=\"kept\",cluster=\"shared:test\"} 1",
+                    "mesh_backend_load{backend=\"kept\"} 0",
+                ],
+                BackendSeries(metrics, "kept"));
+        }
+        finally
+        {
+            File.Delete(fleetFile);
+        }
+    }
+
+    /// <summary>Writes the fleet next to the file and renames it over, so the gateway never reads half of it.</summary>
+    private static async Task WriteFleetAsync(string fleetFile, params (string Name, Uri Address)[] backends)
+    {
+        var fleet = backends.Select(b => new { b.Name, Address = b.Address.ToString(), Pool = "shared", Variant = "test" });
+        var next = fleetFile + ".next";
+        await File.WriteAllTextAsync(next, JsonSerializer.Serialize(new { Mesh = new { Fleet = new { Backends = fleet } } }));
+        File.Move(next, fleetFile, overwrite: true);
+    }
+
+    private static Task<string> MetricsAsync(HttpClient client) => client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+
+    /// <summary>The samples of the per-backend gauges and counter that name <paramref name="backend"/>, sorted.</summary>
+    private static string[] BackendSeries(string metrics, string backend) =>
+        [.. metrics.Split('\n')
+            .Where(line => line.StartsWith("mesh_backend_", StringComparison.Ordinal) && line.Contains($"backend=\"{backend}\"", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal)];
+}
