@@ -522,6 +522,13 @@ public sealed partial class InferenceEngine : IDisposable
                         break;
                     }
 
+                    // TakeFromAny hands out queued work even once the token is cancelled: on shutdown, nothing more runs.
+                    if (_engine._shutdown.IsCancellationRequested)
+                    {
+                        item.Abandon();
+                        break;
+                    }
+
                     item.Execute(Worker);
                 }
             }

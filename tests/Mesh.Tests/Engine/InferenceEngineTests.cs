@@ -93,6 +93,28 @@ public sealed class InferenceEngineTests(GeneratedModels models)
     }
 
     [Fact]
+    public async Task Dispose_abandons_queued_work_instead_of_running_it()
+    {
+        var engine = InferenceEngine.Create("piper-tiny", PiperGraph(models), EngineSettings.Cpu, null, NullLogger.Instance);
+        using var started = new ManualResetEventSlim();
+        var running = engine.RunAsync(_ => { started.Set(); Thread.Sleep(500); return true; }, CancellationToken.None);
+        var ran = 0;
+        var queued = Enumerable.Range(0, 20)
+            .Select(_ => engine.RunAsync(_ => { Interlocked.Increment(ref ran); Thread.Sleep(100); return true; }, CancellationToken.None))
+            .ToArray();
+        Assert.True(started.Wait(TimeSpan.FromSeconds(30)));
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        engine.Dispose();
+        clock.Stop();
+
+        Assert.True(await running); // the run under way finishes
+        Assert.Equal(0, Volatile.Read(ref ran));
+        Assert.All(queued, t => Assert.IsType<ObjectDisposedException>(t.Exception?.InnerException));
+        Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(2)); // less than the queue would take to run
+    }
+
+    [Fact]
     public async Task Reference_models_run_batched_steps_and_staged_shapes()
     {
         var root = Directory.CreateTempSubdirectory("mesh-ref-");
