@@ -17,6 +17,7 @@ public sealed partial class InferenceEngine : IDisposable
     private readonly BlockingCollection<WorkItem> _shared = new();
     private readonly CancellationTokenSource _shutdown = new();
     private readonly List<WorkerThread> _threads = [];
+    // The CPU provider's sessions, one per graph in the package's order, which every worker runs (none on CUDA).
     private readonly List<InferenceSession> _sharedSessions = [];
     private bool _disposed;
 
@@ -26,22 +27,18 @@ public sealed partial class InferenceEngine : IDisposable
         Model = model;
         try
         {
-            Dictionary<string, InferenceSession>? shared = null;
             if (provider == ExecutionProviderKind.Cpu)
             {
-                shared = [];
                 foreach (var graph in graphs)
                 {
-                    var session = CreateSession(graph, settings, provider, 0);
-                    _sharedSessions.Add(session);
-                    shared[graph.Name] = session;
+                    _sharedSessions.Add(CreateSession(graph, settings, provider, 0));
                 }
             }
 
             for (var i = 0; i < settings.Workers; i++)
             {
                 var index = i;
-                _threads.Add(new WorkerThread(this, index, () => CreateWorker(model, index, graphs, settings, provider, shared, observer)));
+                _threads.Add(new WorkerThread(this, index, () => CreateWorker(model, index, graphs, settings, provider, _sharedSessions, observer)));
             }
 
             foreach (var thread in _threads)
@@ -299,22 +296,19 @@ public sealed partial class InferenceEngine : IDisposable
         IReadOnlyList<GraphFile> graphs,
         EngineSettings settings,
         ExecutionProviderKind provider,
-        Dictionary<string, InferenceSession>? shared,
+        IReadOnlyList<InferenceSession> sharedSessions,
         IEngineObserver? observer)
     {
         if (provider == ExecutionProviderKind.Cpu)
         {
             var buffers = new PinnedArraySource();
             var memory = new HostDeviceMemory();
-            var workerGraphs = shared!.ToDictionary(
-                s => s.Key,
-                s => CreateGraph(model, s.Key, index, s.Value, settings, provider, buffers, memory, observer));
+            var workerGraphs = CreateGraphs(model, index, sharedSessions, graphs, settings, provider, buffers, memory, observer);
             return new InferenceWorker(index, workerGraphs, [], buffers, memory, 0);
         }
 
         nint stream = 0;
         var sessions = new List<InferenceSession>();
-        var created = new Dictionary<string, WorkerGraph>();
         HostBufferSource? pinned = null;
         DeviceMemory? device = null;
         try
@@ -327,20 +321,11 @@ public sealed partial class InferenceEngine : IDisposable
 
             pinned = new CudaPinnedSource(sessions[0], settings.CudaDeviceId);
             device = new CudaDeviceMemory(settings.CudaDeviceId, stream);
-            for (var i = 0; i < graphs.Count; i++)
-            {
-                created[graphs[i].Name] = CreateGraph(model, graphs[i].Name, index, sessions[i], settings, provider, pinned, device, observer);
-            }
-
+            var created = CreateGraphs(model, index, sessions, graphs, settings, provider, pinned, device, observer);
             return new InferenceWorker(index, created, sessions, pinned, device, stream);
         }
         catch (Exception ex) when (ex is OnnxRuntimeException or InvalidOperationException or EngineLoadException)
         {
-            foreach (var graph in created.Values)
-            {
-                graph.Dispose();
-            }
-
             pinned?.Dispose();
             device?.Dispose();
             foreach (var session in sessions)
@@ -350,6 +335,42 @@ public sealed partial class InferenceEngine : IDisposable
 
             CudaRuntime.DestroyStream(stream);
             throw new EngineLoadException($"CUDA worker {index} could not start: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// A worker's graphs, one per session in the order of <paramref name="graphs"/>; when one fails, those made before it
+    /// are disposed, since their fixed buffers and bindings are native memory the worker would never free.
+    /// </summary>
+    private static Dictionary<string, WorkerGraph> CreateGraphs(
+        string model,
+        int index,
+        IReadOnlyList<InferenceSession> sessions,
+        IReadOnlyList<GraphFile> graphs,
+        EngineSettings settings,
+        ExecutionProviderKind provider,
+        HostBufferSource buffers,
+        DeviceMemory memory,
+        IEngineObserver? observer)
+    {
+        var created = new Dictionary<string, WorkerGraph>();
+        try
+        {
+            for (var i = 0; i < graphs.Count; i++)
+            {
+                created[graphs[i].Name] = CreateGraph(model, graphs[i].Name, index, sessions[i], settings, provider, buffers, memory, observer);
+            }
+
+            return created;
+        }
+        catch
+        {
+            foreach (var graph in created.Values)
+            {
+                graph.Dispose();
+            }
+
+            throw;
         }
     }
 
