@@ -65,6 +65,7 @@ public sealed class BucketedGraph : WorkerGraph
             }
         }
 
+        RejectUnsupportedElements(name, session);
         var state = Signature.Inputs.FirstOrDefault(i => Signature.Output("next_" + i.Name) is { } o && o.Shape.SequenceEqual(i.Shape));
         _stateInput = state?.Name;
         _stateOutput = state is null ? null : "next_" + state.Name;
@@ -201,6 +202,24 @@ public sealed class BucketedGraph : WorkerGraph
         var outputs = Fetch(bucket, batch, skip: _stateOutput);
         Report(GraphLabel(bucket), bound - start, ran - bound, Stopwatch.GetTimestamp() - ran);
         return outputs;
+    }
+
+    /// <summary>
+    /// Fixed buffers are sized and described by element type, so a tensor of a type the engine does not convert fails the
+    /// load here, named, before anything is allocated.
+    /// </summary>
+    private void RejectUnsupportedElements(string name, InferenceSession session)
+    {
+        var unsupported = Signature.Inputs.Where(i => i.Element == ElementKind.Other).Select(i => ("input", i.Name, session.InputMetadata[i.Name]))
+            .Concat(Signature.Outputs.Where(o => o.Element == ElementKind.Other).Select(o => ("output", o.Name, session.OutputMetadata[o.Name])));
+        foreach (var (role, tensor, metadata) in unsupported)
+        {
+            // ElementKind folds every type the engine does not convert into Other: the export's own type says which.
+            var type = metadata.IsTensor ? metadata.ElementDataType.ToString() : metadata.OnnxValueType.ToString();
+            var supported = Enum.GetValues<ElementKind>().Where(k => k != ElementKind.Other).Select(k => k.ToString().ToLowerInvariant());
+            throw new EngineLoadException(
+                $"Graph '{name}' cannot run on '{Bucketing.Dimension}' buckets: {role} '{tensor}' has element type {type}; bucketed stages take {string.Join(", ", supported)}.");
+        }
     }
 
     private Bucket CreateBucket(int size)

@@ -42,7 +42,10 @@ internal static class TinyGraphs
         };
 
     /// <summary>A float input whose dimensions are sizes or symbols.</summary>
-    public static ValueInfoProto Symbolic(string name, params object[] dims)
+    public static ValueInfoProto Symbolic(string name, params object[] dims) => Typed(name, TensorData.Float, dims);
+
+    /// <summary>A tensor of <paramref name="elementType"/> whose dimensions are sizes or symbols.</summary>
+    public static ValueInfoProto Typed(string name, int elementType, params object[] dims)
     {
         var shape = new TensorShapeProto();
         foreach (var dim in dims)
@@ -52,7 +55,7 @@ internal static class TinyGraphs
                 : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(dim, System.Globalization.CultureInfo.InvariantCulture) });
         }
 
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = TensorData.Float, Shape = shape } } };
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = elementType, Shape = shape } } };
     }
 
     public static TensorProto Int64s(string name, long[] dims, params long[] values) =>
