@@ -170,12 +170,27 @@ public sealed class BucketedGraph : WorkerGraph
             throw new InvalidOperationException($"Graph '{Name}' has no recurrent state (an output 'next_X' shaped like an input 'X').");
         }
 
+        // A step writes only the tokens, one per stream along the bucketed dimension: any other input would keep stale values.
+        var others = Signature.Inputs.Where(i => i.Name != _stateInput).ToArray();
+        if (others.Length != 1)
+        {
+            throw new InvalidOperationException(
+                $"Graph '{Name}' cannot decode step by step: a step takes one input besides the state '{_stateInput}', and it has {others.Length} ({string.Join(", ", others.Select(i => i.Name))}).");
+        }
+
+        var tokens = others[0];
+        if (tokens.AxisOf(Bucketing.Dimension) < 0)
+        {
+            throw new InvalidOperationException(
+                $"Graph '{Name}' cannot decode step by step: its token input {tokens} has no '{Bucketing.Dimension}' dimension to hold one token per stream.");
+        }
+
         var bucket = BucketFor(batch);
         var state = bucket.Inputs[_stateInput];
         _memory.Zero(state.Device, state.Bytes);
         // A step whose tokens need no copy does not sync before its run: the zeroed state must be there already.
         _memory.Synchronize();
-        return new DecodeLoop(this, bucket, batch);
+        return new DecodeLoop(this, bucket, batch, tokens.Name);
     }
 
     protected override void Dispose(bool disposing)
@@ -186,14 +201,13 @@ public sealed class BucketedGraph : WorkerGraph
         }
     }
 
-    private EngineOutputs Step(Bucket bucket, int batch, int parity, ReadOnlySpan<long> tokens)
+    private EngineOutputs Step(Bucket bucket, int batch, int parity, string tokenInput, ReadOnlySpan<long> tokens)
     {
         var start = Stopwatch.GetTimestamp();
-        var input = Signature.Inputs.Single(i => i.Name != _stateInput);
-        var target = bucket.Inputs[input.Name];
+        var target = bucket.Inputs[tokenInput];
         long[] shape = [.. target.Shape];
         shape[target.Axis] = batch;
-        var pending = new PendingInput(CheckInput(input.Name, tokens.Length, shape), shape, tokens.ToArray(), null);
+        var pending = new PendingInput(CheckInput(tokenInput, tokens.Length, shape), shape, tokens.ToArray(), null);
         WritePadded(pending, target);
         SyncBeforeRun(CopyIn(target));
         var bound = Stopwatch.GetTimestamp();
@@ -459,7 +473,7 @@ public sealed class BucketedGraph : WorkerGraph
         for (var i = 0; i < requested.Length; i++)
         {
             var expected = i == target.Axis ? bucket.Size : target.Shape[i];
-            if ((i == target.Axis ? requested[i] > expected : requested[i] != expected) || requested.Length != target.Shape.Length)
+            if (i == target.Axis ? requested[i] > expected : requested[i] != expected)
             {
                 throw new InvalidOperationException(
                     $"Graph '{Name}' bucket {bucket.Size}: input '{target.Spec.Name}' [{string.Join(",", requested)}] does not fit the captured [{string.Join(",", target.Shape)}].");
@@ -509,12 +523,14 @@ public sealed class BucketedGraph : WorkerGraph
     {
         private readonly BucketedGraph _graph;
         private readonly Bucket _bucket;
+        private readonly string _tokenInput;
         private int _parity;
 
-        internal DecodeLoop(BucketedGraph graph, Bucket bucket, int batch)
+        internal DecodeLoop(BucketedGraph graph, Bucket bucket, int batch, string tokenInput)
         {
             _graph = graph;
             _bucket = bucket;
+            _tokenInput = tokenInput;
             Batch = batch;
         }
 
@@ -526,7 +542,7 @@ public sealed class BucketedGraph : WorkerGraph
         /// <summary>One decode step: <paramref name="tokens"/> (one per stream) in, the step's outputs but the state out.</summary>
         public EngineOutputs Step(ReadOnlySpan<long> tokens)
         {
-            var outputs = _graph.Step(_bucket, Batch, _parity, tokens);
+            var outputs = _graph.Step(_bucket, Batch, _parity, _tokenInput, tokens);
             _parity ^= 1;
             return outputs;
         }

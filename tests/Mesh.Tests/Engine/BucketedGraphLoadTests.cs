@@ -8,8 +8,8 @@ using static Mesh.Tests.Quantizer.TinyGraphs;
 namespace Mesh.Tests.Engine;
 
 /// <summary>
-/// Packages that bucketed stages cannot run, built as tiny graphs: each fails its load with a reason that names what does
-/// not fit, before a run could misuse it.
+/// Packages that bucketed stages cannot run as asked, built as tiny graphs: the engine refuses each with a reason that
+/// names what does not fit, before a run could misuse it.
 /// </summary>
 public sealed class BucketedGraphLoadTests : IDisposable
 {
@@ -38,10 +38,48 @@ public sealed class BucketedGraphLoadTests : IDisposable
         Assert.Contains($"Graph 'decoder' cannot run on 'n' buckets: output 'y' has element type {typeName}", error.Message, StringComparison.Ordinal);
     }
 
-    private GraphFile Save(string name, GraphProto graph)
+    [Fact]
+    public async Task A_decode_loop_needs_one_token_input_along_the_bucketed_dimension_besides_the_state()
     {
-        var path = Path.Combine(_root.FullName, name + ".onnx");
+        var settings = EngineSettings.Cpu with { GraphBuckets = GraphBucketing.Parse("step.batch=1,2") };
+        var speaker = Step("speaker", Typed("token", TensorData.Int64, "batch", 1), Typed("speaker", TensorData.Int64, "batch", 1));
+        speaker.Node.Add(Node("Add", "add", ["token", "speaker"], "sum"));
+        speaker.Node.Add(Node("Cast", "cast", ["sum"], "logits", Int("to", TensorData.Float)));
+        speaker.Output.Add(Symbolic("logits", "batch", 1));
+        using (var engine = InferenceEngine.Create("tiny", [Save("step", speaker)], settings, null, NullLogger.Instance))
+        {
+            var error = await Assert.ThrowsAsync<InvalidOperationException>(() => engine.RunAsync(StartDecode, CancellationToken.None));
+            Assert.Contains("a step takes one input besides the state 'state', and it has 2 (token, speaker)", error.Message, StringComparison.Ordinal);
+        }
+
+        var unbatched = Step("unbatched", Typed("token", TensorData.Int64, 1, 1));
+        unbatched.Node.Add(Node("Cast", "cast", ["token"], "logits", Int("to", TensorData.Float)));
+        unbatched.Output.Add(Symbolic("logits", 1, 1));
+        using (var engine = InferenceEngine.Create("tiny", [Save("step", unbatched)], settings, null, NullLogger.Instance))
+        {
+            var error = await Assert.ThrowsAsync<InvalidOperationException>(() => engine.RunAsync(StartDecode, CancellationToken.None));
+            Assert.Contains("its token input token int64[1,1] has no 'batch' dimension", error.Message, StringComparison.Ordinal);
+        }
+
+        static BucketedGraph.DecodeLoop StartDecode(InferenceWorker worker) => ((BucketedGraph)worker.Graph("step")).StartDecode(1);
+    }
+
+    /// <summary>A recurrent step: <paramref name="inputs"/> and a state it passes on unchanged; the caller adds the rest.</summary>
+    private static GraphProto Step(string name, params ValueInfoProto[] inputs)
+    {
+        var graph = new GraphProto { Name = name };
+        graph.Input.AddRange(inputs);
+        graph.Input.Add(Symbolic("state", 2, "batch", 4));
+        graph.Node.Add(Node("Identity", "carry", ["state"], "next_state"));
+        graph.Output.Add(Symbolic("next_state", 2, "batch", 4));
+        return graph;
+    }
+
+    /// <summary>Writes <paramref name="graph"/> under its own name, as the package's stage <paramref name="stage"/>.</summary>
+    private GraphFile Save(string stage, GraphProto graph)
+    {
+        var path = Path.Combine(_root.FullName, graph.Name + ".onnx");
         File.WriteAllBytes(path, Model(graph).ToByteArray());
-        return new GraphFile(name, path);
+        return new GraphFile(stage, path);
     }
 }
