@@ -50,19 +50,9 @@ public sealed class BucketedGraph : WorkerGraph
         _memory = memory;
         Bucketing = bucketing;
         CapturesGraphs = captureGraphs;
-        if (Signature.Inputs.All(i => i.AxisOf(bucketing.Dimension) < 0))
+        if (bucketing.Misfit(Signature) is { } misfit)
         {
-            throw new EngineLoadException($"Graph '{name}' has no input with dimension '{bucketing.Dimension}' to bucket ({Signature}).");
-        }
-
-        foreach (var input in Signature.Inputs)
-        {
-            var loose = Enumerable.Range(0, input.Rank).FirstOrDefault(i => input.Shape[i] < 0 && input.Symbols[i] != bucketing.Dimension, -1);
-            if (loose >= 0)
-            {
-                throw new EngineLoadException(
-                    $"Graph '{name}' cannot run on '{bucketing.Dimension}' buckets: input '{input.Name}' has another dynamic dimension ({input}).");
-            }
+            throw new EngineLoadException($"Graph '{name}' cannot run on '{bucketing.Dimension}' buckets: {misfit}.");
         }
 
         RejectUnsupportedElements(name, session);

@@ -80,7 +80,8 @@ public sealed record EngineSettings
 
     /// <summary>
     /// Shape buckets per stage (<c>CUDA_GRAPH_BUCKETS</c>). Empty: <see cref="GraphBucketing.Defaults"/> under
-    /// <see cref="CudaGraphs"/>, no bucketing otherwise. Bucketed stages bind fixed buffers whether or not graphs are captured.
+    /// <see cref="CudaGraphs"/> where a stage declares their dimension, no bucketing otherwise. Bucketed stages bind fixed
+    /// buffers whether or not graphs are captured.
     /// </summary>
     public IReadOnlyList<GraphBucketing> GraphBuckets { get; init; } = [];
 
@@ -114,10 +115,21 @@ public sealed record EngineSettings
     }
 
     /// <summary>
-    /// The buckets that apply to <paramref name="graph"/> on <paramref name="provider"/>, or null when it runs unbucketed.
+    /// The buckets <paramref name="graph"/> runs on with <paramref name="signature"/> on <paramref name="provider"/>, or null
+    /// when it runs unbucketed. Configured buckets apply by name, and a graph they do not fit fails its load with the reason;
+    /// the defaults apply only where the graph's inputs declare their dimension and no other dynamic one.
+    /// </summary>
+    public GraphBucketing? BucketsFor(string graph, ModelSignature signature, ExecutionProviderKind provider)
+    {
+        ArgumentNullException.ThrowIfNull(signature);
+        return BucketsNamedFor(graph, provider) is { } named && (GraphBuckets.Count > 0 || named.Misfit(signature) is null) ? named : null;
+    }
+
+    /// <summary>
+    /// The buckets configured or, under <see cref="CudaGraphs"/>, defaulted for a graph of that name, whatever its inputs.
     /// The defaults serve graph capture, so the CPU provider buckets only what is configured explicitly.
     /// </summary>
-    public GraphBucketing? BucketsFor(string graph, ExecutionProviderKind provider) =>
+    internal GraphBucketing? BucketsNamedFor(string graph, ExecutionProviderKind provider) =>
         (GraphBuckets.Count > 0 ? GraphBuckets : CudaGraphs && provider == ExecutionProviderKind.Cuda ? GraphBucketing.Defaults : [])
             .FirstOrDefault(b => b.Graph == graph);
 

@@ -40,6 +40,21 @@ public sealed record GraphBucketing(string Graph, string Dimension, IReadOnlyLis
         return -1;
     }
 
+    /// <summary>
+    /// Why a graph with <paramref name="signature"/> cannot run on these buckets, or null when it can: some input must
+    /// declare <see cref="Dimension"/>, and no input another dynamic dimension (a bucket fixes every shape).
+    /// </summary>
+    internal string? Misfit(ModelSignature signature)
+    {
+        if (signature.Inputs.All(i => i.AxisOf(Dimension) < 0))
+        {
+            return $"no input has dimension '{Dimension}' ({signature})";
+        }
+
+        var loose = signature.Inputs.FirstOrDefault(i => Enumerable.Range(0, i.Rank).Any(a => i.Shape[a] < 0 && i.Symbols[a] != Dimension));
+        return loose is null ? null : $"input '{loose.Name}' has another dynamic dimension ({loose})";
+    }
+
     /// <summary>Parses <c>CUDA_GRAPH_BUCKETS</c>: <c>encoder.tokens=16,32,64;decoder.frames=64,128</c>.</summary>
     public static IReadOnlyList<GraphBucketing> Parse(string value)
     {

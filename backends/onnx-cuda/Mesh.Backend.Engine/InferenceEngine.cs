@@ -316,7 +316,7 @@ public sealed partial class InferenceEngine : IDisposable
             stream = CudaRuntime.CreateStream(settings.CudaDeviceId);
             foreach (var graph in graphs)
             {
-                sessions.Add(CreateSession(graph, settings, provider, stream, settings.CudaGraphs && settings.BucketsFor(graph.Name, provider) is not null));
+                sessions.Add(CreateCudaSession(graph, settings, stream));
             }
 
             pinned = new CudaPinnedSource(sessions[0], settings.CudaDeviceId);
@@ -385,9 +385,32 @@ public sealed partial class InferenceEngine : IDisposable
         HostBufferSource buffers,
         DeviceMemory memory,
         IEngineObserver? observer) =>
-        settings.BucketsFor(name, provider) is { } bucketing
+        settings.BucketsFor(name, ModelSignature.Of(session), provider) is { } bucketing
             ? new BucketedGraph(model, name, index, session, bucketing, memory, settings.CudaGraphs && provider == ExecutionProviderKind.Cuda, observer)
             : new HostBoundGraph(model, name, index, session, buffers, observer);
+
+    /// <summary>
+    /// A CUDA worker's session for <paramref name="graph"/>, capturing where <c>CUDA_GRAPHS=true</c> buckets it. Whether
+    /// the default buckets fit the graph's inputs only its session tells: a graph they do not fit gets its session again
+    /// without capture, on the worker's stream, and runs eagerly.
+    /// </summary>
+    private static InferenceSession CreateCudaSession(GraphFile graph, EngineSettings settings, nint stream)
+    {
+        const ExecutionProviderKind provider = ExecutionProviderKind.Cuda;
+        if (!settings.CudaGraphs || settings.BucketsNamedFor(graph.Name, provider) is null)
+        {
+            return CreateSession(graph, settings, provider, stream);
+        }
+
+        var session = CreateSession(graph, settings, provider, stream, captureGraphs: true);
+        if (settings.BucketsFor(graph.Name, ModelSignature.Of(session), provider) is not null)
+        {
+            return session;
+        }
+
+        session.Dispose();
+        return CreateSession(graph, settings, provider, stream);
+    }
 
     private static InferenceSession CreateSession(GraphFile graph, EngineSettings settings, ExecutionProviderKind provider, nint stream, bool captureGraphs = false)
     {

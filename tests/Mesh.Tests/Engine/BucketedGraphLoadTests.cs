@@ -38,6 +38,21 @@ public sealed class BucketedGraphLoadTests : IDisposable
         Assert.Contains($"Graph 'decoder' cannot run on 'n' buckets: output 'y' has element type {typeName}", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("tokens", "no input has dimension 'tokens'")]
+    [InlineData("n", "input 'x' has another dynamic dimension (x float32[?,?])")]
+    public void Configured_buckets_that_do_not_fit_fail_the_load_with_the_reason(string dimension, string reason)
+    {
+        var identity = new GraphProto { Name = "batched-identity" };
+        identity.Input.Add(Symbolic("x", "batch", "n"));
+        identity.Node.Add(Node("Identity", "copy", ["x"], "y"));
+        identity.Output.Add(Symbolic("y", "batch", "n"));
+        var settings = EngineSettings.Cpu with { GraphBuckets = GraphBucketing.Parse($"encoder.{dimension}=2,4") };
+
+        var error = Assert.Throws<EngineLoadException>(() => InferenceEngine.Create("tiny", [Save("encoder", identity)], settings, null, NullLogger.Instance));
+        Assert.Contains($"Graph 'encoder' cannot run on '{dimension}' buckets: {reason}", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_decode_loop_needs_one_token_input_along_the_bucketed_dimension_besides_the_state()
     {

@@ -135,10 +135,24 @@ public sealed class BucketedGraphTests(ReferenceModels models)
         var parsed = GraphBucketing.Parse(" encoder.tokens=16,32 ; step.batch=1,4,16 ");
         Assert.Equal(["encoder.tokens=16,32", "step.batch=1,4,16"], parsed.Select(b => b.ToString()));
         Assert.Equal((16, 32, -1), (parsed[0].BucketFor(1), parsed[0].BucketFor(17), parsed[0].BucketFor(33)));
+    }
+
+    [Fact]
+    public void Default_buckets_apply_only_where_a_graph_declares_their_dimension_and_no_other_dynamic_one()
+    {
         var settings = EngineSettings.Cpu with { CudaGraphs = true };
-        Assert.Null(settings.BucketsFor("encoder", ExecutionProviderKind.Cpu)); // defaults serve capture, which is CUDA's
-        Assert.Equal("tokens", settings.BucketsFor("encoder", ExecutionProviderKind.Cuda)!.Dimension);
-        Assert.Null(settings.BucketsFor("model", ExecutionProviderKind.Cuda)); // single-graph families: data-dependent shapes
+        var tokens = Inputs(["", "tokens"]);
+        Assert.Null(settings.BucketsFor("encoder", tokens, ExecutionProviderKind.Cpu)); // defaults serve capture, which is CUDA's
+        Assert.Equal("tokens", settings.BucketsFor("encoder", tokens, ExecutionProviderKind.Cuda)!.Dimension);
+        Assert.Null(settings.BucketsFor("model", tokens, ExecutionProviderKind.Cuda)); // single-graph families: data-dependent shapes
+
+        // An encoder without the dimension, or with another dynamic one, runs eagerly instead of failing the load.
+        Assert.Null(settings.BucketsFor("encoder", Inputs(["", "phonemes"]), ExecutionProviderKind.Cuda));
+        Assert.Null(settings.BucketsFor("encoder", Inputs(["", "tokens"], ["", "frames"]), ExecutionProviderKind.Cuda));
+
+        // Configured buckets apply by name: a graph they do not fit fails its load, saying why.
+        var configured = settings with { GraphBuckets = GraphBucketing.Parse("encoder.tokens=16,32") };
+        Assert.Equal("tokens", configured.BucketsFor("encoder", Inputs(["", "phonemes"]), ExecutionProviderKind.Cuda)!.Dimension);
     }
 
     [Fact]
@@ -154,6 +168,10 @@ public sealed class BucketedGraphTests(ReferenceModels models)
         Assert.Equal([1, 2], BucketRoute.Fastest([1, 2], [1.0, 0.91]).Select(r => r.RunsOn)); // within the margin
         Assert.Throws<ArgumentException>(() => BucketRoute.Fastest([1, 2], [1.0]));
     }
+
+    /// <summary>A signature of int64 inputs, one per list of dimension names: "" is a fixed 1, a name a dynamic dimension.</summary>
+    private static ModelSignature Inputs(params string[][] dimensions) =>
+        new([.. dimensions.Select((symbols, i) => new TensorSpec($"input{i}", ElementKind.Int64, [.. symbols.Select(s => s.Length == 0 ? 1L : -1L)]) { Symbols = symbols })], []);
 
     private static (long[] Durations, long[] HiddenShape, float[] Audio) Synthesize(InferenceWorker worker, long[] tokens)
     {
