@@ -30,8 +30,11 @@ public sealed class BucketedGraph : WorkerGraph
     // once, so the bus costs less than a copy and a stream sync on each side of a run of a quarter of a millisecond.
     private const long SharedBytesLimit = 64 * 1024;
 
-    // Capture is global to the process's CUDA context: an allocation on another thread meanwhile invalidates it.
-    private static readonly Lock CaptureGate = new();
+    /// <summary>
+    /// Capture is global to the process's CUDA context: an allocation or copy on another thread meanwhile invalidates it.
+    /// Held while a worker captures and times its buckets, and while one makes its sessions (their weights are copied in).
+    /// </summary>
+    internal static readonly Lock CaptureGate = new();
 
     private readonly InferenceSession _session;
     private readonly DeviceMemory _memory;

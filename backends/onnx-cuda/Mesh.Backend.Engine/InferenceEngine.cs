@@ -313,10 +313,15 @@ public sealed partial class InferenceEngine : IDisposable
         DeviceMemory? device = null;
         try
         {
-            stream = CudaRuntime.CreateStream(settings.CudaDeviceId);
-            foreach (var graph in graphs)
+            // ONNX Runtime captures in cudaStreamCaptureModeGlobal, so this worker's cudaMalloc and weight copies would invalidate
+            // another worker's capture. Released before this worker's own captures take it: never nested.
+            lock (BucketedGraph.CaptureGate)
             {
-                sessions.Add(CreateCudaSession(graph, settings, stream));
+                stream = CudaRuntime.CreateStream(settings.CudaDeviceId);
+                foreach (var graph in graphs)
+                {
+                    sessions.Add(CreateCudaSession(graph, settings, stream));
+                }
             }
 
             pinned = new CudaPinnedSource(sessions[0], settings.CudaDeviceId);
