@@ -66,7 +66,7 @@ public sealed record GraphBucketing(string Graph, string Dimension, IReadOnlyLis
             var target = parts[0].Split('.', 2, StringSplitOptions.TrimEntries);
             if (parts.Length != 2 || target.Length != 2 || target[0].Length == 0 || target[1].Length == 0)
             {
-                throw new ArgumentException($"CUDA_GRAPH_BUCKETS entry '{entry}' is not GRAPH.DIMENSION=SIZE,SIZE,...", nameof(value));
+                throw new ArgumentException($"CUDA_GRAPH_BUCKETS entry '{entry}' is not GRAPH.DIMENSION=SIZE,SIZE,...");
             }
 
             var sizes = new List<int>();
@@ -74,7 +74,7 @@ public sealed record GraphBucketing(string Graph, string Dimension, IReadOnlyLis
             {
                 sizes.Add(int.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
                     ? n
-                    : throw new ArgumentException($"CUDA_GRAPH_BUCKETS entry '{entry}': '{size}' is not a positive integer.", nameof(value)));
+                    : throw new ArgumentException($"CUDA_GRAPH_BUCKETS entry '{entry}': '{size}' is not a positive integer."));
             }
 
             var bucketing = new GraphBucketing(target[0], target[1], sizes);
@@ -84,7 +84,7 @@ public sealed record GraphBucketing(string Graph, string Dimension, IReadOnlyLis
 
         if (result.GroupBy(b => b.Graph).FirstOrDefault(g => g.Count() > 1) is { } twice)
         {
-            throw new ArgumentException($"CUDA_GRAPH_BUCKETS buckets graph '{twice.Key}' more than once.", nameof(value));
+            throw new ArgumentException($"CUDA_GRAPH_BUCKETS buckets graph '{twice.Key}' more than once.");
         }
 
         return result;
@@ -94,7 +94,7 @@ public sealed record GraphBucketing(string Graph, string Dimension, IReadOnlyLis
     {
         if (Sizes.Count == 0 || Sizes.Any(s => s < 1) || Sizes.Zip(Sizes.Skip(1)).Any(p => p.First >= p.Second))
         {
-            throw new ArgumentException($"The buckets of {Graph}.{Dimension} must be positive and strictly ascending; got {string.Join(",", Sizes)}.");
+            throw new ArgumentException($"CUDA_GRAPH_BUCKETS: the sizes of {Graph}.{Dimension} must be positive, without repeats, in ascending order; got {string.Join(",", Sizes)}.");
         }
     }
 

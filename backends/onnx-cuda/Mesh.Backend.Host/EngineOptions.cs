@@ -68,7 +68,7 @@ public sealed class EngineOptions
 
     /// <summary>Shape buckets per stage, <c>GRAPH.DIMENSION=SIZE,...;...</c>; empty: the defaults under CUDA_GRAPHS=true.</summary>
     [ConfigurationKeyName("CUDA_GRAPH_BUCKETS")]
-    [RegularExpression(@"^$|^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+=[0-9]+(,[0-9]+)*(;[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+=[0-9]+(,[0-9]+)*)*$")]
+    [GraphBuckets]
     public string CudaGraphBuckets { get; set; } = string.Empty;
 
     [ConfigurationKeyName("CUDA_DEVICE_ID")]

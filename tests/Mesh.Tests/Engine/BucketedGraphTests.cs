@@ -118,7 +118,8 @@ public sealed class BucketedGraphTests(ReferenceModels models)
     }
 
     [Theory]
-    [InlineData("encoder.tokens=16,8", "strictly ascending")]
+    [InlineData("encoder.tokens=16,8", "in ascending order")]
+    [InlineData("encoder.tokens=8,8", "without repeats")]
     [InlineData("encoder.tokens=0,8", "positive")]
     [InlineData("encoder=16", "GRAPH.DIMENSION=SIZE")]
     [InlineData("encoder.tokens=16;encoder.tokens=32", "more than once")]
