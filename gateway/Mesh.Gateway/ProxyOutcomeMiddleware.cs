@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Mesh.Gateway.Balancing;
@@ -15,11 +14,8 @@ namespace Mesh.Gateway;
 /// </summary>
 public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, ILogger<ProxyOutcomeMiddleware> logger)
 {
-    private static readonly object StartedItem = new();
-
     public async Task InvokeAsync(HttpContext context)
     {
-        context.Items[StartedItem] = Stopwatch.GetTimestamp();
         await next(context);
 
         var decision = RouteDecision.Of(context)!;
@@ -37,7 +33,7 @@ public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, ILogger
             await ApiResults.WriteErrorAsync(context, apiError);
         }
 
-        GatewayMetrics.RequestDuration.WithLabels(decision.Variant, decision.Pool, decision.Priority).Observe(Elapsed(context).TotalSeconds);
+        GatewayMetrics.RequestDuration.WithLabels(decision.Variant, decision.Pool, decision.Priority).Observe(RequestArrival.Elapsed(context).TotalSeconds);
     }
 
     /// <summary>
@@ -61,14 +57,11 @@ public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, ILogger
         transform.HttpContext.Response.Headers.Remove(BackendLoad.Header);
         if (response.IsSuccessStatusCode && RouteDecision.Of(context) is { } decision)
         {
-            GatewayMetrics.TimeToFirstAudio.WithLabels(decision.Variant, decision.Pool, decision.Priority).Observe(Elapsed(context).TotalSeconds);
+            GatewayMetrics.TimeToFirstAudio.WithLabels(decision.Variant, decision.Pool, decision.Priority).Observe(RequestArrival.Elapsed(context).TotalSeconds);
         }
 
         return ValueTask.CompletedTask;
     }
-
-    private static TimeSpan Elapsed(HttpContext context) =>
-        context.Items.TryGetValue(StartedItem, out var started) && started is long timestamp ? Stopwatch.GetElapsedTime(timestamp) : TimeSpan.Zero;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Forwarding failed: {Error} {Detail}")]
     private static partial void LogForwardFailed(ILogger logger, ForwarderError error, string? detail);

@@ -2,11 +2,15 @@ using Mesh.Contracts;
 
 namespace Mesh.Gateway;
 
-/// <summary>Gives every request an <c>X-Request-Id</c> (the caller's, if plain) that the backend sees and the client gets back.</summary>
+/// <summary>
+/// Gives every request an <c>X-Request-Id</c> (the caller's, if plain) that the backend sees and the client gets back,
+/// and notes its arrival: this middleware runs first.
+/// </summary>
 public sealed class RequestIdMiddleware(RequestDelegate next, ILogger<RequestIdMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
+        RequestArrival.Mark(context);
         var requestId = RequestIds.FromHeader(context.Request.Headers[MeshHeaders.RequestId]);
         context.Request.Headers[MeshHeaders.RequestId] = requestId;
         context.Response.OnStarting(() =>

@@ -36,8 +36,11 @@ public sealed class GatewayPolicyTests
         Assert.Equal(HttpStatusCode.OK, realtime.StatusCode);
         Assert.Equal("0", realtime.Headers.GetValues(MeshHeaders.QueueMs).Single());
         var responses = await Task.WhenAll(batch);
+        double queuedSeconds;
         try
         {
+            queuedSeconds = responses.Where(r => r.IsSuccessStatusCode)
+                .Sum(r => double.Parse(r.Headers.GetValues(MeshHeaders.QueueMs).Single(), System.Globalization.CultureInfo.InvariantCulture) / 1000);
             var shed = responses.Where(r => r.StatusCode == HttpStatusCode.TooManyRequests).ToArray();
             Assert.Equal(6, shed.Length);
             Assert.Equal(4, responses.Count(r => r.StatusCode == HttpStatusCode.OK));
@@ -55,6 +58,14 @@ public sealed class GatewayPolicyTests
 
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("mesh_shed_total{reason=\"queue_full\",priority=\"batch\",variant=\"test\"} 6", metrics, StringComparison.Ordinal);
+        // Time to first audio counts from arrival at the gateway, so the admitted batch requests' queue waits are in it.
+        var firstAudio = System.Text.RegularExpressions.Regex.Match(
+            metrics, @"(?m)^mesh_tts_time_to_first_audio_seconds_sum\{[^}]*priority=""batch""\} (\S+)$");
+        Assert.True(firstAudio.Success, "no batch time-to-first-audio series");
+        Assert.True(queuedSeconds > 1, $"the admitted requests queued only {queuedSeconds:0.00} s in all, which proves nothing");
+        Assert.True(
+            double.Parse(firstAudio.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > queuedSeconds,
+            $"batch time to first audio {firstAudio.Groups[1].Value} s in all, against {queuedSeconds:0.00} s queued");
     }
 
     [Fact]
