@@ -28,10 +28,10 @@ public sealed partial class SpeechStreamResult(
         {
             await foreach (var pipelineEvent in pipeline.RunAsync(speech.Job, deadline.Token))
             {
-                await WriteAsync(surface.Render(pipelineEvent));
+                await WriteAsync(await surface.RenderAsync(pipelineEvent, clientGone));
             }
 
-            await WriteAsync(surface.Complete(Usage(clock)));
+            await WriteAsync(await surface.CompleteAsync(Usage(clock), clientGone));
             clock.OnComplete();
         }
         catch (OperationCanceledException) when (clientGone.IsCancellationRequested)

@@ -18,12 +18,13 @@ public sealed class EncodedAudioSurface(IAudioEncoder encoder, int sampleRate) :
         SurfaceHeaders.SetPcmRate(response, sampleRate);
     }
 
-    public SurfaceOutput Render(PipelineEvent pipelineEvent) =>
-        pipelineEvent is AudioProduced audio
+    public ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(pipelineEvent is AudioProduced audio
             ? new SurfaceOutput(Concat(BeginOnce(), encoder.Encode(audio.Samples)), audio.Samples.Length)
-            : SurfaceOutput.None;
+            : SurfaceOutput.None);
 
-    public SurfaceOutput Complete(SpeechUsage usage) => SurfaceOutput.Control(Concat(BeginOnce(), encoder.Finish()));
+    public ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(SurfaceOutput.Control(Concat(BeginOnce(), encoder.Finish())));
 
     public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => null;
 

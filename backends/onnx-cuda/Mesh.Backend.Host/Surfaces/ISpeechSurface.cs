@@ -20,10 +20,11 @@ public interface ISpeechSurface : IDisposable
     /// <summary>Sets content type and headers; called once, just before the first bytes are written.</summary>
     void Start(HttpResponse response);
 
-    SurfaceOutput Render(PipelineEvent pipelineEvent);
+    /// <summary>The bytes for one pipeline event; the token stops an encoder that waits when the client leaves.</summary>
+    ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken);
 
     /// <summary>The bytes that end a complete stream (an encoder trailer, a done event).</summary>
-    SurfaceOutput Complete(SpeechUsage usage);
+    ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken);
 
     /// <summary>Bytes that mark a failure after the response started, or null when the only honest end is an abort.</summary>
     ReadOnlyMemory<byte>? RenderFailure(ApiError failure);

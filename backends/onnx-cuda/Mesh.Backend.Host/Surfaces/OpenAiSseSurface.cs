@@ -15,15 +15,15 @@ public sealed class OpenAiSseSurface(IAudioEncoder encoder, int sampleRate) : IS
 
     public void Start(HttpResponse response) => SurfaceHeaders.SetEventStream(response, sampleRate);
 
-    public SurfaceOutput Render(PipelineEvent pipelineEvent)
+    public async ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken)
     {
-        var audio = _audio.Render(pipelineEvent);
+        var audio = await _audio.RenderAsync(pipelineEvent, cancellationToken);
         return audio.Bytes.IsEmpty ? audio : new SurfaceOutput(Delta(audio.Bytes), audio.AudioSamples);
     }
 
-    public SurfaceOutput Complete(SpeechUsage usage)
+    public async ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken)
     {
-        var trailer = _audio.Complete(usage).Bytes;
+        var trailer = (await _audio.CompleteAsync(usage, cancellationToken)).Bytes;
         var done = ServerSentEvents.Frame(new SpeechAudioDone(usage), ContractsJsonContext.Default.SpeechAudioDone);
         return SurfaceOutput.Control(trailer.IsEmpty ? done : (byte[])[.. Delta(trailer), .. done]);
     }

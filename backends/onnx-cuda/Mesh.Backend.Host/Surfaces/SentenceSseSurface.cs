@@ -17,7 +17,20 @@ public sealed class SentenceSseSurface(int sampleRate) : ISpeechSurface
 
     public void Start(HttpResponse response) => SurfaceHeaders.SetEventStream(response, sampleRate);
 
-    public SurfaceOutput Render(PipelineEvent pipelineEvent)
+    // Nothing here waits: PCM needs no encoder, so both calls have completed when they return.
+    public ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(Render(pipelineEvent));
+
+    public ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(Complete(usage));
+
+    public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => ServerSentEvents.Error(failure);
+
+    public void Dispose()
+    {
+    }
+
+    private SurfaceOutput Render(PipelineEvent pipelineEvent)
     {
         switch (pipelineEvent)
         {
@@ -45,7 +58,7 @@ public sealed class SentenceSseSurface(int sampleRate) : ISpeechSurface
         }
     }
 
-    public SurfaceOutput Complete(SpeechUsage usage)
+    private SurfaceOutput Complete(SpeechUsage usage)
     {
         var done = new StreamEvent
         {
@@ -55,11 +68,5 @@ public sealed class SentenceSseSurface(int sampleRate) : ISpeechSurface
             SampleRate = sampleRate,
         };
         return SurfaceOutput.Control(ServerSentEvents.Frame(done, ContractsJsonContext.Default.StreamEvent));
-    }
-
-    public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => ServerSentEvents.Error(failure);
-
-    public void Dispose()
-    {
     }
 }
