@@ -146,8 +146,7 @@ internal static class ResamplerBenchmark
     {
         using var file = File.Create(path);
         file.Write(WavEncoder.Header(sampleRate, (uint)(audio.Length * 2)));
-        using var encoder = new PcmEncoder();
-        file.Write(encoder.Encode(audio).Span);
+        file.Write(PcmEncoder.ToBytes(audio));
     }
 
     private static double Median(List<double> values)

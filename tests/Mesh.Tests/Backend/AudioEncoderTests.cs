@@ -57,7 +57,7 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(StreamedFormats))]
-    public void Audio_streams_out_before_the_stream_is_finished(string format)
+    public async Task Audio_streams_out_before_the_stream_is_finished(string format)
     {
         const int rate = 24000;
         var input = TestSignal(rate);
@@ -68,18 +68,18 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
         long streamed = 0;
         for (var offset = 0; offset < rate; offset += rate / 50)
         {
-            streamed += encoder.Encode(input.AsSpan(offset, rate / 50)).Length;
+            streamed += (await encoder.EncodeAsync(input.AsMemory(offset, rate / 50), CancellationToken.None)).Length;
         }
 
         // ffmpeg encodes on its own thread of control: ask again until its first frames are back.
         var waiting = Stopwatch.StartNew();
         while (streamed == 0 && waiting.Elapsed < TimeSpan.FromSeconds(10))
         {
-            Thread.Sleep(10);
-            streamed += encoder.Encode([]).Length;
+            await Task.Delay(10);
+            streamed += (await encoder.EncodeAsync(ReadOnlyMemory<float>.Empty, CancellationToken.None)).Length;
         }
 
-        var rest = encoder.Finish().Length;
+        var rest = (await encoder.FinishAsync(CancellationToken.None)).Length;
         output.WriteLine($"{format}: {streamed} bytes before Finish, {rest} from it");
         Assert.True(streamed > 0, $"{format} returned no audio before Finish");
         if (format != AudioFormats.Aac)
@@ -96,8 +96,8 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
         var input = TestSignal(rate);
         using var encoder = AudioEncoders.Create(AudioFormats.Flac, rate);
         var header = encoder.Begin().Length;
-        var early = encoder.Encode(input).Length;
-        var file = encoder.Finish().ToArray();
+        var early = (await encoder.EncodeAsync(input, CancellationToken.None)).Length;
+        var file = (await encoder.FinishAsync(CancellationToken.None)).ToArray();
 
         Assert.Equal(0, header + early);
         // STREAMINFO follows "fLaC" and its block header; total samples are the low 36 bits of bytes 18..25.
@@ -108,26 +108,26 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(CompressedFormats))]
-    public void Dispose_without_finish_releases_the_encoder(string format)
+    public async Task Dispose_without_finish_releases_the_encoder(string format)
     {
         const int rate = 16000;
         var encoder = AudioEncoders.Create(format, rate);
         encoder.Begin();
-        encoder.Encode(TestSignal(rate).AsSpan(0, rate / 2));
+        await encoder.EncodeAsync(TestSignal(rate).AsMemory(0, rate / 2), CancellationToken.None);
 
         encoder.Dispose();
         encoder.Dispose();
 
-        Assert.Throws<ObjectDisposedException>(() => encoder.Encode(new float[rate / 50]));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await encoder.EncodeAsync(new float[rate / 50], CancellationToken.None));
         AudioEncoders.Create(format, rate).Dispose();
     }
 
     [Fact]
-    public void Disposing_an_unfinished_aac_stream_ends_its_ffmpeg()
+    public async Task Disposing_an_unfinished_aac_stream_ends_its_ffmpeg()
     {
         var encoder = new AacEncoder(16000);
         encoder.Begin();
-        encoder.Encode(TestSignal(16000).AsSpan(0, 8000));
+        await encoder.EncodeAsync(TestSignal(16000).AsMemory(0, 8000), CancellationToken.None);
         var pid = encoder.ProcessId!.Value;
         Assert.True(Directory.Exists($"/proc/{pid}"));
 
@@ -136,7 +136,7 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
         var waiting = Stopwatch.StartNew();
         while (Directory.Exists($"/proc/{pid}") && waiting.Elapsed < TimeSpan.FromSeconds(10))
         {
-            Thread.Sleep(10);
+            await Task.Delay(10);
         }
 
         Assert.False(Directory.Exists($"/proc/{pid}"), $"ffmpeg {pid} outlived its encoder");
@@ -212,7 +212,7 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
         Framing framing;
         using (var encoder = AudioEncoders.Create(format, sampleRate))
         {
-            encoded = EncodeInChunks(encoder, input);
+            encoded = await EncodeInChunksAsync(encoder, input);
             framing = FramingOf(encoder);
         }
 
@@ -254,7 +254,7 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
         _ => new Framing(0, 0),
     };
 
-    private static byte[] EncodeInChunks(IAudioEncoder encoder, float[] input)
+    private static async Task<byte[]> EncodeInChunksAsync(IAudioEncoder encoder, float[] input)
     {
         using var stream = new MemoryStream();
         stream.Write(encoder.Begin().Span);
@@ -262,11 +262,11 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
         for (var i = 0; offset < input.Length; i++)
         {
             var count = Math.Min(ChunkSizes[i % ChunkSizes.Length], input.Length - offset);
-            stream.Write(encoder.Encode(input.AsSpan(offset, count)).Span);
+            stream.Write((await encoder.EncodeAsync(input.AsMemory(offset, count), CancellationToken.None)).Span);
             offset += count;
         }
 
-        stream.Write(encoder.Finish().Span);
+        stream.Write((await encoder.FinishAsync(CancellationToken.None)).Span);
         return stream.ToArray();
     }
 

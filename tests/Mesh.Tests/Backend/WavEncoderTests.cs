@@ -30,9 +30,10 @@ public sealed class WavEncoderTests
     }
 
     [Fact]
-    public void Samples_become_clamped_little_endian_int16()
+    public async Task Samples_become_clamped_little_endian_int16()
     {
-        var bytes = new PcmEncoder().Encode([0f, 1f, -1f, 2f, 0.5f]).ToArray();
+        using var encoder = new PcmEncoder();
+        var bytes = (await encoder.EncodeAsync(new float[] { 0f, 1f, -1f, 2f, 0.5f }, CancellationToken.None)).ToArray();
 
         short Sample(int i) => BinaryPrimitives.ReadInt16LittleEndian(bytes.AsSpan(i * 2));
         Assert.Equal(10, bytes.Length);

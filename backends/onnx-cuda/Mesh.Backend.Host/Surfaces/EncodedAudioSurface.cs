@@ -18,13 +18,13 @@ public sealed class EncodedAudioSurface(IAudioEncoder encoder, int sampleRate) :
         SurfaceHeaders.SetPcmRate(response, sampleRate);
     }
 
-    public ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(pipelineEvent is AudioProduced audio
-            ? new SurfaceOutput(Concat(BeginOnce(), encoder.Encode(audio.Samples)), audio.Samples.Length)
-            : SurfaceOutput.None);
+    public async ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken) =>
+        pipelineEvent is AudioProduced audio
+            ? new SurfaceOutput(Concat(BeginOnce(), await encoder.EncodeAsync(audio.Samples, cancellationToken)), audio.Samples.Length)
+            : SurfaceOutput.None;
 
-    public ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(SurfaceOutput.Control(Concat(BeginOnce(), encoder.Finish())));
+    public async ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken) =>
+        SurfaceOutput.Control(Concat(BeginOnce(), await encoder.FinishAsync(cancellationToken)));
 
     public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => null;
 

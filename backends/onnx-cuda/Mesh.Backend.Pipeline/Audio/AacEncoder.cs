@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
@@ -103,26 +104,35 @@ public sealed class AacEncoder : IAudioEncoder
         return ReadOnlyMemory<byte>.Empty;
     }
 
-    public ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples)
+    public async ValueTask<ReadOnlyMemory<byte>> EncodeAsync(ReadOnlyMemory<float> samples, CancellationToken cancellationToken)
     {
         var stdin = EnsureStreaming();
         if (!samples.IsEmpty)
         {
+            // Seconds of audio are more than the pipe holds, so the write waits for ffmpeg; a span cannot wait across
+            // an await, so the samples' bytes go through a pooled buffer.
+            var byteCount = samples.Length * sizeof(float);
+            var bytes = ArrayPool<byte>.Shared.Rent(byteCount);
             try
             {
-                stdin.Write(MemoryMarshal.AsBytes(samples));
-                stdin.Flush();
+                MemoryMarshal.AsBytes(samples.Span).CopyTo(bytes);
+                await stdin.WriteAsync(bytes.AsMemory(0, byteCount), cancellationToken);
+                await stdin.FlushAsync(cancellationToken);
             }
             catch (IOException ex)
             {
-                throw Failed("ffmpeg stopped taking audio", ex);
+                throw await FailedAsync("ffmpeg stopped taking audio", ex, cancellationToken);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(bytes);
             }
         }
 
         return _output.Take();
     }
 
-    public ReadOnlyMemory<byte> Finish()
+    public async ValueTask<ReadOnlyMemory<byte>> FinishAsync(CancellationToken cancellationToken)
     {
         var stdin = EnsureStreaming();
         _finished = true;
@@ -133,18 +143,25 @@ public sealed class AacEncoder : IAudioEncoder
         }
         catch (IOException ex)
         {
-            throw Failed("ffmpeg stopped taking audio", ex);
+            throw await FailedAsync("ffmpeg stopped taking audio", ex, cancellationToken);
         }
 
-        if (!_ffmpeg!.WaitForExit(ExitTimeout))
+        // A cancelled wait leaves ffmpeg running; disposing the encoder kills it.
+        using var exitWait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        exitWait.CancelAfter(ExitTimeout);
+        try
         {
-            throw Failed($"ffmpeg did not finish within {ExitTimeout.TotalSeconds:0} s", null);
+            await _ffmpeg!.WaitForExitAsync(exitWait.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw await FailedAsync($"ffmpeg did not finish within {ExitTimeout.TotalSeconds:0} s", null, cancellationToken);
         }
 
-        _stdoutPump!.GetAwaiter().GetResult();
+        await _stdoutPump!.WaitAsync(cancellationToken);
         if (_ffmpeg.ExitCode != 0)
         {
-            throw Failed($"ffmpeg exited with code {_ffmpeg.ExitCode}", null);
+            throw await FailedAsync($"ffmpeg exited with code {_ffmpeg.ExitCode}", null, cancellationToken);
         }
 
         return _output.Take();
@@ -189,10 +206,10 @@ public sealed class AacEncoder : IAudioEncoder
         return _stdin;
     }
 
-    private InvalidOperationException Failed(string what, Exception? inner)
+    private async ValueTask<InvalidOperationException> FailedAsync(string what, Exception? inner, CancellationToken cancellationToken)
     {
         // ffmpeg's own message says why; it is complete once the process has exited.
-        var detail = _ffmpeg is { HasExited: true } && _stderr is { } stderr ? stderr.GetAwaiter().GetResult().Trim() : "";
+        var detail = _ffmpeg is { HasExited: true } && _stderr is { } stderr ? (await stderr.WaitAsync(cancellationToken)).Trim() : "";
         return new InvalidOperationException(detail.Length == 0 ? $"{what}." : $"{what}: {detail}", inner);
     }
 

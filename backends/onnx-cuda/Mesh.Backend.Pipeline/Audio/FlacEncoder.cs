@@ -11,7 +11,7 @@ namespace Mesh.Backend.Pipeline.Audio;
 /// tools know the duration. FLAC is the archival format; the streamable ones (pcm, wav, mp3, opus, aac) flow as
 /// they are encoded.
 /// </summary>
-public sealed unsafe class FlacEncoder : IAudioEncoder
+public sealed unsafe class FlacEncoder : InProcessAudioEncoder
 {
     // libFLAC's default level: most of the compression of higher levels at a fraction of their time.
     private const uint CompressionLevel = 5;
@@ -45,7 +45,7 @@ public sealed unsafe class FlacEncoder : IAudioEncoder
         }
     }
 
-    public string ContentType => AudioFormats.ContentType(AudioFormats.Flac);
+    public override string ContentType => AudioFormats.ContentType(AudioFormats.Flac);
 
     /// <summary>
     /// Samples per frame: a chunk's last partial block waits in the encoder for the next chunk, so blocks stay near
@@ -53,7 +53,7 @@ public sealed unsafe class FlacEncoder : IAudioEncoder
     /// </summary>
     public static uint BlockSize(int sampleRate) => sampleRate <= 24000 ? 1152u : 2304u;
 
-    public ReadOnlyMemory<byte> Begin()
+    public override ReadOnlyMemory<byte> Begin()
     {
         ObjectDisposedException.ThrowIf(_encoder.IsClosed, this);
         if (_begun)
@@ -73,7 +73,7 @@ public sealed unsafe class FlacEncoder : IAudioEncoder
         return ReadOnlyMemory<byte>.Empty;
     }
 
-    public ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples)
+    protected override ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples)
     {
         EnsureStreaming();
         if (samples.IsEmpty)
@@ -105,7 +105,7 @@ public sealed unsafe class FlacEncoder : IAudioEncoder
         return ReadOnlyMemory<byte>.Empty;
     }
 
-    public ReadOnlyMemory<byte> Finish()
+    protected override ReadOnlyMemory<byte> Finish()
     {
         EnsureStreaming();
         _finished = true;
@@ -117,7 +117,7 @@ public sealed unsafe class FlacEncoder : IAudioEncoder
         return _output.ToArray();
     }
 
-    public void Dispose()
+    public override void Dispose()
     {
         // The encoder goes first: until it is deleted, libFLAC may still call back with the handle.
         _encoder.Dispose();

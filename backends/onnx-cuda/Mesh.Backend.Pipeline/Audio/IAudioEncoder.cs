@@ -1,7 +1,10 @@
 namespace Mesh.Backend.Pipeline.Audio;
 
 /// <summary>Turns mono float samples into one response format, chunk by chunk, so output can stream.</summary>
-/// <remarks>Encoders over native libraries hold native state: dispose them.</remarks>
+/// <remarks>
+/// Encoding is asynchronous because an encoder may hand audio to another process and wait for it; the token stops
+/// that wait when the client leaves. Encoders over native libraries hold native state: dispose them.
+/// </remarks>
 public interface IAudioEncoder : IDisposable
 {
     string ContentType { get; }
@@ -9,8 +12,8 @@ public interface IAudioEncoder : IDisposable
     /// <summary>Bytes that precede the first chunk (a container header), possibly empty.</summary>
     ReadOnlyMemory<byte> Begin();
 
-    ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples);
+    ValueTask<ReadOnlyMemory<byte>> EncodeAsync(ReadOnlyMemory<float> samples, CancellationToken cancellationToken);
 
     /// <summary>Bytes that end the stream (flushed frames, a trailer), possibly empty.</summary>
-    ReadOnlyMemory<byte> Finish();
+    ValueTask<ReadOnlyMemory<byte>> FinishAsync(CancellationToken cancellationToken);
 }

@@ -11,7 +11,7 @@ namespace Mesh.Backend.Pipeline.Audio;
 /// seekable file can carry it. Decoders therefore play <see cref="LeadingSamples"/> of silence before the audio, as
 /// they do for any MP3 piped out of LAME.
 /// </remarks>
-public sealed unsafe class Mp3Encoder : IAudioEncoder
+public sealed unsafe class Mp3Encoder : InProcessAudioEncoder
 {
     // Mono speech at LAME's "-q 2" (its recommended high quality) costs well under a percent of a core.
     private const int Quality = 2;
@@ -52,7 +52,7 @@ public sealed unsafe class Mp3Encoder : IAudioEncoder
         }
     }
 
-    public string ContentType => AudioFormats.ContentType(AudioFormats.Mp3);
+    public override string ContentType => AudioFormats.ContentType(AudioFormats.Mp3);
 
     /// <summary>Samples a decoder outputs before the first input sample: LAME's encoder delay plus the decoder's own.</summary>
     public int LeadingSamples { get; }
@@ -68,9 +68,9 @@ public sealed unsafe class Mp3Encoder : IAudioEncoder
         _ => 32,
     };
 
-    public ReadOnlyMemory<byte> Begin() => ReadOnlyMemory<byte>.Empty;
+    public override ReadOnlyMemory<byte> Begin() => ReadOnlyMemory<byte>.Empty;
 
-    public ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples)
+    protected override ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples)
     {
         ObjectDisposedException.ThrowIf(_lame.IsClosed, this);
         if (_finished)
@@ -102,7 +102,7 @@ public sealed unsafe class Mp3Encoder : IAudioEncoder
         }
     }
 
-    public ReadOnlyMemory<byte> Finish()
+    protected override ReadOnlyMemory<byte> Finish()
     {
         ObjectDisposedException.ThrowIf(_lame.IsClosed, this);
         if (_finished)
@@ -121,7 +121,7 @@ public sealed unsafe class Mp3Encoder : IAudioEncoder
         return Result(buffer, written, "lame_encode_flush");
     }
 
-    public void Dispose() => _lame.Dispose();
+    public override void Dispose() => _lame.Dispose();
 
     private static ReadOnlyMemory<byte> Result(byte[] buffer, int written, string call) => written switch
     {

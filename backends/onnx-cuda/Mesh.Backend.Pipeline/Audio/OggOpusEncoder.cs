@@ -14,7 +14,7 @@ namespace Mesh.Backend.Pipeline.Audio;
 /// other rates (22.05 and 44.1 kHz) to the one <see cref="AudioEncoders.EncodingSampleRate"/> names, once, with
 /// the rest of its resampling, rather than hiding a second resampler in here.
 /// </remarks>
-public sealed unsafe class OggOpusEncoder : IAudioEncoder
+public sealed unsafe class OggOpusEncoder : InProcessAudioEncoder
 {
     public static readonly IReadOnlyList<int> SampleRates = [8000, 12000, 16000, 24000, 48000];
 
@@ -73,12 +73,12 @@ public sealed unsafe class OggOpusEncoder : IAudioEncoder
         _ogg = new OggPageWriter((uint)Random.Shared.Next(), _output);
     }
 
-    public string ContentType => AudioFormats.ContentType(AudioFormats.Opus);
+    public override string ContentType => AudioFormats.ContentType(AudioFormats.Opus);
 
     /// <summary>48 kHz samples the decoder drops at the start: the encoder's lookahead.</summary>
     public int PreSkip { get; }
 
-    public ReadOnlyMemory<byte> Begin()
+    public override ReadOnlyMemory<byte> Begin()
     {
         ObjectDisposedException.ThrowIf(_encoder.IsClosed, this);
         if (_begun)
@@ -95,7 +95,7 @@ public sealed unsafe class OggOpusEncoder : IAudioEncoder
         return _output.Take();
     }
 
-    public ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples)
+    protected override ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples)
     {
         EnsureStreaming();
         _inputSamples += samples.Length;
@@ -115,7 +115,7 @@ public sealed unsafe class OggOpusEncoder : IAudioEncoder
         return _output.Take();
     }
 
-    public ReadOnlyMemory<byte> Finish()
+    protected override ReadOnlyMemory<byte> Finish()
     {
         EnsureStreaming();
         _finished = true;
@@ -133,7 +133,7 @@ public sealed unsafe class OggOpusEncoder : IAudioEncoder
         return _output.Take();
     }
 
-    public void Dispose() => _encoder.Dispose();
+    public override void Dispose() => _encoder.Dispose();
 
     private void EncodeFrame(long endGranule)
     {

@@ -3,13 +3,13 @@ using System.Buffers.Binary;
 namespace Mesh.Backend.Pipeline.Audio;
 
 /// <summary>Headerless signed 16-bit little-endian mono.</summary>
-public class PcmEncoder : IAudioEncoder
+public class PcmEncoder : InProcessAudioEncoder
 {
-    public virtual string ContentType => "audio/pcm";
+    public override string ContentType => "audio/pcm";
 
-    public virtual ReadOnlyMemory<byte> Begin() => ReadOnlyMemory<byte>.Empty;
+    public override ReadOnlyMemory<byte> Begin() => ReadOnlyMemory<byte>.Empty;
 
-    public ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples) => ToBytes(samples);
+    protected override ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples) => ToBytes(samples);
 
     public static byte[] ToBytes(ReadOnlySpan<float> samples)
     {
@@ -22,9 +22,9 @@ public class PcmEncoder : IAudioEncoder
         return bytes;
     }
 
-    public ReadOnlyMemory<byte> Finish() => ReadOnlyMemory<byte>.Empty;
+    protected override ReadOnlyMemory<byte> Finish() => ReadOnlyMemory<byte>.Empty;
 
-    public void Dispose() => GC.SuppressFinalize(this);
+    public override void Dispose() => GC.SuppressFinalize(this);
 
     public static short ToInt16(float sample) => (short)Math.Round(Math.Clamp(sample, -1f, 1f) * short.MaxValue);
 }
