@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Globalization;
 using Mesh.Backend.Pipeline.Audio;
 using Mesh.Contracts;
 using Mesh.Tests.Integration;
@@ -14,6 +15,9 @@ namespace Mesh.Tests.Backend;
 public sealed class AudioEncoderTests(ITestOutputHelper output)
 {
     private const double SignalSeconds = 2.5;
+
+    // Well inside AacEncoder's 30 s exit timeout, with room for a busy test machine.
+    private static readonly TimeSpan PromptlyEnough = TimeSpan.FromSeconds(5);
 
     // From one sample to a tenth of a second and more, so chunks straddle every codec's frame boundaries.
     private static readonly int[] ChunkSizes = [1, 7, 160, 333, 1024, 4410, 17, 2999, 960, 5];
@@ -133,13 +137,50 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
 
         encoder.Dispose();
 
-        var waiting = Stopwatch.StartNew();
-        while (Directory.Exists($"/proc/{pid}") && waiting.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            await Task.Delay(10);
-        }
+        await AssertProcessEndsAsync(pid);
+    }
 
-        Assert.False(Directory.Exists($"/proc/{pid}"), $"ffmpeg {pid} outlived its encoder");
+    [Fact]
+    public async Task An_aac_chunk_larger_than_the_pipe_is_awaited_and_a_leaving_client_cancels_it()
+    {
+        const int rate = 22050;
+        using var encoder = new AacEncoder(rate);
+        encoder.Begin();
+        var pid = encoder.ProcessId!.Value;
+        await StopProcessAsync(pid);
+
+        // Three seconds of floats (264 KB) overfill the 64 KiB pipe of an ffmpeg that takes nothing.
+        using var clientGone = new CancellationTokenSource();
+        var chunk = new float[3 * rate];
+        var encoding = encoder.EncodeAsync(chunk, clientGone.Token).AsTask();
+        await Task.Delay(200);
+        Assert.False(encoding.IsCompleted, "the chunk went through a pipe that nobody reads");
+
+        await clientGone.CancelAsync();
+        // A write that ignored the token would still be waiting, and time out here.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => encoding.WaitAsync(PromptlyEnough));
+
+        encoder.Dispose();
+        await AssertProcessEndsAsync(pid);
+    }
+
+    [Fact]
+    public async Task A_client_that_leaves_while_ffmpeg_finishes_is_released_at_once_and_ffmpeg_ends()
+    {
+        const int rate = 16000;
+        using var encoder = new AacEncoder(rate);
+        encoder.Begin();
+        await encoder.EncodeAsync(TestSignal(rate).AsMemory(0, rate / 2), CancellationToken.None);
+        var pid = encoder.ProcessId!.Value;
+        // A stopped ffmpeg never exits: without the client's token Finish would wait out its 30 s exit timeout.
+        await StopProcessAsync(pid);
+
+        using var clientGone = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        var finishing = encoder.FinishAsync(clientGone.Token).AsTask();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => finishing.WaitAsync(PromptlyEnough));
+
+        encoder.Dispose();
+        await AssertProcessEndsAsync(pid);
     }
 
     [Theory]
@@ -268,6 +309,25 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
 
         stream.Write((await encoder.FinishAsync(CancellationToken.None)).Span);
         return stream.ToArray();
+    }
+
+    /// <summary>Stops a process (SIGSTOP) so that it neither reads its input nor exits, as a stuck ffmpeg would.</summary>
+    private static async Task StopProcessAsync(int pid)
+    {
+        using var kill = Process.Start("kill", ["-STOP", pid.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
+    private static async Task AssertProcessEndsAsync(int pid)
+    {
+        var waiting = Stopwatch.StartNew();
+        while (Directory.Exists($"/proc/{pid}") && waiting.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.False(Directory.Exists($"/proc/{pid}"), $"ffmpeg {pid} outlived its encoder");
     }
 
     /// <summary>
