@@ -22,6 +22,9 @@ public static class PlaygroundEndpoints
         ("/playground.js", "playground.js", "text/javascript; charset=utf-8"),
     ];
 
+    /// <summary>The page's paths, open without a key like health and metrics.</summary>
+    public static IEnumerable<string> Paths => Assets.Select(asset => asset.Path);
+
     public static IEndpointRouteBuilder MapPlayground(this IEndpointRouteBuilder app)
     {
         foreach (var (path, resource, contentType) in Assets)

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Net;
 using Mesh.Contracts;
@@ -6,17 +7,22 @@ using Mesh.Contracts.Http;
 namespace Mesh.Gateway.Auth;
 
 /// <summary>
-/// <c>Authorization: Bearer KEY</c> like OpenAI on every API path (<c>/v1/…</c>, <c>/ws</c>): a missing, unknown or
-/// revoked key is a 401 envelope, a key over its rate a 429 with <c>Retry-After</c>. With no keys configured only
-/// loopback clients are served. Health, readiness, metrics and the page stay open.
+/// <c>Authorization: Bearer KEY</c> like OpenAI on every path but health, readiness, metrics and the page: a missing,
+/// unknown or revoked key is a 401 envelope, a key over its rate a 429 with <c>Retry-After</c>. With no keys configured
+/// only loopback clients are served.
 /// </summary>
 public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
 {
     public const string ClientHeader = "X-Mesh-Client";
 
+    // The open paths are listed rather than the API's: a path left off this list needs a key however it is spelled, so
+    // one the routes accept in another letter case or with a trailing slash cannot skip the key or its rate limit.
+    private static readonly FrozenSet<string> OpenPaths =
+        new[] { "/healthz", "/readyz", "/metrics" }.Concat(PlaygroundEndpoints.Paths).ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
     public async Task InvokeAsync(HttpContext context)
     {
-        if (!IsApiPath(context.Request.Path))
+        if (OpenPaths.Contains(RequestPaths.Trimmed(context.Request.Path)))
         {
             await next(context);
             return;
@@ -38,9 +44,6 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
         identity!.AttachTo(context);
         await next(context);
     }
-
-    private static bool IsApiPath(PathString path) =>
-        path.StartsWithSegments("/v1", StringComparison.Ordinal) || path.StartsWithSegments("/ws", StringComparison.Ordinal);
 
     private ApiError? Authenticate(HttpContext context, out ClientIdentity? identity, out TimeSpan? retryAfter)
     {

@@ -1,0 +1,115 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Mesh.Gateway.Auth;
+using Mesh.Tests.Reliability;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>
+/// The routes match paths in any letter case and with a trailing slash, so the key check and its rate limit must hold
+/// for every such spelling: against a real gateway with keys and a real backend.
+/// </summary>
+public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IClassFixture<PathSpellingTests.KeyedGateway>
+{
+    private const string BatchOnlyKey = "sk-batch-only";
+    private const string LimitedKey = "sk-limited";
+    private static readonly object TinyRequest = new { model = "tts-1", voice = "alloy", input = "Hi.", response_format = "pcm" };
+
+    [Theory]
+    [InlineData("POST", "/V1/audio/speech")]
+    [InlineData("POST", "/v1/Audio/Speech/")]
+    [InlineData("POST", "/v1/audio/speech/stream/PCM")]
+    [InlineData("GET", "/V1/models")]
+    [InlineData("GET", "/WS")]
+    [InlineData("GET", "/V1/audio/speech/ws/")]
+    [InlineData("GET", "/no/such/path")]
+    public async Task Every_path_but_the_open_ones_needs_a_key_however_it_is_spelled(string method, string path)
+    {
+        using var client = new HttpClient { BaseAddress = keyed.Gateway.Url };
+        using var request = new HttpRequestMessage(new HttpMethod(method), path);
+        if (method == "POST")
+        {
+            request.Content = JsonContent.Create(TinyRequest);
+        }
+
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsEnvelope(await response.Content.ReadAsStringAsync()), "authentication_error", null, "missing_api_key");
+    }
+
+    [Theory]
+    [InlineData("/healthz")]
+    [InlineData("/HEALTHZ")]
+    [InlineData("/readyz/")]
+    [InlineData("/metrics")]
+    [InlineData("/")]
+    [InlineData("/playground.js")]
+    [InlineData("/Playground.css")]
+    public async Task Health_metrics_and_the_page_stay_open(string path)
+    {
+        using var client = new HttpClient { BaseAddress = keyed.Gateway.Url };
+
+        using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_key_keeps_its_rate_limit_however_the_path_is_spelled()
+    {
+        using var client = new HttpClient { BaseAddress = keyed.Gateway.Url };
+
+        using var first = await SpeakAsync(client, "/v1/audio/speech", LimitedKey, TinyRequest);
+        using var second = await SpeakAsync(client, "/V1/AUDIO/SPEECH/", LimitedKey, TinyRequest);
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
+        Assert.NotNull(second.Headers.RetryAfter);
+    }
+
+    private static async Task<HttpResponseMessage> SpeakAsync(HttpClient client, string path, string key, object body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return await client.SendAsync(request);
+    }
+
+    /// <summary>One backend behind a gateway with two keys: one that may not use realtime, one whose bucket holds a single request.</summary>
+    public sealed class KeyedGateway : IAsyncLifetime
+    {
+        private HostProcess? _backend;
+        private HostProcess? _gateway;
+
+        public HostProcess Gateway => _gateway!;
+
+        public async Task InitializeAsync()
+        {
+            _backend = await MeshFleet.StartBackendAsync("b0");
+            _gateway = await MeshFleet.StartGatewayAsync(
+                [_backend.Url],
+                "--Mesh:Auth:Keys:0:Name=batch-only",
+                $"--Mesh:Auth:Keys:0:Sha256={ApiKeyStore.HashOf(BatchOnlyKey)}",
+                "--Mesh:Auth:Keys:0:AllowRealtime=false",
+                "--Mesh:Auth:Keys:1:Name=limited",
+                $"--Mesh:Auth:Keys:1:Sha256={ApiKeyStore.HashOf(LimitedKey)}",
+                "--Mesh:Auth:Keys:1:RequestsPerSecond=0.001",
+                "--Mesh:Auth:Keys:1:Burst=1");
+            await _gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        }
+
+        public async Task DisposeAsync()
+        {
+            if (_gateway is not null)
+            {
+                await _gateway.DisposeAsync();
+            }
+
+            if (_backend is not null)
+            {
+                await _backend.DisposeAsync();
+            }
+        }
+    }
+}
