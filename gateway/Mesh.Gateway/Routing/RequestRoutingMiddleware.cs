@@ -28,7 +28,10 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         }
 
         var identity = ClientIdentity.Of(context) ?? new ClientIdentity(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", null, true);
-        var priority = Classify(context.Request, body.Fields, identity, out var priorityError);
+        var surface = SurfaceOf(context.Request.Path);
+        var isSse = surface == Surface.SentenceStream || (surface == Surface.Speech && body.Fields.StreamFormat == StreamFormats.Sse);
+        var isWholeFile = surface == Surface.Speech && !isSse;
+        var priority = Classify(context.Request, body.Fields, identity, isWholeFile, out var priorityError);
         if (priorityError is not null)
         {
             await ApiResults.WriteErrorAsync(context, priorityError);
@@ -44,8 +47,6 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         }
 
         var cluster = variant is null ? null : table.PoolFor(variant, priority);
-        var isSse = context.Request.Path.Equals("/v1/audio/speech/stream", StringComparison.Ordinal) ||
-            (context.Request.Path.Equals("/v1/audio/speech", StringComparison.Ordinal) && body.Fields.StreamFormat == StreamFormats.Sse);
         var decision = new RouteDecision(priority, variant ?? "none", cluster is null ? "none" : Metadata(cluster, FleetProxyConfigProvider.PoolKey), isSse);
         decision.AttachTo(context);
         if (cluster is not null)
@@ -63,10 +64,21 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         await next(context);
     }
 
-    private static string Classify(HttpRequest request, RoutingFields fields, ClientIdentity identity, out ApiError? error)
+    /// <summary>
+    /// Decided once, from the path as the routes match it (any letter case, with or without a trailing slash): the
+    /// default priority and the SSE marking both follow from it, so no spelling of a path can get one without the other.
+    /// </summary>
+    private static Surface SurfaceOf(PathString path)
+    {
+        var trimmed = RequestPaths.Trimmed(path);
+        return RequestPaths.Is(trimmed, "/v1/audio/speech") ? Surface.Speech
+            : RequestPaths.Is(trimmed, "/v1/audio/speech/stream") ? Surface.SentenceStream
+            : Surface.Other;
+    }
+
+    private static string Classify(HttpRequest request, RoutingFields fields, ClientIdentity identity, bool isWholeFile, out ApiError? error)
     {
         error = null;
-        var isWholeFile = request.Path.Equals("/v1/audio/speech", StringComparison.Ordinal) && fields.StreamFormat != StreamFormats.Sse;
         var surfaceDefault = isWholeFile ? PriorityClasses.Batch : PriorityClasses.Realtime;
         var header = request.Headers[MeshHeaders.Priority].FirstOrDefault();
         if (header is not null && !PriorityClasses.All.Contains(header))
@@ -202,6 +214,17 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         new(RoutingFields.None, ApiError.TooLarge($"Request body exceeds {SpeechRequestParser.MaxBodyBytes} bytes."));
 
     private sealed record BufferedBody(RoutingFields Fields, ApiError? Error);
+
+    /// <summary>
+    /// <c>/v1/audio/speech</c> (a whole file, or OpenAI's SSE with <c>stream_format</c>), the sentence SSE stream, or
+    /// another streaming surface (raw PCM, WebSocket).
+    /// </summary>
+    private enum Surface
+    {
+        Other,
+        Speech,
+        SentenceStream,
+    }
 
     /// <summary>The variant clusters of one proxy configuration, and the assigner for one set of weights.</summary>
     private sealed class RoutingTable

@@ -7,8 +7,8 @@ using Mesh.Tests.Reliability;
 namespace Mesh.Tests.Integration;
 
 /// <summary>
-/// The routes match paths in any letter case and with a trailing slash, so the key check and its rate limit must hold
-/// for every such spelling: against a real gateway with keys and a real backend.
+/// The routes match paths in any letter case and with a trailing slash, so the key check, its rate limit and the
+/// priority a key may use must hold for every such spelling: against a real gateway with keys and a real backend.
 /// </summary>
 public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IClassFixture<PathSpellingTests.KeyedGateway>
 {
@@ -67,6 +67,22 @@ public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IC
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
         Assert.NotNull(second.Headers.RetryAfter);
+    }
+
+    [Theory]
+    [InlineData("/v1/audio/speech")]
+    [InlineData("/v1/audio/speech/")]
+    [InlineData("/V1/Audio/Speech")]
+    public async Task A_key_without_realtime_cannot_raise_a_whole_file_however_the_path_is_spelled(string path)
+    {
+        using var client = new HttpClient { BaseAddress = keyed.Gateway.Url };
+
+        using var raised = await SpeakAsync(client, path, BatchOnlyKey, new { model = "tts-1", voice = "alloy", input = "Hi.", response_format = "pcm", priority = "realtime" });
+        using var batch = await SpeakAsync(client, path, BatchOnlyKey, TinyRequest);
+
+        Assert.Equal(HttpStatusCode.Forbidden, raised.StatusCode);
+        Assert.Equal("priority_not_allowed", ErrorEnvelopeAssert.IsEnvelope(await raised.Content.ReadAsStringAsync()).GetProperty("code").GetString());
+        Assert.Equal(HttpStatusCode.OK, batch.StatusCode);
     }
 
     private static async Task<HttpResponseMessage> SpeakAsync(HttpClient client, string path, string key, object body)

@@ -15,7 +15,8 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
     private const string LongText = "One sentence. Two sentences. Three sentences. Four sentences. Five sentences. Six sentences. Seven. Eight. Nine. Ten.";
     private static readonly TimeSpan MarkedEndWithin = TimeSpan.FromSeconds(1);
 
-    public static TheoryData<string> Surfaces => ["sse", "openai-sse", "pcm", "websocket"];
+    // "sse-spelled" is the sentence stream at a path the routes accept in another spelling (case, trailing slash).
+    public static TheoryData<string> Surfaces => ["sse", "sse-spelled", "openai-sse", "pcm", "websocket"];
 
     [Theory]
     [MemberData(nameof(Surfaces))]
@@ -31,7 +32,9 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             "websocket" => await WebSocketEndAsync(gateway, backend),
             "pcm" => await PcmEndAsync(client, backend),
-            _ => await SseEndAsync(client, backend, surface == "openai-sse"),
+            "openai-sse" => await SseEndAsync(client, backend, "/v1/audio/speech", openAi: true),
+            "sse-spelled" => await SseEndAsync(client, backend, "/V1/Audio/Speech/Stream/", openAi: false),
+            _ => await SseEndAsync(client, backend, "/v1/audio/speech/stream", openAi: false),
         };
 
         output.WriteLine($"{surface}: marked end {elapsedAfterKill.TotalMilliseconds:0} ms after kill -9");
@@ -138,12 +141,12 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         return backend;
     }
 
-    private static async Task<TimeSpan> SseEndAsync(HttpClient client, HostProcess backend, bool openAi)
+    private static async Task<TimeSpan> SseEndAsync(HttpClient client, HostProcess backend, string path, bool openAi)
     {
         object body = openAi
             ? new { model = "tts-1", voice = "alloy", input = LongText, response_format = "pcm", stream_format = "sse" }
             : new { voice = "alloy", input = LongText };
-        using var request = new HttpRequestMessage(HttpMethod.Post, openAi ? "/v1/audio/speech" : "/v1/audio/speech/stream") { Content = JsonContent.Create(body) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         Stopwatch? sinceKill = null;
