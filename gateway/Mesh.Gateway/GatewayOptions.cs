@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Mesh.Gateway;
 
@@ -7,6 +8,7 @@ public sealed class FleetOptions
 {
     public const string Section = "Mesh:Fleet";
 
+    [ValidateEnumeratedItems]
     public List<BackendEndpoint> Backends { get; set; } = [];
 }
 
@@ -104,9 +106,11 @@ public sealed class AdmissionOptions
     public int RealtimeReserved { get; set; } = 4;
 
     [Required]
+    [ValidateObjectMembers]
     public ClassLimits Realtime { get; set; } = new() { MaxQueue = 64, QueueTimeoutMs = 2_000 };
 
     [Required]
+    [ValidateObjectMembers]
     public ClassLimits Batch { get; set; } = new() { MaxQueue = 32, QueueTimeoutMs = 30_000 };
 }
 
@@ -139,6 +143,7 @@ public sealed class AuthOptions
 {
     public const string Section = "Mesh:Auth";
 
+    [ValidateEnumeratedItems]
     public List<ApiKeyEntry> Keys { get; set; } = [];
 
     /// <summary>A JSON file with the same shape (<c>{"Mesh":{"Auth":{"Keys":[...]}}}</c>), watched for changes.</summary>
@@ -168,3 +173,17 @@ public sealed class ApiKeyEntry
     [Range(1, 1_000_000)]
     public int Burst { get; set; } = 40;
 }
+
+/// <summary>
+/// Validators generated from the data annotations at build time. Unlike <c>ValidateDataAnnotations</c> they descend into
+/// members marked <see cref="ValidateObjectMembersAttribute"/> or <see cref="ValidateEnumeratedItemsAttribute"/>, so a
+/// backend, a class's queue limits or an API key out of range stops the start instead of failing the first request.
+/// </summary>
+[OptionsValidator]
+public sealed partial class FleetOptionsValidator : IValidateOptions<FleetOptions>;
+
+[OptionsValidator]
+public sealed partial class AdmissionOptionsValidator : IValidateOptions<AdmissionOptions>;
+
+[OptionsValidator]
+public sealed partial class AuthOptionsValidator : IValidateOptions<AuthOptions>;

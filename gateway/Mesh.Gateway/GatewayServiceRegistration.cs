@@ -23,22 +23,23 @@ public static class GatewayServiceRegistration
 {
     public static IServiceCollection AddGateway(this IServiceCollection services)
     {
-        services.AddOptions<FleetOptions>().BindConfiguration(FleetOptions.Section).ValidateDataAnnotations().Validate(
+        services.AddOptions<FleetOptions>().BindConfiguration(FleetOptions.Section).Validate(
             fleet => fleet.Backends.All(b => Validate(b)) && fleet.Backends.Select(b => b.Name).Distinct(StringComparer.Ordinal).Count() == fleet.Backends.Count,
             "Every backend needs a unique Name, an absolute http(s) Address, a Pool of realtime|batch|shared and a Variant.").ValidateOnStart();
         services.AddOptions<DiscoveryOptions>().BindConfiguration(DiscoveryOptions.Section).ValidateDataAnnotations().Validate(
             d => d.HostsFile is not { Length: > 0 } path || File.Exists(path), "Mesh:Discovery:HostsFile must name an existing file.").ValidateOnStart();
         services.AddOptions<VariantOptions>().BindConfiguration(VariantOptions.Section).Validate(
             v => v.Weights.Values.All(w => w >= 0 && double.IsFinite(w)), "Variant weights must be finite and not negative.").ValidateOnStart();
-        services.AddOptions<AdmissionOptions>().BindConfiguration(AdmissionOptions.Section).ValidateDataAnnotations().Validate(
+        services.AddOptions<AdmissionOptions>().BindConfiguration(AdmissionOptions.Section).Validate(
             a => a.RealtimeReserved < a.TotalConcurrency, "RealtimeReserved must leave batch at least one slot of TotalConcurrency.").ValidateOnStart();
         services.AddOptions<BalancingOptions>().BindConfiguration(BalancingOptions.Section).ValidateDataAnnotations().Validate(
             b => BalancingOptions.Policies.Contains(b.Policy, StringComparer.Ordinal),
             $"Mesh:Balancing:Policy must be one of: {string.Join(", ", BalancingOptions.Policies)}.").ValidateOnStart();
         services.AddOptions<PassiveHealthOptions>().BindConfiguration(PassiveHealthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).Validate(
-            a => a.Keys.All(k => System.Text.RegularExpressions.Regex.IsMatch(k.Sha256, "^[0-9a-f]{64}$") && !string.IsNullOrWhiteSpace(k.Name)),
-            "Every API key needs a Name and a lowercase hex Sha256.").ValidateOnStart();
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<FleetOptions>, FleetOptionsValidator>();
+        services.AddSingleton<IValidateOptions<AdmissionOptions>, AdmissionOptionsValidator>();
+        services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
 
         services.AddGracefulShutdown("Mesh:Shutdown");
         services.AddOptions<WebSocketRelayOptions>().BindConfiguration(WebSocketRelayOptions.Section).Validate(

@@ -162,6 +162,27 @@ public sealed class GatewayPolicyTests
         }
     }
 
+    [Fact]
+    public async Task A_key_out_of_range_stops_the_gateway_at_start()
+    {
+        InvalidOperationException? refused = null;
+        try
+        {
+            await using var gateway = await MeshFleet.StartGatewayAsync(
+                [new Uri("http://127.0.0.1:9/")],
+                "--Mesh:Auth:Keys:0:Name=team-a",
+                $"--Mesh:Auth:Keys:0:Sha256={ApiKeyStore.HashOf("sk-a")}",
+                "--Mesh:Auth:Keys:0:Burst=0");
+        }
+        catch (InvalidOperationException ex)
+        {
+            refused = ex;
+        }
+
+        Assert.NotNull(refused);
+        Assert.Contains("AuthOptions.Keys[0].Burst", refused.Message, StringComparison.Ordinal);
+    }
+
     private static async Task WriteKeysAsync(string path, bool revokeGood)
     {
         var keys = new object[]

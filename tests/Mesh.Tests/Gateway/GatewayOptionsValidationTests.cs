@@ -1,0 +1,58 @@
+using Mesh.Gateway;
+using Mesh.Gateway.Auth;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.Tests.Gateway;
+
+/// <summary>Settings nested in lists and objects (backends, API keys, per-class queue limits) are validated at start too.</summary>
+public sealed class GatewayOptionsValidationTests
+{
+    [Fact]
+    public void Valid_nested_settings_pass()
+    {
+        ValidateAll(Settings());
+    }
+
+    [Theory]
+    [InlineData("Mesh:Auth:Keys:0:RequestsPerSecond", "0", "AuthOptions.Keys[0].RequestsPerSecond")]
+    [InlineData("Mesh:Auth:Keys:0:Burst", "0", "AuthOptions.Keys[0].Burst")]
+    [InlineData("Mesh:Auth:Keys:0:Name", "team a", "AuthOptions.Keys[0].Name")]
+    [InlineData("Mesh:Admission:Batch:QueueTimeoutMs", "-5", "AdmissionOptions.Batch.QueueTimeoutMs")]
+    [InlineData("Mesh:Admission:Realtime:MaxQueue", "-1", "AdmissionOptions.Realtime.MaxQueue")]
+    [InlineData("Mesh:Fleet:Backends:0:Name", "b 0", "FleetOptions.Backends[0].Name")]
+    public void A_nested_setting_out_of_range_is_refused_by_its_name(string key, string value, string member)
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => ValidateAll(Settings((key, value))));
+
+        Assert.Contains(member, error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A valid backend and API key, with <paramref name="changes"/> applied.</summary>
+    private static Dictionary<string, string?> Settings(params (string Key, string Value)[] changes)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Mesh:Fleet:Backends:0:Name"] = "b0",
+            ["Mesh:Fleet:Backends:0:Address"] = "http://127.0.0.1:9000/",
+            ["Mesh:Auth:Keys:0:Name"] = "team-a",
+            ["Mesh:Auth:Keys:0:Sha256"] = ApiKeyStore.HashOf("sk-a"),
+        };
+        foreach (var (key, value) in changes)
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
+
+    private static void ValidateAll(Dictionary<string, string?> settings)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        using var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration).AddGateway().BuildServiceProvider();
+        _ = services.GetRequiredService<IOptions<FleetOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<AdmissionOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<AuthOptions>>().Value;
+    }
+}
