@@ -139,7 +139,7 @@ public sealed class PassiveHealthOptions
 }
 
 /// <summary>API keys (section <c>Mesh:Auth</c>), stored as SHA-256 hashes; reloaded live, so a revoked key stops at once.</summary>
-public sealed class AuthOptions
+public sealed class AuthOptions : IValidatableObject
 {
     public const string Section = "Mesh:Auth";
 
@@ -148,6 +148,14 @@ public sealed class AuthOptions
 
     /// <summary>A JSON file with the same shape (<c>{"Mesh":{"Auth":{"Keys":[...]}}}</c>), watched for changes.</summary>
     public string? KeysFile { get; set; }
+
+    /// <summary>Each name once: a key's rate limit is kept by its name, so two keys of one name would share one limit.</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
+        Keys.GroupBy(key => key.Name, StringComparer.Ordinal)
+            .Where(named => named.Count() > 1)
+            .Select(named => new ValidationResult(
+                $"API key name '{named.Key}' is used by {named.Count()} keys; every key needs a name of its own, since its rate limit is kept by name.",
+                [nameof(Keys)]));
 }
 
 public sealed class ApiKeyEntry

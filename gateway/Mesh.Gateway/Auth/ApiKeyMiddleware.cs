@@ -68,18 +68,19 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
             return Unauthorized("Missing API key: send 'Authorization: Bearer YOUR_KEY'.", "missing_api_key");
         }
 
-        var entry = keys.Find(authorization["Bearer ".Length..].Trim());
-        if (entry is null)
+        var key = keys.Find(authorization["Bearer ".Length..].Trim());
+        if (key is null)
         {
             return Unauthorized("Incorrect API key provided.", "invalid_api_key");
         }
 
+        var entry = key.Entry;
         if (entry.Revoked)
         {
             return Unauthorized("This API key has been revoked.", "revoked_api_key");
         }
 
-        if (!keys.TryAcquire(entry, out var wait))
+        if (!key.Bucket.TryTake(out var wait))
         {
             retryAfter = wait;
             return new ApiError(StatusCodes.Status429TooManyRequests, $"Rate limit of key '{entry.Name}' reached; retry after {wait.TotalSeconds:0.#} s.", ErrorTypes.RateLimit, null, "rate_limit_exceeded");

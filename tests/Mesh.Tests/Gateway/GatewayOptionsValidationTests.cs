@@ -29,6 +29,16 @@ public sealed class GatewayOptionsValidationTests
         Assert.Contains(member, error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Two_keys_of_one_name_are_refused()
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => ValidateAll(Settings(
+            ("Mesh:Auth:Keys:1:Name", "team-a"),
+            ("Mesh:Auth:Keys:1:Sha256", ApiKeyStore.HashOf("sk-b")))));
+
+        Assert.Contains("'team-a' is used by 2 keys", error.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>A valid backend and API key, with <paramref name="changes"/> applied.</summary>
     private static Dictionary<string, string?> Settings(params (string Key, string Value)[] changes)
     {

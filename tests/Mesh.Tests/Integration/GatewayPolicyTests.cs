@@ -163,6 +163,49 @@ public sealed class GatewayPolicyTests
     }
 
     [Fact]
+    public async Task Saving_the_keys_file_keeps_unchanged_limits_and_a_bad_file_is_refused()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test");
+        var keysFile = Path.Combine(Path.GetTempPath(), $"mesh-keys-{Guid.NewGuid():N}.json");
+        var limited = new { Name = "limited", Sha256 = ApiKeyStore.HashOf("sk-limited"), RequestsPerSecond = 0.001, Burst = 1 };
+        await WriteKeysFileAsync(keysFile, limited);
+        try
+        {
+            await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url], $"--Mesh:Auth:KeysFile={keysFile}");
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+            using var client = new HttpClient { BaseAddress = gateway.Url };
+            (await SpeakAsync(client, "sk-limited")).Dispose();
+
+            // Another key added, this one unchanged: once the new key works, this one must still be out of tokens.
+            await WriteKeysFileAsync(keysFile, limited, new { Name = "added", Sha256 = ApiKeyStore.HashOf("sk-added") });
+            await UntilAsync(
+                async () =>
+                {
+                    using var response = await SpeakAsync(client, "sk-added");
+                    return response.StatusCode == HttpStatusCode.OK;
+                },
+                "the added key was never accepted");
+            Assert.Equal("rate_limit_exceeded", await RejectionAsync(client, "sk-limited", HttpStatusCode.TooManyRequests));
+
+            // A key out of range and one more new key: the whole file is refused, the keys in force serve on.
+            await WriteKeysFileAsync(
+                keysFile,
+                limited,
+                new { Name = "added", Sha256 = ApiKeyStore.HashOf("sk-added"), Burst = 0 },
+                new { Name = "late", Sha256 = ApiKeyStore.HashOf("sk-late") });
+            await UntilAsync(() => Task.FromResult(gateway.Output.Contains("The changed API keys were refused", StringComparison.Ordinal)), "the bad file was not refused");
+            Assert.Contains("AuthOptions.Keys[1].Burst", gateway.Output, StringComparison.Ordinal);
+            Assert.Equal("invalid_api_key", await RejectionAsync(client, "sk-late", HttpStatusCode.Unauthorized));
+            using var added = await SpeakAsync(client, "sk-added");
+            Assert.Equal(HttpStatusCode.OK, added.StatusCode);
+        }
+        finally
+        {
+            File.Delete(keysFile);
+        }
+    }
+
+    [Fact]
     public async Task A_key_out_of_range_stops_the_gateway_at_start()
     {
         InvalidOperationException? refused = null;
@@ -183,15 +226,25 @@ public sealed class GatewayPolicyTests
         Assert.Contains("AuthOptions.Keys[0].Burst", refused.Message, StringComparison.Ordinal);
     }
 
-    private static async Task WriteKeysAsync(string path, bool revokeGood)
-    {
-        var keys = new object[]
-        {
+    private static Task WriteKeysAsync(string path, bool revokeGood) =>
+        WriteKeysFileAsync(
+            path,
             new { Name = "good", Sha256 = ApiKeyStore.HashOf("sk-good"), Revoked = revokeGood },
             new { Name = "slow", Sha256 = ApiKeyStore.HashOf("sk-slow"), RequestsPerSecond = 0.01, Burst = 2 },
-            new { Name = "old", Sha256 = ApiKeyStore.HashOf("sk-revoked"), Revoked = true },
-        };
-        await File.WriteAllTextAsync(path, JsonSerializer.Serialize(new { Mesh = new { Auth = new { Keys = keys } } }));
+            new { Name = "old", Sha256 = ApiKeyStore.HashOf("sk-revoked"), Revoked = true });
+
+    private static Task WriteKeysFileAsync(string path, params object[] keys) =>
+        File.WriteAllTextAsync(path, JsonSerializer.Serialize(new { Mesh = new { Auth = new { Keys = keys } } }));
+
+    /// <summary>Polls <paramref name="condition"/> until it holds, for at most 10 s (a saved file is reloaded within about a second).</summary>
+    private static async Task UntilAsync(Func<Task<bool>> condition, string failure)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, failure);
+            await Task.Delay(100);
+        }
     }
 
     private static async Task<string?> RejectionAsync(HttpClient client, string? key, HttpStatusCode expected)
