@@ -29,7 +29,9 @@ public sealed class RequestCountingTests
 
             await SendAsync(client, Speech(key: null));
             await SendAsync(client, Speech(HttpMethod.Get));
-            await SendAsync(client, new HttpRequestMessage(HttpMethod.Get, "/no/such/path"));
+            var unknownPath = new HttpRequestMessage(HttpMethod.Get, "/no/such/path");
+            unknownPath.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Key);
+            await SendAsync(client, unknownPath);
             await SendAsync(client, Speech(body: new StringContent(new string(' ', SpeechRequestParser.MaxBodyBytes + 1), Encoding.UTF8, "application/json")));
             var badPriority = Speech();
             badPriority.Headers.Add(MeshHeaders.Priority, "urgent");
