@@ -8,6 +8,9 @@ namespace Mesh.Gateway;
 
 public static class GatewayEndpoints
 {
+    /// <summary>The gateway's own probe and scrape paths: open without a key, and not counted as client requests.</summary>
+    public static readonly IReadOnlyList<string> ProbePaths = ["/healthz", "/readyz", "/metrics"];
+
     public static IEndpointRouteBuilder MapGatewayEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/healthz", () => TypedResults.Text("alive"));

@@ -14,11 +14,9 @@ public sealed class RequestCountingMiddleware(RequestDelegate next)
 {
     public const int ClientClosedRequest = 499;
 
-    private static readonly PathString[] Uncounted = ["/healthz", "/readyz", "/metrics"];
-
     public async Task InvokeAsync(HttpContext context)
     {
-        if (Uncounted.Any(path => context.Request.Path.Equals(path, StringComparison.OrdinalIgnoreCase)))
+        if (GatewayEndpoints.ProbePaths.Any(path => context.Request.Path.Equals(path, StringComparison.OrdinalIgnoreCase)))
         {
             await next(context);
             return;

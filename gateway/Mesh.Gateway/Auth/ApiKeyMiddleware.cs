@@ -18,7 +18,7 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
     // The open paths are listed rather than the API's: a path left off this list needs a key however it is spelled, so
     // one the routes accept in another letter case or with a trailing slash cannot skip the key or its rate limit.
     private static readonly FrozenSet<string> OpenPaths =
-        new[] { "/healthz", "/readyz", "/metrics" }.Concat(PlaygroundEndpoints.Paths).ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+        GatewayEndpoints.ProbePaths.Concat(PlaygroundEndpoints.Paths).ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
     public async Task InvokeAsync(HttpContext context)
     {
