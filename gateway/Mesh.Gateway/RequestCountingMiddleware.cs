@@ -16,7 +16,8 @@ public sealed class RequestCountingMiddleware(RequestDelegate next)
 
     public async Task InvokeAsync(HttpContext context)
     {
-        if (GatewayEndpoints.ProbePaths.Any(path => context.Request.Path.Equals(path, StringComparison.OrdinalIgnoreCase)))
+        var path = RequestPaths.Trimmed(context.Request.Path);
+        if (GatewayEndpoints.ProbePaths.Any(probe => RequestPaths.Is(path, probe)))
         {
             await next(context);
             return;
