@@ -23,26 +23,26 @@ public static class GatewayServiceRegistration
 {
     public static IServiceCollection AddGateway(this IServiceCollection services)
     {
-        services.AddOptions<FleetOptions>().BindConfiguration(FleetOptions.Section).Validate(
+        services.AddReloadableOptions<FleetOptions>(FleetOptions.Section).Validate(
             fleet => fleet.Backends.All(b => Validate(b)) && fleet.Backends.Select(b => b.Name).Distinct(StringComparer.Ordinal).Count() == fleet.Backends.Count,
             "Every backend needs a unique Name, an absolute http(s) Address, a Pool of realtime|batch|shared and a Variant.").ValidateOnStart();
         services.AddOptions<DiscoveryOptions>().BindConfiguration(DiscoveryOptions.Section).ValidateDataAnnotations().Validate(
             d => d.HostsFile is not { Length: > 0 } path || File.Exists(path), "Mesh:Discovery:HostsFile must name an existing file.").ValidateOnStart();
-        services.AddOptions<VariantOptions>().BindConfiguration(VariantOptions.Section).Validate(
+        services.AddReloadableOptions<VariantOptions>(VariantOptions.Section).Validate(
             v => v.Weights.Values.All(w => w >= 0 && double.IsFinite(w)), "Variant weights must be finite and not negative.").ValidateOnStart();
-        services.AddOptions<AdmissionOptions>().BindConfiguration(AdmissionOptions.Section).Validate(
+        services.AddReloadableOptions<AdmissionOptions>(AdmissionOptions.Section).Validate(
             a => a.RealtimeReserved < a.TotalConcurrency, "RealtimeReserved must leave batch at least one slot of TotalConcurrency.").ValidateOnStart();
-        services.AddOptions<BalancingOptions>().BindConfiguration(BalancingOptions.Section).ValidateDataAnnotations().Validate(
+        services.AddReloadableOptions<BalancingOptions>(BalancingOptions.Section).ValidateDataAnnotations().Validate(
             b => BalancingOptions.Policies.Contains(b.Policy, StringComparer.Ordinal),
             $"Mesh:Balancing:Policy must be one of: {string.Join(", ", BalancingOptions.Policies)}.").ValidateOnStart();
-        services.AddOptions<PassiveHealthOptions>().BindConfiguration(PassiveHealthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateOnStart();
+        services.AddReloadableOptions<PassiveHealthOptions>(PassiveHealthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddReloadableOptions<AuthOptions>(AuthOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<FleetOptions>, FleetOptionsValidator>();
         services.AddSingleton<IValidateOptions<AdmissionOptions>, AdmissionOptionsValidator>();
         services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
 
         services.AddGracefulShutdown("Mesh:Shutdown");
-        services.AddOptions<WebSocketRelayOptions>().BindConfiguration(WebSocketRelayOptions.Section).Validate(
+        services.AddReloadableOptions<WebSocketRelayOptions>(WebSocketRelayOptions.Section).Validate(
             w => w.AllowedOrigins.All(CorsSettings.IsOrigin), "Every WebSocket allowed origin must be scheme://host[:port], with no path.").ValidateOnStart();
         services.AddOptions<CorsSettings>().BindConfiguration(CorsSettings.Section).Validate(
             c => c.AllowedOrigins.All(CorsSettings.IsOrigin), "Every CORS allowed origin must be scheme://host[:port], with no path.").ValidateOnStart();
@@ -83,6 +83,17 @@ public static class GatewayServiceRegistration
         });
         services.AddHttpClient(CatalogEndpoints.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(3));
         return services;
+    }
+
+    /// <summary>
+    /// Settings bound to <paramref name="section"/> and read live, through a monitor that keeps the last valid settings
+    /// when a saved file fails validation instead of failing every request after it.
+    /// </summary>
+    private static OptionsBuilder<TOptions> AddReloadableOptions<TOptions>(this IServiceCollection services, string section)
+        where TOptions : class
+    {
+        services.AddSingleton<IOptionsMonitor<TOptions>, LastValidOptionsMonitor<TOptions>>();
+        return services.AddOptions<TOptions>().BindConfiguration(section);
     }
 
     private static bool Validate(BackendEndpoint backend) =>

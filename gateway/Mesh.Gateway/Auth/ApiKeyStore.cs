@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
-using Microsoft.Extensions.Primitives;
 
 namespace Mesh.Gateway.Auth;
 
@@ -10,23 +9,18 @@ namespace Mesh.Gateway.Auth;
 /// token bucket per key. Follows configuration changes, so adding or revoking a key needs no restart; a change that
 /// fails validation is logged and the keys in force stay.
 /// </summary>
-public sealed partial class ApiKeyStore : IDisposable
+public sealed class ApiKeyStore : IDisposable
 {
-    private readonly IOptionsFactory<AuthOptions> _options;
-    private readonly ILogger<ApiKeyStore> _logger;
-    private readonly IDisposable[] _subscriptions;
+    private readonly IDisposable? _subscription;
 
     // Swapped whole on a reload, never changed in place: a request keeps the key (and bucket) it found.
     private volatile ApiKey[] _keys;
 
-    public ApiKeyStore(IOptionsFactory<AuthOptions> options, IEnumerable<IOptionsChangeTokenSource<AuthOptions>> changes, ILogger<ApiKeyStore> logger)
+    /// <param name="options">Registered as a <see cref="LastValidOptionsMonitor{TOptions}"/>, which passes on only changes that validate.</param>
+    public ApiKeyStore(IOptionsMonitor<AuthOptions> options)
     {
-        _options = options;
-        _logger = logger;
-        _keys = Load(options.Create(Options.DefaultName), []);
-        // What IOptionsMonitor would do, except that a change failing validation leaves the keys in force; the monitor
-        // would throw on every read after it.
-        _subscriptions = [.. changes.Where(source => source.Name == Options.DefaultName).Select(source => ChangeToken.OnChange(source.GetChangeToken, Reload))];
+        _keys = Load(options.CurrentValue, []);
+        _subscription = options.OnChange(changed => _keys = Load(changed, _keys));
     }
 
     public bool HasKeys => _keys.Length > 0;
@@ -47,31 +41,9 @@ public sealed partial class ApiKeyStore : IDisposable
         return match;
     }
 
-    public void Dispose()
-    {
-        foreach (var subscription in _subscriptions)
-        {
-            subscription.Dispose();
-        }
-    }
+    public void Dispose() => _subscription?.Dispose();
 
     public static string HashOf(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
-
-    private void Reload()
-    {
-        AuthOptions options;
-        try
-        {
-            options = _options.Create(Options.DefaultName);
-        }
-        catch (OptionsValidationException ex)
-        {
-            LogReloadRefused(_logger, _keys.Length, ex.Message);
-            return;
-        }
-
-        _keys = Load(options, _keys);
-    }
 
     /// <summary>
     /// The keys of <paramref name="options"/>, each keeping its bucket from <paramref name="previous"/> when its limits are
@@ -89,8 +61,6 @@ public sealed partial class ApiKeyStore : IDisposable
                 : new TokenBucket(entry.RequestsPerSecond, entry.Burst)))];
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "The changed API keys were refused; the {Count} keys in force stay: {Reason}")]
-    private static partial void LogReloadRefused(ILogger logger, int count, string reason);
 }
 
 /// <summary>A configured key: its entry, the hash it is found by and the token bucket of its limits.</summary>

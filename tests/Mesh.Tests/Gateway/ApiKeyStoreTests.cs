@@ -43,7 +43,7 @@ public sealed class ApiKeyStoreTests
         Assert.Same(bucketOfA, keys.Store.Find("sk-a")!.Bucket);
         Assert.Equal("b", keys.Store.Find("sk-b")!.Entry.Name);
         Assert.True(bucketOfA.TryTake(out _));
-        Assert.Contains(keys.Log.Lines, line => line.StartsWith("Error: The changed API keys were refused", StringComparison.Ordinal) && line.Contains(reason, StringComparison.Ordinal));
+        Assert.Contains(keys.Log.Lines, line => line.StartsWith("Error: The changed AuthOptions settings were refused", StringComparison.Ordinal) && line.Contains(reason, StringComparison.Ordinal));
     }
 
     [Fact]

@@ -193,7 +193,7 @@ public sealed class GatewayPolicyTests
                 limited,
                 new { Name = "added", Sha256 = ApiKeyStore.HashOf("sk-added"), Burst = 0 },
                 new { Name = "late", Sha256 = ApiKeyStore.HashOf("sk-late") });
-            await UntilAsync(() => Task.FromResult(gateway.Output.Contains("The changed API keys were refused", StringComparison.Ordinal)), "the bad file was not refused");
+            await UntilAsync(() => Task.FromResult(gateway.Output.Contains("The changed AuthOptions settings were refused", StringComparison.Ordinal)), "the bad file was not refused");
             Assert.Contains("AuthOptions.Keys[1].Burst", gateway.Output, StringComparison.Ordinal);
             Assert.Equal("invalid_api_key", await RejectionAsync(client, "sk-late", HttpStatusCode.Unauthorized));
             using var added = await SpeakAsync(client, "sk-added");

@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+
+namespace Mesh.Gateway;
+
+/// <summary>
+/// An <see cref="IOptionsMonitor{TOptions}"/> for settings reloaded while the gateway runs: a change that fails
+/// validation is logged once and the last settings that validated stay in force, where the framework's monitor would
+/// throw on every read after it. Listeners hear only of changes that validated. The first read still throws on invalid
+/// settings, so validation at start stops the gateway as before.
+/// </summary>
+public sealed partial class LastValidOptionsMonitor<TOptions> : IOptionsMonitor<TOptions>, IDisposable
+    where TOptions : class
+{
+    private readonly IOptionsFactory<TOptions> _factory;
+    private readonly ILogger<LastValidOptionsMonitor<TOptions>> _logger;
+    private readonly ConcurrentDictionary<string, TOptions> _inForce = new(StringComparer.Ordinal);
+
+    // The reason each name's latest change was refused for, so a change reported twice by the file watcher, or an
+    // unrelated file saved after it, does not log the same refusal again.
+    private readonly ConcurrentDictionary<string, string> _refused = new(StringComparer.Ordinal);
+    private readonly IDisposable[] _subscriptions;
+
+    public LastValidOptionsMonitor(
+        IOptionsFactory<TOptions> factory, IEnumerable<IOptionsChangeTokenSource<TOptions>> changes, ILogger<LastValidOptionsMonitor<TOptions>> logger)
+    {
+        _factory = factory;
+        _logger = logger;
+        _subscriptions = [.. changes.Select(source => ChangeToken.OnChange(source.GetChangeToken, () => Reload(source.Name ?? Options.DefaultName)))];
+    }
+
+    private event Action<TOptions, string?>? Changed;
+
+    public TOptions CurrentValue => Get(Options.DefaultName);
+
+    public TOptions Get(string? name) => _inForce.GetOrAdd(name ?? Options.DefaultName, _factory.Create);
+
+    public IDisposable OnChange(Action<TOptions, string?> listener)
+    {
+        Changed += listener;
+        return new Subscription(() => Changed -= listener);
+    }
+
+    public void Dispose()
+    {
+        foreach (var subscription in _subscriptions)
+        {
+            subscription.Dispose();
+        }
+    }
+
+    private void Reload(string name)
+    {
+        TOptions options;
+        try
+        {
+            options = _factory.Create(name);
+        }
+        catch (OptionsValidationException ex)
+        {
+            if (_refused.TryGetValue(name, out var reason) && reason == ex.Message)
+            {
+                return;
+            }
+
+            _refused[name] = ex.Message;
+            LogReloadRefused(_logger, typeof(TOptions).Name, ex.Message);
+            return;
+        }
+
+        _refused.TryRemove(name, out _);
+        _inForce[name] = options;
+        Changed?.Invoke(options, name);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The changed {Options} settings were refused; the settings in force stay: {Reason}")]
+    private static partial void LogReloadRefused(ILogger logger, string options, string reason);
+
+    private sealed class Subscription(Action dispose) : IDisposable
+    {
+        public void Dispose() => dispose();
+    }
+}
