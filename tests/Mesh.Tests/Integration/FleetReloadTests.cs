@@ -1,5 +1,7 @@
+using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Mesh.Contracts;
 using Mesh.Tests.Observability;
 
 namespace Mesh.Tests.Integration;
@@ -7,6 +9,9 @@ namespace Mesh.Tests.Integration;
 /// <summary>A fleet file edited under a running gateway, as an operator scaling in would.</summary>
 public sealed class FleetReloadTests
 {
+    private const string FleetRefusal = "The changed FleetOptions settings were refused";
+    private const string WeightsRefusal = "The changed VariantOptions settings were refused";
+
     [Fact]
     public async Task A_backend_removed_from_the_fleet_file_leaves_no_series_behind()
     {
@@ -51,14 +56,71 @@ public sealed class FleetReloadTests
         }
     }
 
-    /// <summary>Writes the fleet next to the file and renames it over, so the gateway never reads half of it.</summary>
-    private static async Task WriteFleetAsync(string fleetFile, params (string Name, Uri Address)[] backends)
+    [Fact]
+    public async Task A_fleet_file_that_fails_validation_is_refused_and_the_next_valid_one_applies()
+    {
+        await using var first = await MeshFleet.StartBackendAsync("b0");
+        await using var second = await MeshFleet.StartBackendAsync("b1");
+        var fleetFile = Path.Combine(Path.GetTempPath(), $"mesh-fleet-{Guid.NewGuid():N}.json");
+        await WriteFleetAsync(fleetFile, ("first", first.Url));
+        try
+        {
+            await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile}");
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+            using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(60) };
+
+            // A relative address and a negative weight fail validation: both are refused, and the fleet and weights in
+            // force serve on (the weights are read on every request).
+            await WriteFleetAsync(
+                fleetFile, new Dictionary<string, double> { ["test"] = -1 }, ("first", first.Url), ("second", new Uri("backends/second", UriKind.Relative)));
+            await Eventually.UntilAsync(
+                () => Task.FromResult(gateway.Output.Contains(FleetRefusal, StringComparison.Ordinal) && gateway.Output.Contains(WeightsRefusal, StringComparison.Ordinal)),
+                "the invalid fleet file was not refused");
+            Assert.Contains("an absolute http(s) Address", gateway.Output, StringComparison.Ordinal);
+            Assert.Contains("Variant weights must be finite and not negative", gateway.Output, StringComparison.Ordinal);
+            using (var speech = await SpeakAsync(client))
+            {
+                Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
+                Assert.NotEmpty(await speech.Content.ReadAsByteArrayAsync());
+            }
+
+            Assert.Equal(1, (await VariantAsync(client)).ReadyBackends);
+
+            await WriteFleetAsync(fleetFile, ("first", first.Url), ("second", second.Url));
+            await Eventually.UntilAsync(async () => (await VariantAsync(client)).ReadyBackends == 2, "the valid fleet file after the refused one never applied");
+            using (var speech = await SpeakAsync(client))
+            {
+                Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
+            }
+
+            // However often the watcher reported the refused file, each refusal is logged once.
+            Assert.Single(gateway.Output.Split('\n'), line => line.Contains(FleetRefusal, StringComparison.Ordinal));
+            Assert.Single(gateway.Output.Split('\n'), line => line.Contains(WeightsRefusal, StringComparison.Ordinal));
+            Assert.False(gateway.HasExited);
+        }
+        finally
+        {
+            File.Delete(fleetFile);
+        }
+    }
+
+    private static Task WriteFleetAsync(string fleetFile, params (string Name, Uri Address)[] backends) =>
+        WriteFleetAsync(fleetFile, new Dictionary<string, double>(), backends);
+
+    /// <summary>Writes the fleet and variant weights next to the file and renames it over, so the gateway never reads half of it.</summary>
+    private static async Task WriteFleetAsync(string fleetFile, Dictionary<string, double> weights, params (string Name, Uri Address)[] backends)
     {
         var fleet = backends.Select(b => new { b.Name, Address = b.Address.ToString(), Pool = "shared", Variant = "test" });
         var next = fleetFile + ".next";
-        await File.WriteAllTextAsync(next, JsonSerializer.Serialize(new { Mesh = new { Fleet = new { Backends = fleet } } }));
+        await File.WriteAllTextAsync(next, JsonSerializer.Serialize(new { Mesh = new { Fleet = new { Backends = fleet }, Variants = new { Weights = weights } } }));
         File.Move(next, fleetFile, overwrite: true);
     }
+
+    private static Task<HttpResponseMessage> SpeakAsync(HttpClient client) =>
+        client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Still here." });
+
+    private static async Task<VariantInfo> VariantAsync(HttpClient client) =>
+        Assert.Single((await client.GetFromJsonAsync(new Uri("/v1/mesh/variants", UriKind.Relative), ContractsJsonContext.Default.VariantList))!.Data);
 
     private static Task<string> MetricsAsync(HttpClient client) => client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
 
