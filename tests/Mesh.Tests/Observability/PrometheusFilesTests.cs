@@ -77,6 +77,55 @@ public sealed partial class PrometheusFilesTests
         }
     }
 
+    /// <summary>
+    /// The A/B traffic split, evaluated by promtool on gateway counters: answers the gateway gives before it picks a
+    /// variant (variant <c>none</c>: bad key, unknown path, wrong method) are neither a variant of their own nor part of
+    /// the split, so with every variable on "All" the shares are the variants' 75/25.
+    /// </summary>
+    [Fact]
+    public async Task Traffic_split_panel_leaves_out_answers_without_a_variant()
+    {
+        var panel = DashboardFile.LoadAll().SelectMany(d => d.Panels).Single(p => p.Title == "Traffic split between variants (gateway)");
+        var expression = DashboardFile.Expand(Assert.Single(panel.Targets).Expression)
+            .Replace($"[{DashboardFile.RateInterval}]", "[5m]", StringComparison.Ordinal);
+
+        var file = Path.Combine(Path.GetTempPath(), $"mesh-traffic-split-{Guid.NewGuid():N}.yml");
+        string Series(string variant, string code) =>
+            $"mesh_requests_total{{job=\"mesh-gateway\", instance=\"gw:8080\", variant=\"{variant}\", pool=\"{(variant == "none" ? "none" : "shared")}\", priority=\"{(variant == "none" ? "none" : "batch")}\", code=\"{code}\"}}";
+        static string VariantLabel(string variant) => "{variant=\"" + variant + "\"}";
+        await File.WriteAllTextAsync(file, $"""
+            evaluation_interval: 1m
+            tests:
+              - interval: 1m
+                input_series:
+                  - series: '{Series("a", "200")}'
+                    values: '0+180x10'
+                  - series: '{Series("b", "200")}'
+                    values: '0+60x10'
+                  - series: '{Series("none", "401")}'
+                    values: '0+120x10'
+                  - series: '{Series("none", "404")}'
+                    values: '0+60x10'
+                promql_expr_test:
+                  - expr: '{expression.Replace("'", "''", StringComparison.Ordinal)}'
+                    eval_time: 10m
+                    exp_samples:
+                      - labels: '{VariantLabel("a")}'
+                        value: 0.75
+                      - labels: '{VariantLabel("b")}'
+                        value: 0.25
+            """);
+        try
+        {
+            var output = await PromtoolAsync("test", "rules", file);
+            Assert.DoesNotContain("FAILED", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     private static string[] RuleFileNames() =>
         [.. System.IO.Directory.GetFiles(Directory, "*rules.yml").Select(Path.GetFileName).OfType<string>()];
 
