@@ -104,6 +104,21 @@ internal static unsafe class CudaRuntime
     public static void ZeroAsync(nint destination, long bytes, nint stream) =>
         Check(Native.MemsetAsync(destination, 0, (nuint)bytes, stream), "cudaMemsetAsync");
 
+    /// <summary>
+    /// Free and total memory of <paramref name="deviceId"/> as the driver counts it (every process's allocations);
+    /// null without a usable CUDA runtime or device.
+    /// </summary>
+    public static (long Free, long Total)? MemoryInfo(int deviceId)
+    {
+        if (Loaded.Value is not { } api || api.SetDevice(deviceId) != 0)
+        {
+            return null;
+        }
+
+        nuint free, total;
+        return api.MemGetInfo(&free, &total) == 0 ? ((long)free, (long)total) : null;
+    }
+
     public static void Synchronize(nint stream) => Check(Native.StreamSynchronize(stream), "cudaStreamSynchronize");
 
     private static Api Native => Loaded.Value ?? throw new InvalidOperationException($"{Library} is not loaded.");
@@ -138,7 +153,8 @@ internal static unsafe class CudaRuntime
                 (delegate* unmanaged<nint*, nuint, uint, int>)NativeLibrary.GetExport(handle, "cudaHostAlloc"),
                 (delegate* unmanaged<nint*, nint, uint, int>)NativeLibrary.GetExport(handle, "cudaHostGetDevicePointer"),
                 (delegate* unmanaged<nint, nint, nuint, int, nint, int>)NativeLibrary.GetExport(handle, "cudaMemcpyAsync"),
-                (delegate* unmanaged<nint, int, nuint, nint, int>)NativeLibrary.GetExport(handle, "cudaMemsetAsync"));
+                (delegate* unmanaged<nint, int, nuint, nint, int>)NativeLibrary.GetExport(handle, "cudaMemsetAsync"),
+                (delegate* unmanaged<nuint*, nuint*, int>)NativeLibrary.GetExport(handle, "cudaMemGetInfo"));
         }
         catch (EntryPointNotFoundException)
         {
@@ -159,7 +175,8 @@ internal static unsafe class CudaRuntime
         delegate* unmanaged<nint*, nuint, uint, int> hostAlloc,
         delegate* unmanaged<nint*, nint, uint, int> hostGetDevicePointer,
         delegate* unmanaged<nint, nint, nuint, int, nint, int> memcpyAsync,
-        delegate* unmanaged<nint, int, nuint, nint, int> memsetAsync)
+        delegate* unmanaged<nint, int, nuint, nint, int> memsetAsync,
+        delegate* unmanaged<nuint*, nuint*, int> memGetInfo)
     {
         public int GetDeviceCount(int* count) => getDeviceCount(count);
 
@@ -180,6 +197,8 @@ internal static unsafe class CudaRuntime
         public int FreeHost(nint pointer) => freeHost(pointer);
 
         public int HostAlloc(nint* pointer, nuint bytes, uint flags) => hostAlloc(pointer, bytes, flags);
+
+        public int MemGetInfo(nuint* free, nuint* total) => memGetInfo(free, total);
 
         public int HostGetDevicePointer(nint* device, nint host, uint flags) => hostGetDevicePointer(device, host, flags);
 

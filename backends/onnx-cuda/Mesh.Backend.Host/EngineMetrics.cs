@@ -4,8 +4,11 @@ using Prometheus;
 
 namespace Mesh.Backend.Host;
 
-/// <summary>Exports what the engine reports: run time per stage, graph and precision, the execution provider in use, and how the model runs.</summary>
-public sealed class EngineMetrics(IOptions<BackendOptions> backend) : IEngineObserver
+/// <summary>
+/// Exports what the engine reports: run time per stage, graph and precision, the execution provider in use, how the
+/// model runs, and on the CUDA provider the device's memory, read at each scrape.
+/// </summary>
+public sealed class EngineMetrics(IOptions<BackendOptions> backend, IOptions<EngineOptions> engine) : IEngineObserver
 {
     private static readonly Histogram RunSeconds = Metrics.CreateHistogram(
         "mesh_engine_run_seconds",
@@ -31,9 +34,26 @@ public sealed class EngineMetrics(IOptions<BackendOptions> backend) : IEngineObs
         "1 for how a model runs: the active execution provider, the weight precision (fp32, int8) and the graph mode (eager, captured).",
         "backend", "variant", "model", "provider", "precision", "graphs");
 
+    private static readonly Gauge GpuMemoryUsed = Metrics.CreateGauge(
+        "mesh_gpu_memory_used_bytes",
+        "GPU engine only: device memory in use (total less free, as the driver counts it), which on a GPU given to one backend is that backend's arena, sessions and buffers.",
+        "backend", "variant", "device");
+
+    private static readonly Gauge GpuMemoryLimit = Metrics.CreateGauge(
+        "mesh_gpu_memory_limit_bytes",
+        "GPU engine only: the arena's cap (GPU_MEM_LIMIT_MB), or the device's total memory when uncapped.",
+        "backend", "variant", "device");
+
+    private int _gpuMemoryExported;
+
     public void ModelLoaded(string model, EngineDescription description)
     {
         ArgumentNullException.ThrowIfNull(description);
+        if (description.Provider.Active == ExecutionProviderKind.Cuda && Interlocked.Exchange(ref _gpuMemoryExported, 1) == 0)
+        {
+            Metrics.DefaultRegistry.AddBeforeCollectCallback(ExportGpuMemory);
+        }
+
         Info.WithLabels(
             backend.Value.Name,
             backend.Value.Variant,
@@ -53,6 +73,20 @@ public sealed class EngineMetrics(IOptions<BackendOptions> backend) : IEngineObs
             selection.Requested.ToString().ToLowerInvariant(),
             selection.Active.ToString().ToLowerInvariant(),
             selection.FallbackReason ?? "none").Set(1);
+    }
+
+    private void ExportGpuMemory()
+    {
+        var device = engine.Value.CudaDeviceId;
+        if (GpuMemory.Query(device) is not { } memory)
+        {
+            return;
+        }
+
+        string[] labels = [backend.Value.Name, backend.Value.Variant, device.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        GpuMemoryUsed.WithLabels(labels).Set(memory.Used);
+        var cap = engine.Value.GpuMemLimitMb * 1024L * 1024L;
+        GpuMemoryLimit.WithLabels(labels).Set(cap > 0 ? cap : memory.Total);
     }
 
     public void RunCompleted(in EngineRunTiming timing)

@@ -36,7 +36,7 @@ public sealed class ModelHostTests
     }
 
     private static ModelHost NewHost(EngineOptions engine) => new(
-        Options.Create(engine), Options.Create(new FaultOptions()), new EngineMetrics(Options.Create(new BackendOptions())), new DrainState(), NullLogger<ModelHost>.Instance);
+        Options.Create(engine), Options.Create(new FaultOptions()), new EngineMetrics(Options.Create(new BackendOptions()), Options.Create(engine)), new DrainState(), NullLogger<ModelHost>.Instance);
 
     private static async Task WaitForStatusAsync(ModelHost host, string status)
     {

@@ -31,6 +31,20 @@ public sealed class GpuEngineTests(ReferenceModels models)
     };
 
     [GpuFact]
+    public void Device_memory_in_use_grows_with_an_engine_on_the_device()
+    {
+        var before = GpuMemory.Query(0);
+        using var gpu = InferenceEngine.Create("ref-ar", models.Ar, Captured, null, NullLogger.Instance);
+        var after = GpuMemory.Query(0);
+
+        Assert.NotNull(before);
+        Assert.NotNull(after);
+        // ref-ar's fp32 weights alone are about 200 MB.
+        Assert.True(after.Value.Used - before.Value.Used > 100L << 20, $"in use {before.Value.Used} → {after.Value.Used} bytes");
+        Assert.InRange(after.Value.Used, 0, after.Value.Total);
+    }
+
+    [GpuFact]
     public async Task Decode_steps_replay_captured_graphs_and_match_the_cpu()
     {
         long[][] steps = [[5, 9, 200], [17, 3, 999], [42, 42, 42]];
