@@ -66,6 +66,12 @@ public static partial class KokoroVoicePack
                     $"Voice '{entry.FullName}' in {path} has rows of {rowWidth} values; the model's style input takes {width}.");
             }
 
+            // A voice without rows would load and then fail every request when its style row is picked.
+            if (values.Length == 0)
+            {
+                throw new InvalidDataException($"Voice '{entry.FullName}' in {path} has no style rows.");
+            }
+
             voices.Add(new KokoroVoice(Path.GetFileNameWithoutExtension(entry.FullName), values, width));
         }
 
@@ -91,15 +97,22 @@ public static partial class KokoroVoicePack
     public static float[] ReadNpy(byte[] bytes, out int[] shape, string name)
     {
         ArgumentNullException.ThrowIfNull(bytes);
-        if (bytes.Length < 10 || bytes[0] != 0x93 || Encoding.ASCII.GetString(bytes, 1, 5) != "NUMPY")
+        if (bytes.Length < 12 || bytes[0] != 0x93 || Encoding.ASCII.GetString(bytes, 1, 5) != "NUMPY")
         {
             throw new InvalidDataException($"{name} is not a .npy array.");
         }
 
+        // Every length and dimension below comes from the file: out-of-range ones are a load error, not a crash.
         var major = bytes[6];
-        var headerLength = major == 1 ? BitConverter.ToUInt16(bytes, 8) : (int)BitConverter.ToUInt32(bytes, 8);
-        var dataStart = (major == 1 ? 10 : 12) + headerLength;
-        var header = Encoding.ASCII.GetString(bytes, major == 1 ? 10 : 12, headerLength);
+        var headerStart = major == 1 ? 10 : 12;
+        long headerLength = major == 1 ? BitConverter.ToUInt16(bytes, 8) : BitConverter.ToUInt32(bytes, 8);
+        if (headerLength > bytes.Length - headerStart)
+        {
+            throw new InvalidDataException($"{name}: the .npy header runs past the end of the file.");
+        }
+
+        var dataStart = headerStart + (int)headerLength;
+        var header = Encoding.ASCII.GetString(bytes, headerStart, (int)headerLength);
         if (!header.Contains("'descr': '<f4'", StringComparison.Ordinal) || header.Contains("'fortran_order': True", StringComparison.Ordinal))
         {
             throw new InvalidDataException($"{name}: only little-endian float32 C-order arrays are supported ({header.Trim()}).");
@@ -111,12 +124,22 @@ public static partial class KokoroVoicePack
             throw new InvalidDataException($"{name}: no shape in the .npy header.");
         }
 
-        shape = match.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(d => int.Parse(d, CultureInfo.InvariantCulture)).ToArray();
-        var count = shape.Aggregate(1L, (a, b) => a * b);
-        if (dataStart + (count * sizeof(float)) > bytes.Length)
+        var dimensions = match.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        shape = new int[dimensions.Length];
+        var count = 1L;
+        for (var d = 0; d < dimensions.Length; d++)
         {
-            throw new InvalidDataException($"{name}: the data is shorter than its shape.");
+            if (!int.TryParse(dimensions[d], NumberStyles.None, CultureInfo.InvariantCulture, out shape[d]))
+            {
+                throw new InvalidDataException($"{name}: '{dimensions[d]}' is not a dimension.");
+            }
+
+            // Checked per dimension, so the product cannot overflow before it is compared.
+            count *= shape[d];
+            if (dataStart + (count * sizeof(float)) > bytes.Length)
+            {
+                throw new InvalidDataException($"{name}: the data is shorter than its shape.");
+            }
         }
 
         return MemoryMarshal.Cast<byte, float>(bytes.AsSpan(dataStart, (int)(count * sizeof(float)))).ToArray();
