@@ -48,6 +48,18 @@ public sealed class PiperFrontEndTests
         Assert.Equal([0.667f, 1.0f, 0.8f], PiperFrontEnd.Scales(defaults, 1.0));
     }
 
+    [Theory]
+    [InlineData(""", "num_speakers": 2""")]
+    [InlineData(""", "num_speakers": 4, "default_speaker_id": 4""")]
+    [InlineData(""", "default_speaker_id": -1""")]
+    [InlineData(""", "num_speakers": 0""")]
+    public void Speaker_ids_outside_the_model_are_a_load_error(string extra)
+    {
+        // Before: the config loaded, and the id reached the model's speaker embedding at every request.
+        Assert.Throws<InvalidDataException>(() => Config(extra));
+        Assert.Equal(3, PiperFrontEnd.SpeakerId(Config(""", "num_speakers": 4"""), "y", modelTakesSpeaker: true));
+    }
+
     [Fact]
     public void Speaker_id_comes_from_the_map_then_the_default_then_zero()
     {

@@ -53,7 +53,7 @@ public sealed class PiperConfig
             }
 
             var inference = root.TryGetProperty("inference", out var i) ? i : default;
-            return new PiperConfig
+            var config = new PiperConfig
             {
                 SampleRate = sampleRate > 0 ? sampleRate : throw new InvalidDataException($"{source}: audio.sample_rate must be positive."),
                 EspeakVoice = root.TryGetProperty("espeak", out var espeak) && espeak.TryGetProperty("voice", out var voice) ? voice.GetString() ?? "en-us" : "en-us",
@@ -73,10 +73,36 @@ public sealed class PiperConfig
                     ? defaultSpeaker.GetInt64()
                     : null,
             };
+            ValidateSpeakers(config, root.TryGetProperty("num_speakers", out _), source);
+            return config;
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)
         {
             throw new InvalidDataException($"{source} is not a Piper voice config: {ex.Message}", ex);
+        }
+    }
+
+    // A speaker id indexes the model's speaker embedding: one outside it passes the load and then fails (or, on a
+    // GPU, reads past the table) at every request for that voice. The upper bound is known only when the config states it.
+    private static void ValidateSpeakers(PiperConfig config, bool countGiven, string source)
+    {
+        if (config.NumSpeakers < 1)
+        {
+            throw new InvalidDataException($"{source}: num_speakers must be at least 1.");
+        }
+
+        var limit = countGiven ? config.NumSpeakers : long.MaxValue;
+        foreach (var (speaker, id) in config.SpeakerIdMap)
+        {
+            if (id < 0 || id >= limit)
+            {
+                throw new InvalidDataException($"{source}: speaker '{speaker}' has id {id}, not one of the model's speakers (0 to num_speakers - 1).");
+            }
+        }
+
+        if (config.DefaultSpeakerId is { } defaultId && (defaultId < 0 || defaultId >= limit))
+        {
+            throw new InvalidDataException($"{source}: default_speaker_id {defaultId} is not one of the model's speakers (0 to num_speakers - 1).");
         }
     }
 
