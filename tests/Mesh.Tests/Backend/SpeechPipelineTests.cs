@@ -94,13 +94,18 @@ public sealed class SpeechPipelineTests
         var pipeline = new SpeechPipeline(scheduler, new PipelineOptions(Lookahead: 4));
         await TimeToFirstAudioAsync(pipeline, model, Sentences(1)); // cold start (JIT, native libraries) is not scheduling
 
-        var batch = TimeToFirstAudioAsync(pipeline, model, Sentences(10), PriorityClasses.Batch, drain: true);
-        await Task.Delay(SentenceTime / 2);
-        var realtime = await TimeToFirstAudioAsync(pipeline, model, Sentences(1), PriorityClasses.Realtime);
-        await batch;
+        // At most the batch sentence already on the engine, then its own: never the four queued ahead of it. A wrong
+        // order fails every try; up to three tries let a stall of the whole process (another test's cleanup, a GC) pass.
+        var waits = new List<TimeSpan>();
+        while (waits.Count < 3 && (waits.Count == 0 || waits[^1] >= SentenceTime * 2.2))
+        {
+            var batch = TimeToFirstAudioAsync(pipeline, model, Sentences(10), PriorityClasses.Batch, drain: true);
+            await Task.Delay(SentenceTime / 2);
+            waits.Add(await TimeToFirstAudioAsync(pipeline, model, Sentences(1), PriorityClasses.Realtime));
+            await batch;
+        }
 
-        // At most the batch sentence already on the engine, then its own: never the four queued ahead of it.
-        Assert.True(realtime < SentenceTime * 2.2, $"realtime waited {realtime.TotalMilliseconds:0} ms");
+        Assert.True(waits[^1] < SentenceTime * 2.2, $"realtime waited {string.Join(", ", waits.Select(w => $"{w.TotalMilliseconds:0}"))} ms");
     }
 
     [Fact]
