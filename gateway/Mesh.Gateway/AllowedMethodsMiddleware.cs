@@ -29,7 +29,7 @@ public sealed class AllowedMethodsMiddleware(RequestDelegate next)
     public Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (Allowed.TryGetValue(request.Path.Value ?? "", out var allowed) && !string.Equals(request.Method, allowed, StringComparison.OrdinalIgnoreCase))
+        if (Allowed.TryGetValue(RequestPaths.Trimmed(request.Path), out var allowed) && !string.Equals(request.Method, allowed, StringComparison.OrdinalIgnoreCase))
         {
             context.Response.Headers.Allow = allowed;
             return ApiResults.WriteErrorAsync(context, ApiResults.MethodNotAllowed(request.Method, request.Path, allowed));

@@ -40,6 +40,21 @@ public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IC
     }
 
     [Theory]
+    [InlineData("/v1/audio/speech/", "POST")]
+    [InlineData("/V1/Models/", "GET")]
+    public async Task A_wrong_method_is_a_405_however_the_path_is_spelled(string path, string allowed)
+    {
+        using var client = new HttpClient { BaseAddress = keyed.Gateway.Url };
+        using var request = new HttpRequestMessage(HttpMethod.Delete, path);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", BatchOnlyKey);
+
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal(allowed, response.Content.Headers.Allow.Single());
+    }
+
+    [Theory]
     [InlineData("/healthz")]
     [InlineData("/HEALTHZ")]
     [InlineData("/readyz/")]
