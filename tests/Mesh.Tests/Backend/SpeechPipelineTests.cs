@@ -35,16 +35,23 @@ public sealed class SpeechPipelineTests
         var pipeline = new SpeechPipeline(scheduler, new PipelineOptions(Lookahead: 2));
         await TimeToFirstAudioAsync(pipeline, model, Sentences(1)); // cold start (JIT, native libraries) is not scheduling
 
-        var stopwatch = Stopwatch.StartNew();
-        var sentences = 0;
-        await foreach (var pipelineEvent in pipeline.RunAsync(Job(model, Sentences(6)), CancellationToken.None))
+        // Serial synthesis would take 6 × 200 ms; with two sentences ahead on three workers it takes about two rounds.
+        // Serial synthesis fails every try; up to three tries let a stall of the whole test process pass.
+        var times = new List<TimeSpan>();
+        while (times.Count < 3 && (times.Count == 0 || times[^1] >= SentenceTime * 4.5))
         {
-            sentences += pipelineEvent is SentenceCompleted ? 1 : 0;
+            var stopwatch = Stopwatch.StartNew();
+            var sentences = 0;
+            await foreach (var pipelineEvent in pipeline.RunAsync(Job(model, Sentences(6)), CancellationToken.None))
+            {
+                sentences += pipelineEvent is SentenceCompleted ? 1 : 0;
+            }
+
+            Assert.Equal(6, sentences);
+            times.Add(stopwatch.Elapsed);
         }
 
-        // Serial synthesis would take 6 × 200 ms; with two sentences ahead on three workers it takes about two rounds.
-        Assert.Equal(6, sentences);
-        Assert.True(stopwatch.Elapsed < SentenceTime * 4.5, $"took {stopwatch.ElapsedMilliseconds} ms");
+        Assert.True(times[^1] < SentenceTime * 4.5, $"took {string.Join(", ", times.Select(t => $"{t.TotalMilliseconds:0}"))} ms");
     }
 
     [Fact]
