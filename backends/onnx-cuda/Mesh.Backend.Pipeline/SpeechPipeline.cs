@@ -46,7 +46,7 @@ public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions
                 yield return new SentenceStarted(index, text);
                 await foreach (var chunk in audio.ReadAllAsync(cancellationToken))
                 {
-                    var samples = transforms.Process(chunk.Samples);
+                    var samples = transforms.Process(Sanitize(chunk.Samples));
                     if (samples.Length > 0)
                     {
                         yield return new AudioProduced(index, samples);
@@ -69,5 +69,20 @@ public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions
         {
             await work.CancelAsync();
         }
+    }
+
+    /// <summary>
+    /// Silences non-finite samples and clips the rest to [-1, 1], in place (the chunk is this request's alone), before
+    /// any filter sees them: one NaN would become tens of milliseconds of NaN in the resampler, and NaN, infinite or
+    /// huge samples make LAME abort the whole process on an assertion.
+    /// </summary>
+    private static float[] Sanitize(float[] samples)
+    {
+        for (var i = 0; i < samples.Length; i++)
+        {
+            samples[i] = float.IsFinite(samples[i]) ? Math.Clamp(samples[i], -1f, 1f) : 0f;
+        }
+
+        return samples;
     }
 }
