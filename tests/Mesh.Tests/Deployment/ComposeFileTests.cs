@@ -68,6 +68,24 @@ public sealed partial class ComposeFileTests
         }
     }
 
+    /// <summary>
+    /// Docker's nvidia driver turns <c>count: N</c> into the devices 0 .. N-1 of every container that asks, so two backends
+    /// with <c>count: 1</c> would share GPU 0 while GPU 1 idles; each backend must name a device of its own.
+    /// </summary>
+    [Fact]
+    public void Every_backend_reserves_a_gpu_of_its_own()
+    {
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var service in BackendServices)
+        {
+            var device = (YamlMappingNode)((YamlSequenceNode)Node(Service(service), "deploy", "resources", "reservations", "devices")).Children.Single();
+            Assert.False(device.Children.ContainsKey(new YamlScalarNode("count")), $"{service} reserves GPUs by count, which gives every backend GPU 0");
+            var ids = Sequence(device, "device_ids").ToArray();
+            Assert.Single(ids);
+            Assert.True(taken.Add(ids[0]), $"{service} reserves GPU {ids[0]}, which another backend has");
+        }
+    }
+
     [Fact]
     public void Backend_environment_names_are_the_ones_the_backend_reads()
     {
