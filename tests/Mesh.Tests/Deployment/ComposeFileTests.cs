@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -83,6 +84,37 @@ public sealed partial class ComposeFileTests
             var ids = Sequence(device, "device_ids").ToArray();
             Assert.Single(ids);
             Assert.True(taken.Add(ids[0]), $"{service} reserves GPU {ids[0]}, which another backend has");
+        }
+    }
+
+    /// <summary>
+    /// On SIGTERM a gateway or backend stays up for its readiness grace and then gives in-flight streams the drain time;
+    /// Docker kills a container <c>stop_grace_period</c> (10 s unless set) after SIGTERM, cutting those streams.
+    /// </summary>
+    [Fact]
+    public void Stopping_a_service_leaves_it_the_time_to_drain()
+    {
+        foreach (var service in BackendServices.Prepend("gateway"))
+        {
+            var environment = Environment(service);
+            var section = service == "gateway" ? "Mesh__Shutdown__" : "Shutdown__";
+            var defaults = new Mesh.Contracts.Http.ShutdownOptions();
+            var grace = environment.TryGetValue(section + nameof(defaults.ReadinessGraceSeconds), out var g) ? int.Parse(g, CultureInfo.InvariantCulture) : defaults.ReadinessGraceSeconds;
+            var drain = environment.TryGetValue(section + nameof(defaults.DrainTimeoutSeconds), out var d) ? int.Parse(d, CultureInfo.InvariantCulture) : defaults.DrainTimeoutSeconds;
+
+            var period = Service(service).Children.TryGetValue(new YamlScalarNode("stop_grace_period"), out var p)
+                ? Seconds(((YamlScalarNode)p).Value!)
+                : 10;
+            Assert.True(period > grace + drain, $"{service}: killed {period} s after SIGTERM, but it drains for {grace} + {drain} s");
+        }
+
+        // Compose durations as this file writes them: whole minutes and seconds ("1m30s", "45s").
+        static int Seconds(string duration)
+        {
+            var match = DurationPattern().Match(duration);
+            Assert.True(match.Success, $"stop_grace_period '{duration}' is not minutes and seconds");
+            return (match.Groups[1].Success ? int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) * 60 : 0) +
+                (match.Groups[2].Success ? int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture) : 0);
         }
     }
 
@@ -275,4 +307,7 @@ public sealed partial class ComposeFileTests
 
     [GeneratedRegex("^Mesh__Fleet__Backends__([0-9]+)__([A-Za-z]+)$")]
     private static partial Regex FleetSettingPattern();
+
+    [GeneratedRegex("^(?:([0-9]+)m)?(?:([0-9]+)s)?$")]
+    private static partial Regex DurationPattern();
 }

@@ -97,6 +97,29 @@ public sealed partial class KubernetesManifestTests
         }
     }
 
+    /// <summary>
+    /// On SIGTERM a gateway or backend stays up for its readiness grace and then gives in-flight streams the drain time;
+    /// the kubelet kills the container when the pod's grace period (30 s unless set) runs out, cutting those streams.
+    /// </summary>
+    [Fact]
+    public void Every_pod_has_the_time_to_drain_before_it_is_killed()
+    {
+        foreach (var deployment in Deployments)
+        {
+            var settings = Environment(Container(deployment));
+            var section = Label(deployment, "app.kubernetes.io/component") == "gateway" ? "Mesh__Shutdown__" : "Shutdown__";
+            var defaults = new Mesh.Contracts.Http.ShutdownOptions();
+            var grace = settings.TryGetValue(section + nameof(defaults.ReadinessGraceSeconds), out var g) ? int.Parse(g, CultureInfo.InvariantCulture) : defaults.ReadinessGraceSeconds;
+            var drain = settings.TryGetValue(section + nameof(defaults.DrainTimeoutSeconds), out var d) ? int.Parse(d, CultureInfo.InvariantCulture) : defaults.DrainTimeoutSeconds;
+
+            var podSpec = (YamlMappingNode)Node(deployment, "spec", "template", "spec");
+            var period = podSpec.Children.TryGetValue(new YamlScalarNode("terminationGracePeriodSeconds"), out var p)
+                ? int.Parse(((YamlScalarNode)p).Value!, CultureInfo.InvariantCulture)
+                : 30;
+            Assert.True(period > grace + drain, $"{Name(deployment)}: killed {period} s after SIGTERM, but it drains for {grace} + {drain} s");
+        }
+    }
+
     [Fact]
     public void Services_and_disruption_budgets_select_their_deployments_pods()
     {
