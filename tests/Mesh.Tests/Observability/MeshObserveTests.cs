@@ -7,7 +7,10 @@ using Mesh.Tests.Integration;
 
 namespace Mesh.Tests.Observability;
 
-/// <summary><c>./mesh up --observe</c>: Prometheus on loopback scrapes the fleet through the target files the script keeps, and stops with it.</summary>
+/// <summary>
+/// <c>./mesh up --observe</c>: Prometheus on loopback scrapes the fleet through the target files the script keeps, and
+/// stops with it; <c>MESH_STATE_DIR</c> is given relative to the working directory.
+/// </summary>
 public sealed class MeshObserveTests : IDisposable
 {
     private readonly string _stateDir = Directory.CreateTempSubdirectory("mesh-observe-").FullName;
@@ -101,9 +104,11 @@ public sealed class MeshObserveTests : IDisposable
 
     private Process StartMesh(int prometheusPort, params string[] args)
     {
+        // The state directory as a path relative to the working directory (Prometheus resolves the target files
+        // relative to its own configuration file, not to where ./mesh up runs).
         var info = new ProcessStartInfo("bash")
         {
-            WorkingDirectory = RepoPaths.Root,
+            WorkingDirectory = Path.GetDirectoryName(_stateDir)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
@@ -113,7 +118,7 @@ public sealed class MeshObserveTests : IDisposable
             info.ArgumentList.Add(arg);
         }
 
-        info.Environment["MESH_STATE_DIR"] = _stateDir;
+        info.Environment["MESH_STATE_DIR"] = Path.GetFileName(_stateDir);
         info.Environment["MESH_CONFIGURATION"] = RepoPaths.Configuration;
         info.Environment["MESH_PROMETHEUS_PORT"] = prometheusPort.ToString(CultureInfo.InvariantCulture);
         // The test run already built everything; rebuilding under a running test host would race with it.
