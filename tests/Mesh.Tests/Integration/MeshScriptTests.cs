@@ -132,6 +132,56 @@ public sealed class MeshScriptTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// The state directory holds the fleet file the running gateway watches: a second fleet writing its own there would
+    /// move the first gateway onto the second's backends, and leave it on dead ones when the second stops.
+    /// </summary>
+    [Fact]
+    public async Task A_second_up_on_the_same_state_directory_refuses_and_leaves_the_running_fleet_alone()
+    {
+        var port = LoopbackPorts.Unused();
+        using var mesh = StartMesh("up", "--backends", "1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Process? second = null;
+        try
+        {
+            await WaitForFleetAsync(mesh);
+            var gatewayConfig = Path.Combine(_stateDir, "gateway.json");
+            var fleetBefore = await File.ReadAllTextAsync(gatewayConfig);
+
+            var secondPort = LoopbackPorts.Unused();
+            second = StartMesh("up", "--backends", "1", "--port", secondPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var output = second.StandardOutput.ReadToEndAsync();
+            var errors = second.StandardError.ReadToEndAsync();
+            using (var refused = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+            {
+                await second.WaitForExitAsync(refused.Token);
+            }
+
+            Assert.NotEqual(0, second.ExitCode);
+            Assert.Contains("MESH_STATE_DIR", await errors, StringComparison.Ordinal);
+            Assert.Equal(fleetBefore, await File.ReadAllTextAsync(gatewayConfig));
+            Assert.False(LoopbackPorts.IsListening(secondPort), $"the refused ./mesh up started a gateway on {secondPort}");
+
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            using var response = await client.PostAsJsonAsync(
+                new Uri("/v1/audio/speech", UriKind.Relative),
+                new Dictionary<string, string> { ["model"] = "tts-1", ["voice"] = "alloy", ["input"] = "Still here.", ["response_format"] = "wav" });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        finally
+        {
+            foreach (var process in new[] { second, mesh })
+            {
+                if (process is { HasExited: false })
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+            }
+
+            second?.Dispose();
+        }
+    }
+
     [Fact]
     public async Task Help_lists_the_commands()
     {
