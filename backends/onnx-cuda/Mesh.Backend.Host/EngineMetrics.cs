@@ -41,7 +41,7 @@ public sealed class EngineMetrics(IOptions<BackendOptions> backend, IOptions<Eng
 
     private static readonly Gauge GpuMemoryLimit = Metrics.CreateGauge(
         "mesh_gpu_memory_limit_bytes",
-        "GPU engine only: the arena's cap (GPU_MEM_LIMIT_MB), or the device's total memory when uncapped.",
+        "GPU engine only: the device's total memory, what mesh_gpu_memory_used_bytes can reach (GPU_MEM_LIMIT_MB caps each session's arena, not the device).",
         "backend", "variant", "device");
 
     private int _gpuMemoryExported;
@@ -85,8 +85,7 @@ public sealed class EngineMetrics(IOptions<BackendOptions> backend, IOptions<Eng
 
         string[] labels = [backend.Value.Name, backend.Value.Variant, device.ToString(System.Globalization.CultureInfo.InvariantCulture)];
         GpuMemoryUsed.WithLabels(labels).Set(memory.Used);
-        var cap = engine.Value.GpuMemLimitMb * 1024L * 1024L;
-        GpuMemoryLimit.WithLabels(labels).Set(cap > 0 ? cap : memory.Total);
+        GpuMemoryLimit.WithLabels(labels).Set(memory.Total);
     }
 
     public void RunCompleted(in EngineRunTiming timing)
