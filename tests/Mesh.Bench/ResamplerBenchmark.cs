@@ -16,19 +16,14 @@ internal static class ResamplerBenchmark
 
     public static int Run(string[] args)
     {
-        if (BenchArguments.Parse("resampler", args, ("--seconds", "N"), ("--repeats", "N"), ("--json", "PATH")) is not { } options)
+        if (BenchArguments.Parse("resampler", args, ("--seconds", "N"), ("--repeats", "N"), ("--json", "PATH")) is not { } options
+            || options.PositiveNumber("--seconds", 60.0) is not { } seconds
+            || options.PositiveInteger("--repeats", 5) is not { } repeats)
         {
             return 2;
         }
 
-        var seconds = options.TryGetValue("--seconds", out var secondsText) ? double.Parse(secondsText, CultureInfo.InvariantCulture) : 60.0;
-        var repeats = options.TryGetValue("--repeats", out var repeatsText) ? int.Parse(repeatsText, CultureInfo.InvariantCulture) : 5;
-        var jsonPath = options.GetValueOrDefault("--json");
-        if (repeats < 1 || seconds <= 0)
-        {
-            Console.Error.WriteLine("resampler: --repeats and --seconds must be positive");
-            return 2;
-        }
+        var jsonPath = options.Text("--json");
 
         var results = new List<Result>();
         var workDirectory = Directory.CreateTempSubdirectory("mesh-bench-");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Mesh.Bench.Load;
 
 namespace Mesh.Bench;
 
@@ -17,21 +18,23 @@ internal static class TtfaBenchmark
 
     public static async Task<int> RunAsync(string[] args)
     {
-        if (BenchArguments.Parse("ttfa", args, ("--target", "URL"), ("--repeats", "N"), ("--json", "PATH")) is not { } options)
+        if (BenchArguments.Parse("ttfa", args, ("--target", "URL"), ("--repeats", "N"), ("--json", "PATH")) is not { } options
+            || options.HttpUrl("--target") is not { } target
+            || options.PositiveInteger("--repeats", 15) is not { } repeats)
         {
             return 2;
         }
 
-        var target = options.TryGetValue("--target", out var targetText) ? new Uri(targetText) : null;
-        var repeats = options.TryGetValue("--repeats", out var repeatsText) ? int.Parse(repeatsText, CultureInfo.InvariantCulture) : 15;
-        var jsonPath = options.GetValueOrDefault("--json");
-        if (target is null || repeats < 1)
+        try
         {
-            Console.Error.WriteLine("ttfa: --target URL is required and --repeats must be positive");
-            return 2;
+            return await MeasureAsync(target, repeats, options.Text("--json"));
         }
-
-        return await MeasureAsync(target, repeats, jsonPath);
+        catch (Exception ex) when (ex is HttpRequestException or IOException or InvalidDataException or TaskCanceledException)
+        {
+            // A target that is down, refuses the request or breaks the stream measured nothing: say why, in one line.
+            Console.Error.WriteLine($"ttfa: {target}: {ex.Message}");
+            return 1;
+        }
     }
 
     private static async Task<int> MeasureAsync(Uri target, int repeats, string? jsonPath)
@@ -82,14 +85,18 @@ internal static class TtfaBenchmark
             Content = JsonContent.Create(new { voice = "alloy", input = text }),
         };
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        response.EnsureSuccessStatusCode();
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new HttpRequestException(await SpeechClient.ErrorReasonAsync(response, CancellationToken.None), null, response.StatusCode);
+        }
+
         await using var body = await response.Content.ReadAsStreamAsync();
         var buffer = new byte[4096];
         var read = await body.ReadAsync(buffer);
         var elapsed = stopwatch.Elapsed.TotalMilliseconds;
         if (read == 0)
         {
-            throw new InvalidOperationException("the stream ended without audio");
+            throw new InvalidDataException("the stream ended without audio");
         }
 
         // Drain the rest so the next request does not compete with this one's tail.

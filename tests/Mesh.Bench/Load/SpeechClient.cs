@@ -317,7 +317,7 @@ public sealed class SpeechClient : IDisposable
             : null;
 
     /// <summary>"HTTP 404: message" from an OpenAI error envelope, or the start of whatever the body was.</summary>
-    private static async Task<string> ErrorReasonAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    internal static async Task<string> ErrorReasonAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         var body = await response.Content.ReadAsStringAsync(cancellationToken);
         string? message = null;

@@ -1,0 +1,53 @@
+namespace Mesh.Tests.Integration;
+
+/// <summary>
+/// The small benchmarks behind <c>./mesh bench pipeline</c> (<c>ttfa</c>, <c>resampler</c>) run as processes: a bad
+/// option or a failing target ends them with one line that says why and an exit code, never a stack trace.
+/// </summary>
+public sealed class BenchToolTests
+{
+    [Theory]
+    [InlineData("--repeats must be a whole number of at least 1, not 'ten'", "ttfa", "--target", "http://127.0.0.1:9/", "--repeats", "ten")]
+    [InlineData("--repeats must be a whole number of at least 1, not '0'", "ttfa", "--target", "http://127.0.0.1:9/", "--repeats", "0")]
+    [InlineData("--target must be an http(s) URL", "ttfa", "--target", "localhost:8080")]
+    [InlineData("--target URL is required", "ttfa", "--repeats", "3")]
+    [InlineData("--seconds must be a number above 0, not 'abc'", "resampler", "--seconds", "abc")]
+    [InlineData("--repeats must be a whole number of at least 1, not '2.5'", "resampler", "--repeats", "2.5")]
+    public async Task A_bad_option_value_is_named_and_exits_2(string message, params string[] args)
+    {
+        var (exitCode, output) = await RunBenchAsync(args);
+
+        Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+        Assert.Contains($"{args[0]}: {message}", output, StringComparison.Ordinal);
+        Assert.Equal(2, exitCode);
+    }
+
+    [Fact]
+    public async Task Ttfa_against_a_target_that_is_down_says_so_and_exits_1()
+    {
+        var target = $"http://127.0.0.1:{LoopbackPorts.Unused()}/";
+
+        var (exitCode, output) = await RunBenchAsync("ttfa", "--target", target, "--repeats", "1");
+
+        Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+        Assert.Contains($"ttfa: {target}: Connection refused", output, StringComparison.Ordinal);
+        Assert.Equal(1, exitCode);
+    }
+
+    [Fact]
+    public async Task Ttfa_against_a_target_that_refuses_shows_the_servers_message_and_exits_1()
+    {
+        // A real gateway whose only backend is not running answers every speech request with an error envelope.
+        var deadBackend = new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}/");
+        await using var gateway = await MeshFleet.StartGatewayAsync([deadBackend]);
+
+        var (exitCode, output) = await RunBenchAsync("ttfa", "--target", gateway.Url.ToString(), "--repeats", "1");
+
+        Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+        Assert.Matches(@"ttfa: http://127\.0\.0\.1:\d+/: HTTP 5\d\d: \S", output);
+        Assert.Equal(1, exitCode);
+    }
+
+    private static Task<(int ExitCode, string Output)> RunBenchAsync(params string[] args) =>
+        DotnetProcess.RunToExitAsync([RepoPaths.BenchDll, .. args], TimeSpan.FromSeconds(60));
+}
