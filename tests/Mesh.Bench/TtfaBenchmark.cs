@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Mesh.Bench.Load;
 
 namespace Mesh.Bench;
@@ -54,20 +54,11 @@ internal static class TtfaBenchmark
             longTimes.Add(await TimeToFirstAudioAsync(client, thirtySix));
         }
 
-        var result = new
-        {
-            target = target.ToString(),
-            repeats,
-            ttfa_ms_3_sentences_p50 = Percentile(shortTimes, 0.5),
-            ttfa_ms_3_sentences_p90 = Percentile(shortTimes, 0.9),
-            ttfa_ms_36_sentences_p50 = Percentile(longTimes, 0.5),
-            ttfa_ms_36_sentences_p90 = Percentile(longTimes, 0.9),
-            ttfa_length_ratio = Percentile(longTimes, 0.5) / Percentile(shortTimes, 0.5),
-        };
+        var result = TtfaReport.Of(target, shortTimes, longTimes);
         Console.WriteLine($"TTFA over {target} (PCM stream, {repeats} interleaved pairs)");
-        Console.WriteLine($"  3 sentences   median {result.ttfa_ms_3_sentences_p50,7:0.0} ms   p90 {result.ttfa_ms_3_sentences_p90,7:0.0} ms");
-        Console.WriteLine($"  36 sentences  median {result.ttfa_ms_36_sentences_p50,7:0.0} ms   p90 {result.ttfa_ms_36_sentences_p90,7:0.0} ms");
-        Console.WriteLine($"  ratio of medians (36 / 3): {result.ttfa_length_ratio:0.00} (goal <= 1.10)");
+        Console.WriteLine($"  3 sentences   median {result.ShortP50,7:0.0} ms   p90 {result.ShortP90,7:0.0} ms");
+        Console.WriteLine($"  36 sentences  median {result.LongP50,7:0.0} ms   p90 {result.LongP90,7:0.0} ms");
+        Console.WriteLine($"  ratio of medians (36 / 3): {result.LengthRatio:0.00} (goal <= 1.10)");
         if (jsonPath is not null)
         {
             await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(result, JsonOptions));
@@ -106,10 +97,30 @@ internal static class TtfaBenchmark
 
         return elapsed;
     }
+}
 
-    private static double Percentile(List<double> values, double quantile)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted[(int)Math.Round(quantile * (sorted.Length - 1))];
-    }
+/// <summary>
+/// What <c>ttfa</c> prints and writes: each arm's median and p90, interpolated between closest ranks like every other
+/// figure of the benchmarks, and the ratio of the medians.
+/// </summary>
+public sealed record TtfaReport(
+    [property: JsonPropertyName("target")] string Target,
+    [property: JsonPropertyName("repeats")] int Repeats,
+    [property: JsonPropertyName("ttfa_ms_3_sentences_p50")] double ShortP50,
+    [property: JsonPropertyName("ttfa_ms_3_sentences_p90")] double ShortP90,
+    [property: JsonPropertyName("ttfa_ms_36_sentences_p50")] double LongP50,
+    [property: JsonPropertyName("ttfa_ms_36_sentences_p90")] double LongP90)
+{
+    [JsonPropertyName("ttfa_length_ratio")]
+    public double LengthRatio => LongP50 / ShortP50;
+
+    /// <param name="shortTimes">Milliseconds to first audio of the 3-sentence text, one per pair.</param>
+    /// <param name="longTimes">The same for the 36-sentence text.</param>
+    public static TtfaReport Of(Uri target, IReadOnlyList<double> shortTimes, IReadOnlyList<double> longTimes) => new(
+        target.ToString(),
+        shortTimes.Count,
+        Statistics.Percentile(shortTimes, 0.5),
+        Statistics.Percentile(shortTimes, 0.9),
+        Statistics.Percentile(longTimes, 0.5),
+        Statistics.Percentile(longTimes, 0.9));
 }
