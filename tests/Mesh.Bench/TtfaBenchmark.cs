@@ -9,7 +9,8 @@ namespace Mesh.Bench;
 /// <summary>
 /// Time to first audio for 3 and for 36 sentences, interleaved so machine drift affects both alike, over the PCM stream
 /// of a running mesh. With pipelined synthesis the ratio of medians should stay near 1.
-/// Options: <c>--target URL</c> (required), <c>--repeats N</c> (15), <c>--json PATH</c>.
+/// Options: <c>--target URL</c> (required), <c>--repeats N</c> (15), <c>--json PATH</c>; the API key, where the target
+/// has keys, from <c>MESH_API_KEY</c>.
 /// </summary>
 internal static class TtfaBenchmark
 {
@@ -39,7 +40,12 @@ internal static class TtfaBenchmark
 
     private static async Task<int> MeasureAsync(Uri target, int repeats, string? jsonPath)
     {
-        using var client = new HttpClient { BaseAddress = target, Timeout = TimeSpan.FromMinutes(2) };
+        using var client = new HttpClient
+        {
+            BaseAddress = target,
+            Timeout = TimeSpan.FromMinutes(2),
+            DefaultRequestHeaders = { Authorization = RequestDefaults.Bearer(RequestDefaults.ApiKeyFromEnvironment()) },
+        };
         var three = Paragraph;
         var thirtySix = string.Join(' ', Enumerable.Repeat(Paragraph, 12));
 

@@ -25,12 +25,14 @@ public static class LoadBenchmark
 
     public static async Task<int> RunAsync(string[] args)
     {
-        if (LoadOptions.Parse(args, out var error) is not { } options)
+        if (LoadOptions.Parse(args, out var error) is not { } parsed)
         {
             Console.Error.WriteLine($"load: {error}");
             Console.Error.WriteLine(LoadOptions.Usage);
             return 2;
         }
+
+        var options = parsed with { Request = parsed.Request with { ApiKey = RequestDefaults.ApiKeyFromEnvironment() } };
 
         Fidelity? fidelity = null;
         if (options.FidelityPath is { } fidelityPath && (fidelity = Fidelity.Read(fidelityPath, out error)) is null)

@@ -19,6 +19,7 @@ public sealed record LoadOptions
           --fidelity PATH  join the JSON of ./mesh models compare (snr_db, mel_distance, latency_ratio)
           --mix            surfaces: sse, sentences, pcm, ws, whole (default: all alike)
           --only           run only these comparisons of the profile
+          A deployment with API keys needs one in the environment: MESH_API_KEY=KEY (sent as Authorization: Bearer).
         """;
 
     public BenchProfile Profile { get; init; } = BenchProfile.Quick;

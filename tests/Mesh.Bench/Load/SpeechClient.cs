@@ -36,6 +36,7 @@ public sealed class SpeechClient : IDisposable
         })
         {
             Timeout = Timeout.InfiniteTimeSpan,
+            DefaultRequestHeaders = { Authorization = defaults.Authorization },
         };
     }
 
@@ -187,6 +188,11 @@ public sealed class SpeechClient : IDisposable
     {
         using var socket = new ClientWebSocket();
         socket.Options.CollectHttpResponseDetails = true;
+        if (_defaults.Authorization is { } authorization)
+        {
+            socket.Options.SetRequestHeader("Authorization", authorization.ToString());
+        }
+
         if (target.Variant is { } variant)
         {
             socket.Options.SetRequestHeader(MeshHeaders.Variant, variant);

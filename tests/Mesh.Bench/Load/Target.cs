@@ -1,3 +1,5 @@
+using System.Net.Http.Headers;
+
 namespace Mesh.Bench.Load;
 
 /// <summary>A deployment to send requests to; <paramref name="Variant"/> pins the A/B variant (<c>X-Mesh-Variant</c>).</summary>
@@ -16,7 +18,20 @@ public sealed record Target(string Name, Uri Url, string? Variant = null)
 public sealed record BenchRequest(RequestKind Kind, string Text, bool FirstAudioOnly = false, bool Paced = false);
 
 /// <summary>Request fields every request shares.</summary>
-public sealed record RequestDefaults(string Model, string Voice, TimeSpan Timeout)
+/// <param name="ApiKey">Sent as <c>Authorization: Bearer</c>; a deployment with keys refuses every request without one.</param>
+public sealed record RequestDefaults(string Model, string Voice, TimeSpan Timeout, string? ApiKey = null)
 {
+    /// <summary>
+    /// Where the benchmarks take the key from: an environment variable keeps it out of the process list and out of the
+    /// command line that <c>results.json</c> records.
+    /// </summary>
+    public const string ApiKeyVariable = "MESH_API_KEY";
+
     public static RequestDefaults Standard { get; } = new("tts-1", "alloy", TimeSpan.FromSeconds(120));
+
+    public static string? ApiKeyFromEnvironment() => Environment.GetEnvironmentVariable(ApiKeyVariable) is { Length: > 0 } key ? key.Trim() : null;
+
+    public AuthenticationHeaderValue? Authorization => Bearer(ApiKey);
+
+    public static AuthenticationHeaderValue? Bearer(string? apiKey) => apiKey is null ? null : new AuthenticationHeaderValue("Bearer", apiKey);
 }

@@ -5,12 +5,18 @@ namespace Mesh.Tests.Integration;
 /// <summary>Runs <c>dotnet ARGS</c> to its exit, for tests of how a program ends; killed (and the test failed) past the timeout.</summary>
 internal static class DotnetProcess
 {
-    public static async Task<(int ExitCode, string Output)> RunToExitAsync(IEnumerable<string> args, TimeSpan timeout)
+    public static async Task<(int ExitCode, string Output)> RunToExitAsync(
+        IEnumerable<string> args, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
         }
 
         using var process = Process.Start(info)!;

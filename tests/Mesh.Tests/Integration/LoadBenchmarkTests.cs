@@ -1,5 +1,7 @@
+using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Mesh.Bench.Load;
+using Mesh.Gateway.Auth;
 
 namespace Mesh.Tests.Integration;
 
@@ -11,6 +13,7 @@ namespace Mesh.Tests.Integration;
 [Collection(LoadBenchmarkDefinition.Name)]
 public sealed class LoadBenchmarkTests : IAsyncLifetime
 {
+    private static readonly Dictionary<string, string> NoEnvironment = [];
     private HostProcess _backend = null!;
     private HostProcess _gateway = null!;
 
@@ -87,6 +90,36 @@ public sealed class LoadBenchmarkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_gateway_with_api_keys_is_benched_with_the_key_from_the_environment()
+    {
+        var key = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        await using var keyed = await MeshFleet.StartGatewayAsync(
+            [_backend.Url], "--Mesh:Auth:Keys:0:Name=bench", $"--Mesh:Auth:Keys:0:Sha256={ApiKeyStore.HashOf(key)}");
+        await keyed.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        var output = Directory.CreateTempSubdirectory("mesh-bench-");
+        try
+        {
+            var withKey = new Dictionary<string, string> { [RequestDefaults.ApiKeyVariable] = key };
+
+            // The preflight sends every surface (the WebSocket included) to the target before the one comparison runs.
+            var (load, loadText) = await RunToolAsync(
+                withKey, "load", "--profile", "smoke", "--out", output.FullName, "--target", keyed.Url.ToString(), "--only", "length");
+            var (ttfa, ttfaText) = await RunToolAsync(withKey, "ttfa", "--target", keyed.Url.ToString(), "--repeats", "1");
+            var (anonymous, anonymousText) = await RunToolAsync(NoEnvironment, "ttfa", "--target", keyed.Url.ToString(), "--repeats", "1");
+
+            Assert.True(load == 0, loadText);
+            Assert.DoesNotContain(key, await File.ReadAllTextAsync(Path.Combine(output.FullName, "results.json")), StringComparison.Ordinal);
+            Assert.True(ttfa == 0, ttfaText);
+            Assert.Equal(1, anonymous);
+            Assert.Contains("HTTP 401: Missing API key", anonymousText, StringComparison.Ordinal);
+        }
+        finally
+        {
+            output.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_settling_period_sends_its_load_but_records_only_what_follows_it()
     {
         using var client = new SpeechClient(RequestDefaults.Standard);
@@ -143,8 +176,10 @@ public sealed class LoadBenchmarkTests : IAsyncLifetime
             .Select(entry => entry.Split('=', 2))
             .ToDictionary(pair => pair[0], pair => pair.Length > 1 ? pair[1] : "");
 
-    private static Task<(int ExitCode, string Output)> RunBenchAsync(params string[] args) =>
-        DotnetProcess.RunToExitAsync([RepoPaths.BenchDll, "load", .. args], TimeSpan.FromSeconds(120));
+    private static Task<(int ExitCode, string Output)> RunBenchAsync(params string[] args) => RunToolAsync(NoEnvironment, ["load", .. args]);
+
+    private static Task<(int ExitCode, string Output)> RunToolAsync(IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        DotnetProcess.RunToExitAsync([RepoPaths.BenchDll, .. args], TimeSpan.FromSeconds(120), environment);
 }
 
 [CollectionDefinition(Name, DisableParallelization = true)]
