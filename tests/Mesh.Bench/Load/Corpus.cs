@@ -23,14 +23,29 @@ public sealed class Corpus
 
     public string ThirtySixSentences { get; }
 
-    /// <summary>Reads <c>sentences-en.txt</c> and <c>paragraphs-en.txt</c> from <paramref name="directory"/>.</summary>
-    public static Corpus Load(string directory)
+    /// <summary>
+    /// Reads <c>sentences-en.txt</c> and <c>paragraphs-en.txt</c> from <paramref name="directory"/>; null with
+    /// <paramref name="error"/> when either is missing, unreadable or empty.
+    /// </summary>
+    public static Corpus? Read(string directory, out string? error)
     {
-        var sentences = ReadLines(Path.Combine(directory, "sentences-en.txt"));
-        var paragraphs = ReadLines(Path.Combine(directory, "paragraphs-en.txt"));
+        error = null;
+        string[] sentences, paragraphs;
+        try
+        {
+            sentences = ReadLines(Path.Combine(directory, "sentences-en.txt"));
+            paragraphs = ReadLines(Path.Combine(directory, "paragraphs-en.txt"));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            error = $"corpus {directory}: {ex.Message}";
+            return null;
+        }
+
         if (sentences.Length == 0 || paragraphs.Length == 0)
         {
-            throw new InvalidDataException($"The corpus in {directory} has no sentences or no paragraphs.");
+            error = $"corpus {directory}: no sentences or no paragraphs";
+            return null;
         }
 
         return new Corpus(sentences, paragraphs);

@@ -68,7 +68,12 @@ public static class LoadBenchmark
         var startedAt = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
         var layout = RepoLayout.Find();
-        var corpus = Corpus.Load(options.CorpusDirectory ?? layout.CorpusDirectory);
+        if (Corpus.Read(options.CorpusDirectory ?? layout.CorpusDirectory, out var corpusError) is not { } corpus)
+        {
+            Console.Error.WriteLine($"load: {corpusError}");
+            return 2;
+        }
+
         var outDirectory = Path.GetFullPath(options.OutDirectory);
         Directory.CreateDirectory(outDirectory);
 

@@ -1,8 +1,8 @@
 namespace Mesh.Tests.Integration;
 
 /// <summary>
-/// The small benchmarks behind <c>./mesh bench pipeline</c> (<c>ttfa</c>, <c>resampler</c>) run as processes: a bad
-/// option or a failing target ends them with one line that says why and an exit code, never a stack trace.
+/// The benchmark tool run as a process (<c>ttfa</c> and <c>resampler</c> behind <c>./mesh bench pipeline</c>, <c>load</c>):
+/// a bad option or a failing target ends it with one line that says why and an exit code, never a stack trace.
 /// </summary>
 public sealed class BenchToolTests
 {
@@ -46,6 +46,20 @@ public sealed class BenchToolTests
         Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
         Assert.Matches(@"ttfa: http://127\.0\.0\.1:\d+/: HTTP 5\d\d: \S", output);
         Assert.Equal(1, exitCode);
+    }
+
+    [Fact]
+    public async Task Load_with_a_corpus_folder_that_does_not_exist_names_it_and_exits_2()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), $"no-corpus-{Guid.NewGuid():N}");
+
+        var (exitCode, output) = await RunBenchAsync(
+            "load", "--profile", "smoke", "--target", $"http://127.0.0.1:{LoopbackPorts.Unused()}/", "--corpus", missing, "--out", Path.Combine(missing, "out"));
+
+        Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+        Assert.Contains($"load: corpus {missing}: ", output, StringComparison.Ordinal);
+        Assert.Equal(2, exitCode);
+        Assert.False(Directory.Exists(missing), "nothing is written for a run that cannot start");
     }
 
     private static Task<(int ExitCode, string Output)> RunBenchAsync(params string[] args) =>
