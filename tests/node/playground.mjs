@@ -104,6 +104,26 @@ try {
   await download.saveAs(saved);
   result.download = { name: download.suggestedFilename(), path: saved, state: (await state(page)).lastDownload };
 
+  // Speak pressed again before the first request is answered: the first is dropped, and every status shown from the
+  // second click on belongs to the request that replaced it.
+  result.restart = await page.evaluate(async () => {
+    const status = document.getElementById('status');
+    const shown = [];
+    const observer = new MutationObserver((records) => {
+      for (const record of records) for (const node of record.addedNodes) shown.push(node.textContent);
+    });
+    observer.observe(status, { childList: true });
+    const before = window.meshPlayground.requests;
+    document.getElementById('speak').click();
+    document.getElementById('speak').click();
+    await new Promise((resolve) => {
+      const poll = () => (window.meshPlayground.requests > before && !window.meshPlayground.busy ? resolve() : setTimeout(poll, 20));
+      poll();
+    });
+    observer.disconnect();
+    return { shown, requests: window.meshPlayground.requests - before, lastError: window.meshPlayground.lastError };
+  });
+
   // A voice the server does not know: the page must show the server's own words.
   await page.evaluate(() => {
     const voice = document.getElementById('voice');

@@ -341,11 +341,8 @@
       }
       setStatus(`Done: ${receivedSeconds.toFixed(2)} s of audio from ${state.lastBackend ?? 'the gateway'}.`);
     } catch (error) {
-      if (controller.signal.aborted) {
-        setStatus('Stopped.');
-      } else {
-        fail(`Could not reach the gateway: ${error.message}`);
-      }
+      // Aborted by Stop (which says so) or by a newer request (whose status this one must not overwrite).
+      if (!controller.signal.aborted) fail(`Could not reach the gateway: ${error.message}`);
     } finally {
       endRequest(controller);
     }
@@ -389,11 +386,8 @@
       state.lastDownload = { name, format, bytes: blob.size, type: blob.type };
       setStatus(`Saved ${name} (${numbers.format(Math.round(blob.size / 1024))} KiB) from ${state.lastBackend ?? 'the gateway'}.`);
     } catch (error) {
-      if (controller.signal.aborted) {
-        setStatus('Stopped.');
-      } else {
-        fail(`Could not reach the gateway: ${error.message}`);
-      }
+      // Aborted by Stop (which says so) or by a newer request (whose status this one must not overwrite).
+      if (!controller.signal.aborted) fail(`Could not reach the gateway: ${error.message}`);
     } finally {
       endRequest(controller);
     }

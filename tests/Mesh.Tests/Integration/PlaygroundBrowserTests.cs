@@ -84,6 +84,18 @@ public sealed class PlaygroundBrowserTests(MeshFleet fleet, ITestOutputHelper ou
     }
 
     [Fact]
+    public async Task Speaking_again_replaces_the_request_without_claiming_it_stopped()
+    {
+        var restart = (await ReportAsync()).GetProperty("restart");
+        var shown = restart.GetProperty("shown").EnumerateArray().Select(s => s.GetString()).ToArray();
+
+        Assert.Equal(1, restart.GetProperty("requests").GetInt32());
+        Assert.Equal(JsonValueKind.Null, restart.GetProperty("lastError").ValueKind);
+        Assert.DoesNotContain("Stopped.", shown);
+        Assert.StartsWith("Done: ", shown[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Download_saves_the_whole_file_in_the_chosen_format()
     {
         var report = await ReportAsync();
