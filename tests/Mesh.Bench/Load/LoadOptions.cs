@@ -22,6 +22,8 @@ public sealed record LoadOptions
           A deployment with API keys needs one in the environment: MESH_API_KEY=KEY (sent as Authorization: Bearer).
         """;
 
+    public const int MaxTimeoutSeconds = 86_400;
+
     public BenchProfile Profile { get; init; } = BenchProfile.Quick;
 
     public string OutDirectory { get; init; } = "";
@@ -140,6 +142,13 @@ public sealed record LoadOptions
                     if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number) || number < (name == "--seed" ? int.MinValue : 1))
                     {
                         error = $"{name} must be a positive whole number";
+                        return null;
+                    }
+
+                    // A request's timeout arms a cancellation timer, which takes at most about 24 days.
+                    if (name == "--timeout" && number > MaxTimeoutSeconds)
+                    {
+                        error = $"--timeout is in seconds, at most {MaxTimeoutSeconds} (a day)";
                         return null;
                     }
 

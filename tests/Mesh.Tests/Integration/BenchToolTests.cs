@@ -13,6 +13,7 @@ public sealed class BenchToolTests
     [InlineData("--target URL is required", "ttfa", "--repeats", "3")]
     [InlineData("--seconds must be a number above 0, not 'abc'", "resampler", "--seconds", "abc")]
     [InlineData("--repeats must be a whole number of at least 1, not '2.5'", "resampler", "--repeats", "2.5")]
+    [InlineData("--timeout is in seconds, at most 86400 (a day)", "load", "--target", "http://127.0.0.1:9/", "--timeout", "99999999")]
     public async Task A_bad_option_value_is_named_and_exits_2(string message, params string[] args)
     {
         var (exitCode, output) = await RunBenchAsync(args);
