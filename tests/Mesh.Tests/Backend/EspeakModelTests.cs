@@ -50,6 +50,49 @@ public sealed class EspeakModelTests
         Assert.True(SameSpeech(onyx, await SynthesizeAsync(model, Sentence, "onyx")));
     }
 
+    [Theory]
+    [InlineData("en-gb")]
+    [InlineData("fr-fr")]
+    public async Task An_openai_voice_keeps_its_variant_in_a_language_espeak_has_no_voice_name_for(string language)
+    {
+        // alloy is espeak's female variant f1 and onyx the male m7; en-gb and fr-fr are languages, not voice names.
+        var model = EspeakModel.Load(NullLogger.Instance);
+        const string Sentence = "One two three, the quick brown fox jumps over the lazy dog.";
+        var alloy = MedianPitch(await SynthesizeAsync(model, Sentence, "alloy", language), model.NativeSampleRate);
+        var onyx = MedianPitch(await SynthesizeAsync(model, Sentence, "onyx", language), model.NativeSampleRate);
+
+        Assert.InRange(onyx, 80, 130);
+        Assert.InRange(alloy, 1.4 * onyx, 3 * onyx);
+    }
+
+    [Fact]
+    public async Task Every_listed_language_speaks_plain_and_with_an_openai_voice()
+    {
+        // The list is what /v1/audio/voices offers, so each entry must be one espeak-ng can select (chr-US-Qaaa-x-west
+        // is a language no voice is named after, like en-gb).
+        var model = EspeakModel.Load(NullLogger.Instance);
+        var failures = new List<string>();
+        foreach (var language in model.Voices.Where(voice => voice.Id == voice.Language).Select(voice => voice.Language))
+        {
+            foreach (var voice in new[] { language, "nova" })
+            {
+                try
+                {
+                    if ((await SynthesizeAsync(model, "One.", voice, language)).Length == 0)
+                    {
+                        failures.Add($"{voice} in {language}: no audio");
+                    }
+                }
+                catch (InvalidOperationException ex)
+                {
+                    failures.Add($"{voice} in {language}: {ex.Message}");
+                }
+            }
+        }
+
+        Assert.Empty(failures);
+    }
+
     // espeak-ng keeps state from one sentence to the next, so a voice's samples never repeat exactly, but its timing
     // does to within a few samples, while two voices differ by some percent.
     private static bool SameSpeech(float[] first, float[] second) => Math.Abs(first.Length - second.Length) < first.Length / 200;
@@ -100,15 +143,59 @@ public sealed class EspeakModelTests
         await Assert.ThrowsAsync<InvalidOperationException>(() => output.Reader.Completion);
     }
 
-    private static async Task<float[]> SynthesizeAsync(EspeakModel model, string text, string voice)
+    private static async Task<float[]> SynthesizeAsync(EspeakModel model, string text, string voice, string? language = null)
     {
         var samples = new List<float>();
-        await foreach (var chunk in model.SynthesizeAsync(new SynthesisRequest(text, model.ResolveVoice(voice, null)!, 1.0), CancellationToken.None))
+        await foreach (var chunk in model.SynthesizeAsync(new SynthesisRequest(text, model.ResolveVoice(voice, language)!, 1.0), CancellationToken.None))
         {
             samples.AddRange(chunk.Samples);
         }
 
         return [.. samples];
+    }
+
+    /// <summary>The median fundamental of the voiced 46 ms frames, by autocorrelation over 60-400 Hz.</summary>
+    private static double MedianPitch(float[] samples, int sampleRate)
+    {
+        const int Frame = 1024;
+        var pitches = new List<double>();
+        for (var start = 0; start + Frame <= samples.Length; start += Frame)
+        {
+            var frame = samples.AsSpan(start, Frame);
+            var energy = 0.0;
+            foreach (var sample in frame)
+            {
+                energy += sample * sample;
+            }
+
+            if (energy / Frame < 1e-3)
+            {
+                continue; // silence between words
+            }
+
+            var (bestLag, bestCorrelation) = (0, 0.0);
+            for (var lag = sampleRate / 400; lag <= sampleRate / 60; lag++)
+            {
+                var correlation = 0.0;
+                for (var i = 0; i + lag < Frame; i++)
+                {
+                    correlation += frame[i] * frame[i + lag];
+                }
+
+                if (correlation > bestCorrelation)
+                {
+                    (bestLag, bestCorrelation) = (lag, correlation);
+                }
+            }
+
+            if (bestCorrelation > 0.3 * energy)
+            {
+                pitches.Add((double)sampleRate / bestLag);
+            }
+        }
+
+        pitches.Sort();
+        return pitches[pitches.Count / 2];
     }
 
     private static List<AudioChunk> Drain(ChannelReader<AudioChunk> reader)

@@ -19,13 +19,17 @@ internal sealed unsafe partial class EspeakRuntime
 
     private readonly BlockingCollection<Action> _work = new();
 
+    // Language → the voice file that speaks it (en-gb → gmw/en).
+    private readonly FrozenDictionary<string, string> _voiceFiles;
+
     // The voice the library holds; touched only on the espeak thread.
     private string? _selectedVoice;
 
-    private EspeakRuntime(int sampleRate, FrozenSet<string> languages)
+    private EspeakRuntime(int sampleRate, FrozenDictionary<string, string> voiceFiles)
     {
         SampleRate = sampleRate;
-        Languages = languages;
+        _voiceFiles = voiceFiles;
+        Languages = voiceFiles.Keys.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
         var thread = new Thread(Run) { IsBackground = true, Name = "espeak-worker" };
         thread.Start();
     }
@@ -65,9 +69,9 @@ internal sealed unsafe partial class EspeakRuntime
                     "espeak-ng could not find its data: run 'apt-get install -y espeak-ng-data' (or set ESPEAK_DATA_PATH).");
             }
 
-            var languages = ListLanguages();
-            LogLoaded(logger, sampleRate, languages.Count);
-            s_instance = new EspeakRuntime(sampleRate, languages);
+            var voiceFiles = ListVoiceFiles();
+            LogLoaded(logger, sampleRate, voiceFiles.Count);
+            s_instance = new EspeakRuntime(sampleRate, voiceFiles);
             return s_instance;
         }
     }
@@ -116,7 +120,13 @@ internal sealed unsafe partial class EspeakRuntime
 
         // A failed attempt may have changed the library's state half-way, so nothing counts as selected until one succeeds.
         _selectedVoice = null;
-        if (EspeakNative.SetVoiceByName(voice) != EspeakNative.Ok && !SelectLanguage(voice))
+
+        // espeak-ng applies a +variant only to a voice it finds by name or file; a language such as en-gb or fr-fr is
+        // neither, and selecting it by language drops the variant, so it goes by the file of the voice that speaks it.
+        var plus = voice.IndexOf('+', StringComparison.Ordinal);
+        var language = plus < 0 ? voice : voice[..plus];
+        var name = _voiceFiles.TryGetValue(language, out var file) ? file + voice[language.Length..] : voice;
+        if (EspeakNative.SetVoiceByName(name) != EspeakNative.Ok && !SelectLanguage(voice))
         {
             return false;
         }
@@ -143,24 +153,26 @@ internal sealed unsafe partial class EspeakRuntime
         }
     }
 
-    private static FrozenSet<string> ListLanguages()
+    /// <summary>The primary language of each installed voice, with the file of the first voice that speaks it.</summary>
+    private static FrozenDictionary<string, string> ListVoiceFiles()
     {
-        var languages = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var voiceFiles = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         for (var entry = EspeakNative.ListVoices(0); *entry is not null; entry++)
         {
             // The first language of each voice is its primary one; skip the priority byte before it.
             var languageList = (*entry)->Languages;
-            if (languageList is not null && languageList[0] != 0)
+            var file = Marshal.PtrToStringUTF8((nint)(*entry)->Identifier);
+            if (languageList is not null && languageList[0] != 0 && !string.IsNullOrEmpty(file))
             {
                 var name = Marshal.PtrToStringUTF8((nint)(languageList + 1));
                 if (!string.IsNullOrEmpty(name))
                 {
-                    languages.Add(name);
+                    voiceFiles.TryAdd(name, file);
                 }
             }
         }
 
-        return languages.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+        return voiceFiles.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "espeak-ng loaded: {SampleRate} Hz, {Languages} languages")]
