@@ -77,4 +77,21 @@ public sealed class KokoroFrontEndTests
         Assert.Equal("en-gb", voice.Language);
         Assert.Equal('f', voice.Gender);
     }
+
+    [Theory]
+    [InlineData("af_heart", "en-us", 'f')]
+    [InlineData("bm_george", "en-gb", 'm')]
+    [InlineData("jf_alpha", "ja", 'f')]
+    [InlineData("zm_yunjian", "cmn", 'm')]
+    [InlineData("af", "en-us", 'f')]
+    [InlineData("james", "en-us", null)]
+    [InlineData("emma", "en-us", null)]
+    [InlineData("heart", "en-us", null)]
+    [InlineData("amy", "en-us", null)]
+    [InlineData("narrator", "en-us", null)]
+    public void Language_and_gender_come_only_from_a_kokoro_style_name(string name, string language, char? gender)
+    {
+        var voice = new KokoroVoice(name, new float[4], 4);
+        Assert.Equal((language, gender), (voice.Language, voice.Gender));
+    }
 }

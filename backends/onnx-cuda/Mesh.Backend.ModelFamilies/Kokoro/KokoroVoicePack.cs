@@ -24,9 +24,10 @@ public sealed class KokoroVoice(string name, float[] rows, int width)
 
     /// <summary>
     /// Language from Kokoro's naming (first letter: a American English, b British, e Spanish, f French, h Hindi,
-    /// i Italian, j Japanese, p Brazilian Portuguese, z Mandarin), as an espeak-ng voice.
+    /// i Italian, j Japanese, p Brazilian Portuguese, z Mandarin), as an espeak-ng voice; American English for a voice
+    /// named otherwise.
     /// </summary>
-    public string Language => Name.Length == 0 ? "en-us" : char.ToLowerInvariant(Name[0]) switch
+    public string Language => !HasKokoroPrefix ? "en-us" : char.ToLowerInvariant(Name[0]) switch
     {
         'b' => "en-gb",
         'e' => "es",
@@ -40,7 +41,12 @@ public sealed class KokoroVoice(string name, float[] rows, int width)
     };
 
     /// <summary>'f' or 'm' from the second letter of the name (af_heart, am_adam), else null.</summary>
-    public char? Gender => Name.Length > 1 && Name[1] is 'f' or 'm' ? Name[1] : null;
+    public char? Gender => HasKokoroPrefix ? char.ToLowerInvariant(Name[1]) : null;
+
+    // Kokoro names a voice language, gender, underscore, name (af_heart, bm_george; v0.19's default is just "af"). Only
+    // such a prefix says anything: a voice file of one's own named james or emma is neither Japanese nor Spanish, nor male.
+    private bool HasKokoroPrefix =>
+        Name.Length >= 2 && char.IsAsciiLetter(Name[0]) && char.ToLowerInvariant(Name[1]) is 'f' or 'm' && (Name.Length == 2 || Name[2] == '_');
 }
 
 /// <summary>
