@@ -1,4 +1,6 @@
+using Mesh.Backend.ModelFamilies.Espeak;
 using Mesh.Backend.ModelFamilies.Kokoro;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mesh.Tests.Engine;
 
@@ -10,11 +12,23 @@ public sealed class KokoroFrontEndTests
     [InlineData("a^ɪ lˈa^ɪk kˈɑː^ɹ, sˌɜː!", "en-us", "I lˈIk kˈɑɹ, sˌɜɹ!")]
     [InlineData("a^ɪ lˈa^ɪk kˈɑː^ɹ", "en-gb", "I lˈIk kˈɑːɹ")]
     [InlineData("həlˈə^ʊ", "en-gb", "həlˈQ")]
+    [InlineData("wˌe^ə ɪz ðə hˈe^ə", "en-gb", "wˌɛː ɪz ðə hˈɛː")]
+    [InlineData("ðe^əɹ ɪz nˈi^ə", "en-gb", "ðɛːɹ ɪz nˈɪə")]
     [InlineData("ɔ^ɪl nˈo", "en-us", "Yl nˈɔ")]
     [InlineData("ɛlˈo^ʊ", "fr-fr", "ɛlˈoʊ")]
     public void Espeak_ipa_maps_to_kokoro_symbols_as_misaki_does(string espeak, string language, string kokoro)
     {
         Assert.Equal(kokoro, KokoroTokenizer.ToKokoroPhonemes(espeak, language));
+    }
+
+    [Fact]
+    public async Task British_voices_get_misakis_square_and_near_vowels_from_espeak()
+    {
+        var phonemizer = EspeakPhonemizer.Get(NullLogger.Instance);
+        var clauses = await phonemizer.PhonemizeAsync("Where is the chair? Near here.", "en-gb", KokoroTokenizer.Tie, CancellationToken.None);
+        var kokoro = ClauseText.Sentences(clauses).Select(sentence => KokoroTokenizer.ToKokoroPhonemes(sentence, "en-gb")).ToArray();
+
+        Assert.Equal(["wˌɛːɹ ɪz ðə ʧˈɛː?", "nˌɪə hˈɪə."], kokoro);
     }
 
     [Fact]

@@ -159,7 +159,12 @@ public static partial class KokoroTokenizer
         }
 
         var british = language.Equals("en-gb", StringComparison.OrdinalIgnoreCase);
-        var ps = espeakIpa;
+
+        // misaki's British ɛː (hair, there) and ɪə (near, here) come first: espeak writes them tied, e^ə and i^ə, so
+        // after the general e → A the first read A + ə, and the untied iə → ɪə below never matched the second.
+        var ps = british
+            ? espeakIpa.Replace("e^ə", "ɛː", StringComparison.Ordinal).Replace("i^ə", "ɪə", StringComparison.Ordinal)
+            : espeakIpa;
         foreach (var (from, to) in FromEspeak)
         {
             ps = ps.Replace(from, to, StringComparison.Ordinal);
@@ -169,8 +174,7 @@ public static partial class KokoroTokenizer
         ps = SyllabicConsonant().Replace(ps, "ᵊ$1").Replace("\u0329", string.Empty, StringComparison.Ordinal);
         if (british)
         {
-            ps = ps.Replace("e^ə", "ɛː", StringComparison.Ordinal)
-                .Replace("iə", "ɪə", StringComparison.Ordinal)
+            ps = ps.Replace("iə", "ɪə", StringComparison.Ordinal)
                 .Replace("ə^ʊ", "Q", StringComparison.Ordinal);
         }
         else
