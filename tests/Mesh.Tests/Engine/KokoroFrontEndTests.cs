@@ -15,6 +15,7 @@ public sealed class KokoroFrontEndTests
     [InlineData("wˌe^ə ɪz ðə hˈe^ə", "en-gb", "wˌɛː ɪz ðə hˈɛː")]
     [InlineData("ðe^əɹ ɪz nˈi^ə", "en-gb", "ðɛːɹ ɪz nˈɪə")]
     [InlineData("ɔ^ɪl nˈo", "en-us", "Yl nˈɔ")]
+    [InlineData("bˈʌʔn̩ ɹˈɪʔn̩ bˈʌʔˌn̩", "en-us", "bˈʌtᵊn ɹˈɪtᵊn bˈʌtᵊn")]
     [InlineData("ɛlˈo^ʊ", "fr-fr", "ɛlˈoʊ")]
     public void Espeak_ipa_maps_to_kokoro_symbols_as_misaki_does(string espeak, string language, string kokoro)
     {

@@ -137,10 +137,12 @@ public static partial class KokoroTokenizer
     /// <summary>The tie character asked of espeak-ng, so diphthongs and affricates arrive joined (a^ɪ, d^ʒ).</summary>
     public const char Tie = '^';
 
-    // misaki's FROM_ESPEAKS (hexgrad/misaki espeak.py), longest first so a^ɪ wins over its parts.
+    // misaki's FROM_ESPEAKS (hexgrad/misaki espeak.py), longest first so a^ɪ wins over its parts. The glottal stop
+    // before a syllabic n (button: bˈʌʔn̩) also maps unstressed, as later misaki does: through ʔn and the syllabic rule
+    // it would become tᵊᵊn, a schwa too many.
     private static readonly (string From, string To)[] FromEspeak =
     [
-        ("ʔˌn\u0329", "tᵊn"), ("a^ɪ", "I"), ("a^ʊ", "W"), ("d^ʒ", "ʤ"), ("e^ɪ", "A"), ("t^ʃ", "ʧ"), ("ɔ^ɪ", "Y"),
+        ("ʔˌn\u0329", "tᵊn"), ("ʔn\u0329", "tᵊn"), ("a^ɪ", "I"), ("a^ʊ", "W"), ("d^ʒ", "ʤ"), ("e^ɪ", "A"), ("t^ʃ", "ʧ"), ("ɔ^ɪ", "Y"),
         ("ə^l", "ᵊl"), ("ʔn", "tᵊn"), ("ʲO", "jO"), ("ʲQ", "jQ"), ("\u0303", string.Empty), ("e", "A"), ("r", "ɹ"),
         ("x", "k"), ("ç", "k"), ("ɐ", "ə"), ("ɚ", "əɹ"), ("ɬ", "l"), ("ʔ", "t"), ("ʲ", string.Empty),
     ];
