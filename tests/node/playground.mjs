@@ -78,6 +78,11 @@ try {
     return { id: element.id, outlineStyle: style.outlineStyle, outlineWidth: style.outlineWidth };
   });
 
+  // The API counts code points: 3,000 emoji are 3,000 characters (6,000 UTF-16 units) and must not be cut.
+  await page.fill('#input', '\u{1F600}'.repeat(3000));
+  result.emojiCounter = await page.textContent('#input-count');
+  result.emojiKept = await page.evaluate(() => [...document.getElementById('input').value].length);
+
   const text = 'The playground streams this sentence. And then this second one, gaplessly.';
   await page.fill('#input', text);
   result.counter = await page.textContent('#input-count');

@@ -422,10 +422,12 @@
     ui.status.textContent = text;
   }
 
+  // Characters as the API counts them, code points: an emoji is one, not the two UTF-16 units that .length (and a
+  // textarea's maxlength) would count. Text over the limit stays editable; the API's error says by how much.
   function updateCount() {
-    const length = ui.input.value.length;
+    const length = [...ui.input.value].length;
     ui.count.textContent = `${numbers.format(length)} / ${numbers.format(MAX_CHARS)} characters`;
-    ui.count.classList.toggle('over', length >= MAX_CHARS);
+    ui.count.classList.toggle('over', length > MAX_CHARS);
   }
 
   function updateSpeed() {

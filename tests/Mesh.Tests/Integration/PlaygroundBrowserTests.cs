@@ -60,6 +60,8 @@ public sealed class PlaygroundBrowserTests(MeshFleet fleet, ITestOutputHelper ou
         Assert.Equal(["", "test"], report.GetProperty("variants").EnumerateArray().Select(v => v.GetString()));
         Assert.Equal(0, report.GetProperty("unlabelled").GetArrayLength());
         Assert.Equal("74 / 4,096 characters", report.GetProperty("counter").GetString());
+        Assert.Equal("3,000 / 4,096 characters", report.GetProperty("emojiCounter").GetString());
+        Assert.Equal(3000, report.GetProperty("emojiKept").GetInt32());
 
         // Tab from the text box lands on the next control, and the focus ring is drawn.
         var focus = report.GetProperty("focusAfterTab");
