@@ -7,8 +7,9 @@ using Mesh.Bench.Load;
 namespace Mesh.Bench;
 
 /// <summary>
-/// Time to first audio for 3 and for 36 sentences, interleaved so machine drift affects both alike, over the PCM stream
-/// of a running mesh. With pipelined synthesis the ratio of medians should stay near 1.
+/// Time to first audio for 3 and for 36 sentences over the PCM stream of a running mesh, in ABBA pairs with a pause
+/// before each request as the load benchmark's length comparison sends them (<see cref="LengthPairs"/>), so neither
+/// machine drift nor the request before decides the ratio. With pipelined synthesis the ratio of medians should stay near 1.
 /// Options: <c>--target URL</c> (required), <c>--repeats N</c> (15), <c>--json PATH</c>; the API key, where the target
 /// has keys, from <c>MESH_API_KEY</c>.
 /// </summary>
@@ -54,14 +55,17 @@ internal static class TtfaBenchmark
         await TimeToFirstAudioAsync(client, thirtySix);
         var shortTimes = new List<double>();
         var longTimes = new List<double>();
-        for (var i = 0; i < repeats; i++)
+        for (var pair = 0; pair < repeats; pair++)
         {
-            shortTimes.Add(await TimeToFirstAudioAsync(client, three));
-            longTimes.Add(await TimeToFirstAudioAsync(client, thirtySix));
+            foreach (var (text, times) in LengthPairs.InOrder(pair, (three, shortTimes), (thirtySix, longTimes)))
+            {
+                await Task.Delay(LengthPairs.Pause);
+                times.Add(await TimeToFirstAudioAsync(client, text));
+            }
         }
 
         var result = TtfaReport.Of(target, shortTimes, longTimes);
-        Console.WriteLine($"TTFA over {target} (PCM stream, {repeats} interleaved pairs)");
+        Console.WriteLine($"TTFA over {target} (PCM stream, {repeats} ABBA pairs)");
         Console.WriteLine($"  3 sentences   median {result.ShortP50,7:0.0} ms   p90 {result.ShortP90,7:0.0} ms");
         Console.WriteLine($"  36 sentences  median {result.LongP50,7:0.0} ms   p90 {result.LongP90,7:0.0} ms");
         Console.WriteLine($"  ratio of medians (36 / 3): {result.LengthRatio:0.00} (goal <= 1.10)");

@@ -16,9 +16,6 @@ public sealed class BenchSession(
     public const string ShortArm = "3 sentences";
     public const string LongArm = "36 sentences";
 
-    // Back to back, a request that came right after a short one started slower than one right after a long one, and that
-    // carry-over, not the text, decided the ratio: so a pause between requests, and ABBA pairs (below).
-    private static readonly TimeSpan LengthPause = TimeSpan.FromMilliseconds(100);
     private const int WarmupRounds = 40;
 
     private readonly List<OpenLoopRun> _openLoops = [];
@@ -144,10 +141,7 @@ public sealed class BenchSession(
             cancellationToken);
     }
 
-    /// <summary>
-    /// TTFA of the 3- and 36-sentence texts in pairs. Pairs alternate ABBA, so each arm follows each arm equally often; in
-    /// random order an arm followed the other three times in four.
-    /// </summary>
+    /// <summary>TTFA of the 3- and 36-sentence texts in ABBA pairs with a pause before each request (<see cref="LengthPairs"/>).</summary>
     private Task<RunWindow> LengthAsync(string phase, Target target, int pairs, bool firstAudioOnly, CancellationToken cancellationToken)
     {
         var pair = 0;
@@ -156,16 +150,11 @@ public sealed class BenchSession(
             "*",
             $"TTFA for 3 vs 36 sentences{(firstAudioOnly ? ", neural cost" : "")} ({target.Name})",
             1,
-            Budget.Count(pairs) with { Pause = LengthPause },
-            _ =>
-            {
-                Planned[] planned =
-                [
-                    new(ShortArm, target, new BenchRequest(RequestKind.Pcm, corpus.ThreeSentences, firstAudioOnly)),
-                    new(LongArm, target, new BenchRequest(RequestKind.Pcm, corpus.ThirtySixSentences, firstAudioOnly)),
-                ];
-                return pair++ % 2 == 0 ? planned : [planned[1], planned[0]];
-            },
+            Budget.Count(pairs) with { Pause = LengthPairs.Pause },
+            _ => LengthPairs.InOrder(
+                pair++,
+                new Planned(ShortArm, target, new BenchRequest(RequestKind.Pcm, corpus.ThreeSentences, firstAudioOnly)),
+                new Planned(LongArm, target, new BenchRequest(RequestKind.Pcm, corpus.ThirtySixSentences, firstAudioOnly))),
             seed,
             cancellationToken);
     }

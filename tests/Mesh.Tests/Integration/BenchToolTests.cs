@@ -1,3 +1,13 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
 namespace Mesh.Tests.Integration;
 
 /// <summary>
@@ -50,6 +60,21 @@ public sealed class BenchToolTests
     }
 
     [Fact]
+    public async Task Ttfa_sends_its_pairs_in_abba_order_with_a_pause_before_each_request()
+    {
+        await using var server = await RecordingSpeechServer.StartAsync();
+
+        var (exitCode, output) = await RunBenchAsync("ttfa", "--target", server.Url.ToString(), "--repeats", "4");
+
+        Assert.True(exitCode == 0, output);
+        var requests = server.Requests;
+        // One untimed round, then ABBA pairs: each text follows each text equally often, so the order cannot decide the ratio.
+        Assert.Equal([3, 36, 3, 36, 36, 3, 3, 36, 36, 3], requests.Select(r => r.Sentences));
+        var gapsMs = requests.Skip(2).Zip(requests.Skip(1), (next, previous) => (next.ArrivedAt - previous.ArrivedAt).TotalMilliseconds).ToArray();
+        Assert.All(gapsMs, gap => Assert.True(gap >= 95, $"timed requests arrived {string.Join(", ", gapsMs.Select(g => $"{g:0.0}"))} ms apart"));
+    }
+
+    [Fact]
     public async Task Load_with_a_corpus_folder_that_does_not_exist_names_it_and_exits_2()
     {
         var missing = Path.Combine(Path.GetTempPath(), $"no-corpus-{Guid.NewGuid():N}");
@@ -65,4 +90,65 @@ public sealed class BenchToolTests
 
     private static Task<(int ExitCode, string Output)> RunBenchAsync(params string[] args) =>
         DotnetProcess.RunToExitAsync([RepoPaths.BenchDll, .. args], TimeSpan.FromSeconds(60));
+
+    /// <summary>
+    /// Answers every POST with a little PCM, as a backend's PCM stream does, and keeps what each request asked for: its
+    /// path, how many sentences its text had, and when it arrived.
+    /// </summary>
+    private sealed class RecordingSpeechServer : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private readonly List<ReceivedRequest> _requests = [];
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+        private RecordingSpeechServer(WebApplication app) => _app = app;
+
+        public Uri Url { get; private set; } = null!;
+
+        public IReadOnlyList<ReceivedRequest> Requests
+        {
+            get
+            {
+                lock (_requests)
+                {
+                    return [.. _requests];
+                }
+            }
+        }
+
+        public static async Task<RecordingSpeechServer> StartAsync()
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            builder.Logging.ClearProviders();
+            var server = new RecordingSpeechServer(builder.Build());
+            server._app.Run(server.AnswerAsync);
+            await server._app.StartAsync();
+            server.Url = new Uri(server._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single() + "/");
+            return server;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+
+        private async Task AnswerAsync(HttpContext context)
+        {
+            var arrivedAt = _clock.Elapsed;
+            using var body = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+            var sentences = body.RootElement.GetProperty("input").GetString()!.Count(c => c == '.');
+            lock (_requests)
+            {
+                _requests.Add(new ReceivedRequest(context.Request.Path, sentences, arrivedAt));
+            }
+
+            context.Response.ContentType = "application/octet-stream";
+            context.Response.Headers["X-PCM-Sample-Rate"] = "24000";
+            await context.Response.Body.WriteAsync(new byte[960], context.RequestAborted);
+        }
+    }
+
+    private sealed record ReceivedRequest(string Path, int Sentences, TimeSpan ArrivedAt);
 }
