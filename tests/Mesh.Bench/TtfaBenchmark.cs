@@ -10,8 +10,8 @@ namespace Mesh.Bench;
 /// Time to first audio for 3 and for 36 sentences over the PCM stream of a running mesh, in ABBA pairs with a pause
 /// before each request as the load benchmark's length comparison sends them (<see cref="LengthPairs"/>), so neither
 /// machine drift nor the request before decides the ratio. With pipelined synthesis the ratio of medians should stay near 1.
-/// Options: <c>--target URL</c> (required), <c>--repeats N</c> (15), <c>--json PATH</c>; the API key, where the target
-/// has keys, from <c>MESH_API_KEY</c>.
+/// Options: <c>--target URL</c> (required; a path prefix such as <c>https://host/tts/</c> is kept), <c>--repeats N</c>
+/// (15), <c>--json PATH</c>; the API key, where the target has keys, from <c>MESH_API_KEY</c>.
 /// </summary>
 internal static class TtfaBenchmark
 {
@@ -43,7 +43,8 @@ internal static class TtfaBenchmark
     {
         using var client = new HttpClient
         {
-            BaseAddress = target,
+            // As the load client resolves it: the API paths below are relative, so a path prefix of the target stays.
+            BaseAddress = new Target("ttfa", target).BaseUrl,
             Timeout = TimeSpan.FromMinutes(2),
             DefaultRequestHeaders = { Authorization = RequestDefaults.Bearer(RequestDefaults.ApiKeyFromEnvironment()) },
         };
@@ -81,7 +82,7 @@ internal static class TtfaBenchmark
     private static async Task<double> TimeToFirstAudioAsync(HttpClient client, string text)
     {
         var stopwatch = Stopwatch.StartNew();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream/pcm")
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/audio/speech/stream/pcm")
         {
             Content = JsonContent.Create(new { voice = "alloy", input = text }),
         };

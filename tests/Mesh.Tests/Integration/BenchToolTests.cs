@@ -74,6 +74,20 @@ public sealed class BenchToolTests
         Assert.All(gapsMs, gap => Assert.True(gap >= 95, $"timed requests arrived {string.Join(", ", gapsMs.Select(g => $"{g:0.0}"))} ms apart"));
     }
 
+    [Theory]
+    [InlineData("tts/")]
+    [InlineData("tts")]
+    public async Task Ttfa_keeps_the_path_prefix_of_its_target(string prefix)
+    {
+        await using var server = await RecordingSpeechServer.StartAsync();
+
+        var (exitCode, output) = await RunBenchAsync("ttfa", "--target", new Uri(server.Url, prefix).ToString(), "--repeats", "1");
+
+        Assert.True(exitCode == 0, output);
+        Assert.NotEmpty(server.Requests);
+        Assert.All(server.Requests, request => Assert.Equal("/tts/v1/audio/speech/stream/pcm", request.Path));
+    }
+
     [Fact]
     public async Task Load_with_a_corpus_folder_that_does_not_exist_names_it_and_exits_2()
     {
