@@ -27,6 +27,16 @@ public sealed class KokoroVoicePackTests : IDisposable
         Assert.Contains("no style rows", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Npz_voices_differing_only_by_case_are_invalid_data_naming_both()
+    {
+        // Clients name voices in any case, so AF_x and af_x would be one voice; before, the load failed on a raw ArgumentException.
+        var path = Npz(("AF_x.npy", Npy("(1, 1, 4)", 4)), ("af_x.npy", Npy("(1, 1, 4)", 4)));
+        var ex = Assert.Throws<InvalidDataException>(() => KokoroVoicePack.ReadNpz(path, Width));
+        Assert.Contains("AF_x.npy", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("af_x.npy", ex.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("(-1, 4)")]
     [InlineData("(99999999999, 4)")]

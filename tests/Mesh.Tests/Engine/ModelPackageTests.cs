@@ -36,6 +36,23 @@ public sealed class ModelPackageTests(GeneratedModels models)
     }
 
     [Fact]
+    public void Kokoro_voice_files_differing_only_by_case_are_a_load_error_naming_both()
+    {
+        // Voice names ignore case (af_x and AF_x are one voice to clients), but a Linux voices/ directory can hold both.
+        var package = models.CopyOf(models.KokoroTiny);
+        File.Delete(Path.Combine(package, "voices.bin"));
+        var voices = Directory.CreateDirectory(Path.Combine(package, "voices")).FullName;
+        var row = new byte[256 * sizeof(float)];
+        File.WriteAllBytes(Path.Combine(voices, "AF_x.bin"), row);
+        File.WriteAllBytes(Path.Combine(voices, "af_x.bin"), row);
+
+        var ex = Assert.Throws<ModelLoadException>(() => Load(package));
+        Assert.Contains(package, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("AF_x.bin", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("af_x.bin", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_model_that_does_not_load_is_a_clear_load_error()
     {
         var package = models.CopyOf(models.KokoroTiny);

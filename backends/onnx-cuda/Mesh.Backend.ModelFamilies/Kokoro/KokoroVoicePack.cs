@@ -58,8 +58,10 @@ public static partial class KokoroVoicePack
     public static IReadOnlyList<KokoroVoice> ReadNpz(string path, int width)
     {
         using var zip = ZipFile.OpenRead(path);
+        var entries = zip.Entries.Where(e => e.FullName.EndsWith(".npy", StringComparison.Ordinal)).OrderBy(e => e.FullName, StringComparer.Ordinal).ToArray();
+        RequireDistinctNames(entries.Select(e => e.FullName), path);
         var voices = new List<KokoroVoice>();
-        foreach (var entry in zip.Entries.Where(e => e.FullName.EndsWith(".npy", StringComparison.Ordinal)).OrderBy(e => e.FullName, StringComparer.Ordinal))
+        foreach (var entry in entries)
         {
             using var stream = entry.Open();
             using var buffer = new MemoryStream();
@@ -86,7 +88,9 @@ public static partial class KokoroVoicePack
 
     public static IReadOnlyList<KokoroVoice> ReadDirectory(string directory, int width)
     {
-        var voices = Directory.EnumerateFiles(directory, "*.bin").Order(StringComparer.Ordinal).Select(file =>
+        var files = Directory.EnumerateFiles(directory, "*.bin").Order(StringComparer.Ordinal).ToArray();
+        RequireDistinctNames(files.Select(Path.GetFileName).OfType<string>(), directory);
+        var voices = files.Select(file =>
         {
             var bytes = File.ReadAllBytes(file);
             if (bytes.Length == 0 || bytes.Length % (width * sizeof(float)) != 0)
@@ -97,6 +101,22 @@ public static partial class KokoroVoicePack
             return new KokoroVoice(Path.GetFileNameWithoutExtension(file), MemoryMarshal.Cast<byte, float>(bytes).ToArray(), width);
         }).ToArray();
         return voices.Length > 0 ? voices : throw new InvalidDataException($"{directory} holds no voice files (*.bin).");
+    }
+
+    // Clients name voices in any case (PackageVoices ignores it), so files whose names differ only by case would be one
+    // voice; a case-sensitive file system or a zip can still hold both.
+    private static void RequireDistinctNames(IEnumerable<string> files, string source)
+    {
+        var byVoice = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var file in files)
+        {
+            var voice = Path.GetFileNameWithoutExtension(file);
+            if (!byVoice.TryAdd(voice, file))
+            {
+                throw new InvalidDataException(
+                    $"{source} holds {byVoice[voice]} and {file}, one voice to clients (voice names ignore case); keep one.");
+            }
+        }
     }
 
     /// <summary>A little-endian float32 C-order .npy array.</summary>
