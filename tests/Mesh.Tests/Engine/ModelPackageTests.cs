@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Mesh.Backend.Engine;
 using Mesh.Backend.ModelFamilies;
 using Mesh.Tests.Quantizer;
@@ -50,6 +51,22 @@ public sealed class ModelPackageTests(GeneratedModels models)
         Assert.Contains(package, ex.Message, StringComparison.Ordinal);
         Assert.Contains("AF_x.bin", ex.Message, StringComparison.Ordinal);
         Assert.Contains("af_x.bin", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Piper_config_with_a_voice_espeak_lacks_is_a_load_error_naming_the_field()
+    {
+        // Before: the package loaded, and warm-up failed with "espeak-ng has no voice or language 'xx'" naming neither.
+        var package = models.CopyOf(models.PiperTiny);
+        var configPath = Path.Combine(package, "en_US-tiny-medium.onnx.json");
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!;
+        config["espeak"]!["voice"] = "xx";
+        File.WriteAllText(configPath, config.ToJsonString());
+
+        var ex = Assert.Throws<ModelLoadException>(() => Load(package));
+        Assert.Contains(package, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("espeak.voice", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("'xx'", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -31,6 +31,14 @@ public sealed unsafe partial class EspeakPhonemizer
     public static EspeakPhonemizer Get(ILogger logger) => new(EspeakRuntime.Get(logger));
 
     /// <summary>
+    /// Whether espeak-ng can select <paramref name="voice"/> the way <see cref="PhonemizeAsync"/> will, so a model naming
+    /// one it lacks fails its load, not its first request. Waits for the espeak thread, as model loading is synchronous;
+    /// that thread never waits for its callers, so this cannot deadlock.
+    /// </summary>
+    public bool HasVoice(string voice) =>
+        _runtime.InvokeAsync(() => _runtime.SelectVoice(voice), CancellationToken.None).GetAwaiter().GetResult();
+
+    /// <summary>
     /// Phonemizes <paramref name="text"/> clause by clause with the espeak voice <paramref name="voice"/>; with a
     /// <paramref name="tie"/> character multi-letter phonemes come joined by it (<c>d^ʒ</c>), as misaki expects.
     /// </summary>

@@ -40,6 +40,13 @@ public sealed class PiperModel : OnnxSpeechModel<PiperUtterance>
         }
 
         var phonemizer = config.PhonemeType == "text" ? null : EspeakPhonemizer.Get(logger);
+        if (phonemizer is not null && !phonemizer.HasVoice(config.EspeakVoice))
+        {
+            throw new ModelLoadException(
+                $"Piper package '{package.Directory}': espeak.voice '{config.EspeakVoice}' in {Path.GetFileName(package.PiperConfig)} " +
+                "is no voice or language espeak-ng has (espeak-ng --voices lists them).");
+        }
+
         var engine = ModelPackage.StartEngine(package, [new GraphFile(Graph, package.ModelFile)], settings, observer, logger);
         try
         {
