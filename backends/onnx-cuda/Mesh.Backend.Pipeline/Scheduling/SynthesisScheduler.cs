@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Mesh.Backend.ModelFamilies;
@@ -13,8 +12,11 @@ namespace Mesh.Backend.Pipeline.Scheduling;
 /// </summary>
 public sealed class SynthesisScheduler : IAsyncDisposable
 {
-    private readonly ConcurrentQueue<WorkItem> _realtime = new();
-    private readonly ConcurrentQueue<WorkItem> _batch = new();
+    // Guards both queues, the state of every sentence in them and _waiting; held for list operations only, never across
+    // a call out of the scheduler.
+    private readonly Lock _gate = new();
+    private readonly LinkedList<WorkItem> _realtime = new();
+    private readonly LinkedList<WorkItem> _batch = new();
     private readonly SemaphoreSlim _queued = new(0);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task[] _workers;
@@ -22,6 +24,7 @@ public sealed class SynthesisScheduler : IAsyncDisposable
     private readonly SchedulerLimits _limits;
     private int _activeRealtime;
     private int _activeBatch;
+    private int _waiting; // sentences in the two queues
 
     public SynthesisScheduler(SchedulerLimits limits, ISchedulerObserver observer)
     {
@@ -32,7 +35,7 @@ public sealed class SynthesisScheduler : IAsyncDisposable
     }
 
     /// <summary>Work on this backend: requests admitted plus sentences waiting for a worker (what balancing compares).</summary>
-    public int Load => Volatile.Read(ref _activeRealtime) + Volatile.Read(ref _activeBatch) + _realtime.Count + _batch.Count;
+    public int Load => Volatile.Read(ref _activeRealtime) + Volatile.Read(ref _activeBatch) + Volatile.Read(ref _waiting);
 
     /// <summary>
     /// Admits one request of <paramref name="priority"/> if its class has room; the ticket holds the place until disposed.
@@ -52,16 +55,46 @@ public sealed class SynthesisScheduler : IAsyncDisposable
         return new AdmissionTicket(this, isRealtime);
     }
 
-    /// <summary>Queues one sentence; its audio chunks arrive on the returned reader, which completes when it is done.</summary>
+    /// <summary>
+    /// Queues one sentence; its audio chunks arrive on the returned reader, which completes when it is done. Cancelling
+    /// <paramref name="cancellationToken"/> before a worker takes the sentence withdraws it from the queue at once.
+    /// </summary>
     public ChannelReader<AudioChunk> Submit(
         string priority, ISpeechModel model, SynthesisRequest request, CancellationToken cancellationToken)
     {
         var output = Channel.CreateUnbounded<AudioChunk>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var item = new WorkItem(priority, model, request, output.Writer, Stopwatch.GetTimestamp(), cancellationToken);
-        var queue = priority == PriorityClasses.Realtime ? _realtime : _batch;
-        queue.Enqueue(item);
-        _observer.Queued(priority, queue.Count);
-        _queued.Release();
+
+        // Registered before the sentence is queued, so no worker takes it without its registration. A cancelled request
+        // leaves nothing behind in the queue: its sentences would count in Load (which the gateway balances on) and hold
+        // their readers until a worker got to them, behind every sentence queued ahead.
+        item.Registration = cancellationToken.UnsafeRegister(
+            static (state, token) =>
+            {
+                var (scheduler, withdrawn) = ((SynthesisScheduler, WorkItem))state!;
+                scheduler.Withdraw(withdrawn, new OperationCanceledException(token));
+            },
+            (this, item));
+
+        int? depth = null;
+        lock (_gate)
+        {
+            if (item.State == WorkState.Pending)
+            {
+                var queue = priority == PriorityClasses.Realtime ? _realtime : _batch;
+                item.Node = queue.AddLast(item);
+                item.State = WorkState.Queued;
+                _waiting++;
+                depth = queue.Count;
+                _queued.Release();
+            }
+        }
+
+        if (depth is { } queued)
+        {
+            _observer.Queued(priority, queued);
+        }
+
         return output.Reader;
     }
 
@@ -75,20 +108,77 @@ public sealed class SynthesisScheduler : IAsyncDisposable
 
     private void Release(bool isRealtime) => Interlocked.Decrement(ref isRealtime ? ref _activeRealtime : ref _activeBatch);
 
+    /// <summary>Takes a sentence out of the scheduler for good, unless a worker has it already, and ends its reader.</summary>
+    private void Withdraw(WorkItem item, Exception reason)
+    {
+        int? depth = null;
+        lock (_gate)
+        {
+            switch (item.State)
+            {
+                case WorkState.Pending:
+                    break; // cancelled while it was being submitted: Submit leaves it out
+                case WorkState.Queued:
+                    var queue = item.Node!.List!;
+                    queue.Remove(item.Node);
+                    item.Node = null;
+                    _waiting--;
+                    depth = queue.Count;
+                    break;
+                default:
+                    return; // on a worker, where the model sees the token; or withdrawn already
+            }
+
+            item.State = WorkState.Withdrawn;
+        }
+
+        item.Output.TryComplete(reason);
+        if (depth is { } remaining)
+        {
+            _observer.Dequeued(item.Priority, remaining, Stopwatch.GetElapsedTime(item.QueuedAt));
+        }
+    }
+
     private async Task RunWorkerAsync()
     {
         while (!_stopping.IsCancellationRequested)
         {
             await _queued.WaitAsync(_stopping.Token);
-            if (!_realtime.TryDequeue(out var item) && !_batch.TryDequeue(out item))
+            if (TakeNext() is { } item)
             {
-                continue;
+                await RunAsync(item);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The first realtime sentence, else the first batch one; null when the sentence a permit was released for has been
+    /// withdrawn since.
+    /// </summary>
+    private WorkItem? TakeNext()
+    {
+        WorkItem item;
+        int depth;
+        lock (_gate)
+        {
+            var queue = _realtime.Count > 0 ? _realtime : _batch;
+            if (queue.First is not { } first)
+            {
+                return null;
             }
 
-            var queue = item.Priority == PriorityClasses.Realtime ? _realtime : _batch;
-            _observer.Dequeued(item.Priority, queue.Count, Stopwatch.GetElapsedTime(item.QueuedAt));
-            await RunAsync(item);
+            queue.RemoveFirst();
+            item = first.Value;
+            item.Node = null;
+            item.State = WorkState.Taken;
+            _waiting--;
+            depth = queue.Count;
         }
+
+        // From here on the request's cancellation reaches the sentence through the model's token.
+        item.Registration.Dispose();
+        _observer.Dequeued(item.Priority, depth, Stopwatch.GetElapsedTime(item.QueuedAt));
+        return item;
     }
 
     private async Task RunAsync(WorkItem item)
@@ -139,13 +229,42 @@ public sealed class SynthesisScheduler : IAsyncDisposable
         }
     }
 
-    private sealed record WorkItem(
-        string Priority,
-        ISpeechModel Model,
-        SynthesisRequest Request,
-        ChannelWriter<AudioChunk> Output,
-        long QueuedAt,
-        CancellationToken CancellationToken);
+    private enum WorkState
+    {
+        Pending,
+        Queued,
+        Taken,
+        Withdrawn,
+    }
+
+    private sealed class WorkItem(
+        string priority,
+        ISpeechModel model,
+        SynthesisRequest request,
+        ChannelWriter<AudioChunk> output,
+        long queuedAt,
+        CancellationToken cancellationToken)
+    {
+        public string Priority { get; } = priority;
+
+        public ISpeechModel Model { get; } = model;
+
+        public SynthesisRequest Request { get; } = request;
+
+        public ChannelWriter<AudioChunk> Output { get; } = output;
+
+        public long QueuedAt { get; } = queuedAt;
+
+        public CancellationToken CancellationToken { get; } = cancellationToken;
+
+        /// <summary>Set before the sentence is queued; disposed by whoever takes it out of the queue.</summary>
+        public CancellationTokenRegistration Registration { get; set; }
+
+        // State and Node change under the scheduler's gate only.
+        public WorkState State { get; set; }
+
+        public LinkedListNode<WorkItem>? Node { get; set; }
+    }
 }
 
 /// <param name="Workers">Concurrent synthesis workers (<c>WORKERS</c>).</param>
@@ -158,6 +277,10 @@ public interface ISchedulerObserver
 {
     void Queued(string priority, int depth);
 
+    /// <summary>
+    /// A sentence left its queue: a worker took it, or its request was cancelled first. <paramref name="wait"/> is the
+    /// time it spent queued.
+    /// </summary>
     void Dequeued(string priority, int depth, TimeSpan wait);
 
     /// <summary>A worker finished one sentence: <paramref name="elapsed"/> from taking it to its last audio chunk.</summary>

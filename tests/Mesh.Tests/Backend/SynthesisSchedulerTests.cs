@@ -1,0 +1,101 @@
+using System.Threading.Channels;
+using Mesh.Backend.ModelFamilies;
+using Mesh.Backend.Pipeline.Scheduling;
+using Mesh.Contracts;
+
+namespace Mesh.Tests.Backend;
+
+/// <summary>The scheduler's queue: what happens to sentences no worker has taken yet.</summary>
+public sealed class SynthesisSchedulerTests
+{
+    // Long enough that the sentence on the engine outlasts every check made while it runs; such sentences are cancelled.
+    private static readonly TimeSpan LongSentence = TimeSpan.FromSeconds(30);
+
+    // A wait that only a hang exceeds.
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Sentences_of_a_cancelled_request_leave_the_load_at_once()
+    {
+        var model = new FakeSpeechModel(LongSentence);
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new NullObserver());
+        using var onEngine = new CancellationTokenSource();
+        var running = Submit(scheduler, model, PriorityClasses.Batch, onEngine.Token);
+        await WaitUntilAsync(() => model.SentencesStarted == 1);
+
+        using var request = new CancellationTokenSource();
+        var queued = Enumerable.Range(0, 3).Select(_ => Submit(scheduler, model, PriorityClasses.Batch, request.Token)).ToArray();
+        Assert.Equal(3, scheduler.Load);
+
+        // Before: all three stayed in the queue and in Load until the sentence on the engine ended.
+        await request.CancelAsync();
+        Assert.Equal(0, scheduler.Load);
+        foreach (var reader in queued)
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ReadToEndAsync(reader));
+        }
+
+        await onEngine.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ReadToEndAsync(running));
+        Assert.Equal(1, model.SentencesStarted);
+    }
+
+    [Fact]
+    public async Task Cancelled_sentences_keep_realtime_ahead_of_batch()
+    {
+        var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(20));
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new NullObserver());
+        var engine = new FakeSpeechModel(LongSentence);
+        using var onEngine = new CancellationTokenSource();
+        var running = Submit(scheduler, engine, PriorityClasses.Batch, onEngine.Token);
+        await WaitUntilAsync(() => engine.SentencesStarted == 1);
+
+        using var cancelled = new CancellationTokenSource();
+        var batch = Submit(scheduler, model, PriorityClasses.Batch, CancellationToken.None, "batch");
+        _ = Submit(scheduler, model, PriorityClasses.Realtime, cancelled.Token, "withdrawn");
+        var realtime = Submit(scheduler, model, PriorityClasses.Realtime, CancellationToken.None, "realtime");
+        await cancelled.CancelAsync();
+        Assert.Equal(2, scheduler.Load);
+
+        await onEngine.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ReadToEndAsync(running));
+        await ReadToEndAsync(realtime);
+        await ReadToEndAsync(batch);
+        Assert.Equal(["realtime", "batch"], model.Requests.Select(r => r.Text));
+    }
+
+    private static ChannelReader<AudioChunk> Submit(
+        SynthesisScheduler scheduler, FakeSpeechModel model, string priority, CancellationToken cancellationToken, string text = "A sentence.") =>
+        scheduler.Submit(priority, model, new SynthesisRequest(text, FakeSpeechModel.Voice, 1.0), cancellationToken);
+
+    /// <summary>Reads a sentence's audio to its end, throwing what ended it; a hang fails with a TimeoutException.</summary>
+    private static Task ReadToEndAsync(ChannelReader<AudioChunk> reader) => ReadAllAsync(reader).WaitAsync(Patience);
+
+    private static async Task ReadAllAsync(ChannelReader<AudioChunk> reader)
+    {
+        await foreach (var _ in reader.ReadAllAsync())
+        {
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the condition never held");
+            await Task.Delay(5);
+        }
+    }
+
+    private sealed class NullObserver : ISchedulerObserver
+    {
+        public void Queued(string priority, int depth)
+        {
+        }
+
+        public void Dequeued(string priority, int depth, TimeSpan wait)
+        {
+        }
+    }
+}
