@@ -64,6 +64,24 @@ public sealed class SynthesisSchedulerTests
         Assert.Equal(["realtime", "batch"], model.Requests.Select(r => r.Text));
     }
 
+    [Fact]
+    public async Task Sentences_still_queued_at_dispose_fail_instead_of_waiting_forever()
+    {
+        var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(200));
+        var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new NullObserver());
+        var running = Submit(scheduler, model, PriorityClasses.Realtime, CancellationToken.None);
+        await WaitUntilAsync(() => model.SentencesStarted == 1);
+        var queued = Submit(scheduler, model, PriorityClasses.Batch, CancellationToken.None);
+
+        await scheduler.DisposeAsync();
+
+        // The sentence on the engine finishes; the one no worker took ends as well. Before, its reader never completed.
+        await ReadToEndAsync(running);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => ReadToEndAsync(queued));
+        Assert.Equal(1, model.SentencesStarted);
+        Assert.Throws<ObjectDisposedException>(() => Submit(scheduler, model, PriorityClasses.Batch, CancellationToken.None));
+    }
+
     private static ChannelReader<AudioChunk> Submit(
         SynthesisScheduler scheduler, FakeSpeechModel model, string priority, CancellationToken cancellationToken, string text = "A sentence.") =>
         scheduler.Submit(priority, model, new SynthesisRequest(text, FakeSpeechModel.Voice, 1.0), cancellationToken);

@@ -12,8 +12,8 @@ namespace Mesh.Backend.Pipeline.Scheduling;
 /// </summary>
 public sealed class SynthesisScheduler : IAsyncDisposable
 {
-    // Guards both queues, the state of every sentence in them and _waiting; held for list operations only, never across
-    // a call out of the scheduler.
+    // Guards both queues, the state of every sentence in them, _waiting and _disposed; held for list operations only,
+    // never across a call out of the scheduler.
     private readonly Lock _gate = new();
     private readonly LinkedList<WorkItem> _realtime = new();
     private readonly LinkedList<WorkItem> _batch = new();
@@ -25,6 +25,7 @@ public sealed class SynthesisScheduler : IAsyncDisposable
     private int _activeRealtime;
     private int _activeBatch;
     private int _waiting; // sentences in the two queues
+    private bool _disposed;
 
     public SynthesisScheduler(SchedulerLimits limits, ISchedulerObserver observer)
     {
@@ -59,6 +60,7 @@ public sealed class SynthesisScheduler : IAsyncDisposable
     /// Queues one sentence; its audio chunks arrive on the returned reader, which completes when it is done. Cancelling
     /// <paramref name="cancellationToken"/> before a worker takes the sentence withdraws it from the queue at once.
     /// </summary>
+    /// <exception cref="ObjectDisposedException">The scheduler is disposed.</exception>
     public ChannelReader<AudioChunk> Submit(
         string priority, ISpeechModel model, SynthesisRequest request, CancellationToken cancellationToken)
     {
@@ -77,9 +79,11 @@ public sealed class SynthesisScheduler : IAsyncDisposable
             (this, item));
 
         int? depth = null;
+        bool disposed;
         lock (_gate)
         {
-            if (item.State == WorkState.Pending)
+            disposed = _disposed;
+            if (!disposed && item.State == WorkState.Pending)
             {
                 var queue = priority == PriorityClasses.Realtime ? _realtime : _batch;
                 item.Node = queue.AddLast(item);
@@ -88,6 +92,12 @@ public sealed class SynthesisScheduler : IAsyncDisposable
                 depth = queue.Count;
                 _queued.Release();
             }
+        }
+
+        if (disposed)
+        {
+            item.Registration.Dispose();
+            throw new ObjectDisposedException(nameof(SynthesisScheduler));
         }
 
         if (depth is { } queued)
@@ -100,6 +110,26 @@ public sealed class SynthesisScheduler : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        WorkItem[] abandoned;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            abandoned = [.. _realtime, .. _batch];
+        }
+
+        // No worker takes these any more (a sentence a worker already has finishes): their readers end now instead of
+        // waiting forever.
+        foreach (var item in abandoned)
+        {
+            item.Registration.Dispose();
+            Withdraw(item, new ObjectDisposedException(nameof(SynthesisScheduler), "The backend stopped before this sentence was synthesized."));
+        }
+
         await _stopping.CancelAsync();
         await Task.WhenAll(_workers).ContinueWith(_ => { }, TaskScheduler.Default);
         _stopping.Dispose();
