@@ -91,7 +91,9 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
         var voice = model.ResolveVoice(request.Voice!, request.Language);
         if (voice is null)
         {
-            return Fail(request.Language is null
+            // The error names the field to change: a voice the model has under no language is the voice's fault even
+            // when a language came with it; a known voice that does not speak the language is the language's.
+            return Fail(request.Language is null || model.ResolveVoice(request.Voice!, null) is null
                 ? ApiError.NotFound($"Voice '{request.Voice}' does not exist; GET /v1/audio/voices lists them.", "voice", "voice_not_found")
                 : ApiError.NotFound($"Voice '{request.Voice}' with language '{request.Language}' does not exist; GET /v1/audio/voices lists them.", "language", "voice_not_found"));
         }

@@ -128,6 +128,8 @@ public static class BadInputCatalogue
         yield return NotFound("speech: voice whitespace", Speech, """{"model":"tts-1","voice":"   ","input":"Hi."}""", "voice", "voice_not_found");
         yield return NotFound("speech: model unknown", Speech, """{"model":"tts-9","voice":"alloy","input":"Hi."}""", "model", "model_not_found");
         yield return NotFound("speech: language unknown", Speech, Body("\"language\":\"xx-unknown\""), "language", "voice_not_found");
+        yield return NotFound("speech: voice unknown with a known language", Speech, """{"model":"tts-1","voice":"nobody","input":"Hi.","language":"en"}""", "voice", "voice_not_found");
+        yield return NotFound("speech: voice in another language", Speech, """{"model":"tts-1","voice":"de","input":"Hi.","language":"en"}""", "language", "voice_not_found");
         yield return WithHeader(Bad("speech: X-Priority unknown", Speech, Body(), MeshHeaders.Priority, "invalid_value"), MeshHeaders.Priority, "urgent");
         yield return WithHeader(Bad("speech: X-Priority empty", Speech, Body(), MeshHeaders.Priority, "invalid_value"), MeshHeaders.Priority, "");
         yield return WithHeader(Bad("speech: X-Priority wrong case", Speech, Body(), MeshHeaders.Priority, "invalid_value"), MeshHeaders.Priority, "Realtime");

@@ -57,6 +57,7 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
         ["sample_rate not offered"] = (s => SendTextAsync(s, """{"voice":"alloy","input":"Hi.","sample_rate":12345}"""), "sample_rate", "invalid_value"),
         ["priority unknown"] = (s => SendTextAsync(s, """{"voice":"alloy","input":"Hi.","priority":"urgent"}"""), "priority", "invalid_value"),
         ["voice unknown"] = (s => SendTextAsync(s, """{"voice":"nobody","input":"Hi."}"""), "voice", "voice_not_found"),
+        ["voice unknown with a known language"] = (s => SendTextAsync(s, """{"voice":"nobody","input":"Hi.","language":"en"}"""), "voice", "voice_not_found"),
         ["voice path"] = (s => SendTextAsync(s, """{"voice":"../../etc/passwd","input":"Hi."}"""), "voice", "voice_not_found"),
         ["model unknown"] = (s => SendTextAsync(s, """{"model":"tts-9","voice":"alloy","input":"Hi."}"""), "model", "model_not_found"),
         ["binary JSON request"] = (s => s.SendAsync(Encoding.UTF8.GetBytes("""{"voice":"alloy","input":"Hi."}"""), WebSocketMessageType.Binary, true, CancellationToken.None), null, "invalid_message"),
