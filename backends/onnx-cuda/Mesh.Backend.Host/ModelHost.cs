@@ -20,6 +20,8 @@ public sealed partial class ModelHost(
     // Taking a lease and unloading the model must not interleave: unload checks for leases and clears the model at once.
     private readonly Lock _leaseGate = new();
     private volatile ISpeechModel? _model;
+    // Outlives an idle unload: the model is still what this backend serves, and the next request reloads it.
+    private volatile ModelDescription? _description;
     private volatile string _status = "loading";
     private volatile bool _failed;
     private int _inUse;
@@ -38,6 +40,27 @@ public sealed partial class ModelHost(
 
     /// <summary>True when a request would be served: the model is loaded, or unloaded on purpose and loadable on demand.</summary>
     public bool IsReady => !_failed && !drain.IsDraining && (_model is not null || _status == "unloaded");
+
+    /// <summary>
+    /// What this backend serves, for <c>/v1/models</c> and <c>/v1/audio/voices</c>: the loaded model, or the one unloaded
+    /// after <c>IDLE_UNLOAD_SECONDS</c>. A model not loaded yet (<c>PRELOAD_MODEL=false</c>) is loaded as a request would
+    /// load it. Null while none is served: the start-up load is under way or failed.
+    /// </summary>
+    public async Task<ModelDescription?> DescribeAsync(CancellationToken cancellationToken)
+    {
+        if (_failed)
+        {
+            return null;
+        }
+
+        if (_description is { } known)
+        {
+            return known;
+        }
+
+        using var lease = await AcquireAsync(cancellationToken);
+        return lease is null ? null : _description;
+    }
 
     public static bool Serves(ISpeechModel model, string requested) =>
         string.Equals(requested, model.Id, StringComparison.OrdinalIgnoreCase) ||
@@ -171,6 +194,7 @@ public sealed partial class ModelHost(
                 model = new FaultInjectingModel(model, faults.Value);
             }
 
+            _description = ModelDescription.Of(model);
             _model = model;
             _status = "ready";
             var elapsed = Stopwatch.GetElapsedTime(started);
@@ -265,4 +289,10 @@ public sealed partial class ModelHost(
 
         public void Dispose() => Interlocked.Exchange(ref _host, null)?.Release();
     }
+}
+
+/// <summary>A served model as the catalogue lists it; it holds no engine, so it stays valid after the model is unloaded.</summary>
+public sealed record ModelDescription(string Id, string Family, int NativeSampleRate, IReadOnlyList<VoiceDescriptor> Voices, ModelRuntime? Runtime)
+{
+    public static ModelDescription Of(ISpeechModel model) => new(model.Id, model.Family, model.NativeSampleRate, model.Voices, model.Runtime);
 }

@@ -64,9 +64,9 @@ public static class SpeechEndpoints
             services.Pipeline, speech, output, services.FirstAudioTimeout, start, services.Labels(speech.Job.Model.Id, speech.Job.Priority));
     }
 
-    private static JsonHttpResult<ModelList> ListModels(ModelHost host, IOptions<BackendOptions> backend)
+    private static async Task<JsonHttpResult<ModelList>> ListModels(ModelHost host, IOptions<BackendOptions> backend, CancellationToken cancellationToken)
     {
-        if (host.Model is not { } model)
+        if (await host.DescribeAsync(cancellationToken) is not { } model)
         {
             return TypedResults.Json(new ModelList("list", []), ContractsJsonContext.Default.ModelList);
         }
@@ -81,9 +81,9 @@ public static class SpeechEndpoints
         return TypedResults.Json(list, ContractsJsonContext.Default.ModelList);
     }
 
-    private static JsonHttpResult<VoiceList> ListVoices(ModelHost host)
+    private static async Task<JsonHttpResult<VoiceList>> ListVoices(ModelHost host, CancellationToken cancellationToken)
     {
-        var voices = host.Model is { } model
+        var voices = await host.DescribeAsync(cancellationToken) is { } model
             ? model.Voices.Select(v => new VoiceInfo(v.Id, model.Id, v.Language)).ToArray()
             : [];
         return TypedResults.Json(new VoiceList(voices), ContractsJsonContext.Default.VoiceList);

@@ -1,0 +1,51 @@
+using System.Net;
+using System.Net.Http.Json;
+using Mesh.Contracts;
+using Mesh.Tests.Integration;
+
+namespace Mesh.Tests.Backend;
+
+/// <summary><c>GET /v1/models</c> and <c>GET /v1/audio/voices</c> of a real backend process whose model is not loaded.</summary>
+public sealed class BackendCatalogTests
+{
+    [Fact]
+    public async Task After_an_idle_unload_the_catalogue_still_lists_the_model_and_its_voices()
+    {
+        await using var backend = await HostProcess.StartAsync(RepoPaths.BackendDll, [], new Dictionary<string, string> { ["IDLE_UNLOAD_SECONDS"] = "1" });
+        await backend.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!backend.Output.Contains("unloaded after", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.Contains("unloaded after", backend.Output, StringComparison.Ordinal);
+        await AssertListsEspeakAsync(client);
+
+        // Listing is no request for audio: the model stays unloaded.
+        Assert.Equal("\"unloaded\"", await client.GetStringAsync(new Uri("/readyz", UriKind.Relative)));
+    }
+
+    [Fact]
+    public async Task Without_PRELOAD_MODEL_the_catalogue_lists_the_model_before_any_speech()
+    {
+        await using var backend = await HostProcess.StartAsync(RepoPaths.BackendDll, [], new Dictionary<string, string> { ["PRELOAD_MODEL"] = "false" });
+        await backend.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        using var client = new HttpClient { BaseAddress = backend.Url };
+
+        await AssertListsEspeakAsync(client);
+    }
+
+    private static async Task AssertListsEspeakAsync(HttpClient client)
+    {
+        using var models = await client.GetAsync(new Uri("/v1/models", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, models.StatusCode);
+        var modelList = await models.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ModelList);
+        Assert.Equal(["espeak", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"], modelList!.Data.Select(m => m.Id));
+        Assert.All(modelList.Data, m => Assert.Equal(22050, m.SampleRate));
+
+        var voiceList = await client.GetFromJsonAsync(new Uri("/v1/audio/voices", UriKind.Relative), ContractsJsonContext.Default.VoiceList);
+        Assert.Contains(voiceList!.Voices, v => v.Id == "alloy" && v.Model == "espeak");
+    }
+}
