@@ -33,6 +33,9 @@ public sealed partial class ModelHost(
     /// <summary>The loaded model, or null while none is loaded.</summary>
     public ISpeechModel? Model => _model;
 
+    /// <summary>The id of the model this backend serves, loaded or unloaded after <c>IDLE_UNLOAD_SECONDS</c>; null before any load.</summary>
+    public string? ServedModelId => _description?.Id;
+
     public string Status => drain.IsDraining ? "draining" : _status;
 
     /// <summary>Set when shutdown begins: readiness turns false and new requests are refused so the gateway moves them.</summary>

@@ -113,6 +113,6 @@ public sealed class SpeechServices(
     public void Count(ApiError error, string priority)
     {
         var code = error.Status.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        BackendMetrics.Requests.WithLabels([.. Labels(host.Model?.Id ?? "none", priority), code]).Inc();
+        BackendMetrics.Requests.WithLabels([.. Labels(host.ServedModelId ?? "none", priority), code]).Inc();
     }
 }

@@ -5,7 +5,7 @@ using Mesh.Tests.Integration;
 
 namespace Mesh.Tests.Backend;
 
-/// <summary><c>GET /v1/models</c> and <c>GET /v1/audio/voices</c> of a real backend process whose model is not loaded.</summary>
+/// <summary><c>GET /v1/models</c>, <c>GET /v1/audio/voices</c> and the request counts of a real backend process whose model is not loaded.</summary>
 public sealed class BackendCatalogTests
 {
     [Fact]
@@ -25,6 +25,12 @@ public sealed class BackendCatalogTests
 
         // Listing is no request for audio: the model stays unloaded.
         Assert.Equal("\"unloaded\"", await client.GetStringAsync(new Uri("/readyz", UriKind.Relative)));
+
+        // A request refused meanwhile is counted under the model the backend serves, not as model="none".
+        using var refused = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Hi.", speed = 9 });
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Contains(metrics.Split('\n'), line => line.StartsWith("mesh_requests_total{", StringComparison.Ordinal) && line.Contains("model=\"espeak\"", StringComparison.Ordinal) && line.Contains("code=\"400\"", StringComparison.Ordinal));
     }
 
     [Fact]
