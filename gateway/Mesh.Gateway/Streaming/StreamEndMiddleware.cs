@@ -1,3 +1,4 @@
+using System.Buffers;
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Mesh.Gateway.Routing;
@@ -10,6 +11,11 @@ namespace Mesh.Gateway.Streaming;
 /// Makes a stream that breaks after its first byte end visibly, and counts it. YARP aborts the client connection
 /// when the backend's body fails; for SSE that abort is held back so the client gets an <c>error</c> event and a
 /// clean end instead. Raw PCM and audio keep the abort: a truncated chunked transfer is their marked end.
+/// <para>
+/// An SSE body reaches the client in whole events only: a sentence event carries hundreds of KiB of audio, and a
+/// backend that dies part way through one would otherwise leave half an event on the wire, which the error event would
+/// then extend into one unreadable line.
+/// </para>
 /// </summary>
 public sealed class StreamEndMiddleware(RequestDelegate next)
 {
@@ -26,6 +32,9 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
         var lifetime = context.Features.GetRequiredFeature<IHttpRequestLifetimeFeature>();
         var deferred = new DeferredAbortFeature(lifetime);
         context.Features.Set<IHttpRequestLifetimeFeature>(deferred);
+        var body = context.Response.Body;
+        var wholeEvents = new WholeEventsStream(body);
+        context.Response.Body = wholeEvents;
         try
         {
             await next(context);
@@ -33,6 +42,7 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
         finally
         {
             context.Features.Set(lifetime);
+            context.Response.Body = body;
         }
 
         if (!CountIfBroken(context, decision, "sse"))
@@ -40,6 +50,17 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
             if (deferred.AbortRequested)
             {
                 lifetime.Abort();
+                return;
+            }
+
+            try
+            {
+                // A body that did not end with a blank line (an error envelope, say) is passed on whole.
+                await wholeEvents.WriteHeldBackAsync(context.RequestAborted);
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
+            {
+                // The client left; there is nobody to pass it to.
             }
 
             return;
@@ -74,6 +95,79 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
 
         GatewayMetrics.StreamFailures.WithLabels(decision?.Variant ?? "none", decision?.Pool ?? "none", surface).Inc();
         return true;
+    }
+
+    /// <summary>
+    /// Passes bytes on up to the end of the last whole event (a blank line) and holds back the rest until the event is
+    /// complete; flushes pass through, so the response still starts with the backend's first bytes.
+    /// </summary>
+    private sealed class WholeEventsStream(Stream inner) : Stream
+    {
+        private readonly ArrayBufferWriter<byte> _heldBack = new();
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var end = EndOfLastEvent(buffer.Span);
+            if (end == 0)
+            {
+                _heldBack.Write(buffer.Span);
+                return;
+            }
+
+            await WriteHeldBackAsync(cancellationToken);
+            await inner.WriteAsync(buffer[..end], cancellationToken);
+            _heldBack.Write(buffer.Span[end..]);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override void Flush() => inner.Flush();
+
+        public async ValueTask WriteHeldBackAsync(CancellationToken cancellationToken)
+        {
+            if (_heldBack.WrittenCount > 0)
+            {
+                await inner.WriteAsync(_heldBack.WrittenMemory, cancellationToken);
+                _heldBack.ResetWrittenCount();
+            }
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        /// <summary>How many bytes of <paramref name="buffer"/> complete events, counting a blank line split across writes; 0 for none.</summary>
+        private int EndOfLastEvent(ReadOnlySpan<byte> buffer)
+        {
+            var last = buffer.LastIndexOf("\n\n"u8);
+            if (last >= 0)
+            {
+                return last + 2;
+            }
+
+            return buffer.Length > 0 && buffer[0] == (byte)'\n' && _heldBack.WrittenSpan is [.., (byte)'\n'] ? 1 : 0;
+        }
     }
 
     /// <summary>Passes everything through but remembers an abort instead of doing it.</summary>

@@ -46,6 +46,43 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_backend_killed_part_way_through_an_sse_event_leaves_the_client_whole_events_then_the_error()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0");
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        // Long, slow sentences at 48 kHz make events of megabytes and a stream (60 MB) larger than the loopback
+        // buffers between the processes; while the client does not read, the backend blocks part way through writing
+        // an event, so the kill cuts it.
+        var text = string.Join(' ', Enumerable.Range(0, 20).Select(i =>
+            $"This is a rather long sentence that keeps going, with commas and clauses, so that its audio lasts several seconds, number {i}."));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream") { Content = JsonContent.Create(new { voice = "alloy", input = text, sample_rate = 48000, speed = 0.5 }) };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.StartsWith("data: ", await reader.ReadLineAsync(), StringComparison.Ordinal);
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        await backend.KillAsync();
+
+        var types = new List<string?>();
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            Assert.StartsWith("data: ", line, StringComparison.Ordinal);
+            using var document = JsonDocument.Parse(line["data: ".Length..]);
+            types.Add(document.RootElement.GetProperty("type").GetString());
+        }
+
+        output.WriteLine($"after the kill: {string.Join(", ", types)}");
+        Assert.Equal(StreamEvent.Failure, types.Last());
+        Assert.DoesNotContain(StreamEvent.Done, types);
+    }
+
+    [Fact]
     public async Task A_restarted_backend_rejoins_only_after_its_readyz()
     {
         var port = LoopbackPorts.Unused();
