@@ -6,8 +6,9 @@ using Yarp.ReverseProxy.Transforms;
 namespace Mesh.Gateway.Routing;
 
 /// <summary>
-/// Failover before the first byte: a request whose backend refused or reset the connection, or answered 503/429, is
-/// sent once more to another healthy backend of its cluster, with its buffered body. Never after a response byte
+/// Failover before the first byte: a request whose backend refused or reset the connection, or answered 500/502/503/429
+/// (it failed or declined before any audio), is sent once more to another healthy backend of its cluster, with its
+/// buffered body. Never after a response byte
 /// went to the client. YARP has no retries of its own, so this wraps load balancing in the proxy pipeline.
 /// </summary>
 public sealed class FailoverMiddleware(RequestDelegate next)
@@ -46,16 +47,17 @@ public sealed class FailoverMiddleware(RequestDelegate next)
         await next(context);
     }
 
-    // A timed-out backend may still be working on the request; a retry would double the wait, so only refusals retry.
+    // A timed-out backend (or its 504) may still be working on the request; a retry would double the wait, so timeouts do not retry.
 
     /// <summary>
-    /// A response transform: a 503 or 429 from the backend is not copied to the client while a retry is possible;
-    /// the middleware retries instead.
+    /// A response transform: a 500, 502, 503 or 429 from the backend is not copied to the client while a retry is
+    /// possible; the middleware retries instead. Backends start a response with its first audio, so these came before any.
     /// </summary>
     public static ValueTask HoldBackRefusalAsync(ResponseTransformContext transform)
     {
         var context = transform.HttpContext;
-        if (transform.ProxyResponse?.StatusCode is HttpStatusCode.ServiceUnavailable or HttpStatusCode.TooManyRequests && context.Items.TryGetValue(RetryableItem, out var retryable) && retryable is true)
+        if (transform.ProxyResponse?.StatusCode is HttpStatusCode.InternalServerError or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.TooManyRequests &&
+            context.Items.TryGetValue(RetryableItem, out var retryable) && retryable is true)
         {
             transform.SuppressResponseBody = true;
             context.Items[RetryRequestedItem] = true;

@@ -66,40 +66,59 @@ public sealed class GatewayResilienceTests
     {
         await using var healthy = await MeshFleet.StartBackendAsync("b0");
         await using var failing = await MeshFleet.StartBackendAsync("b1", "test", "--Faults:FailureRatio=1");
+        // Round robin, so every other request tries b1 first until it is ejected.
         await using var gateway = await MeshFleet.StartGatewayAsync(
-            [healthy.Url, failing.Url], "--Mesh:Health:ConsecutiveFailures=2", "--Mesh:Health:ReactivationSeconds=60");
+            [healthy.Url, failing.Url], "--Mesh:Health:ConsecutiveFailures=2", "--Mesh:Health:ReactivationSeconds=60", "--Mesh:Balancing:Policy=RoundRobin");
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url };
 
-        async Task<HttpStatusCode> SendAsync()
+        for (var i = 0; i < 16; i++)
         {
             using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), TinyRequest);
-            return response.StatusCode;
+            // b1 fails before its first byte, so each of its failures is failed over to b0.
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        // The balancer may pick b1 seldom, so send until it has failed ConsecutiveFailures times (bounded); b0 answers the rest.
-        var failures = 0;
-        for (var sent = 0; failures < 2 && sent < 200; sent++)
-        {
-            var status = await SendAsync();
-            Assert.Contains(status, new[] { HttpStatusCode.OK, HttpStatusCode.InternalServerError });
-            failures += status == HttpStatusCode.InternalServerError ? 1 : 0;
-        }
-
-        Assert.Equal(2, failures);
-        var after = new List<HttpStatusCode>();
-        for (var i = 0; i < 12; i++)
-        {
-            after.Add(await SendAsync());
-        }
-
-        // YARP runs the passive policy once the answer is complete, so the client may send one more request to b1
-        // before the ejection lands, and none after that.
-        Assert.InRange(after.Count(s => s == HttpStatusCode.InternalServerError), 0, 1);
-        Assert.All(after.Skip(1), s => Assert.Equal(HttpStatusCode.OK, s));
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("mesh_backend_ejections_total{backend=\"b1\"", metrics, StringComparison.Ordinal);
+        // YARP runs the passive policy once the answer is complete, so one more request may try b1 before the
+        // ejection lands, and none after that.
+        var retries = RetriesFor500(metrics);
+        Assert.InRange(retries, 2, 3);
     }
+
+    [Fact]
+    public async Task A_backend_failing_before_its_first_byte_is_failed_over_on_every_surface()
+    {
+        await using var failing = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:FailureRatio=1");
+        await using var healthy = await MeshFleet.StartBackendAsync("b1");
+        // Round robin, so every other request tries the failing backend first; never ejected here.
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [failing.Url, healthy.Url], "--Mesh:Balancing:Policy=RoundRobin", "--Mesh:Health:ConsecutiveFailures=1000");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        (string Path, object Body)[] requests =
+        [
+            ("/v1/audio/speech", TinyRequest),
+            ("/v1/audio/speech", new { model = "tts-1", voice = "alloy", input = "Hello there.", response_format = "pcm", stream_format = "sse" }),
+            ("/v1/audio/speech/stream", new { voice = "alloy", input = "Hello there." }),
+            ("/v1/audio/speech/stream/pcm", new { voice = "alloy", input = "Hello there." }),
+        ];
+        foreach (var (path, body) in requests.Concat(requests))
+        {
+            using var response = await client.PostAsJsonAsync(new Uri(path, UriKind.Relative), body);
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            Assert.Equal("b1", response.Headers.GetValues(MeshHeaders.Backend).Single());
+        }
+
+        Assert.Equal(4, RetriesFor500(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative))));
+    }
+
+    private static int RetriesFor500(string metrics) =>
+        metrics.Split('\n')
+            .Where(line => line.StartsWith("mesh_retries_total{", StringComparison.Ordinal) && line.Contains("reason=\"500\"", StringComparison.Ordinal))
+            .Sum(line => (int)double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 
     [Fact]
     public async Task A_failed_over_request_still_says_how_long_it_queued()
