@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
@@ -51,11 +52,14 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         await using var backend = await MeshFleet.StartBackendAsync("b0");
         await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
-        using var client = new HttpClient { BaseAddress = gateway.Url };
-        // Long, slow sentences at 48 kHz make events of megabytes and a stream (60 MB) larger than the loopback
-        // buffers between the processes; while the client does not read, the backend blocks part way through writing
-        // an event, so the kill cuts it.
-        var text = string.Join(' ', Enumerable.Range(0, 20).Select(i =>
+        // Loopback receive buffers autotune up to 32 MB each, so the client's is fixed small: with it, the buffers
+        // between the processes hold well under the stream.
+        using var handler = new SocketsHttpHandler { ConnectCallback = ConnectWithSmallReceiveBufferAsync };
+        using var client = new HttpClient(handler) { BaseAddress = gateway.Url };
+        // Long, slow sentences at 48 kHz make events of megabytes and a stream (about 70 MB, in 4,000 characters) larger than those
+        // buffers; while the client does not read, the backend blocks part way through writing an event, so the kill
+        // cuts it.
+        var text = string.Join(' ', Enumerable.Range(0, 32).Select(i =>
             $"This is a rather long sentence that keeps going, with commas and clauses, so that its audio lasts several seconds, number {i}."));
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream") { Content = JsonContent.Create(new { voice = "alloy", input = text, sample_rate = 48000, speed = 0.5 }) };
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
@@ -80,6 +84,22 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         output.WriteLine($"after the kill: {string.Join(", ", types)}");
         Assert.Equal(StreamEvent.Failure, types.Last());
         Assert.DoesNotContain(StreamEvent.Done, types);
+    }
+
+    private static async ValueTask<Stream> ConnectWithSmallReceiveBufferAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        // Set before the connection opens, so the window it advertises stays this small.
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 64 * 1024, NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     [Fact]
