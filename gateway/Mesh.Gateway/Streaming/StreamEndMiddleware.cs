@@ -1,4 +1,3 @@
-using System.Buffers;
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Mesh.Gateway.Routing;
@@ -12,9 +11,9 @@ namespace Mesh.Gateway.Streaming;
 /// when the backend's body fails; for SSE that abort is held back so the client gets an <c>error</c> event and a
 /// clean end instead. Raw PCM and audio keep the abort: a truncated chunked transfer is their marked end.
 /// <para>
-/// An SSE body reaches the client in whole events only: a sentence event carries hundreds of KiB of audio, and a
-/// backend that dies part way through one would otherwise leave half an event on the wire, which the error event would
-/// then extend into one unreadable line.
+/// A sentence event carries hundreds of KiB of audio, so a backend can die part way through one. The gateway then ends
+/// that event before its error event: the cut event cannot be parsed, but the error event after it can, where it
+/// would otherwise have extended the cut event into one unreadable line.
 /// </para>
 /// </summary>
 public sealed class StreamEndMiddleware(RequestDelegate next)
@@ -33,8 +32,8 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
         var deferred = new DeferredAbortFeature(lifetime);
         context.Features.Set<IHttpRequestLifetimeFeature>(deferred);
         var body = context.Response.Body;
-        var wholeEvents = new WholeEventsStream(body);
-        context.Response.Body = wholeEvents;
+        var forwarded = new EventBoundaryStream(body);
+        context.Response.Body = forwarded;
         try
         {
             await next(context);
@@ -50,17 +49,6 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
             if (deferred.AbortRequested)
             {
                 lifetime.Abort();
-                return;
-            }
-
-            try
-            {
-                // A body that did not end with a blank line (an error envelope, say) is passed on whole.
-                await wholeEvents.WriteHeldBackAsync(context.RequestAborted);
-            }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException)
-            {
-                // The client left; there is nobody to pass it to.
             }
 
             return;
@@ -69,6 +57,12 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
         var failure = ApiError.Unavailable("The backend failed while streaming; the audio is incomplete.", "backend_failed_mid_stream");
         try
         {
+            if (!forwarded.EndsOnEventBoundary)
+            {
+                // The backend broke off inside an event: end it, so the error event stands on a line of its own.
+                await context.Response.Body.WriteAsync("\n\n"u8.ToArray(), CancellationToken.None);
+            }
+
             await context.Response.Body.WriteAsync(ServerSentEvents.Error(failure), CancellationToken.None);
             await context.Response.Body.FlushAsync(CancellationToken.None);
         }
@@ -98,12 +92,16 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
     }
 
     /// <summary>
-    /// Passes bytes on up to the end of the last whole event (a blank line) and holds back the rest until the event is
-    /// complete; flushes pass through, so the response still starts with the backend's first bytes.
+    /// Passes every byte straight on (a sentence event is hundreds of KiB: holding one back until it is whole would delay
+    /// it at the client) and remembers whether what went out ends on an event boundary (a blank line).
     /// </summary>
-    private sealed class WholeEventsStream(Stream inner) : Stream
+    private sealed class EventBoundaryStream(Stream inner) : Stream
     {
-        private readonly ArrayBufferWriter<byte> _heldBack = new();
+        // The last two bytes passed on; an empty stream is on a boundary.
+        private byte _secondLast = (byte)'\n';
+        private byte _last = (byte)'\n';
+
+        public bool EndsOnEventBoundary => _secondLast == '\n' && _last == '\n';
 
         public override bool CanRead => false;
 
@@ -121,16 +119,16 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
 
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            var end = EndOfLastEvent(buffer.Span);
-            if (end == 0)
+            await inner.WriteAsync(buffer, cancellationToken);
+            var span = buffer.Span;
+            if (span.Length >= 2)
             {
-                _heldBack.Write(buffer.Span);
-                return;
+                (_secondLast, _last) = (span[^2], span[^1]);
             }
-
-            await WriteHeldBackAsync(cancellationToken);
-            await inner.WriteAsync(buffer[..end], cancellationToken);
-            _heldBack.Write(buffer.Span[end..]);
+            else if (span.Length == 1)
+            {
+                (_secondLast, _last) = (_last, span[0]);
+            }
         }
 
         public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -142,32 +140,11 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
 
         public override void Flush() => inner.Flush();
 
-        public async ValueTask WriteHeldBackAsync(CancellationToken cancellationToken)
-        {
-            if (_heldBack.WrittenCount > 0)
-            {
-                await inner.WriteAsync(_heldBack.WrittenMemory, cancellationToken);
-                _heldBack.ResetWrittenCount();
-            }
-        }
-
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
         public override void SetLength(long value) => throw new NotSupportedException();
-
-        /// <summary>How many bytes of <paramref name="buffer"/> complete events, counting a blank line split across writes; 0 for none.</summary>
-        private int EndOfLastEvent(ReadOnlySpan<byte> buffer)
-        {
-            var last = buffer.LastIndexOf("\n\n"u8);
-            if (last >= 0)
-            {
-                return last + 2;
-            }
-
-            return buffer.Length > 0 && buffer[0] == (byte)'\n' && _heldBack.WrittenSpan is [.., (byte)'\n'] ? 1 : 0;
-        }
     }
 
     /// <summary>Passes everything through but remembers an abort instead of doing it.</summary>
