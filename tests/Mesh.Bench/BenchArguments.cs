@@ -82,7 +82,7 @@ internal sealed class BenchArguments
             return null;
         }
 
-        if (Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https")
+        if (AsHttpUrl(text) is { } url)
         {
             return url;
         }
@@ -90,6 +90,10 @@ internal sealed class BenchArguments
         Invalid(name, text, "an http(s) URL such as http://127.0.0.1:8080");
         return null;
     }
+
+    /// <summary><paramref name="text"/> as an absolute http or https URL, else null: what every benchmark's target must be.</summary>
+    public static Uri? AsHttpUrl(string text) =>
+        Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" ? url : null;
 
     private void Invalid(string name, string text, string expected) =>
         Console.Error.WriteLine($"{_benchmark}: {name} must be {expected}, not '{text}'");

@@ -8,8 +8,8 @@ namespace Mesh.Gateway.Routing;
 /// <summary>
 /// Failover before the first byte: a request whose backend refused or reset the connection, or answered 500/502/503/429
 /// (it failed or declined before any audio), is sent once more to another healthy backend of its cluster, with its
-/// buffered body. Never after a response byte
-/// went to the client. YARP has no retries of its own, so this wraps load balancing in the proxy pipeline.
+/// buffered body. Never after a response byte went to the client. YARP has no retries of its own, so this wraps load
+/// balancing in the proxy pipeline.
 /// </summary>
 public sealed class FailoverMiddleware(RequestDelegate next)
 {

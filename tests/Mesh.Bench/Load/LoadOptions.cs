@@ -93,7 +93,7 @@ public sealed record LoadOptions
                     options = options with { OutDirectory = value };
                     break;
                 case "--target" or "--direct" or "--baseline":
-                    if (!Uri.TryCreate(value, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+                    if (BenchArguments.AsHttpUrl(value) is not { } url)
                     {
                         error = $"{name} must be an http(s) URL, not '{value}'";
                         return null;
