@@ -29,12 +29,17 @@ public sealed class AllowedMethodsMiddleware(RequestDelegate next)
     public Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (Allowed.TryGetValue(RequestPaths.Trimmed(request.Path), out var allowed) && !string.Equals(request.Method, allowed, StringComparison.OrdinalIgnoreCase))
+        if (Allowed.TryGetValue(RequestPaths.Trimmed(request.Path), out var allowed) && !IsAllowed(request.Method, allowed))
         {
-            context.Response.Headers.Allow = allowed;
-            return ApiResults.WriteErrorAsync(context, ApiResults.MethodNotAllowed(request.Method, request.Path, allowed));
+            var methods = allowed == HttpMethods.Get ? string.Join(", ", ReadEndpoints.Methods) : allowed;
+            context.Response.Headers.Allow = methods;
+            return ApiResults.WriteErrorAsync(context, ApiResults.MethodNotAllowed(request.Method, request.Path, methods));
         }
 
         return next(context);
     }
+
+    // What may be read with GET may be asked for with HEAD (ReadEndpoints).
+    private static bool IsAllowed(string method, string allowed) =>
+        HttpMethods.Equals(method, allowed) || (allowed == HttpMethods.Get && HttpMethods.IsHead(method));
 }

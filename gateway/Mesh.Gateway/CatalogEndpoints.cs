@@ -18,21 +18,21 @@ public static class CatalogEndpoints
 
     public static IEndpointRouteBuilder MapCatalogEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/models", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
+        app.MapGetAndHead("/v1/models", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
         {
             var lists = await QueryAsync(proxy, clients, "/v1/models", ContractsJsonContext.Default.ModelList, cancellationToken);
             return lists is null
                 ? NoBackend()
                 : TypedResults.Json(new ModelList("list", [.. lists.SelectMany(l => l.Data).GroupBy(m => m.Id).Select(g => ModelInfo.Merge([.. g])).OrderBy(m => m.Id, StringComparer.Ordinal)]), ContractsJsonContext.Default.ModelList);
         });
-        app.MapGet("/v1/audio/voices", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
+        app.MapGetAndHead("/v1/audio/voices", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
         {
             var lists = await QueryAsync(proxy, clients, "/v1/audio/voices", ContractsJsonContext.Default.VoiceList, cancellationToken);
             return lists is null
                 ? NoBackend()
                 : TypedResults.Json(new VoiceList([.. lists.SelectMany(l => l.Voices).DistinctBy(v => (v.Id, v.Model))]), ContractsJsonContext.Default.VoiceList);
         });
-        app.MapGet("/v1/mesh/variants", (IProxyStateLookup proxy, IOptionsMonitor<VariantOptions> options) =>
+        app.MapGetAndHead("/v1/mesh/variants", (IProxyStateLookup proxy, IOptionsMonitor<VariantOptions> options) =>
             TypedResults.Json(Variants(proxy, options.CurrentValue), ContractsJsonContext.Default.VariantList));
         return app;
     }

@@ -13,8 +13,8 @@ public static class GatewayEndpoints
 
     public static IEndpointRouteBuilder MapGatewayEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/healthz", () => TypedResults.Text("alive"));
-        app.MapGet("/readyz", Readiness);
+        app.MapGetAndHead("/healthz", () => TypedResults.Text("alive"));
+        app.MapGetAndHead("/readyz", Readiness);
         // Every path, including ones that look like files (the default fallback pattern skips those), so /v1/x.json
         // or a stray /favicon.ico get the envelope too.
         app.MapFallback("{**path}", () => ApiResults.Error(ApiResults.UnknownUrl()));

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Mesh.Contracts.Http;
 using Microsoft.Net.Http.Headers;
 
 namespace Mesh.Gateway;
@@ -31,7 +32,7 @@ public static class PlaygroundEndpoints
         {
             var content = Load(resource);
             var entityTag = new EntityTagHeaderValue($"\"{Convert.ToHexStringLower(SHA256.HashData(content))[..16]}\"");
-            app.MapGet(path, (HttpContext context) =>
+            app.MapGetAndHead(path, (HttpContext context) =>
             {
                 var headers = context.Response.Headers;
                 // Revalidated on every load (answered 304 by the tag), so a new gateway's page is never mixed with an old script.

@@ -1,3 +1,4 @@
+using Mesh.Contracts.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Mesh.Backend.Host;
@@ -6,8 +7,8 @@ public static class HealthEndpoints
 {
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/healthz", () => TypedResults.Text("alive"));
-        app.MapGet("/readyz", Results<Ok<string>, ProblemHttpResult> (ModelHost host) => ReadinessOf(host));
+        app.MapGetAndHead("/healthz", () => TypedResults.Text("alive"));
+        app.MapGetAndHead("/readyz", Results<Ok<string>, ProblemHttpResult> (ModelHost host) => ReadinessOf(host));
         return app;
     }
 

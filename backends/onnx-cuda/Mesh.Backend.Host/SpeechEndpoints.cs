@@ -24,8 +24,8 @@ public static class SpeechEndpoints
         app.MapPost("/v1/audio/speech", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.Speech));
         app.MapPost("/v1/audio/speech/stream", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.SentenceSse));
         app.MapPost("/v1/audio/speech/stream/pcm", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.RawPcm));
-        app.MapGet("/v1/models", ListModels);
-        app.MapGet("/v1/audio/voices", ListVoices);
+        app.MapGetAndHead("/v1/models", ListModels);
+        app.MapGetAndHead("/v1/audio/voices", ListVoices);
         return app;
     }
 

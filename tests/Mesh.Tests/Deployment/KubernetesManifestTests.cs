@@ -63,8 +63,8 @@ public sealed partial class KubernetesManifestTests
         var sources = HealthEndpointSources.Select(f => File.ReadAllText(Path.Combine(RepoPaths.Root, f))).ToArray();
         Assert.All(sources, source =>
         {
-            Assert.Contains("MapGet(\"/healthz\"", source, StringComparison.Ordinal);
-            Assert.Contains("MapGet(\"/readyz\"", source, StringComparison.Ordinal);
+            Assert.Contains("MapGetAndHead(\"/healthz\"", source, StringComparison.Ordinal);
+            Assert.Contains("MapGetAndHead(\"/readyz\"", source, StringComparison.Ordinal);
         });
 
         foreach (var deployment in Deployments)

@@ -41,7 +41,8 @@ public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IC
 
     [Theory]
     [InlineData("/v1/audio/speech/", "POST")]
-    [InlineData("/V1/Models/", "GET")]
+    [InlineData("/V1/Models/", "GET, HEAD")]
+    [InlineData("/healthz", "GET, HEAD")]
     public async Task A_wrong_method_is_a_405_however_the_path_is_spelled(string path, string allowed)
     {
         using var client = new HttpClient { BaseAddress = keyed.Gateway.Url };
@@ -51,7 +52,7 @@ public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IC
         using var response = await client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
-        Assert.Equal(allowed, response.Content.Headers.Allow.Single());
+        Assert.Equal(allowed.Split(", "), response.Content.Headers.Allow);
     }
 
     [Theory]
@@ -69,6 +70,29 @@ public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IC
         using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData(false, "/healthz")]
+    [InlineData(false, "/READYZ")]
+    [InlineData(false, "/metrics")]
+    [InlineData(false, "/")]
+    [InlineData(false, "/v1/models")]
+    [InlineData(true, "/healthz")]
+    [InlineData(true, "/readyz")]
+    [InlineData(true, "/v1/audio/voices")]
+    public async Task Head_is_answered_like_get_without_a_body(bool backend, string path)
+    {
+        using var client = new HttpClient { BaseAddress = backend ? keyed.Backend.Url : keyed.Gateway.Url };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", BatchOnlyKey);
+
+        using var get = await client.GetAsync(new Uri(path, UriKind.Relative));
+        using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        Assert.Equal(get.Content.Headers.ContentType, head.Content.Headers.ContentType);
+        Assert.Empty(await head.Content.ReadAsByteArrayAsync());
     }
 
     [Fact]
@@ -114,6 +138,8 @@ public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IC
         private HostProcess? _gateway;
 
         public HostProcess Gateway => _gateway!;
+
+        public HostProcess Backend => _backend!;
 
         public async Task InitializeAsync()
         {
