@@ -69,6 +69,7 @@ public static class GatewayServiceRegistration
             transforms.AddResponseTransform(context => ProxyOutcomeMiddleware.ObserveResponseAsync(context, load));
         });
         services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory, BackendHttpClientFactory>());
+        services.AddSingleton<BackendLabels>();
         services.AddSingleton<BackendLoad>();
         services.AddSingleton<ILoadBalancingPolicy, LeastLoadedPolicy>();
         services.AddSingleton<IActiveHealthCheckPolicy, ReadyzWithLoadPolicy>();

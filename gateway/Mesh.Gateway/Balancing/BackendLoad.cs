@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using Mesh.Gateway.Routing;
 
 namespace Mesh.Gateway.Balancing;
 
@@ -9,7 +10,7 @@ namespace Mesh.Gateway.Balancing;
 /// proxied responses and its <c>/readyz</c> probes. A report older than <see cref="MaxAge"/> no longer counts. Only
 /// backends the proxy has are kept: a report from one already removed is dropped, so its series does not come back.
 /// </summary>
-public sealed class BackendLoad
+public sealed class BackendLoad(BackendLabels labels)
 {
     public const string Header = "X-Mesh-Load";
     public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(5);
@@ -33,7 +34,7 @@ public sealed class BackendLoad
         lock (_changing)
         {
             _reports.TryRemove(destinationId, out _);
-            GatewayMetrics.BackendLoad.RemoveLabelled(destinationId);
+            GatewayMetrics.BackendLoad.RemoveLabelled(labels.Of(destinationId));
         }
     }
 
@@ -49,7 +50,7 @@ public sealed class BackendLoad
             if (_reports.ContainsKey(destinationId))
             {
                 _reports[destinationId] = (load, Stopwatch.GetTimestamp());
-                GatewayMetrics.BackendLoad.WithLabels(destinationId).Set(load);
+                GatewayMetrics.BackendLoad.WithLabels(labels.Of(destinationId)).Set(load);
             }
         }
     }

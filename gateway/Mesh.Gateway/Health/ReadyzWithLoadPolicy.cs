@@ -1,3 +1,4 @@
+using Mesh.Contracts;
 using Mesh.Gateway.Balancing;
 using Mesh.Gateway.Routing;
 using Yarp.ReverseProxy.Health;
@@ -7,9 +8,9 @@ namespace Mesh.Gateway.Health;
 
 /// <summary>
 /// Active health from <c>/readyz</c>: a backend is healthy while it answers 2xx and unhealthy from its first failed
-/// probe (a backend that is not ready must not get traffic). Each probe also carries the backend's load.
+/// probe (a backend that is not ready must not get traffic). Each probe also carries the backend's load and name.
 /// </summary>
-public sealed class ReadyzWithLoadPolicy(IDestinationHealthUpdater updater, BackendLoad load, CurrentBackends backends) : IActiveHealthCheckPolicy
+public sealed class ReadyzWithLoadPolicy(IDestinationHealthUpdater updater, BackendLoad load, CurrentBackends backends, BackendLabels labels) : IActiveHealthCheckPolicy
 {
     public string Name => FleetProxyConfigProvider.ActiveHealthPolicy;
 
@@ -19,14 +20,20 @@ public sealed class ReadyzWithLoadPolicy(IDestinationHealthUpdater updater, Back
         // A probe sent before its backend was removed may come back after: recording it would bring back its series.
         foreach (var result in probingResults.Where(r => backends.ClusterOf(r.Destination) is not null))
         {
+            var destinationId = result.Destination.DestinationId;
             var healthy = result.Response is { IsSuccessStatusCode: true };
+            if (result.Response?.Headers.TryGetValues(MeshHeaders.Backend, out var names) == true)
+            {
+                labels.Learn(destinationId, names.FirstOrDefault());
+            }
+
             if (result.Response?.Headers.TryGetValues(BackendLoad.Header, out var values) == true)
             {
-                load.Report(result.Destination.DestinationId, values.FirstOrDefault());
+                load.Report(destinationId, values.FirstOrDefault());
             }
 
             updates.Add(new NewActiveDestinationHealth(result.Destination, healthy ? DestinationHealth.Healthy : DestinationHealth.Unhealthy));
-            GatewayMetrics.BackendHealthy.WithLabels(result.Destination.DestinationId, cluster.ClusterId).Set(healthy ? 1 : 0);
+            GatewayMetrics.BackendHealthy.WithLabels(labels.Of(destinationId), cluster.ClusterId).Set(healthy ? 1 : 0);
         }
 
         updater.SetActive(cluster, updates);

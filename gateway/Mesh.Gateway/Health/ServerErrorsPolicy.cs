@@ -13,7 +13,7 @@ namespace Mesh.Gateway.Health;
 /// A request the client cancelled says nothing about the backend, nor does one that ends after its backend was removed.
 /// </summary>
 public sealed class ServerErrorsPolicy(
-    IDestinationHealthUpdater updater, IOptionsMonitor<PassiveHealthOptions> options, CurrentBackends backends) : IPassiveHealthCheckPolicy
+    IDestinationHealthUpdater updater, IOptionsMonitor<PassiveHealthOptions> options, CurrentBackends backends, BackendLabels labels) : IPassiveHealthCheckPolicy
 {
     // Weak keys: a backend's count goes with YARP's state of it when a reload removes it.
     private readonly ConditionalWeakTable<DestinationState, StrongBox<int>> _consecutiveFailures = new();
@@ -53,7 +53,7 @@ public sealed class ServerErrorsPolicy(
         {
             Interlocked.Exchange(ref count.Value, 0);
             updater.SetPassive(destinationCluster, destination, DestinationHealth.Unhealthy, TimeSpan.FromSeconds(settings.ReactivationSeconds));
-            GatewayMetrics.Ejections.WithLabels(destination.DestinationId, destinationCluster.ClusterId).Inc();
+            GatewayMetrics.Ejections.WithLabels(labels.Of(destination.DestinationId), destinationCluster.ClusterId).Inc();
         }
     }
 }

@@ -11,7 +11,7 @@ namespace Mesh.Gateway.Routing;
 /// exported as unready forever. YARP calls this after applying a change, so a probe or answer of a removed backend
 /// that comes back later finds it gone here and records nothing.
 /// </summary>
-public sealed class CurrentBackends(BackendLoad load) : IClusterChangeListener
+public sealed class CurrentBackends(BackendLoad load, BackendLabels labels) : IClusterChangeListener
 {
     private readonly Lock _changing = new();
 
@@ -44,13 +44,14 @@ public sealed class CurrentBackends(BackendLoad load) : IClusterChangeListener
             foreach (var gone in previous.Except(current))
             {
                 _clusters.TryRemove(gone, out _);
-                GatewayMetrics.BackendHealthy.RemoveLabelled(gone.DestinationId, cluster.ClusterId);
-                GatewayMetrics.Ejections.RemoveLabelled(gone.DestinationId, cluster.ClusterId);
+                GatewayMetrics.BackendHealthy.RemoveLabelled(labels.Of(gone.DestinationId), cluster.ClusterId);
+                GatewayMetrics.Ejections.RemoveLabelled(labels.Of(gone.DestinationId), cluster.ClusterId);
 
-                // The load has no cluster label: a backend moved to another pool keeps it.
+                // The load and the name have no cluster: a backend moved to another pool keeps them.
                 if (!_clusters.Keys.Any(destination => destination.DestinationId == gone.DestinationId))
                 {
                     load.Forget(gone.DestinationId);
+                    labels.Forget(gone.DestinationId);
                 }
             }
         }

@@ -45,6 +45,12 @@ public sealed class DiscoveryTests
             await Eventually.UntilAsync(async () => (await ServedByAsync(client, 4)).Contains("dns-b2"), "dns-b2 got no traffic after its record appeared");
             Assert.Equal("2", await MetricAsync(client, AddressesSample));
 
+            // The gateway's per-backend series carry each backend's own name, as its own series do, not its address.
+            await Eventually.UntilAsync(
+                async () => await MetricAsync(client, HealthySample("dns-b1")) == "1" && await MetricAsync(client, HealthySample("dns-b2")) == "1",
+                "the gateway's health series are not labelled with the backends' names");
+            Assert.DoesNotContain("backend=\"pool/", await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), StringComparison.Ordinal);
+
             // The name stops resolving: the pool keeps both backends and serves on.
             await WriteRecordsAsync(hostsFile);
             await Eventually.UntilAsync(async () => await MetricAsync(client, FailuresSample) is not ("" or "0"), "no failed lookup counted");
@@ -56,6 +62,8 @@ public sealed class DiscoveryTests
             // Scale-in: only the second pod is left.
             await WriteRecordsAsync(hostsFile, "127.0.0.2");
             await Eventually.UntilAsync(async () => (await ServedByAsync(client, 6)).All(b => b == "dns-b2"), "dns-b1 still got traffic after its record went");
+            Assert.Equal("", await MetricAsync(client, HealthySample("dns-b1")));
+            Assert.Equal("1", await MetricAsync(client, HealthySample("dns-b2")));
             Assert.False(gateway.HasExited);
         }
         finally
@@ -63,6 +71,8 @@ public sealed class DiscoveryTests
             File.Delete(hostsFile);
         }
     }
+
+    private static string HealthySample(string backend) => $"mesh_backend_healthy{{backend=\"{backend}\",cluster=\"shared:test\"}}";
 
     /// <summary>Replaces the file at once (write, then rename), so the gateway never reads half of it.</summary>
     private static async Task WriteRecordsAsync(string hostsFile, params string[] addresses)
