@@ -28,13 +28,18 @@ public sealed class BackendLabels
 
         lock (_changing)
         {
-            var current = Of(destinationId);
-            if (current == reported || _names.Any(entry => entry.Key != destinationId && entry.Value == reported))
+            if (_names.Any(other => other.Key != destinationId && other.Value == reported))
             {
                 return;
             }
 
+            var current = Of(destinationId);
             _names[destinationId] = reported;
+            if (current == reported)
+            {
+                return;
+            }
+
             foreach (var series in new[] { GatewayMetrics.BackendHealthy, GatewayMetrics.BackendLoad })
             {
                 Move(series, current, reported, (from, to) => to.Set(from.Value));

@@ -46,6 +46,18 @@ public sealed class BackendLabelsTests
     }
 
     [Fact]
+    public void A_backend_already_labelled_with_its_name_keeps_it_from_others()
+    {
+        var labels = new BackendLabels();
+        var (entry, discovered) = (Unique("b0"), Unique("pool/10.0.0.3"));
+        labels.Learn(entry, entry);
+
+        labels.Learn(discovered, entry);
+
+        Assert.Equal(discovered, labels.Of(discovered));
+    }
+
+    [Fact]
     public void No_reported_name_keeps_the_destination_id()
     {
         var labels = new BackendLabels();
