@@ -36,6 +36,9 @@ public sealed record StreamEvent
     public const string Done = "done";
     public const string Failure = "error";
 
+    /// <summary>The <c>error</c> event carrying <paramref name="error"/>'s envelope.</summary>
+    public static StreamEvent Failed(ApiError error) => new() { Type = Failure, Error = error.ToEnvelope().Error };
+
     [JsonPropertyName("type")]
     public required string Type { get; init; }
 

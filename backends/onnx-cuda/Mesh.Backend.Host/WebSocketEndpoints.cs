@@ -249,7 +249,7 @@ public static partial class WebSocketEndpoints
     }
 
     private static Task SendErrorAsync(WebSocket socket, ApiError error, CancellationToken cancellationToken) =>
-        SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Failure, Error = error.ToEnvelope().Error }, cancellationToken);
+        SendEventAsync(socket, StreamEvent.Failed(error), cancellationToken);
 
     private static async Task SendEventAsync(WebSocket socket, StreamEvent streamEvent, CancellationToken cancellationToken) =>
         await socket.SendAsync(
