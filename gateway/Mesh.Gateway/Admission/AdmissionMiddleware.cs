@@ -8,25 +8,25 @@ namespace Mesh.Gateway.Admission;
 /// <summary>
 /// Holds each request in its class's queue until a slot is free, sheds it with 429 and <c>Retry-After</c> when the
 /// queue is full, its deadline passes or realtime needs the room, and drops it silently if the client leaves.
-/// Every answer says how long it waited in <c>X-Mesh-Queue-Ms</c>.
+/// Every answer says how long it waited in <c>X-Mesh-Queue-Ms</c>. A WebSocket handshake passes through: the relay
+/// admits the connection's requests one by one (<see cref="WebSocketAdmission"/>), so an idle socket holds no slot.
 /// </summary>
 public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionController admission)
 {
     public async Task InvokeAsync(HttpContext context)
     {
-        var decision = RouteDecision.Of(context)!;
-        Admission result;
-        try
+        if (context.WebSockets.IsWebSocketRequest)
         {
-            result = await admission.AcquireAsync(decision.Priority, context.RequestAborted);
-        }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-        {
-            GatewayMetrics.Shed.WithLabels("client_gone", decision.Priority, decision.Variant).Inc();
+            await next(context);
             return;
         }
 
-        GatewayMetrics.QueueWait.WithLabels(decision.Priority, decision.Variant).Observe(result.QueueWait.TotalSeconds);
+        var decision = RouteDecision.Of(context)!;
+        if (await AdmitAsync(admission, decision, context, context.RequestAborted) is not { } result)
+        {
+            return;
+        }
+
         var queueMs = ((int)result.QueueWait.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         context.Response.OnStarting(() =>
         {
@@ -36,14 +36,7 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControlle
         });
         if (result.Lease is null)
         {
-            GatewayMetrics.Shed.WithLabels(result.ShedReason!, decision.Priority, decision.Variant).Inc();
-            var error = new ApiError(
-                StatusCodes.Status429TooManyRequests,
-                $"The gateway is saturated for {decision.Priority} requests ({result.ShedReason}); retry shortly.",
-                ErrorTypes.RateLimit,
-                null,
-                result.ShedReason);
-            await ApiResults.WriteErrorAsync(context, error);
+            await ApiResults.WriteErrorAsync(context, ShedError(decision, result.ShedReason!));
             return;
         }
 
@@ -52,4 +45,40 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControlle
             await next(context);
         }
     }
+
+    /// <summary>
+    /// Asks for a slot for one request of <paramref name="context"/>'s client and counts the outcome: the wait in
+    /// <c>mesh_queue_wait_seconds</c>, a shed request under its reason in <c>mesh_shed_total</c>. Null, counted as
+    /// <c>client_gone</c>, when the client left while waiting.
+    /// </summary>
+    internal static async Task<Admission?> AdmitAsync(
+        AdmissionController admission, RouteDecision decision, HttpContext context, CancellationToken cancellationToken)
+    {
+        Admission result;
+        try
+        {
+            result = await admission.AcquireAsync(decision.Priority, cancellationToken);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            GatewayMetrics.Shed.WithLabels("client_gone", decision.Priority, decision.Variant).Inc();
+            return null;
+        }
+
+        GatewayMetrics.QueueWait.WithLabels(decision.Priority, decision.Variant).Observe(result.QueueWait.TotalSeconds);
+        if (result.ShedReason is { } reason)
+        {
+            GatewayMetrics.Shed.WithLabels(reason, decision.Priority, decision.Variant).Inc();
+        }
+
+        return result;
+    }
+
+    /// <summary>What a shed request is told: 429, <c>rate_limit_error</c>, the reason as its code.</summary>
+    internal static ApiError ShedError(RouteDecision decision, string reason) => new(
+        StatusCodes.Status429TooManyRequests,
+        $"The gateway is saturated for {decision.Priority} requests ({reason}); retry shortly.",
+        ErrorTypes.RateLimit,
+        null,
+        reason);
 }

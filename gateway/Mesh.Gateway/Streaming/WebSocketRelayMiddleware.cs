@@ -1,6 +1,9 @@
+using System.Buffers;
 using System.Net.WebSockets;
+using System.Text.Json;
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
+using Mesh.Gateway.Admission;
 using Mesh.Gateway.Routing;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
@@ -12,8 +15,11 @@ namespace Mesh.Gateway.Streaming;
 /// opaque byte copy, so the gateway can keep its promises: a browser from a foreign origin is refused, and a backend
 /// that dies mid-stream ends the client's socket with close code 1011 (not a dropped TCP connection) and is counted.
 /// A backend that refuses the handshake is reported like a refused HTTP request, so failover and passive health apply.
+/// The connection takes an admission slot only while the backend has a request of it to answer
+/// (<see cref="WebSocketAdmission"/>); a request shed for want of one gets an <c>error</c> event and is not forwarded.
 /// </summary>
-public sealed partial class WebSocketRelayMiddleware(RequestDelegate next, IOptionsMonitor<WebSocketRelayOptions> options, ILogger<WebSocketRelayMiddleware> logger)
+public sealed partial class WebSocketRelayMiddleware(
+    RequestDelegate next, AdmissionController admission, IOptionsMonitor<WebSocketRelayOptions> options, ILogger<WebSocketRelayMiddleware> logger)
 {
     private const int BufferBytes = 16 * 1024;
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
@@ -75,22 +81,28 @@ public sealed partial class WebSocketRelayMiddleware(RequestDelegate next, IOpti
         }
 
         using var client = await context.WebSockets.AcceptWebSocketAsync();
-        await RelayAsync(client, backend, context, RouteDecision.Of(context));
+        using var connection = new WebSocketAdmission(admission, RouteDecision.Of(context)!, context);
+        await RelayAsync(client, backend, context, connection);
     }
 
-    private async Task RelayAsync(WebSocket client, ClientWebSocket backend, HttpContext context, RouteDecision? decision)
+    private async Task RelayAsync(WebSocket client, ClientWebSocket backend, HttpContext context, WebSocketAdmission connection)
     {
-        // No cancellation tokens on the pumps: cancelling a pending receive aborts the socket, which would turn every
-        // orderly close into a reset. Each side ends by a close frame or a failure instead.
-        var toBackend = PumpAsync(client, backend);
-        var toClient = PumpAsync(backend, client);
+        // No cancellation tokens on the sockets: cancelling a pending receive aborts the socket, which would turn every
+        // orderly close into a reset. Each side ends by a close frame or a failure instead; only a request's wait for an
+        // admission slot is cancelled, when the connection ends.
+        using var clientSends = new ClientSends(client);
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        var toBackend = ClientToBackendAsync(client, backend, connection, clientSends, ending.Token);
+        var toClient = BackendToClientAsync(backend, clientSends, connection);
         var first = await Task.WhenAny(toBackend, toClient);
+        await ending.CancelAsync();
         if (first == toClient && toClient.Result == PumpEnd.Broken && client.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
             // The backend died mid-stream: tell the client plainly instead of dropping the connection.
+            var decision = RouteDecision.Of(context)!;
             LogBackendLost(logger, context.GetReverseProxyFeature().ProxiedDestination?.DestinationId);
-            GatewayMetrics.StreamFailures.WithLabels(decision?.Variant ?? "none", decision?.Pool ?? "none", "websocket").Inc();
-            await CloseQuietlyAsync(client, WebSocketCloseStatus.InternalServerError, "backend failed");
+            GatewayMetrics.StreamFailures.WithLabels(decision.Variant, decision.Pool, "websocket").Inc();
+            await clientSends.CloseQuietlyAsync(WebSocketCloseStatus.InternalServerError, "backend failed");
         }
         else if (first == toBackend && toBackend.Result == PumpEnd.Broken)
         {
@@ -107,44 +119,94 @@ public sealed partial class WebSocketRelayMiddleware(RequestDelegate next, IOpti
         await other;
     }
 
-    /// <summary>Copies messages from one socket to the other until a close (passed on) or a failure.</summary>
-    private static async Task<PumpEnd> PumpAsync(WebSocket from, WebSocket to)
+    /// <summary>
+    /// Copies the client's messages to the backend until a close (passed on) or a failure. Each request is admitted
+    /// before any of it is forwarded; a shed one is read to its end, dropped, and answered with an <c>error</c> event.
+    /// </summary>
+    private static async Task<PumpEnd> ClientToBackendAsync(
+        WebSocket client, WebSocket backend, WebSocketAdmission connection, ClientSends clientSends, CancellationToken ending)
     {
         var buffer = new byte[BufferBytes];
+        var startOfMessage = true;
+        ApiError? shed = null;
         try
         {
             while (true)
             {
-                var received = await from.ReceiveAsync(buffer, CancellationToken.None);
+                var received = await client.ReceiveAsync(buffer, CancellationToken.None);
                 if (received.MessageType == WebSocketMessageType.Close)
                 {
-                    if (to.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                    if (backend.State is WebSocketState.Open or WebSocketState.CloseReceived)
                     {
-                        await to.CloseOutputAsync(received.CloseStatus ?? WebSocketCloseStatus.NormalClosure, received.CloseStatusDescription, CancellationToken.None);
+                        await backend.CloseOutputAsync(received.CloseStatus ?? WebSocketCloseStatus.NormalClosure, received.CloseStatusDescription, CancellationToken.None);
                     }
 
                     return PumpEnd.Closed;
                 }
 
-                await to.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, CancellationToken.None);
+                if (startOfMessage)
+                {
+                    shed = await connection.AdmitRequestAsync(ending);
+                }
+
+                startOfMessage = received.EndOfMessage;
+                if (shed is null)
+                {
+                    await backend.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, CancellationToken.None);
+                }
+                else if (received.EndOfMessage)
+                {
+                    await clientSends.SendAsync(JsonSerializer.SerializeToUtf8Bytes(StreamEvent.Failed(shed), ContractsJsonContext.Default.StreamEvent));
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            return PumpEnd.Broken;
+        }
+    }
+
+    /// <summary>
+    /// Copies the backend's messages to the client until a close (passed on) or a failure, showing each text event to
+    /// the connection's admission before the client gets it.
+    /// </summary>
+    private static async Task<PumpEnd> BackendToClientAsync(WebSocket backend, ClientSends clientSends, WebSocketAdmission connection)
+    {
+        var buffer = new byte[BufferBytes];
+        var text = new ArrayBufferWriter<byte>();
+        try
+        {
+            while (true)
+            {
+                var received = await backend.ReceiveAsync(buffer, CancellationToken.None);
+                if (received.MessageType == WebSocketMessageType.Close)
+                {
+                    await clientSends.ForwardCloseAsync(received.CloseStatus ?? WebSocketCloseStatus.NormalClosure, received.CloseStatusDescription);
+                    return PumpEnd.Closed;
+                }
+
+                if (received.MessageType == WebSocketMessageType.Text)
+                {
+                    // Events are small JSON messages: a copy is kept, so that the whole event is read before its last
+                    // frame goes on and a terminal event frees the slot before the client can send its next request.
+                    text.Write(buffer.AsSpan(0, received.Count));
+                    if (received.EndOfMessage)
+                    {
+                        connection.OnBackendEvent(text.WrittenSpan);
+                        text.ResetWrittenCount();
+                    }
+                }
+
+                await clientSends.ForwardAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage);
             }
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException)
         {
             return PumpEnd.Broken;
         }
-    }
-
-    private static async Task CloseQuietlyAsync(WebSocket socket, WebSocketCloseStatus status, string? reason)
-    {
-        try
+        finally
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await socket.CloseOutputAsync(status, reason, timeout.Token);
-        }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
-        {
-            // Already gone.
+            clientSends.EndForwarding();
         }
     }
 
@@ -167,6 +229,98 @@ public sealed partial class WebSocketRelayMiddleware(RequestDelegate next, IOpti
     {
         Closed,
         Broken,
+    }
+
+    /// <summary>
+    /// The client socket's sends, one message at a time: the backend's messages (forwarded frame by frame), the gateway's
+    /// own error events and its closes come from different tasks, and a WebSocket allows one send at a time and no
+    /// frame of another message inside a fragmented one.
+    /// </summary>
+    private sealed class ClientSends(WebSocket socket) : IDisposable
+    {
+        private readonly SemaphoreSlim _turn = new(1, 1);
+
+        // Set while the forwarding pump, the only caller of the Forward methods, holds the turn inside a message.
+        private bool _forwarding;
+
+        /// <summary>One frame of a backend message: the turn is taken at its first frame and given back after its last.</summary>
+        public async Task ForwardAsync(ReadOnlyMemory<byte> frame, WebSocketMessageType type, bool endOfMessage)
+        {
+            if (!_forwarding)
+            {
+                await _turn.WaitAsync();
+                _forwarding = true;
+            }
+
+            await socket.SendAsync(frame, type, endOfMessage, CancellationToken.None);
+            if (endOfMessage)
+            {
+                EndForwarding();
+            }
+        }
+
+        /// <summary>The backend's close, passed on.</summary>
+        public Task ForwardCloseAsync(WebSocketCloseStatus status, string? reason)
+        {
+            EndForwarding();
+            return CloseOutputAsync(status, reason, CancellationToken.None);
+        }
+
+        /// <summary>Gives the turn back if a forwarded message holds it; the forwarding pump calls this when it ends.</summary>
+        public void EndForwarding()
+        {
+            if (_forwarding)
+            {
+                _forwarding = false;
+                _turn.Release();
+            }
+        }
+
+        /// <summary>A whole text message of the gateway's own.</summary>
+        public async Task SendAsync(ReadOnlyMemory<byte> message)
+        {
+            await _turn.WaitAsync();
+            try
+            {
+                await socket.SendAsync(message, WebSocketMessageType.Text, true, CancellationToken.None);
+            }
+            finally
+            {
+                _turn.Release();
+            }
+        }
+
+        /// <summary>Closes the client's side within two seconds, if it is still open; a socket already gone is left as it is.</summary>
+        public async Task CloseQuietlyAsync(WebSocketCloseStatus status, string reason)
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await CloseOutputAsync(status, reason, timeout.Token);
+            }
+            catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+            {
+                // Already gone.
+            }
+        }
+
+        public void Dispose() => _turn.Dispose();
+
+        private async Task CloseOutputAsync(WebSocketCloseStatus status, string? reason, CancellationToken cancellationToken)
+        {
+            await _turn.WaitAsync(cancellationToken);
+            try
+            {
+                if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                {
+                    await socket.CloseOutputAsync(status, reason, cancellationToken);
+                }
+            }
+            finally
+            {
+                _turn.Release();
+            }
+        }
     }
 
     private sealed record RelayError(ForwarderError Error, Exception? Exception) : IForwarderErrorFeature;

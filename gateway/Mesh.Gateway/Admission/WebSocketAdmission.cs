@@ -1,0 +1,97 @@
+using System.Text.Json;
+using Mesh.Contracts;
+using Mesh.Gateway.Routing;
+
+namespace Mesh.Gateway.Admission;
+
+/// <summary>
+/// Admission for one WebSocket connection, which holds a slot only while the backend has a request of it to answer.
+/// A request sent while nothing is outstanding is admitted like an HTTP request of the connection's priority (same
+/// queue, deadline and metrics); requests sent after it, while the backend still works, share its slot. The backend
+/// answers every request with one terminal event (<c>done</c> or <c>error</c>); the slot is freed when those bring the
+/// count of outstanding requests back to 0, and when the connection ends.
+/// </summary>
+public sealed class WebSocketAdmission(AdmissionController admission, RouteDecision decision, HttpContext context) : IDisposable
+{
+    private readonly Lock _lock = new();
+    private AdmissionController.Lease? _lease;
+    private int _outstanding;
+
+    /// <summary>
+    /// Counts a request the client has begun to send: null when it may be forwarded, else the error that answers it
+    /// instead. Throws <see cref="OperationCanceledException"/> when the wait for a slot is cancelled or the client leaves.
+    /// </summary>
+    public async Task<ApiError?> AdmitRequestAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (_outstanding > 0)
+            {
+                _outstanding++;
+                return null;
+            }
+        }
+
+        // Nothing outstanding, and only this (the client's) side adds requests: the count stays 0 while the slot is sought.
+        var result = await AdmissionMiddleware.AdmitAsync(admission, decision, context, cancellationToken)
+            ?? throw new OperationCanceledException(context.RequestAborted);
+        if (result.Lease is null)
+        {
+            return AdmissionMiddleware.ShedError(decision, result.ShedReason!);
+        }
+
+        lock (_lock)
+        {
+            _lease = result.Lease;
+            _outstanding = 1;
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Reads a text message of the backend's before it is forwarded: a terminal event leaves one request fewer
+    /// outstanding, and the slot goes back at 0 (before the client sees the event, so its next request finds it free).
+    /// </summary>
+    public void OnBackendEvent(ReadOnlySpan<byte> message)
+    {
+        if (!IsTerminal(message))
+        {
+            return;
+        }
+
+        AdmissionController.Lease? freed = null;
+        lock (_lock)
+        {
+            if (_outstanding > 0 && --_outstanding == 0)
+            {
+                (freed, _lease) = (_lease, null);
+            }
+        }
+
+        freed?.Dispose();
+    }
+
+    public void Dispose()
+    {
+        AdmissionController.Lease? freed;
+        lock (_lock)
+        {
+            (freed, _lease, _outstanding) = (_lease, null, 0);
+        }
+
+        freed?.Dispose();
+    }
+
+    private static bool IsTerminal(ReadOnlySpan<byte> message)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(message, ContractsJsonContext.Default.StreamEvent)?.Type is StreamEvent.Done or StreamEvent.Failure;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,138 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Mesh.Contracts;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>
+/// Gateway admission of WebSockets, against real gateway and backend processes: a connection holds one of the
+/// <c>TotalConcurrency</c> slots only while the backend has a request of it to answer, not while it sits open.
+/// </summary>
+public sealed class WebSocketAdmissionTests
+{
+    private static readonly TimeSpan ReceiveTimeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task An_idle_websocket_takes_no_slot_from_http_requests()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test");
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [backend.Url],
+            "--Mesh:Admission:TotalConcurrency=1",
+            "--Mesh:Admission:RealtimeReserved=0",
+            "--Mesh:Admission:Batch:QueueTimeoutMs=3000");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var idle = await ConnectAsync(gateway);
+        using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(60) };
+
+        using var response = await client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Hi.", response_format = "pcm" });
+
+        // Admitted at once: the open socket holds nothing while it sends nothing.
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("0", response.Headers.GetValues(MeshHeaders.QueueMs).Single());
+        Assert.NotEmpty(await response.Content.ReadAsByteArrayAsync());
+
+        // And the socket still serves when it does send.
+        await SendAsync(idle, "Still here.");
+        Assert.Equal(StreamEvent.Done, (await ReadToEndAsync(idle)).GetProperty("type").GetString());
+        await idle.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task A_websocket_request_without_a_slot_gets_a_429_error_event_and_the_connection_serves_on()
+    {
+        // 400 ms per sentence: the busy socket's twelve sentences hold the only slot for seconds.
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400");
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [backend.Url],
+            "--Mesh:Admission:TotalConcurrency=1",
+            "--Mesh:Admission:RealtimeReserved=0",
+            "--Mesh:Admission:Realtime:MaxQueue=0");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var busy = await ConnectAsync(gateway);
+        using var other = await ConnectAsync(gateway);
+
+        await SendAsync(busy, string.Join(' ', Enumerable.Range(1, 12).Select(i => $"Sentence number {i}.")));
+        Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(busy, ReceiveTimeout)).GetProperty("type").GetString());
+        var busyEnd = ReadToEndAsync(busy);
+
+        await SendAsync(other, "Too soon.");
+        var shed = await WebSocketMessages.ReceiveEventAsync(other, ReceiveTimeout);
+        Assert.Equal(StreamEvent.Failure, shed.GetProperty("type").GetString());
+        Assert.Equal(ErrorTypes.RateLimit, shed.GetProperty("error").GetProperty("type").GetString());
+        Assert.Equal("queue_full", shed.GetProperty("error").GetProperty("code").GetString());
+
+        Assert.Equal(StreamEvent.Done, (await busyEnd).GetProperty("type").GetString());
+        Assert.Equal(WebSocketState.Open, other.State);
+        await SendAsync(other, "Now it is my turn.");
+        Assert.Equal(StreamEvent.Done, (await ReadToEndAsync(other)).GetProperty("type").GetString());
+        await busy.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+        await other.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        Assert.Contains("mesh_shed_total{reason=\"queue_full\",priority=\"realtime\",variant=\"test\"} 1", await MetricsAsync(client), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_client_that_leaves_while_its_request_waits_for_a_slot_is_counted_as_gone()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400");
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [backend.Url],
+            "--Mesh:Admission:TotalConcurrency=1",
+            "--Mesh:Admission:RealtimeReserved=0",
+            "--Mesh:Admission:Realtime:QueueTimeoutMs=60000");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        using var busy = await ConnectAsync(gateway);
+        using var leaving = await ConnectAsync(gateway);
+        await SendAsync(busy, string.Join(' ', Enumerable.Range(1, 12).Select(i => $"Sentence number {i}.")));
+        Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(busy, ReceiveTimeout)).GetProperty("type").GetString());
+        var busyEnd = ReadToEndAsync(busy);
+
+        await SendAsync(leaving, "I will not wait.");
+        await Eventually.UntilAsync(async () => (await MetricsAsync(client)).Contains("mesh_queue_depth{priority=\"realtime\"} 1", StringComparison.Ordinal), "the request never queued");
+        leaving.Abort();
+
+        await Eventually.UntilAsync(async () => (await MetricsAsync(client)).Contains("mesh_queue_depth{priority=\"realtime\"} 0", StringComparison.Ordinal), "the request stayed queued");
+        Assert.Contains("mesh_shed_total{reason=\"client_gone\",priority=\"realtime\",variant=\"test\"} 1", await MetricsAsync(client), StringComparison.Ordinal);
+        Assert.Equal(StreamEvent.Done, (await busyEnd).GetProperty("type").GetString());
+        await SendAsync(busy, "The slot is free again.");
+        Assert.Equal(StreamEvent.Done, (await ReadToEndAsync(busy)).GetProperty("type").GetString());
+    }
+
+    private static async Task<ClientWebSocket> ConnectAsync(HostProcess gateway)
+    {
+        var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new Uri($"ws://{gateway.Url.Authority}/ws"), CancellationToken.None);
+        return socket;
+    }
+
+    private static Task<string> MetricsAsync(HttpClient client) => client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+
+    private static Task SendAsync(ClientWebSocket socket, string input) =>
+        socket.SendAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { voice = "alloy", input })), WebSocketMessageType.Text, true, CancellationToken.None);
+
+    /// <summary>Reads a request's events and audio up to its terminal event (<c>done</c> or <c>error</c>), which it returns.</summary>
+    private static async Task<JsonElement> ReadToEndAsync(ClientWebSocket socket)
+    {
+        while (true)
+        {
+            var (type, payload) = await WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout);
+            if (type != WebSocketMessageType.Text)
+            {
+                continue;
+            }
+
+            using var document = JsonDocument.Parse(payload);
+            if (document.RootElement.GetProperty("type").GetString() is StreamEvent.Done or StreamEvent.Failure)
+            {
+                return document.RootElement.Clone();
+            }
+        }
+    }
+}
