@@ -167,10 +167,11 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
         Assert.Contains("mesh_tts_time_to_first_audio_seconds_count", direct, StringComparison.Ordinal);
         Assert.Contains("mesh_requests_total{", direct, StringComparison.Ordinal);
 
-        // The gateway's /metrics is its own: its series carry variant and pool, never a backend's own label set.
+        // The gateway's /metrics is its own: its request series carry variant and pool, never a backend's own label set.
         var viaGateway = await gateway.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("mesh_requests_total{variant=\"test\",pool=\"shared\"", viaGateway, StringComparison.Ordinal);
-        Assert.DoesNotContain("{backend=\"test-b", viaGateway, StringComparison.Ordinal);
+        Assert.DoesNotContain("mesh_requests_total{backend=", viaGateway, StringComparison.Ordinal);
+        Assert.DoesNotContain("mesh_tts_time_to_first_audio_seconds_count{backend=", viaGateway, StringComparison.Ordinal);
     }
 
     private static async Task<HttpResponseMessage> PostSpeechAsync(HttpClient client, object body) =>
