@@ -56,6 +56,21 @@ public sealed class StreamingResamplerTests(ITestOutputHelper output)
         Assert.InRange(result.Length, expected - 2, expected + 2);
     }
 
+    [Theory]
+    [MemberData(nameof(RatePairs))]
+    public void OutputLength_is_the_exact_length_after_flush(int inputRate, int outputRate)
+    {
+        // The pipeline splits the output between sentences where this says each one ends.
+        var signal = TestAudio.SpeechLike(inputRate, 0.5);
+        // 200 and 400 land on .5 from 24 kHz to 44.1 and 22.05 kHz, where soxr's rounding is its own.
+        foreach (var length in new[] { 0, 1, 2, 3, 7, 80, 100, 200, 400, 441, 1001, 4321, 10_007 })
+        {
+            using var resampler = new StreamingResampler(inputRate, outputRate);
+
+            Assert.Equal(resampler.OutputLength(length), Resample(inputRate, outputRate, [signal.AsMemory(0, length)]).Length);
+        }
+    }
+
     [Fact]
     public void Downsampling_24k_to_8k_gives_exactly_a_third_of_the_samples()
     {

@@ -110,6 +110,22 @@ public sealed class TimeStretcherTests(ITestOutputHelper output)
     public void Speeds_outside_the_api_range_are_refused(double speed) =>
         Assert.Throws<ArgumentOutOfRangeException>(() => new TimeStretcher(Rate, speed));
 
+    [Theory]
+    [InlineData(0.25)]
+    [InlineData(0.8)]
+    [InlineData(1.0)]
+    [InlineData(1.25)]
+    [InlineData(2.5)]
+    [InlineData(4.0)]
+    public void OutputLength_is_the_exact_length_after_flush(double speed)
+    {
+        var signal = TestAudio.SpeechLike(Rate, 0.5);
+        foreach (var length in new[] { 0, 1, 7, 100, 1001, 4321, 10_007 })
+        {
+            Assert.Equal(new TimeStretcher(Rate, speed).OutputLength(length), Stretch(speed, [signal.AsMemory(0, length)]).Length);
+        }
+    }
+
     private static float[] Stretch(double speed, IEnumerable<ReadOnlyMemory<float>> chunks)
     {
         var stretcher = new TimeStretcher(Rate, speed);

@@ -53,6 +53,8 @@ public sealed class TransformChain(IReadOnlyList<IAudioTransform> stages) : IAud
         return carried;
     }
 
+    public long OutputLength(long inputSamples) => stages.Aggregate(inputSamples, (length, stage) => stage.OutputLength(length));
+
     public void Dispose()
     {
         foreach (var stage in stages.OfType<IDisposable>())

@@ -11,4 +11,7 @@ public interface IAudioTransform
 
     /// <summary>Ends the stream and returns what the transform still held.</summary>
     float[] Flush();
+
+    /// <summary>How many samples the whole stream comes out as, once flushed, for <paramref name="inputSamples"/> in.</summary>
+    long OutputLength(long inputSamples);
 }

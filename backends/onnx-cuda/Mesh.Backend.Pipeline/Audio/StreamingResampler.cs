@@ -133,6 +133,10 @@ public sealed unsafe class StreamingResampler : IAudioTransform, IDisposable
         return _scratch.AsSpan(0, produced).ToArray();
     }
 
+    // soxr's own count (rate_flush): input / (input rate / output rate) + 0.5, truncated, in doubles. Rounding
+    // inputSamples × ratio instead differs by one where the exact value ends in .5.
+    public long OutputLength(long inputSamples) => (long)((inputSamples / ((double)InputRate / OutputRate)) + 0.5);
+
     public void Dispose()
     {
         _disposed = true;

@@ -106,7 +106,7 @@ public sealed class TimeStretcher : IAudioTransform
             return [];
         }
 
-        var target = (long)Math.Round(_received / Speed);
+        var target = OutputLength(_received);
         while (_emitted < target)
         {
             var missing = RequiredInputEnd() - InputEnd;
@@ -120,6 +120,8 @@ public sealed class TimeStretcher : IAudioTransform
 
         return TakeOutput();
     }
+
+    public long OutputLength(long inputSamples) => IsIdentity ? inputSamples : (long)Math.Round(inputSamples / Speed);
 
     private long InputEnd => _inputStart + _inputCount;
 
