@@ -22,6 +22,7 @@ public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions
         var model = job.Model;
         var nativeSpeed = model.NativeSpeed.Clamp(job.Speed);
         using var transforms = AudioTransforms.Chain(model.NativeSampleRate, job.Speed / nativeSpeed, job.OutputSampleRate);
+        var alignment = new SentenceAlignment(transforms);
 
         // Cancelling this stops every sentence still queued or on the engine when the consumer stops early.
         using var work = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -43,31 +44,130 @@ public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions
                 }
 
                 var (text, audio) = submitted.Dequeue();
-                yield return new SentenceStarted(index, text);
+                foreach (var pipelineEvent in alignment.Begin(index, text))
+                {
+                    yield return pipelineEvent;
+                }
+
                 await foreach (var chunk in audio.ReadAllAsync(cancellationToken))
                 {
-                    var samples = transforms.Process(Sanitize(chunk.Samples));
-                    if (samples.Length > 0)
+                    foreach (var pipelineEvent in alignment.Process(Sanitize(chunk.Samples)))
                     {
-                        yield return new AudioProduced(index, samples);
+                        yield return pipelineEvent;
                     }
                 }
 
-                if (!unsubmitted && submitted.Count == 0)
+                foreach (var pipelineEvent in alignment.End(last: !unsubmitted && submitted.Count == 0))
                 {
-                    var tail = transforms.Flush();
-                    if (tail.Length > 0)
-                    {
-                        yield return new AudioProduced(index, tail);
-                    }
+                    yield return pipelineEvent;
                 }
-
-                yield return new SentenceCompleted(index);
             }
         }
         finally
         {
             await work.CancelAsync();
+        }
+    }
+
+    /// <summary>
+    /// Labels the chain's output with the sentence it belongs to. The chain holds audio back (the stretch's frames, the
+    /// resampler's filter) and is flushed only at the end, since a flush between sentences would change the audio, so
+    /// output that comes while sentence N+1 is fed may still be N's, a short sentence's all of it. Where N ends in the
+    /// output is known once all its input is in: the chain's output length for the input so far. Output is split
+    /// there, and N+1 starts with its first output sample, so each sentence's audio lies between its own start and
+    /// completion. The first sentence starts at once, as before, and its first audio is not held back.
+    /// </summary>
+    private sealed class SentenceAlignment(TransformChain transforms)
+    {
+        // Sentences not completed yet, in order; the last one's end is unknown while it is being fed.
+        private readonly Queue<Sentence> _open = new();
+        private long _input;
+        private long _output;
+
+        public List<PipelineEvent> Begin(int index, string text)
+        {
+            var sentence = new Sentence(index, text);
+            _open.Enqueue(sentence);
+            return index == 0 ? [Start(sentence)] : [];
+        }
+
+        public List<PipelineEvent> Process(float[] samples)
+        {
+            _input += samples.Length;
+            return Split(transforms.Process(samples));
+        }
+
+        /// <summary>The current sentence's input is all in; after the last one the chain is flushed.</summary>
+        public List<PipelineEvent> End(bool last)
+        {
+            if (!last)
+            {
+                _open.Last().End = transforms.OutputLength(_input);
+                return Split([]);
+            }
+
+            var tail = transforms.Flush();
+            // The rest is the last sentence's; no end lies beyond the audio, so every sentence completes.
+            foreach (var sentence in _open)
+            {
+                sentence.End = Math.Min(sentence.End, _output + tail.Length);
+            }
+
+            return Split(tail);
+        }
+
+        private List<PipelineEvent> Split(float[] samples)
+        {
+            var events = new List<PipelineEvent>();
+            var offset = 0;
+            while (_open.TryPeek(out var sentence))
+            {
+                var count = (int)Math.Clamp(sentence.End - _output, 0, samples.Length - offset);
+                if (count > 0)
+                {
+                    AddStartOnce(events, sentence);
+                    events.Add(new AudioProduced(sentence.Index, count == samples.Length ? samples : samples.AsSpan(offset, count).ToArray()));
+                    offset += count;
+                    _output += count;
+                }
+
+                if (_output < sentence.End)
+                {
+                    break;
+                }
+
+                // A sentence without audio still starts and completes, in its place.
+                AddStartOnce(events, sentence);
+                events.Add(new SentenceCompleted(sentence.Index));
+                _open.Dequeue();
+            }
+
+            return events;
+        }
+
+        private static void AddStartOnce(List<PipelineEvent> events, Sentence sentence)
+        {
+            if (!sentence.Started)
+            {
+                events.Add(Start(sentence));
+            }
+        }
+
+        private static SentenceStarted Start(Sentence sentence)
+        {
+            sentence.Started = true;
+            return new SentenceStarted(sentence.Index, sentence.Text);
+        }
+
+        private sealed class Sentence(int index, string text)
+        {
+            public int Index => index;
+
+            public string Text => text;
+
+            public long End { get; set; } = long.MaxValue;
+
+            public bool Started { get; set; }
         }
     }
 
