@@ -49,6 +49,23 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
     }
 
     [Fact]
+    public async Task Sentence_sse_puts_a_short_first_sentence_s_audio_in_its_own_event_at_8_kHz_and_speed_3()
+    {
+        // Speed 3 is beyond espeak's own, and at 8 kHz the time stretch and the resampler together hold back about as
+        // much audio as "Hi." makes: that audio used to come out in the second sentence's event.
+        using var client = fleet.CreateGatewayClient();
+        var body = new { model = "tts-1", voice = "alloy", input = "Hi. And then a much longer second sentence follows the greeting.", sample_rate = 8000, speed = 3.0 };
+        var alone = new { model = "tts-1", voice = "alloy", input = "Hi.", sample_rate = 8000, speed = 3.0 };
+
+        var first = SentenceAudio(await ReadSseAsync(client, "/v1/audio/speech/stream", body))[0];
+        var expected = SentenceAudio(await ReadSseAsync(client, "/v1/audio/speech/stream", alone)).Single();
+
+        // A single sentence is flushed whole, so it is the length the first sentence's audio should have.
+        Assert.InRange(expected.DurationSeconds, 0.05, 1.0);
+        Assert.InRange(first.DurationSeconds, expected.DurationSeconds - 0.02, expected.DurationSeconds + 0.02);
+    }
+
+    [Fact]
     public async Task Pcm_stream_states_its_format_in_headers()
     {
         using var client = fleet.CreateGatewayClient();
@@ -148,6 +165,13 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
 
         return total;
     }
+
+    private static List<DecodedAudio> SentenceAudio(List<JsonElement> events) =>
+    [
+        .. events
+            .Where(e => e.GetProperty("type").GetString() == StreamEvent.Sentence)
+            .Select(e => DecodedAudio.FromPcm16(Convert.FromBase64String(e.GetProperty("audio").GetString()!), e.GetProperty("sample_rate").GetInt32())),
+    ];
 
     private static async Task<List<JsonElement>> ReadSseAsync(HttpClient client, string path, object body)
     {
