@@ -39,8 +39,11 @@ public sealed class SentenceSseSurface(int sampleRate) : ISpeechSurface
                 _sentenceAudio.Clear();
                 return SurfaceOutput.None;
             case AudioProduced audio:
+                // Made now, sent with its sentence's event, as an encoder holds samples back: the first-audio deadline
+                // ends here, not when the sentence completes, which can wait for the next sentence's audio (the speed
+                // and resampling chain releases a sentence's last audio only as later input comes).
                 _sentenceAudio.AddRange(audio.Samples);
-                return SurfaceOutput.None;
+                return new SurfaceOutput(ReadOnlyMemory<byte>.Empty, audio.Samples.Length);
             case SentenceCompleted completed:
                 _sentences++;
                 var pcm = PcmEncoder.ToBytes(_sentenceAudio.ToArray());
@@ -52,7 +55,7 @@ public sealed class SentenceSseSurface(int sampleRate) : ISpeechSurface
                     Audio = Convert.ToBase64String(pcm),
                     SampleRate = sampleRate,
                 };
-                return new SurfaceOutput(ServerSentEvents.Frame(sentence, ContractsJsonContext.Default.StreamEvent), _sentenceAudio.Count);
+                return SurfaceOutput.Control(ServerSentEvents.Frame(sentence, ContractsJsonContext.Default.StreamEvent));
             default:
                 return SurfaceOutput.None;
         }
