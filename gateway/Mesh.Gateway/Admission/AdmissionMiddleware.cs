@@ -22,7 +22,7 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControlle
         }
 
         var decision = RouteDecision.Of(context)!;
-        if (await AdmitAsync(admission, decision, context, context.RequestAborted) is not { } result)
+        if (await AdmitAsync(admission, decision, context.RequestAborted, context.RequestAborted) is not { } result)
         {
             return;
         }
@@ -47,19 +47,20 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControlle
     }
 
     /// <summary>
-    /// Asks for a slot for one request of <paramref name="context"/>'s client and counts the outcome: the wait in
-    /// <c>mesh_queue_wait_seconds</c>, a shed request under its reason in <c>mesh_shed_total</c>. Null, counted as
-    /// <c>client_gone</c>, when the client left while waiting.
+    /// Asks for a slot for one request and counts the outcome: the wait in <c>mesh_queue_wait_seconds</c>, a shed
+    /// request under its reason in <c>mesh_shed_total</c>. Null, counted as <c>client_gone</c>, when
+    /// <paramref name="clientGone"/> says the client left while waiting; <paramref name="cancellationToken"/> (which
+    /// includes it) may end the wait for other reasons, uncounted.
     /// </summary>
     internal static async Task<Admission?> AdmitAsync(
-        AdmissionController admission, RouteDecision decision, HttpContext context, CancellationToken cancellationToken)
+        AdmissionController admission, RouteDecision decision, CancellationToken clientGone, CancellationToken cancellationToken)
     {
         Admission result;
         try
         {
             result = await admission.AcquireAsync(decision.Priority, cancellationToken);
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (clientGone.IsCancellationRequested)
         {
             GatewayMetrics.Shed.WithLabels("client_gone", decision.Priority, decision.Variant).Inc();
             return null;

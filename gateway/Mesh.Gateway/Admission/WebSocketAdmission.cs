@@ -11,7 +11,7 @@ namespace Mesh.Gateway.Admission;
 /// answers every request with one terminal event (<c>done</c> or <c>error</c>); the slot is freed when those bring the
 /// count of outstanding requests back to 0, and when the connection ends.
 /// </summary>
-public sealed class WebSocketAdmission(AdmissionController admission, RouteDecision decision, HttpContext context) : IDisposable
+public sealed class WebSocketAdmission(AdmissionController admission, RouteDecision decision) : IDisposable
 {
     private readonly Lock _lock = new();
     private AdmissionController.Lease? _lease;
@@ -19,9 +19,10 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
 
     /// <summary>
     /// Counts a request the client has begun to send: null when it may be forwarded, else the error that answers it
-    /// instead. Throws <see cref="OperationCanceledException"/> when the wait for a slot is cancelled or the client leaves.
+    /// instead. Throws <see cref="OperationCanceledException"/> when the client leaves while the request waits for a
+    /// slot (<paramref name="clientGone"/>, counted as <c>client_gone</c>) or the connection ends (<paramref name="ending"/>).
     /// </summary>
-    public async Task<ApiError?> AdmitRequestAsync(CancellationToken cancellationToken)
+    public async Task<ApiError?> AdmitRequestAsync(CancellationToken clientGone, CancellationToken ending)
     {
         lock (_lock)
         {
@@ -33,8 +34,9 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         }
 
         // Nothing outstanding, and only this (the client's) side adds requests: the count stays 0 while the slot is sought.
-        var result = await AdmissionMiddleware.AdmitAsync(admission, decision, context, cancellationToken)
-            ?? throw new OperationCanceledException(context.RequestAborted);
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(clientGone, ending);
+        var result = await AdmissionMiddleware.AdmitAsync(admission, decision, clientGone, waiting.Token)
+            ?? throw new OperationCanceledException(clientGone);
         if (result.Lease is null)
         {
             return AdmissionMiddleware.ShedError(decision, result.ShedReason!);

@@ -81,7 +81,7 @@ public sealed partial class WebSocketRelayMiddleware(
         }
 
         using var client = await context.WebSockets.AcceptWebSocketAsync();
-        using var connection = new WebSocketAdmission(admission, RouteDecision.Of(context)!, context);
+        using var connection = new WebSocketAdmission(admission, RouteDecision.Of(context)!);
         await RelayAsync(client, backend, context, connection);
     }
 
@@ -92,7 +92,7 @@ public sealed partial class WebSocketRelayMiddleware(
         // admission slot is cancelled, when the connection ends.
         using var clientSends = new ClientSends(client);
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        var toBackend = ClientToBackendAsync(client, backend, connection, clientSends, ending.Token);
+        var toBackend = ClientToBackendAsync(client, backend, connection, clientSends, context.RequestAborted, ending.Token);
         var toClient = BackendToClientAsync(backend, clientSends, connection);
         var first = await Task.WhenAny(toBackend, toClient);
         await ending.CancelAsync();
@@ -121,19 +121,23 @@ public sealed partial class WebSocketRelayMiddleware(
 
     /// <summary>
     /// Copies the client's messages to the backend until a close (passed on) or a failure. Each request is admitted
-    /// before any of it is forwarded; a shed one is read to its end, dropped, and answered with an <c>error</c> event.
+    /// before any of it is forwarded; a shed one is read to its end, dropped, and answered with an <c>error</c> event,
+    /// and one whose client left (or whose connection ended) while it waited is dropped.
     /// </summary>
     private static async Task<PumpEnd> ClientToBackendAsync(
-        WebSocket client, WebSocket backend, WebSocketAdmission connection, ClientSends clientSends, CancellationToken ending)
+        WebSocket client, WebSocket backend, WebSocketAdmission connection, ClientSends clientSends, CancellationToken clientAborted, CancellationToken ending)
     {
         var buffer = new byte[BufferBytes];
+        var spare = new byte[BufferBytes];
+        Task<WebSocketReceiveResult>? next = null;
         var startOfMessage = true;
-        ApiError? shed = null;
+        var verdict = Verdict.Forward;
         try
         {
             while (true)
             {
-                var received = await client.ReceiveAsync(buffer, CancellationToken.None);
+                var received = await (next ?? client.ReceiveAsync(buffer, CancellationToken.None));
+                next = null;
                 if (received.MessageType == WebSocketMessageType.Close)
                 {
                     if (backend.State is WebSocketState.Open or WebSocketState.CloseReceived)
@@ -146,23 +150,56 @@ public sealed partial class WebSocketRelayMiddleware(
 
                 if (startOfMessage)
                 {
-                    shed = await connection.AdmitRequestAsync(ending);
+                    next = client.ReceiveAsync(spare, CancellationToken.None);
+                    verdict = await AdmitWhileReadingAsync(connection, next, clientAborted, ending);
                 }
 
                 startOfMessage = received.EndOfMessage;
-                if (shed is null)
+                if (verdict.Forwards)
                 {
                     await backend.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, CancellationToken.None);
                 }
-                else if (received.EndOfMessage)
+                else if (verdict.Shed is { } shed && received.EndOfMessage)
                 {
                     await clientSends.SendAsync(JsonSerializer.SerializeToUtf8Bytes(StreamEvent.Failed(shed), ContractsJsonContext.Default.StreamEvent));
+                }
+
+                if (next is not null)
+                {
+                    // The frame read during admission lies in the spare buffer: it is the next one handled.
+                    (buffer, spare) = (spare, buffer);
                 }
             }
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
         {
             return PumpEnd.Broken;
+        }
+    }
+
+    /// <summary>
+    /// Admits a request while the client's next frame is read (<paramref name="next"/>): a close or a failure there
+    /// means the client left, as a dropped HTTP connection does, so the request leaves the queue at once (counted as
+    /// <c>client_gone</c>) instead of taking a slot, reaching a backend and holding the close's answer until then.
+    /// </summary>
+    private static async Task<Verdict> AdmitWhileReadingAsync(
+        WebSocketAdmission connection, Task<WebSocketReceiveResult> next, CancellationToken clientAborted, CancellationToken ending)
+    {
+        using var clientGone = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        var admitting = connection.AdmitRequestAsync(clientGone.Token, ending);
+        if (await Task.WhenAny(admitting, next) == next && !(next.IsCompletedSuccessfully && next.Result.MessageType != WebSocketMessageType.Close))
+        {
+            await clientGone.CancelAsync();
+        }
+
+        try
+        {
+            return await admitting is { } shed ? Verdict.Answer(shed) : Verdict.Forward;
+        }
+        catch (OperationCanceledException)
+        {
+            // Nobody to answer, or the connection is ending: the request is dropped and the pump reads on to the close.
+            return Verdict.Drop;
         }
     }
 
@@ -229,6 +266,16 @@ public sealed partial class WebSocketRelayMiddleware(
     {
         Closed,
         Broken,
+    }
+
+    /// <summary>What becomes of a client request: forwarded, answered with the gateway's own error, or dropped.</summary>
+    private sealed record Verdict(bool Forwards, ApiError? Shed)
+    {
+        public static readonly Verdict Forward = new(true, null);
+
+        public static readonly Verdict Drop = new(false, null);
+
+        public static Verdict Answer(ApiError shed) => new(false, shed);
     }
 
     /// <summary>
