@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using Mesh.Backend.ModelFamilies;
 using Mesh.Backend.Pipeline.Audio;
@@ -49,12 +50,28 @@ public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions
                     yield return pipelineEvent;
                 }
 
-                await foreach (var chunk in audio.ReadAllAsync(cancellationToken))
+                AudioWait wait;
+                while ((wait = await WaitForAudioAsync(audio, cancellationToken)).More)
                 {
-                    foreach (var pipelineEvent in alignment.Process(Sanitize(chunk.Samples)))
+                    while (audio.TryRead(out var chunk))
+                    {
+                        foreach (var pipelineEvent in alignment.Process(Sanitize(chunk.Samples)))
+                        {
+                            yield return pipelineEvent;
+                        }
+                    }
+                }
+
+                if (wait.Failure is { } failure)
+                {
+                    // The sentences before the failed one are whole: their last audio, which the chain still holds,
+                    // is theirs, and a surface that sends a sentence on its completion must not lose it.
+                    foreach (var pipelineEvent in alignment.Fail())
                     {
                         yield return pipelineEvent;
                     }
+
+                    ExceptionDispatchInfo.Throw(failure);
                 }
 
                 foreach (var pipelineEvent in alignment.End(last: !unsubmitted && submitted.Count == 0))
@@ -68,6 +85,24 @@ public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions
             await work.CancelAsync();
         }
     }
+
+    /// <summary>
+    /// Waits for more of a sentence's audio. A synthesis failure is returned rather than thrown, so that the pipeline
+    /// can still yield before it rethrows (no yield may sit in a try with a catch); cancellation is thrown.
+    /// </summary>
+    private static async Task<AudioWait> WaitForAudioAsync(ChannelReader<AudioChunk> audio, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return new AudioWait(await audio.WaitToReadAsync(cancellationToken), null);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return new AudioWait(false, ex);
+        }
+    }
+
+    private readonly record struct AudioWait(bool More, Exception? Failure);
 
     /// <summary>
     /// Labels the chain's output with the sentence it belongs to. The chain holds audio back (the stretch's frames, the
@@ -116,11 +151,32 @@ public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions
             return Split(tail);
         }
 
-        private List<PipelineEvent> Split(float[] samples)
+        /// <summary>
+        /// The current sentence failed: the chain is flushed, and the sentences before it complete with the rest of
+        /// their audio. The failed one gets no more, nor a completion.
+        /// </summary>
+        public List<PipelineEvent> Fail()
+        {
+            var failed = _open.Last();
+            if (_open.Count == 1)
+            {
+                return [];
+            }
+
+            var tail = transforms.Flush();
+            foreach (var sentence in _open)
+            {
+                sentence.End = Math.Min(sentence.End, _output + tail.Length);
+            }
+
+            return Split(tail, until: failed);
+        }
+
+        private List<PipelineEvent> Split(float[] samples, Sentence? until = null)
         {
             var events = new List<PipelineEvent>();
             var offset = 0;
-            while (_open.TryPeek(out var sentence))
+            while (_open.TryPeek(out var sentence) && sentence != until)
             {
                 var count = (int)Math.Clamp(sentence.End - _output, 0, samples.Length - offset);
                 if (count > 0)

@@ -76,6 +76,31 @@ public sealed class SpeechPipelineAudioTests
         Assert.Equal(outputEnds.Select((end, k) => end - (k == 0 ? 0 : outputEnds[k - 1])), audio.Select(samples => (long)samples.Length));
     }
 
+    [Theory]
+    [InlineData(1.0, 8000)]
+    [InlineData(2.5, 24000)]
+    public async Task A_sentence_whose_successor_fails_still_completes_with_all_its_audio(double speed, int outputRate)
+    {
+        // The chain holds the end of "Hi." back until the next sentence's audio pushes it out; that sentence fails.
+        var events = new List<PipelineEvent>();
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 1, 1), new IgnoredSchedule());
+        var pipeline = new SpeechPipeline(scheduler, new PipelineOptions());
+        var job = new SpeechJob(new ScriptedModel(), "Hi. Fail.", ScriptedModel.Voice, speed, outputRate, PriorityClasses.Realtime);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+        {
+            await foreach (var pipelineEvent in pipeline.RunAsync(job, CancellationToken.None))
+            {
+                events.Add(pipelineEvent);
+            }
+        });
+
+        // A surface that sends a sentence with its completion (the sentence SSE) still sends the one that was made.
+        var audio = AudioBySentence(events, sentences: 1);
+        using var chain = AudioTransforms.Chain(NativeRate, speed, outputRate);
+        Assert.Equal(chain.OutputLength(ScriptedModel.Chunks("Hi.").Sum(chunk => (long)chunk.Length)), audio[0].Length);
+    }
+
     /// <summary>
     /// Per sentence, its audio, checking that every sentence starts and completes once, in order, and that audio comes
     /// only between its own sentence's start and completion.
@@ -176,7 +201,7 @@ public sealed class SpeechPipelineAudioTests
 
     /// <summary>
     /// A model at the normal speed only that answers a sentence with speech-like audio 20 ms per character, in 100 ms
-    /// chunks, and "Silent." with no audio at all.
+    /// chunks, "Silent." with no audio at all, and "Fail." with an engine failure.
     /// </summary>
     private sealed class ScriptedModel : ISpeechModel
     {
@@ -192,7 +217,7 @@ public sealed class SpeechPipelineAudioTests
 
         public SpeedRange NativeSpeed => SpeedRange.NormalOnly;
 
-        public static double Seconds(string sentence) => sentence.Trim() == "Silent." ? 0 : 0.02 * sentence.Trim().Length;
+        public static double Seconds(string sentence) => sentence.Trim() is "Silent." or "Fail." ? 0 : 0.02 * sentence.Trim().Length;
 
         public static IEnumerable<float[]> Chunks(string sentence) =>
             TestAudio.SpeechLike(NativeRate, Seconds(sentence), seed: sentence.Trim().Length).Chunk(NativeRate / 10);
@@ -206,6 +231,11 @@ public sealed class SpeechPipelineAudioTests
             {
                 await Task.Yield();
                 yield return new AudioChunk(chunk, NativeRate);
+            }
+
+            if (request.Text.Trim() == "Fail.")
+            {
+                throw new InvalidOperationException("Scripted engine failure.");
             }
         }
 
