@@ -34,7 +34,7 @@ public sealed class BackendLoad(BackendLabels labels)
         lock (_changing)
         {
             _reports.TryRemove(destinationId, out _);
-            GatewayMetrics.BackendLoad.RemoveLabelled(labels.Of(destinationId));
+            labels.Write(destinationId, label => GatewayMetrics.BackendLoad.RemoveLabelled(label));
         }
     }
 
@@ -50,7 +50,7 @@ public sealed class BackendLoad(BackendLabels labels)
             if (_reports.ContainsKey(destinationId))
             {
                 _reports[destinationId] = (load, Stopwatch.GetTimestamp());
-                GatewayMetrics.BackendLoad.WithLabels(labels.Of(destinationId)).Set(load);
+                labels.Write(destinationId, label => GatewayMetrics.BackendLoad.WithLabels(label).Set(load));
             }
         }
     }

@@ -33,7 +33,7 @@ public sealed class ReadyzWithLoadPolicy(IDestinationHealthUpdater updater, Back
             }
 
             updates.Add(new NewActiveDestinationHealth(result.Destination, healthy ? DestinationHealth.Healthy : DestinationHealth.Unhealthy));
-            GatewayMetrics.BackendHealthy.WithLabels(labels.Of(destinationId), cluster.ClusterId).Set(healthy ? 1 : 0);
+            labels.Write(destinationId, label => GatewayMetrics.BackendHealthy.WithLabels(label, cluster.ClusterId).Set(healthy ? 1 : 0));
         }
 
         updater.SetActive(cluster, updates);

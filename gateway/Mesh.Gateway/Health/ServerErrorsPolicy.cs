@@ -53,7 +53,7 @@ public sealed class ServerErrorsPolicy(
         {
             Interlocked.Exchange(ref count.Value, 0);
             updater.SetPassive(destinationCluster, destination, DestinationHealth.Unhealthy, TimeSpan.FromSeconds(settings.ReactivationSeconds));
-            GatewayMetrics.Ejections.WithLabels(labels.Of(destination.DestinationId), destinationCluster.ClusterId).Inc();
+            labels.Write(destination.DestinationId, label => GatewayMetrics.Ejections.WithLabels(label, destinationCluster.ClusterId).Inc());
         }
     }
 }

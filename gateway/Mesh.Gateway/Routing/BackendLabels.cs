@@ -18,6 +18,18 @@ public sealed class BackendLabels
 
     public string Of(string destinationId) => _names.GetValueOrDefault(destinationId) ?? destinationId;
 
+    /// <summary>
+    /// Writes a backend's series under its label, never while <see cref="Learn"/> moves them: a write between reading
+    /// the old label and the move would bring back a series under the old label that nothing removes.
+    /// </summary>
+    public void Write(string destinationId, Action<string> write)
+    {
+        lock (_changing)
+        {
+            write(Of(destinationId));
+        }
+    }
+
     /// <summary>Labels a backend with the name it reported from now on, moving the series it already has.</summary>
     public void Learn(string destinationId, string? reported)
     {

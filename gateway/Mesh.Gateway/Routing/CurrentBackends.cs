@@ -44,8 +44,11 @@ public sealed class CurrentBackends(BackendLoad load, BackendLabels labels) : IC
             foreach (var gone in previous.Except(current))
             {
                 _clusters.TryRemove(gone, out _);
-                GatewayMetrics.BackendHealthy.RemoveLabelled(labels.Of(gone.DestinationId), cluster.ClusterId);
-                GatewayMetrics.Ejections.RemoveLabelled(labels.Of(gone.DestinationId), cluster.ClusterId);
+                labels.Write(gone.DestinationId, label =>
+                {
+                    GatewayMetrics.BackendHealthy.RemoveLabelled(label, cluster.ClusterId);
+                    GatewayMetrics.Ejections.RemoveLabelled(label, cluster.ClusterId);
+                });
 
                 // The load and the name have no cluster: a backend moved to another pool keeps them.
                 if (!_clusters.Keys.Any(destination => destination.DestinationId == gone.DestinationId))

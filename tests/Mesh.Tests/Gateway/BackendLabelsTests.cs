@@ -69,3 +69,36 @@ public sealed class BackendLabelsTests
         Assert.Equal(id, labels.Of(id));
     }
 }
+
+/// <summary>The relabelling against the load reports that keep coming on other threads (proxied responses).</summary>
+public sealed class BackendLabelsRaceTests
+{
+    [Fact]
+    public async Task A_load_reported_while_the_name_is_learned_leaves_no_series_under_the_destination_id()
+    {
+        for (var attempt = 0; attempt < 300; attempt++)
+        {
+            var labels = new BackendLabels();
+            var load = new Mesh.Gateway.Balancing.BackendLoad(labels);
+            var (id, name) = ($"pool/10.0.0.9-{Guid.NewGuid():N}", $"pod-{Guid.NewGuid():N}");
+            load.Track(id);
+            load.Report(id, "1");
+            using var stop = new CancellationTokenSource();
+            var reporting = Task.Run(() =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    load.Report(id, "2");
+                }
+            });
+            await Task.Delay(1);
+            labels.Learn(id, name);
+            await Task.Delay(1);
+            await stop.CancelAsync();
+            await reporting;
+
+            Assert.DoesNotContain(GatewayMetrics.BackendLoad.GetAllLabelValues(), l => l[0] == id);
+            load.Forget(id);
+        }
+    }
+}
