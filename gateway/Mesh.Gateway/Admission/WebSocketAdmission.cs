@@ -52,8 +52,8 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     }
 
     /// <summary>
-    /// Reads a text message of the backend's before it is forwarded: a terminal event leaves one request fewer
-    /// outstanding, and the slot goes back at 0 (before the client sees the event, so its next request finds it free).
+    /// Reads a text message of the backend's as it is forwarded: a terminal event leaves one request fewer
+    /// outstanding, and the slot goes back at 0.
     /// </summary>
     public void OnBackendEvent(ReadOnlySpan<byte> message)
     {

@@ -222,19 +222,24 @@ public sealed partial class WebSocketRelayMiddleware(
                     return PumpEnd.Closed;
                 }
 
+                Action? count = null;
                 if (received.MessageType == WebSocketMessageType.Text)
                 {
-                    // Events are small JSON messages: a copy is kept, so that the whole event is read before its last
-                    // frame goes on and a terminal event frees the slot before the client can send its next request.
+                    // Events are small JSON messages: a copy is kept to read each whole. A terminal one frees the slot
+                    // as its last frame goes, so the client's next request finds it free, and under the send turn, so
+                    // an error event of the gateway's for a later request cannot pass it.
                     text.Write(buffer.AsSpan(0, received.Count));
                     if (received.EndOfMessage)
                     {
-                        connection.OnBackendEvent(text.WrittenSpan);
-                        text.ResetWrittenCount();
+                        count = () =>
+                        {
+                            connection.OnBackendEvent(text.WrittenSpan);
+                            text.ResetWrittenCount();
+                        };
                     }
                 }
 
-                await clientSends.ForwardAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage);
+                await clientSends.ForwardAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, count);
             }
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException)
@@ -290,8 +295,11 @@ public sealed partial class WebSocketRelayMiddleware(
         // Set while the forwarding pump, the only caller of the Forward methods, holds the turn inside a message.
         private bool _forwarding;
 
-        /// <summary>One frame of a backend message: the turn is taken at its first frame and given back after its last.</summary>
-        public async Task ForwardAsync(ReadOnlyMemory<byte> frame, WebSocketMessageType type, bool endOfMessage)
+        /// <summary>
+        /// One frame of a backend message: the turn is taken at its first frame and given back after its last.
+        /// <paramref name="beforeSending"/> runs holding the turn, just before the frame goes.
+        /// </summary>
+        public async Task ForwardAsync(ReadOnlyMemory<byte> frame, WebSocketMessageType type, bool endOfMessage, Action? beforeSending = null)
         {
             if (!_forwarding)
             {
@@ -299,6 +307,7 @@ public sealed partial class WebSocketRelayMiddleware(
                 _forwarding = true;
             }
 
+            beforeSending?.Invoke();
             await socket.SendAsync(frame, type, endOfMessage, CancellationToken.None);
             if (endOfMessage)
             {
