@@ -81,6 +81,7 @@ public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IC
     [InlineData(true, "/healthz")]
     [InlineData(true, "/readyz")]
     [InlineData(true, "/v1/audio/voices")]
+    [InlineData(true, "/metrics")]
     public async Task Head_is_answered_like_get_without_a_body(bool backend, string path)
     {
         using var client = new HttpClient { BaseAddress = backend ? keyed.Backend.Url : keyed.Gateway.Url };
