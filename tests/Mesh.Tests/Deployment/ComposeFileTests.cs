@@ -34,6 +34,18 @@ public sealed partial class ComposeFileTests
     }
 
     [Fact]
+    public void The_gateway_cannot_start_without_an_api_key()
+    {
+        // Without keys the gateway serves loopback clients only, and no client of the published port is one.
+        var environment = Environment("gateway");
+        var fields = typeof(Mesh.Gateway.ApiKeyEntry).GetProperties().Select(p => $"Mesh__Auth__Keys__0__{p.Name}").ToHashSet();
+
+        Assert.All(environment.Keys.Where(k => k.StartsWith("Mesh__Auth__", StringComparison.Ordinal)), key => Assert.Contains(key, fields));
+        Assert.Matches(@"^\$\{[A-Z0-9_]+:\?.+\}$", environment["Mesh__Auth__Keys__0__Sha256"]);
+        Assert.NotEmpty(environment["Mesh__Auth__Keys__0__Name"]);
+    }
+
+    [Fact]
     public void Every_dockerfile_exists_and_builds_a_project_that_exists()
     {
         foreach (var service in BackendServices.Prepend("gateway"))
@@ -139,7 +151,7 @@ public sealed partial class ComposeFileTests
     [Fact]
     public void Gateway_fleet_points_at_backend_services_with_their_variants()
     {
-        var settings = Environment("gateway").Where(e => e.Key.StartsWith("Mesh__", StringComparison.Ordinal)).ToArray();
+        var settings = Environment("gateway").Where(e => e.Key.StartsWith("Mesh__Fleet__", StringComparison.Ordinal)).ToArray();
         var fields = typeof(Mesh.Gateway.BackendEndpoint).GetProperties().Select(p => p.Name).ToHashSet();
         var backends = settings
             .Select(e => (Match: FleetSettingPattern().Match(e.Key), e.Value))

@@ -40,6 +40,20 @@ public sealed partial class KubernetesManifestTests
     }
 
     [Fact]
+    public void The_gateway_reads_its_api_keys_from_a_secret()
+    {
+        // Without keys the gateway serves loopback clients only, and no client of the Service is one.
+        var container = Container(Gateway);
+        var keysFile = Environment(container)["Mesh__Auth__KeysFile"];
+
+        var mount = ((YamlSequenceNode)container["volumeMounts"]).Children.Cast<YamlMappingNode>()
+            .Single(m => Scalar(m, "mountPath") == Path.GetDirectoryName(keysFile));
+        var volume = ((YamlSequenceNode)Node(Gateway, "spec", "template", "spec", "volumes")).Children.Cast<YamlMappingNode>()
+            .Single(v => Scalar(v, "name") == Scalar(mount, "name"));
+        Assert.False(string.IsNullOrEmpty(Scalar(volume, "secret", "secretName")));
+    }
+
+    [Fact]
     public void Containers_listen_where_their_images_and_services_say()
     {
         foreach (var deployment in Deployments)
@@ -151,7 +165,7 @@ public sealed partial class KubernetesManifestTests
         var fields = typeof(BackendEndpoint).GetProperties().Select(p => p.Name).ToHashSet();
         var discovery = typeof(DiscoveryOptions).GetProperties().Select(p => $"Mesh__Discovery__{p.Name}").ToHashSet();
         Assert.All(settings.Keys, key => Assert.True(
-            key == "ASPNETCORE_HTTP_PORTS" || WeightSetting().IsMatch(key) || discovery.Contains(key) ||
+            key is "ASPNETCORE_HTTP_PORTS" or "Mesh__Auth__KeysFile" || WeightSetting().IsMatch(key) || discovery.Contains(key) ||
             (FleetSetting().Match(key) is { Success: true } m && fields.Contains(m.Groups[2].Value)),
             $"{key} is not a setting the gateway reads"));
 
