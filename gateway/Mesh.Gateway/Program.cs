@@ -7,39 +7,42 @@ using Mesh.Gateway.Streaming;
 using Microsoft.Extensions.Options;
 using Prometheus;
 
-var inlineIo = InlineIo.Enable();
-var builder = WebApplication.CreateSlimBuilder(args);
-builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = inlineIo);
-builder.UseConfiguredServerLimits();
-builder.Configuration.AddGatewayFiles();
-builder.Services.AddGateway();
-
-var app = builder.Build();
-StartupLog.EffectiveConfiguration(app);
-app.UseMiddleware<RequestIdMiddleware>();
-app.UseMiddleware<RequestCountingMiddleware>();
-if (app.Services.GetRequiredService<IOptions<CorsSettings>>().Value.AllowedOrigins.Count > 0)
+return ConfigurationErrors.Run(() =>
 {
-    // Before the key check: a browser's preflight carries no Authorization header.
-    app.UseCors();
-}
+    var inlineIo = InlineIo.Enable();
+    var builder = WebApplication.CreateSlimBuilder(args);
+    builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = inlineIo);
+    builder.UseConfiguredServerLimits();
+    builder.Configuration.AddGatewayFiles();
+    builder.Services.AddGateway();
 
-app.UseWebSockets();
-app.UseMiddleware<ApiKeyMiddleware>();
-app.UseMiddleware<AllowedMethodsMiddleware>();
-app.MapGatewayEndpoints();
-app.MapCatalogEndpoints();
-app.MapPlayground();
-app.MapReverseProxy(proxy =>
-{
-    proxy.UseMiddleware<RequestRoutingMiddleware>();
-    proxy.UseMiddleware<AdmissionMiddleware>();
-    proxy.UseMiddleware<ProxyOutcomeMiddleware>();
-    proxy.UseMiddleware<FailoverMiddleware>();
-    proxy.UseLoadBalancing();
-    proxy.UsePassiveHealthChecks();
-    proxy.UseMiddleware<StreamEndMiddleware>();
-    proxy.UseMiddleware<WebSocketRelayMiddleware>();
+    var app = builder.Build();
+    StartupLog.EffectiveConfiguration(app);
+    app.UseMiddleware<RequestIdMiddleware>();
+    app.UseMiddleware<RequestCountingMiddleware>();
+    if (app.Services.GetRequiredService<IOptions<CorsSettings>>().Value.AllowedOrigins.Count > 0)
+    {
+        // Before the key check: a browser's preflight carries no Authorization header.
+        app.UseCors();
+    }
+
+    app.UseWebSockets();
+    app.UseMiddleware<ApiKeyMiddleware>();
+    app.UseMiddleware<AllowedMethodsMiddleware>();
+    app.MapGatewayEndpoints();
+    app.MapCatalogEndpoints();
+    app.MapPlayground();
+    app.MapReverseProxy(proxy =>
+    {
+        proxy.UseMiddleware<RequestRoutingMiddleware>();
+        proxy.UseMiddleware<AdmissionMiddleware>();
+        proxy.UseMiddleware<ProxyOutcomeMiddleware>();
+        proxy.UseMiddleware<FailoverMiddleware>();
+        proxy.UseLoadBalancing();
+        proxy.UsePassiveHealthChecks();
+        proxy.UseMiddleware<StreamEndMiddleware>();
+        proxy.UseMiddleware<WebSocketRelayMiddleware>();
+    });
+    app.MapMetrics();
+    app.Run();
 });
-app.MapMetrics();
-app.Run();

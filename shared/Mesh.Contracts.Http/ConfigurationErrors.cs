@@ -1,0 +1,52 @@
+using System.Reflection;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.Contracts.Http;
+
+/// <summary>
+/// Runs a host so that a setting it refuses at start ends the process with a line naming the setting as the operator
+/// wrote it (<c>WORKERS</c>, <c>Mesh:Discovery:RefreshMs</c>) and exit code 1, instead of an unhandled exception's
+/// stack trace and an abort that names C# properties.
+/// </summary>
+public static class ConfigurationErrors
+{
+    public static int Run(Action host)
+    {
+        try
+        {
+            host();
+            return 0;
+        }
+        catch (Exception ex) when (Describe(ex) is { } message)
+        {
+            Console.Error.WriteLine($"Configuration refused: {message}");
+            return 1;
+        }
+    }
+
+    /// <summary>What was wrong with the configuration, or null when <paramref name="exception"/> is not about it.</summary>
+    public static string? Describe(Exception exception) => exception switch
+    {
+        OptionsValidationException invalid => string.Join(" ", invalid.Failures.Select(failure => InSettingNames(failure, invalid.OptionsType))),
+        // The binder's own message names the key and the value: 'abc' at 'REQUEST_TIMEOUT_SECONDS' to type 'System.Int32'.
+        InvalidOperationException { InnerException: FormatException or OverflowException or ArgumentException } binding
+            when binding.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal) => binding.Message,
+        _ => null,
+    };
+
+    /// <summary>Each property the validator names becomes its configuration key: its own name, or the section's path to it.</summary>
+    private static string InSettingNames(string failure, Type optionsType)
+    {
+        var section = optionsType.GetField("Section", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) as string;
+        foreach (var property in optionsType.GetProperties())
+        {
+            var key = property.GetCustomAttribute<ConfigurationKeyNameAttribute>()?.Name
+                ?? (section is null ? property.Name : $"{section}:{property.Name}");
+            failure = failure.Replace($"'{property.Name}'", $"'{key}'", StringComparison.Ordinal)
+                .Replace($"field {property.Name} ", $"setting {key} ", StringComparison.Ordinal);
+        }
+
+        return failure;
+    }
+}
