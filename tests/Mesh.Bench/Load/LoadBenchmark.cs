@@ -25,6 +25,12 @@ public static class LoadBenchmark
 
     public static async Task<int> RunAsync(string[] args)
     {
+        if (args.Any(arg => arg is "--help" or "-h"))
+        {
+            Console.WriteLine(LoadOptions.Usage);
+            return 0;
+        }
+
         if (LoadOptions.Parse(args, out var error) is not { } parsed)
         {
             Console.Error.WriteLine($"load: {error}");

@@ -33,6 +33,17 @@ public sealed class BenchToolTests
         Assert.Equal(2, exitCode);
     }
 
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("-h")]
+    public async Task Help_prints_the_load_usage_and_exits_0(string help)
+    {
+        var (exitCode, output) = await RunBenchAsync("load", "--profile", "quick", help);
+
+        Assert.StartsWith("usage: Mesh.Bench load", output.Trim(), StringComparison.Ordinal);
+        Assert.Equal(0, exitCode);
+    }
+
     [Fact]
     public async Task Ttfa_against_a_target_that_is_down_says_so_and_exits_1()
     {
