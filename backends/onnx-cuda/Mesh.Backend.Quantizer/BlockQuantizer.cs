@@ -107,24 +107,33 @@ public static class BlockQuantizer
         var packed = new byte[(long)n * blocks * blockSize];
         var scales = new float[(long)n * blocks];
         var zeroPoints = options.Symmetric ? null : new byte[(long)n * blocks];
-        Parallel.For(0, n, column =>
+        try
         {
-            Span<float> block = stackalloc float[blockSize];
-            for (var b = 0; b < blocks; b++)
+            Parallel.For(0, n, column =>
             {
-                var start = b * blockSize;
-                var count = Math.Min(blockSize, k - start);
-                block.Clear(); // rows past K are zeros, which dequantize to exactly 0
-                columns.AsSpan((column * k) + start, count).CopyTo(block);
-                var index = (column * blocks) + b;
-                var (scale, zeroPoint) = QuantizeBlock(block, options.Symmetric, halfScales, packed.AsSpan(index * blockSize, blockSize));
-                scales[index] = scale;
-                if (zeroPoints is not null)
+                Span<float> block = stackalloc float[blockSize];
+                for (var b = 0; b < blocks; b++)
                 {
-                    zeroPoints[index] = zeroPoint;
+                    var start = b * blockSize;
+                    var count = Math.Min(blockSize, k - start);
+                    block.Clear(); // rows past K are zeros, which dequantize to exactly 0
+                    columns.AsSpan((column * k) + start, count).CopyTo(block);
+                    var index = (column * blocks) + b;
+                    var (scale, zeroPoint) = QuantizeBlock(block, options.Symmetric, halfScales, packed.AsSpan(index * blockSize, blockSize));
+                    scales[index] = scale;
+                    if (zeroPoints is not null)
+                    {
+                        zeroPoints[index] = zeroPoint;
+                    }
                 }
-            }
-        });
+            });
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is ArgumentException))
+        {
+            // A block with no finite scale throws on a worker thread; callers expect the documented ArgumentException.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ex.InnerExceptions[0]);
+        }
+
         return new QuantizedMatrix(k, n, blockSize, packed, scales, zeroPoints, halfScales);
     }
 
@@ -133,6 +142,7 @@ public static class BlockQuantizer
     /// Asymmetric: the range is widened to hold 0 (so 0 is exact), scale = range / 255, zero point = round(−min / scale).
     /// Either way every value is within scale / 2 of its dequantized value.
     /// </summary>
+    /// <exception cref="ArgumentException">No finite scale covers the block (its range exceeds float's or fp16's).</exception>
     public static (float Scale, byte ZeroPoint) QuantizeBlock(ReadOnlySpan<float> values, bool symmetric, bool halfScales, Span<byte> quantized)
     {
         if (quantized.Length < values.Length)
@@ -181,11 +191,19 @@ public static class BlockQuantizer
     }
 
     /// <summary>The smallest storable scale with range / scale ≤ levels, so a block's extreme value never clamps.</summary>
+    /// <exception cref="ArgumentException">No finite scale covers the range.</exception>
     private static float StoredScale(float range, int levels, bool half)
     {
         if (range == 0)
         {
             return 0;
+        }
+
+        // An asymmetric block's max − min overflows when its values near float's limits have both signs; an infinite scale
+        // would dequantize every weight of the block to NaN.
+        if (!float.IsFinite(range))
+        {
+            throw new ArgumentException("A block's range exceeds float's: no finite scale covers it.", nameof(range));
         }
 
         var scale = range / levels;

@@ -88,6 +88,8 @@ public static class MatMulNBitsRewriter
 
     private sealed class Rewriting
     {
+        private const string Unquantizable = "weight holds NaN or infinity, or is too large";
+
         private readonly ModelProto _model;
         private readonly GraphProto _graph;
         private readonly QuantizationOptions _options;
@@ -309,6 +311,12 @@ public static class MatMulNBitsRewriter
                 {
                     values[i] *= alpha;
                 }
+
+                // An fp16 weight is dequantized in fp16: alpha folded in must not take it past fp16's range.
+                if (tensor.DataType == TensorData.Float16 && Array.Exists(values, v => MathF.Abs(v) > (float)Half.MaxValue))
+                {
+                    return Skip(Unquantizable);
+                }
             }
 
             QuantizedMatrix matrix;
@@ -318,7 +326,7 @@ public static class MatMulNBitsRewriter
             }
             catch (ArgumentException)
             {
-                return Skip("weight holds NaN or infinity, or is too large");
+                return Skip(Unquantizable);
             }
 
             var stem = name + (transposed ? "_T" : string.Empty) + (alpha != 1f ? "_alpha" : string.Empty);

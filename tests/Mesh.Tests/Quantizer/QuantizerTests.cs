@@ -295,6 +295,36 @@ public sealed class QuantizerTests
         Assert.Throws<ArgumentException>(() => BlockQuantizer.Quantize([float.NaN, 0, 0, 0], 2, 2, false, QuantizationOptions.Default));
     }
 
+    [Fact]
+    public void An_asymmetric_block_whose_range_overflows_float_is_refused_and_its_weight_stays_fp32()
+    {
+        // Each value is finite, but max − min is not: the scale would be infinite and every weight would come back NaN.
+        Assert.Throws<ArgumentException>(() => BlockQuantizer.QuantizeBlock([-3e38f, 3e38f, 1f, 0f], symmetric: false, halfScales: false, new byte[4]));
+
+        const int M = 2, K = 64, N = 64;
+        var weights = Random(K * N, 91, 0.1f);
+        weights[0] = -3e38f;
+        weights[N] = 3e38f; // the same column and block
+        var model = MatMul(M, K, N, weights);
+        var report = MatMulNBitsRewriter.Rewrite(model, Exact with { Symmetric = false });
+        Assert.Empty(report.Weights);
+        Assert.Equal(1, report.Skipped["weight holds NaN or infinity, or is too large"]);
+        Assert.Equal(["MatMul"], model.Graph.Node.Select(n => n.OpType));
+
+        // A block that needs a scale fp16 cannot store is refused as documented, not as an AggregateException of the workers.
+        Assert.Throws<ArgumentException>(() => BlockQuantizer.Quantize(Random(K * N, 93, 1e7f), K, N, false, QuantizationOptions.Default, halfScales: true));
+
+        // fp16 weights that Gemm's alpha scales past fp16's range would dequantize to infinity in fp16: skipped the same way.
+        var graph = new GraphProto { Name = "gemm16" };
+        graph.Input.Add(Value("A", TensorData.Float16, M, K));
+        graph.Initializer.Add(TensorData.FloatTensor("W", TensorData.Float16, Random(K * N, 92, 0.5f), K, N));
+        graph.Node.Add(Node("Gemm", "g", ["A", "W"], "Y", Float("alpha", 1e6f)));
+        graph.Output.Add(Value("Y", TensorData.Float16, M, N));
+        var gemm = Model(graph);
+        Assert.Equal(1, MatMulNBitsRewriter.Rewrite(gemm, Exact).Skipped["weight holds NaN or infinity, or is too large"]);
+        Assert.Equal(["Gemm"], gemm.Graph.Node.Select(n => n.OpType));
+    }
+
     /// <summary>Blocks of many shapes: uniform, cubed (mostly small), one-signed, one outlier, constant, zero, huge.</summary>
     private static IEnumerable<float[]> Blocks(Random random, int size, float limit)
     {
