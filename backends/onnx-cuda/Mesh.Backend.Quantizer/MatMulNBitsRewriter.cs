@@ -159,8 +159,9 @@ public static class MatMulNBitsRewriter
         public void RemoveUnused()
         {
             var used = OnnxNames.Referenced(_graph);
-            // Only initializers: a real graph input stays part of the model's interface even when nothing reads it.
-            var unused = _replaced.Where(n => _initializers.ContainsKey(n) && !used.Contains(n)).ToHashSet(StringComparer.Ordinal);
+            // Only initializers no caller may feed: a graph input, with a default or without, stays part of the model's
+            // interface even when nothing reads it.
+            var unused = _replaced.Where(n => _initializers.ContainsKey(n) && !_overridable.Contains(n) && !used.Contains(n)).ToHashSet(StringComparer.Ordinal);
             _graph.Initializer.RemoveWhere(t => unused.Contains(t.Name));
             _graph.Input.RemoveWhere(i => unused.Contains(i.Name));
             _graph.ValueInfo.RemoveWhere(i => unused.Contains(i.Name));

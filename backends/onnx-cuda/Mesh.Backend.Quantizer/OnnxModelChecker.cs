@@ -49,13 +49,15 @@ public static class OnnxModelChecker
             return problems;
         }
 
-        new GraphCheck(problems, opsets).Run(model.Graph, new HashSet<string>(StringComparer.Ordinal), "graph");
+        new GraphCheck(problems, opsets, model.IrVersion >= 4).Run(model.Graph, new HashSet<string>(StringComparer.Ordinal), "graph");
         return problems;
     }
 
     private static string Domain(string domain) => domain == "ai.onnx" ? string.Empty : domain;
 
-    private sealed class GraphCheck(List<string> problems, Dictionary<string, long> opsets)
+    /// <param name="inputsOverride">From IR 4 on, an initializer listed as an input is a default the caller may replace,
+    /// so it belongs to the model's interface whether or not a node reads it.</param>
+    private sealed class GraphCheck(List<string> problems, Dictionary<string, long> opsets, bool inputsOverride)
     {
         public void Run(GraphProto graph, HashSet<string> outer, string where)
         {
@@ -138,7 +140,7 @@ public static class OnnxModelChecker
             }
 
             var used = OnnxNames.Referenced(graph);
-            foreach (var name in initializers.Keys.Where(n => !used.Contains(n)))
+            foreach (var name in initializers.Keys.Where(n => !used.Contains(n) && !(inputsOverride && inputs.Contains(n))))
             {
                 problems.Add($"{where}: initializer '{name}' is not used.");
             }

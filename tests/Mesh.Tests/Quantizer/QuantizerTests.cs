@@ -230,6 +230,25 @@ public sealed class QuantizerTests
     }
 
     [Fact]
+    public void A_gemm_bias_the_caller_may_feed_stays_an_input_when_beta_is_zero()
+    {
+        const int M = 2, K = 64, N = 64;
+        var graph = new GraphProto { Name = "overridable-bias" };
+        graph.Input.Add(Value("A", TensorData.Float, M, K));
+        graph.Input.Add(Value("C", TensorData.Float, N)); // IR 4+: an initializer listed as an input is only a default
+        graph.Initializer.Add(TensorData.FloatTensor("W", TensorData.Float, Random(K * N, 101, 0.1f), K, N));
+        graph.Initializer.Add(TensorData.FloatTensor("C", TensorData.Float, Random(N, 102), N));
+        graph.Node.Add(Node("Gemm", "g", ["A", "W", "C"], "Y", Float("beta", 0f)));
+        graph.Output.Add(Value("Y", TensorData.Float, M, N));
+        var model = Model(graph);
+
+        MatMulNBitsRewriter.Rewrite(model, Exact);
+        Assert.Equal(["MatMulNBits"], model.Graph.Node.Select(n => n.OpType));
+        Assert.Equal(["A", "C"], model.Graph.Input.Select(i => i.Name)); // the model's interface is unchanged
+        Assert.Empty(OnnxModelChecker.Check(model));
+    }
+
+    [Fact]
     public void Fp16_weights_get_fp16_scales_and_run()
     {
         const int M = 3, K = 64, N = 96;
