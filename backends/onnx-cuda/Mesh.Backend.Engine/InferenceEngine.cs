@@ -165,6 +165,12 @@ public sealed partial class InferenceEngine : IDisposable
         {
             var started = Stopwatch.GetTimestamp();
             var quantized = Rewrite(graph, "QUANTIZE=int8 could not quantize", path => QuantizedModelCache.Prepare(path, options, settings.QuantizeCacheDirectory));
+            if (quantized.NotQuantized is { } reason)
+            {
+                LogNotQuantized(logger, model, graph.Name, reason);
+                prepared.Add(graph);
+                continue;
+            }
 
             var s = quantized.Summary;
             var milliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
@@ -453,6 +459,9 @@ public sealed partial class InferenceEngine : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} graph {Graph}: QUANTIZE=int8 found no MatMul weight of at least {MinDimension}x{MinDimension}; the graph stays fp32")]
     private static partial void LogNothingToQuantize(ILogger logger, string model, string graph, int minDimension);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} graph {Graph}: QUANTIZE=int8 leaves the graph fp32: {Reason}")]
+    private static partial void LogNotQuantized(ILogger logger, string model, string graph, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} graph {Graph}: the quantized graph could not be cached ({Problem}); it loads from memory and is quantized again on the next start")]
     private static partial void LogNotCached(ILogger logger, string model, string graph, string problem);

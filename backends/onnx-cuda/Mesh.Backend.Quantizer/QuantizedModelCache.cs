@@ -34,7 +34,11 @@ public sealed record QuantizationSummary(
 /// cached (the model still loads from memory).
 /// </summary>
 public sealed record QuantizedGraph(
-    string SourcePath, string? CachedPath, byte[]? Model, QuantizationSummary Summary, bool FromCache, string? CacheProblem);
+    string SourcePath, string? CachedPath, byte[]? Model, QuantizationSummary Summary, bool FromCache, string? CacheProblem)
+{
+    /// <summary>Why the graph was left as it is, to load from <see cref="SourcePath"/>; null when it was rewritten.</summary>
+    public string? NotQuantized { get; init; }
+}
 
 /// <summary>
 /// Quantized graphs cached on disk by content: the key is the SHA-256 of the source graph's bytes and of the options
@@ -45,7 +49,7 @@ public sealed record QuantizedGraph(
 public static class QuantizedModelCache
 {
     /// <summary>Bump when the rewriter's output changes for the same source and options.</summary>
-    public const int FormatVersion = 2;
+    public const int FormatVersion = 3;
 
     public static string DefaultDirectory
     {
@@ -78,6 +82,16 @@ public static class QuantizedModelCache
         using (var source = File.OpenRead(sourcePath))
         {
             model = ModelProto.Parser.ParseFrom(source);
+        }
+
+        if (model.Graph?.Initializer.Any(TensorData.IsExternal) ?? false)
+        {
+            // External data is found beside the graph's file: a copy in the cache, or bytes, could not load.
+            var size = model.CalculateSize();
+            return new QuantizedGraph(sourcePath, null, null, new QuantizationSummary(0, 0, 0, 0, 0, size, size, options.ToString()), FromCache: false, null)
+            {
+                NotQuantized = "it keeps weights in external data files, which a quantized copy could not find",
+            };
         }
 
         var summary = QuantizationSummary.From(MatMulNBitsRewriter.Rewrite(model, options));
