@@ -99,13 +99,8 @@ public static class QuantizedModelCache
         try
         {
             Directory.CreateDirectory(directory);
-            // Written aside and renamed, so a backend starting next to this one never reads half a file.
-            var partial = $"{cached}.{Environment.ProcessId}.tmp";
-            File.WriteAllBytes(partial, bytes);
-            File.Move(partial, cached, overwrite: true);
-            var summaryPartial = $"{summaryPath}.{Environment.ProcessId}.tmp";
-            File.WriteAllText(summaryPartial, JsonSerializer.Serialize(summary, CacheJsonContext.Default.QuantizationSummary));
-            File.Move(summaryPartial, summaryPath, overwrite: true);
+            WriteWhole(cached, bytes);
+            WriteWhole(summaryPath, JsonSerializer.SerializeToUtf8Bytes(summary, CacheJsonContext.Default.QuantizationSummary));
             return new QuantizedGraph(sourcePath, cached, bytes, summary, FromCache: false, null);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -126,6 +121,29 @@ public static class QuantizedModelCache
 
         var settings = SHA256.HashData(Encoding.UTF8.GetBytes($"{options} format={FormatVersion}"));
         return $"{Convert.ToHexStringLower(content)[..32]}-{Convert.ToHexStringLower(settings)[..12]}";
+    }
+
+    /// <summary>
+    /// Written aside, flushed and renamed, so a backend starting next to this one, or after a crash, never reads half a
+    /// file. The aside name is unique: backends in containers all run as process 1 and may share the cache directory.
+    /// </summary>
+    private static void WriteWhole(string path, byte[] bytes)
+    {
+        var partial = $"{path}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var file = new FileStream(partial, FileMode.CreateNew, FileAccess.Write))
+            {
+                file.Write(bytes);
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(partial, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(partial); // nothing once renamed; a failed write (a full disk) leaves no stray copy
+        }
     }
 
     private static QuantizationSummary? ReadSummary(string path)

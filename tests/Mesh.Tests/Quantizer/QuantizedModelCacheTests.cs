@@ -42,6 +42,33 @@ public sealed class QuantizedModelCacheTests : IDisposable
         Assert.Equal(["A"], session.InputMetadata.Keys);
     }
 
+    [Fact]
+    public async Task Backends_that_quantize_the_same_graph_at_once_all_cache_it_whole()
+    {
+        // Backends in containers all run as process 1: they may share a cache volume but never a process id to tell
+        // their files apart. Several rounds, since whether two writes overlap is up to the scheduler.
+        var source = Write(MatMul(M, 256, 256, Random(256 * 256, 3, 0.1f)));
+        var key = QuantizedModelCache.Key(source, Exact);
+        for (var round = 0; round < 10; round++)
+        {
+            var cache = Path.Combine(Cache, round.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var start = new Barrier(6);
+            var prepared = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => Task.Factory.StartNew(
+                () =>
+                {
+                    start.SignalAndWait();
+                    return QuantizedModelCache.Prepare(source, Exact, cache);
+                },
+                TaskCreationOptions.LongRunning)));
+
+            Assert.All(prepared, p => Assert.Null(p.CacheProblem));
+            Assert.Equal([key + ".json", key + ".onnx"], Directory.GetFiles(cache).Select(Path.GetFileName).Order(StringComparer.Ordinal)); // no stray partial file
+            var cached = QuantizedModelCache.Prepare(source, Exact, cache);
+            Assert.True(cached.FromCache);
+            using var session = Load(cached);
+        }
+    }
+
     private string Write(ModelProto model, string name = "model.onnx")
     {
         var path = Path.Combine(_root.FullName, name);
