@@ -73,7 +73,8 @@ public static class QuantizedModelCache
         var key = Key(sourcePath, options);
         var cached = Path.Combine(directory, key + ".onnx");
         var summaryPath = Path.Combine(directory, key + ".json");
-        if (File.Exists(cached) && ReadSummary(summaryPath) is { } known)
+        // The summary is written after the graph and records its size: a graph without one, or cut short, is made again.
+        if (File.Exists(cached) && ReadSummary(summaryPath) is { } known && new FileInfo(cached).Length == known.ModelBytesAfter)
         {
             return new QuantizedGraph(sourcePath, cached, null, known, FromCache: true, null);
         }

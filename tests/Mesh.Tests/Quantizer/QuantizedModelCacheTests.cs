@@ -69,6 +69,24 @@ public sealed class QuantizedModelCacheTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_cached_graph_cut_short_is_quantized_again()
+    {
+        // A crash, a full disk or an older writer can leave the graph shorter than the summary beside it says.
+        var source = Write(MatMul(M, K, N, Random(K * N, 4, 0.1f)));
+        var first = QuantizedModelCache.Prepare(source, Exact, Cache);
+        using (var file = new FileStream(first.CachedPath!, FileMode.Open))
+        {
+            file.SetLength(file.Length / 2);
+        }
+
+        var again = QuantizedModelCache.Prepare(source, Exact, Cache);
+
+        Assert.False(again.FromCache);
+        using var session = Load(again);
+        Assert.True(QuantizedModelCache.Prepare(source, Exact, Cache).FromCache); // and cached whole again
+    }
+
     private string Write(ModelProto model, string name = "model.onnx")
     {
         var path = Path.Combine(_root.FullName, name);
