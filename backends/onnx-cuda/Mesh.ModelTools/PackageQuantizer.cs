@@ -16,7 +16,7 @@ public static class PackageQuantizer
     /// Each rewritten graph is checked (<see cref="OnnxModelChecker"/>) before it is written.
     /// </summary>
     /// <exception cref="ArgumentException">The directories overlap, or the output exists and holds files.</exception>
-    /// <exception cref="InvalidDataException">A rewritten graph fails the checks.</exception>
+    /// <exception cref="InvalidDataException">A graph is not ONNX, or fails the checks once rewritten; the output is then removed.</exception>
     public static IReadOnlyList<QuantizedFile> Quantize(string input, string output, QuantizationOptions options, TextWriter? log = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -33,43 +33,75 @@ public static class PackageQuantizer
             throw new ArgumentException("--in and --out must be separate directories.", nameof(output));
         }
 
+        if (File.Exists(output))
+        {
+            throw new ArgumentException($"--out {output} is a file, not a directory.", nameof(output));
+        }
+
         if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any())
         {
             throw new ArgumentException($"--out {output} exists and is not empty.", nameof(output));
         }
 
         var files = new List<QuantizedFile>();
-        foreach (var file in Directory.EnumerateFiles(input, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        var created = !Directory.Exists(output);
+        try
         {
-            var relative = Path.GetRelativePath(input, file);
-            var target = Path.Combine(output, relative);
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            if (!file.EndsWith(".onnx", StringComparison.Ordinal))
+            foreach (var file in Directory.EnumerateFiles(input, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
             {
-                File.Copy(file, target);
-                continue;
+                var relative = Path.GetRelativePath(input, file);
+                var target = Path.Combine(output, relative);
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                if (!file.EndsWith(".onnx", StringComparison.Ordinal))
+                {
+                    File.Copy(file, target);
+                    continue;
+                }
+
+                ModelProto model;
+                try
+                {
+                    using var source = File.OpenRead(file);
+                    model = ModelProto.Parser.ParseFrom(source);
+                }
+                catch (InvalidProtocolBufferException ex)
+                {
+                    throw new InvalidDataException($"{relative} is not an ONNX model: {ex.Message}", ex);
+                }
+
+                var report = MatMulNBitsRewriter.Rewrite(model, options);
+                var problems = OnnxModelChecker.Check(model);
+                if (problems.Count > 0)
+                {
+                    throw new InvalidDataException($"{relative} fails the graph checks after quantization: {string.Join(" ", problems.Take(5))}");
+                }
+
+                using (var sink = File.Create(target))
+                {
+                    model.WriteTo(sink);
+                }
+
+                files.Add(new QuantizedFile(relative, report, problems));
+                log?.WriteLine(Describe(relative, report));
+            }
+        }
+        catch
+        {
+            // A half-written package would load as one missing a graph; the output was empty or absent, so it goes back.
+            if (created)
+            {
+                Directory.Delete(output, recursive: true);
+            }
+            else
+            {
+                foreach (var entry in new DirectoryInfo(output).EnumerateFileSystemInfos())
+                {
+                    (entry as DirectoryInfo)?.Delete(recursive: true);
+                    (entry as FileInfo)?.Delete();
+                }
             }
 
-            ModelProto model;
-            using (var source = File.OpenRead(file))
-            {
-                model = ModelProto.Parser.ParseFrom(source);
-            }
-
-            var report = MatMulNBitsRewriter.Rewrite(model, options);
-            var problems = OnnxModelChecker.Check(model);
-            if (problems.Count > 0)
-            {
-                throw new InvalidDataException($"{relative} fails the graph checks after quantization: {string.Join(" ", problems.Take(5))}");
-            }
-
-            using (var sink = File.Create(target))
-            {
-                model.WriteTo(sink);
-            }
-
-            files.Add(new QuantizedFile(relative, report, problems));
-            log?.WriteLine(Describe(relative, report));
+            throw;
         }
 
         if (log is not null && files.Count > 0)

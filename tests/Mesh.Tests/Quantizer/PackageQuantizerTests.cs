@@ -1,0 +1,50 @@
+using Google.Protobuf;
+using Mesh.Backend.Quantizer;
+using Mesh.ModelTools;
+using static Mesh.Tests.Quantizer.TinyGraphs;
+
+namespace Mesh.Tests.Quantizer;
+
+public sealed class PackageQuantizerTests : IDisposable
+{
+    private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("mesh-package-quantizer-");
+
+    public void Dispose() => _root.Delete(recursive: true);
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_graph_that_is_not_onnx_is_named_and_leaves_no_half_package(bool outputExists)
+    {
+        var input = Directory.CreateDirectory(Path.Combine(_root.FullName, "in")).FullName;
+        File.WriteAllBytes(Path.Combine(input, "a.onnx"), MatMul(2, 64, 64, Random(64 * 64, 1, 0.1f)).ToByteArray());
+        File.WriteAllText(Path.Combine(input, "b.onnx"), "garbage");
+        File.WriteAllText(Path.Combine(input, "voices.bin"), "voices");
+        var output = Path.Combine(_root.FullName, "out");
+        if (outputExists)
+        {
+            Directory.CreateDirectory(output);
+        }
+
+        var ex = Assert.Throws<InvalidDataException>(() => PackageQuantizer.Quantize(input, output, QuantizationOptions.Default));
+
+        Assert.StartsWith("b.onnx", ex.Message, StringComparison.Ordinal);
+        // Nothing that looks like a package is left, and the same command can run again once the graph is fixed.
+        Assert.Equal(outputExists, Directory.Exists(output));
+        Assert.False(outputExists && Directory.EnumerateFileSystemEntries(output).Any());
+    }
+
+    [Fact]
+    public void An_output_that_is_a_file_is_refused_as_such()
+    {
+        var input = Directory.CreateDirectory(Path.Combine(_root.FullName, "in")).FullName;
+        File.WriteAllText(Path.Combine(input, "voices.bin"), "voices");
+        var output = Path.Combine(_root.FullName, "out.onnx");
+        File.WriteAllText(output, "keep me");
+
+        var ex = Assert.Throws<ArgumentException>(() => PackageQuantizer.Quantize(input, output, QuantizationOptions.Default));
+
+        Assert.Contains("is a file", ex.Message, StringComparison.Ordinal);
+        Assert.Equal("keep me", File.ReadAllText(output));
+    }
+}
