@@ -130,10 +130,12 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
         var before = await CancellationsAsync();
         using (var client = fleet.CreateGatewayClient())
         {
-            var text = string.Join(' ', Enumerable.Repeat("This paragraph goes on for quite a while, sentence after sentence.", 30));
+            // Tens of MB of audio (the longest input, slowed down, at 48 kHz): more than loopback's socket buffers on
+            // every hop can hold, so the stream cannot finish before the client is seen to leave.
+            var text = string.Join(' ', Enumerable.Repeat("This paragraph goes on for quite a while, sentence after sentence.", 60));
             using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream/pcm")
             {
-                Content = JsonContent.Create(new { model = "tts-1", voice = "alloy", input = text }),
+                Content = JsonContent.Create(new { model = "tts-1", voice = "alloy", input = text, speed = 0.5, sample_rate = 48000 }),
             };
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
             await using var body = await response.Content.ReadAsStreamAsync();
