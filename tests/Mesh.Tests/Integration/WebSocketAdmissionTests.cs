@@ -77,36 +77,10 @@ public sealed class WebSocketAdmissionTests
         Assert.Contains("mesh_shed_total{reason=\"queue_full\",priority=\"realtime\",variant=\"test\"} 1", await MetricsAsync(client), StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_client_that_leaves_while_its_request_waits_for_a_slot_is_counted_as_gone()
-    {
-        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400");
-        await using var gateway = await MeshFleet.StartGatewayAsync(
-            [backend.Url],
-            "--Mesh:Admission:TotalConcurrency=1",
-            "--Mesh:Admission:RealtimeReserved=0",
-            "--Mesh:Admission:Realtime:QueueTimeoutMs=60000");
-        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
-        using var client = new HttpClient { BaseAddress = gateway.Url };
-        using var busy = await ConnectAsync(gateway);
-        using var leaving = await ConnectAsync(gateway);
-        await SendAsync(busy, string.Join(' ', Enumerable.Range(1, 12).Select(i => $"Sentence number {i}.")));
-        Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(busy, ReceiveTimeout)).GetProperty("type").GetString());
-        var busyEnd = ReadToEndAsync(busy);
-
-        await SendAsync(leaving, "I will not wait.");
-        await Eventually.UntilAsync(async () => (await MetricsAsync(client)).Contains("mesh_queue_depth{priority=\"realtime\"} 1", StringComparison.Ordinal), "the request never queued");
-        leaving.Abort();
-
-        await Eventually.UntilAsync(async () => (await MetricsAsync(client)).Contains("mesh_queue_depth{priority=\"realtime\"} 0", StringComparison.Ordinal), "the request stayed queued");
-        Assert.Contains("mesh_shed_total{reason=\"client_gone\",priority=\"realtime\",variant=\"test\"} 1", await MetricsAsync(client), StringComparison.Ordinal);
-        Assert.Equal(StreamEvent.Done, (await busyEnd).GetProperty("type").GetString());
-        await SendAsync(busy, "The slot is free again.");
-        Assert.Equal(StreamEvent.Done, (await ReadToEndAsync(busy)).GetProperty("type").GetString());
-    }
-
-    [Fact]
-    public async Task A_close_sent_while_its_request_waits_for_a_slot_ends_the_wait_at_once()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_client_that_leaves_while_its_request_waits_for_a_slot_leaves_the_queue_at_once(bool closeFrame)
     {
         // Twelve sentences of 400 ms hold the only slot for about five seconds.
         await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400");
@@ -125,19 +99,24 @@ public sealed class WebSocketAdmissionTests
 
         await SendAsync(leaving, "I will not wait.");
         await Eventually.UntilAsync(async () => (await MetricsAsync(client)).Contains("mesh_queue_depth{priority=\"realtime\"} 1", StringComparison.Ordinal), "the request never queued");
-
-        // An orderly close says the client is gone as plainly as a dropped connection: it leaves the queue and its
-        // close is answered now, not once a slot frees and its request has been sent to a backend for nothing.
-        using (var closeTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+        if (closeFrame)
         {
+            // An orderly close says the client is gone as plainly as a dropped connection: its close is answered now,
+            // not once a slot frees and its request has been sent to a backend for nothing.
+            using var closeTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
             await leaving.CloseAsync(WebSocketCloseStatus.NormalClosure, null, closeTimeout.Token);
         }
+        else
+        {
+            leaving.Abort();
+        }
 
-        Assert.False(busyEnd.IsCompleted, "the busy request ended before the close was tested");
-        Assert.Contains("mesh_queue_depth{priority=\"realtime\"} 0", await MetricsAsync(client), StringComparison.Ordinal);
+        await Eventually.UntilAsync(async () => (await MetricsAsync(client)).Contains("mesh_queue_depth{priority=\"realtime\"} 0", StringComparison.Ordinal), "the request stayed queued");
+        Assert.False(busyEnd.IsCompleted, "the busy request ended before the client was seen to leave");
         Assert.Contains("mesh_shed_total{reason=\"client_gone\",priority=\"realtime\",variant=\"test\"} 1", await MetricsAsync(client), StringComparison.Ordinal);
         Assert.Equal(StreamEvent.Done, (await busyEnd).GetProperty("type").GetString());
-        await busy.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+        await SendAsync(busy, "The slot is free again.");
+        Assert.Equal(StreamEvent.Done, (await ReadToEndAsync(busy)).GetProperty("type").GetString());
     }
 
     private static async Task<ClientWebSocket> ConnectAsync(HostProcess gateway)
