@@ -141,35 +141,28 @@ public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions
                 return Split([]);
             }
 
-            var tail = transforms.Flush();
-            // The rest is the last sentence's; no end lies beyond the audio, so every sentence completes.
-            foreach (var sentence in _open)
-            {
-                sentence.End = Math.Min(sentence.End, _output + tail.Length);
-            }
-
-            return Split(tail);
+            return SplitFlushed(until: null);
         }
 
         /// <summary>
         /// The current sentence failed: the chain is flushed, and the sentences before it complete with the rest of
         /// their audio. The failed one gets no more, nor a completion.
         /// </summary>
-        public List<PipelineEvent> Fail()
-        {
-            var failed = _open.Last();
-            if (_open.Count == 1)
-            {
-                return [];
-            }
+        public List<PipelineEvent> Fail() => _open.Count == 1 ? [] : SplitFlushed(until: _open.Last());
 
+        /// <summary>
+        /// The chain's tail, split among the open sentences up to <paramref name="until"/>: no end lies beyond the
+        /// audio, so each of them completes, and the rest is the last one's.
+        /// </summary>
+        private List<PipelineEvent> SplitFlushed(Sentence? until)
+        {
             var tail = transforms.Flush();
             foreach (var sentence in _open)
             {
                 sentence.End = Math.Min(sentence.End, _output + tail.Length);
             }
 
-            return Split(tail, until: failed);
+            return Split(tail, until);
         }
 
         private List<PipelineEvent> Split(float[] samples, Sentence? until = null)
