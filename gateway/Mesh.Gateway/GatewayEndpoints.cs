@@ -22,7 +22,7 @@ public static class GatewayEndpoints
     }
 
     /// <summary>Ready when every pool has at least one backend whose <c>/readyz</c> probe passed.</summary>
-    private static Results<Ok<string>, ProblemHttpResult> Readiness(IProxyStateLookup proxyState, DrainState drain)
+    private static Results<ContentHttpResult, ProblemHttpResult> Readiness(IProxyStateLookup proxyState, DrainState drain)
     {
         if (drain.IsDraining)
         {
@@ -35,7 +35,7 @@ public static class GatewayEndpoints
             .Select(cluster => cluster.ClusterId)
             .ToArray();
         return clusters.Length > 0 && notReady.Length == 0
-            ? TypedResults.Ok("ready")
+            ? TypedResults.Text("ready")
             : TypedResults.Problem($"No ready backend in pool(s): {string.Join(", ", notReady)}", statusCode: StatusCodes.Status503ServiceUnavailable, title: "not ready");
     }
 }

@@ -8,12 +8,12 @@ public static class HealthEndpoints
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGetAndHead("/healthz", () => TypedResults.Text("alive"));
-        app.MapGetAndHead("/readyz", Results<Ok<string>, ProblemHttpResult> (ModelHost host) => ReadinessOf(host));
+        app.MapGetAndHead("/readyz", Results<ContentHttpResult, ProblemHttpResult> (ModelHost host) => ReadinessOf(host));
         return app;
     }
 
-    private static Results<Ok<string>, ProblemHttpResult> ReadinessOf(ModelHost host) =>
+    private static Results<ContentHttpResult, ProblemHttpResult> ReadinessOf(ModelHost host) =>
         host.IsReady
-            ? TypedResults.Ok(host.Status)
+            ? TypedResults.Text(host.Status)
             : TypedResults.Problem(host.Status, statusCode: StatusCodes.Status503ServiceUnavailable, title: "not ready");
 }

@@ -121,7 +121,7 @@ public sealed class BackendLifecycleTests
         }
 
         Assert.Contains("unloaded after 1 s idle", backend.Output, StringComparison.Ordinal);
-        Assert.Equal("\"unloaded\"", await ReadinessAsync(client, HttpStatusCode.OK));
+        Assert.Equal("unloaded", await ReadinessAsync(client, HttpStatusCode.OK));
         using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), Request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.True((await response.Content.ReadAsByteArrayAsync()).Length > 1000);
@@ -137,7 +137,7 @@ public sealed class BackendLifecycleTests
         using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), Request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("warmed up", backend.Output, StringComparison.Ordinal);
-        Assert.Equal("\"ready\"", await ReadinessAsync(client, HttpStatusCode.OK));
+        Assert.Equal("ready", await ReadinessAsync(client, HttpStatusCode.OK));
     }
 
     [Fact]

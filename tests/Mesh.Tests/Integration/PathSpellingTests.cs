@@ -96,6 +96,21 @@ public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IC
         Assert.Empty(await head.Content.ReadAsByteArrayAsync());
     }
 
+    [Theory]
+    [InlineData(false, "/healthz", "alive")]
+    [InlineData(false, "/readyz", "ready")]
+    [InlineData(true, "/healthz", "alive")]
+    [InlineData(true, "/readyz", "ready")]
+    public async Task Probes_answer_in_plain_text(bool backend, string path, string expected)
+    {
+        using var client = new HttpClient { BaseAddress = backend ? keyed.Backend.Url : keyed.Gateway.Url };
+
+        using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
+
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(expected, await response.Content.ReadAsStringAsync());
+    }
+
     [Fact]
     public async Task A_key_keeps_its_rate_limit_however_the_path_is_spelled()
     {
