@@ -16,6 +16,7 @@ return ConfigurationErrors.Run(() =>
     app.MapHealthEndpoints();
     app.MapSpeechEndpoints();
     app.MapWebSocketEndpoints();
-    app.MapMetrics();
+    // prometheus-net maps every method; like the other read endpoints, /metrics answers GET and HEAD, else 405.
+    app.MapMetrics().WithMetadata(new HttpMethodMetadata(ReadEndpoints.Methods));
     app.Run();
 });

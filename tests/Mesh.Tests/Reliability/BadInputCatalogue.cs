@@ -222,6 +222,7 @@ public static class BadInputCatalogue
         yield return new HttpCase("backend: chunked body over the limit", "POST", Speech, Utf8(OversizedBody), 413, null, "request_too_large", Target: Target.Backend, Chunked: true);
         yield return Method("backend: GET speech", "GET", Speech) with { Target = Target.Backend };
         yield return Method("backend: POST models", "POST", "/v1/models", "{}") with { Target = Target.Backend };
+        yield return Method("backend: POST metrics", "POST", "/metrics") with { Target = Target.Backend };
         yield return Unknown("backend: unknown path", "/v1/nothing") with { Target = Target.Backend };
         yield return Bad("backend: unclosed array", Speech, "[", null, "invalid_json") with { Target = Target.Backend };
         yield return new HttpCase("backend: text/plain", "POST", PcmStream, Utf8(Body()), 415, null, "unsupported_media_type", ContentType: "text/plain", Target: Target.Backend);
