@@ -89,10 +89,17 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         }
 
         // An invalid body value is left for the backend to reject precisely; here it just does not count.
-        var requested = PriorityClasses.All.Contains(fields.Priority ?? "") ? fields.Priority : header;
+        var fromBody = PriorityClasses.All.Contains(fields.Priority ?? "");
+        var requested = fromBody ? fields.Priority : header;
         if (requested == PriorityClasses.Realtime && surfaceDefault == PriorityClasses.Batch && !identity.AllowRealtime)
         {
-            error = new ApiError(StatusCodes.Status403Forbidden, $"API key '{identity.KeyName}' may not use the realtime priority.", "permission_error", "priority", "priority_not_allowed");
+            // The param names what asked for realtime: the body's field, or the header.
+            error = new ApiError(
+                StatusCodes.Status403Forbidden,
+                $"API key '{identity.KeyName}' may not use the realtime priority.",
+                "permission_error",
+                fromBody ? "priority" : MeshHeaders.Priority,
+                "priority_not_allowed");
             return surfaceDefault;
         }
 

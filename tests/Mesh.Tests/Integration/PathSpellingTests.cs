@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using Mesh.Contracts;
 using Mesh.Gateway.Auth;
 using Mesh.Tests.Reliability;
 
@@ -136,14 +137,32 @@ public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IC
         using var batch = await SpeakAsync(client, path, BatchOnlyKey, TinyRequest);
 
         Assert.Equal(HttpStatusCode.Forbidden, raised.StatusCode);
-        Assert.Equal("priority_not_allowed", ErrorEnvelopeAssert.IsEnvelope(await raised.Content.ReadAsStringAsync()).GetProperty("code").GetString());
+        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsEnvelope(await raised.Content.ReadAsStringAsync()), "permission_error", "priority", "priority_not_allowed");
         Assert.Equal(HttpStatusCode.OK, batch.StatusCode);
     }
 
-    private static async Task<HttpResponseMessage> SpeakAsync(HttpClient client, string path, string key, object body)
+    [Theory]
+    [InlineData("/v1/audio/speech")]
+    [InlineData("/V1/Audio/Speech/")]
+    public async Task A_key_without_realtime_raising_a_whole_file_by_header_is_told_the_header_is_at_fault(string path)
+    {
+        using var client = new HttpClient { BaseAddress = keyed.Gateway.Url };
+
+        using var raised = await SpeakAsync(client, path, BatchOnlyKey, TinyRequest, (MeshHeaders.Priority, PriorityClasses.Realtime));
+
+        Assert.Equal(HttpStatusCode.Forbidden, raised.StatusCode);
+        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsEnvelope(await raised.Content.ReadAsStringAsync()), "permission_error", MeshHeaders.Priority, "priority_not_allowed");
+    }
+
+    private static async Task<HttpResponseMessage> SpeakAsync(HttpClient client, string path, string key, object body, params (string Name, string Value)[] headers)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        foreach (var (name, value) in headers)
+        {
+            request.Headers.Add(name, value);
+        }
+
         return await client.SendAsync(request);
     }
 
