@@ -14,6 +14,10 @@ public sealed record SpeechRequest
     [JsonPropertyName("voice")]
     public string? Voice { get; init; }
 
+    /// <summary>OpenAI's style instructions: checked as OpenAI checks them, but no model family here takes them.</summary>
+    [JsonPropertyName("instructions")]
+    public string? Instructions { get; init; }
+
     [JsonPropertyName("response_format")]
     public string? ResponseFormat { get; init; }
 

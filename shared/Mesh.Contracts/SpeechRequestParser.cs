@@ -13,6 +13,7 @@ public sealed record ParsedSpeechRequest(SpeechRequest? Request, ApiError? Error
 /// <summary>Reads and validates speech request bodies with the rules of the public contract.</summary>
 public static class SpeechRequestParser
 {
+    /// <summary>The most characters of <c>input</c>, and of <c>instructions</c>, as OpenAI allows.</summary>
     public const int MaxInputCharacters = 4096;
     public const double MinSpeed = 0.25;
     public const double MaxSpeed = 4.0;
@@ -108,6 +109,13 @@ public static class SpeechRequestParser
         if (string.IsNullOrEmpty(request.Voice))
         {
             return Missing("voice");
+        }
+
+        var instructionCharacters = request.Instructions is null ? 0 : CountCharacters(request.Instructions);
+        if (instructionCharacters > MaxInputCharacters)
+        {
+            return ApiError.InvalidRequest(
+                $"'instructions' is {instructionCharacters} characters; the maximum is {MaxInputCharacters}.", "instructions", "string_above_max_length");
         }
 
         if (request.ResponseFormat is { } format && !AudioFormats.All.Contains(format))

@@ -18,6 +18,19 @@ public sealed class SpeechRequestParserTests
     }
 
     [Fact]
+    public void Instructions_are_checked_like_openai_checks_them()
+    {
+        var atLimit = Parse($$"""{"model":"gpt-4o-mini-tts","input":"x","voice":"v","instructions":"{{new string('a', 4096)}}"}""");
+        var overLimit = Parse($$"""{"model":"gpt-4o-mini-tts","input":"x","voice":"v","instructions":"{{string.Concat(Enumerable.Repeat("\ud83d\ude00", 4097))}}"}""");
+
+        Assert.True(atLimit.IsValid);
+        Assert.Equal(4096, atLimit.Request!.Instructions!.Length);
+        Assert.False(overLimit.IsValid);
+        Assert.Equal(("instructions", "string_above_max_length"), (overLimit.Error!.Param, overLimit.Error.Code));
+        Assert.Contains("4097", overLimit.Error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Mesh_fields_are_read()
     {
         var parsed = Parse("""{"model":"m","input":"x","voice":"v","response_format":"pcm","speed":1.5,"sample_rate":16000,"language":"de","priority":"batch","stream_format":"sse"}""");
@@ -35,6 +48,8 @@ public sealed class SpeechRequestParserTests
     [InlineData("""{"model":"m","input":" \n\t ","voice":"v"}""", "input", "invalid_value")]
     [InlineData("""{"model":"m","input":["x"],"voice":"v"}""", "input", "invalid_type")]
     [InlineData("""{"model":"m","input":"x","voice":"v","speed":"fast"}""", "speed", "invalid_type")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","instructions":5}""", "instructions", "invalid_type")]
+    [InlineData("""{"model":"m","input":"x","voice":"v","instructions":["Speak slowly."]}""", "instructions", "invalid_type")]
     [InlineData("""{"model":"m","input":"x","voice":"v","sample_rate":"16000"}""", "sample_rate", "invalid_type")]
     [InlineData("""{"model":"m","input":"x","voice":"v","sample_rate":16000.5}""", "sample_rate", "invalid_value")]
     [InlineData("""{"model":"m","input":"a\u0000b","voice":"v"}""", "input", "invalid_characters")]

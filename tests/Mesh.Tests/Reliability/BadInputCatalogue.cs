@@ -93,6 +93,7 @@ public static class BadInputCatalogue
         yield return Bad("speech: sample_rate is a string", Speech, Body("\"sample_rate\":\"22050\""), "sample_rate", "invalid_type");
         yield return Bad("speech: language is an array", Speech, Body("\"language\":[\"en\"]"), "language", "invalid_type");
         yield return Bad("speech: priority is a boolean", Speech, Body("\"priority\":false"), "priority", "invalid_type");
+        yield return Bad("speech: instructions is a number", Speech, Body("\"instructions\":5"), "instructions", "invalid_type");
 
         // Missing and empty fields, whitespace, length.
         yield return Bad("speech: model missing", Speech, """{"voice":"alloy","input":"Hi."}""", "model", "missing_required_parameter");
@@ -106,6 +107,7 @@ public static class BadInputCatalogue
         yield return Bad("speech: input whitespace only", Speech, """{"model":"tts-1","voice":"alloy","input":" \n\t\u3000 "}""", "input", "invalid_value");
         yield return Bad("speech: input 4097 characters", Speech, Json(new string('a', 4097)), "input", "string_above_max_length");
         yield return Bad("speech: input 4097 astral characters", Speech, Json(string.Concat(Enumerable.Repeat("\U0001F600", 4097))), "input", "string_above_max_length");
+        yield return Bad("speech: instructions 4097 characters", Speech, Body($"\"instructions\":\"{new string('a', 4097)}\""), "instructions", "string_above_max_length");
         yield return new HttpCase("speech: body over the limit", "POST", Speech, Utf8(OversizedBody), 413, null, "request_too_large");
         yield return new HttpCase("speech: chunked body over the limit", "POST", Speech, Utf8(OversizedBody), 413, null, "request_too_large", Chunked: true);
 
