@@ -43,6 +43,8 @@ public sealed class RatesAndSpeedTests(MeshFleet fleet)
     [InlineData(0.25)]
     [InlineData(0.5)]
     [InlineData(2.0)]
+    [InlineData(2.5)]
+    [InlineData(3.0)]
     [InlineData(4.0)]
     public async Task Speed_scales_the_duration(double speed)
     {
@@ -53,6 +55,26 @@ public sealed class RatesAndSpeedTests(MeshFleet fleet)
         // espeak's own rate is not exactly linear in words per minute, so allow a generous band around 1/speed.
         var ratio = changed.Audio.DurationSeconds / normal.Audio.DurationSeconds;
         Assert.InRange(ratio, 0.7 / speed, 1.3 / speed);
+    }
+
+    [Theory]
+    [InlineData("Hi.")]
+    [InlineData(Text)]
+    public async Task A_faster_speed_never_gives_longer_audio(string input)
+    {
+        using var client = fleet.CreateGatewayClient();
+        double[] speeds = [1.0, 1.5, 2.0, 2.3, 2.5, 2.6, 3.0, 4.0];
+        var durations = new List<double>();
+        foreach (var speed in speeds)
+        {
+            durations.Add((await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input, response_format = "pcm", speed })).Audio.DurationSeconds);
+        }
+
+        // espeak's own length varies by a few milliseconds between runs of the same text.
+        for (var i = 1; i < speeds.Length; i++)
+        {
+            Assert.True(durations[i] <= durations[i - 1] + 0.005, $"speed {speeds[i]}: {durations[i]:0.000} s after {durations[i - 1]:0.000} s at {speeds[i - 1]}");
+        }
     }
 
     private static async Task<(DecodedAudio Audio, string Rate)> SynthesizeAsync(HttpClient client, object body)

@@ -15,7 +15,6 @@ internal static unsafe partial class EspeakNative
     public const int ParameterRate = 1;
     public const int RateMinimum = 80;
     public const int RateNormal = 175;
-    public const int RateMaximum = 450;
     public const int Ok = 0;
 
     /// <summary>phonememode bit 1: IPA rather than espeak's ASCII phoneme names.</summary>
