@@ -12,6 +12,7 @@ public sealed record SpeechRequest
     public string? Input { get; init; }
 
     [JsonPropertyName("voice")]
+    [JsonConverter(typeof(VoiceJsonConverter))]
     public string? Voice { get; init; }
 
     /// <summary>OpenAI's style instructions: checked as OpenAI checks them, but no model family here takes them.</summary>

@@ -28,6 +28,7 @@ public static class SpeechRequestParser
     {
         ["speed"] = "a number",
         ["sample_rate"] = "an integer",
+        ["voice"] = VoiceJsonConverter.ExpectedType,
     };
 
     public static ParsedSpeechRequest Parse(ReadOnlySpan<byte> utf8Json)
@@ -101,7 +102,7 @@ public static class SpeechRequestParser
         if (FirstControlCharacter(request.Input) is { } control)
         {
             return ApiError.InvalidRequest(
-                $"'input' contains the control character U+{(int)request.Input[control]:X4} at index {control}; only tab, line feed and carriage return are allowed.",
+                $"'input' contains the control character U+{(int)request.Input[control]:X4} at character {CountCharacters(request.Input[..control])}; only tab, line feed and carriage return are allowed.",
                 "input",
                 "invalid_characters");
         }

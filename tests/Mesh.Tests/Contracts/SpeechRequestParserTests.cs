@@ -31,6 +31,23 @@ public sealed class SpeechRequestParserTests
     }
 
     [Fact]
+    public void A_custom_voice_object_gives_its_id()
+    {
+        var parsed = Parse("""{"model":"tts-1","input":"x","voice":{"id":"en-gb","name":"ignored"}}""");
+
+        Assert.True(parsed.IsValid);
+        Assert.Equal("en-gb", parsed.Request!.Voice);
+    }
+
+    [Fact]
+    public void A_control_character_is_placed_by_characters_as_the_length_limit_counts()
+    {
+        var parsed = Parse("""{"model":"m","input":"\ud83d\ude00\u0001","voice":"v"}""");
+
+        Assert.Contains("U+0001 at character 1;", parsed.Error!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Mesh_fields_are_read()
     {
         var parsed = Parse("""{"model":"m","input":"x","voice":"v","response_format":"pcm","speed":1.5,"sample_rate":16000,"language":"de","priority":"batch","stream_format":"sse"}""");
@@ -48,6 +65,10 @@ public sealed class SpeechRequestParserTests
     [InlineData("""{"model":"m","input":" \n\t ","voice":"v"}""", "input", "invalid_value")]
     [InlineData("""{"model":"m","input":["x"],"voice":"v"}""", "input", "invalid_type")]
     [InlineData("""{"model":"m","input":"x","voice":"v","speed":"fast"}""", "speed", "invalid_type")]
+    [InlineData("""{"model":"m","input":"x","voice":{}}""", "voice", "invalid_type")]
+    [InlineData("""{"model":"m","input":"x","voice":{"id":5}}""", "voice", "invalid_type")]
+    [InlineData("""{"model":"m","input":"x","voice":{"id":""}}""", "voice", "missing_required_parameter")]
+    [InlineData("""{"model":"m","input":"x","voice":["alloy"]}""", "voice", "invalid_type")]
     [InlineData("""{"model":"m","input":"x","voice":"v","instructions":5}""", "instructions", "invalid_type")]
     [InlineData("""{"model":"m","input":"x","voice":"v","instructions":["Speak slowly."]}""", "instructions", "invalid_type")]
     [InlineData("""{"model":"m","input":"x","voice":"v","sample_rate":"16000"}""", "sample_rate", "invalid_type")]
