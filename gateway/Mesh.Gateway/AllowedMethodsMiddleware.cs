@@ -9,6 +9,9 @@ namespace Mesh.Gateway;
 /// </summary>
 public sealed class AllowedMethodsMiddleware(RequestDelegate next)
 {
+    private const string ModelsPrefix = "/v1/models/";
+    private const string ModelRoute = ModelsPrefix + "{id}";
+
     // The WebSocket paths are left out: a plain request there is answered with websocket_required, whatever its method.
     private static readonly Dictionary<string, string> Allowed = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -16,6 +19,7 @@ public sealed class AllowedMethodsMiddleware(RequestDelegate next)
         ["/v1/audio/speech/stream"] = HttpMethods.Post,
         ["/v1/audio/speech/stream/pcm"] = HttpMethods.Post,
         ["/v1/models"] = HttpMethods.Get,
+        [ModelRoute] = HttpMethods.Get,
         ["/v1/audio/voices"] = HttpMethods.Get,
         ["/v1/mesh/variants"] = HttpMethods.Get,
         ["/healthz"] = HttpMethods.Get,
@@ -29,7 +33,7 @@ public sealed class AllowedMethodsMiddleware(RequestDelegate next)
     public Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (Allowed.TryGetValue(RequestPaths.Trimmed(request.Path), out var allowed) && !IsAllowed(request.Method, allowed))
+        if (Allowed.TryGetValue(Route(RequestPaths.Trimmed(request.Path)), out var allowed) && !IsAllowed(request.Method, allowed))
         {
             var methods = allowed == HttpMethods.Get ? string.Join(", ", ReadEndpoints.Methods) : allowed;
             context.Response.Headers.Allow = methods;
@@ -38,6 +42,11 @@ public sealed class AllowedMethodsMiddleware(RequestDelegate next)
 
         return next(context);
     }
+
+    private static string Route(string path) =>
+        path.Length > ModelsPrefix.Length && path.StartsWith(ModelsPrefix, StringComparison.OrdinalIgnoreCase) && path.IndexOf('/', ModelsPrefix.Length) < 0
+            ? ModelRoute
+            : path;
 
     // What may be read with GET may be asked for with HEAD (ReadEndpoints).
     private static bool IsAllowed(string method, string allowed) =>

@@ -19,12 +19,11 @@ public static class CatalogEndpoints
     public static IEndpointRouteBuilder MapCatalogEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGetAndHead("/v1/models", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
-        {
-            var lists = await QueryAsync(proxy, clients, "/v1/models", ContractsJsonContext.Default.ModelList, cancellationToken);
-            return lists is null
-                ? NoBackend()
-                : TypedResults.Json(new ModelList("list", [.. lists.SelectMany(l => l.Data).GroupBy(m => m.Id).Select(g => ModelInfo.Merge([.. g])).OrderBy(m => m.Id, StringComparer.Ordinal)]), ContractsJsonContext.Default.ModelList);
-        });
+            await ModelsAsync(proxy, clients, cancellationToken) is { } models
+                ? TypedResults.Json(models, ContractsJsonContext.Default.ModelList)
+                : NoBackend());
+        app.MapGetAndHead("/v1/models/{id}", async (string id, IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
+            await ModelsAsync(proxy, clients, cancellationToken) is { } models ? ApiResults.Model(models, id) : NoBackend());
         app.MapGetAndHead("/v1/audio/voices", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
         {
             var lists = await QueryAsync(proxy, clients, "/v1/audio/voices", ContractsJsonContext.Default.VoiceList, cancellationToken);
@@ -60,6 +59,15 @@ public static class CatalogEndpoints
                 v.Value.SelectMany(c => c.Destinations.Values).Count(d => d.Health.Active == DestinationHealth.Healthy)))
             .ToArray();
         return new VariantList("list", variants);
+    }
+
+    /// <summary>Every ready backend's models, one entry per id; null when no backend answered.</summary>
+    private static async Task<ModelList?> ModelsAsync(IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken)
+    {
+        var lists = await QueryAsync(proxy, clients, "/v1/models", ContractsJsonContext.Default.ModelList, cancellationToken);
+        return lists is null
+            ? null
+            : new ModelList("list", [.. lists.SelectMany(l => l.Data).GroupBy(m => m.Id).Select(g => ModelInfo.Merge([.. g])).OrderBy(m => m.Id, StringComparer.Ordinal)]);
     }
 
     private static IResult NoBackend() => ApiResults.Error(ApiError.Unavailable("No healthy backend is available; retry shortly.", "no_healthy_backend"));

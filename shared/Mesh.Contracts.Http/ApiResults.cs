@@ -14,6 +14,11 @@ public static class ApiResults
 
     public static ApiError UnknownUrl() => ApiError.NotFound("No such endpoint.", null, "unknown_url");
 
+    /// <summary><c>GET /v1/models/{id}</c> from the list this host serves: the model, or 404 as OpenAI answers it.</summary>
+    public static IResult Model(ModelList models, string id) => models.Find(id) is { } model
+        ? TypedResults.Json(model, ContractsJsonContext.Default.ModelInfo)
+        : Error(ApiError.NotFound($"The model '{id}' does not exist; GET /v1/models lists them.", "model", "model_not_found"));
+
     /// <summary>
     /// What Kestrel reports while the body is read — too slow for the minimum data rate (408), over its size limit (413),
     /// broken chunked framing (400) — as the API's error, so the client gets the envelope and no error is logged as a crash.

@@ -5,7 +5,11 @@ namespace Mesh.Contracts;
 /// <summary><c>GET /v1/models</c>, in OpenAI's list shape.</summary>
 public sealed record ModelList(
     [property: JsonPropertyName("object")] string Kind,
-    [property: JsonPropertyName("data")] IReadOnlyList<ModelInfo> Data);
+    [property: JsonPropertyName("data")] IReadOnlyList<ModelInfo> Data)
+{
+    /// <summary>The entry <c>GET /v1/models/{id}</c> answers with; ids match as a speech request's <c>model</c> does.</summary>
+    public ModelInfo? Find(string id) => Data.FirstOrDefault(m => string.Equals(m.Id, id, StringComparison.OrdinalIgnoreCase));
+}
 
 /// <summary>
 /// One model id. Beyond OpenAI's fields: how it runs. <see cref="Precision"/> and <see cref="Graphs"/> summarize

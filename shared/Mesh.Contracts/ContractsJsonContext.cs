@@ -9,6 +9,7 @@ namespace Mesh.Contracts;
 [JsonSerializable(typeof(SpeechRequest))]
 [JsonSerializable(typeof(ErrorEnvelope))]
 [JsonSerializable(typeof(ModelList))]
+[JsonSerializable(typeof(ModelInfo))]
 [JsonSerializable(typeof(VoiceList))]
 [JsonSerializable(typeof(VariantList))]
 [JsonSerializable(typeof(SpeechAudioDelta))]

@@ -26,9 +26,9 @@ async function save(name, response) {
   };
 }
 
-async function failure(request) {
+async function failure(call) {
   try {
-    await client.audio.speech.create(request);
+    await call();
     return { thrown: false };
   } catch (error) {
     return {
@@ -73,9 +73,15 @@ try {
     last: events.at(-1) ?? null,
   };
 
-  result.errors.emptyInput = await failure({ model: 'tts-1', voice: 'alloy', input: '' });
-  result.errors.unknownVoice = await failure({ model: 'tts-1', voice: 'no-such-voice', input });
-  result.errors.speedOutOfRange = await failure({ model: 'tts-1', voice: 'alloy', input, speed: 9 });
+  result.errors.emptyInput = await failure(() => client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: '' }));
+  result.errors.unknownVoice = await failure(() => client.audio.speech.create({ model: 'tts-1', voice: 'no-such-voice', input }));
+  result.errors.speedOutOfRange = await failure(() => client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input, speed: 9 }));
+  result.errors.unknownModel = await failure(() => client.models.retrieve('tts-9'));
+
+  const models = await client.models.list();
+  result.models = { ids: models.data.map((m) => m.id), retrieved: (await client.models.retrieve('tts-1')).id };
+  const custom = await client.audio.speech.create({ model: 'tts-1', voice: { id: 'alloy' }, input, response_format: 'wav' });
+  result.customVoice = await save('sdk-custom-voice.wav', custom);
   result.ok = true;
 } catch (error) {
   result.ok = false;

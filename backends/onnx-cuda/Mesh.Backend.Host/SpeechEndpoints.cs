@@ -24,7 +24,10 @@ public static class SpeechEndpoints
         app.MapPost("/v1/audio/speech", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.Speech));
         app.MapPost("/v1/audio/speech/stream", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.SentenceSse));
         app.MapPost("/v1/audio/speech/stream/pcm", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.RawPcm));
-        app.MapGetAndHead("/v1/models", ListModels);
+        app.MapGetAndHead("/v1/models", async (ModelHost host, IOptions<BackendOptions> backend, CancellationToken cancellationToken) =>
+            TypedResults.Json(await ListModelsAsync(host, backend.Value, cancellationToken), ContractsJsonContext.Default.ModelList));
+        app.MapGetAndHead("/v1/models/{id}", async (string id, ModelHost host, IOptions<BackendOptions> backend, CancellationToken cancellationToken) =>
+            ApiResults.Model(await ListModelsAsync(host, backend.Value, cancellationToken), id));
         app.MapGetAndHead("/v1/audio/voices", ListVoices);
         return app;
     }
@@ -64,21 +67,20 @@ public static class SpeechEndpoints
             services.Pipeline, speech, output, services.FirstAudioTimeout, start, services.Labels(speech.Job.Model.Id, speech.Job.Priority));
     }
 
-    private static async Task<JsonHttpResult<ModelList>> ListModels(ModelHost host, IOptions<BackendOptions> backend, CancellationToken cancellationToken)
+    private static async Task<ModelList> ListModelsAsync(ModelHost host, BackendOptions backend, CancellationToken cancellationToken)
     {
         if (await host.DescribeAsync(cancellationToken) is not { } model)
         {
-            return TypedResults.Json(new ModelList("list", []), ContractsJsonContext.Default.ModelList);
+            return new ModelList("list", []);
         }
 
         var ids = ModelHost.OpenAiModelAliases.Prepend(model.Id);
         // Each entry says how this backend runs it; the gateway merges the entries of all its backends by id.
         ModelBackendInfo[]? runtime = model.Runtime is { } r
-            ? [new ModelBackendInfo(backend.Value.Name, backend.Value.Variant, r.Provider, r.Precision, r.Graphs)]
+            ? [new ModelBackendInfo(backend.Name, backend.Variant, r.Provider, r.Precision, r.Graphs)]
             : null;
-        var list = new ModelList("list", [.. ids.Select(id => new ModelInfo(
+        return new ModelList("list", [.. ids.Select(id => new ModelInfo(
             id, "model", "mesh", model.Family, model.NativeSampleRate, model.Runtime?.Precision, model.Runtime?.Graphs, runtime))]);
-        return TypedResults.Json(list, ContractsJsonContext.Default.ModelList);
     }
 
     private static async Task<JsonHttpResult<VoiceList>> ListVoices(ModelHost host, CancellationToken cancellationToken)

@@ -100,6 +100,20 @@ public sealed class OpenAiNodeSdkTests(MeshFleet fleet, ITestOutputHelper output
         }
     }
 
+    [Fact]
+    public async Task The_sdk_lists_and_retrieves_models_and_sends_a_custom_voice_object()
+    {
+        var report = await ReportAsync();
+        var models = report.GetProperty("models");
+        var unknown = report.GetProperty("errors").GetProperty("unknownModel");
+
+        Assert.Contains("tts-1", models.GetProperty("ids").EnumerateArray().Select(id => id.GetString()));
+        Assert.Equal("tts-1", models.GetProperty("retrieved").GetString());
+        Assert.Equal(("NotFoundError", "model", "model_not_found"), (unknown.GetProperty("class").GetString(), unknown.GetProperty("param").GetString(), unknown.GetProperty("code").GetString()));
+        var custom = DecodedAudio.FromWav(await ReadFileAsync(report.GetProperty("customVoice")));
+        Assert.InRange(custom.ActiveFrameRatio, 0.3, 0.98);
+    }
+
     private static bool HasMagic(string format, byte[] bytes) => format switch
     {
         // An ID3 tag, or straight into an MPEG audio frame (11 sync bits).

@@ -206,7 +206,10 @@ public static class BadInputCatalogue
         yield return Method("voices: PUT", "PUT", "/v1/audio/voices", "{}");
         yield return Unknown("voices: a voice as a sub-path", "/v1/audio/voices/alloy");
         yield return Unknown("voices: encoded traversal", "/v1/audio/voices/..%2f..%2fetc%2fpasswd");
-        yield return Unknown("models: encoded traversal", "/v1/models/%2e%2e%2f%2e%2e%2fetc%2fpasswd");
+        yield return new HttpCase("models: encoded traversal", "GET", "/v1/models/%2e%2e%2f%2e%2e%2fetc%2fpasswd", null, 404, "model", "model_not_found");
+        yield return new HttpCase("models: an unknown id", "GET", "/v1/models/tts-9", null, 404, "model", "model_not_found");
+        yield return Method("models: DELETE one", "DELETE", "/v1/models/tts-1");
+        yield return Unknown("models: below a model", "/v1/models/tts-1/voices");
         yield return Unknown("unknown: /v1/nothing", "/v1/nothing");
         yield return Unknown("unknown: /etc/passwd", "/etc/passwd");
         yield return Unknown("unknown: a file-like path", "/v1/audio/speech.json");
@@ -224,6 +227,7 @@ public static class BadInputCatalogue
         yield return new HttpCase("backend: chunked body over the limit", "POST", Speech, Utf8(OversizedBody), 413, null, "request_too_large", Target: Target.Backend, Chunked: true);
         yield return Method("backend: GET speech", "GET", Speech) with { Target = Target.Backend };
         yield return Method("backend: POST models", "POST", "/v1/models", "{}") with { Target = Target.Backend };
+        yield return new HttpCase("backend: an unknown model id", "GET", "/v1/models/tts-9", null, 404, "model", "model_not_found", Target: Target.Backend);
         yield return Method("backend: POST metrics", "POST", "/metrics") with { Target = Target.Backend };
         yield return Unknown("backend: unknown path", "/v1/nothing") with { Target = Target.Backend };
         yield return Bad("backend: unclosed array", Speech, "[", null, "invalid_json") with { Target = Target.Backend };
