@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text.Json;
+using System.Threading.Channels;
 using Mesh.Backend.Pipeline;
 using Mesh.Backend.Pipeline.Audio;
 using Mesh.Contracts;
@@ -19,6 +20,9 @@ public static partial class WebSocketEndpoints
 {
     /// <summary>Largest request message accepted (the same as an HTTP body).</summary>
     public const int MaxMessageBytes = SpeechRequestParser.MaxBodyBytes;
+
+    /// <summary>Requests read ahead while one runs; beyond them the client's sends wait, as TCP makes them.</summary>
+    public const int MaxQueuedMessages = 4;
 
     // How long a connection closed for shutdown waits for the client's close reply.
     private static readonly TimeSpan CloseReplyTimeout = TimeSpan.FromSeconds(5);
@@ -71,81 +75,105 @@ public static partial class WebSocketEndpoints
                 _ = CloseForShutdownAsync(socket);
             }
         });
-        var buffer = new ArrayBufferWriter<byte>(4096);
-        // A receive cannot be cancelled without aborting the socket, so the one started during a request is carried
-        // over as the next message.
-        Task<ReceivedMessage>? nextMessage = null;
-        // CloseReceived: the client's close frame arrived during a request and is answered here.
-        while (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+        // Messages are read all the time, also while a request runs, so the client's close frame (or a failed receive)
+        // cancels the request under way even with other requests queued behind it, and pings are answered meanwhile.
+        var inbox = Channel.CreateBounded<ReceivedMessage>(new BoundedChannelOptions(MaxQueuedMessages) { SingleReader = true, SingleWriter = true });
+        using var clientLeft = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
+        var reading = ReceiveAllAsync(socket, inbox.Writer, clientLeft, connectionAborted);
+        await foreach (var message in inbox.Reader.ReadAllAsync(connectionAborted))
         {
-            var message = await (nextMessage ?? ReceiveAsync(socket, buffer, connectionAborted));
-            nextMessage = null;
-            switch (message.Type)
+            if (message.Type == WebSocketMessageType.Close || socket.State != WebSocketState.Open)
             {
-                case WebSocketMessageType.Close:
-                    if (socket.State == WebSocketState.CloseReceived)
-                    {
-                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, connectionAborted);
-                    }
+                // The client closed (requests queued before its close are dropped with it), or the server did for shutdown.
+                if (socket.State == WebSocketState.CloseReceived)
+                {
+                    await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, connectionAborted);
+                }
 
-                    return;
-                case null:
-                    await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {MaxMessageBytes} bytes", connectionAborted);
-                    return;
-                case WebSocketMessageType.Binary:
-                    await SendErrorAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), connectionAborted);
-                    continue;
+                break;
+            }
+
+            if (message.Type is null)
+            {
+                await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {MaxMessageBytes} bytes", connectionAborted);
+                break;
+            }
+
+            if (message.Type == WebSocketMessageType.Binary)
+            {
+                await SendErrorAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), connectionAborted);
+                continue;
             }
 
             connection.Busy = true;
-            nextMessage = ReceiveAsync(socket, buffer, connectionAborted);
-            await SpeakUntilClosedAsync(socket, message.Body, nextMessage, context, services, logger, connectionAborted);
+            await SpeakUntilClosedAsync(socket, message.Body, context, services, logger, clientLeft.Token, connectionAborted);
             connection.Busy = false;
             if (stopping.IsCancellationRequested)
             {
                 await CloseForShutdownAsync(socket);
+                break;
             }
         }
 
-        if (nextMessage is not null)
-        {
-            // Closed for shutdown with a receive pending: it ends with the client's close reply, else the socket is dropped.
-            await Task.WhenAny(nextMessage, Task.Delay(CloseReplyTimeout, connectionAborted));
-        }
+        // Closed for shutdown: the receive ends with the client's close reply, else the socket is dropped.
+        await Task.WhenAny(reading, Task.Delay(CloseReplyTimeout, connectionAborted));
     }
 
     /// <summary>
-    /// Runs one request while the next message is being received: a close frame (or a failed receive) from the client
-    /// cancels the request, as a dropped HTTP connection does.
+    /// Receives the client's messages into <paramref name="inbox"/> until a close, an oversized message or a failure;
+    /// a close or a failure also cancels <paramref name="clientLeft"/>, which stops the request under way.
     /// </summary>
+    private static async Task ReceiveAllAsync(
+        WebSocket socket, ChannelWriter<ReceivedMessage> inbox, CancellationTokenSource clientLeft, CancellationToken connectionAborted)
+    {
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        try
+        {
+            while (true)
+            {
+                var message = await ReceiveAsync(socket, buffer, connectionAborted);
+                if (message.Type == WebSocketMessageType.Close)
+                {
+                    await clientLeft.CancelAsync();
+                }
+
+                await inbox.WriteAsync(message, connectionAborted);
+                if (message.Type is null or WebSocketMessageType.Close)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The connection broke or was aborted; the request under way is cancelled like a dropped HTTP request's.
+            await clientLeft.CancelAsync();
+        }
+        finally
+        {
+            inbox.Complete();
+        }
+    }
+
+    /// <summary>Runs one request; the client's close frame (or a failed receive) cancels it, as a dropped HTTP connection does.</summary>
     private static async Task SpeakUntilClosedAsync(
         WebSocket socket,
         ReadOnlyMemory<byte> message,
-        Task<ReceivedMessage> nextMessage,
         HttpContext context,
         SpeechServices services,
         ILogger logger,
+        CancellationToken clientLeft,
         CancellationToken connectionAborted)
     {
-        using var request = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
-        var speaking = SpeakAsync(socket, message, context, services, logger, request.Token);
-        if (await Task.WhenAny(speaking, nextMessage) == nextMessage && EndsConnection(nextMessage))
-        {
-            await request.CancelAsync();
-        }
-
         try
         {
-            await speaking;
+            await SpeakAsync(socket, message, context, services, logger, clientLeft);
         }
-        catch (OperationCanceledException) when (request.IsCancellationRequested && !connectionAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (clientLeft.IsCancellationRequested && !connectionAborted.IsCancellationRequested)
         {
             // Cancelled by the client's close frame; the loop answers it.
         }
     }
-
-    private static bool EndsConnection(Task<ReceivedMessage> received) =>
-        !received.IsCompletedSuccessfully || received.Result.Type == WebSocketMessageType.Close;
 
     private static async Task CloseForShutdownAsync(WebSocket socket)
     {

@@ -81,6 +81,80 @@ public sealed class BackendLifecycleTests
         Assert.InRange(metrics.Total("mesh_tts_sentence_synthesis_seconds_count"), 0, 4);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_WebSocket_close_frame_stops_the_request_under_way_when_another_waits_behind_it(bool throughGateway)
+    {
+        await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=700");
+        await using var gateway = throughGateway ? await MeshFleet.StartGatewayAsync([backend.Url]) : null;
+        if (gateway is not null)
+        {
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        }
+
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder((gateway ?? backend).Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        await socket.SendAsync(
+            JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = TwelveSentences }), WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10))).GetProperty("type").GetString());
+        await socket.SendAsync(
+            JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = "The next request." }), WebSocketMessageType.Text, true, CancellationToken.None);
+
+        // The queued request must not hide the close: the twelve sentences of 0.7 s are not waited for, nor is the next request run.
+        var stopwatch = Stopwatch.StartNew();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token);
+        var events = new List<string>();
+        while (socket.State != WebSocketState.Closed)
+        {
+            var (type, payload) = await WebSocketMessages.ReceiveAsync(socket, TimeSpan.FromSeconds(20));
+            if (type == WebSocketMessageType.Text)
+            {
+                using var document = JsonDocument.Parse(payload);
+                events.Add(document.RootElement.GetProperty("type").GetString()!);
+            }
+        }
+
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(3), $"the close was answered after {stopwatch.Elapsed}");
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
+        Assert.DoesNotContain(StreamEvent.Start, events);
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        var metrics = MetricsScrape.Parse(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)));
+        Assert.Equal(1, metrics.Total("mesh_tts_cancellations_total"));
+        Assert.InRange(metrics.Total("mesh_tts_sentence_synthesis_seconds_count"), 0, 4);
+    }
+
+    [Fact]
+    public async Task A_WebSocket_ping_is_answered_while_a_request_streams_and_another_waits()
+    {
+        await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=700");
+        using var socket = new ClientWebSocket();
+        // The client pings every 200 ms and gives up on the connection when a pong takes longer than a second.
+        socket.Options.KeepAliveInterval = TimeSpan.FromMilliseconds(200);
+        socket.Options.KeepAliveTimeout = TimeSpan.FromSeconds(1);
+        await socket.ConnectAsync(new UriBuilder(backend.Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        await socket.SendAsync(
+            JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = FourSentences }), WebSocketMessageType.Text, true, CancellationToken.None);
+        await socket.SendAsync(
+            JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = "The next request." }), WebSocketMessageType.Text, true, CancellationToken.None);
+
+        var done = 0;
+        while (done < 2)
+        {
+            var (type, payload) = await WebSocketMessages.ReceiveAsync(socket, TimeSpan.FromSeconds(20));
+            if (type == WebSocketMessageType.Text)
+            {
+                using var document = JsonDocument.Parse(payload);
+                Assert.NotEqual(StreamEvent.Failure, document.RootElement.GetProperty("type").GetString());
+                done += document.RootElement.GetProperty("type").GetString() == StreamEvent.Done ? 1 : 0;
+            }
+        }
+
+        Assert.Equal(WebSocketState.Open, socket.State);
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+    }
+
     [Fact]
     public async Task Refused_requests_are_counted_in_the_priority_class_they_would_have_run_in()
     {
