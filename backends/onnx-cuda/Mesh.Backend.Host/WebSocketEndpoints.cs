@@ -238,13 +238,13 @@ public static partial class WebSocketEndpoints
         }
         catch (OperationCanceledException)
         {
-            await SendErrorAsync(socket, deadline.Error, cancellationToken);
+            await SendErrorAsync(socket, deadline.Error, cancellationToken, requestId);
             return;
         }
         catch (Exception ex) when (ex is not WebSocketException)
         {
             LogSynthesisFailed(logger, ex);
-            await SendErrorAsync(socket, ApiError.Internal("Synthesis failed."), cancellationToken);
+            await SendErrorAsync(socket, ApiError.Internal("Synthesis failed."), cancellationToken, requestId);
             return;
         }
 
@@ -276,8 +276,9 @@ public static partial class WebSocketEndpoints
         }
     }
 
-    private static Task SendErrorAsync(WebSocket socket, ApiError error, CancellationToken cancellationToken) =>
-        SendEventAsync(socket, StreamEvent.Failed(error), cancellationToken);
+    /// <summary>An <c>error</c> event; one that ends a started request carries the request id its <c>start</c> gave.</summary>
+    private static Task SendErrorAsync(WebSocket socket, ApiError error, CancellationToken cancellationToken, string? requestId = null) =>
+        SendEventAsync(socket, StreamEvent.Failed(error) with { RequestId = requestId }, cancellationToken);
 
     private static async Task SendEventAsync(WebSocket socket, StreamEvent streamEvent, CancellationToken cancellationToken) =>
         await socket.SendAsync(

@@ -126,6 +126,32 @@ public sealed class BackendLifecycleTests
     }
 
     [Fact]
+    public async Task A_WebSocket_request_that_fails_after_its_start_names_itself_in_its_error_event()
+    {
+        await using var backend = await StartAsync([], "--Faults:FailureRatio=1");
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(backend.Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        await socket.SendAsync(
+            JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = FourSentences }), WebSocketMessageType.Text, true, CancellationToken.None);
+
+        var start = await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10));
+        Assert.Equal(StreamEvent.Start, start.GetProperty("type").GetString());
+        JsonElement error;
+        do
+        {
+            // The first sentence's event comes before its synthesis fails.
+            error = await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10));
+        }
+        while (error.GetProperty("type").GetString() == StreamEvent.Sentence);
+
+        Assert.Equal(StreamEvent.Failure, error.GetProperty("type").GetString());
+        Assert.Equal("internal_error", error.GetProperty("error").GetProperty("code").GetString());
+        Assert.True(error.TryGetProperty("request_id", out var requestId), $"no request_id in {error}");
+        Assert.Equal(start.GetProperty("request_id").GetString(), requestId.GetString());
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+    }
+
+    [Fact]
     public async Task A_WebSocket_ping_is_answered_while_a_request_streams_and_another_waits()
     {
         await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=700");
