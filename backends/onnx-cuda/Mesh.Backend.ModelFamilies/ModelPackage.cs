@@ -57,7 +57,7 @@ public sealed class ModelPackage
                 $"'{directory}' is a generated reference model (reference.json) for benchmarks; the backend serves espeak, kokoro and piper packages.");
         }
 
-        var piperConfigs = files.Where(f => f.EndsWith(".onnx.json", StringComparison.Ordinal)).ToArray();
+        var piperConfigs = files.Where(f => HasExtension(f, ".onnx.json")).ToArray();
         if (piperConfigs.Length > 1)
         {
             throw new ModelLoadException($"'{directory}' holds {piperConfigs.Length} Piper voices ({string.Join(", ", piperConfigs)}); a package is one voice.");
@@ -74,8 +74,8 @@ public sealed class ModelPackage
             return new ModelPackage(directory, PiperFamily, Path.Combine(directory, model)) { PiperConfig = Path.Combine(directory, piperConfigs[0]) };
         }
 
-        var models = files.Where(f => f.EndsWith(".onnx", StringComparison.Ordinal)).ToArray();
-        var voicesFile = files.FirstOrDefault(f => f.StartsWith("voices", StringComparison.Ordinal) && (f.EndsWith(".bin", StringComparison.Ordinal) || f.EndsWith(".npz", StringComparison.Ordinal)));
+        var models = files.Where(IsOnnxFile).ToArray();
+        var voicesFile = files.FirstOrDefault(f => f.StartsWith("voices", StringComparison.Ordinal) && (HasExtension(f, ".bin") || HasExtension(f, ".npz")));
         var voicesDirectory = Path.Combine(directory, "voices");
         var hasVoicesDirectory = System.IO.Directory.Exists(voicesDirectory);
         var kokoroConfig = files.Contains("config.json") ? Path.Combine(directory, "config.json") : null;
@@ -111,6 +111,9 @@ public sealed class ModelPackage
         throw new ModelLoadException($"No model family recognizes the files in '{directory}' (no .onnx model); supported families: espeak, kokoro, piper.");
     }
 
+    /// <summary>Whether <paramref name="fileName"/> names an ONNX graph: <c>.onnx</c> in any case (<c>model.ONNX</c> too).</summary>
+    public static bool IsOnnxFile(string fileName) => HasExtension(fileName, ".onnx");
+
     /// <summary>Starts the engine for a package; load failures become <see cref="ModelLoadException"/>s that name the package.</summary>
     internal static InferenceEngine StartEngine(
         ModelPackage package, IReadOnlyList<GraphFile> graphs, EngineSettings settings, IEngineObserver? observer, ILogger logger)
@@ -124,4 +127,6 @@ public sealed class ModelPackage
             throw new ModelLoadException($"Model '{package.Id}' ({package.Family}) failed to load: {ex.Message}", ex);
         }
     }
+
+    private static bool HasExtension(string fileName, string extension) => fileName.EndsWith(extension, StringComparison.OrdinalIgnoreCase);
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Google.Protobuf;
+using Mesh.Backend.ModelFamilies;
 using Mesh.Backend.Quantizer;
 using Onnx;
 
@@ -12,7 +13,7 @@ public sealed record QuantizedFile(string RelativePath, QuantizationReport Repor
 public static class PackageQuantizer
 {
     /// <summary>
-    /// Copies every file of <paramref name="input"/> to <paramref name="output"/>, rewriting each <c>.onnx</c> on the way.
+    /// Copies every file of <paramref name="input"/> to <paramref name="output"/>, rewriting each ONNX graph (<see cref="ModelPackage.IsOnnxFile"/>) on the way.
     /// Each rewritten graph is checked (<see cref="OnnxModelChecker"/>) before it is written.
     /// </summary>
     /// <exception cref="ArgumentException">The directories overlap, or the output exists and holds files.</exception>
@@ -52,7 +53,7 @@ public static class PackageQuantizer
                 var relative = Path.GetRelativePath(input, file);
                 var target = Path.Combine(output, relative);
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                if (!file.EndsWith(".onnx", StringComparison.Ordinal))
+                if (!ModelPackage.IsOnnxFile(file))
                 {
                     File.Copy(file, target);
                     continue;

@@ -19,6 +19,20 @@ public sealed class ModelPackageTests(GeneratedModels models)
     }
 
     [Fact]
+    public void Graph_files_with_an_uppercase_extension_are_detected()
+    {
+        var kokoro = models.CopyOf(models.KokoroTiny);
+        File.Move(Path.Combine(kokoro, "kokoro-tiny.onnx"), Path.Combine(kokoro, "kokoro-tiny.ONNX"));
+        Assert.Equal(Path.Combine(kokoro, "kokoro-tiny.ONNX"), ModelPackage.Detect(kokoro).ModelFile);
+
+        var piper = models.CopyOf(models.PiperTiny);
+        File.Move(Path.Combine(piper, "en_US-tiny-medium.onnx"), Path.Combine(piper, "en_US-tiny-medium.ONNX"));
+        File.Move(Path.Combine(piper, "en_US-tiny-medium.onnx.json"), Path.Combine(piper, "en_US-tiny-medium.ONNX.json"));
+        var detected = ModelPackage.Detect(piper);
+        Assert.Equal(("piper", Path.Combine(piper, "en_US-tiny-medium.ONNX")), (detected.Family, detected.ModelFile));
+    }
+
+    [Fact]
     public void Kokoro_without_voices_names_the_missing_file()
     {
         var package = models.CopyOf(models.KokoroTiny);

@@ -35,6 +35,20 @@ public sealed class PackageQuantizerTests : IDisposable
     }
 
     [Fact]
+    public void A_graph_with_an_uppercase_extension_is_quantized()
+    {
+        var input = Directory.CreateDirectory(Path.Combine(_root.FullName, "in")).FullName;
+        File.WriteAllBytes(Path.Combine(input, "model.ONNX"), MatMul(2, 64, 64, Random(64 * 64, 1, 0.1f)).ToByteArray());
+        var output = Path.Combine(_root.FullName, "out");
+
+        var file = Assert.Single(PackageQuantizer.Quantize(input, output, QuantizationOptions.Default));
+
+        Assert.Equal(("model.ONNX", 1), (file.RelativePath, file.Report.Weights.Count));
+        using var written = File.OpenRead(Path.Combine(output, "model.ONNX"));
+        Assert.Contains(Onnx.ModelProto.Parser.ParseFrom(written).Graph.Node, n => n.OpType == "MatMulNBits");
+    }
+
+    [Fact]
     public void An_output_that_is_a_file_is_refused_as_such()
     {
         var input = Directory.CreateDirectory(Path.Combine(_root.FullName, "in")).FullName;
