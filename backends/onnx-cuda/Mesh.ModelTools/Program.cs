@@ -1,4 +1,3 @@
-using System.Globalization;
 using Mesh.Backend.Engine;
 using Mesh.Backend.ModelFamilies;
 using Mesh.Backend.Quantizer;
@@ -28,12 +27,21 @@ const string Usage = """
           and log-mel distance (dB) of b against a, per utterance and overall, and the latency of each. Staged
           models (ref-staged) decode b with a's durations unless --alignment free; flipped durations are counted.
           For ref-ar the signal is the logits of every decode step. Writes JSON and a PNG (default: OUT with .png).
+
+      -h, --help
+          Prints this text, after a command too.
     """;
 
-if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+if (args.Length == 0)
+{
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+
+if (args[0] == "help" || args.Any(a => a is "-h" or "--help"))
 {
     Console.WriteLine(Usage);
-    return args.Length == 0 ? 2 : 0;
+    return 0;
 }
 
 try
@@ -63,8 +71,7 @@ catch (Exception ex) when (ex is ArgumentException or IOException or Unauthorize
 
 static int Generate(Options options)
 {
-    var only = options.Get("--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-    ModelGenerator.Generate(Path.GetFullPath(options.Required("--out")), only, Console.Out);
+    ModelGenerator.Generate(Path.GetFullPath(options.Required("--out")), options.List("--only"), Console.Out);
     return 0;
 }
 
@@ -118,45 +125,3 @@ static async Task<int> CompareAsync(Options options)
     Console.WriteLine(result.Summary());
     return 0;
 }
-
-/// <summary>A command's <c>--name value</c> options and <c>--flag</c>s.</summary>
-internal sealed class Options
-{
-    private readonly Dictionary<string, string> _values = [];
-    private readonly HashSet<string> _flags = [];
-
-    public static Options Parse(string[] args, string[] valued, string[] flags)
-    {
-        var options = new Options();
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (flags.Contains(args[i]))
-            {
-                options._flags.Add(args[i]);
-            }
-            else if (valued.Contains(args[i]) && i + 1 < args.Length)
-            {
-                options._values[args[i]] = args[++i];
-            }
-            else
-            {
-                throw new UsageException($"unexpected argument '{args[i]}'.");
-            }
-        }
-
-        return options;
-    }
-
-    public string? Get(string name) => _values.GetValueOrDefault(name);
-
-    public string Required(string name) => Get(name) ?? throw new UsageException($"{name} is required.");
-
-    public bool Flag(string name) => _flags.Contains(name);
-
-    public int Int(string name, int fallback) =>
-        Get(name) is not { } value ? fallback
-        : int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed
-        : throw new UsageException($"{name} must be a number, not '{value}'.");
-}
-
-internal sealed class UsageException(string message) : Exception(message);

@@ -8,6 +8,14 @@ internal static class DotnetProcess
     public static async Task<(int ExitCode, string Output)> RunToExitAsync(
         IEnumerable<string> args, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
     {
+        var (exitCode, stdout, stderr) = await RunToExitApartAsync(args, timeout, environment);
+        return (exitCode, stdout + stderr);
+    }
+
+    /// <summary>As <see cref="RunToExitAsync"/>, with what the program wrote to standard output and to standard error apart.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunToExitApartAsync(
+        IEnumerable<string> args, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
+    {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args)
         {
@@ -33,6 +41,6 @@ internal static class DotnetProcess
             throw;
         }
 
-        return (process.ExitCode, await stdout + await stderr);
+        return (process.ExitCode, await stdout, await stderr);
     }
 }

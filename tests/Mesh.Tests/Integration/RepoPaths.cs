@@ -15,6 +15,9 @@ public static class RepoPaths
 
     public static string BenchDll => HostDll("tests/Mesh.Bench", "Mesh.Bench.dll");
 
+    /// <summary>The tool behind <c>./mesh models</c>.</summary>
+    public static string ModelToolsDll => HostDll("backends/onnx-cuda/Mesh.ModelTools", "Mesh.ModelTools.dll");
+
     private static string HostDll(string project, string dll) =>
         Path.Combine(Root, project, "bin", Configuration, "net10.0", dll);
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Mesh.Backend.Quantizer;
 using Mesh.ModelGeneration;
@@ -15,9 +14,6 @@ namespace Mesh.Tests.Quantizer;
 public sealed class PackageQuantizationTests(GeneratedModels models)
 {
     private static string Corpus => Path.Combine(RepoPaths.Root, "corpus", "sentences-en.txt");
-
-    private static string ModelToolsDll => Path.Combine(
-        RepoPaths.Root, "backends", "onnx-cuda", "Mesh.ModelTools", "bin", RepoPaths.Configuration, "net10.0", "Mesh.ModelTools.dll");
 
     [Fact]
     public async Task Ref_staged_in_int8_keeps_no_large_fp32_matmul_a_third_of_the_bytes_and_25_dB()
@@ -135,19 +131,6 @@ public sealed class PackageQuantizationTests(GeneratedModels models)
             .Where(w => w.DataType == TensorData.Float && w.Dims.Min() >= 64);
     }
 
-    private static async Task<(int Code, string Output)> RunToolAsync(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(ModelToolsDll);
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int ExitCode, string Output)> RunToolAsync(params string[] args) =>
+        DotnetProcess.RunToExitAsync([RepoPaths.ModelToolsDll, .. args], TimeSpan.FromSeconds(120));
 }

@@ -1,0 +1,67 @@
+using System.Globalization;
+
+namespace Mesh.ModelTools;
+
+/// <summary>
+/// A command's <c>--name value</c> options and <c>--flag</c>s. Anything wrong with the command line itself (an unknown
+/// option, a missing value, a number that is not one) is a <see cref="UsageException"/>.
+/// </summary>
+internal sealed class Options
+{
+    private readonly Dictionary<string, string> _values = [];
+    private readonly HashSet<string> _flags = [];
+
+    public static Options Parse(string[] args, string[] valued, string[] flags)
+    {
+        var options = new Options();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var name = args[i];
+            if (!valued.Contains(name) && !flags.Contains(name))
+            {
+                throw new UsageException(name.StartsWith('-') ? $"unknown option {name}." : $"unexpected argument '{name}'.");
+            }
+
+            if (options._values.ContainsKey(name) || options._flags.Contains(name))
+            {
+                throw new UsageException($"{name} is given twice.");
+            }
+
+            if (flags.Contains(name))
+            {
+                options._flags.Add(name);
+                continue;
+            }
+
+            // "--out --only x" lacks the directory: it does not name one "--only".
+            if (i + 1 == args.Length || string.IsNullOrWhiteSpace(args[i + 1]) || valued.Contains(args[i + 1]) || flags.Contains(args[i + 1]))
+            {
+                throw new UsageException($"{name} needs a value.");
+            }
+
+            options._values[name] = args[++i];
+        }
+
+        return options;
+    }
+
+    public string? Get(string name) => _values.GetValueOrDefault(name);
+
+    public string Required(string name) => Get(name) ?? throw new UsageException($"{name} is required.");
+
+    public bool Flag(string name) => _flags.Contains(name);
+
+    public int Int(string name, int fallback) =>
+        Get(name) is not { } value ? fallback
+        : int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed
+        : throw new UsageException($"{name} must be a number, not '{value}'.");
+
+    /// <summary>The names of a comma-separated list (at least one), or null when the option is absent.</summary>
+    public string[]? List(string name) =>
+        Get(name) is not { } value ? null
+        : value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) is { Length: > 0 } names ? names
+        : throw new UsageException($"{name} names nothing: '{value}'.");
+}
+
+/// <summary>The command line is not one the tool takes; the message says why, and the usage follows it.</summary>
+internal sealed class UsageException(string message) : Exception(message);

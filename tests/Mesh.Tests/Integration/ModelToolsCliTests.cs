@@ -1,0 +1,50 @@
+namespace Mesh.Tests.Integration;
+
+/// <summary>
+/// The tool behind <c>./mesh models</c> run as a process: a command line it cannot run is named in one line on standard
+/// error with exit code 2, never a stack trace; help goes to standard output with exit code 0.
+/// </summary>
+public sealed class ModelToolsCliTests
+{
+    [Theory]
+    [InlineData("--out needs a value.", "generate", "--out")]
+    [InlineData("--out needs a value.", "generate", "--out", "--only", "kokoro-tiny")]
+    [InlineData("--in needs a value.", "quantize", "--in", "", "--out", "unused")]
+    [InlineData("unknown option --outt.", "generate", "--outt", "unused")]
+    [InlineData("--only is given twice.", "generate", "--out", "unused", "--only", "kokoro-tiny", "--only", "nope")]
+    [InlineData("--only names nothing: ','.", "generate", "--out", "unused", "--only", ",")]
+    public async Task A_command_line_the_tool_does_not_take_is_named_on_stderr_and_exits_2(string message, params string[] args)
+    {
+        var (exitCode, stdout, stderr) = await RunAsync(args);
+
+        Assert.Equal(2, exitCode);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"mesh models {args[0]}: {message}\n", stderr, StringComparison.Ordinal);
+        Assert.Contains("Usage: mesh models", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("generate", "--help")]
+    [InlineData("quantize", "--in", "unused", "-h")]
+    public async Task Help_after_a_command_prints_the_usage_on_stdout_and_exits_0(params string[] args)
+    {
+        var (exitCode, stdout, stderr) = await RunAsync(args);
+
+        Assert.Equal(0, exitCode);
+        Assert.StartsWith("Usage: mesh models", stdout, StringComparison.Ordinal);
+        Assert.Empty(stderr);
+    }
+
+    [Fact]
+    public async Task No_command_prints_the_usage_on_stderr_and_exits_2()
+    {
+        var (exitCode, stdout, stderr) = await RunAsync();
+
+        Assert.Equal(2, exitCode);
+        Assert.Empty(stdout);
+        Assert.StartsWith("Usage: mesh models", stderr, StringComparison.Ordinal);
+    }
+
+    private static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args) =>
+        DotnetProcess.RunToExitApartAsync([RepoPaths.ModelToolsDll, .. args], TimeSpan.FromSeconds(60));
+}
