@@ -51,16 +51,22 @@ internal sealed class Options
 
     public bool Flag(string name) => _flags.Contains(name);
 
-    public int Int(string name, int fallback) =>
-        Get(name) is not { } value ? fallback
-        : int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed
-        : throw new UsageException($"{name} must be a number, not '{value}'.");
+    /// <summary>A whole number, or <paramref name="fallback"/> when the option is absent.</summary>
+    public int Int(string name, int fallback) => Number(name, fallback, int.MinValue, "a whole number");
+
+    /// <summary>A whole number of at least 1, or <paramref name="fallback"/> (which may stand for "all") when the option is absent.</summary>
+    public int Count(string name, int fallback) => Number(name, fallback, 1, "a whole number of at least 1");
 
     /// <summary>The names of a comma-separated list (at least one), or null when the option is absent.</summary>
     public string[]? List(string name) =>
         Get(name) is not { } value ? null
         : value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) is { Length: > 0 } names ? names
         : throw new UsageException($"{name} names nothing: '{value}'.");
+
+    private int Number(string name, int fallback, int minimum, string expected) =>
+        Get(name) is not { } value ? fallback
+        : int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var parsed) && parsed >= minimum ? parsed
+        : throw new UsageException($"{name} must be {expected}, not '{value}'.");
 }
 
 /// <summary>The command line is not one the tool takes; the message says why, and the usage follows it.</summary>

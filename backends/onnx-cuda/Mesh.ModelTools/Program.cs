@@ -27,6 +27,8 @@ const string Usage = """
           and log-mel distance (dB) of b against a, per utterance and overall, and the latency of each. Staged
           models (ref-staged) decode b with a's durations unless --alignment free; flipped durations are counted.
           For ref-ar the signal is the logits of every decode step. Writes JSON and a PNG (default: OUT with .png).
+          --limit N takes the first N lines only; --threads N sets the CPU provider's threads per session (default: one
+          per core); --repeats N renders each line N times (default 1).
 
       -h, --help
           Prints this text, after a command too.
@@ -104,7 +106,7 @@ static async Task<int> CompareAsync(Options options)
     {
         ExecutionProvider = EngineSettings.ParseOption<ExecutionProviderKind>(options.Get("--provider") ?? "cpu", "--provider"),
         CpuFallback = !options.Flag("--no-cpu-fallback"),
-        IntraOpThreads = options.Int("--threads", 0),
+        IntraOpThreads = options.Count("--threads", 0),
     };
     var comparison = new ComparisonOptions
     {
@@ -112,8 +114,8 @@ static async Task<int> CompareAsync(Options options)
         B = options.Required("--b"),
         Corpus = options.Required("--corpus"),
         Voice = options.Get("--voice"),
-        Repeats = options.Int("--repeats", 1),
-        Limit = options.Int("--limit", 0),
+        Repeats = options.Count("--repeats", 1),
+        Limit = options.Count("--limit", 0),
         Alignment = EngineSettings.ParseOption<DurationAlignment>(options.Get("--alignment") ?? "forced", "--alignment"),
         Engine = engine,
     };

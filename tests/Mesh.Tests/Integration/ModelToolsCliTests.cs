@@ -13,6 +13,12 @@ public sealed class ModelToolsCliTests
     [InlineData("unknown option --outt.", "generate", "--outt", "unused")]
     [InlineData("--only is given twice.", "generate", "--out", "unused", "--only", "kokoro-tiny", "--only", "nope")]
     [InlineData("--only names nothing: ','.", "generate", "--out", "unused", "--only", ",")]
+    [InlineData("--limit must be a whole number of at least 1, not '0'.", "compare", "--a", "a", "--b", "b", "--corpus", "c", "--json", "j", "--limit", "0")]
+    [InlineData("--limit must be a whole number of at least 1, not '-3'.", "compare", "--a", "a", "--b", "b", "--corpus", "c", "--json", "j", "--limit", "-3")]
+    [InlineData("--threads must be a whole number of at least 1, not '0'.", "compare", "--a", "a", "--b", "b", "--corpus", "c", "--json", "j", "--threads", "0")]
+    [InlineData("--threads must be a whole number of at least 1, not 'two'.", "compare", "--a", "a", "--b", "b", "--corpus", "c", "--json", "j", "--threads", "two")]
+    [InlineData("--repeats must be a whole number of at least 1, not '0'.", "compare", "--a", "a", "--b", "b", "--corpus", "c", "--json", "j", "--repeats", "0")]
+    [InlineData("--block-size must be a whole number, not '32.5'.", "quantize", "--in", "unused", "--out", "unused-too", "--block-size", "32.5")]
     public async Task A_command_line_the_tool_does_not_take_is_named_on_stderr_and_exits_2(string message, params string[] args)
     {
         var (exitCode, stdout, stderr) = await RunAsync(args);
