@@ -33,27 +33,30 @@ public sealed record QuantizationOptions
 
     public static QuantizationOptions Default { get; } = new();
 
-    /// <exception cref="ArgumentException">A value MatMulNBits does not accept.</exception>
+    /// <exception cref="ArgumentException">
+    /// A value MatMulNBits does not accept: the parameter names the property, and the message starts with the value, so a
+    /// tool can put the name of its own option in front (<c>--bits 4 is not supported; only 8 is.</c>).
+    /// </exception>
     public void Validate()
     {
         if (Bits != 8)
         {
-            throw new ArgumentException($"bits {Bits} is not supported; only 8 is.", nameof(Bits));
+            throw new ArgumentException($"{Bits} is not supported; only 8 is.", nameof(Bits));
         }
 
         if (BlockSize < 16 || (BlockSize & (BlockSize - 1)) != 0)
         {
-            throw new ArgumentException($"block size {BlockSize} must be a power of two, at least 16.", nameof(BlockSize));
+            throw new ArgumentException($"{BlockSize} is not a power of two of at least 16.", nameof(BlockSize));
         }
 
         if (MinDimension < 1)
         {
-            throw new ArgumentException($"the minimum dimension {MinDimension} must be positive.", nameof(MinDimension));
+            throw new ArgumentException($"{MinDimension} is not positive.", nameof(MinDimension));
         }
 
         if (AccuracyLevel is < 0 or > 4)
         {
-            throw new ArgumentException($"accuracy level {AccuracyLevel} must be 0..4.", nameof(AccuracyLevel));
+            throw new ArgumentException($"{AccuracyLevel} is not in 0..4.", nameof(AccuracyLevel));
         }
     }
 

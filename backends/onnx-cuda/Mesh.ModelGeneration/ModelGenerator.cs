@@ -23,7 +23,7 @@ public static class ModelGenerator
         var selected = (packages ?? Packages).ToArray();
         foreach (var unknown in selected.Except(Packages))
         {
-            throw new ArgumentException($"Unknown model package '{unknown}'; known: {string.Join(", ", Packages)}.", nameof(packages));
+            throw new ArgumentException($"'{unknown}' is not one of {string.Join("|", Packages)}.", nameof(packages));
         }
 
         var written = new List<string>();

@@ -71,3 +71,19 @@ internal sealed class Options
 
 /// <summary>The command line is not one the tool takes; the message says why, and the usage follows it.</summary>
 internal sealed class UsageException(string message) : Exception(message);
+
+internal static class CommandLine
+{
+    /// <summary>
+    /// The message of <paramref name="ex"/> without the <c> (Parameter 'name')</c> that <see cref="ArgumentException"/>
+    /// appends: the name of a C# parameter means nothing on a command line, where the messages name the option.
+    /// </summary>
+    public static string MessageOf(Exception ex)
+    {
+        var suffix = ex is ArgumentException { ParamName: { } parameter } ? $" (Parameter '{parameter}')" : null;
+        return suffix is not null && ex.Message.EndsWith(suffix, StringComparison.Ordinal) ? ex.Message[..^suffix.Length] : ex.Message;
+    }
+
+    /// <summary>An <see cref="ArgumentException"/> about the value of one option, told with the option's name in front.</summary>
+    public static ArgumentException Naming(string option, ArgumentException ex) => new($"{option} {MessageOf(ex)}", ex);
+}

@@ -17,7 +17,10 @@ public static class PackageQuantizer
     /// Each rewritten graph is checked (<see cref="OnnxModelChecker"/>) before it is written.
     /// </summary>
     /// <exception cref="ArgumentException">The directories overlap, or the output exists and holds files.</exception>
-    /// <exception cref="InvalidDataException">A graph is not ONNX, or fails the checks once rewritten; the output is then removed.</exception>
+    /// <exception cref="InvalidDataException">
+    /// A graph is not ONNX, cannot be rewritten, or fails the checks once rewritten; the message starts with its path, and
+    /// the output is removed.
+    /// </exception>
     public static IReadOnlyList<QuantizedFile> Quantize(string input, string output, QuantizationOptions options, TextWriter? log = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -70,7 +73,17 @@ public static class PackageQuantizer
                     throw new InvalidDataException($"{relative} is not an ONNX model: {ex.Message}", ex);
                 }
 
-                var report = MatMulNBitsRewriter.Rewrite(model, options);
+                QuantizationReport report;
+                try
+                {
+                    report = MatMulNBitsRewriter.Rewrite(model, options);
+                }
+                catch (ArgumentException ex)
+                {
+                    // The options were checked above: what is left is the graph's (no graph at all, an initializer's data).
+                    throw new InvalidDataException($"{relative} cannot be quantized: {CommandLine.MessageOf(ex)}", ex);
+                }
+
                 var problems = OnnxModelChecker.Check(model);
                 if (problems.Count > 0)
                 {

@@ -32,6 +32,9 @@ const string Usage = """
 
       -h, --help
           Prints this text, after a command too.
+
+    Exit status: 0 done, 1 failed (a file that cannot be read or written, a graph or model that is not valid), 2 the
+    command line cannot be run (an unknown option, a missing or unusable value).
     """;
 
 if (args.Length == 0)
@@ -64,7 +67,13 @@ catch (UsageException ex)
     Console.Error.WriteLine($"mesh models {args[0]}: {ex.Message}\n{Usage}");
     return 2;
 }
-catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException or InvalidDataException
+catch (ArgumentException ex)
+{
+    // A value the command cannot work with (a directory that is not there, a block size MatMulNBits does not take).
+    Console.Error.WriteLine($"mesh models {args[0]}: {CommandLine.MessageOf(ex)}");
+    return 2;
+}
+catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException
     or ModelLoadException or Google.Protobuf.InvalidProtocolBufferException)
 {
     Console.Error.WriteLine($"mesh models {args[0]}: {ex.Message}");
@@ -73,7 +82,15 @@ catch (Exception ex) when (ex is ArgumentException or IOException or Unauthorize
 
 static int Generate(Options options)
 {
-    ModelGenerator.Generate(Path.GetFullPath(options.Required("--out")), options.List("--only"), Console.Out);
+    try
+    {
+        ModelGenerator.Generate(Path.GetFullPath(options.Required("--out")), options.List("--only"), Console.Out);
+    }
+    catch (ArgumentException ex) when (ex.ParamName == "packages")
+    {
+        throw CommandLine.Naming("--only", ex);
+    }
+
     return 0;
 }
 
@@ -88,6 +105,15 @@ static int Quantize(Options options)
         AccuracyLevel = options.Int("--accuracy-level", QuantizationOptions.DefaultAccuracyLevel),
         FuseSiblingMatMuls = !options.Flag("--keep-siblings"),
     };
+    try
+    {
+        quantization.Validate();
+    }
+    catch (ArgumentException ex) when (QuantizeOption(ex.ParamName) is { } option)
+    {
+        throw CommandLine.Naming(option, ex);
+    }
+
     var files = PackageQuantizer.Quantize(options.Required("--in"), options.Required("--out"), quantization, Console.Out);
     if (files.Count == 0)
     {
@@ -97,6 +123,16 @@ static int Quantize(Options options)
 
     return 0;
 }
+
+// The option of quantize that sets a property of QuantizationOptions.
+static string? QuantizeOption(string? property) => property switch
+{
+    nameof(QuantizationOptions.Bits) => "--bits",
+    nameof(QuantizationOptions.BlockSize) => "--block-size",
+    nameof(QuantizationOptions.MinDimension) => "--min-dim",
+    nameof(QuantizationOptions.AccuracyLevel) => "--accuracy-level",
+    _ => null,
+};
 
 static async Task<int> CompareAsync(Options options)
 {

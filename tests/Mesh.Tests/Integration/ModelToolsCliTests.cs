@@ -30,6 +30,35 @@ public sealed class ModelToolsCliTests
     }
 
     [Theory]
+    [InlineData("--bits 4 is not supported; only 8 is.", "quantize", "--in", "unused", "--out", "unused-too", "--bits", "4")]
+    [InlineData("--block-size 48 is not a power of two of at least 16.", "quantize", "--in", "unused", "--out", "unused-too", "--block-size", "48")]
+    [InlineData("--min-dim 0 is not positive.", "quantize", "--in", "unused", "--out", "unused-too", "--min-dim", "0")]
+    [InlineData("--accuracy-level 5 is not in 0..4.", "quantize", "--in", "unused", "--out", "unused-too", "--accuracy-level", "5")]
+    [InlineData("--provider 'tpu' is not one of cpu|cuda.", "compare", "--a", "a", "--b", "b", "--corpus", "c", "--json", "j", "--provider", "tpu")]
+    [InlineData("--only 'nope' is not one of kokoro-tiny|piper-tiny|ref-ar|ref-staged.", "generate", "--out", "unused", "--only", "kokoro-tiny,nope")]
+    public async Task A_value_the_command_cannot_use_is_named_with_its_option_and_exits_2(string message, params string[] args)
+    {
+        var (exitCode, stdout, stderr) = await RunAsync(args);
+
+        Assert.Equal(2, exitCode);
+        Assert.Empty(stdout);
+        Assert.Equal($"mesh models {args[0]}: {message}\n", stderr);
+    }
+
+    [Fact]
+    public async Task An_input_package_that_is_not_there_is_named_and_exits_2()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), $"mesh-no-package-{Guid.NewGuid():N}");
+
+        var (exitCode, stdout, stderr) = await RunAsync("quantize", "--in", missing, "--out", missing + "-int8");
+
+        Assert.Equal(2, exitCode);
+        Assert.Empty(stdout);
+        Assert.Equal($"mesh models quantize: --in {missing} is not a directory.\n", stderr);
+        Assert.False(Directory.Exists(missing + "-int8"));
+    }
+
+    [Theory]
     [InlineData("generate", "--help")]
     [InlineData("quantize", "--in", "unused", "-h")]
     public async Task Help_after_a_command_prints_the_usage_on_stdout_and_exits_0(params string[] args)

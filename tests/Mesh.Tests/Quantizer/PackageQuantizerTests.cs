@@ -35,6 +35,19 @@ public sealed class PackageQuantizerTests : IDisposable
     }
 
     [Fact]
+    public void A_graph_that_cannot_be_rewritten_is_named_without_the_parameter_and_leaves_no_package()
+    {
+        var input = Directory.CreateDirectory(Path.Combine(_root.FullName, "in")).FullName;
+        File.WriteAllBytes(Path.Combine(input, "empty.onnx"), []); // a ModelProto without a graph
+        var output = Path.Combine(_root.FullName, "out");
+
+        var ex = Assert.Throws<InvalidDataException>(() => PackageQuantizer.Quantize(input, output, QuantizationOptions.Default));
+
+        Assert.Equal("empty.onnx cannot be quantized: The model has no graph.", ex.Message);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
     public void A_graph_with_an_uppercase_extension_is_quantized()
     {
         var input = Directory.CreateDirectory(Path.Combine(_root.FullName, "in")).FullName;
