@@ -111,8 +111,8 @@ public sealed class ModelPackage
         throw new ModelLoadException($"No model family recognizes the files in '{directory}' (no .onnx model); supported families: espeak, kokoro, piper.");
     }
 
-    /// <summary>Whether <paramref name="fileName"/> names an ONNX graph: <c>.onnx</c> in any case (<c>model.ONNX</c> too).</summary>
-    public static bool IsOnnxFile(string fileName) => HasExtension(fileName, ".onnx");
+    /// <summary>Whether <paramref name="path"/> names an ONNX graph: <c>.onnx</c> in any case (<c>model.ONNX</c> too).</summary>
+    public static bool IsOnnxFile(string path) => HasExtension(path, ".onnx");
 
     /// <summary>Starts the engine for a package; load failures become <see cref="ModelLoadException"/>s that name the package.</summary>
     internal static InferenceEngine StartEngine(

@@ -16,7 +16,9 @@ public static class PackageQuantizer
     /// Copies every file of <paramref name="input"/> to <paramref name="output"/>, rewriting each ONNX graph (<see cref="ModelPackage.IsOnnxFile"/>) on the way.
     /// Each rewritten graph is checked (<see cref="OnnxModelChecker"/>) before it is written.
     /// </summary>
-    /// <exception cref="ArgumentException">The directories overlap, or the output exists and holds files.</exception>
+    /// <exception cref="ArgumentException">
+    /// The directories overlap, the output exists and holds files, or the input holds no graph; nothing is written.
+    /// </exception>
     /// <exception cref="InvalidDataException">
     /// A graph is not ONNX, cannot be rewritten, or fails the checks once rewritten; the message starts with its path, and
     /// the output is removed.
@@ -47,11 +49,17 @@ public static class PackageQuantizer
             throw new ArgumentException($"--out {output} exists and is not empty.", nameof(output));
         }
 
+        var sources = Directory.GetFiles(input, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
+        if (!sources.Any(ModelPackage.IsOnnxFile))
+        {
+            throw new ArgumentException($"--in {input} holds no .onnx graph.", nameof(input));
+        }
+
         var files = new List<QuantizedFile>();
         var created = !Directory.Exists(output);
         try
         {
-            foreach (var file in Directory.EnumerateFiles(input, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            foreach (var file in sources)
             {
                 var relative = Path.GetRelativePath(input, file);
                 var target = Path.Combine(output, relative);

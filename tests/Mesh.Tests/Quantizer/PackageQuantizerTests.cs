@@ -62,6 +62,19 @@ public sealed class PackageQuantizerTests : IDisposable
     }
 
     [Fact]
+    public void A_package_without_a_graph_is_refused_before_anything_is_written()
+    {
+        var input = Directory.CreateDirectory(Path.Combine(_root.FullName, "in")).FullName;
+        File.WriteAllText(Path.Combine(input, "voices.bin"), "voices");
+        var output = Path.Combine(_root.FullName, "out");
+
+        var ex = Assert.Throws<ArgumentException>(() => PackageQuantizer.Quantize(input, output, QuantizationOptions.Default));
+
+        Assert.StartsWith($"--in {input} holds no .onnx graph.", ex.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
     public void An_output_that_is_a_file_is_refused_as_such()
     {
         var input = Directory.CreateDirectory(Path.Combine(_root.FullName, "in")).FullName;
