@@ -84,6 +84,24 @@ internal static class CommandLine
         return suffix is not null && ex.Message.EndsWith(suffix, StringComparison.Ordinal) ? ex.Message[..^suffix.Length] : ex.Message;
     }
 
+    /// <summary>
+    /// Refuses an output directory that is a file or holds anything: a command writes only where it loses nothing.
+    /// <paramref name="remedy"/>, when given, follows the refusal.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is a file, or a directory that is not empty.</exception>
+    public static void RequireEmptyOutput(string path, string? remedy = null)
+    {
+        if (File.Exists(path))
+        {
+            throw new ArgumentException($"--out {path} is a file, not a directory.", nameof(path));
+        }
+
+        if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any())
+        {
+            throw new ArgumentException($"--out {path} exists and is not empty{(remedy is null ? null : "; " + remedy)}.", nameof(path));
+        }
+    }
+
     /// <summary>An <see cref="ArgumentException"/> about the value of one option, told with the option's name in front.</summary>
     public static ArgumentException Naming(string option, ArgumentException ex) => new($"{option} {MessageOf(ex)}", ex);
 }

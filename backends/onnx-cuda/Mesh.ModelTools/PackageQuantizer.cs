@@ -39,15 +39,7 @@ public static class PackageQuantizer
             throw new ArgumentException("--in and --out must be separate directories.", nameof(output));
         }
 
-        if (File.Exists(output))
-        {
-            throw new ArgumentException($"--out {output} is a file, not a directory.", nameof(output));
-        }
-
-        if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any())
-        {
-            throw new ArgumentException($"--out {output} exists and is not empty.", nameof(output));
-        }
+        CommandLine.RequireEmptyOutput(output);
 
         var sources = Directory.GetFiles(input, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
         if (!sources.Any(ModelPackage.IsOnnxFile))

@@ -9,9 +9,10 @@ using Mesh.ModelTools.Compare;
 const string Usage = """
     Usage: mesh models <command> [options]
 
-      generate --out DIR [--only NAME[,NAME...]]
+      generate --out DIR [--only NAME[,NAME...]] [--force]
           Writes deterministic models with the real Kokoro and Piper contracts (kokoro-tiny, piper-tiny) and the
-          reference models for benchmarks (ref-ar, ref-staged) under DIR. Their output is not speech.
+          reference models for benchmarks (ref-ar, ref-staged) under DIR. Their output is not speech. A package
+          directory under DIR that exists and is not empty is refused, before anything is written; --force replaces it.
 
       quantize --in DIR --out DIR [--bits 8] [--block-size 32] [--asymmetric] [--min-dim 64] [--accuracy-level 4] [--keep-siblings]
           Copies a model package, rewriting every MatMul (and Gemm with a constant B) whose weight is a constant
@@ -53,7 +54,7 @@ try
 {
     return args[0] switch
     {
-        "generate" => Generate(Options.Parse(args[1..], ["--out", "--only"], [])),
+        "generate" => Generate(Options.Parse(args[1..], ["--out", "--only"], ["--force"])),
         "quantize" => Quantize(Options.Parse(args[1..], ["--in", "--out", "--bits", "--block-size", "--min-dim", "--accuracy-level"], ["--asymmetric", "--keep-siblings"])),
         "compare" => await CompareAsync(Options.Parse(
             args[1..],
@@ -82,9 +83,20 @@ catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or I
 
 static int Generate(Options options)
 {
+    var output = Path.GetFullPath(options.Required("--out"));
+    var only = options.List("--only");
+    if (!options.Flag("--force"))
+    {
+        // A directory of a package's name may hold something generate did not write: it is replaced only when asked to.
+        foreach (var package in only ?? ModelGenerator.Packages)
+        {
+            CommandLine.RequireEmptyOutput(Path.Combine(output, package), "--force replaces it");
+        }
+    }
+
     try
     {
-        ModelGenerator.Generate(Path.GetFullPath(options.Required("--out")), options.List("--only"), Console.Out);
+        ModelGenerator.Generate(output, only, Console.Out);
     }
     catch (ArgumentException ex) when (ex.ParamName == "packages")
     {

@@ -58,6 +58,38 @@ public sealed class ModelToolsCliTests
         Assert.False(Directory.Exists(missing + "-int8"));
     }
 
+    [Fact]
+    public async Task Generate_refuses_a_package_directory_that_holds_files_before_writing_anything_unless_forced()
+    {
+        var root = Directory.CreateTempSubdirectory("mesh-models-generate-");
+        try
+        {
+            var kokoro = Path.Combine(root.FullName, "kokoro-tiny");
+            var piper = Directory.CreateDirectory(Path.Combine(root.FullName, "piper-tiny")).FullName;
+            File.WriteAllText(Path.Combine(piper, "notes.txt"), "not generated");
+
+            var (exitCode, stdout, stderr) = await RunAsync("generate", "--out", root.FullName, "--only", "kokoro-tiny,piper-tiny");
+
+            Assert.Equal(2, exitCode);
+            Assert.Empty(stdout);
+            Assert.Equal($"mesh models generate: --out {piper} exists and is not empty; --force replaces it.\n", stderr);
+            Assert.Equal(["notes.txt"], Directory.GetFiles(piper).Select(Path.GetFileName));
+            Assert.False(Directory.Exists(kokoro));
+
+            (exitCode, _, stderr) = await RunAsync("generate", "--out", root.FullName, "--only", "kokoro-tiny,piper-tiny", "--force");
+
+            Assert.True(exitCode == 0, stderr);
+            Assert.Empty(stderr);
+            Assert.False(File.Exists(Path.Combine(piper, "notes.txt")));
+            Assert.True(File.Exists(Path.Combine(piper, "en_US-tiny-medium.onnx")));
+            Assert.True(File.Exists(Path.Combine(kokoro, "kokoro-tiny.onnx")));
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("generate", "--help")]
     [InlineData("quantize", "--in", "unused", "-h")]
