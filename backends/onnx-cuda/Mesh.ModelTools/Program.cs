@@ -161,7 +161,15 @@ static async Task<int> CompareAsync(Options options)
         Alignment = EngineSettings.ParseOption<DurationAlignment>(options.Get("--alignment") ?? "forced", "--alignment"),
         Engine = engine,
     };
-    Console.WriteLine(PackageComparison.Header);
+    foreach (var (option, path) in new[] { ("--json", json), ("--png", png) })
+    {
+        // Now, not once every line has been rendered.
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } directory && !Directory.Exists(directory))
+        {
+            throw new ArgumentException($"{option} {path}: there is no directory {directory}.");
+        }
+    }
+
     var result = await PackageComparison.RunAsync(comparison, Console.Out, CancellationToken.None);
     ComparisonPlot.Save(result, png);
     PackageComparison.WriteJson(result, json, png);

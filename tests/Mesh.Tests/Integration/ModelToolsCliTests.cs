@@ -59,6 +59,36 @@ public sealed class ModelToolsCliTests
     }
 
     [Fact]
+    public async Task Compare_names_a_package_corpus_or_output_directory_that_is_not_there_before_it_renders()
+    {
+        var root = Directory.CreateTempSubdirectory("mesh-models-compare-");
+        try
+        {
+            var (a, b, missing) = (root.CreateSubdirectory("a").FullName, root.CreateSubdirectory("b").FullName, Path.Combine(root.FullName, "missing"));
+            var corpus = Path.Combine(RepoPaths.Root, "corpus", "sentences-en.txt");
+            var json = Path.Combine(root.FullName, "compare.json");
+            (string Message, string[] Args)[] cases =
+            [
+                ($"--a {missing} is not a directory.", ["--a", missing, "--b", b, "--corpus", corpus, "--json", json]),
+                ($"--b {missing} is not a directory.", ["--a", a, "--b", missing, "--corpus", corpus, "--json", json]),
+                ($"--corpus {missing} is not a file.", ["--a", a, "--b", b, "--corpus", missing, "--json", json]),
+                ($"--json {missing}/c.json: there is no directory {missing}.", ["--a", a, "--b", b, "--corpus", corpus, "--json", Path.Combine(missing, "c.json")]),
+                ($"--png {missing}/c.png: there is no directory {missing}.", ["--a", a, "--b", b, "--corpus", corpus, "--json", json, "--png", Path.Combine(missing, "c.png")]),
+            ];
+            foreach (var (message, args) in cases)
+            {
+                var (exitCode, stdout, stderr) = await RunAsync(["compare", .. args]);
+
+                Assert.Equal((2, "", $"mesh models compare: {message}\n"), (exitCode, stdout, stderr));
+            }
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Generate_refuses_a_package_directory_that_holds_files_before_writing_anything_unless_forced()
     {
         var root = Directory.CreateTempSubdirectory("mesh-models-generate-");

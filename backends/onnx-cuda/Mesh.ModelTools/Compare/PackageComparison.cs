@@ -87,12 +87,27 @@ public sealed record ComparisonResult(
 /// <summary><c>./mesh models compare</c>: the fidelity and latency of package b against package a on a text corpus.</summary>
 public static class PackageComparison
 {
+    private const string Header = "  #   snr dB  mel dB     a ms     b ms   b/a  dur≠  text";
+
     public static async Task<ComparisonResult> RunAsync(ComparisonOptions options, TextWriter? log, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Repeats < 1)
         {
             throw new ArgumentException("--repeats must be at least 1.", nameof(options));
+        }
+
+        foreach (var (option, package) in new[] { ("--a", options.A), ("--b", options.B) })
+        {
+            if (!Directory.Exists(package))
+            {
+                throw new ArgumentException($"{option} {package} is not a directory.", nameof(options));
+            }
+        }
+
+        if (!File.Exists(options.Corpus))
+        {
+            throw new ArgumentException($"--corpus {options.Corpus} is not a file.", nameof(options));
         }
 
         var lines = File.ReadLines(options.Corpus).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
@@ -103,7 +118,7 @@ public static class PackageComparison
 
         if (lines.Length == 0)
         {
-            throw new ArgumentException($"The corpus {options.Corpus} has no text.", nameof(options));
+            throw new ArgumentException($"--corpus {options.Corpus} has no text.", nameof(options));
         }
 
         using var a = PackageSynthesizer.Open(options.A, options.Engine, options.Voice);
@@ -117,6 +132,7 @@ public static class PackageComparison
         var warm = await a.RenderAsync(lines[0], null, cancellationToken);
         await b.RenderAsync(lines[0], Forced(options, warm), cancellationToken);
 
+        log?.WriteLine(Header);
         bool? deterministic = options.Repeats > 1 ? true : null;
         var results = new List<UtteranceComparison>();
         for (var i = 0; i < lines.Length; i++)
@@ -161,9 +177,6 @@ public static class PackageComparison
 
         return new ComparisonResult(options, a.Kind, a.SampleRate, a.Precision, b.Precision, a.Voice, deterministic, results);
     }
-
-    public static string Header =>
-        "  #   snr dB  mel dB     a ms     b ms   b/a  dur≠  text";
 
     public static void WriteJson(ComparisonResult result, string path, string? png)
     {
