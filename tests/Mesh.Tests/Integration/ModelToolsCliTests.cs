@@ -1,8 +1,9 @@
 namespace Mesh.Tests.Integration;
 
 /// <summary>
-/// The tool behind <c>./mesh models</c> run as a process: a command line it cannot run is named in one line on standard
-/// error with exit code 2, never a stack trace; help goes to standard output with exit code 0.
+/// The tool behind <c>./mesh models</c> run as a process: a command line it cannot run is named on standard error with
+/// exit code 2 (followed by the usage where the command line itself is malformed), work that fails with exit code 1,
+/// never a stack trace; help goes to standard output with exit code 0.
 /// </summary>
 public sealed class ModelToolsCliTests
 {
@@ -81,6 +82,32 @@ public sealed class ModelToolsCliTests
 
                 Assert.Equal((2, "", $"mesh models compare: {message}\n"), (exitCode, stdout, stderr));
             }
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("{}", "it has no \"family\".")]
+    [InlineData("{\"family\": \"ref-ar\", \"graphs\": {}, \"layers\": \"24\"}", "type 'Number'")]
+    [InlineData("garbage", "'g' is an invalid start of a value.")]
+    public async Task Compare_of_a_reference_package_whose_description_does_not_hold_names_it_and_exits_1(string json, string why)
+    {
+        var root = Directory.CreateTempSubdirectory("mesh-models-reference-");
+        try
+        {
+            var package = root.CreateSubdirectory("ref").FullName;
+            File.WriteAllText(Path.Combine(package, "reference.json"), json);
+            var corpus = Path.Combine(RepoPaths.Root, "corpus", "sentences-en.txt");
+
+            var (exitCode, stdout, stderr) = await RunAsync("compare", "--a", package, "--b", package, "--corpus", corpus, "--json", Path.Combine(root.FullName, "c.json"));
+
+            Assert.Equal((1, ""), (exitCode, stdout));
+            Assert.StartsWith($"mesh models compare: '{package}/reference.json' does not describe a reference model: ", stderr, StringComparison.Ordinal);
+            Assert.Contains(why, stderr, StringComparison.Ordinal);
+            Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         }
         finally
         {

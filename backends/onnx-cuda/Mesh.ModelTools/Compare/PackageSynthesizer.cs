@@ -51,10 +51,28 @@ public abstract class PackageSynthesizer : IDisposable
             return new FamilySynthesizer(SpeechModelLoader.Load(directory, settings, null, NullLogger.Instance), voice);
         }
 
-        using var document = JsonDocument.Parse(File.ReadAllText(reference));
-        var root = document.RootElement;
-        var family = root.GetProperty("family").GetString();
-        var graphs = root.GetProperty("graphs").EnumerateObject().Select(g => new GraphFile(g.Name, Path.Combine(directory, g.Value.GetString()!))).ToArray();
+        // Everything is read before the engine starts: a description that does not hold is named, and nothing is left open.
+        string? family;
+        GraphFile[] graphs;
+        (int SampleRate, int Layers, int Width) sizes;
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllText(reference));
+            var root = document.RootElement;
+            family = Property(root, "family").GetString();
+            graphs = [.. Property(root, "graphs").EnumerateObject().Select(g => new GraphFile(g.Name, Path.Combine(directory, g.Value.GetString() ?? string.Empty)))];
+            sizes = family switch
+            {
+                ModelGenerator.RefStaged => (Property(root, "sample_rate").GetInt32(), 0, 0),
+                ModelGenerator.RefAr => (0, Property(root, "layers").GetInt32(), Property(root, "width").GetInt32()),
+                _ => throw new ModelLoadException($"'{directory}': reference family '{family}' has no renderer."),
+            };
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new ModelLoadException($"'{reference}' does not describe a reference model: {ex.Message}", ex);
+        }
+
         var id = Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
         InferenceEngine engine;
         try
@@ -66,13 +84,13 @@ public abstract class PackageSynthesizer : IDisposable
             throw new ModelLoadException($"'{directory}' failed to load: {ex.Message}", ex);
         }
 
-        return family switch
-        {
-            ModelGenerator.RefStaged => new StagedSynthesizer(engine, root.GetProperty("sample_rate").GetInt32()),
-            ModelGenerator.RefAr => new StepSynthesizer(engine, root.GetProperty("layers").GetInt32(), root.GetProperty("width").GetInt32()),
-            _ => throw new ModelLoadException($"'{directory}': reference family '{family}' has no renderer."),
-        };
+        return family == ModelGenerator.RefStaged
+            ? new StagedSynthesizer(engine, sizes.SampleRate)
+            : new StepSynthesizer(engine, sizes.Layers, sizes.Width);
     }
+
+    private static JsonElement Property(JsonElement element, string name) =>
+        element.TryGetProperty(name, out var value) ? value : throw new KeyNotFoundException($"it has no \"{name}\".");
 
     protected abstract void Dispose(bool disposing);
 
