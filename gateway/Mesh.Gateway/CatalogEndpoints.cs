@@ -20,19 +20,19 @@ public static class CatalogEndpoints
     {
         app.MapGetAndHead("/v1/models", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
             await ModelsAsync(proxy, clients, cancellationToken) is { } models
-                ? TypedResults.Json(models, ContractsJsonContext.Default.ModelList)
+                ? TypedResults.Json(models, ContractsJsonContext.Wire.ModelList)
                 : NoBackend());
         app.MapGetAndHead("/v1/models/{id}", async (string id, IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
             await ModelsAsync(proxy, clients, cancellationToken) is { } models ? ApiResults.Model(models, id) : NoBackend());
         app.MapGetAndHead("/v1/audio/voices", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
         {
-            var lists = await QueryAsync(proxy, clients, "/v1/audio/voices", ContractsJsonContext.Default.VoiceList, cancellationToken);
+            var lists = await QueryAsync(proxy, clients, "/v1/audio/voices", ContractsJsonContext.Wire.VoiceList, cancellationToken);
             return lists is null
                 ? NoBackend()
-                : TypedResults.Json(new VoiceList([.. lists.SelectMany(l => l.Voices).DistinctBy(v => (v.Id, v.Model))]), ContractsJsonContext.Default.VoiceList);
+                : TypedResults.Json(new VoiceList([.. lists.SelectMany(l => l.Voices).DistinctBy(v => (v.Id, v.Model))]), ContractsJsonContext.Wire.VoiceList);
         });
         app.MapGetAndHead("/v1/mesh/variants", (IProxyStateLookup proxy, IOptionsMonitor<VariantOptions> options) =>
-            TypedResults.Json(Variants(proxy, options.CurrentValue), ContractsJsonContext.Default.VariantList));
+            TypedResults.Json(Variants(proxy, options.CurrentValue), ContractsJsonContext.Wire.VariantList));
         return app;
     }
 
@@ -64,7 +64,7 @@ public static class CatalogEndpoints
     /// <summary>Every ready backend's models, one entry per id; null when no backend answered.</summary>
     private static async Task<ModelList?> ModelsAsync(IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken)
     {
-        var lists = await QueryAsync(proxy, clients, "/v1/models", ContractsJsonContext.Default.ModelList, cancellationToken);
+        var lists = await QueryAsync(proxy, clients, "/v1/models", ContractsJsonContext.Wire.ModelList, cancellationToken);
         return lists is null
             ? null
             : new ModelList("list", [.. lists.SelectMany(l => l.Data).GroupBy(m => m.Id).Select(g => ModelInfo.Merge([.. g])).OrderBy(m => m.Id, StringComparer.Ordinal)]);

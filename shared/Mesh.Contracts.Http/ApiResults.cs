@@ -16,7 +16,7 @@ public static class ApiResults
 
     /// <summary><c>GET /v1/models/{id}</c> from the list this host serves: the model, or 404 as OpenAI answers it.</summary>
     public static IResult Model(ModelList models, string id) => models.Find(id) is { } model
-        ? TypedResults.Json(model, ContractsJsonContext.Default.ModelInfo)
+        ? TypedResults.Json(model, ContractsJsonContext.Wire.ModelInfo)
         : Error(ApiError.NotFound($"The model '{id}' does not exist; GET /v1/models lists them.", "model", "model_not_found"));
 
     /// <summary>
@@ -43,7 +43,7 @@ public static class ApiResults
                 httpContext.Response.Headers.TryAdd("Retry-After", RetryAfterSeconds);
             }
 
-            return TypedResults.Json(error.ToEnvelope(), ContractsJsonContext.Default.ErrorEnvelope, statusCode: error.Status)
+            return TypedResults.Json(error.ToEnvelope(), ContractsJsonContext.Wire.ErrorEnvelope, statusCode: error.Status)
                 .ExecuteAsync(httpContext);
         }
     }

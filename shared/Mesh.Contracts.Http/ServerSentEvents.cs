@@ -12,6 +12,6 @@ public static class ServerSentEvents
     public static byte[] Frame<T>(T value, JsonTypeInfo<T> typeInfo) =>
         [.. Prefix, .. JsonSerializer.SerializeToUtf8Bytes(value, typeInfo), .. Suffix];
 
-    public static byte[] Error(ApiError error) => Frame(StreamEvent.Failed(error), ContractsJsonContext.Default.StreamEvent);
+    public static byte[] Error(ApiError error) => Frame(StreamEvent.Failed(error), ContractsJsonContext.Wire.StreamEvent);
 
 }

@@ -53,7 +53,7 @@ public static class SpeechRequestParser
         SpeechRequest? request;
         try
         {
-            request = JsonSerializer.Deserialize(utf8Json, ContractsJsonContext.Default.SpeechRequest);
+            request = JsonSerializer.Deserialize(utf8Json, ContractsJsonContext.Wire.SpeechRequest);
         }
         catch (JsonException ex)
         {

@@ -25,7 +25,7 @@ public static class SpeechEndpoints
         app.MapPost("/v1/audio/speech/stream", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.SentenceSse));
         app.MapPost("/v1/audio/speech/stream/pcm", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.RawPcm));
         app.MapGetAndHead("/v1/models", async (ModelHost host, IOptions<BackendOptions> backend, CancellationToken cancellationToken) =>
-            TypedResults.Json(await ListModelsAsync(host, backend.Value, cancellationToken), ContractsJsonContext.Default.ModelList));
+            TypedResults.Json(await ListModelsAsync(host, backend.Value, cancellationToken), ContractsJsonContext.Wire.ModelList));
         app.MapGetAndHead("/v1/models/{id}", async (string id, ModelHost host, IOptions<BackendOptions> backend, CancellationToken cancellationToken) =>
             ApiResults.Model(await ListModelsAsync(host, backend.Value, cancellationToken), id));
         app.MapGetAndHead("/v1/audio/voices", ListVoices);
@@ -88,7 +88,7 @@ public static class SpeechEndpoints
         var voices = await host.DescribeAsync(cancellationToken) is { } model
             ? model.Voices.Select(v => new VoiceInfo(v.Id, model.Id, v.Language)).ToArray()
             : [];
-        return TypedResults.Json(new VoiceList(voices), ContractsJsonContext.Default.VoiceList);
+        return TypedResults.Json(new VoiceList(voices), ContractsJsonContext.Wire.VoiceList);
     }
 }
 

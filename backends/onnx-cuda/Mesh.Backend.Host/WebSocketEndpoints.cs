@@ -282,7 +282,7 @@ public static partial class WebSocketEndpoints
 
     private static async Task SendEventAsync(WebSocket socket, StreamEvent streamEvent, CancellationToken cancellationToken) =>
         await socket.SendAsync(
-            JsonSerializer.SerializeToUtf8Bytes(streamEvent, ContractsJsonContext.Default.StreamEvent), WebSocketMessageType.Text, true, cancellationToken);
+            JsonSerializer.SerializeToUtf8Bytes(streamEvent, ContractsJsonContext.Wire.StreamEvent), WebSocketMessageType.Text, true, cancellationToken);
 
     private readonly record struct ReceivedMessage(WebSocketMessageType? Type, ReadOnlyMemory<byte> Body);
 

@@ -89,7 +89,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     {
         try
         {
-            return JsonSerializer.Deserialize(message, ContractsJsonContext.Default.StreamEvent)?.Type is StreamEvent.Done or StreamEvent.Failure;
+            return JsonSerializer.Deserialize(message, ContractsJsonContext.Wire.StreamEvent)?.Type is StreamEvent.Done or StreamEvent.Failure;
         }
         catch (JsonException)
         {

@@ -161,7 +161,7 @@ public sealed partial class WebSocketRelayMiddleware(
                 }
                 else if (verdict.Shed is { } shed && received.EndOfMessage)
                 {
-                    await clientSends.SendAsync(JsonSerializer.SerializeToUtf8Bytes(StreamEvent.Failed(shed), ContractsJsonContext.Default.StreamEvent));
+                    await clientSends.SendAsync(JsonSerializer.SerializeToUtf8Bytes(StreamEvent.Failed(shed), ContractsJsonContext.Wire.StreamEvent));
                 }
 
                 if (next is not null)

@@ -21,6 +21,8 @@ public static class ErrorEnvelopeAssert
         }
 
         Assert.True(root.ValueKind == JsonValueKind.Object && root.TryGetProperty("error", out _), $"no 'error' object: {Shorten(json)}");
+        // Messages read as written, apostrophes too, for whoever reads the body without a JSON parser (curl).
+        Assert.DoesNotContain("\\u0027", json, StringComparison.Ordinal);
         return IsErrorBody(root.GetProperty("error"));
     }
 

@@ -24,7 +24,7 @@ public sealed class OpenAiSseSurface(IAudioEncoder encoder, int sampleRate) : IS
     public async ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken)
     {
         var trailer = (await _audio.CompleteAsync(usage, cancellationToken)).Bytes;
-        var done = ServerSentEvents.Frame(new SpeechAudioDone(usage), ContractsJsonContext.Default.SpeechAudioDone);
+        var done = ServerSentEvents.Frame(new SpeechAudioDone(usage), ContractsJsonContext.Wire.SpeechAudioDone);
         return SurfaceOutput.Control(trailer.IsEmpty ? done : (byte[])[.. Delta(trailer), .. done]);
     }
 
@@ -33,5 +33,5 @@ public sealed class OpenAiSseSurface(IAudioEncoder encoder, int sampleRate) : IS
     public void Dispose() => _audio.Dispose();
 
     private static byte[] Delta(ReadOnlyMemory<byte> bytes) =>
-        ServerSentEvents.Frame(new SpeechAudioDelta(Convert.ToBase64String(bytes.Span)), ContractsJsonContext.Default.SpeechAudioDelta);
+        ServerSentEvents.Frame(new SpeechAudioDelta(Convert.ToBase64String(bytes.Span)), ContractsJsonContext.Wire.SpeechAudioDelta);
 }

@@ -55,7 +55,7 @@ public sealed class SentenceSseSurface(int sampleRate) : ISpeechSurface
                     Audio = Convert.ToBase64String(pcm),
                     SampleRate = sampleRate,
                 };
-                return SurfaceOutput.Control(ServerSentEvents.Frame(sentence, ContractsJsonContext.Default.StreamEvent));
+                return SurfaceOutput.Control(ServerSentEvents.Frame(sentence, ContractsJsonContext.Wire.StreamEvent));
             default:
                 return SurfaceOutput.None;
         }
@@ -70,6 +70,6 @@ public sealed class SentenceSseSurface(int sampleRate) : ISpeechSurface
             AudioSeconds = (double)usage.OutputTokens / sampleRate,
             SampleRate = sampleRate,
         };
-        return SurfaceOutput.Control(ServerSentEvents.Frame(done, ContractsJsonContext.Default.StreamEvent));
+        return SurfaceOutput.Control(ServerSentEvents.Frame(done, ContractsJsonContext.Wire.StreamEvent));
     }
 }
