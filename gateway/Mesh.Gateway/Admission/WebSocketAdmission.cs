@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Mesh.Contracts;
+using Mesh.Gateway.Auth;
 using Mesh.Gateway.Routing;
 
 namespace Mesh.Gateway.Admission;
@@ -9,9 +10,10 @@ namespace Mesh.Gateway.Admission;
 /// A request sent while nothing is outstanding is admitted like an HTTP request of the connection's priority (same
 /// queue, deadline and metrics); requests sent after it, while the backend still works, share its slot. The backend
 /// answers every request with one terminal event (<c>done</c> or <c>error</c>); the slot is freed when those bring the
-/// count of outstanding requests back to 0, and when the connection ends.
+/// count of outstanding requests back to 0, and when the connection ends. Each request also takes a token of the
+/// caller's API key, as an HTTP request does: the handshake's one token must not buy a connection unlimited requests.
 /// </summary>
-public sealed class WebSocketAdmission(AdmissionController admission, RouteDecision decision) : IDisposable
+public sealed class WebSocketAdmission(AdmissionController admission, RouteDecision decision, ClientIdentity? identity) : IDisposable
 {
     private readonly Lock _lock = new();
     private AdmissionController.Lease? _lease;
@@ -24,6 +26,13 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     /// </summary>
     public async Task<ApiError?> AdmitRequestAsync(CancellationToken clientGone, CancellationToken ending)
     {
+        if (identity is { RateLimit: { } bucket, KeyName: { } keyName } && !bucket.TryTake(out var wait))
+        {
+            var limited = ApiKeyMiddleware.RateLimited(keyName, wait);
+            GatewayMetrics.AuthFailures.WithLabels(limited.Code!).Inc();
+            return limited;
+        }
+
         lock (_lock)
         {
             if (_outstanding > 0)

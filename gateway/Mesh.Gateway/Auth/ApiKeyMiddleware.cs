@@ -58,7 +58,7 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
             }
 
             var clientId = context.Request.Headers[ClientHeader].FirstOrDefault() ?? remote.ToString();
-            identity = new ClientIdentity(clientId, null, AllowRealtime: true);
+            identity = new ClientIdentity(clientId, null, AllowRealtime: true, RateLimit: null);
             return null;
         }
 
@@ -83,12 +83,16 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
         if (!key.Bucket.TryTake(out var wait))
         {
             retryAfter = wait;
-            return new ApiError(StatusCodes.Status429TooManyRequests, $"Rate limit of key '{entry.Name}' reached; retry after {wait.TotalSeconds:0.#} s.", ErrorTypes.RateLimit, null, "rate_limit_exceeded");
+            return RateLimited(entry.Name, wait);
         }
 
-        identity = new ClientIdentity(entry.Name, entry.Name, entry.AllowRealtime);
+        identity = new ClientIdentity(entry.Name, entry.Name, entry.AllowRealtime, key.Bucket);
         return null;
     }
+
+    /// <summary>What a request over its key's rate is told: 429, <c>rate_limit_exceeded</c>, when the next token comes.</summary>
+    internal static ApiError RateLimited(string keyName, TimeSpan wait) =>
+        new(StatusCodes.Status429TooManyRequests, $"Rate limit of key '{keyName}' reached; retry after {wait.TotalSeconds:0.#} s.", ErrorTypes.RateLimit, null, "rate_limit_exceeded");
 
     private static ApiError Unauthorized(string message, string code) =>
         new(StatusCodes.Status401Unauthorized, message, ErrorTypes.Authentication, null, code);

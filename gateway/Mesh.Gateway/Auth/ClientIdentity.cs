@@ -4,7 +4,8 @@ namespace Mesh.Gateway.Auth;
 /// <param name="ClientId">The identity A/B assignment is sticky to.</param>
 /// <param name="KeyName">The API key's name, or null when no keys are configured.</param>
 /// <param name="AllowRealtime">Whether the caller may raise a batch request to realtime.</param>
-public sealed record ClientIdentity(string ClientId, string? KeyName, bool AllowRealtime)
+/// <param name="RateLimit">The API key's token bucket, or null when no keys are configured.</param>
+public sealed record ClientIdentity(string ClientId, string? KeyName, bool AllowRealtime, TokenBucket? RateLimit)
 {
     private static readonly object ItemKey = new();
 

@@ -27,7 +27,7 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
             return;
         }
 
-        var identity = ClientIdentity.Of(context) ?? new ClientIdentity(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", null, true);
+        var identity = ClientIdentity.Of(context) ?? new ClientIdentity(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", null, true, null);
         var surface = SurfaceOf(context.Request.Path);
         var isSse = surface == Surface.SentenceStream || (surface == Surface.Speech && body.Fields.StreamFormat == StreamFormats.Sse);
         var isWholeFile = surface == Surface.Speech && !isSse;

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Mesh.Gateway.Admission;
+using Mesh.Gateway.Auth;
 using Mesh.Gateway.Routing;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
@@ -81,7 +82,7 @@ public sealed partial class WebSocketRelayMiddleware(
         }
 
         using var client = await context.WebSockets.AcceptWebSocketAsync();
-        using var connection = new WebSocketAdmission(admission, RouteDecision.Of(context)!);
+        using var connection = new WebSocketAdmission(admission, RouteDecision.Of(context)!, ClientIdentity.Of(context));
         await RelayAsync(client, backend, context, connection);
     }
 

@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Mesh.Contracts;
+using Mesh.Gateway.Auth;
 
 namespace Mesh.Tests.Integration;
 
@@ -75,6 +76,36 @@ public sealed class WebSocketAdmissionTests
 
         using var client = new HttpClient { BaseAddress = gateway.Url };
         Assert.Contains("mesh_shed_total{reason=\"queue_full\",priority=\"realtime\",variant=\"test\"} 1", await MetricsAsync(client), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Each_websocket_request_takes_a_token_of_its_api_key()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test");
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [backend.Url],
+            "--Mesh:Auth:Keys:0:Name=limited",
+            $"--Mesh:Auth:Keys:0:Sha256={ApiKeyStore.HashOf("sk-limited")}",
+            "--Mesh:Auth:Keys:0:RequestsPerSecond=0.001",
+            "--Mesh:Auth:Keys:0:Burst=2");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var socket = new ClientWebSocket();
+        socket.Options.SetRequestHeader("Authorization", "Bearer sk-limited");
+
+        // The handshake takes one token of two and the first request the other; the next is over the key's rate.
+        await socket.ConnectAsync(new Uri($"ws://{gateway.Url.Authority}/ws"), CancellationToken.None);
+        await SendAsync(socket, "Within the limit.");
+        Assert.Equal(StreamEvent.Done, (await ReadToEndAsync(socket)).GetProperty("type").GetString());
+        await SendAsync(socket, "Over the limit.");
+        var limited = await ReadToEndAsync(socket);
+
+        Assert.Equal(StreamEvent.Failure, limited.GetProperty("type").GetString());
+        Assert.Equal(ErrorTypes.RateLimit, limited.GetProperty("error").GetProperty("type").GetString());
+        Assert.Equal("rate_limit_exceeded", limited.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(WebSocketState.Open, socket.State);
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        Assert.Contains("mesh_auth_failures_total{code=\"rate_limit_exceeded\"} 1", await MetricsAsync(client), StringComparison.Ordinal);
     }
 
     [Theory]
