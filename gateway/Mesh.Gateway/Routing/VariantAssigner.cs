@@ -27,13 +27,23 @@ public sealed class VariantAssigner
 
     /// <summary>
     /// The weights assignment uses among the <paramref name="available"/> variants: the configured positive ones, or
-    /// all alike when none of them is configured.
+    /// all alike when none of them is configured. A weight names its variant in any case (an exact match wins):
+    /// configuration keys are case-insensitive, and an environment variable such as
+    /// <c>Mesh__Variants__Weights__Candidate</c> must not silently miss the variant <c>candidate</c>.
     /// </summary>
     public static Dictionary<string, double> EffectiveWeights(IReadOnlySet<string> available, IReadOnlyDictionary<string, double> configured)
     {
-        var weights = configured.Where(w => available.Contains(w.Key) && w.Value > 0).ToDictionary(StringComparer.Ordinal);
+        var weights = available
+            .Select(variant => (Variant: variant, Weight: WeightOf(variant, configured)))
+            .Where(w => w.Weight > 0)
+            .ToDictionary(w => w.Variant, w => w.Weight, StringComparer.Ordinal);
         return weights.Count > 0 ? weights : available.ToDictionary(v => v, _ => 1.0, StringComparer.Ordinal);
     }
+
+    private static double WeightOf(string variant, IReadOnlyDictionary<string, double> configured) =>
+        configured.TryGetValue(variant, out var exact)
+            ? exact
+            : configured.FirstOrDefault(w => string.Equals(w.Key, variant, StringComparison.OrdinalIgnoreCase)).Value;
 
     public string Assign(string clientId)
     {

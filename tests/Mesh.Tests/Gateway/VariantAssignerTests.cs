@@ -18,6 +18,18 @@ public sealed class VariantAssignerTests
     }
 
     [Fact]
+    public void A_weight_names_its_variant_in_any_case_and_an_exact_match_wins()
+    {
+        var available = new HashSet<string>(StringComparer.Ordinal) { "stable", "candidate" };
+
+        var fromEnvironment = VariantAssigner.EffectiveWeights(available, new Dictionary<string, double> { ["Stable"] = 90, ["CANDIDATE"] = 10 });
+        var both = VariantAssigner.EffectiveWeights(available, new Dictionary<string, double> { ["Candidate"] = 50, ["candidate"] = 0, ["stable"] = 1 });
+
+        Assert.Equal(new Dictionary<string, double> { ["stable"] = 90, ["candidate"] = 10 }, fromEnvironment);
+        Assert.Equal(new Dictionary<string, double> { ["stable"] = 1 }, both);
+    }
+
+    [Fact]
     public void A_client_always_gets_the_same_variant()
     {
         var assigner = new VariantAssigner(new Dictionary<string, double> { ["a"] = 50, ["b"] = 50 });
