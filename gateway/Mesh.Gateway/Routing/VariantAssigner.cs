@@ -5,24 +5,23 @@ using System.Text;
 namespace Mesh.Gateway.Routing;
 
 /// <summary>
-/// Sticky weighted A/B assignment: a client id is hashed to a point in [0, 1) and the variants' weights partition that
-/// interval, so a client keeps its variant as long as the weights do not change.
+/// Sticky weighted A/B assignment by weighted rendezvous hashing: each (client, variant) pair hashes to a score scaled
+/// by the variant's weight, and the client takes the variant with the best score. A client keeps its variant as long as
+/// that variant stays; adding, removing or reweighting one variant moves only clients to or from that variant, where
+/// splitting one interval by weight would shift the clients of every variant after it.
 /// </summary>
 public sealed class VariantAssigner
 {
-    private readonly (string Variant, double UpperBound)[] _ranges;
+    private readonly (string Variant, double Weight)[] _variants;
 
     /// <param name="weights">Weight per variant; variants with weight 0 are reachable only by override.</param>
     public VariantAssigner(IReadOnlyDictionary<string, double> weights)
     {
-        var total = weights.Values.Where(w => w > 0).Sum();
-        if (total <= 0)
+        _variants = [.. weights.Where(w => w.Value > 0).OrderBy(w => w.Key, StringComparer.Ordinal).Select(w => (w.Key, w.Value))];
+        if (_variants.Length == 0)
         {
             throw new ArgumentException("At least one variant needs a positive weight.", nameof(weights));
         }
-
-        var cumulative = 0.0;
-        _ranges = [.. weights.Where(w => w.Value > 0).OrderBy(w => w.Key, StringComparer.Ordinal).Select(w => (w.Key, cumulative += w.Value / total))];
     }
 
     /// <summary>
@@ -47,22 +46,24 @@ public sealed class VariantAssigner
 
     public string Assign(string clientId)
     {
-        var point = UnitInterval(clientId);
-        foreach (var (variant, upperBound) in _ranges)
+        var (best, bestScore) = (_variants[0].Variant, double.PositiveInfinity);
+        foreach (var (variant, weight) in _variants)
         {
-            if (point < upperBound)
+            // -ln(u)/w is exponentially distributed with rate w, so the smallest wins with probability w / Σw.
+            var score = -Math.Log(UnitInterval(clientId, variant)) / weight;
+            if (score < bestScore)
             {
-                return variant;
+                (best, bestScore) = (variant, score);
             }
         }
 
-        return _ranges[^1].Variant;
+        return best;
     }
 
-    /// <summary>A well-mixed hash mapped to [0, 1): the same id always lands on the same point.</summary>
-    private static double UnitInterval(string clientId)
+    /// <summary>A well-mixed hash of the pair mapped to (0, 1): the same pair always lands on the same point.</summary>
+    private static double UnitInterval(string clientId, string variant)
     {
-        var hash = BinaryPrimitives.ReadUInt64LittleEndian(SHA256.HashData(Encoding.UTF8.GetBytes(clientId)));
-        return (hash >> 11) * (1.0 / (1UL << 53));
+        var hash = BinaryPrimitives.ReadUInt64LittleEndian(SHA256.HashData(Encoding.UTF8.GetBytes($"{variant}\n{clientId}")));
+        return ((hash >> 11) + 0.5) * (1.0 / (1UL << 53));
     }
 }

@@ -48,4 +48,44 @@ public sealed class VariantAssignerTests
 
         Assert.DoesNotContain("dark", Enumerable.Range(0, 500).Select(i => assigner.Assign($"c{i}")));
     }
+
+    [Theory]
+    [InlineData("a")]
+    [InlineData("b")]
+    [InlineData("c")]
+    public void Removing_a_variant_moves_only_its_own_clients(string removed)
+    {
+        Dictionary<string, double> weights = new() { ["a"] = 50, ["b"] = 30, ["c"] = 20 };
+        var before = Assignments(weights);
+        weights.Remove(removed);
+        var after = Assignments(weights);
+
+        Assert.Contains(removed, before.Values);
+        Assert.All(before.Keys.Where(client => before[client] != removed), client => Assert.Equal(before[client], after[client]));
+    }
+
+    [Theory]
+    [InlineData("a")]
+    [InlineData("b")]
+    [InlineData("c")]
+    public void Adding_a_variant_or_raising_its_weight_only_draws_clients_to_it(string added)
+    {
+        Dictionary<string, double> weights = new() { ["a"] = 50, ["b"] = 50, ["c"] = 50 };
+        weights.Remove(added);
+        var without = Assignments(weights);
+        weights[added] = 20;
+        var with = Assignments(weights);
+        weights[added] = 60;
+        var raised = Assignments(weights);
+
+        Assert.All(without.Keys.Where(client => with[client] != added), client => Assert.Equal(without[client], with[client]));
+        Assert.All(with.Keys.Where(client => raised[client] != added), client => Assert.Equal(with[client], raised[client]));
+        Assert.True(raised.Values.Count(v => v == added) > with.Values.Count(v => v == added));
+    }
+
+    private static Dictionary<string, string> Assignments(Dictionary<string, double> weights)
+    {
+        var assigner = new VariantAssigner(weights);
+        return Enumerable.Range(0, 2000).Select(i => $"client-{i}").ToDictionary(id => id, assigner.Assign);
+    }
 }
