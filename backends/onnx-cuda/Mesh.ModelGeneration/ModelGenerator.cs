@@ -31,13 +31,7 @@ public static class ModelGenerator
         {
             var started = Stopwatch.GetTimestamp();
             var directory = Path.Combine(outputDirectory, package);
-            if (Directory.Exists(directory))
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-
-            Directory.CreateDirectory(directory);
-            Write(package, directory);
+            WriteInPlaceOf(directory, staging => Write(package, staging));
             written.Add(directory);
             var bytes = Directory.EnumerateFiles(directory).Sum(f => new FileInfo(f).Length);
             log?.WriteLine(string.Create(
@@ -46,6 +40,43 @@ public static class ModelGenerator
         }
 
         return written;
+    }
+
+    /// <summary>
+    /// Writes a package beside <paramref name="directory"/> and moves it there whole: a failure part way (a full disk)
+    /// leaves neither a package missing a file nor, under <c>--force</c>, the loss of the package it would replace.
+    /// </summary>
+    private static void WriteInPlaceOf(string directory, Action<string> write)
+    {
+        var staging = Path.Combine(Path.GetDirectoryName(directory)!, $".{Path.GetFileName(directory)}.partial");
+        DeleteDirectory(staging);
+        Directory.CreateDirectory(staging);
+        try
+        {
+            write(staging);
+        }
+        catch (ArgumentOutOfRangeException ex)
+        {
+            // .NET reports a write past the file size limit (EFBIG) so: a fault of the disk, not of an argument.
+            DeleteDirectory(staging);
+            throw new IOException($"{Path.GetFileName(directory)}: {ex.Message}", ex);
+        }
+        catch
+        {
+            DeleteDirectory(staging);
+            throw;
+        }
+
+        DeleteDirectory(directory);
+        Directory.Move(staging, directory);
+    }
+
+    private static void DeleteDirectory(string directory)
+    {
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     private static void Write(string package, string directory)

@@ -13,6 +13,7 @@ const string Usage = """
           Writes deterministic models with the real Kokoro and Piper contracts (kokoro-tiny, piper-tiny) and the
           reference models for benchmarks (ref-ar, ref-staged) under DIR. Their output is not speech. A package
           directory under DIR that exists and is not empty is refused, before anything is written; --force replaces it.
+          Each package is written beside its directory and moved in whole: a failed run leaves no half package.
 
       quantize --in DIR --out DIR [--bits 8] [--block-size 32] [--asymmetric] [--min-dim 64] [--accuracy-level 4] [--keep-siblings]
           Copies a model package, rewriting every MatMul (and Gemm with a constant B) whose weight is a constant

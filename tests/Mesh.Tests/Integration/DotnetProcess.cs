@@ -12,11 +12,20 @@ internal static class DotnetProcess
         return (exitCode, stdout + stderr);
     }
 
-    /// <summary>As <see cref="RunToExitAsync"/>, with what the program wrote to standard output and to standard error apart.</summary>
+    /// <summary>
+    /// As <see cref="RunToExitAsync"/>, with what the program wrote to standard output and to standard error apart;
+    /// under <paramref name="fileSizeLimitKib"/> a write that passes it fails as on a full disk.
+    /// </summary>
     public static async Task<(int ExitCode, string Stdout, string Stderr)> RunToExitApartAsync(
-        IEnumerable<string> args, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
+        IEnumerable<string> args, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null, int? fileSizeLimitKib = null)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // With SIGXFSZ ignored, a write past the limit fails with EFBIG instead of killing the process.
+        var info = fileSizeLimitKib is { } limit
+            ? new ProcessStartInfo("bash") { ArgumentList = { "-c", $"trap '' XFSZ; ulimit -f {limit}; exec dotnet \"$@\"", "bash" } }
+            : new ProcessStartInfo("dotnet");
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.UseShellExecute = false;
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);

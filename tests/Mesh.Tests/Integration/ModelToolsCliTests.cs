@@ -147,6 +147,34 @@ public sealed class ModelToolsCliTests
         }
     }
 
+    [Fact]
+    public async Task Generate_cut_short_by_a_full_disk_leaves_no_half_package_and_keeps_the_one_it_would_replace()
+    {
+        var root = Directory.CreateTempSubdirectory("mesh-models-generate-");
+        try
+        {
+            var refAr = Path.Combine(root.FullName, "ref-ar");
+            Directory.CreateDirectory(refAr);
+            File.WriteAllText(Path.Combine(refAr, "reference.json"), "{}");
+
+            // ref-ar's step graph is over 20 MB; kokoro-tiny is written first and fits.
+            var (exitCode, _, stderr) = await DotnetProcess.RunToExitApartAsync(
+                [RepoPaths.ModelToolsDll, "generate", "--out", root.FullName, "--only", "kokoro-tiny,ref-ar", "--force"],
+                TimeSpan.FromSeconds(60),
+                fileSizeLimitKib: 20_000);
+
+            Assert.Equal(1, exitCode);
+            Assert.StartsWith("mesh models generate: ", stderr, StringComparison.Ordinal);
+            Assert.Equal(["{}"], Directory.GetFiles(refAr).Select(File.ReadAllText));
+            Assert.Equal(["kokoro-tiny", "ref-ar"], Directory.GetFileSystemEntries(root.FullName).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            Assert.True(File.Exists(Path.Combine(root.FullName, "kokoro-tiny", "kokoro-tiny.onnx")));
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("generate", "--help")]
     [InlineData("quantize", "--in", "unused", "-h")]
