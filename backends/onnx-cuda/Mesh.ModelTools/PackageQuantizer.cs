@@ -99,7 +99,7 @@ public static class PackageQuantizer
                 log?.WriteLine(Describe(relative, report));
             }
         }
-        catch
+        catch (Exception ex)
         {
             // A half-written package would load as one missing a graph; the output was empty or absent, so it goes back.
             if (created)
@@ -113,6 +113,12 @@ public static class PackageQuantizer
                     (entry as DirectoryInfo)?.Delete(recursive: true);
                     (entry as FileInfo)?.Delete();
                 }
+            }
+
+            // .NET reports a write past the file size limit (EFBIG) so: a fault of the disk, not of an argument.
+            if (ex is ArgumentOutOfRangeException)
+            {
+                throw new IOException($"{output}: {ex.Message}", ex);
             }
 
             throw;

@@ -1,3 +1,5 @@
+using Mesh.ModelGeneration;
+
 namespace Mesh.Tests.Integration;
 
 /// <summary>
@@ -168,6 +170,29 @@ public sealed class ModelToolsCliTests
             Assert.Equal(["{}"], Directory.GetFiles(refAr).Select(File.ReadAllText));
             Assert.Equal(["kokoro-tiny", "ref-ar"], Directory.GetFileSystemEntries(root.FullName).Select(Path.GetFileName).Order(StringComparer.Ordinal));
             Assert.True(File.Exists(Path.Combine(root.FullName, "kokoro-tiny", "kokoro-tiny.onnx")));
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Quantize_cut_short_by_a_full_disk_exits_1_and_leaves_no_output()
+    {
+        var root = Directory.CreateTempSubdirectory("mesh-models-quantize-");
+        try
+        {
+            var source = ModelGenerator.Generate(root.FullName, [ModelGenerator.RefAr]).Single();
+            var output = Path.Combine(root.FullName, "int8");
+
+            // ref-ar's int8 step graph is over 50 MB.
+            var (exitCode, _, stderr) = await DotnetProcess.RunToExitApartAsync(
+                [RepoPaths.ModelToolsDll, "quantize", "--in", source, "--out", output], TimeSpan.FromSeconds(120), fileSizeLimitKib: 20_000);
+
+            Assert.Equal(1, exitCode);
+            Assert.StartsWith($"mesh models quantize: {output}: ", stderr, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(output));
         }
         finally
         {
