@@ -52,6 +52,10 @@ public static class BackendMetrics
         "Time a worker spent synthesizing one sentence, from taking it off the queue to its last audio chunk.",
         new HistogramConfiguration { LabelNames = RequestLabels, Buckets = Histogram.ExponentialBuckets(0.001, 2, 15) });
 
+    public static readonly Counter WebSocketIdleCloses = Metrics.CreateCounter(
+        "mesh_websocket_idle_closes_total", "WebSocket connections closed (1001) because no request ran or waited on them for the idle timeout.",
+        "backend", "variant");
+
     /// <summary>Exports the scheduler's queue events for one backend.</summary>
     public sealed class SchedulerObserver(string backend, string variant) : ISchedulerObserver
     {

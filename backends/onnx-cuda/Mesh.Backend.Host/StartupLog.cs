@@ -10,9 +10,11 @@ internal static partial class StartupLog
         var engine = app.Services.GetRequiredService<IOptions<EngineOptions>>().Value;
         var backend = app.Services.GetRequiredService<IOptions<BackendOptions>>().Value;
         var pipeline = app.Services.GetRequiredService<IOptions<PipelineSettings>>().Value;
+        var webSockets = app.Services.GetRequiredService<IOptions<WebSocketSessionOptions>>().Value;
         LogBackend(app.Logger, backend.Name, backend.Variant, engine.Model, engine.DefaultVoice, engine.PreloadModel, engine.IdleUnloadSeconds, engine.RequestTimeoutSeconds);
         LogEngine(app.Logger, engine.ExecutionProvider, engine.GraphOptimization, engine.Workers, engine.Quantize, engine.CudaGraphs);
         LogPipeline(app.Logger, pipeline.Lookahead, pipeline.MaxSentenceLength, pipeline.MaxActiveRealtime, pipeline.MaxActiveBatch);
+        LogWebSockets(app.Logger, webSockets.IdleTimeout);
     }
 
     [LoggerMessage(Level = LogLevel.Information,
@@ -26,4 +28,7 @@ internal static partial class StartupLog
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Pipeline: lookahead {Lookahead} sentences, max sentence {MaxSentenceLength} chars, admits {Realtime} realtime and {Batch} batch requests")]
     private static partial void LogPipeline(ILogger logger, int lookahead, int maxSentenceLength, int realtime, int batch);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "WebSockets: closed after {IdleTimeout} without a request")]
+    private static partial void LogWebSockets(ILogger logger, TimeSpan idleTimeout);
 }

@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.ComponentModel.DataAnnotations;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.WebSockets;
 using System.Text.Json;
 using System.Threading.Channels;
@@ -7,6 +9,8 @@ using Mesh.Backend.Pipeline;
 using Mesh.Backend.Pipeline.Audio;
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
+using Microsoft.Extensions.Options;
+using Prometheus;
 
 namespace Mesh.Backend.Host;
 
@@ -14,7 +18,8 @@ namespace Mesh.Backend.Host;
 /// <c>/ws</c> and <c>/v1/audio/speech/ws</c>: JSON requests in, one after another; per request a <c>start</c> event,
 /// per sentence a <c>sentence</c> event followed by binary PCM frames, then <c>done</c>. A bad message gets an
 /// <c>error</c> event and the connection stays usable; an oversized one closes it (1009); a failure inside a
-/// stream is an <c>error</c> event too, and a broken connection is closed with 1011.
+/// stream is an <c>error</c> event too, and a broken connection is closed with 1011. A connection on which no request
+/// runs or waits for <see cref="WebSocketSessionOptions.IdleTimeout"/> is closed with 1001.
 /// </summary>
 public static partial class WebSocketEndpoints
 {
@@ -29,12 +34,19 @@ public static partial class WebSocketEndpoints
 
     public static IEndpointRouteBuilder MapWebSocketEndpoints(this IEndpointRouteBuilder app)
     {
+        // Exported at 0 from the start, so every backend has the series, not only those that have closed a connection.
+        IdleCloses(app.ServiceProvider.GetRequiredService<IOptions<BackendOptions>>().Value).Publish();
         app.Map("/ws", AcceptAsync);
         app.Map("/v1/audio/speech/ws", AcceptAsync);
         return app;
     }
 
-    private static async Task<IResult> AcceptAsync(HttpContext context, SpeechServices services, ILogger<SpeechServices> logger)
+    private static async Task<IResult> AcceptAsync(
+        HttpContext context,
+        SpeechServices services,
+        IOptions<WebSocketSessionOptions> sessions,
+        IOptions<BackendOptions> backend,
+        ILogger<SpeechServices> logger)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -44,7 +56,7 @@ public static partial class WebSocketEndpoints
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
         try
         {
-            await ServeAsync(socket, context, services, logger);
+            await ServeAsync(socket, context, services, new IdleLimit(sessions.Value.IdleTimeout, IdleCloses(backend.Value)), logger);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
         {
@@ -62,7 +74,7 @@ public static partial class WebSocketEndpoints
         return Results.Empty;
     }
 
-    private static async Task ServeAsync(WebSocket socket, HttpContext context, SpeechServices services, ILogger logger)
+    private static async Task ServeAsync(WebSocket socket, HttpContext context, SpeechServices services, IdleLimit idle, ILogger logger)
     {
         var connectionAborted = context.RequestAborted;
         var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
@@ -72,7 +84,7 @@ public static partial class WebSocketEndpoints
         {
             if (!connection.Busy)
             {
-                _ = CloseForShutdownAsync(socket);
+                _ = GoAwayAsync(socket, "server shutting down");
             }
         });
         // Messages are read all the time, also while a request runs, so the client's close frame (or a failed receive)
@@ -80,8 +92,20 @@ public static partial class WebSocketEndpoints
         var inbox = Channel.CreateBounded<ReceivedMessage>(new BoundedChannelOptions(MaxQueuedMessages) { SingleReader = true, SingleWriter = true });
         using var clientLeft = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
         var reading = ReceiveAllAsync(socket, inbox.Writer, clientLeft, connectionAborted);
-        await foreach (var message in inbox.Reader.ReadAllAsync(connectionAborted))
+        while (true)
         {
+            if (!await WaitForMessageAsync(inbox.Reader, idle.Timeout, connectionAborted))
+            {
+                await CloseIdleAsync(socket, idle);
+                break;
+            }
+
+            if (!inbox.Reader.TryRead(out var message))
+            {
+                // The receive ended without a close frame: the connection broke.
+                break;
+            }
+
             if (message.Type == WebSocketMessageType.Close || socket.State != WebSocketState.Open)
             {
                 // The client closed (requests queued before its close are dropped with it), or the server did for shutdown.
@@ -110,12 +134,12 @@ public static partial class WebSocketEndpoints
             connection.Busy = false;
             if (stopping.IsCancellationRequested)
             {
-                await CloseForShutdownAsync(socket);
+                await GoAwayAsync(socket, "server shutting down");
                 break;
             }
         }
 
-        // Closed for shutdown: the receive ends with the client's close reply, else the socket is dropped.
+        // Closed for shutdown or idleness: the receive ends with the client's close reply, else the socket is dropped.
         await Task.WhenAny(reading, Task.Delay(CloseReplyTimeout, connectionAborted));
     }
 
@@ -175,11 +199,47 @@ public static partial class WebSocketEndpoints
         }
     }
 
-    private static async Task CloseForShutdownAsync(WebSocket socket)
+    /// <summary>
+    /// Waits until a message is in the inbox or the receive has ended; false when neither happens within
+    /// <paramref name="idleTimeout"/>. The loop waits here only between requests with none queued, so only that time is
+    /// idle: a long stream, or requests waiting behind it, never are. Pings do not end the wait (the socket answers them
+    /// itself): they keep NATs and proxies from dropping a connection, not an unused session open.
+    /// </summary>
+    private static async Task<bool> WaitForMessageAsync(ChannelReader<ReceivedMessage> inbox, TimeSpan idleTimeout, CancellationToken connectionAborted)
+    {
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
+        idle.CancelAfter(idleTimeout);
+        try
+        {
+            await inbox.WaitToReadAsync(idle.Token);
+            return true;
+        }
+        catch (OperationCanceledException) when (!connectionAborted.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Closes a connection left idle with 1001 (going away), the code of a shutdown: the server ends the session, not
+    /// because the client broke a rule (1008 would say it did), and a client may reconnect when it has something to say.
+    /// </summary>
+    private static async Task CloseIdleAsync(WebSocket socket, IdleLimit idle)
+    {
+        // Already closing for shutdown: that close is the one the client gets.
+        if (socket.State == WebSocketState.Open)
+        {
+            idle.Closes.Inc();
+            await GoAwayAsync(socket, string.Create(CultureInfo.InvariantCulture, $"idle for {idle.Timeout.TotalSeconds:0.###} s"));
+        }
+    }
+
+    /// <summary>Closes with 1001 (going away), quietly if a close has already begun.</summary>
+    private static async Task GoAwayAsync(WebSocket socket, string reason)
     {
         try
         {
-            await socket.CloseOutputAsync(WebSocketCloseStatus.EndpointUnavailable, "server shutting down", CancellationToken.None);
+            await socket.CloseOutputAsync(WebSocketCloseStatus.EndpointUnavailable, reason, CancellationToken.None);
         }
         catch (Exception ex) when (ex is WebSocketException or InvalidOperationException or ObjectDisposedException)
         {
@@ -284,7 +344,12 @@ public static partial class WebSocketEndpoints
         await socket.SendAsync(
             JsonSerializer.SerializeToUtf8Bytes(streamEvent, ContractsJsonContext.Wire.StreamEvent), WebSocketMessageType.Text, true, cancellationToken);
 
+    private static Counter.Child IdleCloses(BackendOptions backend) => BackendMetrics.WebSocketIdleCloses.WithLabels(backend.Name, backend.Variant);
+
     private readonly record struct ReceivedMessage(WebSocketMessageType? Type, ReadOnlyMemory<byte> Body);
+
+    /// <summary>How long a connection may sit without a request, and where closing one for it is counted.</summary>
+    private sealed record IdleLimit(TimeSpan Timeout, Counter.Child Closes);
 
     private sealed class ConnectionState
     {
@@ -296,4 +361,17 @@ public static partial class WebSocketEndpoints
 
     [LoggerMessage(Level = LogLevel.Error, Message = "WebSocket connection failed")]
     private static partial void LogConnectionFailed(ILogger logger, Exception exception);
+}
+
+/// <summary>WebSocket sessions (section <c>WebSockets</c>).</summary>
+public sealed class WebSocketSessionOptions
+{
+    public const string Section = "WebSockets";
+
+    /// <summary>
+    /// A connection on which no request runs or waits for this long is closed, so an abandoned one cannot hold a socket
+    /// (and through the gateway a relay) for ever; the maximum keeps the bound from being configured away.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
 }

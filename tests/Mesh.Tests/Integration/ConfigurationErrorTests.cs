@@ -10,6 +10,8 @@ public sealed class ConfigurationErrorTests
     [InlineData("WORKERS", "0", "WORKERS must be between 1 and 64")]
     [InlineData("EXECUTION_PROVIDER", "gpu", "EXECUTION_PROVIDER must match")]
     [InlineData("REQUEST_TIMEOUT_SECONDS", "abc", "'abc' at 'REQUEST_TIMEOUT_SECONDS'")]
+    [InlineData("WebSockets__IdleTimeout", "00:00:00", "WebSockets:IdleTimeout must be between 00:00:01 and 01:00:00")]
+    [InlineData("WebSockets__IdleTimeout", "1.00:00:00", "WebSockets:IdleTimeout must be between 00:00:01 and 01:00:00")]
     public async Task A_refused_backend_setting_is_named_as_it_was_set(string name, string value, string expected)
     {
         var output = await RefusedStartAsync(RepoPaths.BackendDll, [], new Dictionary<string, string> { [name] = value });
