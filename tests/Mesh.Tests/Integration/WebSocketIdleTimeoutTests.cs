@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Mesh.Contracts;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>
+/// The backend's <c>WebSockets:IdleTimeout</c>, on real backend and gateway processes over loopback: a connection on
+/// which no request runs or waits is closed with 1001 once it has been idle that long, and the gateway passes that
+/// close on to its client unchanged.
+/// </summary>
+public sealed class WebSocketIdleTimeoutTests
+{
+    private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(3);
+
+    private static readonly string IdleTimeoutSetting = $"--WebSockets:IdleTimeout={IdleTimeout:c}";
+
+    // The backend's clock starts as it sends an event and stops as the close goes; the client reads both a little later.
+    private static readonly TimeSpan Slack = TimeSpan.FromMilliseconds(250);
+
+    private static readonly TimeSpan ReceiveTimeout = TimeSpan.FromSeconds(30);
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_idle_socket_is_closed_with_1001_once_the_idle_timeout_has_passed(bool throughGateway)
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", IdleTimeoutSetting);
+        await using var gateway = throughGateway ? await MeshFleet.StartGatewayAsync([backend.Url]) : null;
+        if (gateway is not null)
+        {
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        }
+
+        var opened = Stopwatch.StartNew();
+        using var socket = await ConnectAsync(gateway ?? backend);
+
+        await ReceiveCloseAsync(socket);
+
+        Assert.True(opened.Elapsed >= IdleTimeout - Slack, $"closed after {opened.Elapsed}, before the idle timeout");
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
+        Assert.Equal("idle for 3 s", socket.CloseStatusDescription);
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        Assert.Contains(
+            "mesh_websocket_idle_closes_total{backend=\"b0\",variant=\"test\"} 1",
+            await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)),
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_socket_is_not_idle_while_a_long_request_streams_and_another_waits_behind_it()
+    {
+        // Twelve sentences of 500 ms each stream for 6 s or more, twice the idle timeout.
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", IdleTimeoutSetting, "--Faults:SentenceDelayMs=500");
+        using var socket = await ConnectAsync(backend);
+        var streaming = Stopwatch.StartNew();
+
+        await SendAsync(socket, string.Join(' ', Enumerable.Range(1, 12).Select(i => $"Sentence number {i}.")));
+        await SendAsync(socket, "The request that waits.");
+        var done = await ReadDoneAsync(socket);
+        await ReadDoneAsync(socket);
+
+        Assert.True(streaming.Elapsed > IdleTimeout * 2, $"took {streaming.Elapsed}: not past the idle timeout, so this proves nothing");
+        Assert.Equal(12, done.GetProperty("sentences").GetInt32());
+        // Idle from the last done on: the clock ran only once nothing was left to answer.
+        var idle = Stopwatch.StartNew();
+        await ReceiveCloseAsync(socket);
+        Assert.True(idle.Elapsed >= IdleTimeout - Slack, $"closed {idle.Elapsed} after the last done");
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
+    }
+
+    [Fact]
+    public async Task A_request_sent_before_the_idle_timeout_starts_the_clock_again()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", IdleTimeoutSetting);
+        var opened = Stopwatch.StartNew();
+        using var socket = await ConnectAsync(backend);
+
+        await Task.Delay(IdleTimeout / 2);
+        await SendAsync(socket, "Just in time.");
+        await ReadDoneAsync(socket);
+        var idle = Stopwatch.StartNew();
+        await ReceiveCloseAsync(socket);
+
+        Assert.True(idle.Elapsed >= IdleTimeout - Slack, $"closed {idle.Elapsed} after the request's done");
+        Assert.True(opened.Elapsed >= IdleTimeout * 1.5 - Slack, $"closed {opened.Elapsed} after the connection opened");
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
+    }
+
+    private static async Task<ClientWebSocket> ConnectAsync(HostProcess host)
+    {
+        var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(host.Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        return socket;
+    }
+
+    private static Task SendAsync(ClientWebSocket socket, string input) =>
+        socket.SendAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { voice = "alloy", input })), WebSocketMessageType.Text, true, CancellationToken.None);
+
+    /// <summary>Reads a request's events and audio up to its <c>done</c>, which it returns; a close or an <c>error</c> before it fails the test.</summary>
+    private static async Task<JsonElement> ReadDoneAsync(ClientWebSocket socket)
+    {
+        while (true)
+        {
+            var (type, payload) = await WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout);
+            Assert.True(type != WebSocketMessageType.Close, $"closed with {socket.CloseStatus} '{socket.CloseStatusDescription}' before the request was done");
+            if (type != WebSocketMessageType.Text)
+            {
+                continue;
+            }
+
+            using var document = JsonDocument.Parse(payload);
+            var eventType = document.RootElement.GetProperty("type").GetString();
+            Assert.NotEqual(StreamEvent.Failure, eventType);
+            if (eventType == StreamEvent.Done)
+            {
+                return document.RootElement.Clone();
+            }
+        }
+    }
+
+    /// <summary>Waits for the server's close frame, which must be the next message, and answers it.</summary>
+    private static async Task ReceiveCloseAsync(ClientWebSocket socket)
+    {
+        var (type, _) = await WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout);
+        Assert.Equal(WebSocketMessageType.Close, type);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token);
+    }
+}
