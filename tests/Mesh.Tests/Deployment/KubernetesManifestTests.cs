@@ -1,8 +1,10 @@
 using System.Globalization;
+using System.Net;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using Mesh.Backend.Host;
 using Mesh.Gateway;
+using Mesh.Gateway.Auth;
 using Mesh.Tests.Integration;
 using Mesh.Tests.Observability;
 using Microsoft.Extensions.Configuration;
@@ -51,6 +53,68 @@ public sealed partial class KubernetesManifestTests
         var volume = ((YamlSequenceNode)Node(Gateway, "spec", "template", "spec", "volumes")).Children.Cast<YamlMappingNode>()
             .Single(v => Scalar(v, "name") == Scalar(mount, "name"));
         Assert.False(string.IsNullOrEmpty(Scalar(volume, "secret", "secretName")));
+    }
+
+    /// <summary>
+    /// The kubelet writes a changed Secret into a new directory and swaps the <c>..data</c> link that <c>keys.json</c>
+    /// points through; the file itself is never written. The gateway, started with the manifest's environment, must
+    /// still see a key revoked that way.
+    /// </summary>
+    [Fact]
+    public async Task A_key_revoked_in_the_secret_is_refused_without_a_restart()
+    {
+        var container = Container(Gateway);
+        var mountPath = Scalar(((YamlSequenceNode)container["volumeMounts"]).Children.Cast<YamlMappingNode>().Single(), "mountPath");
+        var keysFile = Path.GetFileName(Environment(container)["Mesh__Auth__KeysFile"]);
+        var runtimeSettings = Environment(container).Where(e => e.Key.StartsWith("DOTNET_", StringComparison.Ordinal)).ToDictionary();
+
+        var volume = Path.Combine(Path.GetTempPath(), $"mesh-secret-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(volume);
+        try
+        {
+            await SyncSecretAsync(volume, keysFile, "..2026_01_01_00_00_00.1", revoked: false);
+            File.CreateSymbolicLink(Path.Combine(volume, keysFile), Path.Combine("..data", keysFile));
+
+            await using var gateway = await HostProcess.StartAsync(
+                RepoPaths.GatewayDll,
+                [.. MeshFleet.FleetArgs(0, "b0", new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}/"), "shared", "test"), $"--Mesh:Auth:KeysFile={Path.Combine(volume, keysFile)}"],
+                runtimeSettings);
+            using var client = new HttpClient { BaseAddress = gateway.Url };
+            Assert.NotEqual(HttpStatusCode.Unauthorized, await StatusWithKeyAsync(client));
+
+            await SyncSecretAsync(volume, keysFile, "..2026_01_01_00_01_00.2", revoked: true);
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (await StatusWithKeyAsync(client) != HttpStatusCode.Unauthorized && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(250);
+            }
+
+            Assert.Equal(HttpStatusCode.Unauthorized, await StatusWithKeyAsync(client));
+        }
+        finally
+        {
+            Directory.Delete(volume, recursive: true);
+        }
+
+        static async Task<HttpStatusCode> StatusWithKeyAsync(HttpClient client)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/v1/models", UriKind.Relative));
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "sk-team");
+            using var response = await client.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        // As the kubelet's atomic writer does: the new files in a directory of their own, then ..data renamed over.
+        static async Task SyncSecretAsync(string volume, string keysFile, string version, bool revoked)
+        {
+            Directory.CreateDirectory(Path.Combine(volume, version));
+            var keys = new { Mesh = new { Auth = new { Keys = new[] { new { Name = "team", Sha256 = ApiKeyStore.HashOf("sk-team"), Revoked = revoked } } } } };
+            await File.WriteAllTextAsync(Path.Combine(volume, version, keysFile), System.Text.Json.JsonSerializer.Serialize(keys));
+            File.CreateSymbolicLink(Path.Combine(volume, "..data_tmp"), version);
+            using var rename = System.Diagnostics.Process.Start("mv", ["-T", Path.Combine(volume, "..data_tmp"), Path.Combine(volume, "..data")]);
+            await rename.WaitForExitAsync();
+            Assert.Equal(0, rename.ExitCode);
+        }
     }
 
     [Fact]
@@ -168,7 +232,7 @@ public sealed partial class KubernetesManifestTests
         var fields = typeof(BackendEndpoint).GetProperties().Select(p => p.Name).ToHashSet();
         var discovery = typeof(DiscoveryOptions).GetProperties().Select(p => $"Mesh__Discovery__{p.Name}").ToHashSet();
         Assert.All(settings.Keys, key => Assert.True(
-            key is "ASPNETCORE_HTTP_PORTS" or "Mesh__Auth__KeysFile" || WeightSetting().IsMatch(key) || discovery.Contains(key) ||
+            key is "ASPNETCORE_HTTP_PORTS" or "Mesh__Auth__KeysFile" or "DOTNET_USE_POLLING_FILE_WATCHER" || WeightSetting().IsMatch(key) || discovery.Contains(key) ||
             (FleetSetting().Match(key) is { Success: true } m && fields.Contains(m.Groups[2].Value)),
             $"{key} is not a setting the gateway reads"));
 
