@@ -126,6 +126,58 @@ public sealed partial class PrometheusFilesTests
         }
     }
 
+    /// <summary>
+    /// Every gateway replica probes every backend and exports its own <c>mesh_backend_healthy</c>; with the two of
+    /// <c>ops/k8s/</c> a plain sum counted each ready backend twice. A backend counts once, as ready if any gateway
+    /// sees it ready.
+    /// </summary>
+    [Fact]
+    public async Task Ready_backends_per_pool_counts_each_backend_once_across_gateways()
+    {
+        var panel = DashboardFile.LoadAll().SelectMany(d => d.Panels).Single(p => p.Title == "Ready backends per pool");
+        var expression = DashboardFile.Expand(Assert.Single(panel.Targets).Expression);
+        static string Series(string gateway, string backend, string cluster) =>
+            $"mesh_backend_healthy{{job=\"mesh-gateway\", instance=\"{gateway}:8080\", backend=\"{backend}\", cluster=\"{cluster}\"}}";
+        static string ClusterLabel(string cluster) => "{cluster=\"" + cluster + "\"}";
+
+        var file = Path.Combine(Path.GetTempPath(), $"mesh-ready-backends-{Guid.NewGuid():N}.yml");
+        await File.WriteAllTextAsync(file, $"""
+            evaluation_interval: 1m
+            tests:
+              - interval: 1m
+                input_series:
+                  - series: '{Series("gw-1", "b1", "shared:a")}'
+                    values: '1x5'
+                  - series: '{Series("gw-2", "b1", "shared:a")}'
+                    values: '1x5'
+                  - series: '{Series("gw-1", "b2", "shared:a")}'
+                    values: '0x5'
+                  - series: '{Series("gw-2", "b2", "shared:a")}'
+                    values: '0x5'
+                  - series: '{Series("gw-1", "b3", "shared:b")}'
+                    values: '1x5'
+                  - series: '{Series("gw-2", "b3", "shared:b")}'
+                    values: '0x5'
+                promql_expr_test:
+                  - expr: '{expression.Replace("'", "''", StringComparison.Ordinal)}'
+                    eval_time: 5m
+                    exp_samples:
+                      - labels: '{ClusterLabel("shared:a")}'
+                        value: 1
+                      - labels: '{ClusterLabel("shared:b")}'
+                        value: 1
+            """);
+        try
+        {
+            var output = await PromtoolAsync("test", "rules", file);
+            Assert.DoesNotContain("FAILED", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     private static string[] RuleFileNames() =>
         [.. System.IO.Directory.GetFiles(Directory, "*rules.yml").Select(Path.GetFileName).OfType<string>()];
 
