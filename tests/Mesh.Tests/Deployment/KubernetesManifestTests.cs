@@ -201,6 +201,28 @@ public sealed partial class KubernetesManifestTests
         }
     }
 
+    /// <summary>
+    /// Neither host needs a capability (ports above 1024; the GPU's device nodes come from the device plugin), so no
+    /// container may gain one, and the gateway, which faces clients, runs as its image's unprivileged user.
+    /// </summary>
+    [Fact]
+    public void Containers_run_without_privileges_and_the_gateway_not_as_root()
+    {
+        foreach (var deployment in Deployments)
+        {
+            Assert.Equal("RuntimeDefault", Scalar(deployment, "spec", "template", "spec", "securityContext", "seccompProfile", "type"));
+            var container = Container(deployment);
+            Assert.Equal("false", Scalar(container, "securityContext", "allowPrivilegeEscalation"));
+            Assert.Equal(["ALL"], Sequence(container, "securityContext", "capabilities", "drop"));
+            Assert.False(((YamlMappingNode)Node(container, "securityContext", "capabilities")).Children.ContainsKey(new YamlScalarNode("add")));
+        }
+
+        Assert.Equal("true", Scalar(Gateway, "spec", "template", "spec", "securityContext", "runAsNonRoot"));
+        var dockerfile = File.ReadAllText(Path.Combine(RepoPaths.Root, "gateway/Dockerfile"));
+        var runtimeStage = dockerfile[dockerfile.LastIndexOf("\nFROM ", StringComparison.Ordinal)..];
+        Assert.Matches(@"(?m)^USER \$APP_UID$", runtimeStage);
+    }
+
     [Fact]
     public void Services_and_disruption_budgets_select_their_deployments_pods()
     {
