@@ -33,6 +33,17 @@ public sealed partial class ComposeFileTests
         Assert.True(BackendServices.Count() >= 2, "at least two backends");
     }
 
+    /// <summary>Without a restart policy Docker leaves a crashed backend or gateway down, and the whole fleet after a reboot.</summary>
+    [Fact]
+    public void Every_service_is_restarted_after_a_crash_or_a_reboot()
+    {
+        foreach (var service in Services.Children.Keys.Select(k => ((YamlScalarNode)k).Value!))
+        {
+            Assert.True(Service(service).Children.ContainsKey(new YamlScalarNode("restart")), $"{service} has no restart policy");
+            Assert.True(Scalar(Service(service), "restart") is "always" or "unless-stopped", $"{service} is not restarted after a reboot");
+        }
+    }
+
     [Fact]
     public void The_gateway_cannot_start_without_an_api_key()
     {
