@@ -252,9 +252,11 @@ public sealed partial class KubernetesManifestTests
     {
         var settings = Environment(Container(Gateway));
         var fields = typeof(BackendEndpoint).GetProperties().Select(p => p.Name).ToHashSet();
-        var discovery = typeof(DiscoveryOptions).GetProperties().Select(p => $"Mesh__Discovery__{p.Name}").ToHashSet();
+        var sections = typeof(DiscoveryOptions).GetProperties().Select(p => $"Mesh__Discovery__{p.Name}")
+            .Concat(typeof(Mesh.Contracts.Http.ShutdownOptions).GetProperties().Select(p => $"Mesh__Shutdown__{p.Name}"))
+            .ToHashSet();
         Assert.All(settings.Keys, key => Assert.True(
-            key is "ASPNETCORE_HTTP_PORTS" or "Mesh__Auth__KeysFile" or "DOTNET_USE_POLLING_FILE_WATCHER" || WeightSetting().IsMatch(key) || discovery.Contains(key) ||
+            key is "ASPNETCORE_HTTP_PORTS" or "Mesh__Auth__KeysFile" or "DOTNET_USE_POLLING_FILE_WATCHER" || WeightSetting().IsMatch(key) || sections.Contains(key) ||
             (FleetSetting().Match(key) is { Success: true } m && fields.Contains(m.Groups[2].Value)),
             $"{key} is not a setting the gateway reads"));
 
