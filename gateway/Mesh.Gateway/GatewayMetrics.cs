@@ -55,6 +55,9 @@ public static class GatewayMetrics
     public static readonly Gauge BackendHealthy = Metrics.CreateGauge(
         "mesh_backend_healthy", "1 while the backend's /readyz probe passes, else 0.", "backend", "cluster");
 
+    public static readonly Gauge PoolReadyBackends = Metrics.CreateGauge(
+        "mesh_pool_ready_backends", "Backends of the pool whose /readyz probe passes; 0 also for a pool with no backend at all.", "cluster");
+
     public static readonly Gauge BackendLoad = Metrics.CreateGauge(
         "mesh_backend_load", "Requests in flight plus sentences queued, as the backend last reported.", "backend");
 

@@ -2,6 +2,7 @@ using Mesh.Contracts.Http;
 using Mesh.Gateway;
 using Mesh.Gateway.Admission;
 using Mesh.Gateway.Auth;
+using Mesh.Gateway.Health;
 using Mesh.Gateway.Routing;
 using Mesh.Gateway.Streaming;
 using Microsoft.Extensions.Options;
@@ -44,5 +45,6 @@ return ConfigurationErrors.Run(() =>
         proxy.UseMiddleware<WebSocketRelayMiddleware>();
     });
     app.MapMetrics();
+    app.ExportPoolReadiness();
     app.Run();
 });

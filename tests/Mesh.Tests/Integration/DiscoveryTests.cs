@@ -14,6 +14,7 @@ public sealed class DiscoveryTests
     private const string Host = "pool.mesh.test";
     private const string AddressesSample = $"mesh_backend_discovered_addresses{{host=\"{Host}\"}}";
     private const string FailuresSample = $"mesh_backend_discovery_failures_total{{host=\"{Host}\"}}";
+    private const string PoolReadySample = "mesh_pool_ready_backends{cluster=\"shared:test\"}";
 
     [Fact]
     public async Task A_discovered_pool_follows_its_records_without_a_gateway_restart()
@@ -65,6 +66,38 @@ public sealed class DiscoveryTests
             Assert.Equal("", await MetricAsync(client, HealthySample("dns-b1")));
             Assert.Equal("1", await MetricAsync(client, HealthySample("dns-b2")));
             Assert.False(gateway.HasExited);
+        }
+        finally
+        {
+            File.Delete(hostsFile);
+        }
+    }
+
+    [Fact]
+    public async Task A_pool_with_no_backend_at_all_reads_0_ready_backends_until_one_is_ready()
+    {
+        var port = LoopbackPorts.Unused();
+        await using var backend = await MeshFleet.StartBackendAsync("dns-b1", "test", $"--urls=http://127.0.0.1:{port}");
+        var hostsFile = Path.Combine(Path.GetTempPath(), $"mesh-hosts-{Guid.NewGuid():N}");
+        await WriteRecordsAsync(hostsFile);
+        try
+        {
+            await using var gateway = await HostProcess.StartAsync(
+                RepoPaths.GatewayDll,
+                [
+                    .. MeshFleet.FleetArgs(0, "pool", new Uri($"http://{Host}:{port}/"), "shared", "test"),
+                    "--Mesh:Fleet:Backends:0:Discover=true",
+                    $"--Mesh:Discovery:HostsFile={hostsFile}",
+                    "--Mesh:Discovery:RefreshMs=200",
+                ]);
+            using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(30) };
+
+            // The pool has no backend, so no per-backend series either: only the pool's own says it cannot serve.
+            Assert.Equal("0", await MetricAsync(client, PoolReadySample));
+            Assert.DoesNotContain("mesh_backend_healthy{", await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), StringComparison.Ordinal);
+
+            await WriteRecordsAsync(hostsFile, "127.0.0.1");
+            await Eventually.UntilAsync(async () => await MetricAsync(client, PoolReadySample) == "1", "the pool's ready backend was not counted");
         }
         finally
         {
