@@ -12,13 +12,15 @@ public sealed record ModelList(
 }
 
 /// <summary>
-/// One model id. Beyond OpenAI's fields: how it runs. <see cref="Precision"/> and <see cref="Graphs"/> summarize
+/// One model id. <see cref="Created"/> is when a backend first loaded the model, in Unix seconds; over several backends,
+/// the earliest. Beyond OpenAI's fields: how it runs. <see cref="Precision"/> and <see cref="Graphs"/> summarize
 /// <see cref="Backends"/> (the one value all of them share, or <c>mixed</c>); absent for a model without an engine
 /// (the built-in espeak voice).
 /// </summary>
 public sealed record ModelInfo(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("object")] string Kind,
+    [property: JsonPropertyName("created")] long Created,
     [property: JsonPropertyName("owned_by")] string OwnedBy,
     [property: JsonPropertyName("family")] string Family,
     [property: JsonPropertyName("sample_rate")] int SampleRate,
@@ -29,11 +31,14 @@ public sealed record ModelInfo(
     /// <summary>The summary value of backends that disagree.</summary>
     public const string Mixed = "mixed";
 
-    /// <summary>One entry per id over several backends' lists: their backends together, and what they share.</summary>
+    /// <summary>
+    /// One entry per id over several backends' lists: their backends together, what they share, and the earliest
+    /// <see cref="Created"/>, which does not depend on the order the backends answered in.
+    /// </summary>
     public static ModelInfo Merge(IReadOnlyList<ModelInfo> entries)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        var first = entries[0];
+        var first = entries[0] with { Created = entries.Min(e => e.Created) };
         var backends = entries.SelectMany(e => e.Backends ?? []).ToArray();
         if (backends.Length == 0)
         {

@@ -197,7 +197,9 @@ public sealed partial class ModelHost(
                 model = new FaultInjectingModel(model, faults.Value);
             }
 
-            _description = ModelDescription.Of(model);
+            // A reload after an idle unload keeps the first load's time, so the catalogue's `created` does not move
+            // while this backend serves the same model.
+            _description = ModelDescription.Of(model, _description?.FirstLoaded ?? DateTimeOffset.UtcNow);
             _model = model;
             _status = "ready";
             var elapsed = Stopwatch.GetElapsedTime(started);
@@ -295,7 +297,10 @@ public sealed partial class ModelHost(
 }
 
 /// <summary>A served model as the catalogue lists it; it holds no engine, so it stays valid after the model is unloaded.</summary>
-public sealed record ModelDescription(string Id, string Family, int NativeSampleRate, IReadOnlyList<VoiceDescriptor> Voices, ModelRuntime? Runtime)
+/// <param name="FirstLoaded">When this backend first loaded the model: the catalogue's <c>created</c>.</param>
+public sealed record ModelDescription(
+    string Id, string Family, int NativeSampleRate, IReadOnlyList<VoiceDescriptor> Voices, ModelRuntime? Runtime, DateTimeOffset FirstLoaded)
 {
-    public static ModelDescription Of(ISpeechModel model) => new(model.Id, model.Family, model.NativeSampleRate, model.Voices, model.Runtime);
+    public static ModelDescription Of(ISpeechModel model, DateTimeOffset firstLoaded) =>
+        new(model.Id, model.Family, model.NativeSampleRate, model.Voices, model.Runtime, firstLoaded);
 }

@@ -80,7 +80,7 @@ public static class SpeechEndpoints
             ? [new ModelBackendInfo(backend.Name, backend.Variant, r.Provider, r.Precision, r.Graphs)]
             : null;
         return new ModelList("list", [.. ids.Select(id => new ModelInfo(
-            id, "model", "mesh", model.Family, model.NativeSampleRate, model.Runtime?.Precision, model.Runtime?.Graphs, runtime))]);
+            id, "model", model.FirstLoaded.ToUnixTimeSeconds(), "mesh", model.Family, model.NativeSampleRate, model.Runtime?.Precision, model.Runtime?.Graphs, runtime))]);
     }
 
     private static async Task<JsonHttpResult<VoiceList>> ListVoices(ModelHost host, CancellationToken cancellationToken)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using Mesh.Contracts;
 using Mesh.Tests.Integration;
 
@@ -11,9 +12,12 @@ public sealed class BackendCatalogTests
     [Fact]
     public async Task After_an_idle_unload_the_catalogue_still_lists_the_model_and_its_voices()
     {
+        var started = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         await using var backend = await HostProcess.StartAsync(RepoPaths.BackendDll, [], new Dictionary<string, string> { ["IDLE_UNLOAD_SECONDS"] = "1" });
         await backend.WaitReadyAsync(TimeSpan.FromSeconds(60));
         using var client = new HttpClient { BaseAddress = backend.Url };
+        var created = await AssertListsEspeakAsync(client);
+        Assert.InRange(created, started, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!backend.Output.Contains("unloaded after", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
         {
@@ -21,7 +25,7 @@ public sealed class BackendCatalogTests
         }
 
         Assert.Contains("unloaded after", backend.Output, StringComparison.Ordinal);
-        await AssertListsEspeakAsync(client);
+        Assert.Equal(created, await AssertListsEspeakAsync(client));
 
         // Listing is no request for audio: the model stays unloaded.
         Assert.Equal("unloaded", await client.GetStringAsync(new Uri("/readyz", UriKind.Relative)));
@@ -31,6 +35,11 @@ public sealed class BackendCatalogTests
         Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains(metrics.Split('\n'), line => line.StartsWith("mesh_requests_total{", StringComparison.Ordinal) && line.Contains("model=\"espeak\"", StringComparison.Ordinal) && line.Contains("code=\"400\"", StringComparison.Ordinal));
+
+        // Speech reloads the model, a second or more after the first load; the catalogue still says when that was.
+        using var spoken = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Hi.", response_format = "pcm" });
+        Assert.Equal(HttpStatusCode.OK, spoken.StatusCode);
+        Assert.Equal(created, await AssertListsEspeakAsync(client));
     }
 
     [Fact]
@@ -43,7 +52,8 @@ public sealed class BackendCatalogTests
         await AssertListsEspeakAsync(client);
     }
 
-    private static async Task AssertListsEspeakAsync(HttpClient client)
+    /// <summary>Checks the catalogue lists espeak under its aliases, and returns the <c>created</c> they share.</summary>
+    private static async Task<long> AssertListsEspeakAsync(HttpClient client)
     {
         using var models = await client.GetAsync(new Uri("/v1/models", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, models.StatusCode);
@@ -53,5 +63,12 @@ public sealed class BackendCatalogTests
 
         var voiceList = await client.GetFromJsonAsync(new Uri("/v1/audio/voices", UriKind.Relative), ContractsJsonContext.Default.VoiceList);
         Assert.Contains(voiceList!.Voices, v => v.Id == "alloy" && v.Model == "espeak");
+
+        // OpenAI's Model object states `created` as whole Unix seconds.
+        using var listed = JsonDocument.Parse(await models.Content.ReadAsStringAsync());
+        var created = listed.RootElement.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("created").GetInt64()).Distinct().Single();
+        using var one = JsonDocument.Parse(await client.GetStringAsync(new Uri("/v1/models/tts-1", UriKind.Relative)));
+        Assert.Equal(created, one.RootElement.GetProperty("created").GetInt64());
+        return created;
     }
 }

@@ -157,6 +157,23 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
     }
 
     [Fact]
+    public async Task Models_have_openai_fields_and_the_earliest_created_of_the_backends()
+    {
+        using var gateway = fleet.CreateGatewayClient();
+        var listed = await CreatedByIdAsync(gateway);
+
+        Assert.Equal(listed, await CreatedByIdAsync(gateway));
+        var byBackend = await Task.WhenAll(Enumerable.Range(0, fleet.Backends.Count).Select(async i =>
+        {
+            using var backend = fleet.CreateBackendClient(i);
+            return await CreatedByIdAsync(backend);
+        }));
+        Assert.All(listed, model => Assert.Equal(byBackend.Min(b => b[model.Key]), model.Value));
+        using var one = JsonDocument.Parse(await gateway.GetStringAsync(new Uri("/v1/models/tts-1", UriKind.Relative)));
+        Assert.Equal(listed["tts-1"], one.RootElement.GetProperty("created").GetInt64());
+    }
+
+    [Fact]
     public async Task Backend_metrics_count_speech_but_are_not_reachable_through_the_gateway()
     {
         using var gateway = fleet.CreateGatewayClient();
@@ -172,6 +189,20 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
         Assert.Contains("mesh_requests_total{variant=\"test\",pool=\"shared\"", viaGateway, StringComparison.Ordinal);
         Assert.DoesNotContain("mesh_requests_total{backend=", viaGateway, StringComparison.Ordinal);
         Assert.DoesNotContain("mesh_tts_time_to_first_audio_seconds_count{backend=", viaGateway, StringComparison.Ordinal);
+    }
+
+    /// <summary>Each listed model's <c>created</c>, after checking the entry has OpenAI's Model fields.</summary>
+    private static async Task<Dictionary<string, long>> CreatedByIdAsync(HttpClient client)
+    {
+        using var listed = JsonDocument.Parse(await client.GetStringAsync(new Uri("/v1/models", UriKind.Relative)));
+        var models = listed.RootElement.GetProperty("data").EnumerateArray().ToArray();
+        Assert.NotEmpty(models);
+        Assert.All(models, m =>
+        {
+            Assert.Equal("model", m.GetProperty("object").GetString());
+            Assert.Equal("mesh", m.GetProperty("owned_by").GetString());
+        });
+        return models.ToDictionary(m => m.GetProperty("id").GetString()!, m => m.GetProperty("created").GetInt64());
     }
 
     private static async Task<HttpResponseMessage> PostSpeechAsync(HttpClient client, object body) =>
