@@ -29,6 +29,7 @@ public sealed record SpeechRequest
     public string? StreamFormat { get; init; }
 
     [JsonPropertyName("sample_rate")]
+    [JsonConverter(typeof(WholeNumberJsonConverter))]
     public int? SampleRate { get; init; }
 
     [JsonPropertyName("language")]

@@ -269,7 +269,7 @@ public static class SpeechRequestParser
             return ApiError.InvalidRequest("Request body has a field of the wrong type.", param, "invalid_type");
         }
 
-        // A number that is not a 32-bit integer is a value the field does not offer, not a type mistake.
+        // A number that is no whole 32-bit value (16000.5) is a value the field does not offer, not a type mistake.
         if (param == "sample_rate" && token.Type == JsonTokenType.Number)
         {
             return SampleRateNotOffered(token.Raw ?? "that number");

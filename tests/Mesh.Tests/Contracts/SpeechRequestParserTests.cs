@@ -58,6 +58,32 @@ public sealed class SpeechRequestParserTests
     }
 
     [Theory]
+    [InlineData("16000.0")]
+    [InlineData("16000.000")]
+    [InlineData("1.6e4")]
+    [InlineData("16000")]
+    public void A_whole_sample_rate_is_read_however_the_number_is_written(string rate)
+    {
+        var parsed = Parse($$"""{"model":"m","input":"x","voice":"v","sample_rate":{{rate}}}""");
+
+        Assert.True(parsed.IsValid, parsed.Error?.Message);
+        Assert.Equal(16000, parsed.Request!.SampleRate);
+    }
+
+    [Theory]
+    [InlineData("16000.5")]
+    [InlineData("16000.0000001")]
+    [InlineData("1.60005e4")]
+    [InlineData("4294983296.0")]
+    public void A_sample_rate_with_a_fraction_or_beyond_32_bits_is_not_offered(string rate)
+    {
+        var error = Parse($$"""{"model":"m","input":"x","voice":"v","sample_rate":{{rate}}}""").Error!;
+
+        Assert.Equal((400, ErrorTypes.InvalidRequest, "sample_rate", "invalid_value"), (error.Status, error.Type, error.Param, error.Code));
+        Assert.StartsWith($"'{rate}' is not a valid sample_rate; expected one of: 8000, 16000,", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("""{"model":"","input":"x","voice":"v"}""", "model", "invalid_value")]
     [InlineData("""{"model":"m","voice":"v"}""", "input", "missing_required_parameter")]
     [InlineData("""{"model":"m","input":"x"}""", "voice", "missing_required_parameter")]

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text;
 using Mesh.Contracts;
 
 namespace Mesh.Tests.Integration;
@@ -28,6 +29,19 @@ public sealed class RatesAndSpeedTests(MeshFleet fleet)
         // espeak's own output varies by a few milliseconds between runs of the same text; resampling must add nothing to that.
         Assert.InRange(resampled.Audio.DurationSeconds, native.Audio.DurationSeconds * 0.99, native.Audio.DurationSeconds * 1.01);
         Assert.InRange(resampled.Audio.Rms, native.Audio.Rms * 0.8, native.Audio.Rms * 1.2);
+    }
+
+    [Fact]
+    public async Task A_rate_written_as_a_float_is_that_rate()
+    {
+        // Python's json writes a float's 16000.0 so; a serializer here would write 16000, hence the body as text.
+        using var client = fleet.CreateGatewayClient();
+        using var content = new StringContent(
+            $$"""{"model":"tts-1","voice":"alloy","input":"{{Text}}","response_format":"wav","sample_rate":16000.0}""", Encoding.UTF8, "application/json");
+        using var response = await client.PostAsync(new Uri("/v1/audio/speech", UriKind.Relative), content);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(16000, DecodedAudio.FromWav(await response.Content.ReadAsByteArrayAsync()).SampleRate);
     }
 
     [Fact]
