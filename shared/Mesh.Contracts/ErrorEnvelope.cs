@@ -25,6 +25,9 @@ public sealed record ApiError(int Status, string Message, string Type, string? P
     public static ApiError TooLarge(string message) =>
         new(413, message, ErrorTypes.InvalidRequest, null, "request_too_large");
 
+    public static ApiError UnsupportedMediaType(string message, string code) =>
+        new(415, message, ErrorTypes.InvalidRequest, null, code);
+
     public static ApiError Unavailable(string message, string code) =>
         new(503, message, ErrorTypes.Server, null, code);
 

@@ -1,6 +1,5 @@
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
-using Microsoft.Net.Http.Headers;
 
 namespace Mesh.Backend.Host;
 
@@ -10,15 +9,9 @@ public sealed record RequestBody(ReadOnlyMemory<byte> Bytes, ApiError? Error)
     /// <summary>Reads a JSON body of at most <paramref name="maxBytes"/> bytes without trusting Content-Length.</summary>
     public static async Task<RequestBody> ReadJsonAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
     {
-        // No content type (curl without -H) is read as JSON; a different declared type is a client mistake.
-        if (request.ContentType is { } contentType && !IsJson(contentType))
+        if (JsonBodyContentType.Refusal(request.ContentType) is { } refusal)
         {
-            return Refuse(new ApiError(
-                StatusCodes.Status415UnsupportedMediaType,
-                $"Content-Type '{contentType}' is not supported; send 'application/json'.",
-                ErrorTypes.InvalidRequest,
-                null,
-                "unsupported_media_type"));
+            return Refuse(refusal);
         }
 
         if (request.ContentLength > maxBytes)
@@ -48,11 +41,6 @@ public sealed record RequestBody(ReadOnlyMemory<byte> Bytes, ApiError? Error)
 
         return new RequestBody(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), null);
     }
-
-    /// <summary><c>application/json</c> or a <c>+json</c> type, with any parameters; not a look-alike such as <c>application/jsonp</c>.</summary>
-    private static bool IsJson(string contentType) =>
-        MediaTypeHeaderValue.TryParse(contentType, out var media) &&
-        (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase));
 
     private static ApiError TooLarge(int maxBytes) => ApiError.TooLarge($"Request body exceeds {maxBytes} bytes.");
 

@@ -181,7 +181,10 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         }
 
         request.Body = new MemoryStream(buffer, 0, length, writable: false);
-        return new BufferedBody(RoutingFields.Read(buffer.AsSpan(0, length)), null);
+        // A body the backend refuses for its Content-Type is not read here either: in another charset its fields would be
+        // misread as UTF-8, and a priority misread from it could be refused ahead of the 415 that names the real mistake.
+        var fields = JsonBodyContentType.Refusal(request.ContentType) is null ? RoutingFields.Read(buffer.AsSpan(0, length)) : RoutingFields.None;
+        return new BufferedBody(fields, null);
     }
 
     /// <summary>A body of declared length, read into a buffer of that size (the server fails a body that ends early).</summary>

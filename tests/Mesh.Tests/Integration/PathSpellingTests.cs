@@ -154,6 +154,23 @@ public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IC
         ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsEnvelope(await raised.Content.ReadAsStringAsync()), "permission_error", MeshHeaders.Priority, "priority_not_allowed");
     }
 
+    [Fact]
+    public async Task A_body_in_another_charset_is_refused_for_it_not_for_the_priority_it_seems_to_ask()
+    {
+        using var client = new HttpClient { BaseAddress = keyed.Gateway.Url };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech")
+        {
+            Content = new ByteArrayContent(System.Text.Encoding.Latin1.GetBytes("""{"model":"tts-1","voice":"alloy","input":"Hi.","priority":"realtime"}""")),
+        };
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json; charset=iso-8859-1");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", BatchOnlyKey);
+
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsEnvelope(await response.Content.ReadAsStringAsync()), null, "unsupported_charset");
+    }
+
     private static async Task<HttpResponseMessage> SpeakAsync(HttpClient client, string path, string key, object body, params (string Name, string Value)[] headers)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };

@@ -122,6 +122,21 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
         Assert.Equal(param, envelope.Error.Param);
     }
 
+    [Theory]
+    [InlineData("application/json; charset=utf-8")]
+    [InlineData("application/json; charset=UTF-8")]
+    [InlineData("application/json;charset=\"utf-8\"")]
+    [InlineData("application/json")]
+    public async Task A_body_declared_as_utf8_in_any_spelling_is_read(string contentType)
+    {
+        using var client = fleet.CreateGatewayClient();
+        using var content = new ByteArrayContent("""{"model":"tts-1","voice":"alloy","input":"Hi.","response_format":"pcm"}"""u8.ToArray());
+        content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        using var response = await client.PostAsync(new Uri("/v1/audio/speech", UriKind.Relative), content);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
     [Fact]
     public async Task Input_of_exactly_4096_characters_is_accepted()
     {

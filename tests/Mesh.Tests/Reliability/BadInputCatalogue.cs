@@ -162,6 +162,8 @@ public static class BadInputCatalogue
         yield return new HttpCase("speech: form encoded", "POST", Speech, Utf8(Body()), 415, null, "unsupported_media_type", ContentType: "application/x-www-form-urlencoded");
         yield return new HttpCase("speech: application/jsonp look-alike", "POST", Speech, Utf8(Body()), 415, null, "unsupported_media_type", ContentType: "application/jsonp");
         yield return new HttpCase("speech: multipart", "POST", Speech, Utf8(Body()), 415, null, "unsupported_media_type", ContentType: "multipart/form-data; boundary=x");
+        yield return new HttpCase("speech: charset iso-8859-1", "POST", Speech, Latin1(Body()), 415, null, "unsupported_charset", ContentType: "application/json; charset=iso-8859-1");
+        yield return new HttpCase("speech: charset utf-16", "POST", Speech, Encoding.Unicode.GetBytes(Body()), 415, null, "unsupported_charset", ContentType: "application/json; charset=utf-16");
         yield return Method("speech: GET", "GET", Speech);
         yield return Method("speech: PUT", "PUT", Speech);
         yield return Method("speech: DELETE", "DELETE", Speech);
@@ -192,6 +194,7 @@ public static class BadInputCatalogue
             yield return NotFound($"{label}: model unknown", path, """{"model":"tts-9","voice":"alloy","input":"Hi."}""", "model", "model_not_found");
             yield return new HttpCase($"{label}: body over the limit", "POST", path, Utf8(OversizedBody), 413, null, "request_too_large");
             yield return new HttpCase($"{label}: text/plain", "POST", path, Utf8(Body()), 415, null, "unsupported_media_type", ContentType: "text/plain");
+            yield return new HttpCase($"{label}: charset utf-16", "POST", path, Encoding.Unicode.GetBytes(Body()), 415, null, "unsupported_charset", ContentType: "application/json; charset=utf-16");
             yield return Method($"{label}: GET", "GET", path);
             yield return WithHeader(Bad($"{label}: X-Priority unknown", path, """{"voice":"alloy","input":"Hi."}""", MeshHeaders.Priority, "invalid_value"), MeshHeaders.Priority, "now");
             yield return WithHeader(Bad($"{label}: X-Mesh-Variant unknown", path, """{"voice":"alloy","input":"Hi."}""", MeshHeaders.Variant, "unknown_variant"), MeshHeaders.Variant, "../b");
@@ -232,6 +235,7 @@ public static class BadInputCatalogue
         yield return Unknown("backend: unknown path", "/v1/nothing") with { Target = Target.Backend };
         yield return Bad("backend: unclosed array", Speech, "[", null, "invalid_json") with { Target = Target.Backend };
         yield return new HttpCase("backend: text/plain", "POST", PcmStream, Utf8(Body()), 415, null, "unsupported_media_type", ContentType: "text/plain", Target: Target.Backend);
+        yield return new HttpCase("backend: charset iso-8859-1", "POST", Speech, Latin1(Body()), 415, null, "unsupported_charset", ContentType: "application/json; charset=iso-8859-1", Target: Target.Backend);
     }
 
     /// <summary>A valid request body with extra fields spliced in.</summary>
@@ -241,6 +245,8 @@ public static class BadInputCatalogue
     private static string Json(string input) => "{\"model\":\"tts-1\",\"voice\":\"alloy\",\"input\":\"" + input + "\"}";
 
     private static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
+
+    private static byte[] Latin1(string text) => Encoding.Latin1.GetBytes(text);
 
     private static HttpCase Bad(string name, string path, string body, string? param, string code) =>
         new(name, "POST", path, Utf8(body), 400, param, code);

@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Primitives;
+using Microsoft.Net.Http.Headers;
+
+namespace Mesh.Contracts.Http;
+
+/// <summary>
+/// The declared types a JSON request body is read under: <c>application/json</c> or a <c>+json</c> type, with any
+/// parameters, in UTF-8. RFC 8259 makes JSON UTF-8, so a <c>charset</c> may say so and any other is refused rather than
+/// misread as UTF-8. No <c>Content-Type</c> at all (curl without -H) is read as JSON.
+/// </summary>
+public static class JsonBodyContentType
+{
+    /// <summary>Null when a body declared as <paramref name="contentType"/> is read as JSON; else the 415 that refuses it.</summary>
+    public static ApiError? Refusal(string? contentType)
+    {
+        if (contentType is null)
+        {
+            return null;
+        }
+
+        if (!MediaTypeHeaderValue.TryParse(contentType, out var media) || !IsJson(media))
+        {
+            return ApiError.UnsupportedMediaType($"Content-Type '{contentType}' is not supported; send 'application/json'.", "unsupported_media_type");
+        }
+
+        var charset = HeaderUtilities.RemoveQuotes(media.Charset);
+        return charset.HasValue && !StringSegment.Equals(charset, "utf-8", StringComparison.OrdinalIgnoreCase)
+            ? ApiError.UnsupportedMediaType(
+                $"Charset '{charset}' is not supported; send the JSON body in UTF-8 ('application/json; charset=utf-8', or no charset).", "unsupported_charset")
+            : null;
+    }
+
+    /// <summary>Not a look-alike such as <c>application/jsonp</c>.</summary>
+    private static bool IsJson(MediaTypeHeaderValue media) =>
+        media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase);
+}
