@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using Mesh.Contracts;
 
 namespace Mesh.Tests.Integration;
 
@@ -53,6 +54,29 @@ public sealed class FormatsThroughGatewayTests(MeshFleet fleet)
             new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = Text, response_format = "opus", sample_rate = 22050 });
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("/v1/audio/speech", "pcm", null, true)]
+    [InlineData("/v1/audio/speech", "pcm", "sse", true)]
+    [InlineData("/v1/audio/speech/stream/pcm", null, null, true)]
+    [InlineData("/v1/audio/speech/stream", null, null, true)]
+    [InlineData("/v1/audio/speech", "mp3", null, false)]
+    [InlineData("/v1/audio/speech", "wav", null, false)]
+    [InlineData("/v1/audio/speech", "opus", "audio", false)]
+    [InlineData("/v1/audio/speech", "mp3", "sse", false)]
+    public async Task Only_raw_pcm_audio_states_its_format_in_pcm_headers(string path, string? format, string? streamFormat, bool rawPcm)
+    {
+        using var client = fleet.CreateGatewayClient();
+        using var response = await client.PostAsJsonAsync(
+            new Uri(path, UriKind.Relative),
+            new { model = "tts-1", voice = "alloy", input = "Hi.", response_format = format, stream_format = streamFormat });
+        await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        string?[] stated = [.. new[] { MeshHeaders.PcmSampleRate, MeshHeaders.PcmBitDepth, MeshHeaders.PcmChannels }
+            .Select(name => response.Headers.TryGetValues(name, out var values) ? values.Single() : null)];
+        Assert.Equal(rawPcm ? ["22050", "16", "1"] : [null, null, null], stated);
     }
 
     private static async Task<byte[]> SynthesizeAsync(HttpClient client, string format)

@@ -24,11 +24,10 @@ public sealed class RatesAndSpeedTests(MeshFleet fleet)
         var native = await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input = Text, response_format = "wav" });
         var resampled = await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input = Text, response_format = "wav", sample_rate = rate });
 
-        Assert.Equal(rate, resampled.Audio.SampleRate);
-        Assert.Equal(rate.ToString(System.Globalization.CultureInfo.InvariantCulture), resampled.Rate);
+        Assert.Equal(rate, resampled.SampleRate);
         // espeak's own output varies by a few milliseconds between runs of the same text; resampling must add nothing to that.
-        Assert.InRange(resampled.Audio.DurationSeconds, native.Audio.DurationSeconds * 0.99, native.Audio.DurationSeconds * 1.01);
-        Assert.InRange(resampled.Audio.Rms, native.Audio.Rms * 0.8, native.Audio.Rms * 1.2);
+        Assert.InRange(resampled.DurationSeconds, native.DurationSeconds * 0.99, native.DurationSeconds * 1.01);
+        Assert.InRange(resampled.Rms, native.Rms * 0.8, native.Rms * 1.2);
     }
 
     [Fact]
@@ -50,7 +49,7 @@ public sealed class RatesAndSpeedTests(MeshFleet fleet)
         using var client = fleet.CreateGatewayClient();
         var audio = await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input = Text, response_format = "wav" });
 
-        Assert.Equal(22050, audio.Audio.SampleRate);
+        Assert.Equal(22050, audio.SampleRate);
     }
 
     [Theory]
@@ -67,7 +66,7 @@ public sealed class RatesAndSpeedTests(MeshFleet fleet)
         var changed = await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input = Text, response_format = "pcm", speed });
 
         // espeak's own rate is not exactly linear in words per minute, so allow a generous band around 1/speed.
-        var ratio = changed.Audio.DurationSeconds / normal.Audio.DurationSeconds;
+        var ratio = changed.DurationSeconds / normal.DurationSeconds;
         Assert.InRange(ratio, 0.7 / speed, 1.3 / speed);
     }
 
@@ -81,7 +80,7 @@ public sealed class RatesAndSpeedTests(MeshFleet fleet)
         var durations = new List<double>();
         foreach (var speed in speeds)
         {
-            durations.Add((await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input, response_format = "pcm", speed })).Audio.DurationSeconds);
+            durations.Add((await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input, response_format = "pcm", speed })).DurationSeconds);
         }
 
         // espeak's own length varies by a few milliseconds between runs of the same text.
@@ -91,15 +90,14 @@ public sealed class RatesAndSpeedTests(MeshFleet fleet)
         }
     }
 
-    private static async Task<(DecodedAudio Audio, string Rate)> SynthesizeAsync(HttpClient client, object body)
+    /// <summary>The audio at the rate it states: in its WAV header, or for raw PCM in <c>X-PCM-Sample-Rate</c>.</summary>
+    private static async Task<DecodedAudio> SynthesizeAsync(HttpClient client, object body)
     {
         using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), body);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var bytes = await response.Content.ReadAsByteArrayAsync();
-        var rate = response.Headers.GetValues(MeshHeaders.PcmSampleRate).Single();
-        var audio = response.Content.Headers.ContentType?.MediaType == "audio/wav"
+        return response.Content.Headers.ContentType?.MediaType == "audio/wav"
             ? DecodedAudio.FromWav(bytes)
-            : DecodedAudio.FromPcm16(bytes, int.Parse(rate, System.Globalization.CultureInfo.InvariantCulture));
-        return (audio, rate);
+            : DecodedAudio.FromPcm16(bytes, int.Parse(response.Headers.GetValues(MeshHeaders.PcmSampleRate).Single(), System.Globalization.CultureInfo.InvariantCulture));
     }
 }

@@ -15,7 +15,7 @@ public sealed class EncodedAudioSurface(IAudioEncoder encoder, int sampleRate) :
     public void Start(HttpResponse response)
     {
         response.ContentType = encoder.ContentType;
-        SurfaceHeaders.SetPcmRate(response, sampleRate);
+        SurfaceHeaders.SetPcmFormatIfRaw(response, encoder, sampleRate);
     }
 
     public async ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken) =>

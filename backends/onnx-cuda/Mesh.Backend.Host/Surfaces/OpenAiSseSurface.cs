@@ -13,7 +13,11 @@ public sealed class OpenAiSseSurface(IAudioEncoder encoder, int sampleRate) : IS
 {
     private readonly EncodedAudioSurface _audio = new(encoder, sampleRate);
 
-    public void Start(HttpResponse response) => SurfaceHeaders.SetEventStream(response, sampleRate);
+    public void Start(HttpResponse response)
+    {
+        SurfaceHeaders.SetEventStream(response);
+        SurfaceHeaders.SetPcmFormatIfRaw(response, encoder, sampleRate);
+    }
 
     public async ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken)
     {

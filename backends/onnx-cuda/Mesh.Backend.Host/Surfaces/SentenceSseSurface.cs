@@ -15,7 +15,11 @@ public sealed class SentenceSseSurface(int sampleRate) : ISpeechSurface
     private string _sentenceText = "";
     private int _sentences;
 
-    public void Start(HttpResponse response) => SurfaceHeaders.SetEventStream(response, sampleRate);
+    public void Start(HttpResponse response)
+    {
+        SurfaceHeaders.SetEventStream(response);
+        SurfaceHeaders.SetPcmFormat(response, sampleRate);
+    }
 
     // Nothing here waits: PCM needs no encoder, so both calls have completed when they return.
     public ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken) =>
