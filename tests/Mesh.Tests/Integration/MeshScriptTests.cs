@@ -192,6 +192,29 @@ public sealed class MeshScriptTests : IDisposable
         Assert.Contains("status", help, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A command line the script cannot run exits 2 (as the model tools and the benchmarks do; 1 is for work that
+    /// failed) with one line naming the problem, and starts nothing: a missing value is not taken from the next option.
+    /// </summary>
+    [Theory]
+    [InlineData("up --port", "--port needs a number")]
+    [InlineData("up --keys --observe", "--keys needs a file")]
+    [InlineData("up --port 0", "--port must be 1-65535")]
+    [InlineData("up --bogus", "unknown option for up: --bogus")]
+    [InlineData("soak --minutes", "--minutes needs a number")]
+    [InlineData("bench", "usage: ./mesh bench")]
+    [InlineData("bench quick --out --target http://127.0.0.1:1", "--out needs a directory")]
+    [InlineData("bench pipeline --bogus", "unknown option for bench pipeline: --bogus")]
+    [InlineData("bogus", "unknown command 'bogus'")]
+    public async Task A_command_line_it_cannot_run_exits_2_and_starts_nothing(string commandLine, string message)
+    {
+        var (exitCode, _, errors) = await RunAsync(commandLine.Split(' '));
+
+        Assert.Equal(2, exitCode);
+        Assert.StartsWith("mesh: " + message, errors, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_stateDir, "logs")), "a refused command line started something");
+    }
+
     public void Dispose()
     {
         Directory.Delete(_stateDir, recursive: true);
@@ -261,6 +284,26 @@ public sealed class MeshScriptTests : IDisposable
             await process.WaitForExitAsync();
             return output;
         }
+    }
+
+    /// <summary>Runs a command that should end by itself: its exit code, output and errors (killed after a minute).</summary>
+    private async Task<(int ExitCode, string Output, string Errors)> RunAsync(params string[] args)
+    {
+        using var process = StartMesh(args);
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"./mesh {string.Join(' ', args)} did not end: {await errors}");
+        }
+
+        return (process.ExitCode, await output, await errors);
     }
 
     private static bool IsAlive(int pid)
