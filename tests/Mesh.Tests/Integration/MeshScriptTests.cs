@@ -201,6 +201,10 @@ public sealed class MeshScriptTests : IDisposable
     [InlineData("up --keys --observe", "--keys needs a file")]
     [InlineData("up --port 0", "--port must be 1-65535")]
     [InlineData("up --bogus", "unknown option for up: --bogus")]
+    [InlineData("up --backends 1 --port {port} --variants int8:90,bogus:10", "variant 'bogus': unknown word 'bogus'")]
+    [InlineData("up --backends 1 --port {port} --variants fp32:1,fp32:2", "--variants names 'fp32' twice")]
+    [InlineData("up --backends 1 --port {port} --variants default:1.2.3", "--variants must look like")]
+    [InlineData("bench quick --ab int8,bogus", "variant 'bogus': unknown word 'bogus'")]
     [InlineData("soak --minutes", "--minutes needs a number")]
     [InlineData("bench", "usage: ./mesh bench")]
     [InlineData("bench quick --out --target http://127.0.0.1:1", "--out needs a directory")]
@@ -208,7 +212,8 @@ public sealed class MeshScriptTests : IDisposable
     [InlineData("bogus", "unknown command 'bogus'")]
     public async Task A_command_line_it_cannot_run_exits_2_and_starts_nothing(string commandLine, string message)
     {
-        var (exitCode, _, errors) = await RunAsync(commandLine.Split(' '));
+        var port = LoopbackPorts.Unused().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var (exitCode, _, errors) = await RunAsync(commandLine.Replace("{port}", port, StringComparison.Ordinal).Split(' '));
 
         Assert.Equal(2, exitCode);
         Assert.StartsWith("mesh: " + message, errors, StringComparison.Ordinal);
