@@ -192,6 +192,21 @@ public sealed class MeshScriptTests : IDisposable
         Assert.Contains("status", help, StringComparison.Ordinal);
     }
 
+    /// <summary>A port held by a service that does not speak HTTP is as taken as one a web server holds: refused before any backend starts.</summary>
+    [Fact]
+    public async Task Up_refuses_a_port_any_listener_holds_before_starting_anything()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+
+        var (exitCode, _, errors) = await RunAsync("up", "--backends", "1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.Equal(1, exitCode);
+        Assert.StartsWith($"mesh: port {port} is already in use", errors, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateDirectories(_stateDir, "logs", SearchOption.AllDirectories));
+    }
+
     /// <summary>
     /// A command line the script cannot run exits 2 (as the model tools and the benchmarks do; 1 is for work that
     /// failed) with one line naming the problem, and starts nothing: a missing value is not taken from the next option.
