@@ -53,8 +53,9 @@ public sealed class MeshScriptTests : IDisposable
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        var status = await RunToEndAsync(StartMesh("status"));
+        var (statusExit, status, _) = await RunAsync("status");
         Assert.Equal(3, status.Split('\n').Count(line => line.Contains("running, ready", StringComparison.Ordinal)));
+        Assert.Equal(0, statusExit);
 
         using (var kill = Process.Start("kill", ["-" + signal, mesh.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
         {
@@ -208,6 +209,36 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     /// <summary>
+    /// A fleet file left by a ./mesh up that was killed outright describes no fleet: status says so and exits 1 (a
+    /// health check must not pass on it), and restart refuses without leaving a request for the next fleet.
+    /// </summary>
+    [Fact]
+    public async Task Status_and_restart_fail_on_a_fleet_file_whose_mesh_up_is_gone()
+    {
+        int Exited()
+        {
+            using var gone = Process.Start("true")!;
+            gone.WaitForExit();
+            return gone.Id;
+        }
+
+        await File.WriteAllTextAsync(FleetPath, $$"""
+            {"mesh": {"pid": {{Exited()}}}, "gateway": {"pid": {{Exited()}}, "url": "http://127.0.0.1:1"},
+             "backends": [{"name": "default-b1", "pid": {{Exited()}}, "url": "http://127.0.0.1:1", "pool": "shared", "variant": "default"}]}
+            """);
+
+        var (statusExit, status, statusErrors) = await RunAsync("status");
+        Assert.Equal(1, statusExit);
+        Assert.Equal(2, status.Split('\n').Count(line => line.Contains("dead", StringComparison.Ordinal)));
+        Assert.Contains("is not running", statusErrors, StringComparison.Ordinal);
+
+        var (restartExit, _, restartErrors) = await RunAsync("restart", "default-b1");
+        Assert.Equal(1, restartExit);
+        Assert.Contains("is not running", restartErrors, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_stateDir, "restart-request")), "a refused restart left its request behind");
+    }
+
+    /// <summary>
     /// A command line the script cannot run exits 2 (as the model tools and the benchmarks do; 1 is for work that
     /// failed) with one line naming the problem, and starts nothing: a missing value is not taken from the next option.
     /// </summary>
@@ -228,6 +259,9 @@ public sealed class MeshScriptTests : IDisposable
     [InlineData("bench quick --out --target http://127.0.0.1:1", "--out needs a directory")]
     [InlineData("bench pipeline --bogus", "unknown option for bench pipeline: --bogus")]
     [InlineData("bogus", "unknown command 'bogus'")]
+    [InlineData("status --json", "status takes no arguments")]
+    [InlineData("restart --all", "unknown option for restart: --all")]
+    [InlineData("restart default-b1 default-b2", "restart takes one backend name at most")]
     public async Task A_command_line_it_cannot_run_exits_2_and_starts_nothing(string commandLine, string message)
     {
         var port = LoopbackPorts.Unused().ToString(System.Globalization.CultureInfo.InvariantCulture);
