@@ -209,6 +209,70 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     /// <summary>
+    /// SIGTERM for <c>./mesh bench</c> (kill, timeout, the end of a CI job) stops the bench and the fleet it started;
+    /// it used to end only the shell, and the bench ran on to its end with its fleet.
+    /// </summary>
+    [Fact]
+    public async Task Terminating_bench_stops_the_bench_and_its_fleet()
+    {
+        using var mesh = StartMesh("bench", "smoke", "--out", Path.Combine(_stateDir, "bench"));
+        List<int> processes = [];
+        try
+        {
+            var errors = mesh.StandardError.ReadToEndAsync();
+            using (var ready = new CancellationTokenSource(TimeSpan.FromSeconds(90)))
+            {
+                while (await mesh.StandardOutput.ReadLineAsync(ready.Token) is { } line && !line.StartsWith("fleet ready", StringComparison.Ordinal))
+                {
+                }
+            }
+
+            processes = Descendants(mesh.Id);
+            Assert.True(processes.Count >= 4, $"expected the bench and its fleet under ./mesh bench, found {processes.Count} processes");
+
+            using (var kill = Process.Start("kill", ["-TERM", mesh.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
+            {
+                await mesh.WaitForExitAsync(exited.Token);
+            }
+
+            var deadline = DateTime.UtcNow.AddSeconds(5);
+            while (processes.Any(IsAlive) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+
+            Assert.Empty(processes.Where(IsAlive).Select(pid => $"{pid}: {File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ')}"));
+            _ = await errors;
+        }
+        finally
+        {
+            if (!mesh.HasExited)
+            {
+                mesh.Kill(entireProcessTree: true);
+            }
+
+            // Whatever failed above, leave no bench or fleet running behind the test.
+            foreach (var pid in processes.Where(IsAlive))
+            {
+                try
+                {
+                    using var survivor = Process.GetProcessById(pid);
+                    survivor.Kill();
+                }
+                catch (ArgumentException)
+                {
+                    // Gone meanwhile.
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// A fleet file left by a ./mesh up that was killed outright describes no fleet: status says so and exits 1 (a
     /// health check must not pass on it), and restart refuses without leaving a request for the next fleet.
     /// </summary>
@@ -361,6 +425,39 @@ public sealed class MeshScriptTests : IDisposable
         }
 
         return (process.ExitCode, await output, await errors);
+    }
+
+    /// <summary>Every process below <paramref name="pid"/> (children, theirs, ...), from each process's parent in /proc.</summary>
+    private static List<int> Descendants(int pid)
+    {
+        var parents = new Dictionary<int, int>();
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                // The name in parentheses may hold spaces; the parent's pid is the second field after it.
+                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
+                parents[int.Parse(Path.GetFileName(directory), System.Globalization.CultureInfo.InvariantCulture)] =
+                    int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+            }
+            catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
+            {
+                // Not a process, or one that just ended.
+            }
+        }
+
+        var found = new List<int>();
+        var next = new Queue<int>([pid]);
+        while (next.TryDequeue(out var parent))
+        {
+            foreach (var child in parents.Where(p => p.Value == parent).Select(p => p.Key))
+            {
+                found.Add(child);
+                next.Enqueue(child);
+            }
+        }
+
+        return found;
     }
 
     private static bool IsAlive(int pid)
