@@ -191,7 +191,7 @@ public static partial class WebSocketEndpoints
     {
         try
         {
-            await SpeakAsync(socket, message, context, services, logger, clientLeft);
+            await SpeakAsync(socket, message, context, services, logger, clientLeft, connectionAborted);
         }
         catch (OperationCanceledException) when (clientLeft.IsCancellationRequested && !connectionAborted.IsCancellationRequested)
         {
@@ -247,8 +247,18 @@ public static partial class WebSocketEndpoints
         }
     }
 
+    /// <remarks>
+    /// Sends take <paramref name="connectionAborted"/>, not the request's token: cancelling a send under way aborts the
+    /// socket, and the client's close frame, which cancels the request, must still get its close reply.
+    /// </remarks>
     private static async Task SpeakAsync(
-        WebSocket socket, ReadOnlyMemory<byte> message, HttpContext context, SpeechServices services, ILogger logger, CancellationToken cancellationToken)
+        WebSocket socket,
+        ReadOnlyMemory<byte> message,
+        HttpContext context,
+        SpeechServices services,
+        ILogger logger,
+        CancellationToken cancellationToken,
+        CancellationToken connectionAborted)
     {
         var start = Stopwatch.GetTimestamp();
         var parsed = SpeechRequestParser.Parse(message.Span);
@@ -259,7 +269,7 @@ public static partial class WebSocketEndpoints
         if (preparation.Error is { } error)
         {
             services.Count(error, SpeechPreparation.PriorityOf(parsed.Request, SurfaceDefaults.Pcm, headerPriority));
-            await SendErrorAsync(socket, error, cancellationToken);
+            await SendErrorAsync(socket, error, connectionAborted);
             return;
         }
 
@@ -269,7 +279,7 @@ public static partial class WebSocketEndpoints
         var clock = new StreamClock(start, job.OutputSampleRate, labels);
         var requestId = RequestIds.New();
         var sentences = 0;
-        await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Start, RequestId = requestId, SampleRate = job.OutputSampleRate }, cancellationToken);
+        await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Start, RequestId = requestId, SampleRate = job.OutputSampleRate }, connectionAborted);
         BackendMetrics.Requests.WithLabels([.. labels, "200"]).Inc();
         using var deadline = new FirstAudioDeadline(services.FirstAudioTimeout, cancellationToken);
         try
@@ -280,13 +290,13 @@ public static partial class WebSocketEndpoints
                 {
                     case SentenceStarted sentence:
                         sentences++;
-                        await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Sentence, RequestId = requestId, Index = sentence.SentenceIndex, Text = sentence.Text }, cancellationToken);
+                        await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Sentence, RequestId = requestId, Index = sentence.SentenceIndex, Text = sentence.Text }, connectionAborted);
                         break;
                     case AudioProduced audio:
                         deadline.OnAudio();
                         clock.OnProduced(audio.Samples.Length);
                         clock.OnWrite();
-                        await socket.SendAsync(PcmEncoder.ToBytes(audio.Samples), WebSocketMessageType.Binary, true, cancellationToken);
+                        await socket.SendAsync(PcmEncoder.ToBytes(audio.Samples), WebSocketMessageType.Binary, true, connectionAborted);
                         break;
                 }
             }
@@ -298,13 +308,13 @@ public static partial class WebSocketEndpoints
         }
         catch (OperationCanceledException)
         {
-            await SendErrorAsync(socket, deadline.Error, cancellationToken, requestId);
+            await SendErrorAsync(socket, deadline.Error, connectionAborted, requestId);
             return;
         }
         catch (Exception ex) when (ex is not WebSocketException)
         {
             LogSynthesisFailed(logger, ex);
-            await SendErrorAsync(socket, ApiError.Internal("Synthesis failed."), cancellationToken, requestId);
+            await SendErrorAsync(socket, ApiError.Internal("Synthesis failed."), connectionAborted, requestId);
             return;
         }
 
@@ -312,7 +322,7 @@ public static partial class WebSocketEndpoints
         await SendEventAsync(
             socket,
             new StreamEvent { Type = StreamEvent.Done, RequestId = requestId, Sentences = sentences, AudioSeconds = clock.AudioSeconds, SampleRate = job.OutputSampleRate },
-            cancellationToken);
+            connectionAborted);
     }
 
     /// <summary>Reads one whole message; its type is null when it exceeds <see cref="MaxMessageBytes"/>.</summary>
