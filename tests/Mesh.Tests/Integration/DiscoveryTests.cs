@@ -29,14 +29,7 @@ public sealed class DiscoveryTests
         await WriteRecordsAsync(hostsFile, "127.0.0.1");
         try
         {
-            await using var gateway = await HostProcess.StartAsync(
-                RepoPaths.GatewayDll,
-                [
-                    .. MeshFleet.FleetArgs(0, "pool", new Uri($"http://{Host}:{port}/"), "shared", "test"),
-                    "--Mesh:Fleet:Backends:0:Discover=true",
-                    $"--Mesh:Discovery:HostsFile={hostsFile}",
-                    "--Mesh:Discovery:RefreshMs=200",
-                ]);
+            await using var gateway = await StartGatewayAsync(port, hostsFile);
             await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
             using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(30) };
             Assert.All(await ServedByAsync(client, 4), backend => Assert.Equal("dns-b1", backend));
@@ -82,14 +75,7 @@ public sealed class DiscoveryTests
         await WriteRecordsAsync(hostsFile);
         try
         {
-            await using var gateway = await HostProcess.StartAsync(
-                RepoPaths.GatewayDll,
-                [
-                    .. MeshFleet.FleetArgs(0, "pool", new Uri($"http://{Host}:{port}/"), "shared", "test"),
-                    "--Mesh:Fleet:Backends:0:Discover=true",
-                    $"--Mesh:Discovery:HostsFile={hostsFile}",
-                    "--Mesh:Discovery:RefreshMs=200",
-                ]);
+            await using var gateway = await StartGatewayAsync(port, hostsFile);
             using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(30) };
 
             // The pool has no backend, so no per-backend series either: only the pool's own says it cannot serve.
@@ -106,6 +92,17 @@ public sealed class DiscoveryTests
     }
 
     private static string HealthySample(string backend) => $"mesh_backend_healthy{{backend=\"{backend}\",cluster=\"shared:test\"}}";
+
+    /// <summary>A gateway whose one pool is discovered from <see cref="Host"/>, looked up in <paramref name="hostsFile"/> every 200 ms.</summary>
+    private static Task<HostProcess> StartGatewayAsync(int port, string hostsFile) =>
+        HostProcess.StartAsync(
+            RepoPaths.GatewayDll,
+            [
+                .. MeshFleet.FleetArgs(0, "pool", new Uri($"http://{Host}:{port}/"), "shared", "test"),
+                "--Mesh:Fleet:Backends:0:Discover=true",
+                $"--Mesh:Discovery:HostsFile={hostsFile}",
+                "--Mesh:Discovery:RefreshMs=200",
+            ]);
 
     /// <summary>Replaces the file at once (write, then rename), so the gateway never reads half of it.</summary>
     private static async Task WriteRecordsAsync(string hostsFile, params string[] addresses)
