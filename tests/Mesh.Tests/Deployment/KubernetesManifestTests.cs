@@ -268,7 +268,9 @@ public sealed partial class KubernetesManifestTests
         foreach (var pool in pools)
         {
             var address = new Uri(pool["Address"]);
-            var service = OfKind("Service").Single(s => address.Host == Name(s) || address.Host.StartsWith(Name(s) + ".mesh.svc", StringComparison.Ordinal));
+            // The bare Service name, resolved in the gateway's namespace: a namespace in the address would break an overlay
+            // that moves the whole kustomization elsewhere.
+            var service = OfKind("Service").Single(s => address.Host == Name(s));
             var pods = Selected((YamlMappingNode)Node(service, "spec", "selector"));
             Assert.Equal(Scalar(((YamlSequenceNode)Node(service, "spec", "ports")).Children.Cast<YamlMappingNode>().Single(), "port"), address.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
             Assert.Equal(Label(pods, "mesh.dev/variant"), pool["Variant"]);
