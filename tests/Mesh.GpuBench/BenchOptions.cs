@@ -11,7 +11,7 @@ internal sealed record BenchOptions(
         usage: Mesh.GpuBench [--models DIR] [--out DIR] [--torch FILE] [--provider cuda|cpu] [--steps N] [--cpu-steps N] [--generate-only]
           Generates ref-ar and ref-staged under --models (when missing), then times each on the CPU provider, CUDA plain Run,
           CUDA IOBinding on fixed buffers, and IOBinding + CUDA graphs, in fp32 and int8, checks every CUDA output against
-          the CPU's, and writes gpu-engine.json and gpu-results.md to --out (default: $OUT, else ./gpu-out).
+          the CPU's, and writes gpu-engine.json and gpu-results.md to --out (default: $OUT, else .mesh/gpu-bench).
           --torch joins the PyTorch timings of the same weights (tests/Mesh.GpuBench/torch_ref_ar.py).
           --provider cpu runs every path on the CPU provider (no capture): a dry run for machines without a GPU.
           --generate-only writes the models and exits (the PyTorch comparison reads ref-ar's weights from them).
@@ -20,7 +20,7 @@ internal sealed record BenchOptions(
     public static BenchOptions? Parse(string[] args)
     {
         var models = Path.Combine(Path.GetTempPath(), "mesh-gpu-models");
-        var output = Environment.GetEnvironmentVariable("OUT") is { Length: > 0 } o ? o : "gpu-out";
+        var output = Environment.GetEnvironmentVariable("OUT") is { Length: > 0 } o ? o : Path.Combine(".mesh", "gpu-bench");
         string? torch = null;
         var provider = ExecutionProviderKind.Cuda;
         int steps = 300, cpuSteps = 20;
