@@ -47,7 +47,11 @@ public sealed record VoiceDescriptor(string Id, string Language, string FamilyVo
 /// A client waits for this sentence's first audio (the first sentence of a request); later sentences are synthesized
 /// ahead of playback, where a millisecond does not matter.
 /// </param>
-public sealed record SynthesisRequest(string Text, VoiceDescriptor Voice, double Speed, bool FirstAudioAwaited = false);
+/// <param name="TextContinues">
+/// More of the same text follows this piece: a family that marks the end of a sentence with a pause ends the piece
+/// with it, as it would between two sentences of one text; the last piece of a text ends without it.
+/// </param>
+public sealed record SynthesisRequest(string Text, VoiceDescriptor Voice, double Speed, bool FirstAudioAwaited = false, bool TextContinues = false);
 
 /// <summary>Mono samples in [-1, 1] at <paramref name="SampleRate"/>.</summary>
 public sealed record AudioChunk(float[] Samples, int SampleRate)

@@ -39,9 +39,11 @@ public sealed class SpeechPipeline(SynthesisScheduler scheduler, PipelineOptions
             {
                 while (unsubmitted && submitted.Count <= options.Lookahead)
                 {
-                    var request = new SynthesisRequest(sentences.Current, job.Voice, nativeSpeed, FirstAudioAwaited: index == 0 && submitted.Count == 0);
-                    submitted.Enqueue((sentences.Current, scheduler.Submit(job.Priority, model, request, work.Token)));
+                    var sentence = sentences.Current;
+                    var firstAudioAwaited = index == 0 && submitted.Count == 0;
                     unsubmitted = sentences.MoveNext();
+                    var request = new SynthesisRequest(sentence, job.Voice, nativeSpeed, firstAudioAwaited, TextContinues: unsubmitted);
+                    submitted.Enqueue((sentence, scheduler.Submit(job.Priority, model, request, work.Token)));
                 }
 
                 var (text, audio) = submitted.Dequeue();

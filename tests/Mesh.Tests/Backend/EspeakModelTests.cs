@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Mesh.Backend.ModelFamilies;
 using Mesh.Backend.ModelFamilies.Espeak;
+using Mesh.Tests.Integration;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mesh.Tests.Backend;
@@ -143,10 +144,27 @@ public sealed class EspeakModelTests
         await Assert.ThrowsAsync<InvalidOperationException>(() => output.Reader.Completion);
     }
 
-    private static async Task<float[]> SynthesizeAsync(EspeakModel model, string text, string voice, string? language = null)
+    [Fact]
+    public async Task A_sentence_more_text_follows_ends_with_the_pause_its_punctuation_calls_for_and_the_last_one_without()
+    {
+        // Each sentence is a text of its own to espeak-ng, which pauses at the end of one only when asked to.
+        var model = EspeakModel.Load(NullLogger.Instance);
+
+        var followed = await SynthesizeAsync(model, "Hello world.", "alloy", textContinues: true);
+        var clause = await SynthesizeAsync(model, "Hello world,", "alloy", textContinues: true);
+        var last = await SynthesizeAsync(model, "Hello world.", "alloy");
+
+        Assert.InRange(new DecodedAudio(followed, model.NativeSampleRate).TrailingSilenceSeconds, 0.25, 0.40);
+        Assert.InRange(new DecodedAudio(clause, model.NativeSampleRate).TrailingSilenceSeconds, 0.10, 0.20);
+        Assert.InRange(new DecodedAudio(last, model.NativeSampleRate).TrailingSilenceSeconds, 0.0, 0.06);
+    }
+
+    private static async Task<float[]> SynthesizeAsync(
+        EspeakModel model, string text, string voice, string? language = null, bool textContinues = false)
     {
         var samples = new List<float>();
-        await foreach (var chunk in model.SynthesizeAsync(new SynthesisRequest(text, model.ResolveVoice(voice, language)!, 1.0), CancellationToken.None))
+        var request = new SynthesisRequest(text, model.ResolveVoice(voice, language)!, 1.0, TextContinues: textContinues);
+        await foreach (var chunk in model.SynthesizeAsync(request, CancellationToken.None))
         {
             samples.AddRange(chunk.Samples);
         }

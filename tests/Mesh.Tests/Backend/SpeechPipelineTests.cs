@@ -74,6 +74,23 @@ public sealed class SpeechPipelineTests
     }
 
     [Fact]
+    public async Task Every_sentence_but_the_last_of_a_request_is_marked_as_followed_by_more_text()
+    {
+        var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(5));
+        await using var scheduler = NewScheduler();
+        var pipeline = new SpeechPipeline(scheduler, new PipelineOptions(Lookahead: 2));
+
+        foreach (var text in new[] { Sentences(4), Sentences(1) })
+        {
+            await foreach (var _ in pipeline.RunAsync(Job(model, text), CancellationToken.None))
+            {
+            }
+        }
+
+        Assert.Equal([true, true, true, false, false], model.Requests.Select(request => request.TextContinues));
+    }
+
+    [Fact]
     public async Task Stopping_the_consumer_cancels_the_sentences_not_yet_synthesized()
     {
         var model = new FakeSpeechModel(SentenceTime);

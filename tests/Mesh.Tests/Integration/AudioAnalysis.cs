@@ -39,6 +39,13 @@ public sealed record DecodedAudio(float[] Samples, int SampleRate)
         }
     }
 
+    /// <summary>Seconds of silence (every sample under -40 dBFS) after the last sound.</summary>
+    public double TrailingSilenceSeconds => SilentRuns().LastOrDefault(run => run.End == Samples.Length).Length / (double)SampleRate;
+
+    /// <summary>The longest silence (every sample under -40 dBFS) between two sounds, in seconds: the pauses of speech.</summary>
+    public double LongestPauseSeconds =>
+        SilentRuns().Where(run => run.Start > 0 && run.End < Samples.Length).Select(run => run.Length).DefaultIfEmpty(0).Max() / (double)SampleRate;
+
     public static DecodedAudio FromPcm16(ReadOnlySpan<byte> pcm, int sampleRate)
     {
         var samples = new float[pcm.Length / 2];
@@ -133,5 +140,25 @@ public sealed record DecodedAudio(float[] Samples, int SampleRate)
         await process.WaitForExitAsync();
         Assert.True(process.ExitCode == 0, $"{tool} failed: " + await errors);
         return (output.ToArray(), (await errors).Trim());
+    }
+
+    /// <summary>The runs of samples under -40 dBFS, in order, as [Start, End).</summary>
+    private IEnumerable<(int Start, int End, int Length)> SilentRuns()
+    {
+        const float Threshold = 0.01f;
+        var start = -1;
+        for (var i = 0; i <= Samples.Length; i++)
+        {
+            var silent = i < Samples.Length && Math.Abs(Samples[i]) < Threshold;
+            if (silent && start < 0)
+            {
+                start = i;
+            }
+            else if (!silent && start >= 0)
+            {
+                yield return (start, i, i - start);
+                start = -1;
+            }
+        }
     }
 }

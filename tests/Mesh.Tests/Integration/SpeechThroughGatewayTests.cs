@@ -43,6 +43,17 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
     }
 
     [Fact]
+    public async Task Sentences_are_apart_by_espeaks_sentence_pause_and_the_audio_ends_without_it()
+    {
+        using var client = fleet.CreateGatewayClient();
+        var audio = await SynthesizePcmAsync(client, "Hi. Hello world.");
+
+        // espeak-ng pauses about 300 ms after a sentence at the normal rate, the words of one sentence far less.
+        Assert.InRange(audio.LongestPauseSeconds, 0.25, 0.45);
+        Assert.InRange(audio.TrailingSilenceSeconds, 0.0, 0.1);
+    }
+
+    [Fact]
     public async Task Pcm_is_headerless_s16le_at_the_stated_rate()
     {
         using var client = fleet.CreateGatewayClient();

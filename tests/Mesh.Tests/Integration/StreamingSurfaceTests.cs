@@ -60,9 +60,12 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
         var first = SentenceAudio(await ReadSseAsync(client, "/v1/audio/speech/stream", body))[0];
         var expected = SentenceAudio(await ReadSseAsync(client, "/v1/audio/speech/stream", alone)).Single();
 
-        // A single sentence is flushed whole, so it is the length the first sentence's audio should have.
+        // A single sentence is flushed whole, so it sounds as long as the first sentence's audio should; that one also
+        // ends with the pause after a sentence, which the last sentence of a text has not.
         Assert.InRange(expected.DurationSeconds, 0.05, 1.0);
-        Assert.InRange(first.DurationSeconds, expected.DurationSeconds - 0.02, expected.DurationSeconds + 0.02);
+        var sounding = expected.DurationSeconds - expected.TrailingSilenceSeconds;
+        Assert.InRange(first.DurationSeconds - first.TrailingSilenceSeconds, sounding - 0.02, sounding + 0.02);
+        Assert.InRange(first.TrailingSilenceSeconds, 0.02, 0.2);
     }
 
     [Fact]

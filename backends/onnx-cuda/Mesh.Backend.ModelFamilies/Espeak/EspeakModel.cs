@@ -86,6 +86,7 @@ public sealed unsafe class EspeakModel : ISpeechModel
             request.Text,
             request.Voice.FamilyVoice,
             Math.Clamp(rate, EspeakNative.RateMinimum, RateProportionalMaximum),
+            request.TextContinues,
             new PcmBlocks(NativeSampleRate, NativeSampleRate / 4, output.Writer, request.FirstAudioAwaited),
             cancellationToken);
         _runtime.Post(() => RunJob(job));
@@ -130,8 +131,12 @@ public sealed unsafe class EspeakModel : ISpeechModel
         {
             fixed (byte* textPointer = text)
             {
+                // Each sentence is a text of its own to espeak-ng, which leaves out the pause after a text's last
+                // sentence unless asked; without it, the sentences of one request ran together (about 60 ms apart at
+                // the normal rate, where espeak-ng pauses 300 ms between sentences and 150 ms at a comma).
+                var flags = job.PauseAtEnd ? EspeakNative.CharsUtf8 | EspeakNative.EndPause : EspeakNative.CharsUtf8;
                 var result = EspeakNative.Synth(
-                    textPointer, (nuint)text.Length, 0, EspeakNative.PositionCharacter, 0, EspeakNative.CharsUtf8, null, 0);
+                    textPointer, (nuint)text.Length, 0, EspeakNative.PositionCharacter, 0, (uint)flags, null, 0);
                 if (job.CancellationToken.IsCancellationRequested)
                 {
                     return new OperationCanceledException(job.CancellationToken);
@@ -168,6 +173,7 @@ public sealed unsafe class EspeakModel : ISpeechModel
         string Text,
         string VoiceSpec,
         int Rate,
+        bool PauseAtEnd,
         PcmBlocks Audio,
         CancellationToken CancellationToken);
 }

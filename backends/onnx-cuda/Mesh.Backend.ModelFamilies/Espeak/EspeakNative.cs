@@ -12,6 +12,9 @@ internal static unsafe partial class EspeakNative
     public const int InitializeDontExit = 0x8000;
     public const int PositionCharacter = 1;
     public const int CharsUtf8 = 1;
+
+    /// <summary>espeak_Synth flag: end the text with the pause its last punctuation calls for (a sentence's, a comma's).</summary>
+    public const int EndPause = 0x1000;
     public const int ParameterRate = 1;
     public const int RateMinimum = 80;
     public const int RateNormal = 175;
