@@ -65,12 +65,15 @@ public static class GatewayServiceRegistration
         services.AddReverseProxy().AddTransforms(transforms =>
         {
             var load = transforms.Services.GetRequiredService<BackendLoad>();
+            var unresponsive = transforms.Services.GetRequiredService<UnresponsiveBackends>();
+            transforms.AddRequestTransform(context => BackendHttpClientFactory.WatchBackendAsync(context, unresponsive));
             transforms.AddResponseTransform(FailoverMiddleware.HoldBackRefusalAsync);
             transforms.AddResponseTransform(context => ProxyOutcomeMiddleware.ObserveResponseAsync(context, load));
         });
         services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory, BackendHttpClientFactory>());
         services.AddSingleton<BackendLabels>();
         services.AddSingleton<BackendLoad>();
+        services.AddSingleton<UnresponsiveBackends>();
         services.AddSingleton<ILoadBalancingPolicy, LeastLoadedPolicy>();
         services.AddSingleton<IActiveHealthCheckPolicy, ReadyzWithLoadPolicy>();
         services.AddSingleton<IPassiveHealthCheckPolicy, ServerErrorsPolicy>();

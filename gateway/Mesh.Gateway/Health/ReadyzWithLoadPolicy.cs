@@ -8,9 +8,11 @@ namespace Mesh.Gateway.Health;
 
 /// <summary>
 /// Active health from <c>/readyz</c>: a backend is healthy while it answers 2xx and unhealthy from its first failed
-/// probe (a backend that is not ready must not get traffic). Each probe also carries the backend's load and name.
+/// probe (a backend that is not ready must not get traffic). Each probe also carries the backend's load and name, and
+/// tells <see cref="UnresponsiveBackends"/> whether the backend answered at all.
 /// </summary>
-public sealed class ReadyzWithLoadPolicy(IDestinationHealthUpdater updater, BackendLoad load, CurrentBackends backends, BackendLabels labels) : IActiveHealthCheckPolicy
+public sealed class ReadyzWithLoadPolicy(
+    IDestinationHealthUpdater updater, BackendLoad load, CurrentBackends backends, BackendLabels labels, UnresponsiveBackends unresponsive) : IActiveHealthCheckPolicy
 {
     public string Name => FleetProxyConfigProvider.ActiveHealthPolicy;
 
@@ -22,6 +24,7 @@ public sealed class ReadyzWithLoadPolicy(IDestinationHealthUpdater updater, Back
         {
             var destinationId = result.Destination.DestinationId;
             var healthy = result.Response is { IsSuccessStatusCode: true };
+            unresponsive.Probed(result.Destination, UnresponsiveBackends.Answered(result.Exception));
             if (result.Response?.Headers.TryGetValues(MeshHeaders.Backend, out var names) == true)
             {
                 labels.Learn(destinationId, names.FirstOrDefault());

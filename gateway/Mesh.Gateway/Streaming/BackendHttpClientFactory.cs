@@ -1,6 +1,8 @@
 using System.Net;
 using Mesh.Contracts;
+using Mesh.Gateway.Health;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms;
 
 namespace Mesh.Gateway.Streaming;
 
@@ -17,9 +19,29 @@ namespace Mesh.Gateway.Streaming;
 /// buffer. A TTS stream is busy from its first byte to its last, so the buffer it holds while waiting is not the waste the
 /// zero-byte read avoids.
 /// </para>
+/// <para>
+/// A forwarded request carries its backend's <see cref="UnresponsiveBackends.LostToken"/>. When it is cancelled, a
+/// request still waiting for its response fails as a refused one would (an <see cref="HttpRequestException"/>, which
+/// the gateway fails over), and a response body under way fails as a broken one would (an <see cref="IOException"/>,
+/// which the gateway marks as a failed stream).
+/// </para>
 /// </summary>
 public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger) : ForwarderHttpClientFactory(logger)
 {
+    private const string Unresponsive = "The backend stopped answering its health probes.";
+    private static readonly HttpRequestOptionsKey<CancellationToken> BackendLost = new("Mesh.BackendLost");
+
+    /// <summary>A request transform: gives the forwarded request the lost token of the backend it goes to.</summary>
+    public static ValueTask WatchBackendAsync(RequestTransformContext transform, UnresponsiveBackends unresponsive)
+    {
+        if (transform.HttpContext.GetReverseProxyFeature().ProxiedDestination is { } destination)
+        {
+            transform.ProxyRequest.Options.Set(BackendLost, unresponsive.LostToken(destination));
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
         new BackendExchangeHandler(base.WrapHandler(context, handler));
 
@@ -32,14 +54,28 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
                 request.Content = await InMemoryAsync(content, cancellationToken);
             }
 
-            var response = await base.SendAsync(request, cancellationToken);
+            var lost = request.Options.TryGetValue(BackendLost, out var token) ? token : CancellationToken.None;
+            var response = await SendUnlessLostAsync(request, lost, cancellationToken);
             // Only HTTP/1.x bodies refill a 4 KiB buffer; an upgraded connection's content is a two-way stream of its own.
             if (response.Version.Major == 1 && response.StatusCode != HttpStatusCode.SwitchingProtocols)
             {
-                response.Content = new LargeReadsContent(response.Content);
+                response.Content = new LargeReadsContent(response.Content, lost);
             }
 
             return response;
+        }
+
+        private async Task<HttpResponseMessage> SendUnlessLostAsync(HttpRequestMessage request, CancellationToken lost, CancellationToken cancellationToken)
+        {
+            using var sending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lost);
+            try
+            {
+                return await base.SendAsync(request, sending.Token);
+            }
+            catch (OperationCanceledException ex) when (lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new HttpRequestException(Unresponsive, ex);
+            }
         }
     }
 
@@ -63,20 +99,22 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
     private sealed class LargeReadsContent : HttpContent
     {
         private readonly HttpContent _inner;
+        private readonly CancellationToken _lost;
 
-        public LargeReadsContent(HttpContent inner)
+        public LargeReadsContent(HttpContent inner, CancellationToken lost)
         {
             _inner = inner;
+            _lost = lost;
             CopyHeadersRaw(inner, this);
         }
 
         protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
-            new NoZeroByteReads(await _inner.ReadAsStreamAsync(cancellationToken));
+            new NoZeroByteReads(await _inner.ReadAsStreamAsync(cancellationToken), _lost);
 
         protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
 
         protected override Stream CreateContentReadStream(CancellationToken cancellationToken) =>
-            new NoZeroByteReads(_inner.ReadAsStream(cancellationToken));
+            new NoZeroByteReads(_inner.ReadAsStream(cancellationToken), _lost);
 
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken) =>
             _inner.CopyToAsync(stream, context, cancellationToken);
@@ -101,9 +139,14 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
         }
     }
 
-    /// <summary>Answers a zero-byte read at once (the <see cref="Stream"/> contract allows it); other reads pass through.</summary>
-    private sealed class NoZeroByteReads(Stream inner) : Stream
+    /// <summary>
+    /// Answers a zero-byte read at once (the <see cref="Stream"/> contract allows it); other reads pass through. When
+    /// <paramref name="lost"/> is cancelled the body is closed under a pending read, which then fails as a broken body.
+    /// </summary>
+    private sealed class NoZeroByteReads(Stream inner, CancellationToken lost) : Stream
     {
+        private readonly CancellationTokenRegistration _closeWhenLost = lost.Register(inner.Dispose);
+
         public override bool CanRead => true;
 
         public override bool CanSeek => false;
@@ -119,7 +162,7 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
         }
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            !buffer.IsEmpty ? inner.ReadAsync(buffer, cancellationToken)
+            !buffer.IsEmpty ? ReadUnlessLostAsync(buffer, cancellationToken)
             : cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<int>(cancellationToken)
             : ValueTask.FromResult(0);
 
@@ -147,10 +190,23 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
         {
             if (disposing)
             {
+                _closeWhenLost.Dispose();
                 inner.Dispose();
             }
 
             base.Dispose(disposing);
+        }
+
+        private async ValueTask<int> ReadUnlessLostAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await inner.ReadAsync(buffer, cancellationToken);
+            }
+            catch (Exception ex) when (lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new IOException(Unresponsive, ex);
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Mesh.Gateway.Admission;
 using Mesh.Gateway.Auth;
+using Mesh.Gateway.Health;
 using Mesh.Gateway.Routing;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
@@ -20,7 +21,11 @@ namespace Mesh.Gateway.Streaming;
 /// (<see cref="WebSocketAdmission"/>); a request shed for want of one gets an <c>error</c> event and is not forwarded.
 /// </summary>
 public sealed partial class WebSocketRelayMiddleware(
-    RequestDelegate next, AdmissionController admission, IOptionsMonitor<WebSocketRelayOptions> options, ILogger<WebSocketRelayMiddleware> logger)
+    RequestDelegate next,
+    AdmissionController admission,
+    UnresponsiveBackends unresponsive,
+    IOptionsMonitor<WebSocketRelayOptions> options,
+    ILogger<WebSocketRelayMiddleware> logger)
 {
     private const int BufferBytes = 16 * 1024;
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
@@ -83,6 +88,8 @@ public sealed partial class WebSocketRelayMiddleware(
 
         using var client = await context.WebSockets.AcceptWebSocketAsync();
         using var connection = new WebSocketAdmission(admission, RouteDecision.Of(context)!, ClientIdentity.Of(context));
+        // A backend that stops answering keeps its socket open: aborting it ends the relay as a dead backend's would.
+        await using var abortWhenLost = unresponsive.LostToken(destination).Register(backend.Abort);
         await RelayAsync(client, backend, context, connection);
     }
 
@@ -243,8 +250,9 @@ public sealed partial class WebSocketRelayMiddleware(
                 await clientSends.ForwardAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, count);
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException)
+        catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
         {
+            // An aborted socket's pending receive ends in an OperationCanceledException.
             return PumpEnd.Broken;
         }
         finally

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Globalization;
 using Mesh.Backend.Pipeline.Audio;
 using Mesh.Contracts;
 using Mesh.Tests.Integration;
@@ -147,7 +146,7 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
         using var encoder = new AacEncoder(rate);
         encoder.Begin();
         var pid = encoder.ProcessId!.Value;
-        await StopProcessAsync(pid);
+        await HostProcess.StopProcessAsync(pid);
 
         // Three seconds of floats (264 KB) overfill the 64 KiB pipe of an ffmpeg that takes nothing.
         using var clientGone = new CancellationTokenSource();
@@ -173,7 +172,7 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
         await encoder.EncodeAsync(TestSignal(rate).AsMemory(0, rate / 2), CancellationToken.None);
         var pid = encoder.ProcessId!.Value;
         // A stopped ffmpeg never exits: without the client's token Finish would wait out its 30 s exit timeout.
-        await StopProcessAsync(pid);
+        await HostProcess.StopProcessAsync(pid);
 
         using var clientGone = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
         var finishing = encoder.FinishAsync(clientGone.Token).AsTask();
@@ -309,14 +308,6 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
 
         stream.Write((await encoder.FinishAsync(CancellationToken.None)).Span);
         return stream.ToArray();
-    }
-
-    /// <summary>Stops a process (SIGSTOP) so that it neither reads its input nor exits, as a stuck ffmpeg would.</summary>
-    private static async Task StopProcessAsync(int pid)
-    {
-        using var kill = Process.Start("kill", ["-STOP", pid.ToString(CultureInfo.InvariantCulture)]);
-        await kill.WaitForExitAsync();
-        Assert.Equal(0, kill.ExitCode);
     }
 
     private static async Task AssertProcessEndsAsync(int pid)

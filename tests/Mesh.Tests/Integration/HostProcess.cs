@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -116,6 +117,17 @@ public sealed partial class HostProcess : IAsyncDisposable
     {
         _process.Kill();
         await _process.WaitForExitAsync();
+    }
+
+    /// <summary>Freezes the process (SIGSTOP): its sockets stay open and nothing answers, as a hung host's would.</summary>
+    public Task FreezeAsync() => StopProcessAsync(Pid);
+
+    /// <summary>Stops a process (SIGSTOP) so that it neither reads, answers nor exits.</summary>
+    public static async Task StopProcessAsync(int pid)
+    {
+        using var kill = Process.Start("kill", ["-STOP", pid.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+        Assert.Equal(0, kill.ExitCode);
     }
 
     public async ValueTask DisposeAsync()

@@ -16,6 +16,9 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
     private const string LongText = "One sentence. Two sentences. Three sentences. Four sentences. Five sentences. Six sentences. Seven. Eight. Nine. Ten.";
     private static readonly TimeSpan MarkedEndWithin = TimeSpan.FromSeconds(1);
 
+    // A stream that never ends fails its test here instead of hanging it.
+    private static readonly TimeSpan StreamEndTimeout = TimeSpan.FromSeconds(30);
+
     // "sse-spelled" is the sentence stream at a path the routes accept in another spelling (case, trailing slash).
     public static TheoryData<string> Surfaces => ["sse", "sse-spelled", "openai-sse", "pcm", "websocket"];
 
@@ -29,14 +32,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url };
 
-        var elapsedAfterKill = surface switch
-        {
-            "websocket" => await WebSocketEndAsync(gateway, backend),
-            "pcm" => await PcmEndAsync(client, backend),
-            "openai-sse" => await SseEndAsync(client, backend, "/v1/audio/speech", openAi: true),
-            "sse-spelled" => await SseEndAsync(client, backend, "/V1/Audio/Speech/Stream/", openAi: false),
-            _ => await SseEndAsync(client, backend, "/v1/audio/speech/stream", openAi: false),
-        };
+        var elapsedAfterKill = await MarkedEndAsync(surface, gateway, client, backend.KillAsync);
 
         output.WriteLine($"{surface}: marked end {elapsedAfterKill.TotalMilliseconds:0} ms after kill -9");
         Assert.True(elapsedAfterKill < MarkedEndWithin, $"{surface}: the end came {elapsedAfterKill.TotalMilliseconds:0} ms after the kill");
@@ -44,6 +40,61 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         var expectedSurface = surface switch { "websocket" => "websocket", "pcm" => "audio", _ => "sse" };
         Assert.Contains($"mesh_stream_failures_total{{variant=\"test\",pool=\"shared\",surface=\"{expectedSurface}\"}} 1", metrics, StringComparison.Ordinal);
         await backend.DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData("sse")]
+    [InlineData("pcm")]
+    [InlineData("websocket")]
+    public async Task A_backend_that_stops_answering_mid_stream_gives_the_client_a_marked_end(string surface)
+    {
+        // A frozen backend keeps its connections open and sends nothing: only its unanswered probes tell. Before, the
+        // stream waited for the proxy's 10-minute activity timeout.
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=300");
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        var elapsedAfterFreeze = await MarkedEndAsync(surface, gateway, client, backend.FreezeAsync);
+
+        output.WriteLine($"{surface}: marked end {elapsedAfterFreeze.TotalSeconds:0.0} s after SIGSTOP");
+        // Two probes (2 s timeout, every 2 s) must go unanswered: 6-10 s, with room for a busy machine.
+        Assert.InRange(elapsedAfterFreeze.TotalSeconds, 3.5, 20);
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var expectedSurface = surface switch { "websocket" => "websocket", "pcm" => "audio", _ => "sse" };
+        Assert.Contains($"mesh_stream_failures_total{{variant=\"test\",pool=\"shared\",surface=\"{expectedSurface}\"}} 1", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_request_waiting_on_a_backend_that_stops_answering_is_failed_over_before_its_first_byte()
+    {
+        // 3 s before its first sentence, so the request is still waiting for its answer when the backend freezes.
+        await using var frozen = await MeshFleet.StartBackendAsync("frozen", "test", "--Faults:SentenceDelayMs=3000");
+        await using var steady = await MeshFleet.StartBackendAsync("steady");
+        await using var gateway = await MeshFleet.StartGatewayAsync([frozen.Url, steady.Url], "--Mesh:Balancing:Policy=RoundRobin");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        // Before, the request on the frozen backend waited for the proxy's 10-minute activity timeout.
+        using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(40) };
+
+        // Round robin: of two requests, one goes to each backend.
+        var clock = Stopwatch.StartNew();
+        var requests = Enumerable.Range(0, 2).Select(async _ =>
+        {
+            using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Still served." });
+            return (response.StatusCode, Backend: response.Headers.GetValues(MeshHeaders.Backend).Single(), Bytes: (await response.Content.ReadAsByteArrayAsync()).Length, clock.Elapsed);
+        }).ToArray();
+        await Task.Delay(500);
+        await frozen.FreezeAsync();
+
+        var results = await Task.WhenAll(requests);
+        output.WriteLine(string.Join(", ", results.Select(r => $"{r.StatusCode} from {r.Backend} ({r.Bytes} bytes) at {r.Elapsed.TotalSeconds:0.0} s")));
+        Assert.All(results, r =>
+        {
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            Assert.Equal("steady", r.Backend);
+            Assert.True(r.Bytes > 0);
+        });
+        Assert.Contains("answered none of its last 2 health probes", gateway.Output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -208,7 +259,17 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         return backend;
     }
 
-    private static async Task<TimeSpan> SseEndAsync(HttpClient client, HostProcess backend, string path, bool openAi)
+    /// <summary>Fails the backend once the client has its first audio; returns the time from then to the stream's marked end.</summary>
+    private static Task<TimeSpan> MarkedEndAsync(string surface, HostProcess gateway, HttpClient client, Func<Task> failBackend) => surface switch
+    {
+        "websocket" => WebSocketEndAsync(gateway, failBackend),
+        "pcm" => PcmEndAsync(client, failBackend),
+        "openai-sse" => SseEndAsync(client, failBackend, "/v1/audio/speech", openAi: true),
+        "sse-spelled" => SseEndAsync(client, failBackend, "/V1/Audio/Speech/Stream/", openAi: false),
+        _ => SseEndAsync(client, failBackend, "/v1/audio/speech/stream", openAi: false),
+    };
+
+    private static async Task<TimeSpan> SseEndAsync(HttpClient client, Func<Task> failBackend, string path, bool openAi)
     {
         object body = openAi
             ? new { model = "tts-1", voice = "alloy", input = LongText, response_format = "pcm", stream_format = "sse" }
@@ -216,8 +277,9 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        using var timeout = new CancellationTokenSource(StreamEndTimeout);
         Stopwatch? sinceKill = null;
-        while (await reader.ReadLineAsync() is { } line)
+        while (await reader.ReadLineAsync(timeout.Token) is { } line)
         {
             if (!line.StartsWith("data: ", StringComparison.Ordinal))
             {
@@ -237,7 +299,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.NotEqual(StreamEvent.Done, type);
             if (sinceKill is null)
             {
-                await backend.KillAsync();
+                await failBackend();
                 sinceKill = Stopwatch.StartNew();
             }
         }
@@ -245,33 +307,34 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         throw new Xunit.Sdk.XunitException("the SSE stream ended without an error event");
     }
 
-    private static async Task<TimeSpan> PcmEndAsync(HttpClient client, HostProcess backend)
+    private static async Task<TimeSpan> PcmEndAsync(HttpClient client, Func<Task> failBackend)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream/pcm") { Content = JsonContent.Create(new { voice = "alloy", input = LongText }) };
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         await using var body = await response.Content.ReadAsStreamAsync();
         var buffer = new byte[4096];
         Assert.True(await body.ReadAsync(buffer) > 0);
-        await backend.KillAsync();
+        await failBackend();
         var sinceKill = Stopwatch.StartNew();
+        using var timeout = new CancellationTokenSource(StreamEndTimeout);
         // A truncated chunked transfer surfaces as an error, never as a clean end of the body.
         await Assert.ThrowsAnyAsync<IOException>(async () =>
         {
-            while (await body.ReadAsync(buffer) > 0)
+            while (await body.ReadAsync(buffer, timeout.Token) > 0)
             {
             }
         });
         return sinceKill.Elapsed;
     }
 
-    private static async Task<TimeSpan> WebSocketEndAsync(HostProcess gateway, HostProcess backend)
+    private static async Task<TimeSpan> WebSocketEndAsync(HostProcess gateway, Func<Task> failBackend)
     {
         using var socket = new ClientWebSocket();
         await socket.ConnectAsync(new Uri($"ws://{gateway.Url.Authority}/ws"), CancellationToken.None);
         await socket.SendAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { voice = "alloy", input = LongText })), WebSocketMessageType.Text, true, CancellationToken.None);
         var buffer = new byte[64 * 1024];
         Stopwatch? sinceKill = null;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var timeout = new CancellationTokenSource(StreamEndTimeout);
         while (true)
         {
             var received = await socket.ReceiveAsync(buffer, timeout.Token);
@@ -284,7 +347,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
 
             if (received.MessageType == WebSocketMessageType.Binary && sinceKill is null)
             {
-                await backend.KillAsync();
+                await failBackend();
                 sinceKill = Stopwatch.StartNew();
             }
         }
