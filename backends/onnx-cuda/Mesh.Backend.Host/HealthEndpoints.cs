@@ -1,5 +1,7 @@
+using Mesh.Backend.Pipeline.Scheduling;
 using Mesh.Contracts.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 
 namespace Mesh.Backend.Host;
 
@@ -8,7 +10,16 @@ public static class HealthEndpoints
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGetAndHead("/healthz", () => TypedResults.Text("alive"));
-        app.MapGetAndHead("/readyz", Results<ContentHttpResult, ProblemHttpResult> (ModelHost host) => ReadinessOf(host));
+        app.MapGetAndHead("/readyz", async Task<Results<ContentHttpResult, ProblemHttpResult>> (
+            ModelHost host, SynthesisScheduler scheduler, IOptions<FaultOptions> faults, CancellationToken cancellationToken) =>
+        {
+            if (faults.Value.ProbeDelayMs > 0 && scheduler.Load > 0)
+            {
+                await Task.Delay(faults.Value.ProbeDelayMs, cancellationToken);
+            }
+
+            return ReadinessOf(host);
+        });
         return app;
     }
 

@@ -20,23 +20,24 @@ namespace Mesh.Gateway.Streaming;
 /// zero-byte read avoids.
 /// </para>
 /// <para>
-/// A forwarded request carries its backend's <see cref="UnresponsiveBackends.LostToken"/>. When it is cancelled, a
-/// request still waiting for its response fails as a refused one would (an <see cref="HttpRequestException"/>, which
-/// the gateway fails over), and a response body under way fails as a broken one would (an <see cref="IOException"/>,
-/// which the gateway marks as a failed stream).
+/// A forwarded request is a <see cref="BackendExchange"/> with its backend, from its sending to the end of its body;
+/// each read of the body is progress. When the exchange is ended (its backend stopped answering), a request still
+/// waiting for its response fails as a refused one would (an <see cref="HttpRequestException"/>, which the gateway
+/// fails over), and a response body under way fails as a broken one would (an <see cref="IOException"/>, which the
+/// gateway marks as a failed stream).
 /// </para>
 /// </summary>
 public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger) : ForwarderHttpClientFactory(logger)
 {
     private const string Unresponsive = "The backend stopped answering its health probes.";
-    private static readonly HttpRequestOptionsKey<CancellationToken> BackendLost = new("Mesh.BackendLost");
+    private static readonly HttpRequestOptionsKey<UnresponsiveBackends.BackendWatch> Watch = new("Mesh.BackendWatch");
 
-    /// <summary>A request transform: gives the forwarded request the lost token of the backend it goes to.</summary>
+    /// <summary>A request transform: gives the forwarded request the watch of the backend it goes to.</summary>
     public static ValueTask WatchBackendAsync(RequestTransformContext transform, UnresponsiveBackends unresponsive)
     {
         if (transform.HttpContext.GetReverseProxyFeature().ProxiedDestination is { } destination)
         {
-            transform.ProxyRequest.Options.Set(BackendLost, unresponsive.LostToken(destination));
+            transform.ProxyRequest.Options.Set(Watch, unresponsive.Of(destination));
         }
 
         return ValueTask.CompletedTask;
@@ -54,25 +55,33 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
                 request.Content = await InMemoryAsync(content, cancellationToken);
             }
 
-            var lost = request.Options.TryGetValue(BackendLost, out var token) ? token : CancellationToken.None;
-            var response = await SendUnlessLostAsync(request, lost, cancellationToken);
-            // Only HTTP/1.x bodies refill a 4 KiB buffer; an upgraded connection's content is a two-way stream of its own.
-            if (response.Version.Major == 1 && response.StatusCode != HttpStatusCode.SwitchingProtocols)
+            var exchange = request.Options.TryGetValue(Watch, out var watch) ? watch.Begin() : null;
+            try
             {
-                response.Content = new LargeReadsContent(response.Content, lost);
-            }
+                var response = await SendUnlessEndedAsync(request, exchange?.Ended ?? CancellationToken.None, cancellationToken);
+                // Only HTTP/1.x bodies refill a 4 KiB buffer; an upgraded connection's content is a two-way stream of its own.
+                if (response.Version.Major == 1 && response.StatusCode != HttpStatusCode.SwitchingProtocols)
+                {
+                    response.Content = new LargeReadsContent(response.Content, exchange);
+                    exchange = null;
+                }
 
-            return response;
+                return response;
+            }
+            finally
+            {
+                exchange?.Dispose();
+            }
         }
 
-        private async Task<HttpResponseMessage> SendUnlessLostAsync(HttpRequestMessage request, CancellationToken lost, CancellationToken cancellationToken)
+        private async Task<HttpResponseMessage> SendUnlessEndedAsync(HttpRequestMessage request, CancellationToken ended, CancellationToken cancellationToken)
         {
-            using var sending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lost);
+            using var sending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, ended);
             try
             {
                 return await base.SendAsync(request, sending.Token);
             }
-            catch (OperationCanceledException ex) when (lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException ex) when (ended.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
                 throw new HttpRequestException(Unresponsive, ex);
             }
@@ -99,22 +108,23 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
     private sealed class LargeReadsContent : HttpContent
     {
         private readonly HttpContent _inner;
-        private readonly CancellationToken _lost;
+        private readonly BackendExchange? _exchange;
 
-        public LargeReadsContent(HttpContent inner, CancellationToken lost)
+        /// <param name="exchange">Watched while the body is read; the content ends it when disposed.</param>
+        public LargeReadsContent(HttpContent inner, BackendExchange? exchange)
         {
             _inner = inner;
-            _lost = lost;
+            _exchange = exchange;
             CopyHeadersRaw(inner, this);
         }
 
         protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
-            new NoZeroByteReads(await _inner.ReadAsStreamAsync(cancellationToken), _lost);
+            new NoZeroByteReads(await _inner.ReadAsStreamAsync(cancellationToken), _exchange);
 
         protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
 
         protected override Stream CreateContentReadStream(CancellationToken cancellationToken) =>
-            new NoZeroByteReads(_inner.ReadAsStream(cancellationToken), _lost);
+            new NoZeroByteReads(_inner.ReadAsStream(cancellationToken), _exchange);
 
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken) =>
             _inner.CopyToAsync(stream, context, cancellationToken);
@@ -133,6 +143,7 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
             if (disposing)
             {
                 _inner.Dispose();
+                _exchange?.Dispose();
             }
 
             base.Dispose(disposing);
@@ -140,12 +151,13 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
     }
 
     /// <summary>
-    /// Answers a zero-byte read at once (the <see cref="Stream"/> contract allows it); other reads pass through. When
-    /// <paramref name="lost"/> is cancelled the body is closed under a pending read, which then fails as a broken body.
+    /// Answers a zero-byte read at once (the <see cref="Stream"/> contract allows it); other reads pass through, each
+    /// one that returns bytes a sign of the <paramref name="exchange"/>'s progress. When the exchange is ended the body
+    /// is closed under a pending read, which then fails as a broken body.
     /// </summary>
-    private sealed class NoZeroByteReads(Stream inner, CancellationToken lost) : Stream
+    private sealed class NoZeroByteReads(Stream inner, BackendExchange? exchange) : Stream
     {
-        private readonly CancellationTokenRegistration _closeWhenLost = lost.Register(inner.Dispose);
+        private readonly CancellationTokenRegistration _closeWhenEnded = exchange?.Ended.Register(inner.Dispose) ?? default;
 
         public override bool CanRead => true;
 
@@ -162,19 +174,16 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
         }
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            !buffer.IsEmpty ? ReadUnlessLostAsync(buffer, cancellationToken)
+            !buffer.IsEmpty ? ReadUnlessEndedAsync(buffer, cancellationToken)
             : cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<int>(cancellationToken)
             : ValueTask.FromResult(0);
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-        public override int Read(Span<byte> buffer) => buffer.IsEmpty ? 0 : inner.Read(buffer);
+        public override int Read(Span<byte> buffer) => buffer.IsEmpty ? 0 : Progress(inner.Read(buffer));
 
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override Task CopyToAsync(Stream destination, int bufferSize, CancellationToken cancellationToken) =>
-            inner.CopyToAsync(destination, bufferSize, cancellationToken);
 
         public override void Flush()
         {
@@ -190,23 +199,33 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
         {
             if (disposing)
             {
-                _closeWhenLost.Dispose();
+                _closeWhenEnded.Dispose();
                 inner.Dispose();
             }
 
             base.Dispose(disposing);
         }
 
-        private async ValueTask<int> ReadUnlessLostAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+        private async ValueTask<int> ReadUnlessEndedAsync(Memory<byte> buffer, CancellationToken cancellationToken)
         {
             try
             {
-                return await inner.ReadAsync(buffer, cancellationToken);
+                return Progress(await inner.ReadAsync(buffer, cancellationToken));
             }
-            catch (Exception ex) when (lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (exchange is { Ended.IsCancellationRequested: true } && !cancellationToken.IsCancellationRequested)
             {
                 throw new IOException(Unresponsive, ex);
             }
+        }
+
+        private int Progress(int read)
+        {
+            if (read > 0)
+            {
+                exchange?.Progressed();
+            }
+
+            return read;
         }
     }
 }

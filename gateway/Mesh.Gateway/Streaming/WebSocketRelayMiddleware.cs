@@ -89,11 +89,12 @@ public sealed partial class WebSocketRelayMiddleware(
         using var client = await context.WebSockets.AcceptWebSocketAsync();
         using var connection = new WebSocketAdmission(admission, RouteDecision.Of(context)!, ClientIdentity.Of(context));
         // A backend that stops answering keeps its socket open: aborting it ends the relay as a dead backend's would.
-        await using var abortWhenLost = unresponsive.LostToken(destination).Register(backend.Abort);
-        await RelayAsync(client, backend, context, connection);
+        using var exchange = unresponsive.Of(destination).Begin();
+        await using var abortWhenEnded = exchange.Ended.Register(backend.Abort);
+        await RelayAsync(client, backend, context, connection, exchange);
     }
 
-    private async Task RelayAsync(WebSocket client, ClientWebSocket backend, HttpContext context, WebSocketAdmission connection)
+    private async Task RelayAsync(WebSocket client, ClientWebSocket backend, HttpContext context, WebSocketAdmission connection, BackendExchange exchange)
     {
         // No cancellation tokens on the sockets: cancelling a pending receive aborts the socket, which would turn every
         // orderly close into a reset. Each side ends by a close frame or a failure instead; only a request's wait for an
@@ -101,7 +102,7 @@ public sealed partial class WebSocketRelayMiddleware(
         using var clientSends = new ClientSends(client);
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         var toBackend = ClientToBackendAsync(client, backend, connection, clientSends, context.RequestAborted, ending.Token);
-        var toClient = BackendToClientAsync(backend, clientSends, connection);
+        var toClient = BackendToClientAsync(backend, clientSends, connection, exchange);
         var first = await Task.WhenAny(toBackend, toClient);
         await ending.CancelAsync();
         if (first == toClient && toClient.Result == PumpEnd.Broken && client.State is WebSocketState.Open or WebSocketState.CloseReceived)
@@ -215,7 +216,7 @@ public sealed partial class WebSocketRelayMiddleware(
     /// Copies the backend's messages to the client until a close (passed on) or a failure, showing each text event to
     /// the connection's admission before the client gets it.
     /// </summary>
-    private static async Task<PumpEnd> BackendToClientAsync(WebSocket backend, ClientSends clientSends, WebSocketAdmission connection)
+    private static async Task<PumpEnd> BackendToClientAsync(WebSocket backend, ClientSends clientSends, WebSocketAdmission connection, BackendExchange exchange)
     {
         var buffer = new byte[BufferBytes];
         var text = new ArrayBufferWriter<byte>();
@@ -224,6 +225,7 @@ public sealed partial class WebSocketRelayMiddleware(
             while (true)
             {
                 var received = await backend.ReceiveAsync(buffer, CancellationToken.None);
+                exchange.Progressed();
                 if (received.MessageType == WebSocketMessageType.Close)
                 {
                     await clientSends.ForwardCloseAsync(received.CloseStatus ?? WebSocketCloseStatus.NormalClosure, received.CloseStatusDescription);

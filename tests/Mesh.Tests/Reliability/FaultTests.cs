@@ -66,6 +66,45 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_backend_that_answers_its_probes_late_but_keeps_streaming_keeps_its_streams()
+    {
+        // Probes answered after 3 s (the gateway waits 2 s) for as long as the stream runs, 1.5 s between its sentences:
+        // the backend is out of rotation, but a stream that still moves is not a frozen one and must end whole.
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=1500", "--Faults:ProbeDelayMs=3000");
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        var clock = Stopwatch.StartNew();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream") { Content = JsonContent.Create(new { voice = "alloy", input = LongText }) };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        using var timeout = new CancellationTokenSource(StreamEndTimeout);
+        var types = new List<string?>();
+        string? metricsMidStream = null;
+        while (await reader.ReadLineAsync(timeout.Token) is { } line)
+        {
+            if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                using var document = JsonDocument.Parse(line["data: ".Length..]);
+                types.Add(document.RootElement.GetProperty("type").GetString());
+            }
+
+            if (metricsMidStream is null && clock.Elapsed > TimeSpan.FromSeconds(8))
+            {
+                metricsMidStream = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+            }
+        }
+
+        output.WriteLine($"{types.Count} events in {clock.Elapsed.TotalSeconds:0.0} s: {string.Join(", ", types)}");
+        // Its probes went unanswered: the backend was out of rotation while it streamed.
+        Assert.Matches("mesh_backend_healthy\\{backend=\"b0\",cluster=\"[^\"]+\"\\} 0", metricsMidStream);
+        Assert.Equal(StreamEvent.Done, types[^1]);
+        Assert.DoesNotContain(StreamEvent.Failure, types);
+        Assert.DoesNotContain("requests in flight on it", gateway.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_request_waiting_on_a_backend_that_stops_answering_is_failed_over_before_its_first_byte()
     {
         // 3 s before its first sentence, so the request is still waiting for its answer when the backend freezes.
