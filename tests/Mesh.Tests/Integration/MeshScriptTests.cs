@@ -16,7 +16,7 @@ public sealed class MeshScriptTests : IDisposable
     public async Task Up_serves_speech_and_a_signal_stops_every_process(string signal)
     {
         var port = LoopbackPorts.Unused();
-        using var mesh = StartMesh("up", "--backends", "2", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var mesh = StartUp(port, backends: 2);
         try
         {
             await UpThenStopAsync(mesh, port, signal);
@@ -35,9 +35,7 @@ public sealed class MeshScriptTests : IDisposable
     {
         var fleet = await WaitForFleetAsync(mesh);
 
-        var pids = new[] { fleet.GetProperty("gateway").GetProperty("pid").GetInt32() }
-            .Concat(fleet.GetProperty("backends").EnumerateArray().Select(b => b.GetProperty("pid").GetInt32()))
-            .ToArray();
+        var pids = FleetPids(fleet);
         Assert.Equal(3, pids.Length);
         Assert.All(fleet.GetProperty("backends").EnumerateArray(), b =>
         {
@@ -57,23 +55,15 @@ public sealed class MeshScriptTests : IDisposable
         Assert.Equal(3, status.Split('\n').Count(line => line.Contains("running, ready", StringComparison.Ordinal)));
         Assert.Equal(0, statusExit);
 
-        using (var kill = Process.Start("kill", ["-" + signal, mesh.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync();
-        }
-
-        using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        await mesh.WaitForExitAsync(exited.Token);
-        Assert.All(pids, pid => Assert.False(IsAlive(pid), $"process {pid} outlived ./mesh up"));
-        Assert.False(File.Exists(FleetPath), "fleet.json should be removed when the fleet stops");
-        Assert.False(LoopbackPorts.IsListening(port), $"port {port} still accepts connections");
+        await SignalAndWaitAsync(mesh, signal);
+        AssertFleetGone(pids, port, "./mesh up");
     }
 
     [Fact]
     public async Task A_rolling_restart_under_traffic_drops_nothing()
     {
         var port = LoopbackPorts.Unused();
-        using var mesh = StartMesh("up", "--backends", "2", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var mesh = StartUp(port, backends: 2);
         try
         {
             var before = BackendPids(await WaitForFleetAsync(mesh));
@@ -112,7 +102,7 @@ public sealed class MeshScriptTests : IDisposable
             }
 
             // The last old backend drains after the fleet file already names its successor.
-            while (before.Any(IsAlive) && DateTime.UtcNow < deadline)
+            while (before.Any(ProcFs.IsAlive) && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(250);
             }
@@ -122,7 +112,7 @@ public sealed class MeshScriptTests : IDisposable
             Assert.Empty(BackendPids(ReadFleet()).Intersect(before));
             Assert.Empty(failures);
             Assert.True(served > 20, $"only {served} requests served during the restart");
-            Assert.All(before, pid => Assert.False(IsAlive(pid), $"old backend {pid} still running"));
+            Assert.All(before, pid => Assert.False(ProcFs.IsAlive(pid), $"old backend {pid} still running"));
         }
         finally
         {
@@ -141,7 +131,7 @@ public sealed class MeshScriptTests : IDisposable
     public async Task A_second_up_on_the_same_state_directory_refuses_and_leaves_the_running_fleet_alone()
     {
         var port = LoopbackPorts.Unused();
-        using var mesh = StartMesh("up", "--backends", "1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var mesh = StartUp(port, backends: 1);
         Process? second = null;
         try
         {
@@ -150,7 +140,7 @@ public sealed class MeshScriptTests : IDisposable
             var fleetBefore = await File.ReadAllTextAsync(gatewayConfig);
 
             var secondPort = LoopbackPorts.Unused();
-            second = StartMesh("up", "--backends", "1", "--port", secondPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            second = StartUp(secondPort, backends: 1);
             var output = second.StandardOutput.ReadToEndAsync();
             var errors = second.StandardError.ReadToEndAsync();
             using (var refused = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
@@ -191,6 +181,7 @@ public sealed class MeshScriptTests : IDisposable
         Assert.Contains("up [--backends N] [--port P]", help, StringComparison.Ordinal);
         Assert.Contains("test", help, StringComparison.Ordinal);
         Assert.Contains("status", help, StringComparison.Ordinal);
+        Assert.Contains("\n  down ", help, StringComparison.Ordinal);
     }
 
     /// <summary>A port held by a service that does not speak HTTP is as taken as one a web server holds: refused before any backend starts.</summary>
@@ -241,12 +232,12 @@ public sealed class MeshScriptTests : IDisposable
             }
 
             var deadline = DateTime.UtcNow.AddSeconds(5);
-            while (processes.Any(IsAlive) && DateTime.UtcNow < deadline)
+            while (processes.Any(ProcFs.IsAlive) && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(100);
             }
 
-            Assert.Empty(processes.Where(IsAlive).Select(pid => $"{pid}: {File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ')}"));
+            Assert.Empty(processes.Where(ProcFs.IsAlive).Select(pid => $"{pid}: {File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ')}"));
             _ = await errors;
         }
         finally
@@ -257,7 +248,7 @@ public sealed class MeshScriptTests : IDisposable
             }
 
             // Whatever failed above, leave no bench or fleet running behind the test.
-            foreach (var pid in processes.Where(IsAlive))
+            foreach (var pid in processes.Where(ProcFs.IsAlive))
             {
                 try
                 {
@@ -279,16 +270,9 @@ public sealed class MeshScriptTests : IDisposable
     [Fact]
     public async Task Status_and_restart_fail_on_a_fleet_file_whose_mesh_up_is_gone()
     {
-        int Exited()
-        {
-            using var gone = Process.Start("true")!;
-            gone.WaitForExit();
-            return gone.Id;
-        }
-
         await File.WriteAllTextAsync(FleetPath, $$"""
-            {"mesh": {"pid": {{Exited()}}}, "gateway": {"pid": {{Exited()}}, "url": "http://127.0.0.1:1"},
-             "backends": [{"name": "default-b1", "pid": {{Exited()}}, "url": "http://127.0.0.1:1", "pool": "shared", "variant": "default"}]}
+            {"mesh": {"pid": {{ExitedPid()}}}, "gateway": {"pid": {{ExitedPid()}}, "url": "http://127.0.0.1:1"},
+             "backends": [{"name": "default-b1", "pid": {{ExitedPid()}}, "url": "http://127.0.0.1:1", "pool": "shared", "variant": "default"}]}
             """);
 
         var (statusExit, status, statusErrors) = await RunAsync("status");
@@ -300,6 +284,72 @@ public sealed class MeshScriptTests : IDisposable
         Assert.Equal(1, restartExit);
         Assert.Contains("is not running", restartErrors, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(_stateDir, "restart-request")), "a refused restart left its request behind");
+    }
+
+    /// <summary>
+    /// <c>./mesh down</c>, from another terminal, stops the fleet of a running <c>./mesh up</c> (which ends as on
+    /// SIGTERM), removes the fleet file and frees the port; with no fleet it says so and exits 0 as well.
+    /// </summary>
+    [Fact]
+    public async Task Down_stops_the_fleet_of_an_up_running_elsewhere()
+    {
+        var port = LoopbackPorts.Unused();
+        using var mesh = StartUp(port, backends: 1);
+        try
+        {
+            var pids = FleetPids(await WaitForFleetAsync(mesh));
+
+            var (exitCode, output, errors) = await RunAsync("down");
+
+            Assert.True(exitCode == 0, errors);
+            Assert.Equal("fleet stopped", output.Trim());
+            using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+            {
+                await mesh.WaitForExitAsync(exited.Token);
+            }
+
+            AssertFleetGone(pids, port, "./mesh down");
+
+            var (againExit, again, _) = await RunAsync("down");
+            Assert.Equal(0, againExit);
+            Assert.Equal($"no fleet is running (no {FleetPath})", again.Trim());
+        }
+        finally
+        {
+            if (!mesh.HasExited)
+            {
+                mesh.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A fleet file outlives its processes, and their PIDs go to other processes: <c>./mesh down</c> signals a PID
+    /// only while it names the process the fleet started (the same start time), and leaves any other alone.
+    /// </summary>
+    [Fact]
+    public async Task Down_leaves_alone_a_process_that_has_taken_a_pid_of_the_fleet()
+    {
+        using var stranger = Process.Start("sleep", "60")!;
+        try
+        {
+            await File.WriteAllTextAsync(FleetPath, $$"""
+                {"mesh": {"pid": {{ExitedPid()}}, "started": 1},
+                 "gateway": {"pid": {{stranger.Id}}, "started": {{ProcFs.StartTime(stranger.Id) - 1}}, "url": "http://127.0.0.1:1"}, "backends": []}
+                """);
+
+            var (exitCode, output, errors) = await RunAsync("down");
+
+            Assert.Equal(0, exitCode);
+            Assert.Contains($"pid {stranger.Id} is no longer the fleet's gateway (another process has it); left alone", errors, StringComparison.Ordinal);
+            Assert.StartsWith("no process of the fleet was running", output, StringComparison.Ordinal);
+            Assert.False(stranger.WaitForExit(500), "./mesh down signalled a process the fleet did not start");
+            Assert.False(File.Exists(FleetPath), "./mesh down left the fleet file");
+        }
+        finally
+        {
+            stranger.Kill();
+        }
     }
 
     /// <summary>
@@ -318,6 +368,7 @@ public sealed class MeshScriptTests : IDisposable
     [InlineData("soak --minutes", "--minutes needs a number")]
     [InlineData("soak --minutes 1 --interval 0", "--interval must be a positive whole number")]
     [InlineData("soak --minutes 1 --pause soon", "--pause must be a number of seconds")]
+    [InlineData("down --force", "down takes no arguments")]
     [InlineData("bench", "usage: ./mesh bench")]
     [InlineData("bench pipeline --repeats 0", "--repeats must be a positive whole number")]
     [InlineData("bench quick --out --target http://127.0.0.1:1", "--out needs a directory")]
@@ -351,6 +402,28 @@ public sealed class MeshScriptTests : IDisposable
 
     private static int[] BackendPids(JsonElement fleet) =>
         [.. fleet.GetProperty("backends").EnumerateArray().Select(b => b.GetProperty("pid").GetInt32())];
+
+    /// <summary>No process of the fleet runs, its fleet file is gone and its port is free.</summary>
+    private void AssertFleetGone(int[] pids, int port, string stoppedBy)
+    {
+        Assert.All(pids, pid => Assert.False(ProcFs.IsAlive(pid), $"process {pid} outlived {stoppedBy}"));
+        Assert.False(File.Exists(FleetPath), $"{stoppedBy} left the fleet file");
+        Assert.False(LoopbackPorts.IsListening(port), $"port {port} still accepts connections");
+    }
+
+    private static int[] FleetPids(JsonElement fleet) => [fleet.GetProperty("gateway").GetProperty("pid").GetInt32(), .. BackendPids(fleet)];
+
+    /// <summary>The PID of a process that has ended.</summary>
+    private static int ExitedPid()
+    {
+        using var gone = Process.Start("true")!;
+        gone.WaitForExit();
+        return gone.Id;
+    }
+
+    /// <summary><c>./mesh up</c> with <paramref name="backends"/> backends and the gateway on <paramref name="port"/>.</summary>
+    private Process StartUp(int port, int backends) =>
+        StartMesh("up", "--backends", backends.ToString(System.Globalization.CultureInfo.InvariantCulture), "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     private Process StartMesh(params string[] args)
     {
@@ -397,6 +470,17 @@ public sealed class MeshScriptTests : IDisposable
         throw new TimeoutException("./mesh up did not write fleet.json");
     }
 
+    private static async Task SignalAndWaitAsync(Process mesh, string signal)
+    {
+        using (var kill = Process.Start("kill", ["-" + signal, mesh.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await mesh.WaitForExitAsync(exited.Token);
+    }
+
     private static async Task<string> RunToEndAsync(Process process)
     {
         using (process)
@@ -435,10 +519,8 @@ public sealed class MeshScriptTests : IDisposable
         {
             try
             {
-                // The name in parentheses may hold spaces; the parent's pid is the second field after it.
-                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
                 parents[int.Parse(Path.GetFileName(directory), System.Globalization.CultureInfo.InvariantCulture)] =
-                    int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+                    int.Parse(ProcFs.StatFields(File.ReadAllText(Path.Combine(directory, "stat")))[1], System.Globalization.CultureInfo.InvariantCulture);
             }
             catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
             {
@@ -458,12 +540,5 @@ public sealed class MeshScriptTests : IDisposable
         }
 
         return found;
-    }
-
-    private static bool IsAlive(int pid)
-    {
-        // /proc/PID exists while the process (or an unreaped zombie of it) does; a zombie's state is 'Z'.
-        var stat = $"/proc/{pid}/stat";
-        return File.Exists(stat) && !File.ReadAllText(stat).Split(' ')[2].Equals("Z", StringComparison.Ordinal);
     }
 }

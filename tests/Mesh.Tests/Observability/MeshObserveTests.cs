@@ -41,8 +41,13 @@ public sealed class MeshObserveTests : IDisposable
             var loaded = rules.GetProperty("data").GetProperty("groups").EnumerateArray().SelectMany(g => g.GetProperty("rules").EnumerateArray()).ToArray();
             Assert.Equal(RuleFiles.Load().Count, loaded.Length);
 
+            var status = await RunToEndAsync(StartMesh(prometheusPort, "status"));
+            Assert.Contains(status.Split('\n'), line =>
+                line.StartsWith("prometheus ", StringComparison.Ordinal) && line.Contains(url.ToString().TrimEnd('/'), StringComparison.Ordinal)
+                && line.EndsWith("running, ready", StringComparison.Ordinal));
+
             await StopAsync(mesh);
-            Assert.False(IsAlive(prometheus.GetProperty("pid").GetInt32()), "Prometheus outlived the fleet");
+            Assert.False(ProcFs.IsAlive(prometheus.GetProperty("pid").GetInt32()), "Prometheus outlived the fleet");
             Assert.False(LoopbackPorts.IsListening(prometheusPort), "Prometheus's port still accepts connections");
             foreach (var file in new[] { "gateway.json", "backends.json" })
             {
@@ -58,20 +63,47 @@ public sealed class MeshObserveTests : IDisposable
         }
     }
 
-    public void Dispose() => Directory.Delete(_stateDir, recursive: true);
-
-    private static bool IsAlive(int pid)
+    /// <summary>
+    /// A fleet whose <c>./mesh up</c> was killed (its terminal closed) runs on; <c>./mesh down</c> stops all of it,
+    /// Prometheus included, and empties the target files.
+    /// </summary>
+    [Fact]
+    public async Task Down_stops_the_fleet_and_its_prometheus_after_up_was_killed()
     {
+        var port = LoopbackPorts.Unused();
+        var prometheusPort = LoopbackPorts.Unused();
+        using var mesh = StartMesh(prometheusPort, "up", "--observe", "--backends", "1", "--port", port.ToString(CultureInfo.InvariantCulture));
+        int[] pids = [];
         try
         {
-            using var process = Process.GetProcessById(pid);
-            return !process.HasExited;
+            var fleet = await WaitForFleetAsync(mesh);
+            pids = [.. new[] { fleet.GetProperty("gateway"), fleet.GetProperty("prometheus") }.Concat(fleet.GetProperty("backends").EnumerateArray())
+                .Select(process => process.GetProperty("pid").GetInt32())];
+            mesh.Kill();
+            await mesh.WaitForExitAsync();
+            Assert.All(pids, pid => Assert.True(ProcFs.IsAlive(pid), $"process {pid} ended with ./mesh up"));
+
+            Assert.Contains("fleet stopped", (await RunToEndAsync(StartMesh(prometheusPort, "down"))).Split('\n'));
+
+            Assert.All(pids, pid => Assert.False(ProcFs.IsAlive(pid), $"process {pid} outlived ./mesh down"));
+            Assert.False(File.Exists(Path.Combine(_stateDir, "fleet.json")), "./mesh down left the fleet file");
+            Assert.False(LoopbackPorts.IsListening(prometheusPort), "Prometheus's port still accepts connections");
+            foreach (var file in new[] { "gateway.json", "backends.json" })
+            {
+                Assert.Equal("[]", File.ReadAllText(Path.Combine(_stateDir, "prometheus", file)).Trim());
+            }
         }
-        catch (ArgumentException)
+        finally
         {
-            return false;
+            foreach (var pid in pids.Where(ProcFs.IsAlive))
+            {
+                using var survivor = Process.GetProcessById(pid);
+                survivor.Kill();
+            }
         }
     }
+
+    public void Dispose() => Directory.Delete(_stateDir, recursive: true);
 
     private static async Task<JsonElement[]> WaitForTargetsAsync(HttpClient client, int count)
     {
@@ -88,6 +120,18 @@ public sealed class MeshObserveTests : IDisposable
 
             Assert.True(DateTime.UtcNow < deadline, $"Prometheus did not scrape {count} targets: {answer}");
             await Task.Delay(250);
+        }
+    }
+
+    /// <summary>Waits for a command that ends by itself; its output (which the process's handlers collect).</summary>
+    private async Task<string> RunToEndAsync(Process process)
+    {
+        using (process)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            await process.WaitForExitAsync(timeout.Token);
+            Assert.True(process.ExitCode == 0, $"./mesh {string.Join(' ', process.StartInfo.ArgumentList.Skip(1))} exited with {process.ExitCode}:\n{Output}");
+            return Output;
         }
     }
 

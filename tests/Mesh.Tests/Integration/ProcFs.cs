@@ -1,0 +1,30 @@
+using System.Globalization;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>What /proc says about a process: whether it runs, when it started.</summary>
+public static class ProcFs
+{
+    /// <summary>
+    /// Whether the process runs. /proc/PID exists while the process, or an unreaped zombie of it, does (a killed
+    /// process whose parent is gone may stay a zombie for a while); a zombie's state is 'Z'.
+    /// </summary>
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            return !StatFields(File.ReadAllText($"/proc/{pid}/stat"))[0].Equals("Z", StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A process's start time in clock ticks after boot, as ./mesh records it in the fleet file.</summary>
+    public static long StartTime(int pid) =>
+        long.Parse(StatFields(File.ReadAllText($"/proc/{pid}/stat"))[19], CultureInfo.InvariantCulture);
+
+    /// <summary>The fields of /proc/PID/stat after the name (which is in parentheses and may hold spaces): the state first, then the parent's PID.</summary>
+    public static string[] StatFields(string stat) => stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+}
