@@ -173,8 +173,9 @@ public sealed class MeshScriptTests : IDisposable
         }
     }
 
+    /// <summary>The help names the paths of the state directory in effect (MESH_STATE_DIR), not those of the default.</summary>
     [Fact]
-    public async Task Help_lists_the_commands()
+    public async Task Help_lists_the_commands_and_the_paths_of_the_state_directory_in_effect()
     {
         var help = await RunToEndAsync(StartMesh("--help"));
 
@@ -182,6 +183,10 @@ public sealed class MeshScriptTests : IDisposable
         Assert.Contains("test", help, StringComparison.Ordinal);
         Assert.Contains("status", help, StringComparison.Ordinal);
         Assert.Contains("\n  down ", help, StringComparison.Ordinal);
+        Assert.Contains($"MESH_STATE_DIR (default .mesh; now {_stateDir}:", help, StringComparison.Ordinal);
+        Assert.Contains($"(from {_stateDir}/fleet.json)", help, StringComparison.Ordinal);
+        Assert.Contains($"{_stateDir}/soak/.", help, StringComparison.Ordinal);
+        Assert.DoesNotContain(".mesh/", help, StringComparison.Ordinal);
     }
 
     /// <summary>A port held by a service that does not speak HTTP is as taken as one a web server holds: refused before any backend starts.</summary>
