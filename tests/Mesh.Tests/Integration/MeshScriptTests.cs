@@ -358,6 +358,25 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     /// <summary>
+    /// A fleet that never gets ready (a model that takes ten minutes to load, and 3 s allowed) fails soak and bench
+    /// pipeline with the end of the fleet's log, which says what did not get ready; nothing is run against it. They
+    /// used to go on against it once their own wait ran out.
+    /// </summary>
+    [Theory]
+    [InlineData("soak --minutes 1 --interval 1", "soak")]
+    [InlineData("bench pipeline --repeats 1", "bench")]
+    public async Task Soak_and_bench_pipeline_fail_with_the_fleet_log_when_their_fleet_never_gets_ready(string commandLine, string directory)
+    {
+        var (exitCode, _, errors) = await RunAsync(
+            new Dictionary<string, string> { ["Faults__StartupDelayMs"] = "600000", ["MESH_READY_TIMEOUT_S"] = "3" }, commandLine.Split(' '));
+
+        Assert.Equal(1, exitCode);
+        Assert.StartsWith("mesh: the fleet it started did not get ready; the end of its log", errors, StringComparison.Ordinal);
+        Assert.Contains("/readyz did not answer 200 within 3s", errors, StringComparison.Ordinal);
+        Assert.Equal(["fleet.log"], Directory.EnumerateFiles(Path.Combine(_stateDir, directory)).Select(Path.GetFileName));
+    }
+
+    /// <summary>
     /// A command line the script cannot run exits 2 (as the model tools and the benchmarks do; 1 is for work that
     /// failed) with one line naming the problem, and starts nothing: a missing value is not taken from the next option.
     /// </summary>
@@ -430,7 +449,10 @@ public sealed class MeshScriptTests : IDisposable
     private Process StartUp(int port, int backends) =>
         StartMesh("up", "--backends", backends.ToString(System.Globalization.CultureInfo.InvariantCulture), "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
-    private Process StartMesh(params string[] args)
+    private Process StartMesh(params string[] args) => StartMesh(new Dictionary<string, string>(), args);
+
+    /// <summary>Starts <c>./mesh</c> on this test's state directory, with <paramref name="environment"/> added.</summary>
+    private Process StartMesh(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var info = new ProcessStartInfo("bash")
         {
@@ -448,6 +470,11 @@ public sealed class MeshScriptTests : IDisposable
         info.Environment["MESH_CONFIGURATION"] = RepoPaths.Configuration;
         // The test run already built everything; rebuilding under a running test host would race with it.
         info.Environment["MESH_SKIP_BUILD"] = "1";
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
         return Process.Start(info)!;
     }
 
@@ -496,10 +523,12 @@ public sealed class MeshScriptTests : IDisposable
         }
     }
 
+    private Task<(int ExitCode, string Output, string Errors)> RunAsync(params string[] args) => RunAsync(new Dictionary<string, string>(), args);
+
     /// <summary>Runs a command that should end by itself: its exit code, output and errors (killed after a minute).</summary>
-    private async Task<(int ExitCode, string Output, string Errors)> RunAsync(params string[] args)
+    private async Task<(int ExitCode, string Output, string Errors)> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        using var process = StartMesh(args);
+        using var process = StartMesh(environment, args);
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
