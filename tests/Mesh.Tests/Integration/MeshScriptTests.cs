@@ -226,45 +226,14 @@ public sealed class MeshScriptTests : IDisposable
             processes = Descendants(mesh.Id);
             Assert.True(processes.Count >= 4, $"expected the bench and its fleet under ./mesh bench, found {processes.Count} processes");
 
-            using (var kill = Process.Start("kill", ["-TERM", mesh.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-            {
-                await kill.WaitForExitAsync();
-            }
-
-            using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
-            {
-                await mesh.WaitForExitAsync(exited.Token);
-            }
-
-            var deadline = DateTime.UtcNow.AddSeconds(5);
-            while (processes.Any(ProcFs.IsAlive) && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(100);
-            }
-
-            Assert.Empty(processes.Where(ProcFs.IsAlive).Select(pid => $"{pid}: {File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ')}"));
+            await SignalAndWaitAsync(mesh, "TERM");
+            await AssertAllGoneAsync(processes);
             _ = await errors;
         }
         finally
         {
-            if (!mesh.HasExited)
-            {
-                mesh.Kill(entireProcessTree: true);
-            }
-
             // Whatever failed above, leave no bench or fleet running behind the test.
-            foreach (var pid in processes.Where(ProcFs.IsAlive))
-            {
-                try
-                {
-                    using var survivor = Process.GetProcessById(pid);
-                    survivor.Kill();
-                }
-                catch (ArgumentException)
-                {
-                    // Gone meanwhile.
-                }
-            }
+            KillAll(mesh, processes);
         }
     }
 
@@ -358,6 +327,99 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     /// <summary>
+    /// A request that hangs does not hang its soak client: each is bounded by --timeout, counted by kind when it
+    /// fails, and the client goes on after a pause; every client's requests and errors are in soak.json, and a soak
+    /// with more than 0.1% of its requests failed exits 1.
+    /// </summary>
+    [Fact]
+    public async Task Soak_clients_count_timed_out_requests_go_on_and_fail_the_soak()
+    {
+        var (exitCode, _, errors) = await RunAsync(
+            new Dictionary<string, string> { ["Faults__SentenceDelayMs"] = "3000" }, "soak", "--seconds", "6", "--interval", "2", "--timeout", "1");
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("requests failed", errors, StringComparison.Ordinal);
+        var clients = ReadSoakReport().GetProperty("requests").EnumerateObject().ToArray();
+        Assert.Equal(["mp3", "opus", "pcm-stream", "sse", "wav"], clients.Select(c => c.Name));
+        Assert.All(clients, client =>
+        {
+            var requests = client.Value.GetProperty("requests").GetInt32();
+            Assert.True(requests >= 2, $"{client.Name} stopped after its first failed request: {client.Value}");
+            Assert.Equal(requests, client.Value.GetProperty("errors").GetInt32());
+            Assert.Equal(requests, client.Value.GetProperty("errors_by_kind").GetProperty("timeout").GetInt32());
+        });
+    }
+
+    /// <summary>
+    /// A process of the soak's fleet that dies ends the soak at once, failed and with its report: the rest of the fleet
+    /// stops with it, and the clients would only count refused connections to the end. It used to end with exit 2
+    /// and no report, on the first sample of the dead process.
+    /// </summary>
+    [Fact]
+    public async Task A_soak_whose_fleet_loses_a_backend_stops_and_fails_with_its_report()
+    {
+        using var soak = StartMesh("soak", "--seconds", "300", "--interval", "1");
+        try
+        {
+            var output = soak.StandardOutput.ReadToEndAsync();
+            var errors = soak.StandardError.ReadToEndAsync();
+            var fleet = await WaitForFleetAsync(soak, SoakFleetPath, output, errors);
+            var backend = fleet.GetProperty("backends")[0];
+            await WaitForSoakRequestsAsync();
+
+            using (var process = Process.GetProcessById(backend.GetProperty("pid").GetInt32()))
+            {
+                process.Kill();
+            }
+
+            using (var ended = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+            {
+                await soak.WaitForExitAsync(ended.Token);
+            }
+
+            Assert.Equal(1, soak.ExitCode);
+            Assert.Contains($"the soak's fleet lost {backend.GetProperty("name").GetString()} (pid {backend.GetProperty("pid").GetInt32()})", await errors, StringComparison.Ordinal);
+            var report = ReadSoakReport();
+            Assert.StartsWith("the fleet lost", report.GetProperty("failures")[0].GetString(), StringComparison.Ordinal);
+            Assert.True(report.GetProperty("requests").EnumerateObject().Sum(c => c.Value.GetProperty("requests").GetInt32()) > 0);
+        }
+        finally
+        {
+            if (!soak.HasExited)
+            {
+                soak.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// SIGTERM for <c>./mesh soak</c> (kill, timeout, the end of a CI job) stops its fleet and its clients, which no
+    /// longer end at their first failed request (the refused connection once the fleet is gone).
+    /// </summary>
+    [Fact]
+    public async Task Terminating_a_soak_stops_its_fleet_and_its_clients()
+    {
+        using var soak = StartMesh("soak", "--seconds", "300", "--interval", "1");
+        List<int> processes = [];
+        try
+        {
+            var output = soak.StandardOutput.ReadToEndAsync();
+            var errors = soak.StandardError.ReadToEndAsync();
+            await WaitForFleetAsync(soak, SoakFleetPath, output, errors);
+            await WaitForSoakRequestsAsync();
+            processes = Descendants(soak.Id);
+            Assert.True(processes.Count >= 4, $"expected the fleet and the clients under ./mesh soak, found {processes.Count} processes");
+
+            await SignalAndWaitAsync(soak, "TERM");
+            await AssertAllGoneAsync(processes);
+        }
+        finally
+        {
+            KillAll(soak, processes);
+        }
+    }
+
+    /// <summary>
     /// A fleet that never gets ready (a model that takes ten minutes to load, and 3 s allowed) fails soak and bench
     /// pipeline with the end of the fleet's log, which says what did not get ready; nothing is run against it. They
     /// used to go on against it once their own wait ran out.
@@ -392,6 +454,9 @@ public sealed class MeshScriptTests : IDisposable
     [InlineData("soak --minutes", "--minutes needs a number")]
     [InlineData("soak --minutes 1 --interval 0", "--interval must be a positive whole number")]
     [InlineData("soak --minutes 1 --pause soon", "--pause must be a number of seconds")]
+    [InlineData("soak --seconds 0", "--seconds must be a positive whole number")]
+    [InlineData("soak --seconds 5 --interval 10", "--interval must not be longer than the soak")]
+    [InlineData("soak --minutes 1 --timeout 0", "--timeout must be a positive whole number")]
     [InlineData("down --force", "down takes no arguments")]
     [InlineData("bench", "usage: ./mesh bench")]
     [InlineData("bench pipeline --repeats 0", "--repeats must be a positive whole number")]
@@ -422,6 +487,21 @@ public sealed class MeshScriptTests : IDisposable
     {
         using var document = JsonDocument.Parse(File.ReadAllText(FleetPath));
         return document.RootElement.Clone();
+    }
+
+    private string SoakFleetPath => Path.Combine(_stateDir, "soak", "fleet", "fleet.json");
+
+    private JsonElement ReadSoakReport()
+    {
+        using var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(_stateDir, "soak", "soak.json")));
+        return document.RootElement.Clone();
+    }
+
+    /// <summary>Waits until a soak client has finished a request, so that all of them run.</summary>
+    private Task WaitForSoakRequestsAsync()
+    {
+        var requests = Path.Combine(_stateDir, "soak", "requests-wav.txt");
+        return Eventually.UntilAsync(() => Task.FromResult(File.Exists(requests) && new FileInfo(requests).Length > 0), "no soak request finished");
     }
 
     private static int[] BackendPids(JsonElement fleet) =>
@@ -478,28 +558,30 @@ public sealed class MeshScriptTests : IDisposable
         return Process.Start(info)!;
     }
 
-    private async Task<JsonElement> WaitForFleetAsync(Process mesh)
+    private Task<JsonElement> WaitForFleetAsync(Process mesh) =>
+        WaitForFleetAsync(mesh, FleetPath, mesh.StandardOutput.ReadToEndAsync(), mesh.StandardError.ReadToEndAsync());
+
+    /// <summary>The fleet file at <paramref name="path"/> once <paramref name="mesh"/> (up, or a command that starts a fleet) writes it.</summary>
+    private static async Task<JsonElement> WaitForFleetAsync(Process mesh, string path, Task<string> output, Task<string> errors)
     {
-        var output = mesh.StandardOutput.ReadToEndAsync();
-        var errors = mesh.StandardError.ReadToEndAsync();
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (DateTime.UtcNow < deadline)
         {
-            if (File.Exists(FleetPath))
+            if (File.Exists(path))
             {
-                using var document = JsonDocument.Parse(await File.ReadAllTextAsync(FleetPath));
+                using var document = JsonDocument.Parse(await File.ReadAllTextAsync(path));
                 return document.RootElement.Clone();
             }
 
             if (mesh.HasExited)
             {
-                Assert.Fail($"./mesh up exited with {mesh.ExitCode}: {await output}{await errors}");
+                Assert.Fail($"./mesh exited with {mesh.ExitCode}: {await output}{await errors}");
             }
 
             await Task.Delay(200);
         }
 
-        throw new TimeoutException("./mesh up did not write fleet.json");
+        throw new TimeoutException($"./mesh did not write {path}");
     }
 
     private static async Task SignalAndWaitAsync(Process mesh, string signal)
@@ -511,6 +593,39 @@ public sealed class MeshScriptTests : IDisposable
 
         using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await mesh.WaitForExitAsync(exited.Token);
+    }
+
+    private static async Task AssertAllGoneAsync(List<int> processes)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (processes.Any(ProcFs.IsAlive) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.Empty(processes.Where(ProcFs.IsAlive).Select(pid => $"{pid}: {File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ')}"));
+    }
+
+    /// <summary>Kills <paramref name="mesh"/> and any of <paramref name="processes"/> still running.</summary>
+    private static void KillAll(Process mesh, List<int> processes)
+    {
+        if (!mesh.HasExited)
+        {
+            mesh.Kill(entireProcessTree: true);
+        }
+
+        foreach (var pid in processes.Where(ProcFs.IsAlive))
+        {
+            try
+            {
+                using var survivor = Process.GetProcessById(pid);
+                survivor.Kill();
+            }
+            catch (ArgumentException)
+            {
+                // Gone meanwhile.
+            }
+        }
     }
 
     private static async Task<string> RunToEndAsync(Process process)
