@@ -351,6 +351,26 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     /// <summary>
+    /// A short soak in which every request succeeds passes: its RSS growth (noisy over seconds) is reported, not judged.
+    /// </summary>
+    [Fact]
+    public async Task A_short_soak_without_failed_requests_passes_and_reports_its_growth_unjudged()
+    {
+        var (exitCode, output, errors) = await RunAsync(new Dictionary<string, string>(), "soak", "--seconds", "8", "--interval", "2");
+
+        Assert.True(exitCode == 0, errors);
+        Assert.Contains("not judged under 10 minutes", output, StringComparison.Ordinal);
+        var report = ReadSoakReport();
+        Assert.Empty(report.GetProperty("failures").EnumerateArray());
+        Assert.All(report.GetProperty("requests").EnumerateObject(), client =>
+        {
+            Assert.True(client.Value.GetProperty("requests").GetInt32() > 0, client.Name);
+            Assert.Equal(0, client.Value.GetProperty("errors").GetInt32());
+        });
+        Assert.All(report.GetProperty("processes").EnumerateObject(), process => process.Value.GetProperty("rss_growth_pct").GetDouble());
+    }
+
+    /// <summary>
     /// A process of the soak's fleet that dies ends the soak at once, failed and with its report: the rest of the fleet
     /// stops with it, and the clients would only count refused connections to the end. It used to end with exit 2
     /// and no report, on the first sample of the dead process.
