@@ -24,11 +24,15 @@ public static class JsonBodyContentType
         }
 
         var charset = HeaderUtilities.RemoveQuotes(media.Charset);
-        return charset.HasValue && !StringSegment.Equals(charset, "utf-8", StringComparison.OrdinalIgnoreCase)
+        return charset.HasValue && !IsUtf8(charset)
             ? ApiError.UnsupportedMediaType(
                 $"Charset '{charset}' is not supported; send the JSON body in UTF-8 ('application/json; charset=utf-8', or no charset).", "unsupported_charset")
             : null;
     }
+
+    /// <summary>UTF-8 by its registered name, or the common <c>utf8</c> that encoding libraries take for it.</summary>
+    private static bool IsUtf8(StringSegment charset) =>
+        StringSegment.Equals(charset, "utf-8", StringComparison.OrdinalIgnoreCase) || StringSegment.Equals(charset, "utf8", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Not a look-alike such as <c>application/jsonp</c>.</summary>
     private static bool IsJson(MediaTypeHeaderValue media) =>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
 
@@ -31,8 +32,16 @@ public static class SpeechRequestParser
         ["voice"] = VoiceJsonConverter.ExpectedType,
     };
 
+    /// <summary>
+    /// The body without a leading UTF-8 byte order mark, which RFC 8259 lets a reader ignore and some clients write
+    /// (PowerShell, Windows editors); the JSON reader itself would refuse it as a syntax error at byte 1.
+    /// </summary>
+    public static ReadOnlySpan<byte> WithoutByteOrderMark(ReadOnlySpan<byte> utf8Json) =>
+        utf8Json.StartsWith(Encoding.UTF8.Preamble) ? utf8Json[Encoding.UTF8.Preamble.Length..] : utf8Json;
+
     public static ParsedSpeechRequest Parse(ReadOnlySpan<byte> utf8Json)
     {
+        utf8Json = WithoutByteOrderMark(utf8Json);
         if (utf8Json.Length > MaxBodyBytes)
         {
             return Fail(ApiError.TooLarge($"Request body is {utf8Json.Length} bytes; the limit is {MaxBodyBytes}."));

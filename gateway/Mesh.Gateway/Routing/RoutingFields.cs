@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Mesh.Contracts;
 
 namespace Mesh.Gateway.Routing;
 
@@ -12,7 +13,7 @@ public sealed record RoutingFields(string? StreamFormat, string? Priority)
     {
         try
         {
-            var reader = new Utf8JsonReader(json);
+            var reader = new Utf8JsonReader(SpeechRequestParser.WithoutByteOrderMark(json));
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
                 return None;

@@ -18,6 +18,20 @@ public sealed class SpeechRequestParserTests
     }
 
     [Fact]
+    public void A_leading_byte_order_mark_is_ignored_and_only_there()
+    {
+        byte[] bom = [0xEF, 0xBB, 0xBF];
+        var json = """{"model":"tts-1","input":"Hello","voice":"alloy"}"""u8;
+
+        var parsed = SpeechRequestParser.Parse([.. bom, .. json]);
+        var twice = SpeechRequestParser.Parse([.. bom, .. bom, .. json]);
+
+        Assert.True(parsed.IsValid, parsed.Error?.Message);
+        Assert.Equal("Hello", parsed.Request!.Input);
+        Assert.Equal("invalid_json", twice.Error?.Code);
+    }
+
+    [Fact]
     public void Instructions_are_checked_like_openai_checks_them()
     {
         var atLimit = Parse($$"""{"model":"gpt-4o-mini-tts","input":"x","voice":"v","instructions":"{{new string('a', 4096)}}"}""");

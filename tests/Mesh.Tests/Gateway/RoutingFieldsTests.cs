@@ -19,6 +19,12 @@ public sealed class RoutingFieldsTests
         Assert.Equal(new RoutingFields(streamFormat, priority), RoutingFields.Read(Encoding.UTF8.GetBytes(json)));
     }
 
+    [Fact]
+    public void A_leading_byte_order_mark_is_read_past()
+    {
+        Assert.Equal(new RoutingFields("sse", "batch"), RoutingFields.Read([0xEF, 0xBB, 0xBF, .. """{"stream_format":"sse","priority":"batch"}"""u8]));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("[]")]

@@ -137,6 +137,7 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
     [InlineData("application/json; charset=utf-8")]
     [InlineData("application/json; charset=UTF-8")]
     [InlineData("application/json;charset=\"utf-8\"")]
+    [InlineData("application/json; charset=utf8")]
     [InlineData("application/json")]
     public async Task A_body_declared_as_utf8_in_any_spelling_is_read(string contentType)
     {
