@@ -5,20 +5,21 @@ using Yarp.ReverseProxy.Model;
 namespace Mesh.Gateway.Health;
 
 /// <summary>
-/// Ends the stalled requests of a backend that stopped answering: a hung or frozen process keeps its connections open
-/// and sends nothing, so without this its requests waited for the proxy's 10-minute activity timeout while its probes
-/// had long taken it out of rotation. Once <see cref="UnansweredProbesToEnd"/> probes in a row got no answer at all
-/// within their timeout (not a refused connection, not a 503: a draining backend answers, and still finishes its
-/// streams), each unanswered probe ends the backend's exchanges that made no progress for <see cref="StallToEnd"/>.
-/// Both must hold: a busy backend that answers a probe late but still streams keeps its streams. Before the first byte
-/// the gateway then fails the request over like a refused one; after it, the stream ends marked, like one whose backend died.
+/// Ends the requests of a backend that stopped answering: a hung or frozen process keeps its connections open and
+/// sends nothing, so without this its requests waited for the proxy's 10-minute activity timeout while its probes had
+/// long taken it out of rotation. Once <see cref="UnansweredProbesToEnd"/> probes in a row got no answer at all within
+/// their timeout (not a refused connection, not a 503: a draining backend answers, and still finishes its streams),
+/// and none of the backend's exchanges made progress for <see cref="StallToEnd"/>, each unanswered probe ends its
+/// exchanges. A busy backend that answers its probes late but still streams to anyone keeps all its work. Before the
+/// first byte the gateway then fails a request over like a refused one; after it, the stream ends marked, like one
+/// whose backend died.
 /// </summary>
 public sealed partial class UnresponsiveBackends(ILogger<UnresponsiveBackends> logger)
 {
-    /// <summary>One probe timeout already takes a backend out of rotation; from the second in a row (6-10 s after it froze) its stalled work ends.</summary>
+    /// <summary>One probe timeout already takes a backend out of rotation; from the second in a row (6-10 s after it froze) its work ends.</summary>
     public const int UnansweredProbesToEnd = 2;
 
-    /// <summary>No byte from the backend for this long: two probes' timeouts, so a backend frozen since the first unanswered probe qualifies.</summary>
+    /// <summary>No byte from the backend on any exchange for this long: two probes' timeouts, so a backend frozen since its first unanswered probe qualifies.</summary>
     public static readonly TimeSpan StallToEnd = TimeSpan.FromSeconds(4);
 
     // Weak keys: a backend's watch goes with YARP's state of it when a reload removes it.
@@ -35,7 +36,7 @@ public sealed partial class UnresponsiveBackends(ILogger<UnresponsiveBackends> l
         {
             watch.Unanswered = 0;
         }
-        else if (++watch.Unanswered >= UnansweredProbesToEnd && watch.EndStalled() is > 0 and var ended)
+        else if (++watch.Unanswered >= UnansweredProbesToEnd && watch.StalledFor(StallToEnd) && watch.EndAll() is > 0 and var ended)
         {
             LogUnresponsive(logger, destination.DestinationId, watch.Unanswered, ended, StallToEnd.TotalSeconds);
         }
@@ -45,13 +46,14 @@ public sealed partial class UnresponsiveBackends(ILogger<UnresponsiveBackends> l
     public static bool Answered(Exception? probeFailure) => probeFailure is not OperationCanceledException;
 
     [LoggerMessage(Level = LogLevel.Warning, Message =
-        "Backend {Backend} answered none of its last {Probes} health probes; {Ended} requests in flight on it without progress for {StallSeconds} s are ended")]
+        "Backend {Backend} answered none of its last {Probes} health probes and sent nothing for {StallSeconds} s; ended {Ended} of its requests in flight")]
     private static partial void LogUnresponsive(ILogger logger, string backend, int probes, int ended, double stallSeconds);
 
-    /// <summary>The exchanges in flight with one backend. Probes of a backend complete one at a time, so only the set is shared.</summary>
+    /// <summary>The exchanges in flight with one backend. Probes of a backend complete one at a time; exchanges come and go on any thread.</summary>
     public sealed class BackendWatch
     {
         private readonly ConcurrentDictionary<BackendExchange, byte> _exchanges = new();
+        private long _lastProgress = Environment.TickCount64;
 
         internal int Unanswered { get; set; }
 
@@ -63,15 +65,24 @@ public sealed partial class UnresponsiveBackends(ILogger<UnresponsiveBackends> l
             return exchange;
         }
 
+        internal void Progressed() => Volatile.Write(ref _lastProgress, Environment.TickCount64);
+
         internal void Remove(BackendExchange exchange) => _exchanges.TryRemove(exchange, out _);
 
-        internal int EndStalled()
+        /// <summary>Whether no exchange got anything from the backend for <paramref name="stall"/> (none begun in it either).</summary>
+        internal bool StalledFor(TimeSpan stall) => Environment.TickCount64 - Volatile.Read(ref _lastProgress) >= stall.TotalMilliseconds;
+
+        /// <summary>Ends every exchange in flight, each once; returns how many.</summary>
+        internal int EndAll()
         {
             var ended = 0;
-            foreach (var exchange in _exchanges.Keys.Where(e => e.StalledFor(StallToEnd)))
+            foreach (var exchange in _exchanges.Keys)
             {
-                exchange.End();
-                ended++;
+                if (_exchanges.TryRemove(exchange, out _))
+                {
+                    exchange.End();
+                    ended++;
+                }
             }
 
             return ended;
@@ -81,38 +92,26 @@ public sealed partial class UnresponsiveBackends(ILogger<UnresponsiveBackends> l
 
 /// <summary>
 /// One request or WebSocket in flight with a backend: <see cref="Ended"/> is cancelled when its backend stopped
-/// answering and it made no <see cref="Progressed">progress</see> for a while.
+/// answering and sent nothing for a while. Its <see cref="CancellationTokenSource"/> has no timer, so it needs no
+/// disposal, and a probe may end the exchange while its owner disposes it.
 /// </summary>
 public sealed class BackendExchange : IDisposable
 {
     private readonly UnresponsiveBackends.BackendWatch _watch;
     private readonly CancellationTokenSource _ended = new();
-    private long _lastProgress = Environment.TickCount64;
 
-    internal BackendExchange(UnresponsiveBackends.BackendWatch watch) => _watch = watch;
+    internal BackendExchange(UnresponsiveBackends.BackendWatch watch)
+    {
+        _watch = watch;
+        watch.Progressed();
+    }
 
     public CancellationToken Ended => _ended.Token;
 
     /// <summary>The backend sent something.</summary>
-    public void Progressed() => Volatile.Write(ref _lastProgress, Environment.TickCount64);
+    public void Progressed() => _watch.Progressed();
 
-    internal bool StalledFor(TimeSpan stall) => Environment.TickCount64 - Volatile.Read(ref _lastProgress) >= stall.TotalMilliseconds;
+    internal void End() => _ended.Cancel();
 
-    internal void End()
-    {
-        try
-        {
-            _ended.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // It ended on its own while the probe looked at it.
-        }
-    }
-
-    public void Dispose()
-    {
-        _watch.Remove(this);
-        _ended.Dispose();
-    }
+    public void Dispose() => _watch.Remove(this);
 }

@@ -58,7 +58,7 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
             var exchange = request.Options.TryGetValue(Watch, out var watch) ? watch.Begin() : null;
             try
             {
-                var response = await SendUnlessEndedAsync(request, exchange?.Ended ?? CancellationToken.None, cancellationToken);
+                var response = await SendUnlessEndedAsync(request, exchange, cancellationToken);
                 // Only HTTP/1.x bodies refill a 4 KiB buffer; an upgraded connection's content is a two-way stream of its own.
                 if (response.Version.Major == 1 && response.StatusCode != HttpStatusCode.SwitchingProtocols)
                 {
@@ -74,12 +74,15 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
             }
         }
 
-        private async Task<HttpResponseMessage> SendUnlessEndedAsync(HttpRequestMessage request, CancellationToken ended, CancellationToken cancellationToken)
+        private async Task<HttpResponseMessage> SendUnlessEndedAsync(HttpRequestMessage request, BackendExchange? exchange, CancellationToken cancellationToken)
         {
+            var ended = exchange?.Ended ?? CancellationToken.None;
             using var sending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, ended);
             try
             {
-                return await base.SendAsync(request, sending.Token);
+                var response = await base.SendAsync(request, sending.Token);
+                exchange?.Progressed();
+                return response;
             }
             catch (OperationCanceledException ex) when (ended.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
@@ -110,7 +113,8 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
         private readonly HttpContent _inner;
         private readonly BackendExchange? _exchange;
 
-        /// <param name="exchange">Watched while the body is read; the content ends it when disposed.</param>
+        /// <param name="exchange">Watched while the body is read; its read stream ends it when disposed (YARP disposes that
+        /// stream, and the response only on some paths), or the content, whichever comes first.</param>
         public LargeReadsContent(HttpContent inner, BackendExchange? exchange)
         {
             _inner = inner;
@@ -152,12 +156,15 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
 
     /// <summary>
     /// Answers a zero-byte read at once (the <see cref="Stream"/> contract allows it); other reads pass through, each
-    /// one that returns bytes a sign of the <paramref name="exchange"/>'s progress. When the exchange is ended the body
-    /// is closed under a pending read, which then fails as a broken body.
+    /// one that returns bytes a sign of the <paramref name="exchange"/>'s progress. When the exchange is ended a pending
+    /// read is cancelled, and fails as a broken body. Cancelled, not disposed under it: disposing an unfinished chunked
+    /// body makes the client drain the connection for up to 2 s, reading it alongside the pending read.
     /// </summary>
     private sealed class NoZeroByteReads(Stream inner, BackendExchange? exchange) : Stream
     {
-        private readonly CancellationTokenRegistration _closeWhenEnded = exchange?.Ended.Register(inner.Dispose) ?? default;
+        // YARP passes the same token to every read of a body, so one linked source serves them all.
+        private CancellationTokenSource? _linked;
+        private CancellationToken _linkedFor;
 
         public override bool CanRead => true;
 
@@ -199,8 +206,9 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
         {
             if (disposing)
             {
-                _closeWhenEnded.Dispose();
+                _linked?.Dispose();
                 inner.Dispose();
+                exchange?.Dispose();
             }
 
             base.Dispose(disposing);
@@ -210,12 +218,29 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
         {
             try
             {
-                return Progress(await inner.ReadAsync(buffer, cancellationToken));
+                return Progress(await inner.ReadAsync(buffer, ReadToken(cancellationToken)));
             }
             catch (Exception ex) when (exchange is { Ended.IsCancellationRequested: true } && !cancellationToken.IsCancellationRequested)
             {
                 throw new IOException(Unresponsive, ex);
             }
+        }
+
+        private CancellationToken ReadToken(CancellationToken cancellationToken)
+        {
+            if (exchange is null)
+            {
+                return cancellationToken;
+            }
+
+            if (_linked is null || _linkedFor != cancellationToken)
+            {
+                _linked?.Dispose();
+                _linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, exchange.Ended);
+                _linkedFor = cancellationToken;
+            }
+
+            return _linked.Token;
         }
 
         private int Progress(int read)

@@ -54,6 +54,13 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url };
+        // Requests that ended before the freeze are no longer watched: only the stream under way is ended.
+        foreach (var format in new[] { "wav", "pcm" })
+        {
+            using var done = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Done.", response_format = format });
+            Assert.Equal(HttpStatusCode.OK, done.StatusCode);
+            await done.Content.ReadAsByteArrayAsync();
+        }
 
         var elapsedAfterFreeze = await MarkedEndAsync(surface, gateway, client, backend.FreezeAsync);
 
@@ -63,17 +70,21 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         var expectedSurface = surface switch { "websocket" => "websocket", "pcm" => "audio", _ => "sse" };
         Assert.Contains($"mesh_stream_failures_total{{variant=\"test\",pool=\"shared\",surface=\"{expectedSurface}\"}} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("ended 1 of its requests in flight", gateway.Output, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_backend_that_answers_its_probes_late_but_keeps_streaming_keeps_its_streams()
     {
         // Probes answered after 3 s (the gateway waits 2 s) for as long as the stream runs, 1.5 s between its sentences:
-        // the backend is out of rotation, but a stream that still moves is not a frozen one and must end whole.
+        // the backend is out of rotation, but a stream that still moves is not a frozen one and must end whole, and
+        // the backend's other work, an idle WebSocket here, must stay too.
         await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=1500", "--Faults:ProbeDelayMs=3000");
         await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url };
+        using var idle = new ClientWebSocket();
+        await idle.ConnectAsync(new Uri($"ws://{gateway.Url.Authority}/ws"), CancellationToken.None);
 
         var clock = Stopwatch.StartNew();
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream") { Content = JsonContent.Create(new { voice = "alloy", input = LongText }) };
@@ -101,7 +112,23 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Matches("mesh_backend_healthy\\{backend=\"b0\",cluster=\"[^\"]+\"\\} 0", metricsMidStream);
         Assert.Equal(StreamEvent.Done, types[^1]);
         Assert.DoesNotContain(StreamEvent.Failure, types);
-        Assert.DoesNotContain("requests in flight on it", gateway.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("of its requests in flight", gateway.Output, StringComparison.Ordinal);
+
+        await idle.SendAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { voice = "alloy", input = "Still here." })), WebSocketMessageType.Text, true, timeout.Token);
+        var buffer = new byte[64 * 1024];
+        string? lastEvent = null;
+        while (lastEvent is not (StreamEvent.Done or StreamEvent.Failure))
+        {
+            var received = await idle.ReceiveAsync(buffer, timeout.Token);
+            Assert.NotEqual(WebSocketMessageType.Close, received.MessageType);
+            if (received.MessageType == WebSocketMessageType.Text)
+            {
+                using var document = JsonDocument.Parse(buffer.AsMemory(0, received.Count));
+                lastEvent = document.RootElement.GetProperty("type").GetString();
+            }
+        }
+
+        Assert.Equal(StreamEvent.Done, lastEvent);
     }
 
     [Fact]
@@ -133,7 +160,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal("steady", r.Backend);
             Assert.True(r.Bytes > 0);
         });
-        Assert.Contains("answered none of its last 2 health probes", gateway.Output, StringComparison.Ordinal);
+        Assert.Contains("ended 1 of its requests in flight", gateway.Output, StringComparison.Ordinal);
     }
 
     [Fact]
