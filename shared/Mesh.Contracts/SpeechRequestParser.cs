@@ -41,11 +41,12 @@ public static class SpeechRequestParser
 
     public static ParsedSpeechRequest Parse(ReadOnlySpan<byte> utf8Json)
     {
-        utf8Json = WithoutByteOrderMark(utf8Json);
         if (utf8Json.Length > MaxBodyBytes)
         {
             return Fail(ApiError.TooLarge($"Request body is {utf8Json.Length} bytes; the limit is {MaxBodyBytes}."));
         }
+
+        utf8Json = WithoutByteOrderMark(utf8Json);
 
         if (!Utf8.IsValid(utf8Json))
         {
