@@ -298,6 +298,44 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     /// <summary>
+    /// An up still starting has written no fleet file yet: <c>./mesh down</c> finds it by the state directory's lock
+    /// and stops it with what it started. Before, down said no fleet was running, and the fleet came up after it.
+    /// </summary>
+    [Fact]
+    public async Task Down_stops_an_up_that_is_still_starting()
+    {
+        var port = LoopbackPorts.Unused();
+        using var mesh = StartMesh(
+            new Dictionary<string, string> { ["Faults__StartupDelayMs"] = "600000" },
+            "up", "--backends", "1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        try
+        {
+            // The backend runs, its model load held back: up waits for it, with no fleet file.
+            await Eventually.UntilAsync(() => Task.FromResult(ProcFs.Children(mesh.Id).Length > 0), "./mesh up started no backend");
+            var started = ProcFs.Children(mesh.Id);
+            Assert.False(File.Exists(FleetPath));
+
+            var (exitCode, output, errors) = await RunAsync("down");
+
+            Assert.True(exitCode == 0, errors);
+            Assert.Equal("fleet stopped", output.Trim());
+            using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
+            {
+                await mesh.WaitForExitAsync(exited.Token);
+            }
+
+            await AssertAllGoneAsync([.. started]);
+        }
+        finally
+        {
+            if (!mesh.HasExited)
+            {
+                mesh.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    /// <summary>
     /// A fleet file outlives its processes, and their PIDs go to other processes: <c>./mesh down</c> signals a PID
     /// only while it names the process the fleet started (the same start time), and leaves any other alone.
     /// </summary>

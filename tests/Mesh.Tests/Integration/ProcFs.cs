@@ -25,6 +25,28 @@ public static class ProcFs
     public static long StartTime(int pid) =>
         long.Parse(StatFields(File.ReadAllText($"/proc/{pid}/stat"))[19], CultureInfo.InvariantCulture);
 
+    /// <summary>The processes whose parent is <paramref name="pid"/>.</summary>
+    public static int[] Children(int pid) =>
+    [
+        .. Directory.EnumerateDirectories("/proc")
+            .Select(Path.GetFileName)
+            .Where(name => name!.All(char.IsAsciiDigit))
+            .Select(name => int.Parse(name!, CultureInfo.InvariantCulture))
+            .Where(child => ParentOf(child) == pid),
+    ];
+
+    private static int? ParentOf(int pid)
+    {
+        try
+        {
+            return int.Parse(StatFields(File.ReadAllText($"/proc/{pid}/stat"))[1], CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The fields of /proc/PID/stat after the name (which is in parentheses and may hold spaces): the state first, then the parent's PID.</summary>
     public static string[] StatFields(string stat) => stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
 }
