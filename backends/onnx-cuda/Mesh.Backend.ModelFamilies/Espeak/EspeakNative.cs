@@ -16,7 +16,6 @@ internal static unsafe partial class EspeakNative
     /// <summary>espeak_Synth flag: end the text with the pause its last punctuation calls for (a sentence's, a comma's).</summary>
     public const int EndPause = 0x1000;
     public const int ParameterRate = 1;
-    public const int RateMinimum = 80;
     public const int RateNormal = 175;
     public const int Ok = 0;
 
