@@ -10,25 +10,17 @@ public sealed class MeshScriptTests : IDisposable
 {
     private readonly string _stateDir = Directory.CreateTempSubdirectory("mesh-state-").FullName;
 
+    // Every ./mesh a test starts; whatever failed, none is left running behind the test.
+    private readonly List<Process> _started = [];
+
     [Theory]
     [InlineData("TERM")]
     [InlineData("INT")]
     public async Task Up_serves_speech_and_a_signal_stops_every_process(string signal)
     {
         var port = LoopbackPorts.Unused();
-        using var mesh = StartUp(port, backends: 2);
-        try
-        {
-            await UpThenStopAsync(mesh, port, signal);
-        }
-        finally
-        {
-            // Whatever failed above, leave no fleet running behind the test.
-            if (!mesh.HasExited)
-            {
-                mesh.Kill(entireProcessTree: true);
-            }
-        }
+        var mesh = StartUp(port, backends: 2);
+        await UpThenStopAsync(mesh, port, signal);
     }
 
     private async Task UpThenStopAsync(Process mesh, int port, string signal)
@@ -63,64 +55,54 @@ public sealed class MeshScriptTests : IDisposable
     public async Task A_rolling_restart_under_traffic_drops_nothing()
     {
         var port = LoopbackPorts.Unused();
-        using var mesh = StartUp(port, backends: 2);
-        try
+        var mesh = StartUp(port, backends: 2);
+        var before = BackendPids(await WaitForFleetAsync(mesh));
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var failures = new List<string>();
+        var served = 0;
+        using var stop = new CancellationTokenSource();
+        async Task TrafficAsync()
         {
-            var before = BackendPids(await WaitForFleetAsync(mesh));
-            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-            var failures = new List<string>();
-            var served = 0;
-            using var stop = new CancellationTokenSource();
-            async Task TrafficAsync()
+            while (!stop.IsCancellationRequested)
             {
-                while (!stop.IsCancellationRequested)
+                using var response = await client.PostAsJsonAsync(
+                    new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new Dictionary<string, string> { ["voice"] = "alloy", ["input"] = "Rolling along." });
+                var body = await response.Content.ReadAsByteArrayAsync();
+                lock (failures)
                 {
-                    using var response = await client.PostAsJsonAsync(
-                        new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new Dictionary<string, string> { ["voice"] = "alloy", ["input"] = "Rolling along." });
-                    var body = await response.Content.ReadAsByteArrayAsync();
-                    lock (failures)
+                    if (response.StatusCode != HttpStatusCode.OK || body.Length < 1000)
                     {
-                        if (response.StatusCode != HttpStatusCode.OK || body.Length < 1000)
-                        {
-                            failures.Add($"{(int)response.StatusCode} with {body.Length} bytes");
-                        }
-                        else
-                        {
-                            served++;
-                        }
+                        failures.Add($"{(int)response.StatusCode} with {body.Length} bytes");
+                    }
+                    else
+                    {
+                        served++;
                     }
                 }
             }
-
-            var traffic = Enumerable.Range(0, 2).Select(_ => Task.Run(TrafficAsync)).ToArray();
-            await Task.Delay(500);
-            Assert.Contains("rolling restart", await RunToEndAsync(StartMesh("restart")), StringComparison.Ordinal);
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (BackendPids(ReadFleet()).Intersect(before).Any() && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(250);
-            }
-
-            // The last old backend drains after the fleet file already names its successor.
-            while (before.Any(ProcFs.IsAlive) && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(250);
-            }
-
-            await stop.CancelAsync();
-            await Task.WhenAll(traffic);
-            Assert.Empty(BackendPids(ReadFleet()).Intersect(before));
-            Assert.Empty(failures);
-            Assert.True(served > 20, $"only {served} requests served during the restart");
-            Assert.All(before, pid => Assert.False(ProcFs.IsAlive(pid), $"old backend {pid} still running"));
         }
-        finally
+
+        var traffic = Enumerable.Range(0, 2).Select(_ => Task.Run(TrafficAsync)).ToArray();
+        await Task.Delay(500);
+        Assert.Contains("rolling restart", await RunToEndAsync(StartMesh("restart")), StringComparison.Ordinal);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (BackendPids(ReadFleet()).Intersect(before).Any() && DateTime.UtcNow < deadline)
         {
-            if (!mesh.HasExited)
-            {
-                mesh.Kill(entireProcessTree: true);
-            }
+            await Task.Delay(250);
         }
+
+        // The last old backend drains after the fleet file already names its successor.
+        while (before.Any(ProcFs.IsAlive) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250);
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(traffic);
+        Assert.Empty(BackendPids(ReadFleet()).Intersect(before));
+        Assert.Empty(failures);
+        Assert.True(served > 20, $"only {served} requests served during the restart");
+        Assert.All(before, pid => Assert.False(ProcFs.IsAlive(pid), $"old backend {pid} still running"));
     }
 
     /// <summary>
@@ -131,46 +113,30 @@ public sealed class MeshScriptTests : IDisposable
     public async Task A_second_up_on_the_same_state_directory_refuses_and_leaves_the_running_fleet_alone()
     {
         var port = LoopbackPorts.Unused();
-        using var mesh = StartUp(port, backends: 1);
-        Process? second = null;
-        try
+        var mesh = StartUp(port, backends: 1);
+        await WaitForFleetAsync(mesh);
+        var gatewayConfig = Path.Combine(_stateDir, "gateway.json");
+        var fleetBefore = await File.ReadAllTextAsync(gatewayConfig);
+
+        var secondPort = LoopbackPorts.Unused();
+        var second = StartUp(secondPort, backends: 1);
+        var output = second.StandardOutput.ReadToEndAsync();
+        var errors = second.StandardError.ReadToEndAsync();
+        using (var refused = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
         {
-            await WaitForFleetAsync(mesh);
-            var gatewayConfig = Path.Combine(_stateDir, "gateway.json");
-            var fleetBefore = await File.ReadAllTextAsync(gatewayConfig);
-
-            var secondPort = LoopbackPorts.Unused();
-            second = StartUp(secondPort, backends: 1);
-            var output = second.StandardOutput.ReadToEndAsync();
-            var errors = second.StandardError.ReadToEndAsync();
-            using (var refused = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
-            {
-                await second.WaitForExitAsync(refused.Token);
-            }
-
-            Assert.NotEqual(0, second.ExitCode);
-            Assert.Contains("MESH_STATE_DIR", await errors, StringComparison.Ordinal);
-            Assert.Equal(fleetBefore, await File.ReadAllTextAsync(gatewayConfig));
-            Assert.False(LoopbackPorts.IsListening(secondPort), $"the refused ./mesh up started a gateway on {secondPort}");
-
-            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-            using var response = await client.PostAsJsonAsync(
-                new Uri("/v1/audio/speech", UriKind.Relative),
-                new Dictionary<string, string> { ["model"] = "tts-1", ["voice"] = "alloy", ["input"] = "Still here.", ["response_format"] = "wav" });
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await second.WaitForExitAsync(refused.Token);
         }
-        finally
-        {
-            foreach (var process in new[] { second, mesh })
-            {
-                if (process is { HasExited: false })
-                {
-                    process.Kill(entireProcessTree: true);
-                }
-            }
 
-            second?.Dispose();
-        }
+        Assert.NotEqual(0, second.ExitCode);
+        Assert.Contains("MESH_STATE_DIR", await errors, StringComparison.Ordinal);
+        Assert.Equal(fleetBefore, await File.ReadAllTextAsync(gatewayConfig));
+        Assert.False(LoopbackPorts.IsListening(secondPort), $"the refused ./mesh up started a gateway on {secondPort}");
+
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        using var response = await client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech", UriKind.Relative),
+            new Dictionary<string, string> { ["model"] = "tts-1", ["voice"] = "alloy", ["input"] = "Still here.", ["response_format"] = "wav" });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
     /// <summary>The help names the paths of the state directory in effect (MESH_STATE_DIR), not those of the default.</summary>
@@ -211,7 +177,7 @@ public sealed class MeshScriptTests : IDisposable
     [Fact]
     public async Task Terminating_bench_stops_the_bench_and_its_fleet()
     {
-        using var mesh = StartMesh("bench", "smoke", "--out", Path.Combine(_stateDir, "bench"));
+        var mesh = StartMesh("bench", "smoke", "--out", Path.Combine(_stateDir, "bench"));
         List<int> processes = [];
         try
         {
@@ -233,7 +199,7 @@ public sealed class MeshScriptTests : IDisposable
         finally
         {
             // Whatever failed above, leave no bench or fleet running behind the test.
-            KillAll(mesh, processes);
+            KillSurvivors(processes);
         }
     }
 
@@ -268,33 +234,23 @@ public sealed class MeshScriptTests : IDisposable
     public async Task Down_stops_the_fleet_of_an_up_running_elsewhere()
     {
         var port = LoopbackPorts.Unused();
-        using var mesh = StartUp(port, backends: 1);
-        try
+        var mesh = StartUp(port, backends: 1);
+        var pids = FleetPids(await WaitForFleetAsync(mesh));
+
+        var (exitCode, output, errors) = await RunAsync("down");
+
+        Assert.True(exitCode == 0, errors);
+        Assert.Equal("fleet stopped", output.Trim());
+        using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
         {
-            var pids = FleetPids(await WaitForFleetAsync(mesh));
-
-            var (exitCode, output, errors) = await RunAsync("down");
-
-            Assert.True(exitCode == 0, errors);
-            Assert.Equal("fleet stopped", output.Trim());
-            using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
-            {
-                await mesh.WaitForExitAsync(exited.Token);
-            }
-
-            AssertFleetGone(pids, port, "./mesh down");
-
-            var (againExit, again, _) = await RunAsync("down");
-            Assert.Equal(0, againExit);
-            Assert.Equal($"no fleet is running (no {FleetPath})", again.Trim());
+            await mesh.WaitForExitAsync(exited.Token);
         }
-        finally
-        {
-            if (!mesh.HasExited)
-            {
-                mesh.Kill(entireProcessTree: true);
-            }
-        }
+
+        AssertFleetGone(pids, port, "./mesh down");
+
+        var (againExit, again, _) = await RunAsync("down");
+        Assert.Equal(0, againExit);
+        Assert.Equal($"no fleet is running (no {FleetPath})", again.Trim());
     }
 
     /// <summary>
@@ -305,34 +261,24 @@ public sealed class MeshScriptTests : IDisposable
     public async Task Down_stops_an_up_that_is_still_starting()
     {
         var port = LoopbackPorts.Unused();
-        using var mesh = StartMesh(
+        var mesh = StartMesh(
             new Dictionary<string, string> { ["Faults__StartupDelayMs"] = "600000" },
             "up", "--backends", "1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        try
+        // The backend runs, its model load held back: up waits for it, with no fleet file.
+        await Eventually.UntilAsync(() => Task.FromResult(ProcFs.Children(mesh.Id).Length > 0), "./mesh up started no backend");
+        var started = ProcFs.Children(mesh.Id);
+        Assert.False(File.Exists(FleetPath));
+
+        var (exitCode, output, errors) = await RunAsync("down");
+
+        Assert.True(exitCode == 0, errors);
+        Assert.Equal("fleet stopped", output.Trim());
+        using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
         {
-            // The backend runs, its model load held back: up waits for it, with no fleet file.
-            await Eventually.UntilAsync(() => Task.FromResult(ProcFs.Children(mesh.Id).Length > 0), "./mesh up started no backend");
-            var started = ProcFs.Children(mesh.Id);
-            Assert.False(File.Exists(FleetPath));
-
-            var (exitCode, output, errors) = await RunAsync("down");
-
-            Assert.True(exitCode == 0, errors);
-            Assert.Equal("fleet stopped", output.Trim());
-            using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
-            {
-                await mesh.WaitForExitAsync(exited.Token);
-            }
-
-            await AssertAllGoneAsync([.. started]);
+            await mesh.WaitForExitAsync(exited.Token);
         }
-        finally
-        {
-            if (!mesh.HasExited)
-            {
-                mesh.Kill(entireProcessTree: true);
-            }
-        }
+
+        await AssertAllGoneAsync([.. started]);
     }
 
     /// <summary>
@@ -416,38 +362,28 @@ public sealed class MeshScriptTests : IDisposable
     [Fact]
     public async Task A_soak_whose_fleet_loses_a_backend_stops_and_fails_with_its_report()
     {
-        using var soak = StartMesh("soak", "--seconds", "300", "--interval", "1");
-        try
+        var soak = StartMesh("soak", "--seconds", "300", "--interval", "1");
+        var output = soak.StandardOutput.ReadToEndAsync();
+        var errors = soak.StandardError.ReadToEndAsync();
+        var fleet = await WaitForFleetAsync(soak, SoakFleetPath, output, errors);
+        var backend = fleet.GetProperty("backends")[0];
+        await WaitForSoakRequestsAsync();
+
+        using (var process = Process.GetProcessById(backend.GetProperty("pid").GetInt32()))
         {
-            var output = soak.StandardOutput.ReadToEndAsync();
-            var errors = soak.StandardError.ReadToEndAsync();
-            var fleet = await WaitForFleetAsync(soak, SoakFleetPath, output, errors);
-            var backend = fleet.GetProperty("backends")[0];
-            await WaitForSoakRequestsAsync();
-
-            using (var process = Process.GetProcessById(backend.GetProperty("pid").GetInt32()))
-            {
-                process.Kill();
-            }
-
-            using (var ended = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
-            {
-                await soak.WaitForExitAsync(ended.Token);
-            }
-
-            Assert.Equal(1, soak.ExitCode);
-            Assert.Contains($"the soak's fleet lost {backend.GetProperty("name").GetString()} (pid {backend.GetProperty("pid").GetInt32()})", await errors, StringComparison.Ordinal);
-            var report = ReadSoakReport();
-            Assert.StartsWith("the fleet lost", report.GetProperty("failures")[0].GetString(), StringComparison.Ordinal);
-            Assert.True(report.GetProperty("requests").EnumerateObject().Sum(c => c.Value.GetProperty("requests").GetInt32()) > 0);
+            process.Kill();
         }
-        finally
+
+        using (var ended = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
         {
-            if (!soak.HasExited)
-            {
-                soak.Kill(entireProcessTree: true);
-            }
+            await soak.WaitForExitAsync(ended.Token);
         }
+
+        Assert.Equal(1, soak.ExitCode);
+        Assert.Contains($"the soak's fleet lost {backend.GetProperty("name").GetString()} (pid {backend.GetProperty("pid").GetInt32()})", await errors, StringComparison.Ordinal);
+        var report = ReadSoakReport();
+        Assert.StartsWith("the fleet lost", report.GetProperty("failures")[0].GetString(), StringComparison.Ordinal);
+        Assert.True(report.GetProperty("requests").EnumerateObject().Sum(c => c.Value.GetProperty("requests").GetInt32()) > 0);
     }
 
     /// <summary>
@@ -457,7 +393,7 @@ public sealed class MeshScriptTests : IDisposable
     [Fact]
     public async Task Terminating_a_soak_stops_its_fleet_and_its_clients()
     {
-        using var soak = StartMesh("soak", "--seconds", "300", "--interval", "1");
+        var soak = StartMesh("soak", "--seconds", "300", "--interval", "1");
         List<int> processes = [];
         try
         {
@@ -473,7 +409,7 @@ public sealed class MeshScriptTests : IDisposable
         }
         finally
         {
-            KillAll(soak, processes);
+            KillSurvivors(processes);
         }
     }
 
@@ -536,6 +472,16 @@ public sealed class MeshScriptTests : IDisposable
 
     public void Dispose()
     {
+        foreach (var process in _started)
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            process.Dispose();
+        }
+
         Directory.Delete(_stateDir, recursive: true);
     }
 
@@ -613,7 +559,9 @@ public sealed class MeshScriptTests : IDisposable
             info.Environment[name] = value;
         }
 
-        return Process.Start(info)!;
+        var process = Process.Start(info)!;
+        _started.Add(process);
+        return process;
     }
 
     private Task<JsonElement> WaitForFleetAsync(Process mesh) =>
@@ -664,14 +612,9 @@ public sealed class MeshScriptTests : IDisposable
         Assert.Empty(processes.Where(ProcFs.IsAlive).Select(pid => $"{pid}: {File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ')}"));
     }
 
-    /// <summary>Kills <paramref name="mesh"/> and any of <paramref name="processes"/> still running.</summary>
-    private static void KillAll(Process mesh, List<int> processes)
+    /// <summary>Kills any of <paramref name="processes"/> still running (the fleet's, which may have left the ./mesh process tree).</summary>
+    private static void KillSurvivors(List<int> processes)
     {
-        if (!mesh.HasExited)
-        {
-            mesh.Kill(entireProcessTree: true);
-        }
-
         foreach (var pid in processes.Where(ProcFs.IsAlive))
         {
             try
@@ -688,12 +631,9 @@ public sealed class MeshScriptTests : IDisposable
 
     private static async Task<string> RunToEndAsync(Process process)
     {
-        using (process)
-        {
-            var output = await process.StandardOutput.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            return output;
-        }
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return output;
     }
 
     private Task<(int ExitCode, string Output, string Errors)> RunAsync(params string[] args) => RunAsync(new Dictionary<string, string>(), args);
@@ -701,7 +641,7 @@ public sealed class MeshScriptTests : IDisposable
     /// <summary>Runs a command that should end by itself: its exit code, output and errors (killed after a minute).</summary>
     private async Task<(int ExitCode, string Output, string Errors)> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        using var process = StartMesh(environment, args);
+        var process = StartMesh(environment, args);
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
