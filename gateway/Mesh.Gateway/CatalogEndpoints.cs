@@ -1,4 +1,3 @@
-using System.Net.Http.Json;
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Mesh.Gateway.Routing;

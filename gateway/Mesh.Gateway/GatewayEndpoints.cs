@@ -1,4 +1,3 @@
-using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Yarp.ReverseProxy;

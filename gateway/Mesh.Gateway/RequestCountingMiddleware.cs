@@ -1,6 +1,5 @@
 using Mesh.Gateway.Health;
 using Mesh.Gateway.Routing;
-using Yarp.ReverseProxy.Forwarder;
 
 namespace Mesh.Gateway;
 

@@ -1,6 +1,5 @@
 using System.ComponentModel.DataAnnotations;
 using Mesh.Backend.Engine;
-using Microsoft.Extensions.Configuration;
 
 namespace Mesh.Backend.Host;
 

@@ -2,7 +2,6 @@ using System.Collections.Frozen;
 using System.Net;
 using System.Net.Sockets;
 using System.Numerics;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 

@@ -1,6 +1,5 @@
 using System.Net;
 using Yarp.ReverseProxy.Forwarder;
-using Yarp.ReverseProxy.Model;
 using Yarp.ReverseProxy.Transforms;
 
 namespace Mesh.Gateway.Routing;

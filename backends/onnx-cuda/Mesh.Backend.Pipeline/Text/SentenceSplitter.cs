@@ -167,7 +167,7 @@ public static class SentenceSplitter
             var position = start;
             while (contentEnd - position > maxSentenceLength)
             {
-                var cut = FindCut(normalized, position, contentEnd, maxSentenceLength);
+                var cut = FindCut(normalized, position, maxSentenceLength);
                 yield return normalized[position..cut];
                 position = cut;
             }
@@ -384,7 +384,7 @@ public static class SentenceSplitter
     /// Where to cut a sentence piece that starts at <paramref name="start"/> and runs past the cap: the end of the
     /// first piece (after its whitespace), with at most <paramref name="max"/> code units before that whitespace.
     /// </summary>
-    private static int FindCut(string text, int start, int contentEnd, int max)
+    private static int FindCut(string text, int start, int max)
     {
         var limit = start + max;
 
