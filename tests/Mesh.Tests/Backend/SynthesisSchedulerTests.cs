@@ -82,6 +82,19 @@ public sealed class SynthesisSchedulerTests
         Assert.Throws<ObjectDisposedException>(() => Submit(scheduler, model, PriorityClasses.Batch, CancellationToken.None));
     }
 
+    [Fact]
+    public async Task Dispose_reports_a_worker_that_failed_instead_of_hiding_it()
+    {
+        var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(20));
+        var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new FailingObserver());
+        _ = Submit(scheduler, model, PriorityClasses.Realtime, CancellationToken.None);
+        await WaitUntilAsync(() => scheduler.Load == 0);
+
+        // Before, dispose swallowed every worker's end alike, so a worker that died went unnoticed.
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => scheduler.DisposeAsync().AsTask().WaitAsync(Patience));
+        Assert.Equal(FailingObserver.Message, failure.Message);
+    }
+
     private static ChannelReader<AudioChunk> Submit(
         SynthesisScheduler scheduler, FakeSpeechModel model, string priority, CancellationToken cancellationToken, string text = "A sentence.") =>
         scheduler.Submit(priority, model, new SynthesisRequest(text, FakeSpeechModel.Voice, 1.0), cancellationToken);
@@ -104,6 +117,18 @@ public sealed class SynthesisSchedulerTests
             Assert.True(DateTime.UtcNow < deadline, "the condition never held");
             await Task.Delay(5);
         }
+    }
+
+    /// <summary>Fails the worker that takes a sentence, as a fault outside the model's synthesis would.</summary>
+    private sealed class FailingObserver : ISchedulerObserver
+    {
+        public const string Message = "observer failed";
+
+        public void Queued(string priority, int depth)
+        {
+        }
+
+        public void Dequeued(string priority, int depth, TimeSpan wait) => throw new InvalidOperationException(Message);
     }
 
     private sealed class NullObserver : ISchedulerObserver

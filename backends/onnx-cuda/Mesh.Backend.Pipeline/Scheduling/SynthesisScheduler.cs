@@ -131,7 +131,7 @@ public sealed class SynthesisScheduler : IAsyncDisposable
         }
 
         await _stopping.CancelAsync();
-        await Task.WhenAll(_workers).ContinueWith(_ => { }, TaskScheduler.Default);
+        await Task.WhenAll(_workers);
         _stopping.Dispose();
         _queued.Dispose();
     }
@@ -169,15 +169,23 @@ public sealed class SynthesisScheduler : IAsyncDisposable
         }
     }
 
+    /// <summary>Runs sentences until the scheduler stops; a stop is its normal end, so only a real fault fails the task.</summary>
     private async Task RunWorkerAsync()
     {
-        while (!_stopping.IsCancellationRequested)
+        try
         {
-            await _queued.WaitAsync(_stopping.Token);
-            if (TakeNext() is { } item)
+            while (!_stopping.IsCancellationRequested)
             {
-                await RunAsync(item);
+                await _queued.WaitAsync(_stopping.Token);
+                if (TakeNext() is { } item)
+                {
+                    await RunAsync(item);
+                }
             }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            // Disposed while waiting for a sentence.
         }
     }
 
