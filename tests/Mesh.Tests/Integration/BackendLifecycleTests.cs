@@ -259,12 +259,8 @@ public sealed class BackendLifecycleTests
         Assert.Equal("model_not_ready", (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
     }
 
-    private static async Task<HostProcess> StartAsync(Dictionary<string, string> environment, params string[] args)
-    {
-        var backend = await HostProcess.StartAsync(RepoPaths.BackendDll, args, environment);
-        await backend.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        return backend;
-    }
+    private static Task<HostProcess> StartAsync(Dictionary<string, string> environment, params string[] args) =>
+        HostProcess.StartAsync(RepoPaths.BackendDll, args, environment, TimeSpan.FromSeconds(60));
 
     private static async Task<string> ReadinessAsync(HttpClient client, HttpStatusCode expected)
     {

@@ -34,8 +34,13 @@ public sealed partial class HostProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts <paramref name="dll"/> with <c>--urls http://127.0.0.1:0</c> and waits for the port it bound.</summary>
-    public static async Task<HostProcess> StartAsync(string dll, IEnumerable<string> args, IDictionary<string, string>? environment = null)
+    /// <summary>
+    /// Starts <paramref name="dll"/> with <c>--urls http://127.0.0.1:0</c> and waits for the port it bound, then, given
+    /// <paramref name="readyTimeout"/>, for its <c>/readyz</c>. A host that does not get that far is killed before the
+    /// failure is thrown: nobody else holds it to stop it.
+    /// </summary>
+    public static async Task<HostProcess> StartAsync(
+        string dll, IEnumerable<string> args, IDictionary<string, string>? environment = null, TimeSpan? readyTimeout = null)
     {
         if (!File.Exists(dll))
         {
@@ -75,8 +80,21 @@ public sealed partial class HostProcess : IAsyncDisposable
         host._process.Start();
         host._process.BeginOutputReadLine();
         host._process.BeginErrorReadLine();
-        host.Url = await host._listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        return host;
+        try
+        {
+            host.Url = await host._listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            if (readyTimeout is { } timeout)
+            {
+                await host.WaitReadyAsync(timeout);
+            }
+
+            return host;
+        }
+        catch
+        {
+            await host.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Polls <c>/readyz</c> until it answers 200.</summary>

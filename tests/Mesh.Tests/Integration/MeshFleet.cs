@@ -30,12 +30,8 @@ public sealed class MeshFleet : IAsyncLifetime
     }
 
     /// <summary>Starts a real backend process and waits until it is ready.</summary>
-    public static async Task<HostProcess> StartBackendAsync(string name, string variant = "test", params string[] args)
-    {
-        var backend = await HostProcess.StartAsync(RepoPaths.BackendDll, [$"--Backend:Name={name}", $"--Backend:Variant={variant}", .. args]);
-        await backend.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        return backend;
-    }
+    public static Task<HostProcess> StartBackendAsync(string name, string variant = "test", params string[] args) =>
+        HostProcess.StartAsync(RepoPaths.BackendDll, [$"--Backend:Name={name}", $"--Backend:Variant={variant}", .. args], readyTimeout: TimeSpan.FromSeconds(60));
 
     /// <summary>Starts a gateway whose shared pool holds <paramref name="backendUrls"/> (variant <c>test</c>).</summary>
     public static Task<HostProcess> StartGatewayAsync(IEnumerable<Uri> backendUrls, params string[] extraArgs) =>

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Mesh.Tests.Integration;
 
-/// <summary>What /proc says about a process: whether it runs, when it started.</summary>
+/// <summary>What /proc says about a process: whether it runs, when it started, its children and command line.</summary>
 public static class ProcFs
 {
     /// <summary>
@@ -34,6 +34,19 @@ public static class ProcFs
             .Select(name => int.Parse(name!, CultureInfo.InvariantCulture))
             .Where(child => ParentOf(child) == pid),
     ];
+
+    /// <summary>The process's command line, its arguments joined by spaces; empty once it is gone.</summary>
+    public static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return "";
+        }
+    }
 
     private static int? ParentOf(int pid)
     {

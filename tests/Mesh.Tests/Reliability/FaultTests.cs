@@ -313,16 +313,10 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode);
     }
 
-    private static async Task<HostProcess> StartOnPortAsync(int port, string? extra = null, bool waitReady = true)
+    private static Task<HostProcess> StartOnPortAsync(int port, string? extra = null, bool waitReady = true)
     {
         string[] args = ["--urls", $"http://127.0.0.1:{port}", "--Backend:Name=restarting", "--Backend:Variant=test"];
-        var backend = await HostProcess.StartAsync(RepoPaths.BackendDll, extra is null ? args : [.. args, extra]);
-        if (waitReady)
-        {
-            await backend.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        }
-
-        return backend;
+        return HostProcess.StartAsync(RepoPaths.BackendDll, extra is null ? args : [.. args, extra], readyTimeout: waitReady ? TimeSpan.FromSeconds(60) : null);
     }
 
     /// <summary>Fails the backend once the client has its first audio; returns the time from then to the stream's marked end.</summary>
