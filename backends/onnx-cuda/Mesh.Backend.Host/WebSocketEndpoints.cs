@@ -29,6 +29,8 @@ public static partial class WebSocketEndpoints
     /// <summary>Requests read ahead while one runs; beyond them the client's sends wait, as TCP makes them.</summary>
     public const int MaxQueuedMessages = 4;
 
+    private const string ShuttingDown = "server shutting down";
+
     // How long a connection closed for shutdown waits for the client's close reply.
     private static readonly TimeSpan CloseReplyTimeout = TimeSpan.FromSeconds(5);
 
@@ -77,16 +79,9 @@ public static partial class WebSocketEndpoints
     private static async Task ServeAsync(WebSocket socket, HttpContext context, SpeechServices services, IdleLimit idle, ILogger logger)
     {
         var connectionAborted = context.RequestAborted;
+        // On shutdown an idle connection is told to go away at once, a busy one after its current request; the loop
+        // sends that close itself, so it never races a send of the request under way.
         var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
-        var connection = new ConnectionState();
-        // On shutdown an idle connection is told to go away at once; a busy one after its current request.
-        using var onStopping = stopping.Register(() =>
-        {
-            if (!connection.Busy)
-            {
-                _ = GoAwayAsync(socket, "server shutting down");
-            }
-        });
         // Messages are read all the time, also while a request runs, so the client's close frame (or a failed receive)
         // cancels the request under way even with other requests queued behind it, and pings are answered meanwhile.
         var inbox = Channel.CreateBounded<ReceivedMessage>(new BoundedChannelOptions(MaxQueuedMessages) { SingleReader = true, SingleWriter = true });
@@ -94,7 +89,14 @@ public static partial class WebSocketEndpoints
         var reading = ReceiveAllAsync(socket, inbox.Writer, clientLeft, connectionAborted);
         while (true)
         {
-            if (!await WaitForMessageAsync(inbox.Reader, idle.Timeout, connectionAborted))
+            var waited = await WaitForMessageAsync(inbox.Reader, idle.Timeout, stopping, connectionAborted);
+            if (waited == Wait.Stopping)
+            {
+                await GoAwayAsync(socket, ShuttingDown);
+                break;
+            }
+
+            if (waited == Wait.Idle)
             {
                 await CloseIdleAsync(socket, idle);
                 break;
@@ -108,7 +110,7 @@ public static partial class WebSocketEndpoints
 
             if (message.Type == WebSocketMessageType.Close || socket.State != WebSocketState.Open)
             {
-                // The client closed (requests queued before its close are dropped with it), or the server did for shutdown.
+                // The client closed; requests queued before its close are dropped with it.
                 if (socket.State == WebSocketState.CloseReceived)
                 {
                     await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, connectionAborted);
@@ -129,14 +131,7 @@ public static partial class WebSocketEndpoints
                 continue;
             }
 
-            connection.Busy = true;
             await SpeakUntilClosedAsync(socket, message.Body, context, services, logger, clientLeft.Token, connectionAborted);
-            connection.Busy = false;
-            if (stopping.IsCancellationRequested)
-            {
-                await GoAwayAsync(socket, "server shutting down");
-                break;
-            }
         }
 
         // Closed for shutdown or idleness: the receive ends with the client's close reply, else the socket is dropped.
@@ -200,24 +195,31 @@ public static partial class WebSocketEndpoints
     }
 
     /// <summary>
-    /// Waits until a message is in the inbox or the receive has ended; false when neither happens within
-    /// <paramref name="idleTimeout"/>. The loop waits here only between requests with none queued, so only that time is
-    /// idle: a long stream, or requests waiting behind it, never are. Pings do not end the wait (the socket answers them
-    /// itself): they keep NATs and proxies from dropping a connection, not an unused session open.
+    /// Waits until a message is in the inbox or the receive has ended, unless the server is stopping (requests queued
+    /// then are dropped with the connection) or neither happens within <paramref name="idleTimeout"/>. The loop waits
+    /// here only between requests, so only that time is idle: a long stream, or requests waiting behind it, never are.
+    /// Pings do not end the wait (the socket answers them itself): they keep NATs and proxies from dropping a
+    /// connection, not an unused session open.
     /// </summary>
-    private static async Task<bool> WaitForMessageAsync(ChannelReader<ReceivedMessage> inbox, TimeSpan idleTimeout, CancellationToken connectionAborted)
+    private static async Task<Wait> WaitForMessageAsync(
+        ChannelReader<ReceivedMessage> inbox, TimeSpan idleTimeout, CancellationToken stopping, CancellationToken connectionAborted)
     {
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted, stopping);
         idle.CancelAfter(idleTimeout);
         try
         {
-            await inbox.WaitToReadAsync(idle.Token);
-            return true;
+            if (!stopping.IsCancellationRequested)
+            {
+                await inbox.WaitToReadAsync(idle.Token);
+                return Wait.Message;
+            }
         }
         catch (OperationCanceledException) when (!connectionAborted.IsCancellationRequested)
         {
-            return false;
+            // The stop or the idle timeout ended the wait.
         }
+
+        return stopping.IsCancellationRequested ? Wait.Stopping : Wait.Idle;
     }
 
     /// <summary>
@@ -226,7 +228,7 @@ public static partial class WebSocketEndpoints
     /// </summary>
     private static async Task CloseIdleAsync(WebSocket socket, IdleLimit idle)
     {
-        // Already closing for shutdown: that close is the one the client gets.
+        // A socket already closing or aborted gets no close of ours, and is not counted.
         if (socket.State == WebSocketState.Open)
         {
             idle.Closes.Inc();
@@ -361,9 +363,11 @@ public static partial class WebSocketEndpoints
     /// <summary>How long a connection may sit without a request, and where closing one for it is counted.</summary>
     private sealed record IdleLimit(TimeSpan Timeout, Counter.Child Closes);
 
-    private sealed class ConnectionState
+    private enum Wait
     {
-        public volatile bool Busy;
+        Message,
+        Idle,
+        Stopping,
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Synthesis failed")]

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.WebSockets;
 using System.Text.Json;
 using Mesh.Contracts;
 using Mesh.Tests.Integration;
@@ -10,6 +11,8 @@ namespace Mesh.Tests.Reliability;
 /// <summary>SIGTERM: readiness false first, new work refused, in-flight streams finish, then the process exits.</summary>
 public sealed class ShutdownTests
 {
+    private static readonly TimeSpan ReceiveTimeout = TimeSpan.FromSeconds(30);
+
     [Fact]
     public async Task Sigterm_drains_a_backend_in_order()
     {
@@ -84,6 +87,47 @@ public sealed class ShutdownTests
         // Still serving during the grace period: whoever routes to it has time to notice.
         using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Still here." });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Sigterm_closes_an_idle_WebSocket_at_once_and_a_busy_one_after_its_request()
+    {
+        // Four sentences at 400 ms each: the request is still streaming when SIGTERM arrives.
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400", "--Shutdown:ReadinessGraceSeconds=2");
+        using var idle = await ConnectAsync(backend);
+        using var busy = await ConnectAsync(backend);
+        await busy.SendAsync(
+            JsonSerializer.SerializeToUtf8Bytes(new { voice = "alloy", input = "One. Two. Three. Four." }), WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(busy, ReceiveTimeout)).GetProperty("type").GetString());
+
+        await SignalAsync(backend.Pid, "TERM");
+
+        var (type, _) = await WebSocketMessages.ReceiveAsync(idle, ReceiveTimeout);
+        Assert.Equal(WebSocketMessageType.Close, type);
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, idle.CloseStatus);
+        Assert.Equal("server shutting down", idle.CloseStatusDescription);
+
+        // The busy one gets the rest of its request, then the same close.
+        string? last = null;
+        while ((await WebSocketMessages.ReceiveAsync(busy, ReceiveTimeout)) is var (kind, payload) && kind != WebSocketMessageType.Close)
+        {
+            if (kind == WebSocketMessageType.Text)
+            {
+                using var document = JsonDocument.Parse(payload);
+                last = document.RootElement.GetProperty("type").GetString();
+            }
+        }
+
+        Assert.Equal(StreamEvent.Done, last);
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, busy.CloseStatus);
+        Assert.Equal("server shutting down", busy.CloseStatusDescription);
+    }
+
+    private static async Task<ClientWebSocket> ConnectAsync(HostProcess host)
+    {
+        var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new Uri($"ws://{host.Url.Authority}/v1/audio/speech/ws"), CancellationToken.None);
+        return socket;
     }
 
     private static async Task SignalAsync(int pid, string signal)
