@@ -13,23 +13,18 @@ namespace Mesh.Gateway;
 /// </summary>
 public static class CatalogEndpoints
 {
-    public const string HttpClientName = "backends";
-
     public static IEndpointRouteBuilder MapCatalogEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGetAndHead("/v1/models", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
-            await ModelsAsync(proxy, clients, cancellationToken) is { } models
+        app.MapGetAndHead("/v1/models", async (BackendCatalog catalog, CancellationToken cancellationToken) =>
+            await catalog.ModelsAsync(cancellationToken) is { } models
                 ? TypedResults.Json(models, ContractsJsonContext.Wire.ModelList)
                 : NoBackend());
-        app.MapGetAndHead("/v1/models/{id}", async (string id, IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
-            await ModelsAsync(proxy, clients, cancellationToken) is { } models ? ApiResults.Model(models, id) : NoBackend());
-        app.MapGetAndHead("/v1/audio/voices", async (IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken) =>
-        {
-            var lists = await QueryAsync(proxy, clients, "/v1/audio/voices", ContractsJsonContext.Wire.VoiceList, cancellationToken);
-            return lists is null
-                ? NoBackend()
-                : TypedResults.Json(new VoiceList([.. lists.SelectMany(l => l.Voices).DistinctBy(v => (v.Id, v.Model))]), ContractsJsonContext.Wire.VoiceList);
-        });
+        app.MapGetAndHead("/v1/models/{id}", async (string id, BackendCatalog catalog, CancellationToken cancellationToken) =>
+            await catalog.ModelsAsync(cancellationToken) is { } models ? ApiResults.Model(models, id) : NoBackend());
+        app.MapGetAndHead("/v1/audio/voices", async (BackendCatalog catalog, CancellationToken cancellationToken) =>
+            await catalog.VoicesAsync(cancellationToken) is { } voices
+                ? TypedResults.Json(voices, ContractsJsonContext.Wire.VoiceList)
+                : NoBackend());
         app.MapGetAndHead("/v1/mesh/variants", (IProxyStateLookup proxy, IOptionsMonitor<VariantOptions> options) =>
             TypedResults.Json(Variants(proxy, options.CurrentValue), ContractsJsonContext.Wire.VariantList));
         return app;
@@ -60,41 +55,5 @@ public static class CatalogEndpoints
         return new VariantList("list", variants);
     }
 
-    /// <summary>Every ready backend's models, one entry per id; null when no backend answered.</summary>
-    private static async Task<ModelList?> ModelsAsync(IProxyStateLookup proxy, IHttpClientFactory clients, CancellationToken cancellationToken)
-    {
-        var lists = await QueryAsync(proxy, clients, "/v1/models", ContractsJsonContext.Wire.ModelList, cancellationToken);
-        return lists is null
-            ? null
-            : new ModelList("list", [.. lists.SelectMany(l => l.Data).GroupBy(m => m.Id).Select(g => ModelInfo.Merge([.. g])).OrderBy(m => m.Id, StringComparer.Ordinal)]);
-    }
-
     private static IResult NoBackend() => ApiResults.Error(ApiError.Unavailable("No healthy backend is available; retry shortly.", "no_healthy_backend"));
-
-    /// <summary>Each ready backend's answer (one per address); null when none answered.</summary>
-    private static async Task<T[]?> QueryAsync<T>(
-        IProxyStateLookup proxy, IHttpClientFactory clients, string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
-        where T : class
-    {
-        var addresses = proxy.GetClusters()
-            .SelectMany(c => c.Destinations.Values)
-            .Where(d => d.Health.Active != DestinationHealth.Unhealthy && d.Health.Passive != DestinationHealth.Unhealthy)
-            .Select(d => d.Model.Config.Address)
-            .Distinct(StringComparer.Ordinal)
-            .ToArray();
-        var client = clients.CreateClient(HttpClientName);
-        var answers = await Task.WhenAll(addresses.Select(async address =>
-        {
-            try
-            {
-                return await client.GetFromJsonAsync(new Uri(new Uri(address), path), typeInfo, cancellationToken);
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
-            {
-                return null;
-            }
-        }));
-        var received = answers.OfType<T>().ToArray();
-        return received.Length == 0 ? null : received;
-    }
 }

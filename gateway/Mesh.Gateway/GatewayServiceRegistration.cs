@@ -85,7 +85,7 @@ public static class GatewayServiceRegistration
             var options = provider.GetRequiredService<IOptionsMonitor<AdmissionOptions>>();
             return new AdmissionController(() => options.CurrentValue);
         });
-        services.AddHttpClient(CatalogEndpoints.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(3));
+        services.AddHttpClient<BackendCatalog>(client => client.Timeout = TimeSpan.FromSeconds(3));
         return services;
     }
 

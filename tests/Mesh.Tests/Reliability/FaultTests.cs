@@ -164,6 +164,25 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_backend_that_does_not_answer_the_catalogue_is_left_out_of_it_and_logged()
+    {
+        await using var frozen = await MeshFleet.StartBackendAsync("frozen");
+        await using var steady = await MeshFleet.StartBackendAsync("steady");
+        await using var gateway = await MeshFleet.StartGatewayAsync([frozen.Url, steady.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(20) };
+
+        // Frozen, the backend still counts as healthy until its probes fail, so the gateway asks it and waits in vain.
+        await frozen.FreezeAsync();
+        using var response = await client.GetAsync(new Uri("/v1/models", UriKind.Relative));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.NotEmpty((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("data").EnumerateArray());
+        var leftOut = Assert.Single(gateway.Output.Split('\n'), line => line.Contains("did not answer /v1/models", StringComparison.Ordinal));
+        Assert.Contains($":{frozen.Url.Port}", leftOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_backend_killed_part_way_through_an_sse_event_leaves_the_client_a_readable_error_event()
     {
         await using var backend = await MeshFleet.StartBackendAsync("b0");
