@@ -5,7 +5,9 @@ public sealed class MeshFleet : IAsyncLifetime
 {
     private readonly List<HostProcess> _backends = [];
 
-    public HostProcess Gateway { get; private set; } = null!;
+    private HostProcess? _gateway;
+
+    public HostProcess Gateway => _gateway ?? throw new InvalidOperationException("The fleet's gateway did not start.");
 
     public IReadOnlyList<HostProcess> Backends => _backends;
 
@@ -20,7 +22,7 @@ public sealed class MeshFleet : IAsyncLifetime
             _backends.Add(await HostProcess.StartAsync(RepoPaths.BackendDll, [$"--Backend:Name=test-b{i}", "--Backend:Variant=test"]));
         }
 
-        Gateway = await StartGatewayAsync(_backends.Select(b => b.Url));
+        _gateway = await StartGatewayAsync(_backends.Select(b => b.Url));
         foreach (var backend in _backends)
         {
             await backend.WaitReadyAsync(TimeSpan.FromSeconds(60));
@@ -50,7 +52,12 @@ public sealed class MeshFleet : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await Gateway.DisposeAsync();
+        // A start that failed part way leaves whatever did start to stop here.
+        if (_gateway is not null)
+        {
+            await _gateway.DisposeAsync();
+        }
+
         foreach (var backend in _backends)
         {
             await backend.DisposeAsync();
