@@ -26,21 +26,27 @@ public sealed class RequestCountingMiddleware(RequestDelegate next)
         {
             await next(context);
         }
-        catch
+        catch (Exception ex)
         {
             // The server answers an unhandled failure with 500, unless the response had already started.
-            Count(context, context.Response.HasStarted ? context.Response.StatusCode : StatusCodes.Status500InternalServerError);
+            Count(context, context.Response.HasStarted ? context.Response.StatusCode : StatusCodes.Status500InternalServerError, ex);
             throw;
         }
 
         Count(context, context.Response.StatusCode);
     }
 
-    private static void Count(HttpContext context, int status) =>
-        GatewayMetrics.CountRequest(RouteDecision.Of(context), ClientLeft(context) ? ClientClosedRequest : status);
+    private static void Count(HttpContext context, int status, Exception? failure = null) =>
+        GatewayMetrics.CountRequest(RouteDecision.Of(context), ClientLeft(context, failure) ? ClientClosedRequest : status);
 
-    private static bool ClientLeft(HttpContext context)
+    private static bool ClientLeft(HttpContext context, Exception? failure)
     {
+        // Cancelled for the client's departure: the server signals the request's token a moment after it aborts it.
+        if (failure is OperationCanceledException cancelled && cancelled.CancellationToken == context.RequestAborted)
+        {
+            return true;
+        }
+
         if (!context.RequestAborted.IsCancellationRequested)
         {
             return false;

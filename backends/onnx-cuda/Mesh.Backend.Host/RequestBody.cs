@@ -38,6 +38,10 @@ public sealed record RequestBody(ReadOnlyMemory<byte> Bytes, ApiError? Error)
         {
             return Refuse(ApiResults.FromBadRequest(ex));
         }
+        catch (IOException ex)
+        {
+            throw ClientReset.WhileReadingBody(request.HttpContext, ex);
+        }
 
         return new RequestBody(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), null);
     }

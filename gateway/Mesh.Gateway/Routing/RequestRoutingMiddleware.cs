@@ -174,6 +174,10 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         {
             return new BufferedBody(RoutingFields.None, ApiResults.FromBadRequest(ex));
         }
+        catch (IOException ex)
+        {
+            throw ClientReset.WhileReadingBody(context, ex);
+        }
 
         if (length < 0)
         {

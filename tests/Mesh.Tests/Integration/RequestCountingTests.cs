@@ -1,9 +1,12 @@
+using System.Globalization;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Mesh.Contracts;
 using Mesh.Gateway.Auth;
+using Mesh.Tests.Reliability;
 
 namespace Mesh.Tests.Integration;
 
@@ -63,6 +66,42 @@ public sealed class RequestCountingTests
         finally
         {
             File.Delete(keysFile);
+        }
+    }
+
+    [Fact]
+    public async Task A_client_that_resets_while_sending_its_body_counts_as_499_and_is_not_logged_as_an_error()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0");
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        const int Resets = 5;
+
+        // The backend first, so its log is complete by the time the gateway has counted its own resets.
+        foreach (var host in new[] { backend, gateway })
+        {
+            for (var i = 0; i < Resets; i++)
+            {
+                await using var connection = await RawHttp.ConnectAsync(host.Url);
+                await connection.WriteAsync("POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"input\":\"Hel");
+                // The server is waiting for the rest of the body when the reset comes.
+                await Task.Delay(200);
+                connection.Reset();
+            }
+        }
+
+        using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(30) };
+        const string Reset = "variant=\"none\",pool=\"none\",priority=\"none\",code=\"499\"";
+        await Eventually.UntilAsync(
+            async () => (await CountedAsync(client)).GetValueOrDefault(Reset) == Resets.ToString(CultureInfo.InvariantCulture),
+            "the clients that reset were not all counted as 499");
+        // Counted as nothing else: an unhandled failure would have been a 500.
+        Assert.Equal($"{Reset} {Resets}", Lines(await CountedAsync(client)));
+        using var served = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), TinyRequest);
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        foreach (var host in new[] { backend, gateway })
+        {
+            Assert.DoesNotContain("fail:", host.Output, StringComparison.Ordinal);
         }
     }
 

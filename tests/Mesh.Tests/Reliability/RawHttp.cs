@@ -127,6 +127,12 @@ public sealed class RawHttp : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Drops the connection with a TCP reset, as a client that crashes or loses its network does (closing the stream would
+    /// shut the socket down first, sending an orderly end instead).
+    /// </summary>
+    public void Reset() => _client.Client.Close(timeout: 0);
+
     public ValueTask DisposeAsync()
     {
         _stream.Dispose();
