@@ -12,8 +12,7 @@ public sealed class FleetOptions
     public List<BackendEndpoint> Backends { get; set; } = [];
 }
 
-/// <param name="Pool"><c>realtime</c>, <c>batch</c> or <c>shared</c> (serves both classes).</param>
-/// <param name="Variant">The engine configuration the backend runs, for A/B comparison.</param>
+/// <summary>One backend (or, with <see cref="Discover"/>, a DNS name standing for several) and where it serves.</summary>
 public sealed class BackendEndpoint
 {
     [Required]
@@ -24,9 +23,11 @@ public sealed class BackendEndpoint
     [Url]
     public string Address { get; set; } = "";
 
+    /// <summary><c>realtime</c>, <c>batch</c> or <c>shared</c> (serves both classes).</summary>
     [RegularExpression("^(realtime|batch|shared)$")]
     public string Pool { get; set; } = Pools.Shared;
 
+    /// <summary>The engine configuration the backend runs, for A/B comparison.</summary>
     [RegularExpression("^[A-Za-z0-9._-]{1,64}$")]
     public string Variant { get; set; } = "default";
 
