@@ -222,6 +222,31 @@ public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured)
     }
 
     [Fact]
+    public async Task An_allowed_origin_may_send_the_headers_the_official_sdk_adds_in_a_browser()
+    {
+        var gateway = await configured.StartAsync(fleet);
+
+        // What openai 6.49 (tests/node) sends from a page with dangerouslyAllowBrowser, as Chromium preflights it; a
+        // header left out of Access-Control-Allow-Headers fails every call of the SDK with "Connection error".
+        string[] sdkHeaders =
+        [
+            "authorization", "content-type", "openai-organization", "openai-project", "x-stainless-arch", "x-stainless-lang",
+            "x-stainless-os", "x-stainless-package-version", "x-stainless-retry-count", "x-stainless-runtime",
+            "x-stainless-runtime-version", "x-stainless-timeout",
+        ];
+        var preflight = await PreflightAsync(gateway.Url, "/v1/audio/speech", ConfiguredGateway.AllowedOrigin, "POST", sdkHeaders);
+
+        Assert.Equal(204, preflight.Status);
+        Assert.Equal(ConfiguredGateway.AllowedOrigin, preflight.Headers["Access-Control-Allow-Origin"]);
+        var allowed = preflight.Headers["Access-Control-Allow-Headers"].Split(',', StringSplitOptions.TrimEntries);
+        Assert.All(sdkHeaders, header => Assert.Contains(header, allowed, StringComparer.OrdinalIgnoreCase));
+
+        var refused = await PreflightAsync(gateway.Url, "/v1/audio/speech", EvilOrigin, "POST", sdkHeaders);
+        Assert.False(refused.Headers.ContainsKey("Access-Control-Allow-Origin"));
+        Assert.False(refused.Headers.ContainsKey("Access-Control-Allow-Headers"));
+    }
+
+    [Fact]
     public async Task A_cors_origin_with_a_path_fails_the_start()
     {
         var start = () => MeshFleet.StartGatewayAsync(fleet.Backends.Select(b => b.Url), "--Mesh:Cors:AllowedOrigins:0=http://app.example/page");
@@ -319,11 +344,11 @@ public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured)
         return limits;
     }
 
-    private static Task<RawResponse> PreflightAsync(Uri server, string path, string origin, string method) =>
+    private static Task<RawResponse> PreflightAsync(Uri server, string path, string origin, string method, IEnumerable<string>? headers = null) =>
         RawHttp.SendAsync(
             server,
             $"OPTIONS {path} HTTP/1.1\r\nHost: {server.Authority}\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: {method}\r\n" +
-            "Access-Control-Request-Headers: authorization,content-type\r\nConnection: close\r\n\r\n");
+            $"Access-Control-Request-Headers: {string.Join(',', headers ?? ["authorization", "content-type"])}\r\nConnection: close\r\n\r\n");
 
     private static string Upgrade(string path, string origin) =>
         $"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" +
