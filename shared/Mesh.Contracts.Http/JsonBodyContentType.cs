@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 
@@ -5,13 +6,27 @@ namespace Mesh.Contracts.Http;
 
 /// <summary>
 /// The declared types a JSON request body is read under: <c>application/json</c> or a <c>+json</c> type, with any
-/// parameters, in UTF-8. RFC 8259 makes JSON UTF-8, so a <c>charset</c> may say so and any other is refused rather than
-/// misread as UTF-8. No <c>Content-Type</c> at all (curl without -H) is read as JSON.
+/// parameters, in UTF-8, with no content coding. RFC 8259 makes JSON UTF-8, so a <c>charset</c> may say so and any
+/// other is refused rather than misread as UTF-8. No <c>Content-Type</c> at all (curl without -H) is read as JSON.
 /// </summary>
 public static class JsonBodyContentType
 {
-    /// <summary>Null when a body declared as <paramref name="contentType"/> is read as JSON; else the 415 that refuses it.</summary>
-    public static ApiError? Refusal(string? contentType)
+    /// <summary>Null when the body of <paramref name="request"/> is read as JSON; else the 415 that refuses it.</summary>
+    public static ApiError? Refusal(HttpRequest request)
+    {
+        // A compressed body is refused for its coding, before its bytes are judged: read as they are, gzip was
+        // answered "not valid UTF-8", and a plain body labelled gzip was served.
+        var coding = request.Headers.ContentEncoding.ToString();
+        if (coding.Length > 0 && !coding.Equals("identity", StringComparison.OrdinalIgnoreCase))
+        {
+            return ApiError.UnsupportedMediaType(
+                $"Content-Encoding '{coding}' is not supported; send the JSON body uncompressed (no Content-Encoding).", "unsupported_content_encoding");
+        }
+
+        return TypeRefusal(request.ContentType);
+    }
+
+    private static ApiError? TypeRefusal(string? contentType)
     {
         if (contentType is null)
         {

@@ -9,7 +9,7 @@ public sealed record RequestBody(ReadOnlyMemory<byte> Bytes, ApiError? Error)
     /// <summary>Reads a JSON body of at most <paramref name="maxBytes"/> bytes without trusting Content-Length.</summary>
     public static async Task<RequestBody> ReadJsonAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
     {
-        if (JsonBodyContentType.Refusal(request.ContentType) is { } refusal)
+        if (JsonBodyContentType.Refusal(request) is { } refusal)
         {
             return Refuse(refusal);
         }

@@ -185,9 +185,10 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         }
 
         request.Body = new MemoryStream(buffer, 0, length, writable: false);
-        // A body the backend refuses for its Content-Type is not read here either: in another charset its fields would be
-        // misread as UTF-8, and a priority misread from it could be refused ahead of the 415 that names the real mistake.
-        var fields = JsonBodyContentType.Refusal(request.ContentType) is null ? RoutingFields.Read(buffer.AsSpan(0, length)) : RoutingFields.None;
+        // A body the backend refuses for its Content-Type or Content-Encoding is not read here either: in another charset,
+        // or compressed, its fields would be misread as UTF-8, and a priority misread from it could be refused ahead of
+        // the 415 that names the real mistake.
+        var fields = JsonBodyContentType.Refusal(request) is null ? RoutingFields.Read(buffer.AsSpan(0, length)) : RoutingFields.None;
         return new BufferedBody(fields, null);
     }
 

@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using System.Text;
 using Mesh.Contracts;
 
@@ -164,6 +165,9 @@ public static class BadInputCatalogue
         yield return new HttpCase("speech: multipart", "POST", Speech, Utf8(Body()), 415, null, "unsupported_media_type", ContentType: "multipart/form-data; boundary=x");
         yield return new HttpCase("speech: charset iso-8859-1", "POST", Speech, Latin1(Body()), 415, null, "unsupported_charset", ContentType: "application/json; charset=iso-8859-1");
         yield return new HttpCase("speech: charset utf-16", "POST", Speech, Encoding.Unicode.GetBytes(Body()), 415, null, "unsupported_charset", ContentType: "application/json; charset=utf-16");
+        yield return WithHeader(new HttpCase("speech: gzip body", "POST", Speech, Gzip(Body()), 415, null, "unsupported_content_encoding"), "Content-Encoding", "gzip");
+        yield return WithHeader(new HttpCase("speech: plain body labelled gzip", "POST", Speech, Utf8(Body()), 415, null, "unsupported_content_encoding"), "Content-Encoding", "gzip");
+        yield return WithHeader(new HttpCase("speech: deflate body", "POST", Speech, Deflate(Body()), 415, null, "unsupported_content_encoding"), "Content-Encoding", "deflate");
         yield return Method("speech: GET", "GET", Speech);
         yield return Method("speech: PUT", "PUT", Speech);
         yield return Method("speech: DELETE", "DELETE", Speech);
@@ -195,6 +199,7 @@ public static class BadInputCatalogue
             yield return new HttpCase($"{label}: body over the limit", "POST", path, Utf8(OversizedBody), 413, null, "request_too_large");
             yield return new HttpCase($"{label}: text/plain", "POST", path, Utf8(Body()), 415, null, "unsupported_media_type", ContentType: "text/plain");
             yield return new HttpCase($"{label}: charset utf-16", "POST", path, Encoding.Unicode.GetBytes(Body()), 415, null, "unsupported_charset", ContentType: "application/json; charset=utf-16");
+            yield return WithHeader(new HttpCase($"{label}: gzip body", "POST", path, Gzip(Body()), 415, null, "unsupported_content_encoding"), "Content-Encoding", "gzip");
             yield return Method($"{label}: GET", "GET", path);
             yield return WithHeader(Bad($"{label}: X-Priority unknown", path, """{"voice":"alloy","input":"Hi."}""", MeshHeaders.Priority, "invalid_value"), MeshHeaders.Priority, "now");
             yield return WithHeader(Bad($"{label}: X-Mesh-Variant unknown", path, """{"voice":"alloy","input":"Hi."}""", MeshHeaders.Variant, "unknown_variant"), MeshHeaders.Variant, "../b");
@@ -236,6 +241,7 @@ public static class BadInputCatalogue
         yield return Bad("backend: unclosed array", Speech, "[", null, "invalid_json") with { Target = Target.Backend };
         yield return new HttpCase("backend: text/plain", "POST", PcmStream, Utf8(Body()), 415, null, "unsupported_media_type", ContentType: "text/plain", Target: Target.Backend);
         yield return new HttpCase("backend: charset iso-8859-1", "POST", Speech, Latin1(Body()), 415, null, "unsupported_charset", ContentType: "application/json; charset=iso-8859-1", Target: Target.Backend);
+        yield return WithHeader(new HttpCase("backend: gzip body", "POST", Speech, Gzip(Body()), 415, null, "unsupported_content_encoding", Target: Target.Backend), "Content-Encoding", "gzip");
     }
 
     /// <summary>A valid request body with extra fields spliced in.</summary>
@@ -247,6 +253,21 @@ public static class BadInputCatalogue
     private static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
 
     private static byte[] Latin1(string text) => Encoding.Latin1.GetBytes(text);
+
+    private static byte[] Gzip(string text) => Compressed(text, stream => new GZipStream(stream, CompressionLevel.Fastest));
+
+    private static byte[] Deflate(string text) => Compressed(text, stream => new ZLibStream(stream, CompressionLevel.Fastest));
+
+    private static byte[] Compressed(string text, Func<Stream, Stream> compressor)
+    {
+        using var output = new MemoryStream();
+        using (var compressing = compressor(output))
+        {
+            compressing.Write(Utf8(text));
+        }
+
+        return output.ToArray();
+    }
 
     private static HttpCase Bad(string name, string path, string body, string? param, string code) =>
         new(name, "POST", path, Utf8(body), 400, param, code);

@@ -213,7 +213,11 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
         request.Headers.TransferEncodingChunked = badCase.Chunked ? true : null;
         foreach (var (name, value) in badCase.Headers ?? new Dictionary<string, string>())
         {
-            request.Headers.TryAddWithoutValidation(name, value);
+            // Content-Encoding belongs to the body's headers, which the request's refuse.
+            if (!request.Headers.TryAddWithoutValidation(name, value))
+            {
+                request.Content?.Headers.TryAddWithoutValidation(name, value);
+            }
         }
 
         using var response = await client.SendAsync(request);
