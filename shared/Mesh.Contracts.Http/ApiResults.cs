@@ -17,7 +17,8 @@ public static class ApiResults
     /// <summary><c>GET /v1/models/{id}</c> from the list this host serves: the model, or 404 as OpenAI answers it.</summary>
     public static IResult Model(ModelList models, string id) => models.Find(id) is { } model
         ? TypedResults.Json(model, ContractsJsonContext.Wire.ModelInfo)
-        : Error(ApiError.NotFound($"The model '{id}' does not exist; GET /v1/models lists them.", "model", "model_not_found"));
+        : Error(ApiError.NotFound(
+            $"The model '{id}' does not exist; the models are: {string.Join(", ", models.Data.Select(m => m.Id))}.", "model", "model_not_found"));
 
     /// <summary>
     /// What Kestrel reports while the body is read — too slow for the minimum data rate (408), over its size limit (413),

@@ -30,6 +30,9 @@ public sealed partial class ModelHost(
     /// <summary>Model ids clients may name besides the model's own: OpenAI's speech model names.</summary>
     public static readonly IReadOnlyList<string> OpenAiModelAliases = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts"];
 
+    /// <summary>Every id a request may name for the model <paramref name="modelId"/>: its own, then OpenAI's.</summary>
+    public static IEnumerable<string> IdsOf(string modelId) => OpenAiModelAliases.Prepend(modelId);
+
     /// <summary>The loaded model, or null while none is loaded.</summary>
     public ISpeechModel? Model => _model;
 

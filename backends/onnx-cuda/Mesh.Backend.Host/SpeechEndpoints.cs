@@ -74,7 +74,7 @@ public static class SpeechEndpoints
             return new ModelList("list", []);
         }
 
-        var ids = ModelHost.OpenAiModelAliases.Prepend(model.Id);
+        var ids = ModelHost.IdsOf(model.Id);
         // Each entry says how this backend runs it; the gateway merges the entries of all its backends by id.
         ModelBackendInfo[]? runtime = model.Runtime is { } r
             ? [new ModelBackendInfo(backend.Name, backend.Variant, r.Provider, r.Precision, r.Graphs)]

@@ -1,3 +1,4 @@
+using Mesh.Backend.ModelFamilies;
 using Mesh.Backend.Pipeline;
 using Mesh.Backend.Pipeline.Audio;
 using Mesh.Backend.Pipeline.Scheduling;
@@ -31,6 +32,8 @@ public sealed record Preparation(PreparedSpeech? Speech, ApiError? Error);
 /// <summary>Turns a parsed request into a job: model, voice, rate, format and priority checked against what this backend serves.</summary>
 public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler scheduler)
 {
+    private const int MaxVoicesNamed = 24;
+
     /// <param name="headerPriority">
     /// The <c>X-Priority</c> header, if any. It wins over the body's <c>priority</c>: the gateway sets it after checking
     /// what the caller's key allows.
@@ -85,7 +88,8 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
         var model = lease.Model;
         if (request.Model is { } requestedModel && !ModelHost.Serves(model, requestedModel))
         {
-            return Fail(ApiError.NotFound($"Model '{request.Model}' does not exist; GET /v1/models lists them.", "model", "model_not_found"));
+            return Fail(ApiError.NotFound(
+                $"Model '{request.Model}' does not exist; this backend serves: {string.Join(", ", ModelHost.IdsOf(model.Id))}.", "model", "model_not_found"));
         }
 
         var voice = model.ResolveVoice(request.Voice!, request.Language);
@@ -94,7 +98,7 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
             // The error names the field to change: a voice the model has under no language is the voice's fault even
             // when a language came with it; a known voice that does not speak the language is the language's.
             return Fail(request.Language is null || model.ResolveVoice(request.Voice!, null) is null
-                ? ApiError.NotFound($"Voice '{request.Voice}' does not exist; GET /v1/audio/voices lists them.", "voice", "voice_not_found")
+                ? ApiError.NotFound($"Voice '{request.Voice}' does not exist; {VoicesOf(model)}.", "voice", "voice_not_found")
                 : ApiError.NotFound($"Voice '{request.Voice}' with language '{request.Language}' does not exist; GET /v1/audio/voices lists them.", "language", "voice_not_found"));
         }
 
@@ -125,4 +129,17 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
     }
 
     private static Preparation Fail(ApiError error) => new(null, error);
+
+    /// <summary>
+    /// The model's voices for an error message, the first <see cref="MaxVoicesNamed"/> of them: espeak has over a
+    /// hundred, and a Piper package can have hundreds of speakers.
+    /// </summary>
+    private static string VoicesOf(ISpeechModel model)
+    {
+        var names = model.Voices.Select(v => v.Id).Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+        var named = string.Join(", ", names.Take(MaxVoicesNamed));
+        return names.Length <= MaxVoicesNamed
+            ? $"this backend's voices are: {named}"
+            : $"this backend has {names.Length} voices: {named} and {names.Length - MaxVoicesNamed} more; GET /v1/audio/voices lists them all";
+    }
 }

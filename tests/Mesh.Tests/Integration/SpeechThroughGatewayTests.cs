@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Mesh.Contracts;
+using Mesh.Tests.Reliability;
 
 namespace Mesh.Tests.Integration;
 
@@ -184,6 +185,26 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
     }
 
     [Fact]
+    public async Task An_unknown_model_or_voice_is_answered_with_what_is_served()
+    {
+        using var client = fleet.CreateGatewayClient();
+        var models = await client.GetFromJsonAsync(new Uri("/v1/models", UriKind.Relative), ContractsJsonContext.Default.ModelList);
+        var voices = await client.GetFromJsonAsync(new Uri("/v1/audio/voices", UriKind.Relative), ContractsJsonContext.Default.VoiceList);
+        Assert.NotNull(models);
+        Assert.NotNull(voices);
+
+        var unknownModel = await ErrorMessageAsync(await PostSpeechAsync(client, new { model = "tts-9", voice = "alloy", input = Fox }));
+        var unlisted = await ErrorMessageAsync(await client.GetAsync(new Uri("/v1/models/tts-9", UriKind.Relative)));
+        var unknownVoice = await ErrorMessageAsync(await PostSpeechAsync(client, new { model = "tts-1", voice = "alloy2", input = Fox }));
+
+        Assert.All(models.Data, model => Assert.Contains(model.Id, unknownModel, StringComparison.Ordinal));
+        Assert.All(models.Data, model => Assert.Contains(model.Id, unlisted, StringComparison.Ordinal));
+        // espeak has over a hundred voices: the message names the first of them, OpenAI's names, and how many there are.
+        Assert.Contains($"{voices.Voices.Count} voices: alloy, ash, ballad, coral, echo, fable, onyx, nova, sage, shimmer, verse", unknownVoice, StringComparison.Ordinal);
+        Assert.Contains("GET /v1/audio/voices", unknownVoice, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Models_have_openai_fields_and_the_earliest_created_of_the_backends()
     {
         using var gateway = fleet.CreateGatewayClient();
@@ -234,6 +255,16 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
 
     private static async Task<HttpResponseMessage> PostSpeechAsync(HttpClient client, object body) =>
         await client.PostAsync(new Uri("/v1/audio/speech", UriKind.Relative), JsonContent.Create(body, options: JsonSerializerOptions.Web));
+
+    private static async Task<string> ErrorMessageAsync(HttpResponseMessage response)
+    {
+        using (response)
+        {
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            var error = ErrorEnvelopeAssert.IsEnvelope(await response.Content.ReadAsStringAsync());
+            return error.GetProperty("message").GetString()!;
+        }
+    }
 
     private static async Task<DecodedAudio> SynthesizePcmAsync(HttpClient client, string input)
     {
