@@ -1,3 +1,4 @@
+using System.Text;
 using Mesh.Gateway.Discovery;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
@@ -98,6 +99,10 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
                     },
                     Passive = new PassiveHealthCheckConfig { Enabled = true, Policy = PassiveHealthPolicy, ReactivationPeriod = reactivation },
                 },
+                // Kestrel reads a client's header values as UTF-8; HttpClient sends only ASCII unless told, so a request
+                // with a non-ASCII header (a User-Agent such as "Müller-App") failed before reaching the backend, and
+                // counted as that backend's failure: three such requests ejected every backend.
+                HttpClient = new HttpClientConfig { RequestHeaderEncoding = Encoding.UTF8.WebName },
                 HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig
                 {
                     Version = System.Net.HttpVersion.Version11,

@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using System.Text;
 using Mesh.Contracts;
 using Mesh.Tests.Observability;
+using Mesh.Tests.Reliability;
 
 namespace Mesh.Tests.Integration;
 
@@ -85,6 +87,35 @@ public sealed class GatewayResilienceTests
         // ejection lands, and none after that.
         var retries = RetriesFor500(metrics);
         Assert.InRange(retries, 2, 3);
+    }
+
+    [Fact]
+    public async Task Requests_with_a_non_ascii_header_are_served_and_eject_no_backend()
+    {
+        await using var first = await MeshFleet.StartBackendAsync("b0");
+        await using var second = await MeshFleet.StartBackendAsync("b1");
+        await using var gateway = await MeshFleet.StartGatewayAsync([first.Url, second.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        var body = Encoding.UTF8.GetBytes("""{"model":"tts-1","voice":"alloy","input":"Hello there.","response_format":"pcm"}""");
+        // A client's name in its own language, in UTF-8 as Kestrel reads it. Forwarded as ASCII only, it failed each
+        // request before the backend saw it, and counted as the backend's failure: three such requests ejected both.
+        var head = Encoding.UTF8.GetBytes(
+            $"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nUser-Agent: Müller-Sprachausgabe/1.0\r\n" +
+            $"Content-Length: {body.Length}\r\nConnection: close\r\n\r\n");
+
+        for (var i = 0; i < 6; i++)
+        {
+            await using var connection = await RawHttp.ConnectAsync(gateway.Url);
+            await connection.WriteAsync([.. head, .. body]);
+            var response = await connection.ReadResponseAsync(TimeSpan.FromSeconds(10));
+            Assert.True(response.Status == 200 && response.Body.Length > 0, $"request {i}: {response.Status} {response.Text}");
+        }
+
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        using var plain = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), TinyRequest);
+        Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.DoesNotContain("mesh_backend_ejections_total{backend=", metrics, StringComparison.Ordinal);
     }
 
     [Fact]
