@@ -212,8 +212,9 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
             return Task.FromResult(PlainDecode(graph, mode, batch, steps));
         }
 
-        var engine = InferenceEngine.Create(ModelGenerator.RefAr, [new GraphFile("step", graph)], Variant(Settings(mode), variant), null, NullLogger.Instance);
-        return RunOnEngineAsync(engine, worker =>
+        var starting = InferenceEngine.CreateAsync(
+            ModelGenerator.RefAr, [new GraphFile("step", graph)], Variant(Settings(mode), variant), null, NullLogger.Instance, cancellationToken);
+        return RunOnEngineAsync(starting, worker =>
         {
             var step = (BucketedGraph)worker.Graph("step");
             var loop = step.StartDecode(batch);
@@ -267,8 +268,8 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
                 frames => PlainRun(decoder, "frames", frames, [1, frames.Length / RefStaged.EncoderWidth, RefStaged.EncoderWidth], ["audio"])[0].ToFloats())));
         }
 
-        var engine = InferenceEngine.Create(ModelGenerator.RefStaged, stages, Variant(Settings(mode), variant), null, NullLogger.Instance);
-        return RunOnEngineAsync(engine, worker =>
+        var starting = InferenceEngine.CreateAsync(ModelGenerator.RefStaged, stages, Variant(Settings(mode), variant), null, NullLogger.Instance, cancellationToken);
+        return RunOnEngineAsync(starting, worker =>
         {
             var encoder = (BucketedGraph)worker.Graph("encoder");
             var decoder = worker.Graph("decoder");
@@ -320,7 +321,8 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
         {
             try
             {
-                using var engine = InferenceEngine.Create(ModelGenerator.RefAr, [new GraphFile("step", graph)], Settings(RunMode.CudaGraph, workers), null, NullLogger.Instance);
+                using var engine = await InferenceEngine.CreateAsync(
+                    ModelGenerator.RefAr, [new GraphFile("step", graph)], Settings(RunMode.CudaGraph, workers), null, NullLogger.Instance, cancellationToken);
                 var started = Stopwatch.GetTimestamp();
                 var streams = Enumerable.Range(0, 4).Select(_ => engine.RunAsync(
                     worker =>
@@ -346,12 +348,10 @@ internal sealed class EngineBenchmark(BenchOptions options, TextWriter log)
         }
     }
 
-    private static async Task<Measurement> RunOnEngineAsync(InferenceEngine engine, Func<InferenceWorker, Measurement> work, CancellationToken cancellationToken)
+    private static async Task<Measurement> RunOnEngineAsync(Task<InferenceEngine> starting, Func<InferenceWorker, Measurement> work, CancellationToken cancellationToken)
     {
-        using (engine)
-        {
-            return await engine.RunAsync(work, cancellationToken);
-        }
+        using var engine = await starting;
+        return await engine.RunAsync(work, cancellationToken);
     }
 
     private InferenceSession PlainSession(string path, RunMode mode)

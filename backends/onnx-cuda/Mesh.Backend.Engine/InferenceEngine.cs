@@ -40,16 +40,6 @@ public sealed partial class InferenceEngine : IDisposable
                 var index = i;
                 _threads.Add(new WorkerThread(this, index, () => CreateWorker(model, index, graphs, settings, provider, _sharedSessions, observer)));
             }
-
-            foreach (var thread in _threads)
-            {
-                thread.Ready.GetAwaiter().GetResult();
-            }
-
-            var first = _threads[0].Worker!;
-            Signatures = first.GraphNames.ToDictionary(n => n, n => first.Graph(n).Signature);
-            Precision = first.GraphNames.Any(n => first.Graph(n).Precision == Precisions.Int8) ? Precisions.Int8 : Precisions.Fp32;
-            Graphs = first.GraphNames.Any(n => first.Graph(n) is BucketedGraph { CapturesGraphs: true }) ? GraphModes.Captured : GraphModes.Eager;
         }
         catch
         {
@@ -65,13 +55,13 @@ public sealed partial class InferenceEngine : IDisposable
     public int WorkerCount => _threads.Count;
 
     /// <summary>Each graph's inputs and outputs as the model declares them.</summary>
-    public IReadOnlyDictionary<string, ModelSignature> Signatures { get; } = new Dictionary<string, ModelSignature>();
+    public IReadOnlyDictionary<string, ModelSignature> Signatures { get; private set; } = new Dictionary<string, ModelSignature>();
 
     /// <summary><see cref="Precisions.Int8"/> when any graph runs MatMulNBits weights (quantized at load or before).</summary>
-    public string Precision { get; } = Precisions.Fp32;
+    public string Precision { get; private set; } = Precisions.Fp32;
 
     /// <summary>Whether runs of some stage replay captured CUDA graphs (<see cref="GraphModes"/>).</summary>
-    public string Graphs { get; } = GraphModes.Eager;
+    public string Graphs { get; private set; } = GraphModes.Eager;
 
     public EngineDescription Description => new(Provider, Precision, Graphs);
 
@@ -81,8 +71,11 @@ public sealed partial class InferenceEngine : IDisposable
     /// and reported to <paramref name="observer"/>.
     /// </summary>
     /// <exception cref="EngineLoadException">A graph is missing or does not load, or the settings are not supported.</exception>
-    public static InferenceEngine Create(
-        string model, IReadOnlyList<GraphFile> graphs, EngineSettings settings, IEngineObserver? observer, ILogger logger)
+    /// <exception cref="OperationCanceledException">
+    /// <paramref name="cancellationToken"/> was cancelled before every worker was ready; the workers started are disposed.
+    /// </exception>
+    public static async Task<InferenceEngine> CreateAsync(
+        string model, IReadOnlyList<GraphFile> graphs, EngineSettings settings, IEngineObserver? observer, ILogger logger, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(logger);
@@ -97,6 +90,7 @@ public sealed partial class InferenceEngine : IDisposable
             throw new EngineLoadException($"Graph '{graph.Name}' of model '{model}' is missing: {graph.Path} does not exist.");
         }
 
+        cancellationToken.ThrowIfCancellationRequested();
         if (settings.Quantize == Quantization.Int8)
         {
             graphs = Quantize(model, graphs, settings, logger);
@@ -113,7 +107,7 @@ public sealed partial class InferenceEngine : IDisposable
                 var cudaGraphs = settings.FuseMatMuls && settings.Quantize == Quantization.None ? Fuse(model, graphs, settings, logger) : graphs;
                 try
                 {
-                    engine = new InferenceEngine(model, cudaGraphs, settings, ExecutionProviderKind.Cuda, observer);
+                    engine = await StartAsync(model, cudaGraphs, settings, ExecutionProviderKind.Cuda, observer, cancellationToken);
                 }
                 catch (EngineLoadException ex)
                 {
@@ -133,7 +127,7 @@ public sealed partial class InferenceEngine : IDisposable
             }
         }
 
-        engine ??= new InferenceEngine(model, graphs, settings, ExecutionProviderKind.Cpu, observer);
+        engine ??= await StartAsync(model, graphs, settings, ExecutionProviderKind.Cpu, observer, cancellationToken);
         engine.Provider = selection;
         observer?.ProviderSelected(model, selection);
         observer?.ModelLoaded(model, engine.Description);
@@ -151,6 +145,40 @@ public sealed partial class InferenceEngine : IDisposable
         }
 
         return engine;
+    }
+
+    /// <summary>
+    /// Starts the workers on <paramref name="provider"/> and waits until each has made its sessions; when one fails or the
+    /// wait is cancelled, the others are disposed with the engine.
+    /// </summary>
+    private static async Task<InferenceEngine> StartAsync(
+        string model, IReadOnlyList<GraphFile> graphs, EngineSettings settings, ExecutionProviderKind provider, IEngineObserver? observer, CancellationToken cancellationToken)
+    {
+        var engine = new InferenceEngine(model, graphs, settings, provider, observer);
+        try
+        {
+            foreach (var thread in engine._threads)
+            {
+                await thread.Ready.WaitAsync(cancellationToken);
+            }
+        }
+        catch
+        {
+            engine.Dispose();
+            throw;
+        }
+
+        engine.DescribeGraphs();
+        return engine;
+    }
+
+    /// <summary>The signatures, precision and graph mode every worker shares, read from the first one's graphs.</summary>
+    private void DescribeGraphs()
+    {
+        var first = _threads[0].Worker!;
+        Signatures = first.GraphNames.ToDictionary(n => n, n => first.Graph(n).Signature);
+        Precision = first.GraphNames.Any(n => first.Graph(n).Precision == Precisions.Int8) ? Precisions.Int8 : Precisions.Fp32;
+        Graphs = first.GraphNames.Any(n => first.Graph(n) is BucketedGraph { CapturesGraphs: true }) ? GraphModes.Captured : GraphModes.Eager;
     }
 
     /// <summary>

@@ -189,7 +189,7 @@ public sealed partial class ModelHost(
         ISpeechModel? model = null;
         try
         {
-            model = SpeechModelLoader.Load(settings.Model, settings.ToEngineSettings(), engineMetrics, logger);
+            model = await SpeechModelLoader.LoadAsync(settings.Model, settings.ToEngineSettings(), engineMetrics, logger, cancellationToken);
             var voice = model.ResolveVoice(settings.DefaultVoice, null)
                 ?? throw new ModelLoadException($"DEFAULT_VOICE '{settings.DefaultVoice}' is not a voice of model '{model.Id}'.");
             await WarmUpAsync(model, voice, cancellationToken);

@@ -115,12 +115,12 @@ public sealed class ModelPackage
     public static bool IsOnnxFile(string path) => HasExtension(path, ".onnx");
 
     /// <summary>Starts the engine for a package; load failures become <see cref="ModelLoadException"/>s that name the package.</summary>
-    internal static InferenceEngine StartEngine(
-        ModelPackage package, IReadOnlyList<GraphFile> graphs, EngineSettings settings, IEngineObserver? observer, ILogger logger)
+    internal static async Task<InferenceEngine> StartEngineAsync(
+        ModelPackage package, IReadOnlyList<GraphFile> graphs, EngineSettings settings, IEngineObserver? observer, ILogger logger, CancellationToken cancellationToken)
     {
         try
         {
-            return InferenceEngine.Create(package.Id, graphs, settings, observer, logger);
+            return await InferenceEngine.CreateAsync(package.Id, graphs, settings, observer, logger, cancellationToken);
         }
         catch (EngineLoadException ex)
         {

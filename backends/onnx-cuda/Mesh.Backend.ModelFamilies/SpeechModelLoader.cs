@@ -9,19 +9,18 @@ namespace Mesh.Backend.ModelFamilies;
 /// <summary>Turns the <c>MODEL</c> setting into a loaded model of the right family.</summary>
 public static class SpeechModelLoader
 {
-    /// <summary>Loads with the engine's defaults (CUDA when usable, else CPU; one worker).</summary>
-    public static ISpeechModel Load(string model, ILogger logger) => Load(model, new EngineSettings(), null, logger);
-
     /// <summary>
     /// <c>espeak</c> (or empty) is the built-in voice; anything else is a model package directory whose family is
     /// detected from its files (<see cref="ModelPackage"/>).
     /// </summary>
     /// <exception cref="ModelLoadException">The package is unknown, incomplete, or fails to load; the message says why.</exception>
-    public static ISpeechModel Load(string model, EngineSettings engine, IEngineObserver? observer, ILogger logger)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled before the model was loaded.</exception>
+    public static async Task<ISpeechModel> LoadAsync(
+        string model, EngineSettings engine, IEngineObserver? observer, ILogger logger, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(model) || string.Equals(model, EspeakModel.ModelId, StringComparison.OrdinalIgnoreCase))
         {
-            return EspeakModel.Load(logger);
+            return await EspeakModel.LoadAsync(logger, cancellationToken);
         }
 
         if (!Directory.Exists(model))
@@ -34,8 +33,8 @@ public static class SpeechModelLoader
         {
             return package.Family switch
             {
-                ModelPackage.KokoroFamily => KokoroModel.Load(package, engine, observer, logger),
-                ModelPackage.PiperFamily => PiperModel.Load(package, engine, observer, logger),
+                ModelPackage.KokoroFamily => await KokoroModel.LoadAsync(package, engine, observer, logger, cancellationToken),
+                ModelPackage.PiperFamily => await PiperModel.LoadAsync(package, engine, observer, logger, cancellationToken),
                 _ => throw new ModelLoadException($"Model family '{package.Family}' is not supported."),
             };
         }

@@ -11,7 +11,7 @@ public sealed class EspeakModelTests
     [Fact]
     public async Task A_sentence_starts_with_the_first_piece_espeak_yields_then_comes_in_quarter_second_blocks()
     {
-        var model = EspeakModel.Load(NullLogger.Instance);
+        var model = await EspeakModel.LoadAsync(NullLogger.Instance, CancellationToken.None);
         var block = model.NativeSampleRate / 4;
         var request = new SynthesisRequest(
             "The quick brown fox jumps over the lazy dog, and then it runs far away across the wide green field to the river.",
@@ -36,7 +36,7 @@ public sealed class EspeakModelTests
     public async Task Voices_and_languages_switch_back_and_forth_between_synthesis_and_phonemization()
     {
         // The runtime keeps a voice selected between calls; every switch must still take effect.
-        var model = EspeakModel.Load(NullLogger.Instance);
+        var model = await EspeakModel.LoadAsync(NullLogger.Instance, CancellationToken.None);
         var phonemizer = EspeakPhonemizer.Get(NullLogger.Instance);
         const string Sentence = "The quick brown fox jumps over the lazy dog.";
         var alloy = await SynthesizeAsync(model, Sentence, "alloy");
@@ -57,7 +57,7 @@ public sealed class EspeakModelTests
     public async Task An_openai_voice_keeps_its_variant_in_a_language_espeak_has_no_voice_name_for(string language)
     {
         // alloy is espeak's female variant f1 and onyx the male m7; en-gb and fr-fr are languages, not voice names.
-        var model = EspeakModel.Load(NullLogger.Instance);
+        var model = await EspeakModel.LoadAsync(NullLogger.Instance, CancellationToken.None);
         const string Sentence = "One two three, the quick brown fox jumps over the lazy dog.";
         var alloy = MedianPitch(await SynthesizeAsync(model, Sentence, "alloy", language), model.NativeSampleRate);
         var onyx = MedianPitch(await SynthesizeAsync(model, Sentence, "onyx", language), model.NativeSampleRate);
@@ -71,7 +71,7 @@ public sealed class EspeakModelTests
     {
         // The list is what /v1/audio/voices offers, so each entry must be one espeak-ng can select (chr-US-Qaaa-x-west
         // is a language no voice is named after, like en-gb).
-        var model = EspeakModel.Load(NullLogger.Instance);
+        var model = await EspeakModel.LoadAsync(NullLogger.Instance, CancellationToken.None);
         var failures = new List<string>();
         foreach (var language in model.Voices.Where(voice => voice.Id == voice.Language).Select(voice => voice.Language))
         {
@@ -148,7 +148,7 @@ public sealed class EspeakModelTests
     public async Task A_sentence_more_text_follows_ends_with_the_pause_its_punctuation_calls_for_and_the_last_one_without()
     {
         // Each sentence is a text of its own to espeak-ng, which pauses at the end of one only when asked to.
-        var model = EspeakModel.Load(NullLogger.Instance);
+        var model = await EspeakModel.LoadAsync(NullLogger.Instance, CancellationToken.None);
 
         var followed = await SynthesizeAsync(model, "Hello world.", "alloy", textContinues: true);
         var clause = await SynthesizeAsync(model, "Hello world,", "alloy", textContinues: true);

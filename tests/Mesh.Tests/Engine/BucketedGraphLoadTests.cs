@@ -20,7 +20,7 @@ public sealed class BucketedGraphLoadTests : IDisposable
     [Theory]
     [InlineData(TensorData.UInt8, "UInt8")]
     [InlineData(TensorData.String, "String")]
-    public void An_element_type_buckets_cannot_hold_fails_the_load_naming_the_tensor_and_type(int elementType, string typeName)
+    public async Task An_element_type_buckets_cannot_hold_fails_the_load_naming_the_tensor_and_type(int elementType, string typeName)
     {
         // The first graph loads; the second fails after it, so the worker disposes the first one's buffers on the way out.
         var identity = new GraphProto { Name = "identity" };
@@ -33,15 +33,15 @@ public sealed class BucketedGraphLoadTests : IDisposable
         cast.Output.Add(Typed("y", elementType, 1, "n"));
         var settings = EngineSettings.Cpu with { GraphBuckets = GraphBucketing.Parse("encoder.n=2,4;decoder.n=2,4") };
 
-        var error = Assert.Throws<EngineLoadException>(
-            () => InferenceEngine.Create("tiny", [Save("encoder", identity), Save("decoder", cast)], settings, null, NullLogger.Instance));
+        var error = await Assert.ThrowsAsync<EngineLoadException>(
+            () => InferenceEngine.CreateAsync("tiny", [Save("encoder", identity), Save("decoder", cast)], settings, null, NullLogger.Instance, CancellationToken.None));
         Assert.Contains($"Graph 'decoder' cannot run on 'n' buckets: output 'y' has element type {typeName}", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
     [InlineData("tokens", "no input has dimension 'tokens'")]
     [InlineData("n", "input 'x' has another dynamic dimension (x float32[?,?])")]
-    public void Configured_buckets_that_do_not_fit_fail_the_load_with_the_reason(string dimension, string reason)
+    public async Task Configured_buckets_that_do_not_fit_fail_the_load_with_the_reason(string dimension, string reason)
     {
         var identity = new GraphProto { Name = "batched-identity" };
         identity.Input.Add(Symbolic("x", "batch", "n"));
@@ -49,7 +49,8 @@ public sealed class BucketedGraphLoadTests : IDisposable
         identity.Output.Add(Symbolic("y", "batch", "n"));
         var settings = EngineSettings.Cpu with { GraphBuckets = GraphBucketing.Parse($"encoder.{dimension}=2,4") };
 
-        var error = Assert.Throws<EngineLoadException>(() => InferenceEngine.Create("tiny", [Save("encoder", identity)], settings, null, NullLogger.Instance));
+        var error = await Assert.ThrowsAsync<EngineLoadException>(
+            () => InferenceEngine.CreateAsync("tiny", [Save("encoder", identity)], settings, null, NullLogger.Instance, CancellationToken.None));
         Assert.Contains($"Graph 'encoder' cannot run on '{dimension}' buckets: {reason}", error.Message, StringComparison.Ordinal);
     }
 
@@ -61,7 +62,7 @@ public sealed class BucketedGraphLoadTests : IDisposable
         speaker.Node.Add(Node("Add", "add", ["token", "speaker"], "sum"));
         speaker.Node.Add(Node("Cast", "cast", ["sum"], "logits", Int("to", TensorData.Float)));
         speaker.Output.Add(Symbolic("logits", "batch", 1));
-        using (var engine = InferenceEngine.Create("tiny", [Save("step", speaker)], settings, null, NullLogger.Instance))
+        using (var engine = await InferenceEngine.CreateAsync("tiny", [Save("step", speaker)], settings, null, NullLogger.Instance, CancellationToken.None))
         {
             var error = await Assert.ThrowsAsync<InvalidOperationException>(() => engine.RunAsync(StartDecode, CancellationToken.None));
             Assert.Contains("a step takes one input besides the state 'state', and it has 2 (token, speaker)", error.Message, StringComparison.Ordinal);
@@ -70,7 +71,7 @@ public sealed class BucketedGraphLoadTests : IDisposable
         var unbatched = Step("unbatched", Typed("token", TensorData.Int64, 1, 1));
         unbatched.Node.Add(Node("Cast", "cast", ["token"], "logits", Int("to", TensorData.Float)));
         unbatched.Output.Add(Symbolic("logits", 1, 1));
-        using (var engine = InferenceEngine.Create("tiny", [Save("step", unbatched)], settings, null, NullLogger.Instance))
+        using (var engine = await InferenceEngine.CreateAsync("tiny", [Save("step", unbatched)], settings, null, NullLogger.Instance, CancellationToken.None))
         {
             var error = await Assert.ThrowsAsync<InvalidOperationException>(() => engine.RunAsync(StartDecode, CancellationToken.None));
             Assert.Contains("its token input token int64[1,1] has no 'batch' dimension", error.Message, StringComparison.Ordinal);

@@ -18,8 +18,8 @@ public sealed class BucketedGraphTests(ReferenceModels models)
     [Fact]
     public async Task Staged_stages_padded_to_buckets_give_the_unbucketed_results()
     {
-        using var eager = InferenceEngine.Create("ref-staged", models.Staged, EngineSettings.Cpu, null, NullLogger.Instance);
-        using var bucketed = InferenceEngine.Create("ref-staged", models.Staged, Bucketed, null, NullLogger.Instance);
+        using var eager = await InferenceEngine.CreateAsync("ref-staged", models.Staged, EngineSettings.Cpu, null, NullLogger.Instance, CancellationToken.None);
+        using var bucketed = await InferenceEngine.CreateAsync("ref-staged", models.Staged, Bucketed, null, NullLogger.Instance, CancellationToken.None);
         long[] tokens = [3, 14, 15, 92, 65, 35, 89, 79, 32, 38, 46];
 
         var expected = await eager.RunAsync(worker => Synthesize(worker, tokens), CancellationToken.None);
@@ -42,7 +42,7 @@ public sealed class BucketedGraphTests(ReferenceModels models)
     [Fact]
     public async Task Requests_beyond_the_largest_bucket_or_with_disagreeing_lengths_are_refused_not_replayed()
     {
-        using var staged = InferenceEngine.Create("ref-staged", models.Staged, Bucketed, null, NullLogger.Instance);
+        using var staged = await InferenceEngine.CreateAsync("ref-staged", models.Staged, Bucketed, null, NullLogger.Instance, CancellationToken.None);
         var tooLong = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => staged.RunAsync(
             worker =>
             {
@@ -53,7 +53,7 @@ public sealed class BucketedGraphTests(ReferenceModels models)
             CancellationToken.None));
         Assert.Contains("from 1 to 32", tooLong.Message, StringComparison.Ordinal);
 
-        using var ar = InferenceEngine.Create("ref-ar", models.Ar, Bucketed, null, NullLogger.Instance);
+        using var ar = await InferenceEngine.CreateAsync("ref-ar", models.Ar, Bucketed, null, NullLogger.Instance, CancellationToken.None);
         var disagree = await Assert.ThrowsAsync<ArgumentException>(() => ar.RunAsync(
             worker =>
             {
@@ -70,7 +70,7 @@ public sealed class BucketedGraphTests(ReferenceModels models)
     public async Task A_decode_loop_keeps_the_state_on_the_device_and_matches_step_by_step_runs()
     {
         long[][] steps = [[5, 9, 200], [17, 3, 999], [42, 42, 42], [0, 1, 2]];
-        using var eager = InferenceEngine.Create("ref-ar", models.Ar, EngineSettings.Cpu, null, NullLogger.Instance);
+        using var eager = await InferenceEngine.CreateAsync("ref-ar", models.Ar, EngineSettings.Cpu, null, NullLogger.Instance, CancellationToken.None);
         var expected = await eager.RunAsync(
             worker =>
             {
@@ -90,7 +90,7 @@ public sealed class BucketedGraphTests(ReferenceModels models)
             },
             CancellationToken.None);
 
-        using var bucketed = InferenceEngine.Create("ref-ar", models.Ar, Bucketed, null, NullLogger.Instance);
+        using var bucketed = await InferenceEngine.CreateAsync("ref-ar", models.Ar, Bucketed, null, NullLogger.Instance, CancellationToken.None);
         var (actual, restarted) = await bucketed.RunAsync(
             worker =>
             {

@@ -31,10 +31,10 @@ public sealed class GpuEngineTests(ReferenceModels models)
     };
 
     [GpuFact]
-    public void Device_memory_in_use_grows_with_an_engine_on_the_device()
+    public async Task Device_memory_in_use_grows_with_an_engine_on_the_device()
     {
         var before = GpuMemory.Query(0);
-        using var gpu = InferenceEngine.Create("ref-ar", models.Ar, Captured, null, NullLogger.Instance);
+        using var gpu = await InferenceEngine.CreateAsync("ref-ar", models.Ar, Captured, null, NullLogger.Instance, CancellationToken.None);
         var after = GpuMemory.Query(0);
 
         Assert.NotNull(before);
@@ -48,9 +48,9 @@ public sealed class GpuEngineTests(ReferenceModels models)
     public async Task Decode_steps_replay_captured_graphs_and_match_the_cpu()
     {
         long[][] steps = [[5, 9, 200], [17, 3, 999], [42, 42, 42]];
-        using var cpu = InferenceEngine.Create("ref-ar", models.Ar, EngineSettings.Cpu with { GraphBuckets = Captured.GraphBuckets }, null, NullLogger.Instance);
+        using var cpu = await InferenceEngine.CreateAsync("ref-ar", models.Ar, EngineSettings.Cpu with { GraphBuckets = Captured.GraphBuckets }, null, NullLogger.Instance, CancellationToken.None);
         var log = new Quantizer.RecordingLogger();
-        using var gpu = InferenceEngine.Create("ref-ar", models.Ar, Captured, null, log);
+        using var gpu = await InferenceEngine.CreateAsync("ref-ar", models.Ar, Captured, null, log, CancellationToken.None);
         Assert.Equal((ExecutionProviderKind.Cuda, GraphModes.Captured), (gpu.Provider.Active, gpu.Graphs));
         Assert.Contains(log.Lines, l => l.Contains("FUSE_MATMULS=true joined 24 added MatMul pairs", StringComparison.Ordinal));
 

@@ -44,11 +44,11 @@ public sealed class InferenceEngineTests(GeneratedModels models)
     }
 
     [Fact]
-    public void Cuda_without_a_usable_gpu_falls_back_to_cpu_with_a_reason()
+    public async Task Cuda_without_a_usable_gpu_falls_back_to_cpu_with_a_reason()
     {
         var problem = InferenceEngine.ProbeCuda(0);
         var observer = new RecordingObserver();
-        using var engine = InferenceEngine.Create("piper-tiny", PiperGraph(models), new EngineSettings(), observer, NullLogger.Instance);
+        using var engine = await InferenceEngine.CreateAsync("piper-tiny", PiperGraph(models), new EngineSettings(), observer, NullLogger.Instance, CancellationToken.None);
 
         Assert.Equal(ExecutionProviderKind.Cuda, engine.Provider.Requested);
         if (problem is { } p)
@@ -64,7 +64,7 @@ public sealed class InferenceEngineTests(GeneratedModels models)
     [Fact]
     public async Task Inputs_are_checked_against_the_model_metadata()
     {
-        using var engine = InferenceEngine.Create("piper-tiny", PiperGraph(models), EngineSettings.Cpu, null, NullLogger.Instance);
+        using var engine = await InferenceEngine.CreateAsync("piper-tiny", PiperGraph(models), EngineSettings.Cpu, null, NullLogger.Instance, CancellationToken.None);
         var signature = engine.Signatures["model"];
         Assert.Equal(
             ["input int64[1,?]", "input_lengths int64[1]", "scales float32[3]", "sid int64[1]"],
@@ -93,9 +93,21 @@ public sealed class InferenceEngineTests(GeneratedModels models)
     }
 
     [Fact]
+    public async Task A_load_cancelled_before_it_starts_throws_and_reports_no_engine()
+    {
+        var observer = new RecordingObserver();
+        using var shutdown = new CancellationTokenSource();
+        await shutdown.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => InferenceEngine.CreateAsync(
+            "piper-tiny", PiperGraph(models), EngineSettings.Cpu with { Workers = 2 }, observer, NullLogger.Instance, shutdown.Token));
+        Assert.Empty(observer.Providers);
+    }
+
+    [Fact]
     public async Task Dispose_abandons_queued_work_instead_of_running_it()
     {
-        var engine = InferenceEngine.Create("piper-tiny", PiperGraph(models), EngineSettings.Cpu, null, NullLogger.Instance);
+        var engine = await InferenceEngine.CreateAsync("piper-tiny", PiperGraph(models), EngineSettings.Cpu, null, NullLogger.Instance, CancellationToken.None);
         using var started = new ManualResetEventSlim();
         var running = engine.RunAsync(_ => { started.Set(); Thread.Sleep(500); return true; }, CancellationToken.None);
         var ran = 0;
@@ -124,7 +136,7 @@ public sealed class InferenceEngineTests(GeneratedModels models)
             var ar = Path.Combine(root.FullName, ModelGenerator.RefAr);
             var staged = Path.Combine(root.FullName, ModelGenerator.RefStaged);
 
-            using (var engine = InferenceEngine.Create("ref-ar", [new GraphFile("step", Path.Combine(ar, "step.onnx"))], EngineSettings.Cpu, null, NullLogger.Instance))
+            using (var engine = await InferenceEngine.CreateAsync("ref-ar", [new GraphFile("step", Path.Combine(ar, "step.onnx"))], EngineSettings.Cpu, null, NullLogger.Instance, CancellationToken.None))
             {
                 Assert.Equal("state float32[24,?,1024]", engine.Signatures["step"].Input("state")!.ToString());
                 var (first, second, batched) = await engine.RunAsync(
@@ -155,7 +167,7 @@ public sealed class InferenceEngineTests(GeneratedModels models)
             Assert.InRange(document.RootElement.GetProperty("parameters").GetInt64(), 70_000_000, 90_000_000);
 
             GraphFile[] graphs = [new("encoder", Path.Combine(staged, "encoder.onnx")), new("decoder", Path.Combine(staged, "decoder.onnx"))];
-            using var stagedEngine = InferenceEngine.Create("ref-staged", graphs, EngineSettings.Cpu, null, NullLogger.Instance);
+            using var stagedEngine = await InferenceEngine.CreateAsync("ref-staged", graphs, EngineSettings.Cpu, null, NullLogger.Instance, CancellationToken.None);
             var (samples, durations) = await stagedEngine.RunAsync(
                 worker =>
                 {

@@ -19,7 +19,7 @@ public sealed class ModelFamilyTests(GeneratedModels models)
     [Fact]
     public async Task Kokoro_package_loads_with_its_voices_at_24_kHz_and_speaks_every_sentence()
     {
-        using var model = (KokoroModel)SpeechModelLoader.Load(models.KokoroTiny, Cpu, null, NullLogger.Instance);
+        using var model = (KokoroModel)await SpeechModelLoader.LoadAsync(models.KokoroTiny, Cpu, null, NullLogger.Instance, CancellationToken.None);
 
         Assert.Equal("kokoro", model.Family);
         Assert.Equal("kokoro-tiny", model.Id);
@@ -39,7 +39,7 @@ public sealed class ModelFamilyTests(GeneratedModels models)
     [Fact]
     public async Task Kokoro_output_length_follows_the_model_durations()
     {
-        using var model = (KokoroModel)SpeechModelLoader.Load(models.KokoroTiny, Cpu, null, NullLogger.Instance);
+        using var model = (KokoroModel)await SpeechModelLoader.LoadAsync(models.KokoroTiny, Cpu, null, NullLogger.Instance, CancellationToken.None);
         var style = new float[256];
         long[] ids = [0, 50, 83, 54, 156, 31, 16, 81, 156, 86, 123, 4, 0];
 
@@ -70,7 +70,7 @@ public sealed class ModelFamilyTests(GeneratedModels models)
     [Fact]
     public async Task Piper_package_loads_its_speakers_at_the_config_rate_and_speaker_changes_the_audio()
     {
-        using var model = (PiperModel)SpeechModelLoader.Load(models.PiperTiny, Cpu, null, NullLogger.Instance);
+        using var model = (PiperModel)await SpeechModelLoader.LoadAsync(models.PiperTiny, Cpu, null, NullLogger.Instance, CancellationToken.None);
 
         Assert.Equal("piper", model.Family);
         Assert.Equal(22050, model.NativeSampleRate);
@@ -95,7 +95,7 @@ public sealed class ModelFamilyTests(GeneratedModels models)
     public async Task Warm_up_runs_every_worker_and_reports_each_run()
     {
         var observer = new RecordingObserver();
-        using var model = SpeechModelLoader.Load(models.PiperTiny, EngineSettings.Cpu with { Workers = 3 }, observer, NullLogger.Instance);
+        using var model = await SpeechModelLoader.LoadAsync(models.PiperTiny, EngineSettings.Cpu with { Workers = 3 }, observer, NullLogger.Instance, CancellationToken.None);
 
         await model.WarmUpAsync(model.ResolveVoice("alloy", null)!, CancellationToken.None);
 
@@ -107,7 +107,7 @@ public sealed class ModelFamilyTests(GeneratedModels models)
     [Fact]
     public async Task Concurrent_requests_share_the_workers()
     {
-        using var model = SpeechModelLoader.Load(models.KokoroTiny, Cpu, null, NullLogger.Instance);
+        using var model = await SpeechModelLoader.LoadAsync(models.KokoroTiny, Cpu, null, NullLogger.Instance, CancellationToken.None);
         var voice = model.ResolveVoice("af_tiny", null)!;
         var results = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => Collect(model, "One more sentence.", voice.Id, 1.0)));
         Assert.All(results, r => Assert.Equal(results[0].Single().Samples, r.Single().Samples));

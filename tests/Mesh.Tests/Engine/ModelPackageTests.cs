@@ -33,25 +33,25 @@ public sealed class ModelPackageTests(GeneratedModels models)
     }
 
     [Fact]
-    public void Kokoro_without_voices_names_the_missing_file()
+    public async Task Kokoro_without_voices_names_the_missing_file()
     {
         var package = models.CopyOf(models.KokoroTiny);
         File.Delete(Path.Combine(package, "voices.bin"));
-        var ex = Assert.Throws<ModelLoadException>(() => Load(package));
+        var ex = await Assert.ThrowsAsync<ModelLoadException>(() => LoadAsync(package));
         Assert.Contains("missing its voices file", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Piper_without_its_model_names_the_missing_file()
+    public async Task Piper_without_its_model_names_the_missing_file()
     {
         var package = models.CopyOf(models.PiperTiny);
         File.Delete(Path.Combine(package, "en_US-tiny-medium.onnx"));
-        var ex = Assert.Throws<ModelLoadException>(() => Load(package));
+        var ex = await Assert.ThrowsAsync<ModelLoadException>(() => LoadAsync(package));
         Assert.Contains("missing en_US-tiny-medium.onnx", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Kokoro_voice_files_differing_only_by_case_are_a_load_error_naming_both()
+    public async Task Kokoro_voice_files_differing_only_by_case_are_a_load_error_naming_both()
     {
         // Voice names ignore case (af_x and AF_x are one voice to clients), but a Linux voices/ directory can hold both.
         var package = models.CopyOf(models.KokoroTiny);
@@ -61,14 +61,14 @@ public sealed class ModelPackageTests(GeneratedModels models)
         File.WriteAllBytes(Path.Combine(voices, "AF_x.bin"), row);
         File.WriteAllBytes(Path.Combine(voices, "af_x.bin"), row);
 
-        var ex = Assert.Throws<ModelLoadException>(() => Load(package));
+        var ex = await Assert.ThrowsAsync<ModelLoadException>(() => LoadAsync(package));
         Assert.Contains(package, ex.Message, StringComparison.Ordinal);
         Assert.Contains("AF_x.bin", ex.Message, StringComparison.Ordinal);
         Assert.Contains("af_x.bin", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Piper_config_with_a_voice_espeak_lacks_is_a_load_error_naming_the_field()
+    public async Task Piper_config_with_a_voice_espeak_lacks_is_a_load_error_naming_the_field()
     {
         // Before: the package loaded, and warm-up failed with "espeak-ng has no voice or language 'xx'" naming neither.
         var package = models.CopyOf(models.PiperTiny);
@@ -77,33 +77,33 @@ public sealed class ModelPackageTests(GeneratedModels models)
         config["espeak"]!["voice"] = "xx";
         File.WriteAllText(configPath, config.ToJsonString());
 
-        var ex = Assert.Throws<ModelLoadException>(() => Load(package));
+        var ex = await Assert.ThrowsAsync<ModelLoadException>(() => LoadAsync(package));
         Assert.Contains(package, ex.Message, StringComparison.Ordinal);
         Assert.Contains("espeak.voice", ex.Message, StringComparison.Ordinal);
         Assert.Contains("'xx'", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void A_model_that_does_not_load_is_a_clear_load_error()
+    public async Task A_model_that_does_not_load_is_a_clear_load_error()
     {
         var package = models.CopyOf(models.KokoroTiny);
         File.WriteAllText(Path.Combine(package, "kokoro-tiny.onnx"), "not a model");
-        var ex = Assert.Throws<ModelLoadException>(() => Load(package));
+        var ex = await Assert.ThrowsAsync<ModelLoadException>(() => LoadAsync(package));
         Assert.Contains("failed to load", ex.Message, StringComparison.Ordinal);
         Assert.Contains("kokoro-tiny.onnx", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Unknown_and_reference_packages_are_refused()
+    public async Task Unknown_and_reference_packages_are_refused()
     {
         var empty = Directory.CreateTempSubdirectory("mesh-empty-").FullName;
-        Assert.Contains("No model family", Assert.Throws<ModelLoadException>(() => Load(empty)).Message, StringComparison.Ordinal);
+        Assert.Contains("No model family", (await Assert.ThrowsAsync<ModelLoadException>(() => LoadAsync(empty))).Message, StringComparison.Ordinal);
 
         var reference = models.CopyOf(models.PiperTiny);
         File.WriteAllText(Path.Combine(reference, "reference.json"), "{}");
-        Assert.Contains("reference model", Assert.Throws<ModelLoadException>(() => Load(reference)).Message, StringComparison.Ordinal);
+        Assert.Contains("reference model", (await Assert.ThrowsAsync<ModelLoadException>(() => LoadAsync(reference))).Message, StringComparison.Ordinal);
 
-        Assert.Contains("neither", Assert.Throws<ModelLoadException>(() => Load("/no/such/model")).Message, StringComparison.Ordinal);
+        Assert.Contains("neither", (await Assert.ThrowsAsync<ModelLoadException>(() => LoadAsync("/no/such/model"))).Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -114,7 +114,7 @@ public sealed class ModelPackageTests(GeneratedModels models)
         {
             var settings = EngineSettings.Cpu with { Quantize = Quantization.Int8, QuantizeCacheDirectory = cache.FullName };
             var first = new RecordingLogger();
-            using (var model = SpeechModelLoader.Load(models.KokoroTiny, settings, null, first))
+            using (var model = await SpeechModelLoader.LoadAsync(models.KokoroTiny, settings, null, first, CancellationToken.None))
             {
                 Assert.Equal(new ModelRuntime("cpu", "int8", "eager"), model.Runtime);
                 await model.WarmUpAsync(model.Voices[0], CancellationToken.None);
@@ -124,7 +124,7 @@ public sealed class ModelPackageTests(GeneratedModels models)
             Assert.Single(cache.GetFiles("*.onnx"));
 
             var second = new RecordingLogger();
-            using (var again = SpeechModelLoader.Load(models.KokoroTiny, settings, null, second))
+            using (var again = await SpeechModelLoader.LoadAsync(models.KokoroTiny, settings, null, second, CancellationToken.None))
             {
                 Assert.Equal("int8", again.Runtime!.Precision);
             }
@@ -133,7 +133,7 @@ public sealed class ModelPackageTests(GeneratedModels models)
 
             // Piper-tiny's weights are all below 64×64: nothing to quantize, and it says so.
             var piper = new RecordingLogger();
-            using var fp32 = SpeechModelLoader.Load(models.PiperTiny, settings, null, piper);
+            using var fp32 = await SpeechModelLoader.LoadAsync(models.PiperTiny, settings, null, piper, CancellationToken.None);
             Assert.Equal("fp32", fp32.Runtime!.Precision);
             Assert.Contains(piper.Lines, l => l.Contains("found no MatMul weight", StringComparison.Ordinal));
         }
@@ -144,17 +144,17 @@ public sealed class ModelPackageTests(GeneratedModels models)
     }
 
     [Fact]
-    public void Cuda_without_cpu_fallback_is_a_load_error_where_no_gpu_is_usable()
+    public async Task Cuda_without_cpu_fallback_is_a_load_error_where_no_gpu_is_usable()
     {
         if (InferenceEngine.ProbeCuda(0) is null)
         {
             return; // a usable GPU: nothing falls back
         }
 
-        var ex = Assert.Throws<ModelLoadException>(
-            () => SpeechModelLoader.Load(models.PiperTiny, new EngineSettings { CpuFallback = false }, null, NullLogger.Instance));
+        var ex = await Assert.ThrowsAsync<ModelLoadException>(
+            () => SpeechModelLoader.LoadAsync(models.PiperTiny, new EngineSettings { CpuFallback = false }, null, NullLogger.Instance, CancellationToken.None));
         Assert.Contains("CPU fallback disabled", ex.Message, StringComparison.Ordinal);
     }
 
-    private static ISpeechModel Load(string package) => SpeechModelLoader.Load(package, EngineSettings.Cpu, null, NullLogger.Instance);
+    private static Task<ISpeechModel> LoadAsync(string package) => SpeechModelLoader.LoadAsync(package, EngineSettings.Cpu, null, NullLogger.Instance, CancellationToken.None);
 }

@@ -119,11 +119,11 @@ public sealed class StackedMatMulFusionTests(ReferenceModels models)
     }
 
     [Fact]
-    public void The_cpu_provider_keeps_fp32_graphs_as_they_are()
+    public async Task The_cpu_provider_keeps_fp32_graphs_as_they_are()
     {
         // It prepacks 2-D constant weights only: a stacked one would be packed again on every run.
         var log = new RecordingLogger();
-        using var engine = InferenceEngine.Create("ref-ar", models.Ar, EngineSettings.Cpu, null, log);
+        using var engine = await InferenceEngine.CreateAsync("ref-ar", models.Ar, EngineSettings.Cpu, null, log, CancellationToken.None);
         Assert.True(EngineSettings.Cpu.FuseMatMuls);
         Assert.Equal(ExecutionProviderKind.Cpu, engine.Provider.Active);
         Assert.DoesNotContain(log.Lines, l => l.Contains("FUSE_MATMULS", StringComparison.Ordinal));

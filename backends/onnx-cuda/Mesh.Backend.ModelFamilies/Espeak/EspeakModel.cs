@@ -11,12 +11,12 @@ namespace Mesh.Backend.ModelFamilies.Espeak;
 /// The built-in voice family: libespeak-ng, real speech on the CPU at 22.05 kHz.
 /// espeak-ng keeps process-global state (voice, callback, buffers), so every call runs on <see cref="EspeakRuntime"/>'s thread.
 /// </summary>
-public sealed unsafe class EspeakModel : ISpeechModel
+public sealed class EspeakModel : ISpeechModel
 {
     public const string FamilyName = "espeak";
     public const string ModelId = "espeak";
 
-    private static readonly Lock LoadLock = new();
+    private static readonly SemaphoreSlim LoadLock = new(1, 1);
     private static EspeakModel? s_instance;
 
     // The synthesis callback has no user pointer we can rely on, so the job in progress is held here; only the espeak thread touches it.
@@ -57,9 +57,11 @@ public sealed unsafe class EspeakModel : ISpeechModel
     private const int RateProportionalMaximum = 210;
 
     /// <summary>Loads libespeak-ng once per process; later calls return the same model.</summary>
-    public static EspeakModel Load(ILogger logger)
+    /// <exception cref="ModelLoadException">libespeak-ng or its data is not installed.</exception>
+    public static async Task<EspeakModel> LoadAsync(ILogger logger, CancellationToken cancellationToken)
     {
-        lock (LoadLock)
+        await LoadLock.WaitAsync(cancellationToken);
+        try
         {
             if (s_instance is not null)
             {
@@ -67,7 +69,7 @@ public sealed unsafe class EspeakModel : ISpeechModel
             }
 
             var runtime = EspeakRuntime.Get(logger);
-            runtime.InvokeAsync(() => { EspeakNative.SetSynthCallback(&OnSamples); return true; }, CancellationToken.None).GetAwaiter().GetResult();
+            await runtime.InvokeAsync(SetSynthCallback, cancellationToken);
             var languages = runtime.Languages;
             var voices = EspeakVoices.OpenAiAliases.Keys
                 .Select(alias => EspeakVoices.Resolve(alias, null, languages)!)
@@ -75,6 +77,10 @@ public sealed unsafe class EspeakModel : ISpeechModel
                 .ToArray();
             s_instance = new EspeakModel(runtime, voices);
             return s_instance;
+        }
+        finally
+        {
+            LoadLock.Release();
         }
     }
 
@@ -116,7 +122,7 @@ public sealed unsafe class EspeakModel : ISpeechModel
         job.Audio.Complete(Run(job));
     }
 
-    private Exception? Run(SynthesisJob job)
+    private unsafe Exception? Run(SynthesisJob job)
     {
         if (!_runtime.SelectVoice(job.VoiceSpec))
         {
@@ -154,8 +160,15 @@ public sealed unsafe class EspeakModel : ISpeechModel
         }
     }
 
+    /// <summary>Routes the library's audio to <see cref="OnSamples"/>; call on the espeak thread only.</summary>
+    private static unsafe bool SetSynthCallback()
+    {
+        EspeakNative.SetSynthCallback(&OnSamples);
+        return true;
+    }
+
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int OnSamples(short* samples, int count, nint events)
+    private static unsafe int OnSamples(short* samples, int count, nint events)
     {
         var job = s_current;
         if (job is null || job.CancellationToken.IsCancellationRequested)

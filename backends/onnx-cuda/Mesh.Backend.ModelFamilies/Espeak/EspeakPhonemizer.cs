@@ -32,11 +32,10 @@ public sealed unsafe partial class EspeakPhonemizer
 
     /// <summary>
     /// Whether espeak-ng can select <paramref name="voice"/> the way <see cref="PhonemizeAsync"/> will, so a model naming
-    /// one it lacks fails its load, not its first request. Waits for the espeak thread, as model loading is synchronous;
-    /// that thread never waits for its callers, so this cannot deadlock.
+    /// one it lacks fails its load, not its first request.
     /// </summary>
-    public bool HasVoice(string voice) =>
-        _runtime.InvokeAsync(() => _runtime.SelectVoice(voice), CancellationToken.None).GetAwaiter().GetResult();
+    public Task<bool> HasVoiceAsync(string voice, CancellationToken cancellationToken) =>
+        _runtime.InvokeAsync(() => _runtime.SelectVoice(voice), cancellationToken);
 
     /// <summary>
     /// Phonemizes <paramref name="text"/> clause by clause with the espeak voice <paramref name="voice"/>; with a

@@ -40,12 +40,13 @@ public sealed class KokoroModel : OnnxSpeechModel<KokoroUtterance>
         _contract = contract;
     }
 
-    public static KokoroModel Load(ModelPackage package, EngineSettings settings, IEngineObserver? observer, ILogger logger)
+    public static async Task<KokoroModel> LoadAsync(
+        ModelPackage package, EngineSettings settings, IEngineObserver? observer, ILogger logger, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(package);
         var phonemizer = EspeakPhonemizer.Get(logger);
         IReadOnlyDictionary<char, long> vocabulary = package.KokoroConfig is { } config ? ReadVocabulary(config) : KokoroTokenizer.Vocabulary;
-        var engine = ModelPackage.StartEngine(package, [new GraphFile(Graph, package.ModelFile)], settings, observer, logger);
+        var engine = await ModelPackage.StartEngineAsync(package, [new GraphFile(Graph, package.ModelFile)], settings, observer, logger, cancellationToken);
         try
         {
             var contract = KokoroContract.From(engine.Signatures[Graph], package);

@@ -26,7 +26,8 @@ public sealed class PiperModel : OnnxSpeechModel<PiperUtterance>
         _contract = contract;
     }
 
-    public static PiperModel Load(ModelPackage package, EngineSettings settings, IEngineObserver? observer, ILogger logger)
+    public static async Task<PiperModel> LoadAsync(
+        ModelPackage package, EngineSettings settings, IEngineObserver? observer, ILogger logger, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(package);
         PiperConfig config;
@@ -40,14 +41,14 @@ public sealed class PiperModel : OnnxSpeechModel<PiperUtterance>
         }
 
         var phonemizer = config.PhonemeType == "text" ? null : EspeakPhonemizer.Get(logger);
-        if (phonemizer is not null && !phonemizer.HasVoice(config.EspeakVoice))
+        if (phonemizer is not null && !await phonemizer.HasVoiceAsync(config.EspeakVoice, cancellationToken))
         {
             throw new ModelLoadException(
                 $"Piper package '{package.Directory}': espeak.voice '{config.EspeakVoice}' in {Path.GetFileName(package.PiperConfig)} " +
                 "is no voice or language espeak-ng has (espeak-ng --voices lists them).");
         }
 
-        var engine = ModelPackage.StartEngine(package, [new GraphFile(Graph, package.ModelFile)], settings, observer, logger);
+        var engine = await ModelPackage.StartEngineAsync(package, [new GraphFile(Graph, package.ModelFile)], settings, observer, logger, cancellationToken);
         try
         {
             var contract = PiperContract.From(engine.Signatures[Graph], package);

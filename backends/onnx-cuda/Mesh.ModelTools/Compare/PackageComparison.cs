@@ -121,8 +121,8 @@ public static class PackageComparison
             throw new ArgumentException($"--corpus {options.Corpus} has no text.", nameof(options));
         }
 
-        using var a = PackageSynthesizer.Open(options.A, options.Engine, options.Voice);
-        using var b = PackageSynthesizer.Open(options.B, options.Engine, options.Voice);
+        using var a = await PackageSynthesizer.OpenAsync(options.A, options.Engine, options.Voice, cancellationToken);
+        using var b = await PackageSynthesizer.OpenAsync(options.B, options.Engine, options.Voice, cancellationToken);
         if (a.Kind != b.Kind || a.SampleRate != b.SampleRate)
         {
             throw new ArgumentException($"a is {a.Kind} at {a.SampleRate} Hz, b is {b.Kind} at {b.SampleRate} Hz: only the same model can be compared.", nameof(options));

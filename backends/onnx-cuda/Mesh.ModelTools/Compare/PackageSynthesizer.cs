@@ -43,12 +43,12 @@ public abstract class PackageSynthesizer : IDisposable
 
     /// <summary>Opens a generated reference package (<c>reference.json</c>) or a served family's package.</summary>
     /// <exception cref="ModelLoadException">The package is not one of these, or does not load.</exception>
-    public static PackageSynthesizer Open(string directory, EngineSettings settings, string? voice)
+    public static async Task<PackageSynthesizer> OpenAsync(string directory, EngineSettings settings, string? voice, CancellationToken cancellationToken)
     {
         var reference = Path.Combine(directory, "reference.json");
         if (!File.Exists(reference))
         {
-            return new FamilySynthesizer(SpeechModelLoader.Load(directory, settings, null, NullLogger.Instance), voice);
+            return new FamilySynthesizer(await SpeechModelLoader.LoadAsync(directory, settings, null, NullLogger.Instance, cancellationToken), voice);
         }
 
         // Everything is read before the engine starts: a description that does not hold is named, and nothing is left open.
@@ -77,7 +77,7 @@ public abstract class PackageSynthesizer : IDisposable
         InferenceEngine engine;
         try
         {
-            engine = InferenceEngine.Create(id, graphs, settings, null, NullLogger.Instance);
+            engine = await InferenceEngine.CreateAsync(id, graphs, settings, null, NullLogger.Instance, cancellationToken);
         }
         catch (EngineLoadException ex)
         {
