@@ -108,13 +108,13 @@ public sealed class InferenceEngineTests(GeneratedModels models)
     public async Task Dispose_abandons_queued_work_instead_of_running_it()
     {
         var engine = await InferenceEngine.CreateAsync("piper-tiny", PiperGraph(models), EngineSettings.Cpu, null, NullLogger.Instance, CancellationToken.None);
-        using var started = new ManualResetEventSlim();
-        var running = engine.RunAsync(_ => { started.Set(); Thread.Sleep(500); return true; }, CancellationToken.None);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = engine.RunAsync(_ => { started.SetResult(); Thread.Sleep(500); return true; }, CancellationToken.None);
         var ran = 0;
         var queued = Enumerable.Range(0, 20)
             .Select(_ => engine.RunAsync(_ => { Interlocked.Increment(ref ran); Thread.Sleep(100); return true; }, CancellationToken.None))
             .ToArray();
-        Assert.True(started.Wait(TimeSpan.FromSeconds(30)));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
         engine.Dispose();
