@@ -77,14 +77,17 @@ public sealed class AdmissionController(Func<AdmissionOptions> options)
         {
             // Whatever ended the wait (deadline, client gone, a bad timeout), the waiter must leave its queue: one left
             // behind would be granted a slot by a later release that nobody ever frees.
-            outcome = Withdraw(waiter, priority);
-            if (outcome is null)
+            if (!Withdraw(waiter, priority))
             {
-                if (ex is TimeoutException)
-                {
-                    return new Admission(null, QueueTimeout, Stopwatch.GetElapsedTime(started));
-                }
-
+                // Given a slot or a verdict in the same instant: it was set under the lock, so this does not wait.
+                outcome = await waiter.Completion.Task;
+            }
+            else if (ex is TimeoutException)
+            {
+                return new Admission(null, QueueTimeout, Stopwatch.GetElapsedTime(started));
+            }
+            else
+            {
                 throw;
             }
         }
@@ -95,21 +98,21 @@ public sealed class AdmissionController(Func<AdmissionOptions> options)
     }
 
     /// <summary>
-    /// Takes a waiter out of its queue; null when it was still there, else what it was given in the same instant
-    /// (results are set under the lock, so it is there), which the caller honours.
+    /// Takes a waiter out of its queue; false when it had left it already, given a slot or a verdict in the same
+    /// instant, which the caller honours.
     /// </summary>
-    private string? Withdraw(Waiter waiter, string priority)
+    private bool Withdraw(Waiter waiter, string priority)
     {
         lock (_lock)
         {
             if (waiter.Node!.List is null)
             {
-                return waiter.Completion.Task.Result;
+                return false;
             }
 
             waiter.Node.List.Remove(waiter.Node);
             PublishDepthLocked(priority);
-            return null;
+            return true;
         }
     }
 

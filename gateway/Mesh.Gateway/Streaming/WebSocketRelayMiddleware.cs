@@ -105,7 +105,8 @@ public sealed partial class WebSocketRelayMiddleware(
         var toClient = BackendToClientAsync(backend, clientSends, connection, exchange);
         var first = await Task.WhenAny(toBackend, toClient);
         await ending.CancelAsync();
-        if (first == toClient && toClient.Result == PumpEnd.Broken && client.State is WebSocketState.Open or WebSocketState.CloseReceived)
+        var firstEnd = await first;
+        if (first == toClient && firstEnd == PumpEnd.Broken && client.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
             // The backend died mid-stream: tell the client plainly instead of dropping the connection.
             var decision = RouteDecision.Of(context)!;
@@ -113,7 +114,7 @@ public sealed partial class WebSocketRelayMiddleware(
             GatewayMetrics.StreamFailures.WithLabels(decision.Variant, decision.Pool, "websocket").Inc();
             await clientSends.CloseQuietlyAsync(WebSocketCloseStatus.InternalServerError, "backend failed");
         }
-        else if (first == toBackend && toBackend.Result == PumpEnd.Broken)
+        else if (first == toBackend && firstEnd == PumpEnd.Broken)
         {
             backend.Abort();
         }
