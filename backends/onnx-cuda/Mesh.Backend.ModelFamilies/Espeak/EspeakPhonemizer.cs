@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
@@ -15,7 +14,7 @@ public sealed record PhonemeClause(string Phonemes, string Punctuation, bool End
 /// Text to IPA with libespeak-ng's <c>espeak_TextToPhonemes</c>, as Kokoro's and Piper's front ends do, on the thread
 /// that owns the library.
 /// </summary>
-public sealed unsafe partial class EspeakPhonemizer
+public sealed partial class EspeakPhonemizer
 {
     private readonly EspeakRuntime _runtime;
 
@@ -56,29 +55,14 @@ public sealed unsafe partial class EspeakPhonemizer
         }
 
         var clauses = new List<PhonemeClause>();
-        var bytes = Encoding.UTF8.GetBytes(text + "\0");
-        fixed (byte* start = bytes)
+        foreach (var clause in EspeakRuntime.TextToPhonemes(text, mode))
         {
-            var end = start + bytes.Length - 1;
-            var position = start;
-            while (position is not null && position < end)
+            var (mark, endsSentence) = ClauseText.Punctuation(clause.Text, clause.EndsText);
+            // Language-switch flags such as (en) are not phonemes (Piper removes them the same way).
+            var phonemes = LanguageSwitch().Replace(clause.Phonemes, string.Empty).Trim();
+            if (phonemes.Length > 0 || mark.Length > 0)
             {
-                var before = position;
-                var phonemes = Marshal.PtrToStringUTF8((nint)EspeakNative.TextToPhonemes(&position, EspeakNative.CharsUtf8, mode)) ?? string.Empty;
-                var atEnd = position is null;
-                var consumed = Encoding.UTF8.GetString(before, (int)((atEnd ? end : position) - before));
-                var (mark, endsSentence) = ClauseText.Punctuation(consumed, atEnd);
-                // Language-switch flags such as (en) are not phonemes (Piper removes them the same way).
-                phonemes = LanguageSwitch().Replace(phonemes, string.Empty).Trim();
-                if (phonemes.Length > 0 || mark.Length > 0)
-                {
-                    clauses.Add(new PhonemeClause(phonemes, mark, endsSentence));
-                }
-
-                if (!atEnd && position <= before)
-                {
-                    break; // no progress: never spin on odd input
-                }
+                clauses.Add(new PhonemeClause(phonemes, mark, endsSentence));
             }
         }
 

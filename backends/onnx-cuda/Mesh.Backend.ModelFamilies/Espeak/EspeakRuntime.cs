@@ -135,6 +135,35 @@ internal sealed unsafe partial class EspeakRuntime
         return true;
     }
 
+    /// <summary>
+    /// Phonemizes <paramref name="text"/> clause by clause with the selected voice, in espeak-ng's
+    /// <paramref name="phonemeMode"/>. Call on the espeak thread only.
+    /// </summary>
+    public static List<TranslatedClause> TextToPhonemes(string text, int phonemeMode)
+    {
+        var clauses = new List<TranslatedClause>();
+        var bytes = Encoding.UTF8.GetBytes(text + "\0");
+        fixed (byte* start = bytes)
+        {
+            var end = start + bytes.Length - 1;
+            var position = start;
+            while (position is not null && position < end)
+            {
+                var before = position;
+                var phonemes = Marshal.PtrToStringUTF8((nint)EspeakNative.TextToPhonemes(&position, EspeakNative.CharsUtf8, phonemeMode));
+                var endsText = position is null;
+                var consumed = Encoding.UTF8.GetString(before, (int)((endsText ? end : position) - before));
+                clauses.Add(new TranslatedClause(phonemes ?? string.Empty, consumed, endsText));
+                if (!endsText && position <= before)
+                {
+                    break; // no progress: never spin on odd input
+                }
+            }
+        }
+
+        return clauses;
+    }
+
     private static bool SelectLanguage(string language)
     {
         var bytes = Encoding.UTF8.GetBytes(language + "\0");
@@ -178,3 +207,11 @@ internal sealed unsafe partial class EspeakRuntime
     [LoggerMessage(Level = LogLevel.Information, Message = "espeak-ng loaded: {SampleRate} Hz, {Languages} languages")]
     private static partial void LogLoaded(ILogger logger, int sampleRate, int languages);
 }
+
+/// <summary>One clause as <c>espeak_TextToPhonemes</c> phonemized it.</summary>
+/// <param name="Phonemes">The clause's phonemes, in the mode asked for.</param>
+/// <param name="Text">
+/// The text espeak-ng consumed for the clause: espeak-ng 1.51 leaves its pointer one character into the next clause.
+/// </param>
+/// <param name="EndsText">The clause is the text's last.</param>
+internal readonly record struct TranslatedClause(string Phonemes, string Text, bool EndsText);
