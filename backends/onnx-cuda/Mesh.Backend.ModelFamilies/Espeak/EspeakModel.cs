@@ -119,16 +119,20 @@ public sealed class EspeakModel : ISpeechModel
             return;
         }
 
-        job.Audio.Complete(Run(job));
-    }
-
-    private unsafe Exception? Run(SynthesisJob job)
-    {
         if (!_runtime.SelectVoice(job.VoiceSpec))
         {
-            return new InvalidOperationException($"espeak-ng has no voice '{job.VoiceSpec}'.");
+            job.Audio.Complete(new InvalidOperationException($"espeak-ng has no voice '{job.VoiceSpec}'."));
+            return;
         }
 
+        job.Audio.Complete(Synthesize(job));
+
+        // After the sentence's last audio is out, so that it does not wait for this.
+        EspeakRuntime.ClearClausePauses(job.Text);
+    }
+
+    private static unsafe Exception? Synthesize(SynthesisJob job)
+    {
         if (EspeakNative.SetParameter(EspeakNative.ParameterRate, job.Rate, 0) != EspeakNative.Ok)
         {
             return new InvalidOperationException($"espeak-ng refused rate {job.Rate}.");
