@@ -264,7 +264,11 @@ public static partial class WebSocketEndpoints
     {
         var start = Stopwatch.GetTimestamp();
         var parsed = SpeechRequestParser.Parse(message.Span);
-        var headerPriority = context.Request.Headers[MeshHeaders.Priority].FirstOrDefault();
+        // The upgrade's X-Priority is the connection's class (through the gateway, always set); a message may still
+        // lower its own to batch, which every key may, as on HTTP.
+        var headerPriority = parsed.Request?.Priority == PriorityClasses.Batch
+            ? PriorityClasses.Batch
+            : context.Request.Headers[MeshHeaders.Priority].FirstOrDefault();
         var preparation = parsed.Error is { } parseError
             ? new Preparation(null, parseError)
             : await services.Preparation.PrepareAsync(parsed.Request!, SurfaceDefaults.Pcm, headerPriority, cancellationToken);

@@ -117,6 +117,24 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
         await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
     }
 
+    /// <summary>
+    /// The gateway sends the connection's class (realtime) with the upgrade; a message asking for batch is still
+    /// scheduled and counted as batch by the backend, as it is when sent to a backend directly.
+    /// </summary>
+    [Fact]
+    public async Task A_websocket_message_may_lower_its_own_priority_to_batch()
+    {
+        var before = await BackendSeriesSumAsync("mesh_tts_audio_seconds_total{", "priority=\"batch\"");
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(WebSocketUri("/ws"), CancellationToken.None);
+
+        var spoken = await SpeakAsync(socket, new { model = "tts-1", voice = "alloy", input = "A batch message.", priority = "batch" });
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+
+        var seconds = spoken.Pcm.Length / 2.0 / 22050;
+        Assert.Equal(seconds, await BackendSeriesSumAsync("mesh_tts_audio_seconds_total{", "priority=\"batch\"") - before, 2);
+    }
+
     [Fact]
     public async Task WebSocket_refuses_oversized_messages_with_1009()
     {
@@ -160,7 +178,10 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
 
     private Uri WebSocketUri(string path) => new($"ws://{fleet.Gateway.Url.Authority}{path}");
 
-    private async Task<double> CancellationsAsync()
+    private Task<double> CancellationsAsync() => BackendSeriesSumAsync("mesh_tts_cancellations_total{", "");
+
+    /// <summary>The sum over the fleet's backends of the series starting with <paramref name="prefix"/> that contain <paramref name="label"/>.</summary>
+    private async Task<double> BackendSeriesSumAsync(string prefix, string label)
     {
         double total = 0;
         for (var i = 0; i < fleet.Backends.Count; i++)
@@ -168,7 +189,7 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
             using var client = fleet.CreateBackendClient(i);
             var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
             total += metrics.Split('\n')
-                .Where(line => line.StartsWith("mesh_tts_cancellations_total{", StringComparison.Ordinal))
+                .Where(line => line.StartsWith(prefix, StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal))
                 .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
         }
 
