@@ -30,7 +30,7 @@ public static class GatewayMetrics
         new HistogramConfiguration { LabelNames = RouteLabels, Buckets = Histogram.ExponentialBuckets(0.01, 2, 14) });
 
     public static readonly Histogram TimeToFirstAudio = Metrics.CreateHistogram(
-        "mesh_tts_time_to_first_audio_seconds", "Time from arrival at the gateway to the backend's first audio (its response start), admission queue included.",
+        "mesh_tts_time_to_first_audio_seconds", "Time from arrival at the gateway to the backend's first audio (an HTTP response's start, a WebSocket request's first PCM frame), admission queue included.",
         new HistogramConfiguration { LabelNames = RouteLabels, Buckets = Histogram.ExponentialBuckets(0.01, 2, 11) });
 
     public static readonly Histogram QueueWait = Metrics.CreateHistogram(

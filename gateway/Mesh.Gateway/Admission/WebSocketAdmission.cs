@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Mesh.Contracts;
 using Mesh.Gateway.Auth;
@@ -16,15 +17,20 @@ namespace Mesh.Gateway.Admission;
 public sealed class WebSocketAdmission(AdmissionController admission, RouteDecision decision, ClientIdentity? identity) : IDisposable
 {
     private readonly Lock _lock = new();
+
+    // When each forwarded request arrived, oldest first, until its end: the backend answers them in order.
+    private readonly Queue<long> _unanswered = new();
     private AdmissionController.Lease? _lease;
     private int _outstanding;
+    private bool _oldestHeard;
 
     /// <summary>
     /// Counts a request the client has begun to send: null when it may be forwarded, else the error that answers it
     /// instead. Throws <see cref="OperationCanceledException"/> when the client leaves while the request waits for a
     /// slot (<paramref name="clientGone"/>, counted as <c>client_gone</c>) or the connection ends (<paramref name="ending"/>).
     /// </summary>
-    public async Task<ApiError?> AdmitRequestAsync(CancellationToken clientGone, CancellationToken ending)
+    /// <param name="arrival">The request's first frame's <see cref="Stopwatch"/> timestamp, for its time to first audio.</param>
+    public async Task<ApiError?> AdmitRequestAsync(long arrival, CancellationToken clientGone, CancellationToken ending)
     {
         if (identity is { RateLimit: { } bucket, KeyName: { } keyName } && !bucket.TryTake(out var wait))
         {
@@ -38,6 +44,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
             if (_outstanding > 0)
             {
                 _outstanding++;
+                _unanswered.Enqueue(arrival);
                 return null;
             }
         }
@@ -55,6 +62,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         {
             _lease = result.Lease;
             _outstanding = 1;
+            _unanswered.Enqueue(arrival);
         }
 
         return null;
@@ -74,6 +82,8 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         AdmissionController.Lease? freed = null;
         lock (_lock)
         {
+            _unanswered.TryDequeue(out _);
+            _oldestHeard = false;
             if (_outstanding > 0 && --_outstanding == 0)
             {
                 (freed, _lease) = (_lease, null);
@@ -83,12 +93,33 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         freed?.Dispose();
     }
 
+    /// <summary>
+    /// Notes a PCM frame of the backend's as it is forwarded: the first of a request is its first audio, timed from its
+    /// arrival like an HTTP request's response start (<c>mesh_tts_time_to_first_audio_seconds</c>).
+    /// </summary>
+    public void OnBackendAudio()
+    {
+        long arrival;
+        lock (_lock)
+        {
+            if (_oldestHeard || !_unanswered.TryPeek(out arrival))
+            {
+                return;
+            }
+
+            _oldestHeard = true;
+        }
+
+        GatewayMetrics.TimeToFirstAudio.WithLabels(decision.Variant, decision.Pool, decision.Priority).Observe(Stopwatch.GetElapsedTime(arrival).TotalSeconds);
+    }
+
     public void Dispose()
     {
         AdmissionController.Lease? freed;
         lock (_lock)
         {
             (freed, _lease, _outstanding) = (_lease, null, 0);
+            _unanswered.Clear();
         }
 
         freed?.Dispose();

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Mesh.Contracts;
@@ -160,8 +161,9 @@ public sealed partial class WebSocketRelayMiddleware(
 
                 if (startOfMessage)
                 {
+                    var arrival = Stopwatch.GetTimestamp();
                     next = client.ReceiveAsync(spare, CancellationToken.None);
-                    verdict = await AdmitWhileReadingAsync(connection, next, clientAborted, ending);
+                    verdict = await AdmitWhileReadingAsync(connection, arrival, next, clientAborted, ending);
                 }
 
                 startOfMessage = received.EndOfMessage;
@@ -193,10 +195,10 @@ public sealed partial class WebSocketRelayMiddleware(
     /// <c>client_gone</c>) instead of taking a slot, reaching a backend and holding the close's answer until then.
     /// </summary>
     private static async Task<Verdict> AdmitWhileReadingAsync(
-        WebSocketAdmission connection, Task<WebSocketReceiveResult> next, CancellationToken clientAborted, CancellationToken ending)
+        WebSocketAdmission connection, long arrival, Task<WebSocketReceiveResult> next, CancellationToken clientAborted, CancellationToken ending)
     {
         using var clientGone = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
-        var admitting = connection.AdmitRequestAsync(clientGone.Token, ending);
+        var admitting = connection.AdmitRequestAsync(arrival, clientGone.Token, ending);
         if (await Task.WhenAny(admitting, next) == next && !(next.IsCompletedSuccessfully && next.Result.MessageType != WebSocketMessageType.Close))
         {
             await clientGone.CancelAsync();
@@ -234,7 +236,11 @@ public sealed partial class WebSocketRelayMiddleware(
                 }
 
                 Action? count = null;
-                if (received.MessageType == WebSocketMessageType.Text)
+                if (received.MessageType == WebSocketMessageType.Binary)
+                {
+                    connection.OnBackendAudio();
+                }
+                else if (received.MessageType == WebSocketMessageType.Text)
                 {
                     // Events are small JSON messages: a copy is kept to read each whole. A terminal one frees the slot
                     // as its last frame goes, so the client's next request finds it free, and under the send turn, so

@@ -135,6 +135,49 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
         Assert.Equal(seconds, await BackendSeriesSumAsync("mesh_tts_audio_seconds_total{", "priority=\"batch\"") - before, 2);
     }
 
+    /// <summary>
+    /// The gateway times each WebSocket request to its first PCM frame, as it times an HTTP response's start: two
+    /// requests on one connection, one sent while the other streams, are two observations; a refused one is none.
+    /// </summary>
+    [Fact]
+    public async Task The_gateway_times_each_websocket_request_to_its_first_audio()
+    {
+        const string Observations = "mesh_tts_time_to_first_audio_seconds_count{";
+        var before = await GatewaySeriesSumAsync(Observations);
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(WebSocketUri("/ws"), CancellationToken.None);
+
+        foreach (var request in new object[]
+        {
+            new { model = "tts-1", voice = "alloy", input = ThreeSentences },
+            new { model = "tts-1", voice = "nobody", input = "Refused." },
+            new { model = "tts-1", voice = "nova", input = "Second." },
+        })
+        {
+            await SendTextAsync(socket, JsonSerializer.Serialize(request));
+        }
+
+        var ends = new List<string>();
+        var framesPerRequest = new int[3];
+        while (ends.Count < 3)
+        {
+            var (type, payload) = await ReceiveAsync(socket);
+            if (type == WebSocketMessageType.Binary)
+            {
+                framesPerRequest[ends.Count]++;
+            }
+            else if (JsonDocument.Parse(payload).RootElement.GetProperty("type").GetString() is var kind && kind is StreamEvent.Done or StreamEvent.Failure)
+            {
+                ends.Add(kind);
+            }
+        }
+
+        Assert.Equal([StreamEvent.Done, StreamEvent.Failure, StreamEvent.Done], ends);
+        Assert.True(framesPerRequest[0] > 0 && framesPerRequest[1] == 0 && framesPerRequest[2] > 0, string.Join(", ", framesPerRequest));
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+        Assert.Equal(2, await GatewaySeriesSumAsync(Observations) - before);
+    }
+
     [Fact]
     public async Task WebSocket_refuses_oversized_messages_with_1009()
     {
@@ -178,6 +221,12 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
 
     private Uri WebSocketUri(string path) => new($"ws://{fleet.Gateway.Url.Authority}{path}");
 
+    private async Task<double> GatewaySeriesSumAsync(string prefix)
+    {
+        using var client = fleet.CreateGatewayClient();
+        return SeriesSum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), prefix, "");
+    }
+
     private Task<double> CancellationsAsync() => BackendSeriesSumAsync("mesh_tts_cancellations_total{", "");
 
     /// <summary>The sum over the fleet's backends of the series starting with <paramref name="prefix"/> that contain <paramref name="label"/>.</summary>
@@ -187,14 +236,16 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
         for (var i = 0; i < fleet.Backends.Count; i++)
         {
             using var client = fleet.CreateBackendClient(i);
-            var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-            total += metrics.Split('\n')
-                .Where(line => line.StartsWith(prefix, StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal))
-                .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+            total += SeriesSum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), prefix, label);
         }
 
         return total;
     }
+
+    private static double SeriesSum(string metrics, string prefix, string label) =>
+        metrics.Split('\n')
+            .Where(line => line.StartsWith(prefix, StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal))
+            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 
     private static List<DecodedAudio> SentenceAudio(List<JsonElement> events) =>
     [
