@@ -264,8 +264,11 @@ public sealed class MeshScriptTests : IDisposable
         var mesh = StartMesh(
             new Dictionary<string, string> { ["Faults__StartupDelayMs"] = "600000" },
             "up", "--backends", "1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        // The backend runs, its model load held back: up waits for it, with no fleet file.
-        await Eventually.UntilAsync(() => Task.FromResult(ProcFs.Children(mesh.Id).Length > 0), "./mesh up started no backend");
+        // The backend runs, its model load held back: up waits for it, with no fleet file. (Only the backend: a child
+        // seen earlier may be a subshell of the option checks, before up holds its lock.)
+        await Eventually.UntilAsync(
+            () => Task.FromResult(ProcFs.Children(mesh.Id).Any(child => ProcFs.CommandLine(child).Contains("Mesh.Backend.Host", StringComparison.Ordinal))),
+            "./mesh up started no backend");
         var started = ProcFs.Children(mesh.Id);
         Assert.False(File.Exists(FleetPath));
 
