@@ -65,10 +65,12 @@ public sealed class WebSocketIdleTimeoutTests
 
         Assert.True(streaming.Elapsed > IdleTimeout * 2, $"took {streaming.Elapsed}: not past the idle timeout, so this proves nothing");
         Assert.Equal(12, done.GetProperty("sentences").GetInt32());
-        // Idle from the last done on: the clock ran only once nothing was left to answer.
+        // A clock that ran during the stream would have closed the socket before either done (ReadDoneAsync fails on
+        // that). Idle from the last done on, the close comes well after it; the bound leaves room for a client that
+        // reads that done late (0.3-0.95 s seen in loaded CI runs).
         var idle = Stopwatch.StartNew();
         await ReceiveCloseAsync(socket);
-        Assert.True(idle.Elapsed >= IdleTimeout - Slack, $"closed {idle.Elapsed} after the last done");
+        Assert.True(idle.Elapsed >= IdleTimeout / 2, $"closed {idle.Elapsed} after the last done");
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
     }
 
