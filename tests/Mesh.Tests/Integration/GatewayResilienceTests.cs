@@ -146,10 +146,7 @@ public sealed class GatewayResilienceTests
         Assert.Equal(4, RetriesFor500(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative))));
     }
 
-    private static int RetriesFor500(string metrics) =>
-        metrics.Split('\n')
-            .Where(line => line.StartsWith("mesh_retries_total{", StringComparison.Ordinal) && line.Contains("reason=\"500\"", StringComparison.Ordinal))
-            .Sum(line => (int)double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+    private static int RetriesFor500(string metrics) => (int)MetricsText.Sum(metrics, "mesh_retries_total{", "reason=\"500\"");
 
     [Fact]
     public async Task A_failed_over_request_still_says_how_long_it_queued()

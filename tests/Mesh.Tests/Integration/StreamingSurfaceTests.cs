@@ -224,7 +224,7 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
     private async Task<double> GatewaySeriesSumAsync(string prefix)
     {
         using var client = fleet.CreateGatewayClient();
-        return SeriesSum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), prefix, "");
+        return MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), prefix);
     }
 
     private Task<double> CancellationsAsync() => BackendSeriesSumAsync("mesh_tts_cancellations_total{", "");
@@ -236,16 +236,11 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
         for (var i = 0; i < fleet.Backends.Count; i++)
         {
             using var client = fleet.CreateBackendClient(i);
-            total += SeriesSum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), prefix, label);
+            total += MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), prefix, label);
         }
 
         return total;
     }
-
-    private static double SeriesSum(string metrics, string prefix, string label) =>
-        metrics.Split('\n')
-            .Where(line => line.StartsWith(prefix, StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal))
-            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 
     private static List<DecodedAudio> SentenceAudio(List<JsonElement> events) =>
     [

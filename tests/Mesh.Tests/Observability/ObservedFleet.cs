@@ -275,11 +275,5 @@ public sealed class ObservedFleet : IAsyncLifetime
         throw new TimeoutException($"Prometheus did not catch up with the gateway's {expected} requests:\n{Prometheus.Output}");
     }
 
-    private async Task<double> GatewayRequestCountAsync()
-    {
-        var text = await ScrapeAsync(Gateway.Url);
-        return text.Split('\n')
-            .Where(line => line.StartsWith("mesh_requests_total{", StringComparison.Ordinal))
-            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
-    }
+    private async Task<double> GatewayRequestCountAsync() => MetricsText.Sum(await ScrapeAsync(Gateway.Url), "mesh_requests_total{");
 }
