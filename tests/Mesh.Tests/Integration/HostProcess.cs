@@ -109,19 +109,9 @@ public sealed partial class HostProcess : IAsyncDisposable
                 throw new InvalidOperationException("host exited before ready:\n" + Output);
             }
 
-            try
+            if (await HttpProbe.AnswersAsync(client, "/readyz"))
             {
-                using var response = await client.GetAsync(new Uri("/readyz", UriKind.Relative));
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-            catch (TaskCanceledException)
-            {
+                return;
             }
 
             await Task.Delay(100);

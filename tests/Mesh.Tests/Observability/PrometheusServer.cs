@@ -172,16 +172,9 @@ public sealed class PrometheusServer : IAsyncDisposable
                 throw new InvalidOperationException("Prometheus exited:\n" + Output);
             }
 
-            try
+            if (await HttpProbe.AnswersAsync(_client, "/-/ready"))
             {
-                using var response = await _client.GetAsync(new Uri("/-/ready", UriKind.Relative));
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
+                return;
             }
 
             await Task.Delay(100);
