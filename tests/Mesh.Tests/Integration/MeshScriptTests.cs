@@ -37,10 +37,7 @@ public sealed class MeshScriptTests : IDisposable
 
         using (var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") })
         {
-            using var response = await client.PostAsJsonAsync(
-                new Uri("/v1/audio/speech", UriKind.Relative),
-                new Dictionary<string, string> { ["model"] = "tts-1", ["voice"] = "alloy", ["input"] = "Hello.", ["response_format"] = "wav" });
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await SpeakAsync(client, "Hello.")).Status);
         }
 
         var (statusExit, status, _) = await RunAsync("status");
@@ -106,6 +103,138 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     /// <summary>
+    /// Like compose's <c>restart: unless-stopped</c>: a backend killed outright is started again, on a new port that the
+    /// gateway's fleet file, the fleet file and Prometheus's targets follow, while the gateway serves with the other
+    /// backend; <c>./mesh up</c> runs on and counts the restart. It used to stop the whole fleet and exit 1.
+    /// </summary>
+    [Fact]
+    public async Task A_backend_killed_outright_is_started_again_while_the_gateway_serves_with_the_other()
+    {
+        var port = LoopbackPorts.Unused();
+        var mesh = StartUp(port, backends: 2);
+        var errors = mesh.StandardError.ReadToEndAsync();
+        var before = await WaitForFleetAsync(mesh, FleetPath, mesh.StandardOutput.ReadToEndAsync(), errors);
+        var killed = before.GetProperty("backends")[0];
+        var name = killed.GetProperty("name").GetString()!;
+        var killedPid = killed.GetProperty("pid").GetInt32();
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+
+        KillOutright(killedPid);
+        await Eventually.UntilAsync(
+            async () =>
+            {
+                Assert.Equal(HttpStatusCode.OK, (await SpeakAsync(client, "One backend is down.")).Status);
+                return BackendPids(ReadFleet())[0] != killedPid;
+            },
+            $"{name} was not started again",
+            RestartWithin);
+
+        Assert.False(mesh.HasExited, "./mesh up exited when a backend was killed");
+        var after = ReadFleet();
+        var restarted = after.GetProperty("backends")[0];
+        var url = restarted.GetProperty("url").GetString()!;
+        Assert.Equal(1, restarted.GetProperty("restarts").GetInt32());
+        Assert.NotEqual(killed.GetProperty("url").GetString(), url);
+        Assert.Equal(BackendPids(before)[1], BackendPids(after)[1]);
+        Assert.Equal(0, after.GetProperty("backends")[1].GetProperty("restarts").GetInt32());
+        Assert.Equal(FleetPids(before)[0], FleetPids(after)[0]);
+        Assert.Contains($"\"{url}/\"", await File.ReadAllTextAsync(Path.Combine(_stateDir, "gateway.json")), StringComparison.Ordinal);
+        Assert.Contains($"\"{new Uri(url).Authority}\"", await File.ReadAllTextAsync(Path.Combine(_stateDir, "prometheus", "backends.json")), StringComparison.Ordinal);
+        // The gateway balances over both again: an answer from the restarted backend (the killed one answers nothing).
+        await Eventually.UntilAsync(
+            async () =>
+            {
+                var (status, backend) = await SpeakAsync(client, "Both are back.");
+                Assert.Equal(HttpStatusCode.OK, status);
+                return backend == name;
+            },
+            $"the gateway sent nothing to the restarted {name}",
+            RestartWithin);
+
+        var (statusExit, statusOutput, _) = await RunAsync("status");
+        Assert.Equal(0, statusExit);
+        Assert.Contains(statusOutput.Split('\n'), line =>
+            line.StartsWith(name, StringComparison.Ordinal) && line.Contains("restarts 1 ", StringComparison.Ordinal) && line.EndsWith("running, ready", StringComparison.Ordinal));
+
+        await SignalAndWaitAsync(mesh, "TERM");
+        var log = await errors;
+        Assert.Contains($"mesh: {name} (pid {killedPid}) exited with status 137 (SIGKILL) after ", log, StringComparison.Ordinal);
+        Assert.Contains($"mesh: {name} started again (restart 1): pid {BackendPids(after)[0]} at {url}", log, StringComparison.Ordinal);
+        AssertFleetGone(FleetPids(after), port, "./mesh up");
+    }
+
+    /// <summary>The gateway killed outright is started again on its URL, and serves with the backends it had.</summary>
+    [Fact]
+    public async Task The_gateway_killed_outright_comes_back_on_its_url()
+    {
+        var port = LoopbackPorts.Unused();
+        var mesh = StartUp(port, backends: 1);
+        var errors = mesh.StandardError.ReadToEndAsync();
+        var before = await WaitForFleetAsync(mesh, FleetPath, mesh.StandardOutput.ReadToEndAsync(), errors);
+        var killedPid = FleetPids(before)[0];
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+
+        KillOutright(killedPid);
+        await Eventually.UntilAsync(
+            () =>
+            {
+                Assert.False(mesh.HasExited, "./mesh up exited when the gateway was killed");
+                return HttpProbe.AnswersAsync(client, "/readyz");
+            },
+            "the gateway did not come back on its URL",
+            RestartWithin);
+
+        Assert.Equal(HttpStatusCode.OK, (await SpeakAsync(client, "The gateway is back.")).Status);
+        var after = ReadFleet();
+        var gateway = after.GetProperty("gateway");
+        Assert.NotEqual(killedPid, gateway.GetProperty("pid").GetInt32());
+        Assert.Equal($"http://127.0.0.1:{port}", gateway.GetProperty("url").GetString());
+        Assert.Equal(1, gateway.GetProperty("restarts").GetInt32());
+        Assert.Equal(BackendPids(before), BackendPids(after));
+
+        await SignalAndWaitAsync(mesh, "TERM");
+        var log = await errors;
+        Assert.Contains($"mesh: gateway (pid {killedPid}) exited with status 137 (SIGKILL) after ", log, StringComparison.Ordinal);
+        Assert.Contains($"mesh: gateway started again (restart 1): pid {gateway.GetProperty("pid").GetInt32()} at http://127.0.0.1:{port}", log, StringComparison.Ordinal);
+        AssertFleetGone(FleetPids(after), port, "./mesh up");
+    }
+
+    /// <summary>
+    /// A process that cannot start again (the gateway, its key file gone) is not started in a hot loop: each wait is twice
+    /// the last, from 100 ms (Docker's back-off), the log says why each start failed, and the process comes back once it
+    /// can start.
+    /// </summary>
+    [Fact]
+    public async Task A_process_that_cannot_start_again_is_retried_with_a_doubling_back_off_until_it_starts()
+    {
+        var keys = Path.Combine(_stateDir, "keys.json");
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("a key"u8));
+        await File.WriteAllTextAsync(keys, JsonSerializer.Serialize(new { Mesh = new { Auth = new { Keys = new[] { new { Name = "team-a", Sha256 = hash } } } } }));
+        var port = LoopbackPorts.Unused();
+        var mesh = StartMesh("up", "--backends", "1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--keys", keys);
+        var errors = mesh.StandardError.ReadToEndAsync();
+        var killedPid = FleetPids(await WaitForFleetAsync(mesh, FleetPath, mesh.StandardOutput.ReadToEndAsync(), errors))[0];
+
+        File.Move(keys, keys + ".gone");
+        KillOutright(killedPid);
+        // The fourth start comes after three that failed, 0.1 + 0.2 + 0.4 s of back-off after their exits.
+        await Eventually.UntilAsync(
+            () => Task.FromResult(ReadFleet().GetProperty("gateway").GetProperty("restarts").GetInt32() >= 4), "the gateway was not tried four times", RestartWithin);
+        File.Move(keys + ".gone", keys);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await Eventually.UntilAsync(() => HttpProbe.AnswersAsync(client, "/readyz"), "the gateway did not come back once its key file was back", RestartWithin);
+
+        Assert.False(mesh.HasExited, "./mesh up exited while the gateway could not start");
+        await SignalAndWaitAsync(mesh, "TERM");
+        var log = await errors;
+        var backoffs = System.Text.RegularExpressions.Regex.Matches(log, @"^mesh: gateway \(pid \d+\) exited with .* starting it again in ([0-9.]+) s$", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .Select(match => match.Groups[1].Value)
+            .ToArray();
+        Assert.Equal(["0.1", "0.2", "0.4", "0.8"], backoffs.Take(4));
+        Assert.Contains($"The configuration file '{Path.GetFileName(keys)}' was not found", log, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// The state directory holds the fleet file the running gateway watches: a second fleet writing its own there would
     /// move the first gateway onto the second's backends, and leave it on dead ones when the second stops.
     /// </summary>
@@ -133,10 +262,7 @@ public sealed class MeshScriptTests : IDisposable
         Assert.False(LoopbackPorts.IsListening(secondPort), $"the refused ./mesh up started a gateway on {secondPort}");
 
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-        using var response = await client.PostAsJsonAsync(
-            new Uri("/v1/audio/speech", UriKind.Relative),
-            new Dictionary<string, string> { ["model"] = "tts-1", ["voice"] = "alloy", ["input"] = "Still here.", ["response_format"] = "wav" });
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await SpeakAsync(client, "Still here.")).Status);
     }
 
     /// <summary>The help names the paths of the state directory in effect (MESH_STATE_DIR), not those of the default.</summary>
@@ -358,8 +484,8 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     /// <summary>
-    /// A process of the soak's fleet that dies ends the soak at once, failed and with its report: the rest of the fleet
-    /// stops with it, and the clients would only count refused connections to the end. It used to end with exit 2
+    /// A process of the soak's fleet that dies ends the soak at once, failed and with its report: <c>./mesh up</c>
+    /// starts it again, but as another process, which the soak's samples would mix up. It used to end with exit 2
     /// and no report, on the first sample of the dead process.
     /// </summary>
     [Fact]
@@ -372,10 +498,7 @@ public sealed class MeshScriptTests : IDisposable
         var backend = fleet.GetProperty("backends")[0];
         await WaitForSoakRequestsAsync();
 
-        using (var process = Process.GetProcessById(backend.GetProperty("pid").GetInt32()))
-        {
-            process.Kill();
-        }
+        KillOutright(backend.GetProperty("pid").GetInt32());
 
         using (var ended = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
         {
@@ -509,6 +632,26 @@ public sealed class MeshScriptTests : IDisposable
     {
         var requests = Path.Combine(_stateDir, "soak", "requests-wav.txt");
         return Eventually.UntilAsync(() => Task.FromResult(File.Exists(requests) && new FileInfo(requests).Length > 0), "no soak request finished");
+    }
+
+    /// <summary>How long a killed process of the fleet may take to serve again, on a loaded machine.</summary>
+    private static readonly TimeSpan RestartWithin = TimeSpan.FromSeconds(90);
+
+    /// <summary>A short WAV through <paramref name="client"/>: the status and the backend that answered (<c>X-Mesh-Backend</c>).</summary>
+    private static async Task<(HttpStatusCode Status, string? Backend)> SpeakAsync(HttpClient client, string input)
+    {
+        using var response = await client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech", UriKind.Relative),
+            new Dictionary<string, string> { ["model"] = "tts-1", ["voice"] = "alloy", ["input"] = input, ["response_format"] = "wav" });
+        await response.Content.ReadAsByteArrayAsync();
+        return (response.StatusCode, response.Headers.TryGetValues("X-Mesh-Backend", out var backends) ? backends.Single() : null);
+    }
+
+    /// <summary>SIGKILL for a process of the fleet: a crash, with no chance to drain.</summary>
+    private static void KillOutright(int pid)
+    {
+        using var process = Process.GetProcessById(pid);
+        process.Kill();
     }
 
     private static int[] BackendPids(JsonElement fleet) =>

@@ -21,7 +21,7 @@ public sealed class MeshObserveTests : IDisposable
     {
         var port = LoopbackPorts.Unused();
         var prometheusPort = LoopbackPorts.Unused();
-        using var mesh = StartMesh(prometheusPort, "up", "--observe", "--backends", "1", "--port", port.ToString(CultureInfo.InvariantCulture));
+        using var mesh = StartObservedUp(port, prometheusPort);
         try
         {
             var fleet = await WaitForFleetAsync(mesh);
@@ -63,6 +63,49 @@ public sealed class MeshObserveTests : IDisposable
         }
     }
 
+    /// <summary>Prometheus killed outright is started again on its URL and scrapes the fleet again; it stops with the fleet.</summary>
+    [Fact]
+    public async Task Prometheus_killed_outright_comes_back_on_its_url()
+    {
+        var port = LoopbackPorts.Unused();
+        var prometheusPort = LoopbackPorts.Unused();
+        using var mesh = StartObservedUp(port, prometheusPort);
+        try
+        {
+            var killedPid = (await WaitForFleetAsync(mesh)).GetProperty("prometheus").GetProperty("pid").GetInt32();
+            using (var killed = Process.GetProcessById(killedPid))
+            {
+                killed.Kill();
+            }
+
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{prometheusPort}") };
+            await Eventually.UntilAsync(
+                () =>
+                {
+                    Assert.False(mesh.HasExited, "./mesh up exited when Prometheus was killed:\n" + Output);
+                    return HttpProbe.AnswersAsync(client, "/-/ready");
+                },
+                "Prometheus did not come back on its URL:\n" + Output,
+                TimeSpan.FromSeconds(90));
+            await WaitForTargetsAsync(client, 2);
+
+            var prometheus = (await WaitForFleetAsync(mesh)).GetProperty("prometheus");
+            Assert.NotEqual(killedPid, prometheus.GetProperty("pid").GetInt32());
+            Assert.Equal(1, prometheus.GetProperty("restarts").GetInt32());
+            Assert.Contains($"prometheus started again (restart 1): pid {prometheus.GetProperty("pid").GetInt32()} at http://127.0.0.1:{prometheusPort}", Output, StringComparison.Ordinal);
+
+            await StopAsync(mesh);
+            Assert.False(ProcFs.IsAlive(prometheus.GetProperty("pid").GetInt32()), "the restarted Prometheus outlived the fleet");
+        }
+        finally
+        {
+            if (!mesh.HasExited)
+            {
+                mesh.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
     /// <summary>
     /// A fleet whose <c>./mesh up</c> was killed (its terminal closed) runs on; <c>./mesh down</c> stops all of it,
     /// Prometheus included, and empties the target files.
@@ -72,7 +115,7 @@ public sealed class MeshObserveTests : IDisposable
     {
         var port = LoopbackPorts.Unused();
         var prometheusPort = LoopbackPorts.Unused();
-        using var mesh = StartMesh(prometheusPort, "up", "--observe", "--backends", "1", "--port", port.ToString(CultureInfo.InvariantCulture));
+        using var mesh = StartObservedUp(port, prometheusPort);
         int[] pids = [];
         try
         {
@@ -145,6 +188,10 @@ public sealed class MeshObserveTests : IDisposable
         using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await mesh.WaitForExitAsync(exited.Token);
     }
+
+    /// <summary><c>./mesh up --observe</c> with one backend, the gateway on <paramref name="port"/> and Prometheus on <paramref name="prometheusPort"/>.</summary>
+    private Process StartObservedUp(int port, int prometheusPort) =>
+        StartMesh(prometheusPort, "up", "--observe", "--backends", "1", "--port", port.ToString(CultureInfo.InvariantCulture));
 
     private Process StartMesh(int prometheusPort, params string[] args)
     {
