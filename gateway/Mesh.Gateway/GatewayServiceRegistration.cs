@@ -42,6 +42,7 @@ public static class GatewayServiceRegistration
         services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
 
         services.AddGracefulShutdown("Mesh:Shutdown");
+        services.AddStreamBuffers<GatewayStreamBufferOptions>(GatewayStreamBufferOptions.Section);
         services.AddReloadableOptions<WebSocketRelayOptions>(WebSocketRelayOptions.Section).Validate(
             w => w.AllowedOrigins.All(CorsSettings.IsOrigin), "Every WebSocket allowed origin must be scheme://host[:port], with no path.").ValidateOnStart();
         services.AddOptions<CorsSettings>().BindConfiguration(CorsSettings.Section).Validate(

@@ -12,6 +12,7 @@ internal static partial class StartupLog
         var admission = app.Services.GetRequiredService<IOptions<AdmissionOptions>>().Value;
         var auth = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value;
         var balancing = app.Services.GetRequiredService<IOptions<BalancingOptions>>().Value;
+        var streaming = app.Services.GetRequiredService<IOptions<GatewayStreamBufferOptions>>().Value;
         foreach (var backend in fleet.Backends)
         {
             LogBackend(app.Logger, backend.Name, backend.Address, backend.Pool, backend.Variant, backend.Discover ? "discovered" : "declared");
@@ -32,6 +33,7 @@ internal static partial class StartupLog
             admission.RealtimeReserved,
             admission.Realtime.MaxQueue,
             admission.Batch.MaxQueue);
+        LogStreaming(app.Logger, streaming.SendBufferBytes, streaming.BackendReceiveBufferBytes);
         if (auth.Keys.Count == 0)
         {
             LogNoKeys(app.Logger);
@@ -51,6 +53,10 @@ internal static partial class StartupLog
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Variant weights [{Weights}]; admission {Total} slots ({Reserved} reserved for realtime), queues realtime {RealtimeQueue}, batch {BatchQueue}")]
     private static partial void LogSettings(ILogger logger, string weights, int total, int reserved, int realtimeQueue, int batchQueue);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Streaming: send buffer {SendBufferBytes} bytes per client connection, receive buffer {ReceiveBufferBytes} per backend connection")]
+    private static partial void LogStreaming(ILogger logger, int sendBufferBytes, int receiveBufferBytes);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Balancing policy {Policy}")]
     private static partial void LogBalancing(ILogger logger, string policy);

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Mesh.Backend.Engine;
+using Mesh.Contracts.Http;
 
 namespace Mesh.Backend.Host;
 
@@ -119,6 +120,12 @@ public sealed class BackendOptions
     [Required]
     [RegularExpression("^[A-Za-z0-9._-]{1,64}$")]
     public string Variant { get; set; } = "default";
+}
+
+/// <summary>How far a stream may run ahead of its reader in the kernel (section <c>Streaming</c>).</summary>
+public sealed class StreamingSettings : StreamBufferOptions
+{
+    public const string Section = "Streaming";
 }
 
 /// <summary>Pipeline and queue settings (section <c>Pipeline</c>).</summary>

@@ -13,6 +13,7 @@ public static class ServiceRegistration
         services.AddOptions<BackendOptions>().BindConfiguration(BackendOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<PipelineSettings>().BindConfiguration(PipelineSettings.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddGracefulShutdown("Shutdown");
+        services.AddStreamBuffers<StreamingSettings>(StreamingSettings.Section);
         services.AddOptions<WebSocketSessionOptions>().BindConfiguration(WebSocketSessionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<FaultOptions>().BindConfiguration(FaultOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 

@@ -11,10 +11,12 @@ internal static partial class StartupLog
         var backend = app.Services.GetRequiredService<IOptions<BackendOptions>>().Value;
         var pipeline = app.Services.GetRequiredService<IOptions<PipelineSettings>>().Value;
         var webSockets = app.Services.GetRequiredService<IOptions<WebSocketSessionOptions>>().Value;
+        var streaming = app.Services.GetRequiredService<IOptions<StreamingSettings>>().Value;
         LogBackend(app.Logger, backend.Name, backend.Variant, engine.Model, engine.DefaultVoice, engine.PreloadModel, engine.IdleUnloadSeconds, engine.RequestTimeoutSeconds);
         LogEngine(app.Logger, engine.ExecutionProvider, engine.GraphOptimization, engine.Workers, engine.Quantize, engine.CudaGraphs);
         LogPipeline(app.Logger, pipeline.Lookahead, pipeline.MaxSentenceLength, pipeline.MaxActiveRealtime, pipeline.MaxActiveBatch);
         LogWebSockets(app.Logger, webSockets.IdleTimeout);
+        LogStreaming(app.Logger, streaming.SendBufferBytes);
     }
 
     [LoggerMessage(Level = LogLevel.Information,
@@ -31,4 +33,7 @@ internal static partial class StartupLog
 
     [LoggerMessage(Level = LogLevel.Information, Message = "WebSockets: closed after {IdleTimeout} without a request")]
     private static partial void LogWebSockets(ILogger logger, TimeSpan idleTimeout);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Streaming: send buffer {SendBufferBytes} bytes per connection")]
+    private static partial void LogStreaming(ILogger logger, int sendBufferBytes);
 }

@@ -1,6 +1,8 @@
 using System.Net;
+using System.Net.Sockets;
 using Mesh.Contracts;
 using Mesh.Gateway.Health;
+using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
 
@@ -26,8 +28,13 @@ namespace Mesh.Gateway.Streaming;
 /// fails over), and a response body under way fails as a broken one would (an <see cref="IOException"/>, which the
 /// gateway marks as a failed stream).
 /// </para>
+/// <para>
+/// Each connection's receive buffer is capped (<see cref="GatewayStreamBufferOptions.BackendReceiveBufferBytes"/>), so
+/// that a client that stops reading stops its backend's synthesis after little more than that much audio.
+/// </para>
 /// </summary>
-public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger) : ForwarderHttpClientFactory(logger)
+public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger, IOptions<GatewayStreamBufferOptions> buffers)
+    : ForwarderHttpClientFactory(logger)
 {
     private const string Unresponsive = "The backend stopped answering its health probes.";
     private static readonly HttpRequestOptionsKey<UnresponsiveBackends.BackendWatch> Watch = new("Mesh.BackendWatch");
@@ -41,6 +48,14 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
+    {
+        base.ConfigureHandler(context, handler);
+        // Read at connect time: the proxy builds its clients before the settings are validated at start.
+        handler.ConnectCallback = (connection, cancellationToken) =>
+            ConnectAsync(connection.DnsEndPoint, buffers.Value.BackendReceiveBufferBytes, cancellationToken);
     }
 
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
@@ -88,6 +103,22 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
             {
                 throw new HttpRequestException(Unresponsive, ex);
             }
+        }
+    }
+
+    /// <summary>As SocketsHttpHandler connects by default, but with the receive buffer set before the connection opens.</summary>
+    private static async ValueTask<Stream> ConnectAsync(DnsEndPoint endpoint, int receiveBufferBytes, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = receiveBufferBytes, NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endpoint, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
     }
 

@@ -1,8 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Mesh.Gateway;
 using Mesh.Gateway.Streaming;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -91,7 +93,7 @@ public sealed class BackendHttpClientFactoryTests
     }
 
     private static HttpMessageInvoker CreateClient() =>
-        new BackendHttpClientFactory(NullLogger<ForwarderHttpClientFactory>.Instance)
+        new BackendHttpClientFactory(NullLogger<ForwarderHttpClientFactory>.Instance, Options.Create(new GatewayStreamBufferOptions()))
             .CreateClient(new ForwarderHttpClientContext { NewConfig = HttpClientConfig.Empty });
 
     /// <summary>As YARP's copier reads: a zero-byte read, then into a 64 KiB buffer, until the end.</summary>

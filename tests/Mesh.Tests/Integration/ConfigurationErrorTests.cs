@@ -12,6 +12,7 @@ public sealed class ConfigurationErrorTests
     [InlineData("REQUEST_TIMEOUT_SECONDS", "abc", "'abc' at 'REQUEST_TIMEOUT_SECONDS'")]
     [InlineData("WebSockets__IdleTimeout", "00:00:00", "WebSockets:IdleTimeout must be between 00:00:01 and 01:00:00")]
     [InlineData("WebSockets__IdleTimeout", "1.00:00:00", "WebSockets:IdleTimeout must be between 00:00:01 and 01:00:00")]
+    [InlineData("Streaming__SendBufferBytes", "1024", "Streaming:SendBufferBytes must be between 4096 and 16777216")]
     public async Task A_refused_backend_setting_is_named_as_it_was_set(string name, string value, string expected)
     {
         var output = await RefusedStartAsync(RepoPaths.BackendDll, [], new Dictionary<string, string> { [name] = value });
@@ -19,14 +20,17 @@ public sealed class ConfigurationErrorTests
         Assert.Contains(expected, output, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_refused_gateway_setting_is_named_as_it_was_set()
+    [Theory]
+    [InlineData("--Mesh:Discovery:RefreshMs=0", "Mesh:Discovery:RefreshMs must be between")]
+    [InlineData("--Mesh:Streaming:SendBufferBytes=0", "Mesh:Streaming:SendBufferBytes must be between 4096 and 16777216")]
+    [InlineData("--Mesh:Streaming:BackendReceiveBufferBytes=33554432", "Mesh:Streaming:BackendReceiveBufferBytes must be between 4096 and 16777216")]
+    public async Task A_refused_gateway_setting_is_named_as_it_was_set(string setting, string expected)
     {
         var output = await RefusedStartAsync(
             RepoPaths.GatewayDll,
-            [.. MeshFleet.FleetArgs(0, "b0", new Uri("http://127.0.0.1:1/"), "shared", "test"), "--Mesh:Discovery:RefreshMs=0"]);
+            [.. MeshFleet.FleetArgs(0, "b0", new Uri("http://127.0.0.1:1/"), "shared", "test"), setting]);
 
-        Assert.Contains("Mesh:Discovery:RefreshMs must be between", output, StringComparison.Ordinal);
+        Assert.Contains(expected, output, StringComparison.Ordinal);
     }
 
     private static async Task<string> RefusedStartAsync(string dll, string[] args, Dictionary<string, string>? environment = null)
