@@ -107,7 +107,7 @@ public sealed class BackendHttpClientFactory(ILogger<ForwarderHttpClientFactory>
     }
 
     /// <summary>As SocketsHttpHandler connects by default, but with the receive buffer set before the connection opens.</summary>
-    private static async ValueTask<Stream> ConnectAsync(DnsEndPoint endpoint, int receiveBufferBytes, CancellationToken cancellationToken)
+    public static async ValueTask<Stream> ConnectAsync(DnsEndPoint endpoint, int receiveBufferBytes, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = receiveBufferBytes, NoDelay = true };
         try

@@ -184,41 +184,12 @@ public sealed class PathSpellingTests(PathSpellingTests.KeyedGateway keyed) : IC
     }
 
     /// <summary>One backend behind a gateway with two keys: one that may not use realtime, one whose bucket holds a single request.</summary>
-    public sealed class KeyedGateway : IAsyncLifetime
-    {
-        private HostProcess? _backend;
-        private HostProcess? _gateway;
-
-        public HostProcess Gateway => _gateway!;
-
-        public HostProcess Backend => _backend!;
-
-        public async Task InitializeAsync()
-        {
-            _backend = await MeshFleet.StartBackendAsync("b0");
-            _gateway = await MeshFleet.StartGatewayAsync(
-                [_backend.Url],
-                "--Mesh:Auth:Keys:0:Name=batch-only",
-                $"--Mesh:Auth:Keys:0:Sha256={ApiKeyStore.HashOf(BatchOnlyKey)}",
-                "--Mesh:Auth:Keys:0:AllowRealtime=false",
-                "--Mesh:Auth:Keys:1:Name=limited",
-                $"--Mesh:Auth:Keys:1:Sha256={ApiKeyStore.HashOf(LimitedKey)}",
-                "--Mesh:Auth:Keys:1:RequestsPerSecond=0.001",
-                "--Mesh:Auth:Keys:1:Burst=1");
-            await _gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
-        }
-
-        public async Task DisposeAsync()
-        {
-            if (_gateway is not null)
-            {
-                await _gateway.DisposeAsync();
-            }
-
-            if (_backend is not null)
-            {
-                await _backend.DisposeAsync();
-            }
-        }
-    }
+    public sealed class KeyedGateway() : SoloFleet(
+        "--Mesh:Auth:Keys:0:Name=batch-only",
+        $"--Mesh:Auth:Keys:0:Sha256={ApiKeyStore.HashOf(BatchOnlyKey)}",
+        "--Mesh:Auth:Keys:0:AllowRealtime=false",
+        "--Mesh:Auth:Keys:1:Name=limited",
+        $"--Mesh:Auth:Keys:1:Sha256={ApiKeyStore.HashOf(LimitedKey)}",
+        "--Mesh:Auth:Keys:1:RequestsPerSecond=0.001",
+        "--Mesh:Auth:Keys:1:Burst=1");
 }

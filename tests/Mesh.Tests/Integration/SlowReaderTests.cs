@@ -9,7 +9,7 @@ namespace Mesh.Tests.Integration;
 /// A client that stops reading a long stream, through a real gateway and backend: the backend synthesizes only as far as
 /// the buffers between them hold, sends the rest once the client reads again, and stops when the client leaves.
 /// </summary>
-public sealed class SlowReaderTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class SlowReaderTests(SoloFleet fleet, ITestOutputHelper output) : IClassFixture<SoloFleet>
 {
     // Of the text's 55 sentences, 52 (raw audio) and 37 (SSE) were made for a client that had read nothing while Linux
     // grew each hop's socket buffers to megabytes. Now 10 and 7: the pipeline's own three (the one written and its
@@ -19,32 +19,9 @@ public sealed class SlowReaderTests(ITestOutputHelper output) : IAsyncLifetime
     private static readonly TimeSpan Stall = TimeSpan.FromSeconds(3);
     private static readonly string LongText = CorpusText(4096);
 
-    private HostProcess? _backend;
-    private HostProcess? _gateway;
+    private HostProcess Backend => fleet.Backend;
 
-    private HostProcess Backend => _backend ?? throw new InvalidOperationException("The backend did not start.");
-
-    private HostProcess Gateway => _gateway ?? throw new InvalidOperationException("The gateway did not start.");
-
-    public async Task InitializeAsync()
-    {
-        _backend = await MeshFleet.StartBackendAsync("b0");
-        _gateway = await MeshFleet.StartGatewayAsync([_backend.Url]);
-        await _gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_gateway is not null)
-        {
-            await _gateway.DisposeAsync();
-        }
-
-        if (_backend is not null)
-        {
-            await _backend.DisposeAsync();
-        }
-    }
+    private HostProcess Gateway => fleet.Gateway;
 
     [Fact]
     public async Task A_raw_audio_stream_is_synthesized_only_a_little_ahead_of_a_stalled_reader_and_arrives_whole()

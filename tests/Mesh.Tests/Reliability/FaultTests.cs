@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Mesh.Contracts;
+using Mesh.Gateway.Streaming;
 using Mesh.Tests.Integration;
 
 namespace Mesh.Tests.Reliability;
@@ -231,21 +231,9 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.DoesNotContain("(cut)", types[..^2]);
     }
 
-    private static async ValueTask<Stream> ConnectWithSmallReceiveBufferAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
-    {
-        // Set before the connection opens, so the window it advertises stays this small.
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 64 * 1024, NoDelay = true };
-        try
-        {
-            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-            return new NetworkStream(socket, ownsSocket: true);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
+    // Set before the connection opens, so the window it advertises stays this small.
+    private static ValueTask<Stream> ConnectWithSmallReceiveBufferAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken) =>
+        BackendHttpClientFactory.ConnectAsync(context.DnsEndPoint, 64 * 1024, cancellationToken);
 
     [Fact]
     public async Task A_restarted_backend_rejoins_only_after_its_readyz()
