@@ -29,6 +29,7 @@ public sealed class ReadmeConfigurationTests
     [InlineData(typeof(FaultOptions), FaultOptions.Section)]
     [InlineData(typeof(ShutdownOptions), "Shutdown")]
     [InlineData(typeof(WebSocketSessionOptions), WebSocketSessionOptions.Section)]
+    [InlineData(typeof(StreamingSettings), StreamingSettings.Section)]
     public void Every_setting_of_a_backend_section_is_in_the_readme(Type options, string section)
     {
         var names = options.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite).Select(p => $"{section}__{p.Name}").ToArray();
