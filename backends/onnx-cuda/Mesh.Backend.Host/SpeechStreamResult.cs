@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Mesh.Backend.Host.Surfaces;
 using Mesh.Backend.Pipeline;
 using Mesh.Contracts;
@@ -26,9 +27,11 @@ public sealed partial class SpeechStreamResult(
 
         try
         {
-            await foreach (var pipelineEvent in pipeline.RunAsync(speech.Job, deadline.Token))
+            await foreach (var pipelineEvent in EventsAndWaitingOutputAsync(deadline.Token))
             {
-                await WriteAsync(await surface.RenderAsync(pipelineEvent, clientGone));
+                await WriteAsync(pipelineEvent is null
+                    ? await surface.RenderWaitingAsync(clientGone)
+                    : await surface.RenderAsync(pipelineEvent, clientGone));
             }
 
             await WriteAsync(await surface.CompleteAsync(Usage(clock), clientGone));
@@ -72,6 +75,45 @@ public sealed partial class SpeechStreamResult(
             clock.OnWrite();
             await response.Body.WriteAsync(output.Bytes, clientGone);
             await response.Body.FlushAsync(clientGone);
+        }
+    }
+
+    /// <summary>
+    /// The pipeline's events, and a null whenever the surface has bytes that no event brought: ffmpeg finishes frames
+    /// after the call that fed it has returned, and they go out as they come, not with the next event, which may be a
+    /// whole sentence's synthesis away.
+    /// </summary>
+    private async IAsyncEnumerable<PipelineEvent?> EventsAndWaitingOutputAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var events = pipeline.RunAsync(speech.Job, stop.Token).GetAsyncEnumerator(stop.Token);
+        var next = events.MoveNextAsync().AsTask();
+        try
+        {
+            while (true)
+            {
+                if (surface.WhenOutputWaiting() is { } waiting && await Task.WhenAny(next, waiting) == waiting)
+                {
+                    yield return null;
+                    continue;
+                }
+
+                if (!await next)
+                {
+                    yield break;
+                }
+
+                yield return events.Current;
+                next = events.MoveNextAsync().AsTask();
+            }
+        }
+        finally
+        {
+            // A consumer that stopped early (a failed write) leaves a wait for the next event, which must end before
+            // the pipeline may be disposed.
+            await stop.CancelAsync();
+            await ((Task)next).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await events.DisposeAsync();
         }
     }
 

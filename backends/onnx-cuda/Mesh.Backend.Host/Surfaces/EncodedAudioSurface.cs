@@ -23,6 +23,11 @@ public sealed class EncodedAudioSurface(IAudioEncoder encoder, int sampleRate) :
             ? new SurfaceOutput(Concat(BeginOnce(), await encoder.EncodeAsync(audio.Samples, cancellationToken)), audio.Samples.Length)
             : SurfaceOutput.None;
 
+    public Task? WhenOutputWaiting() => _begun ? encoder.WhenOutputWaiting() : null;
+
+    public async ValueTask<SurfaceOutput> RenderWaitingAsync(CancellationToken cancellationToken) =>
+        SurfaceOutput.Control(await encoder.EncodeAsync(ReadOnlyMemory<float>.Empty, cancellationToken));
+
     public async ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken) =>
         SurfaceOutput.Control(Concat(BeginOnce(), await encoder.FinishAsync(cancellationToken)));
 

@@ -1,4 +1,5 @@
 using Mesh.Backend.Pipeline;
+using Mesh.Backend.Pipeline.Audio;
 using Mesh.Contracts;
 
 namespace Mesh.Backend.Host.Surfaces;
@@ -22,6 +23,15 @@ public interface ISpeechSurface : IDisposable
 
     /// <summary>The bytes for one pipeline event; the token stops an encoder that waits when the client leaves.</summary>
     ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Completes when there are bytes that no pipeline event brought (see <see cref="IAudioEncoder.WhenOutputWaiting"/>);
+    /// null when there can be none now.
+    /// </summary>
+    Task? WhenOutputWaiting();
+
+    /// <summary>The bytes <see cref="WhenOutputWaiting"/> announced; their samples counted when their event was rendered.</summary>
+    ValueTask<SurfaceOutput> RenderWaitingAsync(CancellationToken cancellationToken);
 
     /// <summary>The bytes that end a complete stream (an encoder trailer, a done event).</summary>
     ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken);

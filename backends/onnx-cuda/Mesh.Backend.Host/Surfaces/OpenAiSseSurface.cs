@@ -19,11 +19,13 @@ public sealed class OpenAiSseSurface(IAudioEncoder encoder, int sampleRate) : IS
         SurfaceHeaders.SetPcmFormatIfRaw(response, encoder, sampleRate);
     }
 
-    public async ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken)
-    {
-        var audio = await _audio.RenderAsync(pipelineEvent, cancellationToken);
-        return audio.Bytes.IsEmpty ? audio : new SurfaceOutput(Delta(audio.Bytes), audio.AudioSamples);
-    }
+    public async ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken) =>
+        AsDelta(await _audio.RenderAsync(pipelineEvent, cancellationToken));
+
+    public Task? WhenOutputWaiting() => _audio.WhenOutputWaiting();
+
+    public async ValueTask<SurfaceOutput> RenderWaitingAsync(CancellationToken cancellationToken) =>
+        AsDelta(await _audio.RenderWaitingAsync(cancellationToken));
 
     public async ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken)
     {
@@ -35,6 +37,9 @@ public sealed class OpenAiSseSurface(IAudioEncoder encoder, int sampleRate) : IS
     public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => ServerSentEvents.Error(failure);
 
     public void Dispose() => _audio.Dispose();
+
+    private static SurfaceOutput AsDelta(SurfaceOutput audio) =>
+        audio.Bytes.IsEmpty ? audio : new SurfaceOutput(Delta(audio.Bytes), audio.AudioSamples);
 
     private static byte[] Delta(ReadOnlyMemory<byte> bytes) =>
         ServerSentEvents.Frame(new SpeechAudioDelta(Convert.ToBase64String(bytes.Span)), ContractsJsonContext.Wire.SpeechAudioDelta);

@@ -28,6 +28,10 @@ public sealed class SentenceSseSurface(int sampleRate) : ISpeechSurface
     public ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken) =>
         ValueTask.FromResult(Complete(usage));
 
+    public Task? WhenOutputWaiting() => null;
+
+    public ValueTask<SurfaceOutput> RenderWaitingAsync(CancellationToken cancellationToken) => ValueTask.FromResult(SurfaceOutput.None);
+
     public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => ServerSentEvents.Error(failure);
 
     public void Dispose()

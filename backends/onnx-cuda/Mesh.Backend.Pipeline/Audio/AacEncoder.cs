@@ -13,7 +13,7 @@ namespace Mesh.Backend.Pipeline.Audio;
 /// </summary>
 /// <remarks>
 /// Samples go to ffmpeg's stdin as raw floats; a background reader gathers its stdout, so each call returns what
-/// ffmpeg has produced so far. ADTS carries no priming information, so decoders play <see cref="PrimingSamples"/>
+/// ffmpeg has produced so far, and <see cref="WhenOutputWaiting"/> tells when frames come in between calls. ADTS carries no priming information, so decoders play <see cref="PrimingSamples"/>
 /// of silence before the audio.
 /// </remarks>
 public sealed class AacEncoder : IAudioEncoder
@@ -131,6 +131,8 @@ public sealed class AacEncoder : IAudioEncoder
 
         return _output.Take();
     }
+
+    public Task? WhenOutputWaiting() => _stdin is null || _finished || _disposed ? null : _output.WhenAppended();
 
     public async ValueTask<ReadOnlyMemory<byte>> FinishAsync(CancellationToken cancellationToken)
     {

@@ -14,6 +14,13 @@ public interface IAudioEncoder : IDisposable
 
     ValueTask<ReadOnlyMemory<byte>> EncodeAsync(ReadOnlyMemory<float> samples, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Completes when encoded bytes that no call has returned are waiting: an encoder in another process finishes
+    /// frames after the call that fed them has returned. <see cref="EncodeAsync"/> with no samples takes them. Null for
+    /// an encoder whose calls return all it has encoded, or one not streaming.
+    /// </summary>
+    Task? WhenOutputWaiting();
+
     /// <summary>Bytes that end the stream (flushed frames, a trailer), possibly empty.</summary>
     ValueTask<ReadOnlyMemory<byte>> FinishAsync(CancellationToken cancellationToken);
 }

@@ -15,6 +15,8 @@ public abstract class InProcessAudioEncoder : IAudioEncoder
             ? ValueTask.FromCanceled<ReadOnlyMemory<byte>>(cancellationToken)
             : ValueTask.FromResult(Encode(samples.Span));
 
+    public Task? WhenOutputWaiting() => null;
+
     public ValueTask<ReadOnlyMemory<byte>> FinishAsync(CancellationToken cancellationToken) =>
         cancellationToken.IsCancellationRequested
             ? ValueTask.FromCanceled<ReadOnlyMemory<byte>>(cancellationToken)

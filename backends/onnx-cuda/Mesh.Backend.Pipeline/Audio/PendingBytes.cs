@@ -8,12 +8,34 @@ internal sealed class PendingBytes
 {
     private readonly Lock _lock = new();
     private readonly ArrayBufferWriter<byte> _buffer = new();
+    private TaskCompletionSource? _appended;
 
     public void Append(ReadOnlySpan<byte> bytes)
     {
+        TaskCompletionSource? waiting;
         lock (_lock)
         {
             _buffer.Write(bytes);
+            waiting = _appended;
+            _appended = null;
+        }
+
+        waiting?.SetResult();
+    }
+
+    /// <summary>Completes once there are bytes to take: at once if there are some now.</summary>
+    public Task WhenAppended()
+    {
+        lock (_lock)
+        {
+            if (_buffer.WrittenCount > 0)
+            {
+                return Task.CompletedTask;
+            }
+
+            // Asynchronous continuations: the reader that appends must not run the response's writes on its own thread.
+            _appended ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _appended.Task;
         }
     }
 

@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Mesh.Backend.Pipeline.Audio;
+using Xunit.Abstractions;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>
+/// How soon an encoded stream's audio reaches the client, against a backend whose one worker takes
+/// <see cref="SentenceDelayMs"/> more for every sentence: the second sentence's audio cannot exist before two such
+/// delays have passed since the request was sent, so whatever the client has by then was sent before it, however
+/// loaded the machine.
+/// </summary>
+public sealed class EncodedStreamLatencyTests(EncodedStreamLatencyTests.SlowBackend slow, ITestOutputHelper output)
+    : IClassFixture<EncodedStreamLatencyTests.SlowBackend>
+{
+    private const int SentenceDelayMs = 1500;
+    private const int SampleRate = 22050;
+    private const string TwoSentences = "The first sentence is short. The second one follows it!";
+
+    // ffmpeg's AAC encoder codes a frame once it has the two after it, so it keeps the first sentence's last partial frame
+    // and two whole ones until more audio comes: under 0.19 s at 22.05 kHz, all of it the pause that ends the sentence.
+    private const double AacHeldBackSeconds = 4.0 * AacEncoder.FrameSamples / SampleRate;
+
+    private static readonly TimeSpan SecondSentenceNotBefore = TimeSpan.FromMilliseconds(2 * SentenceDelayMs);
+
+    [Theory]
+    [InlineData("audio")]
+    [InlineData("sse")]
+    public async Task Aac_sends_the_whole_first_sentence_before_the_second_is_synthesized(string streamFormat)
+    {
+        // Before, ffmpeg's frames went out only with the next audio fed to it: what ffmpeg and its 64 KiB pipe held
+        // when the first sentence's last chunk was written (up to 0.74 s of audio) waited for the second sentence.
+        using var client = new HttpClient { BaseAddress = slow.Backend.Url };
+        var pcm = await ReceivedBeforeSecondSentenceAsync(client, "pcm", streamFormat);
+        var aac = await ReceivedBeforeSecondSentenceAsync(client, "aac", streamFormat);
+
+        var firstSentence = pcm.Length / 2.0 / SampleRate;
+        var frames = WholeAdtsFrames(aac);
+        var decoded = frames.Length == 0 ? new DecodedAudio([], SampleRate) : await DecodedAudio.FfmpegDecodeAsync(frames, "aac");
+        var aacSeconds = Math.Max(0, decoded.Samples.Length - AacEncoder.PrimingSamples) / (double)SampleRate;
+        output.WriteLine($"{streamFormat}: first sentence {firstSentence:0.000} s as pcm, {aacSeconds:0.000} s decodable as aac");
+        Assert.InRange(aacSeconds, firstSentence - AacHeldBackSeconds, firstSentence);
+    }
+
+    /// <summary>The audio bytes of a streamed response that arrived before the second sentence could exist.</summary>
+    private static async Task<byte[]> ReceivedBeforeSecondSentenceAsync(HttpClient client, string format, string streamFormat)
+    {
+        var body = new { model = "tts-1", voice = "alloy", input = TwoSentences, response_format = format, stream_format = streamFormat };
+        var clock = Stopwatch.StartNew();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech") { Content = JsonContent.Create(body) };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        response.EnsureSuccessStatusCode();
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        using var received = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        int read;
+        while ((read = await stream.ReadAsync(buffer)) > 0 && clock.Elapsed < SecondSentenceNotBefore)
+        {
+            received.Write(buffer, 0, read);
+        }
+
+        return streamFormat == "sse" ? SseAudio(received.ToArray()) : received.ToArray();
+    }
+
+    /// <summary>The audio of the complete <c>speech.audio.delta</c> events in <paramref name="sse"/>.</summary>
+    private static byte[] SseAudio(byte[] sse)
+    {
+        var text = Encoding.UTF8.GetString(sse);
+        var complete = text[..(text.LastIndexOf("\n\n", StringComparison.Ordinal) + 1)];
+        using var audio = new MemoryStream();
+        foreach (var line in complete.Split('\n').Where(l => l.StartsWith("data: ", StringComparison.Ordinal)))
+        {
+            using var document = JsonDocument.Parse(line["data: ".Length..]);
+            if (document.RootElement.GetProperty("type").GetString() == "speech.audio.delta")
+            {
+                audio.Write(Convert.FromBase64String(document.RootElement.GetProperty("audio").GetString()!));
+            }
+        }
+
+        return audio.ToArray();
+    }
+
+    /// <summary>The ADTS frames that arrived whole: a stream cut anywhere decodes up to its last complete frame.</summary>
+    private static byte[] WholeAdtsFrames(byte[] adts)
+    {
+        var end = 0;
+        while (end + 7 <= adts.Length)
+        {
+            Assert.True(adts[end] == 0xFF && (adts[end + 1] & 0xF0) == 0xF0, $"no ADTS sync word at byte {end}");
+            var length = ((adts[end + 3] & 0x03) << 11) | (adts[end + 4] << 3) | (adts[end + 5] >> 5);
+            if (end + length > adts.Length)
+            {
+                break;
+            }
+
+            end += length;
+        }
+
+        return adts[..end];
+    }
+
+    /// <summary>One backend whose every sentence takes <see cref="SentenceDelayMs"/> more, shared by the tests here.</summary>
+    public sealed class SlowBackend : IAsyncLifetime
+    {
+        private HostProcess? _backend;
+
+        public HostProcess Backend => _backend!;
+
+        public async Task InitializeAsync() =>
+            _backend = await MeshFleet.StartBackendAsync("slow", "test", $"--Faults:SentenceDelayMs={SentenceDelayMs}");
+
+        public async Task DisposeAsync()
+        {
+            if (_backend is not null)
+            {
+                await _backend.DisposeAsync();
+            }
+        }
+    }
+}
