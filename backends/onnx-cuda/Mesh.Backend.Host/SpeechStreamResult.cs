@@ -27,6 +27,7 @@ public sealed partial class SpeechStreamResult(
 
         try
         {
+            surface.Open();
             await foreach (var pipelineEvent in EventsAndWaitingOutputAsync(deadline.Token))
             {
                 await WriteAsync(pipelineEvent is null

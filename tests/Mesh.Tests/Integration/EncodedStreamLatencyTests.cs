@@ -10,8 +10,8 @@ namespace Mesh.Tests.Integration;
 /// <summary>
 /// How soon an encoded stream's audio reaches the client, against a backend whose one worker takes
 /// <see cref="SentenceDelayMs"/> more for every sentence: the second sentence's audio cannot exist before two such
-/// delays have passed since the request was sent, so whatever the client has by then was sent before it, however
-/// loaded the machine.
+/// delays have passed since the request was sent (the first's, one), so whatever the client has by then was sent before
+/// it, however loaded the machine.
 /// </summary>
 public sealed class EncodedStreamLatencyTests(EncodedStreamLatencyTests.SlowBackend slow, ITestOutputHelper output)
     : IClassFixture<EncodedStreamLatencyTests.SlowBackend>
@@ -24,6 +24,7 @@ public sealed class EncodedStreamLatencyTests(EncodedStreamLatencyTests.SlowBack
     // and two whole ones until more audio comes: under 0.19 s at 22.05 kHz, all of it the pause that ends the sentence.
     private const double AacHeldBackSeconds = 4.0 * AacEncoder.FrameSamples / SampleRate;
 
+    private static readonly TimeSpan FirstAudioNotBefore = TimeSpan.FromMilliseconds(SentenceDelayMs);
     private static readonly TimeSpan SecondSentenceNotBefore = TimeSpan.FromMilliseconds(2 * SentenceDelayMs);
 
     [Theory]
@@ -44,6 +45,30 @@ public sealed class EncodedStreamLatencyTests(EncodedStreamLatencyTests.SlowBack
         output.WriteLine($"{streamFormat}: first sentence {firstSentence:0.000} s as pcm, {aacSeconds:0.000} s decodable as aac");
         Assert.InRange(aacSeconds, firstSentence - AacHeldBackSeconds, firstSentence);
     }
+
+    [Fact]
+    public async Task Aac_starts_its_ffmpeg_while_the_first_sentence_is_synthesized()
+    {
+        // Before, ffmpeg was started by the first audio, so its start (70 ms on an idle machine, more on a busy one)
+        // came before the first frame.
+        var earlier = FfmpegChildren();
+        using var client = new HttpClient { BaseAddress = slow.Backend.Url };
+        var body = new { model = "tts-1", voice = "alloy", input = TwoSentences, response_format = "aac", stream_format = "audio" };
+        var clock = Stopwatch.StartNew();
+        var responding = client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), body);
+        while (FfmpegChildren().Except(earlier).FirstOrDefault() == 0 && clock.Elapsed < FirstAudioNotBefore)
+        {
+            await Task.Delay(10);
+        }
+
+        var seen = clock.Elapsed;
+        using var response = await responding;
+        response.EnsureSuccessStatusCode();
+        Assert.True(seen < FirstAudioNotBefore, $"no ffmpeg before the first sentence's audio ({seen.TotalMilliseconds:0} ms)");
+    }
+
+    private int[] FfmpegChildren() =>
+        [.. ProcFs.Children(slow.Backend.Pid).Where(pid => ProcFs.CommandLine(pid).StartsWith("ffmpeg ", StringComparison.Ordinal))];
 
     /// <summary>The audio bytes of a streamed response that arrived before the second sentence could exist.</summary>
     private static async Task<byte[]> ReceivedBeforeSecondSentenceAsync(HttpClient client, string format, string streamFormat)

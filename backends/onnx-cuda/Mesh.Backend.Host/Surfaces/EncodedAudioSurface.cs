@@ -10,7 +10,11 @@ namespace Mesh.Backend.Host.Surfaces;
 /// </summary>
 public sealed class EncodedAudioSurface(IAudioEncoder encoder, int sampleRate) : ISpeechSurface
 {
-    private bool _begun;
+    // The encoder's header from Begin, held until the first audio, so that an error before it is still an envelope.
+    private ReadOnlyMemory<byte>? _header;
+    private bool _headerSent;
+
+    public void Open() => _header ??= encoder.Begin();
 
     public void Start(HttpResponse response)
     {
@@ -20,30 +24,31 @@ public sealed class EncodedAudioSurface(IAudioEncoder encoder, int sampleRate) :
 
     public async ValueTask<SurfaceOutput> RenderAsync(PipelineEvent pipelineEvent, CancellationToken cancellationToken) =>
         pipelineEvent is AudioProduced audio
-            ? new SurfaceOutput(Concat(BeginOnce(), await encoder.EncodeAsync(audio.Samples, cancellationToken)), audio.Samples.Length)
+            ? new SurfaceOutput(Concat(HeaderOnce(), await encoder.EncodeAsync(audio.Samples, cancellationToken)), audio.Samples.Length)
             : SurfaceOutput.None;
 
-    public Task? WhenOutputWaiting() => _begun ? encoder.WhenOutputWaiting() : null;
+    public Task? WhenOutputWaiting() => encoder.WhenOutputWaiting();
 
     public async ValueTask<SurfaceOutput> RenderWaitingAsync(CancellationToken cancellationToken) =>
-        SurfaceOutput.Control(await encoder.EncodeAsync(ReadOnlyMemory<float>.Empty, cancellationToken));
+        SurfaceOutput.Control(Concat(HeaderOnce(), await encoder.EncodeAsync(ReadOnlyMemory<float>.Empty, cancellationToken)));
 
     public async ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken) =>
-        SurfaceOutput.Control(Concat(BeginOnce(), await encoder.FinishAsync(cancellationToken)));
+        SurfaceOutput.Control(Concat(HeaderOnce(), await encoder.FinishAsync(cancellationToken)));
 
     public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => null;
 
     public void Dispose() => encoder.Dispose();
 
-    private ReadOnlyMemory<byte> BeginOnce()
+    private ReadOnlyMemory<byte> HeaderOnce()
     {
-        if (_begun)
+        Open();
+        if (_headerSent)
         {
             return ReadOnlyMemory<byte>.Empty;
         }
 
-        _begun = true;
-        return encoder.Begin();
+        _headerSent = true;
+        return _header!.Value;
     }
 
     private static ReadOnlyMemory<byte> Concat(ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second) =>

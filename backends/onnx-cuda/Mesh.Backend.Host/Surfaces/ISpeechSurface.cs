@@ -18,6 +18,12 @@ public readonly record struct SurfaceOutput(ReadOnlyMemory<byte> Bytes, int Audi
 /// </summary>
 public interface ISpeechSurface : IDisposable
 {
+    /// <summary>
+    /// Called once before the pipeline runs: starts what is slow to start (an encoder's ffmpeg), so that its start
+    /// overlaps the first sentence's synthesis instead of delaying that sentence's audio. Writes nothing.
+    /// </summary>
+    void Open();
+
     /// <summary>Sets content type and headers; called once, just before the first bytes are written.</summary>
     void Start(HttpResponse response);
 

@@ -13,6 +13,8 @@ public sealed class OpenAiSseSurface(IAudioEncoder encoder, int sampleRate) : IS
 {
     private readonly EncodedAudioSurface _audio = new(encoder, sampleRate);
 
+    public void Open() => _audio.Open();
+
     public void Start(HttpResponse response)
     {
         SurfaceHeaders.SetEventStream(response);

@@ -15,6 +15,10 @@ public sealed class SentenceSseSurface(int sampleRate) : ISpeechSurface
     private string _sentenceText = "";
     private int _sentences;
 
+    public void Open()
+    {
+    }
+
     public void Start(HttpResponse response)
     {
         SurfaceHeaders.SetEventStream(response);
