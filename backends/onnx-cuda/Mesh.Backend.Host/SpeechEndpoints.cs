@@ -60,8 +60,8 @@ public static class SpeechEndpoints
         {
             Surface.SentenceSse => new SentenceSseSurface(rate),
             Surface.RawPcm => new EncodedAudioSurface(new PcmEncoder(), rate),
-            _ when request!.StreamFormat == StreamFormats.Sse => new OpenAiSseSurface(AudioEncoders.Create(speech.ResponseFormat, rate), rate),
-            _ => new EncodedAudioSurface(AudioEncoders.Create(speech.ResponseFormat, rate), rate),
+            _ when request!.StreamFormat == StreamFormats.Sse => new OpenAiSseSurface(AudioEncoders.Create(speech.ResponseFormat, rate, streamed: true), rate),
+            _ => new EncodedAudioSurface(AudioEncoders.Create(speech.ResponseFormat, rate, streamed: request.StreamFormat is not null), rate),
         };
         return new SpeechStreamResult(
             services.Pipeline, speech, output, services.FirstAudioTimeout, start, services.Labels(speech.Job.Model.Id, speech.Job.Priority));

@@ -5,8 +5,8 @@ namespace Mesh.Backend.Host;
 /// <summary>
 /// Times one stream as a real-time player would experience it: time to first audio, the gap before each later
 /// write, and underruns — a write that arrives after the audio already sent has finished playing. An encoder may
-/// hold samples back (FLAC until the end, AAC, MP3 and Opus a frame or so): they count as produced at once and as
-/// sent with the next write that carries bytes.
+/// hold samples back (whole FLAC until the end, AAC, MP3, Opus and streamed FLAC a frame or so): they count as
+/// produced at once and as sent with the next write that carries bytes.
 /// </summary>
 public sealed class StreamClock(long startTimestamp, int sampleRate, string[] labels)
 {

@@ -27,7 +27,7 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
 
     public static TheoryData<string> CompressedFormats() => [AudioFormats.Mp3, AudioFormats.Opus, AudioFormats.Aac, AudioFormats.Flac];
 
-    /// <summary>The compressed formats that flow while encoding; FLAC is written whole so its header is exact.</summary>
+    /// <summary>The compressed formats that flow while encoding; FLAC does only when asked, else it is written whole so its header is exact.</summary>
     public static TheoryData<string> StreamedFormats() => [AudioFormats.Mp3, AudioFormats.Opus, AudioFormats.Aac];
 
     public sealed class Mp3(ITestOutputHelper output)
@@ -56,6 +56,10 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
         [Theory]
         [MemberData(nameof(AllRates), MemberType = typeof(AudioEncoderTests))]
         public Task Round_trips_through_ffmpeg(int sampleRate) => RoundTripAsync(AudioFormats.Flac, sampleRate, output);
+
+        [Theory]
+        [MemberData(nameof(AllRates), MemberType = typeof(AudioEncoderTests))]
+        public Task Round_trips_through_ffmpeg_when_streamed(int sampleRate) => RoundTripAsync(AudioFormats.Flac, sampleRate, output, streamed: true);
     }
 
     [Theory]
@@ -245,12 +249,12 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
         Assert.Equal(bytes.Length, first.Length + second.Length);
     }
 
-    private static async Task RoundTripAsync(string format, int sampleRate, ITestOutputHelper output)
+    private static async Task RoundTripAsync(string format, int sampleRate, ITestOutputHelper output, bool streamed = false)
     {
         var input = TestSignal(sampleRate);
         byte[] encoded;
         Framing framing;
-        using (var encoder = AudioEncoders.Create(format, sampleRate))
+        using (var encoder = AudioEncoders.Create(format, sampleRate, streamed))
         {
             encoded = await EncodeInChunksAsync(encoder, input);
             framing = FramingOf(encoder);

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text;
@@ -35,15 +36,49 @@ public sealed class EncodedStreamLatencyTests(EncodedStreamLatencyTests.SlowBack
         // Before, ffmpeg's frames went out only with the next audio fed to it: what ffmpeg and its 64 KiB pipe held
         // when the first sentence's last chunk was written (up to 0.74 s of audio) waited for the second sentence.
         using var client = new HttpClient { BaseAddress = slow.Backend.Url };
-        var pcm = await ReceivedBeforeSecondSentenceAsync(client, "pcm", streamFormat);
-        var aac = await ReceivedBeforeSecondSentenceAsync(client, "aac", streamFormat);
+        var firstSentence = PcmSeconds((await ReceiveAsync(client, "pcm", streamFormat)).BeforeSecondSentence);
+        var aac = (await ReceiveAsync(client, "aac", streamFormat)).BeforeSecondSentence;
 
-        var firstSentence = pcm.Length / 2.0 / SampleRate;
         var frames = WholeAdtsFrames(aac);
         var decoded = frames.Length == 0 ? new DecodedAudio([], SampleRate) : await DecodedAudio.FfmpegDecodeAsync(frames, "aac");
         var aacSeconds = Math.Max(0, decoded.Samples.Length - AacEncoder.PrimingSamples) / (double)SampleRate;
         output.WriteLine($"{streamFormat}: first sentence {firstSentence:0.000} s as pcm, {aacSeconds:0.000} s decodable as aac");
         Assert.InRange(aacSeconds, firstSentence - AacHeldBackSeconds, firstSentence);
+    }
+
+    [Theory]
+    [InlineData("audio")]
+    [InlineData("sse")]
+    public async Task Flac_asked_as_a_stream_sends_the_first_sentence_before_the_second_is_synthesized(string streamFormat)
+    {
+        // Before, FLAC was written whole at the end whatever the request, so nothing came before the last sentence.
+        using var client = new HttpClient { BaseAddress = slow.Backend.Url };
+        var pcm = await ReceiveAsync(client, "pcm", streamFormat);
+        var flac = await ReceiveAsync(client, "flac", streamFormat);
+
+        var firstSentence = PcmSeconds(pcm.BeforeSecondSentence);
+        var early = flac.BeforeSecondSentence.Length == 0 ? 0 : (await DecodedAudio.FfmpegDecodeAsync(flac.BeforeSecondSentence, "flac")).DurationSeconds;
+        output.WriteLine($"{streamFormat}: first sentence {firstSentence:0.000} s as pcm, {early:0.000} s decodable as flac");
+        // libFLAC keeps the last partial block until more audio comes.
+        Assert.InRange(early, firstSentence - ((double)FlacEncoder.BlockSize(SampleRate) / SampleRate), firstSentence);
+
+        // The whole stream decodes to all of the text's audio, though its header does not say how long that is;
+        // espeak's output varies by a few milliseconds between runs.
+        var whole = await DecodedAudio.FfmpegDecodeAsync(flac.All, "flac");
+        Assert.InRange(whole.DurationSeconds, PcmSeconds(pcm.All) * 0.99, PcmSeconds(pcm.All) * 1.01);
+    }
+
+    [Fact]
+    public async Task Flac_not_asked_as_a_stream_is_written_whole_with_its_exact_length()
+    {
+        using var client = new HttpClient { BaseAddress = slow.Backend.Url };
+        var body = new { model = "tts-1", voice = "alloy", input = TwoSentences, response_format = "flac" };
+        using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), body);
+        var file = await response.Content.ReadAsByteArrayAsync();
+
+        // STREAMINFO follows "fLaC" and its block header; total samples are the low 36 bits of bytes 18..25.
+        var totalSamples = BinaryPrimitives.ReadUInt64BigEndian(file.AsSpan(18)) & 0xF_FFFF_FFFFUL;
+        Assert.Equal((ulong)(await DecodedAudio.FfmpegDecodeAsync(file, "flac")).Samples.Length, totalSamples);
     }
 
     [Fact]
@@ -70,8 +105,10 @@ public sealed class EncodedStreamLatencyTests(EncodedStreamLatencyTests.SlowBack
     private int[] FfmpegChildren() =>
         [.. ProcFs.Children(slow.Backend.Pid).Where(pid => ProcFs.CommandLine(pid).StartsWith("ffmpeg ", StringComparison.Ordinal))];
 
-    /// <summary>The audio bytes of a streamed response that arrived before the second sentence could exist.</summary>
-    private static async Task<byte[]> ReceivedBeforeSecondSentenceAsync(HttpClient client, string format, string streamFormat)
+    private static double PcmSeconds(byte[] pcm) => pcm.Length / 2.0 / SampleRate;
+
+    /// <summary>A streamed response's audio bytes: those that arrived before the second sentence could exist, and all.</summary>
+    private static async Task<(byte[] BeforeSecondSentence, byte[] All)> ReceiveAsync(HttpClient client, string format, string streamFormat)
     {
         var body = new { model = "tts-1", voice = "alloy", input = TwoSentences, response_format = format, stream_format = streamFormat };
         var clock = Stopwatch.StartNew();
@@ -80,14 +117,17 @@ public sealed class EncodedStreamLatencyTests(EncodedStreamLatencyTests.SlowBack
         response.EnsureSuccessStatusCode();
         await using var stream = await response.Content.ReadAsStreamAsync();
         using var received = new MemoryStream();
+        var early = 0;
         var buffer = new byte[64 * 1024];
         int read;
-        while ((read = await stream.ReadAsync(buffer)) > 0 && clock.Elapsed < SecondSentenceNotBefore)
+        while ((read = await stream.ReadAsync(buffer)) > 0)
         {
             received.Write(buffer, 0, read);
+            early = clock.Elapsed < SecondSentenceNotBefore ? (int)received.Length : early;
         }
 
-        return streamFormat == "sse" ? SseAudio(received.ToArray()) : received.ToArray();
+        var bytes = received.ToArray();
+        return streamFormat == "sse" ? (SseAudio(bytes[..early]), SseAudio(bytes)) : (bytes[..early], bytes);
     }
 
     /// <summary>The audio of the complete <c>speech.audio.delta</c> events in <paramref name="sse"/>.</summary>

@@ -16,7 +16,11 @@ public static class AudioEncoders
         format == AudioFormats.Opus && !OggOpusEncoder.SampleRates.Contains(sampleRate) ? OggOpusEncoder.GranuleRate : sampleRate;
 
     /// <summary>An encoder for audio at <paramref name="sampleRate"/>, which must be <see cref="EncodingSampleRate"/>'s answer.</summary>
-    public static IAudioEncoder Create(string format, int sampleRate)
+    /// <param name="streamed">
+    /// The client asked for a stream: FLAC then flows frame by frame with its length unknown, rather than whole with an
+    /// exact header. Every other format flows either way.
+    /// </param>
+    public static IAudioEncoder Create(string format, int sampleRate, bool streamed = false)
     {
         var encodingRate = EncodingSampleRate(format, sampleRate);
         if (encodingRate != sampleRate)
@@ -30,7 +34,7 @@ public static class AudioEncoders
             AudioFormats.Mp3 => new Mp3Encoder(sampleRate),
             AudioFormats.Opus => new OggOpusEncoder(sampleRate),
             AudioFormats.Aac => new AacEncoder(sampleRate),
-            AudioFormats.Flac => new FlacEncoder(sampleRate),
+            AudioFormats.Flac => new FlacEncoder(sampleRate, streamed),
             AudioFormats.Wav => new WavEncoder(sampleRate),
             AudioFormats.Pcm => new PcmEncoder(),
             _ => throw new ArgumentOutOfRangeException(nameof(format), format, "No encoder for this format."),

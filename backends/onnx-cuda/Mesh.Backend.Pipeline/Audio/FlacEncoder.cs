@@ -6,10 +6,10 @@ using Mesh.Contracts;
 namespace Mesh.Backend.Pipeline.Audio;
 
 /// <summary>
-/// Mono 16-bit FLAC through libFLAC's stream encoder, written to memory and handed out whole by <see cref="Finish"/>:
-/// libFLAC seeks back at the end to fill STREAMINFO with the total samples, frame sizes and MD5, so players and
-/// tools know the duration. FLAC is the archival format; the streamable ones (pcm, wav, mp3, opus, aac) flow as
-/// they are encoded.
+/// Mono 16-bit FLAC through libFLAC's stream encoder. Whole, it is written to memory and handed out by
+/// <see cref="Finish"/>: libFLAC seeks back at the end to fill STREAMINFO with the total samples, frame sizes and MD5,
+/// so players and tools know the duration. Streamed, each call hands out the frames it completed, and STREAMINFO
+/// says what FLAC allows a stream to leave unknown: the total samples, frame sizes and MD5 (decoders read to the end).
 /// </summary>
 public sealed unsafe class FlacEncoder : InProcessAudioEncoder
 {
@@ -17,14 +17,16 @@ public sealed unsafe class FlacEncoder : InProcessAudioEncoder
     private const uint CompressionLevel = 5;
 
     private readonly FlacEncoderHandle _encoder;
+    private readonly bool _streamed;
     private readonly MemoryStream _output = new();
     private GCHandle _outputHandle;
     private bool _begun;
     private bool _finished;
 
-    public FlacEncoder(int sampleRate)
+    public FlacEncoder(int sampleRate, bool streamed = false)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(sampleRate);
+        _streamed = streamed;
         _encoder = FlacNative.New();
         if (_encoder.IsInvalid)
         {
@@ -37,7 +39,7 @@ public sealed unsafe class FlacEncoder : InProcessAudioEncoder
             & FlacNative.SetSampleRate(_encoder, (uint)sampleRate) != 0
             & FlacNative.SetCompressionLevel(_encoder, CompressionLevel) != 0
             & FlacNative.SetBlocksize(_encoder, BlockSize(sampleRate)) != 0
-            & FlacNative.SetDoMd5(_encoder, 1) != 0;
+            & FlacNative.SetDoMd5(_encoder, streamed ? 0 : 1) != 0;
         if (!configured)
         {
             _encoder.Dispose();
@@ -63,14 +65,17 @@ public sealed unsafe class FlacEncoder : InProcessAudioEncoder
 
         _begun = true;
         _outputHandle = GCHandle.Alloc(_output);
-        var status = FlacNative.InitStream(_encoder, &Write, &Seek, &Tell, 0, GCHandle.ToIntPtr(_outputHandle));
+        // Without a seek callback libFLAC leaves STREAMINFO as it wrote it first, with the unknowns unknown.
+        var status = _streamed
+            ? FlacNative.InitStream(_encoder, &Write, null, null, 0, GCHandle.ToIntPtr(_outputHandle))
+            : FlacNative.InitStream(_encoder, &Write, &Seek, &Tell, 0, GCHandle.ToIntPtr(_outputHandle));
         if (status != FlacNative.InitStatusOk)
         {
             throw new InvalidOperationException($"FLAC__stream_encoder_init_stream failed with status {status}.");
         }
 
-        // "fLaC" and a provisional STREAMINFO are in memory now; they are rewritten when the stream ends.
-        return ReadOnlyMemory<byte>.Empty;
+        // "fLaC" and the first STREAMINFO are in memory now; a whole file's is rewritten when the stream ends.
+        return StreamedOutput();
     }
 
     protected override ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples)
@@ -102,7 +107,7 @@ public sealed unsafe class FlacEncoder : InProcessAudioEncoder
             ArrayPool<int>.Shared.Return(pcm);
         }
 
-        return ReadOnlyMemory<byte>.Empty;
+        return StreamedOutput();
     }
 
     protected override ReadOnlyMemory<byte> Finish()
@@ -115,6 +120,19 @@ public sealed unsafe class FlacEncoder : InProcessAudioEncoder
         }
 
         return _output.ToArray();
+    }
+
+    /// <summary>Streamed, the bytes written since the last call; whole, nothing until the end.</summary>
+    private ReadOnlyMemory<byte> StreamedOutput()
+    {
+        if (!_streamed || _output.Length == 0)
+        {
+            return ReadOnlyMemory<byte>.Empty;
+        }
+
+        var bytes = _output.ToArray();
+        _output.SetLength(0);
+        return bytes;
     }
 
     public override void Dispose()
