@@ -95,7 +95,7 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
     /// Passes every byte straight on (a sentence event is hundreds of KiB: holding one back until it is whole would delay
     /// it at the client) and remembers whether what went out ends on an event boundary (a blank line).
     /// </summary>
-    private sealed class EventBoundaryStream(Stream inner) : Stream
+    private sealed class EventBoundaryStream(Stream inner) : PassThroughStream(inner)
     {
         // The last two bytes passed on; an empty stream is on a boundary.
         private byte _secondLast = (byte)'\n';
@@ -103,23 +103,9 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
 
         public bool EndsOnEventBoundary => _secondLast == '\n' && _last == '\n';
 
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            await inner.WriteAsync(buffer, cancellationToken);
+            await Inner.WriteAsync(buffer, cancellationToken);
             var span = buffer.Span;
             if (span.Length >= 2)
             {
@@ -130,21 +116,6 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
                 (_secondLast, _last) = (_last, span[0]);
             }
         }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override void Flush() => inner.Flush();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     /// <summary>Passes everything through but remembers an abort instead of doing it.</summary>
