@@ -24,6 +24,16 @@ public class StreamBufferOptions
     /// </summary>
     [Range(MinBytes, MaxBytes)]
     public int SendBufferBytes { get; set; } = 256 * 1024;
+
+    /// <summary>
+    /// A stream whose write takes no slice of it for this long is ended (<see cref="WriteStallGuard"/>): once the
+    /// buffers above are full, a client that stops reading but stays connected would otherwise hold its request and its
+    /// slots until it leaves.
+    /// </summary>
+    [Range(1, 3600)]
+    public int StallTimeoutSeconds { get; set; } = 30;
+
+    public TimeSpan StallTimeout => TimeSpan.FromSeconds(StallTimeoutSeconds);
 }
 
 public static class StreamBufferRegistration

@@ -39,6 +39,10 @@ public static class BackendMetrics
         "mesh_tts_cancellations_total", "Requests whose client went away before the audio was complete; their queued and running work was stopped.",
         RequestLabels);
 
+    public static readonly Counter StalledStreams = Metrics.CreateCounter(
+        "mesh_tts_stalled_streams_total", "Streams ended because their client took none of the response for the stall timeout; their work was stopped.",
+        RequestLabels);
+
     public static readonly Histogram QueueWait = Metrics.CreateHistogram(
         "mesh_queue_wait_seconds",
         "Time a sentence waited in the backend's priority queue before a worker took it.",

@@ -64,7 +64,7 @@ public static class SpeechEndpoints
             _ => new EncodedAudioSurface(AudioEncoders.Create(speech.ResponseFormat, rate, streamed: request.StreamFormat is not null), rate),
         };
         return new SpeechStreamResult(
-            services.Pipeline, speech, output, services.FirstAudioTimeout, start, services.Labels(speech.Job.Model.Id, speech.Job.Priority));
+            services.Pipeline, speech, output, services.FirstAudioTimeout, services.StallTimeout, start, services.Labels(speech.Job.Model.Id, speech.Job.Priority));
     }
 
     private static async Task<ModelList> ListModelsAsync(ModelHost host, BackendOptions backend, CancellationToken cancellationToken)
@@ -94,13 +94,21 @@ public static class SpeechEndpoints
 
 /// <summary>What every speech surface needs, resolved once.</summary>
 public sealed class SpeechServices(
-    SpeechPreparation preparation, SpeechPipeline pipeline, ModelHost host, IOptions<EngineOptions> engine, IOptions<BackendOptions> backend)
+    SpeechPreparation preparation,
+    SpeechPipeline pipeline,
+    ModelHost host,
+    IOptions<EngineOptions> engine,
+    IOptions<BackendOptions> backend,
+    IOptions<StreamingSettings> streaming)
 {
     public SpeechPreparation Preparation => preparation;
 
     public SpeechPipeline Pipeline => pipeline;
 
     public TimeSpan FirstAudioTimeout => TimeSpan.FromSeconds(engine.Value.RequestTimeoutSeconds);
+
+    /// <summary>How long a stream's write may go without progress before the stream is ended.</summary>
+    public TimeSpan StallTimeout => streaming.Value.StallTimeout;
 
     /// <summary>Metric labels of a request: backend, variant, model, priority.</summary>
     public string[] Labels(string model, string priority) => [backend.Value.Name, backend.Value.Variant, model, priority];

@@ -9,10 +9,17 @@ namespace Mesh.Backend.Host;
 /// <summary>
 /// Runs a prepared request through the pipeline and streams it on one surface. Before the first byte a failure is
 /// still an error envelope (504 when no audio came within the timeout); after it the surface marks the failure or
-/// the connection is aborted. A client that leaves cancels the request's queued and running work.
+/// the connection is aborted. A client that leaves cancels the request's queued and running work, and so does one that
+/// stops reading for <paramref name="stallTimeout"/>, whose connection is aborted.
 /// </summary>
 public sealed partial class SpeechStreamResult(
-    SpeechPipeline pipeline, PreparedSpeech speech, ISpeechSurface surface, TimeSpan firstAudioTimeout, long startTimestamp, string[] labels)
+    SpeechPipeline pipeline,
+    PreparedSpeech speech,
+    ISpeechSurface surface,
+    TimeSpan firstAudioTimeout,
+    TimeSpan stallTimeout,
+    long startTimestamp,
+    string[] labels)
     : IResult
 {
     public async Task ExecuteAsync(HttpContext httpContext)
@@ -23,6 +30,7 @@ public sealed partial class SpeechStreamResult(
         var response = httpContext.Response;
         var clientGone = httpContext.RequestAborted;
         using var deadline = new FirstAudioDeadline(firstAudioTimeout, clientGone);
+        using var stall = new WriteStallGuard(stallTimeout, clientGone);
         var clock = new StreamClock(startTimestamp, speech.Job.OutputSampleRate, labels);
 
         try
@@ -37,6 +45,10 @@ public sealed partial class SpeechStreamResult(
 
             await WriteAsync(await surface.CompleteAsync(Usage(clock), clientGone));
             clock.OnComplete();
+        }
+        catch (OperationCanceledException) when (stall.Stalled)
+        {
+            StalledStreams.End(httpContext, logger, response.Headers[MeshHeaders.RequestId].ToString(), stallTimeout, labels);
         }
         catch (OperationCanceledException) when (clientGone.IsCancellationRequested)
         {
@@ -74,8 +86,11 @@ public sealed partial class SpeechStreamResult(
             }
 
             clock.OnWrite();
-            await response.Body.WriteAsync(output.Bytes, clientGone);
-            await response.Body.FlushAsync(clientGone);
+            await stall.WriteAsync(output.Bytes, async (slice, _, cancellationToken) =>
+            {
+                await response.Body.WriteAsync(slice, cancellationToken);
+                await response.Body.FlushAsync(cancellationToken);
+            });
         }
     }
 

@@ -36,6 +36,7 @@ public sealed class StreamClock(long startTimestamp, int sampleRate, string[] la
             // Rare-event counters start at 0 once a stream's labels are known, so their rates read 0 rather than no data.
             BackendMetrics.Underruns.WithLabels(labels).Publish();
             BackendMetrics.Cancellations.WithLabels(labels).Publish();
+            BackendMetrics.StalledStreams.WithLabels(labels).Publish();
             BackendMetrics.TimeToFirstAudio.WithLabels(labels).Observe(Stopwatch.GetElapsedTime(startTimestamp, now).TotalSeconds);
         }
         else

@@ -19,7 +19,8 @@ namespace Mesh.Backend.Host;
 /// per sentence a <c>sentence</c> event followed by binary PCM frames, then <c>done</c>. A bad message gets an
 /// <c>error</c> event and the connection stays usable; an oversized one closes it (1009); a failure inside a
 /// stream is an <c>error</c> event too, and a broken connection is closed with 1011. A connection on which no request
-/// runs or waits for <see cref="WebSocketSessionOptions.IdleTimeout"/> is closed with 1001.
+/// runs or waits for <see cref="WebSocketSessionOptions.IdleTimeout"/> is closed with 1001. A request whose client takes
+/// none of its stream for the stall timeout is ended with the connection (aborted: the client reads nothing).
 /// </summary>
 public static partial class WebSocketEndpoints
 {
@@ -285,27 +286,39 @@ public static partial class WebSocketEndpoints
         var clock = new StreamClock(start, job.OutputSampleRate, labels);
         var requestId = RequestIds.New();
         var sentences = 0;
-        await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Start, RequestId = requestId, SampleRate = job.OutputSampleRate }, connectionAborted);
         BackendMetrics.Requests.WithLabels([.. labels, "200"]).Inc();
         using var deadline = new FirstAudioDeadline(services.FirstAudioTimeout, cancellationToken);
+        using var stall = new WriteStallGuard(services.StallTimeout, connectionAborted);
         try
         {
+            await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Start, RequestId = requestId, SampleRate = job.OutputSampleRate }, stall);
             await foreach (var pipelineEvent in services.Pipeline.RunAsync(job, deadline.Token))
             {
                 switch (pipelineEvent)
                 {
                     case SentenceStarted sentence:
                         sentences++;
-                        await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Sentence, RequestId = requestId, Index = sentence.SentenceIndex, Text = sentence.Text }, connectionAborted);
+                        await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Sentence, RequestId = requestId, Index = sentence.SentenceIndex, Text = sentence.Text }, stall);
                         break;
                     case AudioProduced audio:
                         deadline.OnAudio();
                         clock.OnProduced(audio.Samples.Length);
                         clock.OnWrite();
-                        await socket.SendAsync(PcmEncoder.ToBytes(audio.Samples), WebSocketMessageType.Binary, true, connectionAborted);
+                        await SendAsync(socket, PcmEncoder.ToBytes(audio.Samples), WebSocketMessageType.Binary, stall);
                         break;
                 }
             }
+
+            clock.OnComplete();
+            await SendEventAsync(
+                socket,
+                new StreamEvent { Type = StreamEvent.Done, RequestId = requestId, Sentences = sentences, AudioSeconds = clock.AudioSeconds, SampleRate = job.OutputSampleRate },
+                stall);
+        }
+        catch (OperationCanceledException) when (stall.Stalled)
+        {
+            StalledStreams.End(context, logger, requestId, services.StallTimeout, labels);
+            throw;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -321,14 +334,7 @@ public static partial class WebSocketEndpoints
         {
             LogSynthesisFailed(logger, ex);
             await SendErrorAsync(socket, ApiError.Internal("Synthesis failed."), connectionAborted, requestId);
-            return;
         }
-
-        clock.OnComplete();
-        await SendEventAsync(
-            socket,
-            new StreamEvent { Type = StreamEvent.Done, RequestId = requestId, Sentences = sentences, AudioSeconds = clock.AudioSeconds, SampleRate = job.OutputSampleRate },
-            connectionAborted);
     }
 
     /// <summary>Reads one whole message; its type is null when it exceeds <see cref="MaxMessageBytes"/>.</summary>
@@ -357,8 +363,17 @@ public static partial class WebSocketEndpoints
         SendEventAsync(socket, StreamEvent.Failed(error) with { RequestId = requestId }, cancellationToken);
 
     private static async Task SendEventAsync(WebSocket socket, StreamEvent streamEvent, CancellationToken cancellationToken) =>
-        await socket.SendAsync(
-            JsonSerializer.SerializeToUtf8Bytes(streamEvent, ContractsJsonContext.Wire.StreamEvent), WebSocketMessageType.Text, true, cancellationToken);
+        await socket.SendAsync(Serialized(streamEvent), WebSocketMessageType.Text, true, cancellationToken);
+
+    /// <summary>An event of a running request, whose sends the request's stall guard bounds.</summary>
+    private static Task SendEventAsync(WebSocket socket, StreamEvent streamEvent, WriteStallGuard stall) =>
+        SendAsync(socket, Serialized(streamEvent), WebSocketMessageType.Text, stall);
+
+    /// <summary>One message, sent in frames of the guard's slices, so that a slow reader's progress is seen as it reads.</summary>
+    private static Task SendAsync(WebSocket socket, ReadOnlyMemory<byte> message, WebSocketMessageType type, WriteStallGuard stall) =>
+        stall.WriteAsync(message, (slice, last, cancellationToken) => socket.SendAsync(slice, type, last, cancellationToken));
+
+    private static byte[] Serialized(StreamEvent streamEvent) => JsonSerializer.SerializeToUtf8Bytes(streamEvent, ContractsJsonContext.Wire.StreamEvent);
 
     private static Counter.Child IdleCloses(BackendOptions backend) => BackendMetrics.WebSocketIdleCloses.WithLabels(backend.Name, backend.Variant);
 

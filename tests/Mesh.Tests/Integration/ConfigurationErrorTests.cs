@@ -13,6 +13,7 @@ public sealed class ConfigurationErrorTests
     [InlineData("WebSockets__IdleTimeout", "00:00:00", "WebSockets:IdleTimeout must be between 00:00:01 and 01:00:00")]
     [InlineData("WebSockets__IdleTimeout", "1.00:00:00", "WebSockets:IdleTimeout must be between 00:00:01 and 01:00:00")]
     [InlineData("Streaming__SendBufferBytes", "1024", "Streaming:SendBufferBytes must be between 4096 and 16777216")]
+    [InlineData("Streaming__StallTimeoutSeconds", "0", "Streaming:StallTimeoutSeconds must be between 1 and 3600")]
     public async Task A_refused_backend_setting_is_named_as_it_was_set(string name, string value, string expected)
     {
         var output = await RefusedStartAsync(RepoPaths.BackendDll, [], new Dictionary<string, string> { [name] = value });
@@ -23,6 +24,7 @@ public sealed class ConfigurationErrorTests
     [Theory]
     [InlineData("--Mesh:Discovery:RefreshMs=0", "Mesh:Discovery:RefreshMs must be between")]
     [InlineData("--Mesh:Streaming:SendBufferBytes=0", "Mesh:Streaming:SendBufferBytes must be between 4096 and 16777216")]
+    [InlineData("--Mesh:Streaming:StallTimeoutSeconds=3601", "Mesh:Streaming:StallTimeoutSeconds must be between 1 and 3600")]
     [InlineData("--Mesh:Streaming:BackendReceiveBufferBytes=33554432", "Mesh:Streaming:BackendReceiveBufferBytes must be between 4096 and 16777216")]
     public async Task A_refused_gateway_setting_is_named_as_it_was_set(string setting, string expected)
     {

@@ -124,14 +124,17 @@ public sealed class SlowReaderTests(SoloFleet fleet, ITestOutputHelper output) :
         }
     }
 
-    private async Task<double> BackendSumAsync(string prefix)
+    /// <summary>The sum of a host's series whose text starts with <paramref name="prefix"/>.</summary>
+    internal static async Task<double> MetricSumAsync(HostProcess host, string prefix)
     {
-        using var client = new HttpClient { BaseAddress = Backend.Url };
+        using var client = new HttpClient { BaseAddress = host.Url };
         return MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), prefix);
     }
 
+    private Task<double> BackendSumAsync(string prefix) => MetricSumAsync(Backend, prefix);
+
     /// <summary>The corpus's paragraphs, repeated, up to <paramref name="length"/> characters: minutes of audio.</summary>
-    private static string CorpusText(int length)
+    internal static string CorpusText(int length)
     {
         var paragraphs = File.ReadAllLines(Path.Combine(RepoPaths.Root, "corpus", "paragraphs-en.txt")).Where(line => line.Length > 0).ToArray();
         var text = paragraphs[0];

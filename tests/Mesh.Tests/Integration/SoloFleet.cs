@@ -1,11 +1,12 @@
 namespace Mesh.Tests.Integration;
 
 /// <summary>
-/// One real backend behind a gateway of its own, for tests that need a gateway configured apart (a subclass names its
-/// arguments) or the backend's counters to themselves.
+/// One real backend behind a gateway of its own, for tests that need a gateway or backend configured apart (a subclass
+/// names their arguments) or the backend's counters to themselves.
 /// </summary>
 public class SoloFleet : IAsyncLifetime
 {
+    private readonly string[] _backendArgs;
     private readonly string[] _gatewayArgs;
     private HostProcess? _backend;
     private HostProcess? _gateway;
@@ -16,7 +17,13 @@ public class SoloFleet : IAsyncLifetime
     }
 
     protected SoloFleet(params string[] gatewayArgs)
+        : this([], gatewayArgs)
     {
+    }
+
+    protected SoloFleet(string[] backendArgs, string[] gatewayArgs)
+    {
+        _backendArgs = backendArgs;
         _gatewayArgs = gatewayArgs;
     }
 
@@ -26,7 +33,7 @@ public class SoloFleet : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _backend = await MeshFleet.StartBackendAsync("b0");
+        _backend = await MeshFleet.StartBackendAsync("b0", "test", _backendArgs);
         _gateway = await MeshFleet.StartGatewayAsync([_backend.Url], _gatewayArgs);
         await _gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
     }
