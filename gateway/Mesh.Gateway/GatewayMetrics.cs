@@ -49,6 +49,9 @@ public static class GatewayMetrics
     public static readonly Counter StreamFailures = Metrics.CreateCounter(
         "mesh_stream_failures_total", "Streams whose backend failed after the first byte; the client saw a marked end.", "variant", "pool", "surface");
 
+    public static readonly Counter StalledStreams = Metrics.CreateCounter(
+        "mesh_stalled_streams_total", "Responses whose client took none of them for the stall timeout; the connection was aborted.", "variant", "pool");
+
     public static readonly Counter Ejections = Metrics.CreateCounter(
         "mesh_backend_ejections_total", "Times a backend was taken out of rotation for consecutive 5xx answers or failures.", "backend", "cluster");
 
@@ -94,5 +97,7 @@ public static class GatewayMetrics
         {
             StreamFailures.WithLabels(decision.Variant, decision.Pool, surface).Publish();
         }
+
+        StalledStreams.WithLabels(decision.Variant, decision.Pool).Publish();
     }
 }

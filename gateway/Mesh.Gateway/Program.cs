@@ -41,6 +41,7 @@ return ConfigurationErrors.Run(() =>
         proxy.UseMiddleware<FailoverMiddleware>();
         proxy.UseLoadBalancing();
         proxy.UsePassiveHealthChecks();
+        proxy.UseMiddleware<StalledClientMiddleware>();
         proxy.UseMiddleware<StreamEndMiddleware>();
         proxy.UseMiddleware<WebSocketRelayMiddleware>();
     });

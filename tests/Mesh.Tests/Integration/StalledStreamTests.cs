@@ -47,6 +47,30 @@ public sealed class StalledStreamTests(StalledStreamTests.StallFleet fleet, ITes
     }
 
     [Fact]
+    public async Task A_stalled_reader_through_the_gateway_frees_the_gateway_slot()
+    {
+        using var client = new HttpClient { BaseAddress = fleet.Gateway.Url };
+        var before = await SlowReaderTests.MetricSumAsync(fleet.Gateway, "mesh_stalled_streams_total{");
+        var failures = await SlowReaderTests.MetricSumAsync(fleet.Gateway, "mesh_stream_failures_total{");
+        using (await PostAsync(client, LongText, "sse"))
+        {
+            // The gateway admits one request at a time: the next one is served only once the stalled one is ended.
+            await Eventually.UntilAsync(
+                async () =>
+                {
+                    using var next = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Next.", response_format = "wav" });
+                    return next.StatusCode == HttpStatusCode.OK;
+                },
+                "the gateway did not free the stalled request's slot",
+                Bound);
+        }
+
+        Assert.True(await SlowReaderTests.MetricSumAsync(fleet.Gateway, "mesh_stalled_streams_total{") > before);
+        // The client stopped reading; the backend did not fail.
+        Assert.Equal(failures, await SlowReaderTests.MetricSumAsync(fleet.Gateway, "mesh_stream_failures_total{"));
+    }
+
+    [Fact]
     public async Task A_slow_but_steady_reader_gets_its_whole_stream()
     {
         var text = SlowReaderTests.CorpusText(400);

@@ -1,0 +1,72 @@
+using Mesh.Contracts;
+using Mesh.Contracts.Http;
+using Mesh.Gateway.Routing;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.Gateway.Streaming;
+
+/// <summary>
+/// Ends a proxied response whose client stopped reading but stays connected: each write to it must make progress within
+/// <see cref="StreamBufferOptions.StallTimeout"/> (<see cref="WriteStallGuard"/>), else the client's connection is
+/// aborted, which ends the request to the backend and frees the admission slot. A fast backend never notices such a
+/// client itself: its writes go into the gateway's buffers until they fill, and then its own guard ends the stream,
+/// which the gateway would not see while its write to the client blocks.
+/// </summary>
+public sealed partial class StalledClientMiddleware(
+    RequestDelegate next, IOptions<GatewayStreamBufferOptions> buffers, ILogger<StalledClientMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (context.WebSockets.IsWebSocketRequest)
+        {
+            await next(context);
+            return;
+        }
+
+        var body = context.Response.Body;
+        // The connection's own abort: the SSE stream end holds YARP's back, to write its error event first.
+        var lifetime = context.Features.GetRequiredFeature<IHttpRequestLifetimeFeature>();
+        var guarded = new StallGuardedStream(body, buffers.Value.StallTimeout, lifetime.Abort);
+        context.Response.Body = guarded;
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            context.Response.Body = body;
+        }
+
+        if (guarded.Stalled)
+        {
+            var decision = RouteDecision.Of(context);
+            GatewayMetrics.StalledStreams.WithLabels(decision?.Variant ?? "none", decision?.Pool ?? "none").Inc();
+            LogStalled(logger, context.Request.Headers[MeshHeaders.RequestId].ToString(), buffers.Value.StallTimeoutSeconds);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Request {RequestId}: the client took none of the stream for {StallSeconds} s; its connection is aborted")]
+    private static partial void LogStalled(ILogger logger, string requestId, int stallSeconds);
+
+    /// <summary>Writes through a <see cref="WriteStallGuard"/> per write; a stall aborts the connection.</summary>
+    private sealed class StallGuardedStream(Stream inner, TimeSpan timeout, Action abort) : PassThroughStream(inner)
+    {
+        public bool Stalled { get; private set; }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            using var guard = new WriteStallGuard(timeout, cancellationToken);
+            try
+            {
+                await guard.WriteAsync(buffer, (slice, _, sliceCancellation) => Inner.WriteAsync(slice, sliceCancellation));
+            }
+            catch (OperationCanceledException) when (guard.Stalled)
+            {
+                Stalled = true;
+                abort();
+                throw;
+            }
+        }
+    }
+}
