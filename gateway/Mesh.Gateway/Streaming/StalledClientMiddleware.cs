@@ -40,10 +40,16 @@ public sealed partial class StalledClientMiddleware(
 
         if (guarded.Stalled)
         {
-            var decision = RouteDecision.Of(context);
-            GatewayMetrics.StalledStreams.WithLabels(decision?.Variant ?? "none", decision?.Pool ?? "none").Inc();
-            LogStalled(logger, context.Request.Headers[MeshHeaders.RequestId].ToString(), buffers.Value.StallTimeoutSeconds);
+            CountStall(context, logger, buffers.Value.StallTimeoutSeconds);
         }
+    }
+
+    /// <summary>Counts and logs a stream cut for its stalled client; proxied responses and the WebSocket relay share it.</summary>
+    internal static void CountStall(HttpContext context, ILogger logger, int stallSeconds)
+    {
+        var decision = RouteDecision.Of(context);
+        GatewayMetrics.StalledStreams.WithLabels(decision?.Variant ?? "none", decision?.Pool ?? "none").Inc();
+        LogStalled(logger, context.Request.Headers[MeshHeaders.RequestId].ToString(), stallSeconds);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Request {RequestId}: the client took none of the stream for {StallSeconds} s; its connection is aborted")]
