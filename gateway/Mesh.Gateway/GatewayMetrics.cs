@@ -50,7 +50,7 @@ public static class GatewayMetrics
         "mesh_stream_failures_total", "Streams whose backend failed after the first byte; the client saw a marked end.", "variant", "pool", "surface");
 
     public static readonly Counter StalledStreams = Metrics.CreateCounter(
-        "mesh_stalled_streams_total", "Responses whose client took none of them for the stall timeout; the connection was aborted.", "variant", "pool");
+        "mesh_stalled_streams_total", "Proxied responses and WebSocket connections whose client took none of a write for the stall timeout; the connection was aborted.", "variant", "pool");
 
     public static readonly Counter Ejections = Metrics.CreateCounter(
         "mesh_backend_ejections_total", "Times a backend was taken out of rotation for consecutive 5xx answers or failures.", "backend", "cluster");

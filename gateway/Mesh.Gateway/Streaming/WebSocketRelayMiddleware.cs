@@ -20,12 +20,15 @@ namespace Mesh.Gateway.Streaming;
 /// A backend that refuses the handshake is reported like a refused HTTP request, so failover and passive health apply.
 /// The connection takes an admission slot only while the backend has a request of it to answer
 /// (<see cref="WebSocketAdmission"/>); a request shed for want of one gets an <c>error</c> event and is not forwarded.
+/// A client that stops reading but stays connected is cut as a proxied HTTP response's is (<see cref="StalledClientMiddleware"/>):
+/// while a send to it blocks, the relay reads nothing from the backend and would not see the backend end its side.
 /// </summary>
 public sealed partial class WebSocketRelayMiddleware(
     RequestDelegate next,
     AdmissionController admission,
     UnresponsiveBackends unresponsive,
     IOptionsMonitor<WebSocketRelayOptions> options,
+    IOptions<GatewayStreamBufferOptions> buffers,
     ILogger<WebSocketRelayMiddleware> logger)
 {
     private const int BufferBytes = 16 * 1024;
@@ -100,14 +103,22 @@ public sealed partial class WebSocketRelayMiddleware(
         // No cancellation tokens on the sockets: cancelling a pending receive aborts the socket, which would turn every
         // orderly close into a reset. Each side ends by a close frame or a failure instead; only a request's wait for an
         // admission slot is cancelled, when the connection ends.
-        using var clientSends = new ClientSends(client);
+        using var stall = new WriteStallGuard(buffers.Value.StallTimeout, context.RequestAborted);
+        using var clientSends = new ClientSends(client, stall);
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         var toBackend = ClientToBackendAsync(client, backend, connection, clientSends, context.RequestAborted, ending.Token);
         var toClient = BackendToClientAsync(backend, clientSends, connection, exchange);
         var first = await Task.WhenAny(toBackend, toClient);
         await ending.CancelAsync();
         var firstEnd = await first;
-        if (first == toClient && firstEnd == PumpEnd.Broken && client.State is WebSocketState.Open or WebSocketState.CloseReceived)
+        if (stall.Stalled)
+        {
+            // Nothing sent would reach the client: its connection is aborted, and the backend's request ends with it.
+            StalledClientMiddleware.CountStall(context, logger, buffers.Value.StallTimeoutSeconds);
+            context.Abort();
+            backend.Abort();
+        }
+        else if (first == toClient && firstEnd == PumpEnd.Broken && client.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
             // The backend died mid-stream: tell the client plainly instead of dropping the connection.
             var decision = RouteDecision.Of(context)!;
@@ -304,9 +315,10 @@ public sealed partial class WebSocketRelayMiddleware(
     /// <summary>
     /// The client socket's sends, one message at a time: the backend's messages (forwarded frame by frame), the gateway's
     /// own error events and its closes come from different tasks, and a WebSocket allows one send at a time and no
-    /// frame of another message inside a fragmented one.
+    /// frame of another message inside a fragmented one. Each send goes through the connection's stall guard, which one
+    /// send at a time uses; a stalled send aborts the socket.
     /// </summary>
-    private sealed class ClientSends(WebSocket socket) : IDisposable
+    private sealed class ClientSends(WebSocket socket, WriteStallGuard stall) : IDisposable
     {
         private readonly SemaphoreSlim _turn = new(1, 1);
 
@@ -326,7 +338,7 @@ public sealed partial class WebSocketRelayMiddleware(
             }
 
             beforeSending?.Invoke();
-            await socket.SendAsync(frame, type, endOfMessage, CancellationToken.None);
+            await SendGuardedAsync(frame, type, endOfMessage);
             if (endOfMessage)
             {
                 EndForwarding();
@@ -356,7 +368,7 @@ public sealed partial class WebSocketRelayMiddleware(
             await _turn.WaitAsync();
             try
             {
-                await socket.SendAsync(message, WebSocketMessageType.Text, true, CancellationToken.None);
+                await SendGuardedAsync(message, WebSocketMessageType.Text, true);
             }
             finally
             {
@@ -379,6 +391,10 @@ public sealed partial class WebSocketRelayMiddleware(
         }
 
         public void Dispose() => _turn.Dispose();
+
+        /// <summary>Sends in frames of the guard's slices, so that a slow reader's progress is seen as it reads.</summary>
+        private Task SendGuardedAsync(ReadOnlyMemory<byte> bytes, WebSocketMessageType type, bool endOfMessage) =>
+            stall.WriteAsync(bytes, (slice, last, cancellationToken) => socket.SendAsync(slice, type, endOfMessage && last, cancellationToken));
 
         private async Task CloseOutputAsync(WebSocketCloseStatus status, string? reason, CancellationToken cancellationToken)
         {

@@ -54,20 +54,29 @@ public sealed class StalledStreamTests(StalledStreamTests.StallFleet fleet, ITes
         var failures = await SlowReaderTests.MetricSumAsync(fleet.Gateway, "mesh_stream_failures_total{");
         using (await PostAsync(client, LongText, "sse"))
         {
-            // The gateway admits one request at a time: the next one is served only once the stalled one is ended.
-            await Eventually.UntilAsync(
-                async () =>
-                {
-                    using var next = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Next.", response_format = "wav" });
-                    return next.StatusCode == HttpStatusCode.OK;
-                },
-                "the gateway did not free the stalled request's slot",
-                Bound);
+            await AssertGatewayServesNextAsync();
         }
 
         Assert.True(await SlowReaderTests.MetricSumAsync(fleet.Gateway, "mesh_stalled_streams_total{") > before);
         // The client stopped reading; the backend did not fail.
         Assert.Equal(failures, await SlowReaderTests.MetricSumAsync(fleet.Gateway, "mesh_stream_failures_total{"));
+    }
+
+    [Fact]
+    public async Task A_websocket_client_through_the_gateway_that_reads_nothing_frees_the_gateway_slot()
+    {
+        var before = await SlowReaderTests.MetricSumAsync(fleet.Gateway, "mesh_stalled_streams_total{");
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new Uri($"ws://{fleet.Gateway.Url.Authority}/ws"), CancellationToken.None);
+        var request = JsonContent.Create(new { model = "tts-1", voice = "alloy", input = LongText });
+        await socket.SendAsync(await request.ReadAsByteArrayAsync(), WebSocketMessageType.Text, true, CancellationToken.None);
+
+        // Counted first: a next request sent at once could pass the stalled one on its way to admission.
+        await Eventually.UntilAsync(
+            async () => await SlowReaderTests.MetricSumAsync(fleet.Gateway, "mesh_stalled_streams_total{") > before,
+            "the gateway did not end the stalled WebSocket",
+            Bound);
+        await AssertGatewayServesNextAsync();
     }
 
     [Fact]
@@ -136,6 +145,20 @@ public sealed class StalledStreamTests(StalledStreamTests.StallFleet fleet, ITes
         Assert.Equal(0, await BackendSumAsync("mesh_queue_depth{"));
         using var next = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Next.", response_format = "wav" });
         Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+    }
+
+    /// <summary>The gateway admits one request at a time: the next one is served only once the stalled one is ended.</summary>
+    private async Task AssertGatewayServesNextAsync()
+    {
+        using var client = new HttpClient { BaseAddress = fleet.Gateway.Url };
+        await Eventually.UntilAsync(
+            async () =>
+            {
+                using var next = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Next.", response_format = "wav" });
+                return next.StatusCode == HttpStatusCode.OK;
+            },
+            "the gateway did not free the stalled request's slot",
+            Bound);
     }
 
     private Task<double> BackendSumAsync(string prefix) => SlowReaderTests.MetricSumAsync(fleet.Backend, prefix);
