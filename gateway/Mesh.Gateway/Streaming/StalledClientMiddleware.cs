@@ -54,25 +54,4 @@ public sealed partial class StalledClientMiddleware(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Request {RequestId}: the client took none of the stream for {StallSeconds} s; its connection is aborted")]
     private static partial void LogStalled(ILogger logger, string requestId, int stallSeconds);
-
-    /// <summary>Writes through a <see cref="WriteStallGuard"/> per write; a stall aborts the connection.</summary>
-    private sealed class StallGuardedStream(Stream inner, TimeSpan timeout, Action abort) : PassThroughStream(inner)
-    {
-        public bool Stalled { get; private set; }
-
-        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            using var guard = new WriteStallGuard(timeout, cancellationToken);
-            try
-            {
-                await guard.WriteAsync(buffer, (slice, _, sliceCancellation) => Inner.WriteAsync(slice, sliceCancellation));
-            }
-            catch (OperationCanceledException) when (guard.Stalled)
-            {
-                Stalled = true;
-                abort();
-                throw;
-            }
-        }
-    }
 }
