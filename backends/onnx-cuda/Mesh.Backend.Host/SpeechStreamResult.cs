@@ -30,7 +30,7 @@ public sealed partial class SpeechStreamResult(
         var response = httpContext.Response;
         var clientGone = httpContext.RequestAborted;
         using var deadline = new FirstAudioDeadline(firstAudioTimeout, clientGone);
-        using var stall = new WriteStallGuard(stallTimeout, clientGone);
+        using var stall = new WriteStallGuard(stallTimeout, httpContext.Abort);
         var clock = new StreamClock(startTimestamp, speech.Job.OutputSampleRate, labels);
 
         try
@@ -48,7 +48,7 @@ public sealed partial class SpeechStreamResult(
         }
         catch (OperationCanceledException) when (stall.Stalled)
         {
-            StalledStreams.End(httpContext, logger, response.Headers[MeshHeaders.RequestId].ToString(), stallTimeout, labels);
+            StalledStreams.Count(logger, response.Headers[MeshHeaders.RequestId].ToString(), stallTimeout, labels);
         }
         catch (OperationCanceledException) when (clientGone.IsCancellationRequested)
         {
@@ -86,11 +86,8 @@ public sealed partial class SpeechStreamResult(
             }
 
             clock.OnWrite();
-            await stall.WriteAsync(output.Bytes, async (slice, _, cancellationToken) =>
-            {
-                await response.Body.WriteAsync(slice, cancellationToken);
-                await response.Body.FlushAsync(cancellationToken);
-            });
+            // Kestrel's response stream flushes each write itself.
+            await stall.WriteAsync(response.Body, output.Bytes, clientGone);
         }
     }
 

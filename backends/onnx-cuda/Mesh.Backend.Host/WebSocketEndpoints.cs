@@ -288,23 +288,23 @@ public static partial class WebSocketEndpoints
         var sentences = 0;
         BackendMetrics.Requests.WithLabels([.. labels, "200"]).Inc();
         using var deadline = new FirstAudioDeadline(services.FirstAudioTimeout, cancellationToken);
-        using var stall = new WriteStallGuard(services.StallTimeout, connectionAborted);
+        using var stall = new WriteStallGuard(services.StallTimeout, context.Abort);
         try
         {
-            await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Start, RequestId = requestId, SampleRate = job.OutputSampleRate }, stall);
+            await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Start, RequestId = requestId, SampleRate = job.OutputSampleRate }, stall, connectionAborted);
             await foreach (var pipelineEvent in services.Pipeline.RunAsync(job, deadline.Token))
             {
                 switch (pipelineEvent)
                 {
                     case SentenceStarted sentence:
                         sentences++;
-                        await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Sentence, RequestId = requestId, Index = sentence.SentenceIndex, Text = sentence.Text }, stall);
+                        await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Sentence, RequestId = requestId, Index = sentence.SentenceIndex, Text = sentence.Text }, stall, connectionAborted);
                         break;
                     case AudioProduced audio:
                         deadline.OnAudio();
                         clock.OnProduced(audio.Samples.Length);
                         clock.OnWrite();
-                        await SendAsync(socket, PcmEncoder.ToBytes(audio.Samples), WebSocketMessageType.Binary, stall);
+                        await stall.SendAsync(socket, PcmEncoder.ToBytes(audio.Samples), WebSocketMessageType.Binary, true, connectionAborted);
                         break;
                 }
             }
@@ -313,11 +313,12 @@ public static partial class WebSocketEndpoints
             await SendEventAsync(
                 socket,
                 new StreamEvent { Type = StreamEvent.Done, RequestId = requestId, Sentences = sentences, AudioSeconds = clock.AudioSeconds, SampleRate = job.OutputSampleRate },
-                stall);
+                stall,
+                connectionAborted);
         }
         catch (OperationCanceledException) when (stall.Stalled)
         {
-            StalledStreams.End(context, logger, requestId, services.StallTimeout, labels);
+            StalledStreams.Count(logger, requestId, services.StallTimeout, labels);
             throw;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -366,12 +367,8 @@ public static partial class WebSocketEndpoints
         await socket.SendAsync(Serialized(streamEvent), WebSocketMessageType.Text, true, cancellationToken);
 
     /// <summary>An event of a running request, whose sends the request's stall guard bounds.</summary>
-    private static Task SendEventAsync(WebSocket socket, StreamEvent streamEvent, WriteStallGuard stall) =>
-        SendAsync(socket, Serialized(streamEvent), WebSocketMessageType.Text, stall);
-
-    /// <summary>One message, sent in frames of the guard's slices, so that a slow reader's progress is seen as it reads.</summary>
-    private static Task SendAsync(WebSocket socket, ReadOnlyMemory<byte> message, WebSocketMessageType type, WriteStallGuard stall) =>
-        stall.WriteAsync(message, (slice, last, cancellationToken) => socket.SendAsync(slice, type, last, cancellationToken));
+    private static ValueTask SendEventAsync(WebSocket socket, StreamEvent streamEvent, WriteStallGuard stall, CancellationToken cancellationToken) =>
+        stall.SendAsync(socket, Serialized(streamEvent), WebSocketMessageType.Text, true, cancellationToken);
 
     private static byte[] Serialized(StreamEvent streamEvent) => JsonSerializer.SerializeToUtf8Bytes(streamEvent, ContractsJsonContext.Wire.StreamEvent);
 

@@ -8,10 +8,10 @@ namespace Mesh.Gateway.Streaming;
 
 /// <summary>
 /// Ends a proxied response whose client stopped reading but stays connected: each write to it must make progress within
-/// <see cref="StreamBufferOptions.StallTimeout"/> (<see cref="WriteStallGuard"/>), else the client's connection is
-/// aborted, which ends the request to the backend and frees the admission slot. A fast backend never notices such a
-/// client itself: its writes go into the gateway's buffers until they fill, and then its own guard ends the stream,
-/// which the gateway would not see while its write to the client blocks.
+/// <see cref="StreamBufferOptions.StallTimeout"/> (one <see cref="WriteStallGuard"/> per response), else the client's
+/// connection is aborted, which ends the request to the backend and frees the admission slot. A fast backend never
+/// notices such a client itself: its writes go into the gateway's buffers until they fill, and then its own guard ends
+/// the stream, which the gateway would not see while its write to the client blocks.
 /// </summary>
 public sealed partial class StalledClientMiddleware(
     RequestDelegate next, IOptions<GatewayStreamBufferOptions> buffers, ILogger<StalledClientMiddleware> logger)
@@ -27,8 +27,8 @@ public sealed partial class StalledClientMiddleware(
         var body = context.Response.Body;
         // The connection's own abort: the SSE stream end holds YARP's back, to write its error event first.
         var lifetime = context.Features.GetRequiredFeature<IHttpRequestLifetimeFeature>();
-        var guarded = new StallGuardedStream(body, buffers.Value.StallTimeout, lifetime.Abort);
-        context.Response.Body = guarded;
+        using var stall = new WriteStallGuard(buffers.Value.StallTimeout, lifetime.Abort);
+        context.Response.Body = new StallGuardedStream(body, stall);
         try
         {
             await next(context);
@@ -38,7 +38,7 @@ public sealed partial class StalledClientMiddleware(
             context.Response.Body = body;
         }
 
-        if (guarded.Stalled)
+        if (stall.Stalled)
         {
             CountStall(context, logger, buffers.Value.StallTimeoutSeconds);
         }

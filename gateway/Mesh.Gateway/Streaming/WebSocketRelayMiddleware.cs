@@ -103,7 +103,7 @@ public sealed partial class WebSocketRelayMiddleware(
         // No cancellation tokens on the sockets: cancelling a pending receive aborts the socket, which would turn every
         // orderly close into a reset. Each side ends by a close frame or a failure instead; only a request's wait for an
         // admission slot is cancelled, when the connection ends.
-        using var stall = new WriteStallGuard(buffers.Value.StallTimeout, context.RequestAborted);
+        using var stall = new WriteStallGuard(buffers.Value.StallTimeout, context.Abort);
         using var clientSends = new ClientSends(client, stall);
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         var toBackend = ClientToBackendAsync(client, backend, connection, clientSends, context.RequestAborted, ending.Token);
@@ -113,9 +113,8 @@ public sealed partial class WebSocketRelayMiddleware(
         var firstEnd = await first;
         if (stall.Stalled)
         {
-            // Nothing sent would reach the client: its connection is aborted, and the backend's request ends with it.
+            // Nothing sent would reach the client, whose connection the guard aborted: the backend's request ends with it.
             StalledClientMiddleware.CountStall(context, logger, buffers.Value.StallTimeoutSeconds);
-            context.Abort();
             backend.Abort();
         }
         else if (first == toClient && firstEnd == PumpEnd.Broken && client.State is WebSocketState.Open or WebSocketState.CloseReceived)
@@ -315,8 +314,8 @@ public sealed partial class WebSocketRelayMiddleware(
     /// <summary>
     /// The client socket's sends, one message at a time: the backend's messages (forwarded frame by frame), the gateway's
     /// own error events and its closes come from different tasks, and a WebSocket allows one send at a time and no
-    /// frame of another message inside a fragmented one. Each send goes through the connection's stall guard, which one
-    /// send at a time uses; a stalled send aborts the socket.
+    /// frame of another message inside a fragmented one. Each send, closes included, goes through the connection's stall
+    /// guard, which one send at a time uses; a stalled send aborts the client's connection.
     /// </summary>
     private sealed class ClientSends(WebSocket socket, WriteStallGuard stall) : IDisposable
     {
@@ -392,9 +391,8 @@ public sealed partial class WebSocketRelayMiddleware(
 
         public void Dispose() => _turn.Dispose();
 
-        /// <summary>Sends in frames of the guard's slices, so that a slow reader's progress is seen as it reads.</summary>
-        private Task SendGuardedAsync(ReadOnlyMemory<byte> bytes, WebSocketMessageType type, bool endOfMessage) =>
-            stall.WriteAsync(bytes, (slice, last, cancellationToken) => socket.SendAsync(slice, type, endOfMessage && last, cancellationToken));
+        private ValueTask SendGuardedAsync(ReadOnlyMemory<byte> bytes, WebSocketMessageType type, bool endOfMessage) =>
+            stall.SendAsync(socket, bytes, type, endOfMessage, CancellationToken.None);
 
         private async Task CloseOutputAsync(WebSocketCloseStatus status, string? reason, CancellationToken cancellationToken)
         {
@@ -403,7 +401,7 @@ public sealed partial class WebSocketRelayMiddleware(
             {
                 if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
                 {
-                    await socket.CloseOutputAsync(status, reason, cancellationToken);
+                    await stall.CloseOutputAsync(socket, status, reason, cancellationToken);
                 }
             }
             finally
