@@ -38,7 +38,8 @@ public sealed class RawHttp : IAsyncDisposable
         return await connection.ReadResponseAsync(TimeSpan.FromSeconds(10));
     }
 
-    public Task WriteAsync(string text) => WriteAsync(Encoding.ASCII.GetBytes(text));
+    /// <summary>Writes each character as one byte (Latin-1), so that a test can send bytes that are not UTF-8.</summary>
+    public Task WriteAsync(string text) => WriteAsync(Encoding.Latin1.GetBytes(text));
 
     public async Task WriteAsync(byte[] bytes)
     {
