@@ -19,8 +19,10 @@ return ConfigurationErrors.Run(() =>
 
     var app = builder.Build();
     StartupLog.EffectiveConfiguration(app);
-    app.UseMiddleware<RequestIdMiddleware>();
     app.UseMiddleware<RequestCountingMiddleware>();
+    // Before the request id is added to the request's headers, so the limits see the head as the client sent it.
+    app.UseRequestHeadLimits();
+    app.UseMiddleware<RequestIdMiddleware>();
     if (app.Services.GetRequiredService<IOptions<CorsSettings>>().Value.AllowedOrigins.Count > 0)
     {
         // Before the key check: a browser's preflight carries no Authorization header.

@@ -4,7 +4,7 @@ namespace Mesh.Gateway;
 
 /// <summary>
 /// Gives every request an <c>X-Request-Id</c> (the caller's, if plain) that the backend sees and the client gets back,
-/// and notes its arrival: this middleware runs first.
+/// and notes its arrival: it runs before anything that times the request or reads the id.
 /// </summary>
 public sealed class RequestIdMiddleware(RequestDelegate next, ILogger<RequestIdMiddleware> logger)
 {

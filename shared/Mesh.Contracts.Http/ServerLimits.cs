@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -8,6 +9,9 @@ namespace Mesh.Contracts.Http;
 /// <summary>
 /// Applies <c>Kestrel:Limits</c> from configuration to the server. The slim host does not bind that section by itself,
 /// so without this the limits in appsettings.json would be silently ignored; an unknown key fails the start instead.
+/// The request head limits are enforced by <see cref="RequestHeadLimitsMiddleware"/>, which answers with the error
+/// envelope; Kestrel gets twice their room and reads header values byte for byte, so that its bare answers are left
+/// for heads beyond that.
 /// </summary>
 public static class ServerLimits
 {
@@ -15,7 +19,13 @@ public static class ServerLimits
 
     public static WebApplicationBuilder UseConfiguredServerLimits(this WebApplicationBuilder builder)
     {
-        builder.WebHost.ConfigureKestrel((context, options) => Apply(context.Configuration.GetSection(Section), options.Limits));
+        builder.WebHost.ConfigureKestrel((context, options) =>
+        {
+            Apply(context.Configuration.GetSection(Section), options.Limits);
+            RequestHeadLimits.Of(options.Limits).WidenForKestrel(options.Limits);
+            // Kestrel's default decoding answers a value that is not UTF-8 with a bare 400; Latin-1 takes any byte.
+            options.RequestHeaderEncodingSelector = _ => Encoding.Latin1;
+        });
         return builder;
     }
 

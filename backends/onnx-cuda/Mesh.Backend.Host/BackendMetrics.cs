@@ -6,6 +6,9 @@ namespace Mesh.Backend.Host;
 /// <summary>The backend's Prometheus series (names per the design's metric catalogue).</summary>
 public static class BackendMetrics
 {
+    /// <summary>The label value of a model or priority that is not known: no model loaded, a head refused before it was read.</summary>
+    public const string Unknown = "none";
+
     private static readonly string[] RequestLabels = ["backend", "variant", "model", "priority"];
 
     public static readonly Counter Requests = Metrics.CreateCounter(

@@ -11,6 +11,8 @@ return ConfigurationErrors.Run(() =>
     var app = builder.Build();
     StartupLog.EffectiveConfiguration(app);
     app.UseMiddleware<ResponseHeadersMiddleware>();
+    // A head refused for its size or encoding was never read as a request: its priority is not known.
+    app.UseRequestHeadLimits((context, error) => context.RequestServices.GetRequiredService<SpeechServices>().Count(error, BackendMetrics.Unknown));
     app.UseStatusCodePages(EmptyErrors.WriteEnvelopeAsync);
     app.UseWebSockets();
     app.MapHealthEndpoints();

@@ -123,6 +123,6 @@ public sealed class SpeechServices(
     public void Count(ApiError error, string priority)
     {
         var code = error.Status.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        BackendMetrics.Requests.WithLabels([.. Labels(host.ServedModelId ?? "none", priority), code]).Inc();
+        BackendMetrics.Requests.WithLabels([.. Labels(host.ServedModelId ?? BackendMetrics.Unknown, priority), code]).Inc();
     }
 }

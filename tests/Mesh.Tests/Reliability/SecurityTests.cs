@@ -20,7 +20,20 @@ public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured)
     private const string EvilOrigin = "http://evil.example";
     private static readonly string[] NotFoundCodes = ["unknown_url", "method_not_allowed"];
 
+    /// <summary>What is wrong with a request head: one byte or line over a configured limit, or a header value that is not UTF-8.</summary>
+    public enum HeadFault
+    {
+        RequestLine,
+        HeaderBytes,
+        HeaderCount,
+        NotUtf8,
+    }
+
     public static TheoryData<string> WebSocketPaths => new(["/ws", "/v1/audio/speech/ws"]);
+
+    public static TheoryData<Target, HeadFault> HeadFaults => HeadCases(Enum.GetValues<HeadFault>());
+
+    public static TheoryData<Target, HeadFault> HeadLimitFaults => HeadCases([HeadFault.RequestLine, HeadFault.HeaderBytes, HeadFault.HeaderCount]);
 
     [Fact]
     public void Limits_in_appsettings_are_the_documented_ones()
@@ -49,13 +62,56 @@ public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured)
     }
 
     [Theory]
-    [InlineData(Target.Gateway, 17 * 1024)]
-    [InlineData(Target.Backend, 33 * 1024)]
-    public async Task Oversized_request_headers_get_431(Target target, int headerBytes)
+    [MemberData(nameof(HeadFaults))]
+    public async Task A_head_over_a_configured_limit_gets_its_status_and_the_envelope_and_is_counted(Target target, HeadFault fault)
     {
-        var response = await RawHttp.SendAsync(UrlOf(target), $"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: {new string('a', headerBytes)}\r\n\r\n");
+        var limits = HeadLimitsOf(target);
+        (int Status, string? Param, string Code, string[] Said) expected = fault switch
+        {
+            HeadFault.RequestLine => (414, null, "request_line_too_long", [$"{limits.MaxRequestLineSize + 1} bytes", $"{limits.MaxRequestLineSize} bytes"]),
+            HeadFault.HeaderBytes => (431, null, "request_headers_too_large", [$"{limits.MaxRequestHeadersTotalSize + 1} bytes", $"{limits.MaxRequestHeadersTotalSize} bytes"]),
+            HeadFault.HeaderCount => (431, null, "request_headers_too_large", [$"{limits.MaxRequestHeaderCount + 1} header lines", $"is {limits.MaxRequestHeaderCount}."]),
+            _ => (400, "X-Filler", "invalid_encoding", ["byte 1 (0xC3)"]),
+        };
+        var counted = await RefusalsCountedAsync(target, expected.Status);
 
-        Assert.Equal(431, response.Status);
+        var response = await RawHttp.SendAsync(UrlOf(target), Head(limits, fault, over: true));
+
+        Assert.Equal(expected.Status, response.Status);
+        Assert.True(response.Headers.ContainsKey(MeshHeaders.RequestId), "no X-Request-Id");
+        var error = ErrorEnvelopeAssert.IsEnvelope(response.Text);
+        ErrorEnvelopeAssert.Says(error, expected.Param, expected.Code);
+        Assert.All(expected.Said, words => Assert.Contains(words, error.GetProperty("message").GetString(), StringComparison.Ordinal));
+        // The gateway counts once the answer is written, a moment after the client has it.
+        await Eventually.UntilAsync(async () => await RefusalsCountedAsync(target, expected.Status) == counted + 1, $"the {expected.Status} was not counted once");
+    }
+
+    [Theory]
+    [MemberData(nameof(HeadLimitFaults))]
+    public async Task A_head_at_a_configured_limit_is_served(Target target, HeadFault fault)
+    {
+        var response = await RawHttp.SendAsync(UrlOf(target), Head(HeadLimitsOf(target), fault, over: false));
+
+        Assert.True(response.Status == 200, $"{fault} at the limit: {response.Status} {response.Text}");
+    }
+
+    [Theory]
+    [InlineData(Target.Gateway)]
+    [InlineData(Target.Backend)]
+    public async Task A_utf8_header_value_reaches_the_api_as_the_text_it_encodes(Target target)
+    {
+        var body = Encoding.UTF8.GetBytes(BadInputCatalogue.Body());
+        var priority = Encoding.Latin1.GetString(Encoding.UTF8.GetBytes("\u00FCrgent"));
+
+        var response = await RawHttp.SendAsync(
+            UrlOf(target),
+            $"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\nX-Priority: {priority}\r\n\r\n",
+            body);
+
+        Assert.Equal(400, response.Status);
+        var error = ErrorEnvelopeAssert.IsEnvelope(response.Text);
+        ErrorEnvelopeAssert.Says(error, MeshHeaders.Priority, "invalid_value");
+        Assert.Contains("'\u00FCrgent'", error.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -70,16 +126,6 @@ public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured)
 
         using var response = await client.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-    }
-
-    [Theory]
-    [InlineData(Target.Gateway, 5000)]
-    [InlineData(Target.Backend, 9000)]
-    public async Task Oversized_request_line_gets_414(Target target, int queryBytes)
-    {
-        var response = await RawHttp.SendAsync(UrlOf(target), $"GET /healthz?{new string('a', queryBytes)} HTTP/1.1\r\nHost: x\r\n\r\n");
-
-        Assert.Equal(414, response.Status);
     }
 
     [Fact]
@@ -335,6 +381,52 @@ public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured)
     }
 
     private Uri UrlOf(Target target) => target == Target.Gateway ? fleet.Gateway.Url : fleet.Backends[0].Url;
+
+    private static RequestHeadLimits HeadLimitsOf(Target target) =>
+        RequestHeadLimits.Of(LimitsOf(target == Target.Gateway ? "gateway/Mesh.Gateway/appsettings.json" : "backends/onnx-cuda/Mesh.Backend.Host/appsettings.json"));
+
+    private static TheoryData<Target, HeadFault> HeadCases(HeadFault[] faults)
+    {
+        var data = new TheoryData<Target, HeadFault>();
+        foreach (var target in Enum.GetValues<Target>())
+        {
+            foreach (var fault in faults)
+            {
+                data.Add(target, fault);
+            }
+        }
+
+        return data;
+    }
+
+    /// <summary>
+    /// A <c>GET /v1/models</c> head that is exactly at the limit <paramref name="fault"/> names, or one byte or header line
+    /// over it (each line counted with its CRLF, as Kestrel counts them); for <see cref="HeadFault.NotUtf8"/>, a header
+    /// value with the byte 0xC3 followed by one that cannot continue it.
+    /// </summary>
+    private static string Head(RequestHeadLimits limits, HeadFault fault, bool over)
+    {
+        const string Host = "Host: x\r\n";
+        var extra = over ? 1 : 0;
+        return fault switch
+        {
+            HeadFault.RequestLine =>
+                $"GET /v1/models?{new string('a', limits.MaxRequestLineSize + extra - "GET /v1/models? HTTP/1.1\r\n".Length)} HTTP/1.1\r\n{Host}\r\n",
+            HeadFault.HeaderBytes =>
+                $"GET /v1/models HTTP/1.1\r\n{Host}X-Filler: {new string('a', limits.MaxRequestHeadersTotalSize + extra - Host.Length - "X-Filler: \r\n".Length)}\r\n\r\n",
+            HeadFault.HeaderCount =>
+                $"GET /v1/models HTTP/1.1\r\n{Host}{string.Concat(Enumerable.Range(1, limits.MaxRequestHeaderCount - 1 + extra).Select(i => $"X-Filler-{i}: a\r\n"))}\r\n",
+            _ => $"GET /v1/models HTTP/1.1\r\n{Host}X-Filler: a\u00C3(\r\n\r\n",
+        };
+    }
+
+    /// <summary>Head refusals of <paramref name="status"/> counted: at the gateway unrouted (variant, pool and priority <c>none</c>), at the backend of no priority.</summary>
+    private async Task<double> RefusalsCountedAsync(Target target, int status)
+    {
+        using var client = new HttpClient { BaseAddress = UrlOf(target) };
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        return MetricsText.Sum(metrics, "mesh_requests_total{", $"priority=\"none\",code=\"{status}\"");
+    }
 
     private static KestrelServerLimits LimitsOf(string appsettings)
     {
