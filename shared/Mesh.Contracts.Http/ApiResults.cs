@@ -12,7 +12,9 @@ public static class ApiResults
 
     public static Task WriteErrorAsync(HttpContext context, ApiError error) => Error(error).ExecuteAsync(context);
 
-    public static ApiError UnknownUrl() => ApiError.NotFound("No such endpoint.", null, "unknown_url");
+    /// <summary>404 naming the method and path asked for, so a client can see which of its calls went astray.</summary>
+    public static ApiError UnknownUrl(string method, string path) =>
+        ApiError.NotFound($"No such endpoint: {method} {path}.", null, "unknown_url");
 
     /// <summary><c>GET /v1/models/{id}</c> from the list this host serves: the model, or 404 as OpenAI answers it.</summary>
     public static IResult Model(ModelList models, string id) => models.Find(id) is { } model

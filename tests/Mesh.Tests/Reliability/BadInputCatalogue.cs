@@ -11,7 +11,7 @@ public enum Target
     Backend,
 }
 
-/// <summary>One bad HTTP request and the precise answer it must get.</summary>
+/// <summary>One bad HTTP request and the precise answer it must get (and its message, where the case fixes one).</summary>
 public sealed record HttpCase(
     string Name,
     string Method,
@@ -24,7 +24,8 @@ public sealed record HttpCase(
     string? ContentType = "application/json",
     Target Target = Target.Gateway,
     bool Chunked = false,
-    IReadOnlyDictionary<string, string>? Headers = null)
+    IReadOnlyDictionary<string, string>? Headers = null,
+    string? Message = null)
 {
     public override string ToString() => Name;
 }
@@ -222,6 +223,7 @@ public static class BadInputCatalogue
         yield return Unknown("unknown: /etc/passwd", "/etc/passwd");
         yield return Unknown("unknown: a file-like path", "/v1/audio/speech.json");
         yield return Unknown("unknown: under the speech route", "/v1/audio/speech/nothing", "POST");
+        yield return Unknown("unknown: OpenAI's path without /v1", "/audio/speech", "POST");
         yield return new HttpCase("ws: plain GET on /ws", "GET", "/ws", null, 400, null, "websocket_required", ContentType: null);
         yield return new HttpCase("ws: plain GET on /v1/audio/speech/ws", "GET", "/v1/audio/speech/ws", null, 400, null, "websocket_required", ContentType: null);
         yield return new HttpCase("ws: POST on /ws", "POST", "/ws", Utf8(Body()), 400, null, "websocket_required");
@@ -238,6 +240,7 @@ public static class BadInputCatalogue
         yield return new HttpCase("backend: an unknown model id", "GET", "/v1/models/tts-9", null, 404, "model", "model_not_found", Target: Target.Backend);
         yield return Method("backend: POST metrics", "POST", "/metrics") with { Target = Target.Backend };
         yield return Unknown("backend: unknown path", "/v1/nothing") with { Target = Target.Backend };
+        yield return Unknown("backend: OpenAI's path without /v1", "/audio/speech", "POST") with { Target = Target.Backend };
         yield return Bad("backend: unclosed array", Speech, "[", null, "invalid_json") with { Target = Target.Backend };
         yield return new HttpCase("backend: text/plain", "POST", PcmStream, Utf8(Body()), 415, null, "unsupported_media_type", ContentType: "text/plain", Target: Target.Backend);
         yield return new HttpCase("backend: charset iso-8859-1", "POST", Speech, Latin1(Body()), 415, null, "unsupported_charset", ContentType: "application/json; charset=iso-8859-1", Target: Target.Backend);
@@ -278,8 +281,10 @@ public static class BadInputCatalogue
     private static HttpCase Method(string name, string method, string path, string? body = null) =>
         new(name, method, path, body is null ? null : Utf8(body), 405, null, "method_not_allowed", ContentType: body is null ? null : "application/json");
 
+    /// <summary>An unknown path: the message names the method and the path as sent.</summary>
     private static HttpCase Unknown(string name, string path, string method = "GET") =>
-        new(name, method, path, method == "GET" ? null : Utf8(Body()), 404, null, "unknown_url", ContentType: method == "GET" ? null : "application/json");
+        new(name, method, path, method == "GET" ? null : Utf8(Body()), 404, null, "unknown_url", ContentType: method == "GET" ? null : "application/json",
+            Message: $"No such endpoint: {method} {path}.");
 
     private static HttpCase WithHeader(HttpCase c, string name, string value) =>
         c with { Headers = new Dictionary<string, string>(c.Headers ?? new Dictionary<string, string>()) { [name] = value } };

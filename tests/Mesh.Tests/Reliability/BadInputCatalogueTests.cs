@@ -73,7 +73,13 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
 
         Assert.True(badCase.Status == (int)result.Status, $"{name}: expected {badCase.Status}, got {(int)result.Status}: {result.Body}");
         Assert.Equal("application/json", result.MediaType);
-        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsEnvelope(result.Body), badCase.Type, badCase.Param, badCase.Code);
+        var error = ErrorEnvelopeAssert.IsEnvelope(result.Body);
+        ErrorEnvelopeAssert.Says(error, badCase.Type, badCase.Param, badCase.Code);
+        if (badCase.Message is { } message)
+        {
+            Assert.Equal(message, error.GetProperty("message").GetString());
+        }
+
         if (result.Status == HttpStatusCode.MethodNotAllowed)
         {
             Assert.True(result.HasAllow, "405 without Allow");
