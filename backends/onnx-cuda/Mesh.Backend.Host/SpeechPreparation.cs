@@ -107,7 +107,7 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
         if (request.SampleRate is { } requested && requested != outputRate)
         {
             return Fail(ApiError.InvalidRequest(
-                $"response_format '{format}' cannot carry {requested} Hz; it codes {string.Join(", ", OggOpusEncoder.SampleRates)} Hz.",
+                $"response_format '{format}' cannot carry {requested} Hz; it takes sample_rate {string.Join(", ", AudioEncoders.RequestableSampleRates(format))}.",
                 "sample_rate",
                 "unsupported_value"));
         }

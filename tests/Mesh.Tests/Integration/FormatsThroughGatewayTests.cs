@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.RegularExpressions;
 using Mesh.Contracts;
 
 namespace Mesh.Tests.Integration;
@@ -47,14 +49,29 @@ public sealed class FormatsThroughGatewayTests(MeshFleet fleet)
     }
 
     [Fact]
-    public async Task Opus_refuses_a_rate_it_cannot_code()
+    public async Task Opus_refuses_a_rate_it_cannot_code_and_names_exactly_the_rates_it_takes()
     {
+        const int Refused = 22050;
         using var client = fleet.CreateGatewayClient();
-        using var response = await client.PostAsJsonAsync(
-            new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = Text, response_format = "opus", sample_rate = 22050 });
+        using var response = await OpusAsync(client, Refused);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error;
+        Assert.Equal(("sample_rate", "unsupported_value"), (error.Param, error.Code));
+        var named = Regex.Matches(error.Message, @"\b\d{4,5}\b").Select(m => int.Parse(m.Value, CultureInfo.InvariantCulture)).Where(r => r != Refused).ToHashSet();
+        Assert.NotEmpty(named);
+        // A rate the message offers must work, and every rate the API offers that works must be in the message.
+        foreach (var rate in AudioFormats.SampleRates.Union(named))
+        {
+            using var attempt = await OpusAsync(client, rate);
+            Assert.True(
+                named.Contains(rate) == (attempt.StatusCode == HttpStatusCode.OK),
+                $"{rate} Hz: {(named.Contains(rate) ? "named" : "not named")} in \"{error.Message}\", answered {(int)attempt.StatusCode}");
+        }
     }
+
+    private static Task<HttpResponseMessage> OpusAsync(HttpClient client, int rate) => client.PostAsJsonAsync(
+        new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Hi.", response_format = "opus", sample_rate = rate });
 
     [Theory]
     [InlineData("/v1/audio/speech", "pcm", null, true)]

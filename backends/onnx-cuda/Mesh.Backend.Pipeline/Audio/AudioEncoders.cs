@@ -15,6 +15,13 @@ public static class AudioEncoders
     public static int EncodingSampleRate(string format, int sampleRate) =>
         format == AudioFormats.Opus && !OggOpusEncoder.SampleRates.Contains(sampleRate) ? OggOpusEncoder.GranuleRate : sampleRate;
 
+    /// <summary>
+    /// The API's sample rates that <paramref name="format"/> carries as they are: those a request may name with it. For
+    /// Opus that leaves out 12 kHz, which it codes but the API does not offer.
+    /// </summary>
+    public static IEnumerable<int> RequestableSampleRates(string format) =>
+        AudioFormats.SampleRates.Where(rate => EncodingSampleRate(format, rate) == rate);
+
     /// <summary>An encoder for audio at <paramref name="sampleRate"/>, which must be <see cref="EncodingSampleRate"/>'s answer.</summary>
     /// <param name="streamed">
     /// The client asked for a stream: FLAC then flows frame by frame with its length unknown, rather than whole with an
