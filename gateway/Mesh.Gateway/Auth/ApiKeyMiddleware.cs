@@ -15,6 +15,9 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
 {
     public const string ClientHeader = "X-Mesh-Client";
 
+    private const string InvalidKey = "invalid_api_key";
+    private const string RevokedKey = "revoked_api_key";
+
     // The open paths are listed rather than the API's: a path left off this list needs a key however it is spelled, so
     // one the routes accept in another letter case or with a trailing slash cannot skip the key or its rate limit.
     private static readonly FrozenSet<string> OpenPaths =
@@ -34,6 +37,11 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
             if (retryAfter is { } wait)
             {
                 context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            }
+
+            if (error.Status == StatusCodes.Status401Unauthorized)
+            {
+                context.Response.Headers.WWWAuthenticate = ChallengeFor(error);
             }
 
             GatewayMetrics.AuthFailures.WithLabels(error.Code ?? "unknown").Inc();
@@ -71,13 +79,13 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
         var key = keys.Find(authorization["Bearer ".Length..].Trim());
         if (key is null)
         {
-            return Unauthorized("Incorrect API key provided.", "invalid_api_key");
+            return Unauthorized("Incorrect API key provided.", InvalidKey);
         }
 
         var entry = key.Entry;
         if (entry.Revoked)
         {
-            return Unauthorized("This API key has been revoked.", "revoked_api_key");
+            return Unauthorized("This API key has been revoked.", RevokedKey);
         }
 
         if (!key.Bucket.TryTake(out var wait))
@@ -96,4 +104,11 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
 
     private static ApiError Unauthorized(string message, string code) =>
         new(StatusCodes.Status401Unauthorized, message, ErrorTypes.Authentication, null, code);
+
+    /// <summary>
+    /// The challenge every 401 must carry (RFC 9110 §11.6.1), in RFC 6750's form: a key that was sent and refused is an
+    /// <c>invalid_token</c>; a request without one gets the bare scheme, as §3.1 asks.
+    /// </summary>
+    private static string ChallengeFor(ApiError error) =>
+        error.Code is InvalidKey or RevokedKey ? "Bearer error=\"invalid_token\"" : "Bearer";
 }

@@ -247,10 +247,18 @@ public sealed class GatewayPolicyTests
         }
     }
 
+    /// <summary>The code of a refusal; a 401 must challenge for a bearer token (RFC 6750), naming a refused key as invalid.</summary>
     private static async Task<string?> RejectionAsync(HttpClient client, string? key, HttpStatusCode expected)
     {
         using var response = await SpeakAsync(client, key);
         Assert.Equal(expected, response.StatusCode);
+        if (expected == HttpStatusCode.Unauthorized)
+        {
+            var challenge = Assert.Single(response.Headers.WwwAuthenticate);
+            Assert.Equal("Bearer", challenge.Scheme);
+            Assert.Equal(key is null ? null : "error=\"invalid_token\"", challenge.Parameter);
+        }
+
         return (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code;
     }
 
