@@ -40,4 +40,14 @@ public static class PriorityClasses
     public const string Batch = "batch";
 
     public static readonly IReadOnlyList<string> All = [Realtime, Batch];
+
+    /// <summary>
+    /// The error for an <c>X-Priority</c> header that names no class, or null when the header is absent or valid: one
+    /// message for the gateway and the backends, on HTTP requests and WebSocket upgrades alike.
+    /// </summary>
+    public static ApiError? HeaderError(string? header) =>
+        header is null || All.Contains(header)
+            ? null
+            : ApiError.InvalidRequest(
+                $"X-Priority '{header}' is not valid; expected one of: {string.Join(", ", All)}.", MeshHeaders.Priority, "invalid_value");
 }

@@ -41,12 +41,9 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
     public async Task<Preparation> PrepareAsync(
         SpeechRequest request, SurfaceDefaults defaults, string? headerPriority, CancellationToken cancellationToken)
     {
-        if (headerPriority is not null && !PriorityClasses.All.Contains(headerPriority))
+        if (PriorityClasses.HeaderError(headerPriority) is { } priorityError)
         {
-            return Fail(ApiError.InvalidRequest(
-                $"X-Priority '{headerPriority}' is not valid; expected one of: {string.Join(", ", PriorityClasses.All)}.",
-                MeshHeaders.Priority,
-                "invalid_value"));
+            return Fail(priorityError);
         }
 
         if (request.Model is null && defaults.RequiresModel)

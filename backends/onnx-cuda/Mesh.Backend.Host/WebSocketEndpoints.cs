@@ -56,6 +56,13 @@ public static partial class WebSocketEndpoints
             return ApiResults.Error(ApiError.InvalidRequest("This endpoint speaks WebSocket; send an upgrade request.", null, "websocket_required"));
         }
 
+        // The header is the connection's class, so a bad one is refused before the upgrade, as the gateway refuses it,
+        // rather than failing every request sent on the connection.
+        if (PriorityClasses.HeaderError(context.Request.Headers[MeshHeaders.Priority].FirstOrDefault()) is { } priorityError)
+        {
+            return ApiResults.Error(priorityError);
+        }
+
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
         try
         {

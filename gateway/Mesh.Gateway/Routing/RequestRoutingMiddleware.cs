@@ -78,13 +78,11 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
 
     private static string Classify(HttpRequest request, RoutingFields fields, ClientIdentity identity, bool isWholeFile, out ApiError? error)
     {
-        error = null;
         var surfaceDefault = isWholeFile ? PriorityClasses.Batch : PriorityClasses.Realtime;
         var header = request.Headers[MeshHeaders.Priority].FirstOrDefault();
-        if (header is not null && !PriorityClasses.All.Contains(header))
+        error = PriorityClasses.HeaderError(header);
+        if (error is not null)
         {
-            error = ApiError.InvalidRequest(
-                $"X-Priority '{header}' is not valid; expected one of: {string.Join(", ", PriorityClasses.All)}.", MeshHeaders.Priority, "invalid_value");
             return surfaceDefault;
         }
 

@@ -106,6 +106,25 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
 
     [Theory]
     [MemberData(nameof(WebSocketPathData))]
+    public async Task A_websocket_upgrade_with_a_bad_priority_gets_the_same_400_from_gateway_and_backend(string path)
+    {
+        var upgrade = RawHttp.WebSocketUpgrade(path, MeshHeaders.Priority, "urgent");
+        var messages = new List<string?>();
+        foreach (var server in new[] { fleet.Gateway.Url, fleet.Backends[0].Url })
+        {
+            var response = await RawHttp.SendAsync(server, upgrade);
+
+            Assert.True(response.Status == 400, $"{server}: expected 400, got {response.Status}");
+            var error = ErrorEnvelopeAssert.IsEnvelope(response.Text);
+            ErrorEnvelopeAssert.Says(error, MeshHeaders.Priority, "invalid_value");
+            messages.Add(error.GetProperty("message").GetString());
+        }
+
+        Assert.Equal(messages[0], messages[1]);
+    }
+
+    [Theory]
+    [MemberData(nameof(WebSocketPathData))]
     public async Task Oversized_websocket_message_closes_with_1009(string path)
     {
         using var socket = await ConnectAsync(path);

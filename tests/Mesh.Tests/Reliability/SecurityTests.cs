@@ -442,9 +442,7 @@ public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured)
             $"OPTIONS {path} HTTP/1.1\r\nHost: {server.Authority}\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: {method}\r\n" +
             $"Access-Control-Request-Headers: {string.Join(',', headers ?? ["authorization", "content-type"])}\r\nConnection: close\r\n\r\n");
 
-    private static string Upgrade(string path, string origin) =>
-        $"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" +
-        $"Sec-WebSocket-Key: {Convert.ToBase64String(Guid.NewGuid().ToByteArray())}\r\nOrigin: {origin}\r\n\r\n";
+    private static string Upgrade(string path, string origin) => RawHttp.WebSocketUpgrade(path, "Origin", origin);
 
     /// <summary>Writes <paramref name="piece"/> every <paramref name="interval"/> until the server closes or the time is up.</summary>
     private static async Task TrickleAsync(RawHttp connection, string piece, TimeSpan interval, TimeSpan limit)
