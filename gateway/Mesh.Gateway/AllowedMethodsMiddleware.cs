@@ -12,30 +12,39 @@ public sealed class AllowedMethodsMiddleware(RequestDelegate next)
     private const string ModelsPrefix = "/v1/models/";
     private const string ModelRoute = ModelsPrefix + "{id}";
 
-    // The WebSocket paths are left out: a plain request there is answered with websocket_required, whatever its method.
-    private static readonly Dictionary<string, string> Allowed = new(StringComparer.OrdinalIgnoreCase)
+    private static readonly IReadOnlyList<string> Post = [HttpMethods.Post];
+
+    // What may be read with GET may be asked for with HEAD (ReadEndpoints).
+    private static readonly IReadOnlyList<string> Read = ReadEndpoints.Methods;
+
+    // A WebSocket handshake is a GET (RFC 6455 §4.1); a plain GET there is answered with websocket_required.
+    private static readonly IReadOnlyList<string> WebSocket = [HttpMethods.Get];
+
+    private static readonly Dictionary<string, IReadOnlyList<string>> Allowed = new(StringComparer.OrdinalIgnoreCase)
     {
-        ["/v1/audio/speech"] = HttpMethods.Post,
-        ["/v1/audio/speech/stream"] = HttpMethods.Post,
-        ["/v1/audio/speech/stream/pcm"] = HttpMethods.Post,
-        ["/v1/models"] = HttpMethods.Get,
-        [ModelRoute] = HttpMethods.Get,
-        ["/v1/audio/voices"] = HttpMethods.Get,
-        ["/v1/mesh/variants"] = HttpMethods.Get,
-        ["/healthz"] = HttpMethods.Get,
-        ["/readyz"] = HttpMethods.Get,
-        ["/metrics"] = HttpMethods.Get,
-        ["/"] = HttpMethods.Get,
-        ["/playground.css"] = HttpMethods.Get,
-        ["/playground.js"] = HttpMethods.Get,
+        ["/v1/audio/speech"] = Post,
+        ["/v1/audio/speech/stream"] = Post,
+        ["/v1/audio/speech/stream/pcm"] = Post,
+        ["/ws"] = WebSocket,
+        ["/v1/audio/speech/ws"] = WebSocket,
+        ["/v1/models"] = Read,
+        [ModelRoute] = Read,
+        ["/v1/audio/voices"] = Read,
+        ["/v1/mesh/variants"] = Read,
+        ["/healthz"] = Read,
+        ["/readyz"] = Read,
+        ["/metrics"] = Read,
+        ["/"] = Read,
+        ["/playground.css"] = Read,
+        ["/playground.js"] = Read,
     };
 
     public Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (Allowed.TryGetValue(Route(RequestPaths.Trimmed(request.Path)), out var allowed) && !IsAllowed(request.Method, allowed))
+        if (Allowed.TryGetValue(Route(RequestPaths.Trimmed(request.Path)), out var allowed) && !allowed.Any(method => HttpMethods.Equals(method, request.Method)))
         {
-            var methods = allowed == HttpMethods.Get ? string.Join(", ", ReadEndpoints.Methods) : allowed;
+            var methods = string.Join(", ", allowed);
             context.Response.Headers.Allow = methods;
             return ApiResults.WriteErrorAsync(context, ApiResults.MethodNotAllowed(request.Method, request.Path, methods));
         }
@@ -47,8 +56,4 @@ public sealed class AllowedMethodsMiddleware(RequestDelegate next)
         path.Length > ModelsPrefix.Length && path.StartsWith(ModelsPrefix, StringComparison.OrdinalIgnoreCase) && path.IndexOf('/', ModelsPrefix.Length) < 0
             ? ModelRoute
             : path;
-
-    // What may be read with GET may be asked for with HEAD (ReadEndpoints).
-    private static bool IsAllowed(string method, string allowed) =>
-        HttpMethods.Equals(method, allowed) || (allowed == HttpMethods.Get && HttpMethods.IsHead(method));
 }

@@ -11,7 +11,7 @@ public enum Target
     Backend,
 }
 
-/// <summary>One bad HTTP request and the precise answer it must get (and its message, where the case fixes one).</summary>
+/// <summary>One bad HTTP request and the precise answer it must get (and its message and <c>Allow</c>, where the case fixes them).</summary>
 public sealed record HttpCase(
     string Name,
     string Method,
@@ -25,7 +25,8 @@ public sealed record HttpCase(
     Target Target = Target.Gateway,
     bool Chunked = false,
     IReadOnlyDictionary<string, string>? Headers = null,
-    string? Message = null)
+    string? Message = null,
+    string? Allow = null)
 {
     public override string ToString() => Name;
 }
@@ -226,7 +227,8 @@ public static class BadInputCatalogue
         yield return Unknown("unknown: OpenAI's path without /v1", "/audio/speech", "POST");
         yield return new HttpCase("ws: plain GET on /ws", "GET", "/ws", null, 400, null, "websocket_required", ContentType: null);
         yield return new HttpCase("ws: plain GET on /v1/audio/speech/ws", "GET", "/v1/audio/speech/ws", null, 400, null, "websocket_required", ContentType: null);
-        yield return new HttpCase("ws: POST on /ws", "POST", "/ws", Utf8(Body()), 400, null, "websocket_required");
+        yield return Method("ws: POST on /ws", "POST", "/ws", Body()) with { Allow = HttpMethod.Get.Method };
+        yield return Method("ws: PUT on /v1/audio/speech/ws", "PUT", "/v1/audio/speech/ws", Body()) with { Allow = HttpMethod.Get.Method };
     }
 
     /// <summary>What the gateway refuses before forwarding, checked once more where the backend itself is the first to see it.</summary>
@@ -239,6 +241,8 @@ public static class BadInputCatalogue
         yield return Method("backend: POST models", "POST", "/v1/models", "{}") with { Target = Target.Backend };
         yield return new HttpCase("backend: an unknown model id", "GET", "/v1/models/tts-9", null, 404, "model", "model_not_found", Target: Target.Backend);
         yield return Method("backend: POST metrics", "POST", "/metrics") with { Target = Target.Backend };
+        yield return Method("backend: POST on /ws", "POST", "/ws", Body()) with { Target = Target.Backend, Allow = HttpMethod.Get.Method };
+        yield return Method("backend: DELETE on /v1/audio/speech/ws", "DELETE", "/v1/audio/speech/ws") with { Target = Target.Backend, Allow = HttpMethod.Get.Method };
         yield return Unknown("backend: unknown path", "/v1/nothing") with { Target = Target.Backend };
         yield return Unknown("backend: OpenAI's path without /v1", "/audio/speech", "POST") with { Target = Target.Backend };
         yield return Bad("backend: unclosed array", Speech, "[", null, "invalid_json") with { Target = Target.Backend };
