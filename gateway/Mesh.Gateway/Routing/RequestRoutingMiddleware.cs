@@ -95,7 +95,7 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
             error = new ApiError(
                 StatusCodes.Status403Forbidden,
                 $"API key '{identity.KeyName}' may not use the realtime priority.",
-                "permission_error",
+                ErrorTypes.Permission,
                 fromBody ? "priority" : MeshHeaders.Priority,
                 "priority_not_allowed");
             return surfaceDefault;

@@ -45,7 +45,7 @@ public sealed partial class WebSocketRelayMiddleware(
         if (context.Request.Headers.Origin.FirstOrDefault() is { } origin && !IsAllowedOrigin(context, origin))
         {
             await ApiResults.WriteErrorAsync(context, new ApiError(
-                StatusCodes.Status403Forbidden, $"WebSocket connections from origin '{origin}' are not allowed.", "permission_error", "Origin", "origin_not_allowed"));
+                StatusCodes.Status403Forbidden, $"WebSocket connections from origin '{origin}' are not allowed.", ErrorTypes.Permission, "Origin", "origin_not_allowed"));
             return;
         }
 
