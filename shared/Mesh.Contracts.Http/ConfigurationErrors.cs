@@ -1,4 +1,5 @@
 using System.Reflection;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
@@ -7,7 +8,8 @@ namespace Mesh.Contracts.Http;
 /// <summary>
 /// Runs a host so that a setting it refuses at start ends the process with a line naming the setting as the operator
 /// wrote it (<c>WORKERS</c>, <c>Mesh:Discovery:RefreshMs</c>) and exit code 1, instead of an unhandled exception's
-/// stack trace and an abort that names C# properties.
+/// stack trace and an abort that names C# properties. An address another process holds ends it the same way, with
+/// Kestrel's line naming the address.
 /// </summary>
 public static class ConfigurationErrors
 {
@@ -21,6 +23,11 @@ public static class ConfigurationErrors
         catch (Exception ex) when (Describe(ex) is { } message)
         {
             Console.Error.WriteLine($"Configuration refused: {message}");
+            return 1;
+        }
+        catch (IOException ex) when (ex.InnerException is AddressInUseException)
+        {
+            Console.Error.WriteLine($"Cannot listen: {ex.Message}");
             return 1;
         }
     }

@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
+
 namespace Mesh.Tests.Integration;
 
 /// <summary>
@@ -33,6 +36,45 @@ public sealed class ConfigurationErrorTests
             [.. MeshFleet.FleetArgs(0, "b0", new Uri("http://127.0.0.1:1/"), "shared", "test"), setting]);
 
         Assert.Contains(expected, output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_backend_whose_address_is_taken_exits_with_code_1_naming_the_address()
+    {
+        using var taken = TakenPort();
+        var url = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndPoint!).Port}";
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => HostProcess.StartAsync(RepoPaths.BackendDll, ["--urls", url]));
+
+        AssertCannotListen(refused.Message, url);
+    }
+
+    [Fact]
+    public async Task A_gateway_whose_address_is_taken_exits_with_code_1_naming_the_address()
+    {
+        using var taken = TakenPort();
+        var url = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndPoint!).Port}";
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => HostProcess.StartAsync(
+            RepoPaths.GatewayDll, [.. MeshFleet.FleetArgs(0, "b0", new Uri("http://127.0.0.1:1/"), "shared", "test"), "--urls", url]));
+
+        AssertCannotListen(refused.Message, url);
+    }
+
+    private static Socket TakenPort()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        socket.Listen();
+        return socket;
+    }
+
+    /// <summary>A clean exit (not an abort's 134) whose last word names the taken address.</summary>
+    private static void AssertCannotListen(string output, string url)
+    {
+        Assert.StartsWith("host exited with code 1:", output, StringComparison.Ordinal);
+        Assert.Contains($"Cannot listen: Failed to bind to address {url}: address already in use.", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
     }
 
     private static async Task<string> RefusedStartAsync(string dll, string[] args, Dictionary<string, string>? environment = null)

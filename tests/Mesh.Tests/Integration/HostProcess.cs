@@ -75,7 +75,7 @@ public sealed partial class HostProcess : IAsyncDisposable
         {
             // Once exited, this waits only for the redirected output to be read to its end, so the message is whole.
             host._process.WaitForExit();
-            host._listening.TrySetException(new InvalidOperationException("host exited:\n" + host.Output));
+            host._listening.TrySetException(new InvalidOperationException($"host exited with code {host._process.ExitCode}:\n" + host.Output));
         };
         host._process.Start();
         host._process.BeginOutputReadLine();
