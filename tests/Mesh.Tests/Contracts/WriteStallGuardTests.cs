@@ -43,11 +43,12 @@ public sealed class WriteStallGuardTests
     [Fact]
     public async Task A_slow_reader_that_keeps_taking_slices_is_not_cut()
     {
-        // Each slice takes 40% of the timeout, the whole write (four slices) 160% of it.
-        var timeout = TimeSpan.FromSeconds(1);
-        var client = new Client { TakeEach = timeout * 0.4 };
+        // Each slice takes 20% of the timeout, the whole write (eight slices) 160% of it; the 80% left per slice is room
+        // for a busy machine's late timers.
+        var timeout = TimeSpan.FromSeconds(2);
+        var client = new Client { TakeEach = timeout * 0.2 };
         using var stall = new WriteStallGuard(timeout, client.Abort);
-        var chunk = Enumerable.Range(0, 4 * WriteStallGuard.SliceBytes).Select(i => (byte)i).ToArray();
+        var chunk = Enumerable.Range(0, 8 * WriteStallGuard.SliceBytes).Select(i => (byte)i).ToArray();
 
         await stall.WriteAsync(client, chunk, CancellationToken.None).AsTask().WaitAsync(Bound);
 
@@ -60,8 +61,8 @@ public sealed class WriteStallGuardTests
     [Fact]
     public async Task The_guard_serves_many_writes_after_a_slow_one_and_still_cuts_a_stall()
     {
-        var timeout = TimeSpan.FromMilliseconds(500);
-        var client = new Client { TakeEach = timeout * 0.6 };
+        var timeout = TimeSpan.FromSeconds(1);
+        var client = new Client { TakeEach = timeout * 0.4 };
         using var stall = new WriteStallGuard(timeout, client.Abort);
         await stall.WriteAsync(client, new byte[100], CancellationToken.None);
         client.TakeEach = TimeSpan.Zero;
