@@ -38,7 +38,7 @@ public sealed class RequestHeadLimitsMiddleware(RequestDelegate next, RequestHea
         List<KeyValuePair<string, StringValues>>? decoded = null;
         foreach (var (name, values) in headers)
         {
-            if (values.All(value => value is null || Ascii.IsValid(value)))
+            if (IsAscii(values))
             {
                 continue;
             }
@@ -66,6 +66,20 @@ public sealed class RequestHeadLimitsMiddleware(RequestDelegate next, RequestHea
         }
 
         return null;
+    }
+
+    // A loop over the struct enumerator: LINQ on StringValues would box it for every header of every request.
+    private static bool IsAscii(StringValues values)
+    {
+        foreach (var value in values)
+        {
+            if (value is not null && !Ascii.IsValid(value))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 }
 
