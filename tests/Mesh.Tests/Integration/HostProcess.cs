@@ -131,11 +131,15 @@ public sealed partial class HostProcess : IAsyncDisposable
     public Task FreezeAsync() => StopProcessAsync(Pid);
 
     /// <summary>Stops a process (SIGSTOP) so that it neither reads, answers nor exits.</summary>
-    public static async Task StopProcessAsync(int pid)
+    public static Task StopProcessAsync(int pid) => SignalAsync(pid, "STOP");
+
+    /// <summary>Asks the process to stop (SIGTERM), as an orchestrator would, and returns its exit code once it has exited.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
     {
-        using var kill = Process.Start("kill", ["-STOP", pid.ToString(CultureInfo.InvariantCulture)]);
-        await kill.WaitForExitAsync();
-        Assert.Equal(0, kill.ExitCode);
+        await SignalAsync(Pid, "TERM");
+        // With its output redirected, this also waits for the output to be read to its end.
+        await _process.WaitForExitAsync().WaitAsync(timeout);
+        return _process.ExitCode;
     }
 
     public async ValueTask DisposeAsync()
@@ -147,6 +151,13 @@ public sealed partial class HostProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+    }
+
+    private static async Task SignalAsync(int pid, string signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+        Assert.Equal(0, kill.ExitCode);
     }
 
     private void OnLine(string? line)
