@@ -104,44 +104,61 @@ public sealed partial class ModelHost(
 
     public override void Dispose()
     {
-        _model?.Dispose();
-        _loadLock.Dispose();
+        // Taken as an idle unload takes it, so the two never dispose one model twice.
+        ISpeechModel? model;
+        lock (_leaseGate)
+        {
+            model = _model;
+            _model = null;
+        }
+
+        model?.Dispose();
+        // The load lock is not disposed: a load still running when the host is disposed (after a failed start, or a
+        // shutdown that stopped waiting for it) releases it when it ends, and a SemaphoreSlim whose wait handle is never
+        // read holds nothing to free.
         base.Dispose();
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
-        var settings = options.Value;
+        try
+        {
+            await StartUpAsync(stoppingToken);
+            await UnloadWhenIdleAsync(stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // The host is stopping, or failed to start (an address in use): neither is this service's failure to log.
+        }
+    }
+
+    private async Task StartUpAsync(CancellationToken stoppingToken)
+    {
         if (faults.Value.StartupDelayMs > 0)
         {
             await Task.Delay(faults.Value.StartupDelayMs, stoppingToken);
         }
 
-        if (settings.PreloadModel)
-        {
-            await _loadLock.WaitAsync(stoppingToken);
-            try
-            {
-                await LoadAsync(stoppingToken);
-            }
-            finally
-            {
-                _loadLock.Release();
-            }
-        }
-        else
+        if (!options.Value.PreloadModel)
         {
             _status = "unloaded";
+            return;
         }
 
-        if (settings.IdleUnloadSeconds <= 0)
+        await LoadLockedAsync(stoppingToken, stoppingToken);
+    }
+
+    private async Task UnloadWhenIdleAsync(CancellationToken stoppingToken)
+    {
+        var seconds = options.Value.IdleUnloadSeconds;
+        if (seconds <= 0)
         {
             return;
         }
 
-        var idleLimit = TimeSpan.FromSeconds(settings.IdleUnloadSeconds);
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Min(1, settings.IdleUnloadSeconds)));
+        var idleLimit = TimeSpan.FromSeconds(seconds);
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Min(1, seconds)));
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             if (_model is not null && Volatile.Read(ref _inUse) == 0 && Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastUsed)) >= idleLimit)
@@ -161,12 +178,14 @@ public sealed partial class ModelHost(
     /// Loads the model for a request. The request's token bounds only its wait for the lock: the load itself serves every
     /// request after it, so a client that leaves does not abandon it half done.
     /// </summary>
-    private async Task<ISpeechModel?> LoadOnDemandAsync(CancellationToken cancellationToken)
+    private Task<ISpeechModel?> LoadOnDemandAsync(CancellationToken cancellationToken) => LoadLockedAsync(cancellationToken, CancellationToken.None);
+
+    private async Task<ISpeechModel?> LoadLockedAsync(CancellationToken lockCancellation, CancellationToken loadCancellation)
     {
-        await _loadLock.WaitAsync(cancellationToken);
+        await _loadLock.WaitAsync(lockCancellation);
         try
         {
-            return await LoadAsync(CancellationToken.None);
+            return await LoadAsync(loadCancellation);
         }
         finally
         {

@@ -50,6 +50,19 @@ public sealed class ConfigurationErrorTests
     }
 
     [Fact]
+    public async Task A_backend_whose_address_is_taken_while_its_model_waits_to_load_names_only_the_address()
+    {
+        using var taken = TakenPort();
+        var url = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndPoint!).Port}";
+
+        // The model load is still to come when the host gives up: it is cancelled as the host is disposed.
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => HostProcess.StartAsync(RepoPaths.BackendDll, ["--urls", url, "--Faults:StartupDelayMs=60000"]));
+
+        AssertCannotListen(refused.Message, url);
+    }
+
+    [Fact]
     public async Task A_gateway_whose_address_is_taken_exits_with_code_1_naming_the_address()
     {
         using var taken = TakenPort();
@@ -69,12 +82,16 @@ public sealed class ConfigurationErrorTests
         return socket;
     }
 
-    /// <summary>A clean exit (not an abort's 134) whose last word names the taken address.</summary>
+    /// <summary>
+    /// A clean exit (not an abort's 134) whose last word names the taken address, and no service that was starting
+    /// beside the listener (the backend's model load) reported as failed for being stopped.
+    /// </summary>
     private static void AssertCannotListen(string output, string url)
     {
         Assert.StartsWith("host exited with code 1:", output, StringComparison.Ordinal);
         Assert.Contains($"Cannot listen: Failed to bind to address {url}: address already in use.", output, StringComparison.Ordinal);
         Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("BackgroundService failed", output, StringComparison.Ordinal);
     }
 
     private static async Task<string> RefusedStartAsync(string dll, string[] args, Dictionary<string, string>? environment = null)
