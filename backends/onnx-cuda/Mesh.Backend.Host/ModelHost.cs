@@ -146,7 +146,10 @@ public sealed partial class ModelHost(
             return;
         }
 
-        await LoadLockedAsync(stoppingToken, stoppingToken);
+        // ONNX Runtime creates a session in one blocking call that nothing interrupts: the load runs apart, and on
+        // shutdown the host stops waiting for it rather than hold the process until it ends. It then ends on its own,
+        // disposes what it loaded and releases the lock.
+        await Task.Run(() => LoadLockedAsync(stoppingToken, stoppingToken), stoppingToken).WaitAsync(stoppingToken);
     }
 
     private async Task UnloadWhenIdleAsync(CancellationToken stoppingToken)
@@ -212,6 +215,8 @@ public sealed partial class ModelHost(
             var voice = model.ResolveVoice(settings.DefaultVoice, null)
                 ?? throw new ModelLoadException($"DEFAULT_VOICE '{settings.DefaultVoice}' is not a voice of model '{model.Id}'.");
             await WarmUpAsync(model, voice, cancellationToken);
+            // A load that outlived the host's wait for it (shutdown) ends here, without serving.
+            cancellationToken.ThrowIfCancellationRequested();
             Interlocked.Exchange(ref _lastUsed, Stopwatch.GetTimestamp());
             if (faults.Value.Enabled)
             {

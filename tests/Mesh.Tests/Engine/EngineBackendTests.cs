@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -110,6 +111,30 @@ public sealed class EngineBackendTests(GeneratedModels models)
         }
 
         Assert.False(backend.HasExited);
+    }
+
+    [Fact]
+    public async Task Sigterm_while_a_graph_is_loading_stops_the_backend_without_waiting_for_the_load()
+    {
+        var package = models.CopyOf(models.KokoroTiny);
+        var graph = Directory.GetFiles(package, "*.onnx").Single();
+        File.Delete(graph);
+        // A FIFO that nobody writes: ONNX Runtime's session creation blocks opening it, a load that never ends.
+        using (var mkfifo = Process.Start("mkfifo", [graph]))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        await using var backend = await HostProcess.StartAsync(
+            RepoPaths.BackendDll, [], new Dictionary<string, string> { ["MODEL"] = package, ["EXECUTION_PROVIDER"] = "cpu" });
+        var stopping = Stopwatch.StartNew();
+        var exitCode = await backend.TerminateAsync(TimeSpan.FromSeconds(60));
+
+        // The readiness grace (3 s) and no more; waiting for the load took the whole drain timeout besides (30 s).
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(15), $"stopped in {stopping.Elapsed}");
+        Assert.Equal(0, exitCode);
+        Assert.DoesNotContain("Exception", backend.Output, StringComparison.Ordinal);
     }
 
     private sealed record VoicesBody(IReadOnlyList<VoiceEntry> Voices);
