@@ -114,6 +114,25 @@ public sealed class EngineBackendTests(GeneratedModels models)
     }
 
     [Fact]
+    public async Task A_graph_that_does_not_parse_is_one_line_naming_it_and_the_backend_still_stops_cleanly()
+    {
+        var package = models.CopyOf(models.KokoroTiny);
+        var graph = Directory.GetFiles(package, "*.onnx").Single();
+        await File.WriteAllBytesAsync(graph, Enumerable.Repeat((byte)0xFF, 4096).ToArray());
+        await using var backend = await HostProcess.StartAsync(
+            RepoPaths.BackendDll, [], new Dictionary<string, string> { ["MODEL"] = package, ["EXECUTION_PROVIDER"] = "cpu" });
+
+        await Eventually.UntilAsync(
+            () => Task.FromResult(backend.Output.Contains("will not become ready", StringComparison.Ordinal)), "the backend logged no load failure");
+        var exitCode = await backend.TerminateAsync(TimeSpan.FromSeconds(20));
+
+        var failure = Assert.Single(backend.Output.Split('\n'), line => line.Contains("will not become ready", StringComparison.Ordinal));
+        Assert.Contains(graph, failure, StringComparison.Ordinal);
+        Assert.Equal(0, exitCode);
+        Assert.DoesNotContain("Exception", backend.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Sigterm_while_a_graph_is_loading_stops_the_backend_without_waiting_for_the_load()
     {
         var package = models.CopyOf(models.KokoroTiny);
