@@ -3,9 +3,10 @@ using Mesh.Contracts.Http;
 namespace Mesh.Gateway;
 
 /// <summary>
-/// Answers a known path asked with the wrong method with 405, <c>Allow</c> and the envelope. Without it the speech paths
-/// (proxied for every method) would cost a backend round trip, and the gateway's own GET paths would fall through to
-/// the 404 fallback.
+/// Answers a known path asked with the wrong method with 405, <c>Allow</c> and the envelope, and a GET on a WebSocket
+/// path that is no handshake as the backends do (<see cref="WebSocketHandshakes"/>). Without it the speech and
+/// WebSocket paths (proxied for every method) would cost a backend round trip, and the gateway's own GET paths would
+/// fall through to the 404 fallback.
 /// </summary>
 public sealed class AllowedMethodsMiddleware(RequestDelegate next)
 {
@@ -17,7 +18,7 @@ public sealed class AllowedMethodsMiddleware(RequestDelegate next)
     // What may be read with GET may be asked for with HEAD (ReadEndpoints).
     private static readonly IReadOnlyList<string> Read = ReadEndpoints.Methods;
 
-    // A WebSocket handshake is a GET (RFC 6455 §4.1); a plain GET there is answered with websocket_required.
+    // A WebSocket handshake is a GET (RFC 6455 §4.1).
     private static readonly IReadOnlyList<string> WebSocket = [HttpMethods.Get];
 
     private static readonly Dictionary<string, IReadOnlyList<string>> Allowed = new(StringComparer.OrdinalIgnoreCase)
@@ -42,14 +43,21 @@ public sealed class AllowedMethodsMiddleware(RequestDelegate next)
     public Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (Allowed.TryGetValue(Route(RequestPaths.Trimmed(request.Path)), out var allowed) && !allowed.Any(method => HttpMethods.Equals(method, request.Method)))
+        if (!Allowed.TryGetValue(Route(RequestPaths.Trimmed(request.Path)), out var allowed))
+        {
+            return next(context);
+        }
+
+        if (!allowed.Any(method => HttpMethods.Equals(method, request.Method)))
         {
             var methods = string.Join(", ", allowed);
             context.Response.Headers.Allow = methods;
             return ApiResults.WriteErrorAsync(context, ApiResults.MethodNotAllowed(request.Method, request.Path, methods));
         }
 
-        return next(context);
+        return ReferenceEquals(allowed, WebSocket) && !context.WebSockets.IsWebSocketRequest
+            ? WebSocketHandshakes.Refusal(request).ExecuteAsync(context)
+            : next(context);
     }
 
     private static string Route(string path) =>

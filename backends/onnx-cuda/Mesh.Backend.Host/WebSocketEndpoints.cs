@@ -54,7 +54,7 @@ public static partial class WebSocketEndpoints
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
-            return ApiResults.Error(ApiError.InvalidRequest("This endpoint speaks WebSocket; send an upgrade request.", null, "websocket_required"));
+            return WebSocketHandshakes.Refusal(context.Request);
         }
 
         // The header is the connection's class, so a bad one is refused before the upgrade, as the gateway refuses it,

@@ -225,8 +225,8 @@ public static class BadInputCatalogue
         yield return Unknown("unknown: a file-like path", "/v1/audio/speech.json");
         yield return Unknown("unknown: under the speech route", "/v1/audio/speech/nothing", "POST");
         yield return Unknown("unknown: OpenAI's path without /v1", "/audio/speech", "POST");
-        yield return new HttpCase("ws: plain GET on /ws", "GET", "/ws", null, 400, null, "websocket_required", ContentType: null);
-        yield return new HttpCase("ws: plain GET on /v1/audio/speech/ws", "GET", "/v1/audio/speech/ws", null, 400, null, "websocket_required", ContentType: null);
+        yield return new HttpCase("ws: plain GET on /ws", "GET", "/ws", null, 426, null, "websocket_required", ContentType: null);
+        yield return new HttpCase("ws: plain GET on /v1/audio/speech/ws", "GET", "/v1/audio/speech/ws", null, 426, null, "websocket_required", ContentType: null);
         yield return Method("ws: POST on /ws", "POST", "/ws", Body()) with { Allow = HttpMethod.Get.Method };
         yield return Method("ws: PUT on /v1/audio/speech/ws", "PUT", "/v1/audio/speech/ws", Body()) with { Allow = HttpMethod.Get.Method };
     }
@@ -241,6 +241,7 @@ public static class BadInputCatalogue
         yield return Method("backend: POST models", "POST", "/v1/models", "{}") with { Target = Target.Backend };
         yield return new HttpCase("backend: an unknown model id", "GET", "/v1/models/tts-9", null, 404, "model", "model_not_found", Target: Target.Backend);
         yield return Method("backend: POST metrics", "POST", "/metrics") with { Target = Target.Backend };
+        yield return new HttpCase("backend: plain GET on /ws", "GET", "/ws", null, 426, null, "websocket_required", ContentType: null, Target: Target.Backend);
         yield return Method("backend: POST on /ws", "POST", "/ws", Body()) with { Target = Target.Backend, Allow = HttpMethod.Get.Method };
         yield return Method("backend: DELETE on /v1/audio/speech/ws", "DELETE", "/v1/audio/speech/ws") with { Target = Target.Backend, Allow = HttpMethod.Get.Method };
         yield return Unknown("backend: unknown path", "/v1/nothing") with { Target = Target.Backend };

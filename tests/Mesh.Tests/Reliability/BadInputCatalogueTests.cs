@@ -16,6 +16,9 @@ namespace Mesh.Tests.Reliability;
 [TestCaseOrderer(RunsLastOrderer.TypeName, RunsLastOrderer.AssemblyName)]
 public sealed class BadInputCatalogueTests(MeshFleet fleet)
 {
+    // RFC 6455 §1.3's example key: 16 bytes in base64.
+    private const string ValidKey = "dGhlIHNhbXBsZSBub25jZQ==";
+
     private static readonly TimeSpan ReceiveTimeout = TimeSpan.FromSeconds(20);
     private static readonly string[] WebSocketPaths = ["/ws", "/v1/audio/speech/ws"];
 
@@ -38,7 +41,32 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
         }
     }
 
+    /// <summary>A GET on a WebSocket path that is not a handshake the server can accept.</summary>
+    public enum RefusedHandshake
+    {
+        NoUpgrade,
+        OldVersion,
+        MalformedKey,
+    }
+
     public static TheoryData<string> WebSocketPathData => new(WebSocketPaths);
+
+    public static TheoryData<string, RefusedHandshake> RefusedHandshakeData
+    {
+        get
+        {
+            var data = new TheoryData<string, RefusedHandshake>();
+            foreach (var path in WebSocketPaths)
+            {
+                foreach (var handshake in Enum.GetValues<RefusedHandshake>())
+                {
+                    data.Add(path, handshake);
+                }
+            }
+
+            return data;
+        }
+    }
 
     /// <summary>Recoverable bad WebSocket messages: what is sent, and the error's param and code.</summary>
     private static Dictionary<string, (Func<ClientWebSocket, Task> Send, string? Param, string Code)> BadWebSocketMessages { get; } = new()
@@ -123,6 +151,43 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
             var error = ErrorEnvelopeAssert.IsEnvelope(response.Text);
             ErrorEnvelopeAssert.Says(error, MeshHeaders.Priority, "invalid_value");
             messages.Add(error.GetProperty("message").GetString());
+        }
+
+        Assert.Equal(messages[0], messages[1]);
+    }
+
+    [Theory]
+    [MemberData(nameof(RefusedHandshakeData))]
+    public async Task A_get_on_a_websocket_path_that_cannot_be_upgraded_gets_the_same_answer_from_gateway_and_backend(string path, RefusedHandshake handshake)
+    {
+        (string Head, int Status, string? Param, string Code) expected = handshake switch
+        {
+            RefusedHandshake.NoUpgrade => ($"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n", 426, null, "websocket_required"),
+            // Version 8 is hybi-10's, which some old clients still send.
+            RefusedHandshake.OldVersion => (RawHttp.WebSocketHandshake(path, "8", ValidKey), 426, "Sec-WebSocket-Version", "unsupported_websocket_version"),
+            // "short" in base64: 5 bytes, where the key must be 16.
+            _ => (RawHttp.WebSocketHandshake(path, "13", "c2hvcnQ="), 400, null, "invalid_websocket_handshake"),
+        };
+        var messages = new List<string?>();
+        foreach (var server in new[] { fleet.Gateway.Url, fleet.Backends[0].Url })
+        {
+            var response = await RawHttp.SendAsync(server, expected.Head);
+
+            Assert.True(response.Status == expected.Status, $"{server}: expected {expected.Status}, got {response.Status}: {response.Text}");
+            var error = ErrorEnvelopeAssert.IsEnvelope(response.Text);
+            ErrorEnvelopeAssert.Says(error, expected.Param, expected.Code);
+            messages.Add(error.GetProperty("message").GetString());
+            if (expected.Status == 426)
+            {
+                // The upgrade the resource requires (RFC 9110 §15.5.22, §7.8) and the version this server speaks (RFC 6455 §4.2.2).
+                Assert.Equal("websocket", response.Headers.GetValueOrDefault("Upgrade"));
+                Assert.Equal("Upgrade", response.Headers.GetValueOrDefault("Connection"));
+                Assert.Equal("13", response.Headers.GetValueOrDefault("Sec-WebSocket-Version"));
+            }
+            else
+            {
+                Assert.False(response.Headers.ContainsKey("Upgrade"), $"{server}: a malformed handshake is told to upgrade");
+            }
         }
 
         Assert.Equal(messages[0], messages[1]);

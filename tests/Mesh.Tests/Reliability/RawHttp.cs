@@ -40,8 +40,12 @@ public sealed class RawHttp : IAsyncDisposable
 
     /// <summary>A WebSocket handshake for <paramref name="path"/> carrying one more header.</summary>
     public static string WebSocketUpgrade(string path, string header, string value) =>
-        $"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" +
-        $"Sec-WebSocket-Key: {Convert.ToBase64String(Guid.NewGuid().ToByteArray())}\r\n{header}: {value}\r\n\r\n";
+        WebSocketHandshake(path, "13", Convert.ToBase64String(Guid.NewGuid().ToByteArray()), $"{header}: {value}\r\n");
+
+    /// <summary>A WebSocket handshake for <paramref name="path"/> with this <c>Sec-WebSocket-Version</c> and <c>Sec-WebSocket-Key</c>.</summary>
+    public static string WebSocketHandshake(string path, string version, string key, string moreHeaders = "") =>
+        $"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: {version}\r\n" +
+        $"Sec-WebSocket-Key: {key}\r\n{moreHeaders}\r\n";
 
     /// <summary>Writes each character as one byte (Latin-1), so that a test can send bytes that are not UTF-8.</summary>
     public Task WriteAsync(string text) => WriteAsync(Encoding.Latin1.GetBytes(text));
