@@ -162,6 +162,26 @@ public sealed class GatewayPolicyTests
         }
     }
 
+    [NonLoopbackFact]
+    public async Task Without_keys_a_client_off_loopback_gets_401_loopback_only_with_a_bearer_challenge()
+    {
+        // The gateway listens only on this machine's own non-loopback address, so the test, its client, connects from it.
+        // The key check answers before any routing, so no backend is needed behind it.
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}/")], $"--urls=http://{NonLoopbackAddress.Find()}:0");
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        using var response = await SpeakAsync(client, key: null);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var challenge = Assert.Single(response.Headers.WwwAuthenticate);
+        Assert.Equal(("Bearer", null), (challenge.Scheme, challenge.Parameter));
+        var error = (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error;
+        Assert.Equal((ErrorTypes.Authentication, null, "loopback_only"), (error.Type, error.Param, error.Code));
+        Assert.Contains("loopback clients only", error.Message, StringComparison.Ordinal);
+        Assert.Contains("mesh_auth_failures_total{code=\"loopback_only\"} 1", await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Saving_the_keys_file_keeps_unchanged_limits_and_a_bad_file_is_refused()
     {
