@@ -5,7 +5,7 @@ namespace Mesh.Tests.Reliability;
 
 /// <summary>
 /// HTTP/1.1 over a bare socket, for requests no HttpClient would send: unnormalized paths, oversized request lines and
-/// headers, headers trickled byte by byte, hand-made WebSocket handshakes.
+/// headers, headers trickled byte by byte, hand-made WebSocket handshakes, an HTTP/2 preface.
 /// </summary>
 public sealed class RawHttp : IAsyncDisposable
 {
@@ -54,6 +54,15 @@ public sealed class RawHttp : IAsyncDisposable
     {
         await _stream.WriteAsync(bytes);
         await _stream.FlushAsync();
+    }
+
+    /// <summary>Reads exactly <paramref name="count"/> bytes, for an answer that is not HTTP/1.1.</summary>
+    public async Task<byte[]> ReadExactlyAsync(int count, TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        var bytes = new byte[count];
+        await _stream.ReadExactlyAsync(bytes, cancel.Token);
+        return bytes;
     }
 
     /// <summary>Reads status line, headers and a body delimited by Content-Length, chunking or the connection's end.</summary>

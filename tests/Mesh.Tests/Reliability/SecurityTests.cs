@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
 using System.Net.WebSockets;
@@ -18,6 +19,11 @@ namespace Mesh.Tests.Reliability;
 public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured) : IClassFixture<ConfiguredGateway>
 {
     private const string EvilOrigin = "http://evil.example";
+
+    // What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4), and the GOAWAY frame's size: a 9-byte frame
+    // header, then the last stream id and the error code.
+    private const string Http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    private const int Http2GoAwayBytes = 9 + 4 + 4;
     private static readonly string[] NotFoundCodes = ["unknown_url", "method_not_allowed"];
 
     /// <summary>What is wrong with a request head: one byte or line over a configured limit, or a header value that is not UTF-8.</summary>
@@ -112,6 +118,22 @@ public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured)
         var error = ErrorEnvelopeAssert.IsEnvelope(response.Text);
         ErrorEnvelopeAssert.Says(error, MeshHeaders.Priority, "invalid_value");
         Assert.Contains("'\u00FCrgent'", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(Target.Gateway)]
+    [InlineData(Target.Backend)]
+    public async Task Http2_with_prior_knowledge_is_told_to_use_http1(Target target)
+    {
+        // Every head is then an HTTP/1.1 one, which RequestHeadLimits counts as Kestrel does; HTTP/2's HPACK-coded heads
+        // are counted otherwise, and would need checks of their own before h2c were served.
+        await using var connection = await RawHttp.ConnectAsync(UrlOf(target));
+        await connection.WriteAsync(Http2Preface);
+
+        var frame = await connection.ReadExactlyAsync(Http2GoAwayBytes, TimeSpan.FromSeconds(10));
+
+        // GOAWAY (type 7) whose error code, its payload's last four bytes, is HTTP_1_1_REQUIRED (RFC 9113 §6.8, §7).
+        Assert.Equal((7, 0xdu), (frame[3], BinaryPrimitives.ReadUInt32BigEndian(frame.AsSpan(Http2GoAwayBytes - 4))));
     }
 
     [Fact]
