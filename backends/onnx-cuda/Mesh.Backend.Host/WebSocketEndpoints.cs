@@ -17,7 +17,8 @@ namespace Mesh.Backend.Host;
 /// <summary>
 /// <c>/ws</c> and <c>/v1/audio/speech/ws</c>: JSON requests in, one after another; per request a <c>start</c> event,
 /// per sentence a <c>sentence</c> event followed by binary PCM frames, then <c>done</c>. A bad message gets an
-/// <c>error</c> event and the connection stays usable; an oversized one closes it (1009); a failure inside a
+/// <c>error</c> event and the connection stays usable, as does a request sent while <see cref="MaxQueuedMessages"/>
+/// already wait (429 <c>queue_full</c>, in its turn); an oversized message closes it (1009); a failure inside a
 /// stream is an <c>error</c> event too, and a broken connection is closed with 1011. A connection on which no request
 /// runs or waits for <see cref="WebSocketSessionOptions.IdleTimeout"/> is closed with 1001. A request whose client takes
 /// none of its stream for the stall timeout is ended with the connection (aborted: the client reads nothing).
@@ -27,13 +28,26 @@ public static partial class WebSocketEndpoints
     /// <summary>Largest request message accepted (the same as an HTTP body).</summary>
     public const int MaxMessageBytes = SpeechRequestParser.MaxBodyBytes;
 
-    /// <summary>Requests read ahead while one runs; beyond them the client's sends wait, as TCP makes them.</summary>
+    /// <summary>Requests read ahead while one runs; one sent beyond them is refused in its turn with 429 <c>queue_full</c>.</summary>
     public const int MaxQueuedMessages = 4;
+
+    /// <summary>
+    /// Refusals waiting for their turn beside the requests read ahead. Each costs a few bytes, not a message, but a client
+    /// that sends past them too is read no further until they have gone out, as TCP makes its sends wait.
+    /// </summary>
+    private const int MaxQueuedRefusals = 64;
 
     private const string ShuttingDown = "server shutting down";
 
     // How long a connection closed for shutdown waits for the client's close reply.
     private static readonly TimeSpan CloseReplyTimeout = TimeSpan.FromSeconds(5);
+
+    private static readonly ApiError TooManyWaiting = new(
+        StatusCodes.Status429TooManyRequests,
+        $"{MaxQueuedMessages} requests already waited on this connection when this one came; send the next after a done or error event.",
+        ErrorTypes.RateLimit,
+        null,
+        "queue_full");
 
     public static IEndpointRouteBuilder MapWebSocketEndpoints(this IEndpointRouteBuilder app)
     {
@@ -93,9 +107,14 @@ public static partial class WebSocketEndpoints
         var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         // Messages are read all the time, also while a request runs, so the client's close frame (or a failed receive)
         // cancels the request under way even with other requests queued behind it, and pings are answered meanwhile.
-        var inbox = Channel.CreateBounded<ReceivedMessage>(new BoundedChannelOptions(MaxQueuedMessages) { SingleReader = true, SingleWriter = true });
+        // Reading on must not hold every request a client sends: past the read-ahead one waits only as a refusal.
+        var inbox = Channel.CreateBounded<ReceivedMessage>(
+            new BoundedChannelOptions(MaxQueuedMessages + MaxQueuedRefusals) { SingleReader = true, SingleWriter = true });
+        // A place for the request under way and one for each waiting; a message gives its place back once answered, so
+        // a burst of five sent at once fits however soon the first of them is taken out.
+        using var readAhead = new SemaphoreSlim(1 + MaxQueuedMessages);
         using var clientLeft = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
-        var reading = ReceiveAllAsync(socket, inbox.Writer, clientLeft, connectionAborted);
+        var reading = ReceiveAllAsync(socket, inbox.Writer, readAhead, clientLeft, connectionAborted);
         while (true)
         {
             var waited = await WaitForMessageAsync(inbox.Reader, idle.Timeout, stopping, connectionAborted);
@@ -117,7 +136,7 @@ public static partial class WebSocketEndpoints
                 break;
             }
 
-            if (message.Type == WebSocketMessageType.Close || socket.State != WebSocketState.Open)
+            if (message.Kind == MessageKind.Close || socket.State != WebSocketState.Open)
             {
                 // The client closed; requests queued before its close are dropped with it.
                 if (socket.State == WebSocketState.CloseReceived)
@@ -128,19 +147,28 @@ public static partial class WebSocketEndpoints
                 break;
             }
 
-            if (message.Type is null)
+            if (message.Kind == MessageKind.TooBig)
             {
                 await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {MaxMessageBytes} bytes", connectionAborted);
                 break;
             }
 
-            if (message.Type == WebSocketMessageType.Binary)
+            if (message.Kind == MessageKind.Refused)
             {
-                await SendErrorAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), connectionAborted);
+                await RefuseAsync(socket, TooManyWaiting, context, services, connectionAborted);
                 continue;
             }
 
-            await SpeakUntilClosedAsync(socket, message.Body, context, services, logger, clientLeft.Token, connectionAborted);
+            if (message.Kind == MessageKind.Binary)
+            {
+                await SendErrorAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), connectionAborted);
+            }
+            else
+            {
+                await SpeakUntilClosedAsync(socket, message.Body, context, services, logger, clientLeft.Token, connectionAborted);
+            }
+
+            readAhead.Release();
         }
 
         // Closed for shutdown or idleness: the receive ends with the client's close reply, else the socket is dropped.
@@ -149,10 +177,11 @@ public static partial class WebSocketEndpoints
 
     /// <summary>
     /// Receives the client's messages into <paramref name="inbox"/> until a close, an oversized message or a failure;
-    /// a close or a failure also cancels <paramref name="clientLeft"/>, which stops the request under way.
+    /// a close or a failure also cancels <paramref name="clientLeft"/>, which stops the request under way. A request
+    /// that finds no place in <paramref name="readAhead"/> goes in without its body, as a refusal.
     /// </summary>
     private static async Task ReceiveAllAsync(
-        WebSocket socket, ChannelWriter<ReceivedMessage> inbox, CancellationTokenSource clientLeft, CancellationToken connectionAborted)
+        WebSocket socket, ChannelWriter<ReceivedMessage> inbox, SemaphoreSlim readAhead, CancellationTokenSource clientLeft, CancellationToken connectionAborted)
     {
         var buffer = new ArrayBufferWriter<byte>(4096);
         try
@@ -160,13 +189,17 @@ public static partial class WebSocketEndpoints
             while (true)
             {
                 var message = await ReceiveAsync(socket, buffer, connectionAborted);
-                if (message.Type == WebSocketMessageType.Close)
+                if (message.Kind == MessageKind.Close)
                 {
                     await clientLeft.CancelAsync();
                 }
+                else if (message.Kind is MessageKind.Text or MessageKind.Binary && !readAhead.Wait(0, CancellationToken.None))
+                {
+                    message = ReceivedMessage.Refused;
+                }
 
                 await inbox.WriteAsync(message, connectionAborted);
-                if (message.Type is null or WebSocketMessageType.Close)
+                if (message.Kind is MessageKind.TooBig or MessageKind.Close)
                 {
                     return;
                 }
@@ -346,7 +379,7 @@ public static partial class WebSocketEndpoints
         }
     }
 
-    /// <summary>Reads one whole message; its type is null when it exceeds <see cref="MaxMessageBytes"/>.</summary>
+    /// <summary>Reads one whole message, or as much of one as shows it exceeds <see cref="MaxMessageBytes"/>.</summary>
     private static async Task<ReceivedMessage> ReceiveAsync(WebSocket socket, ArrayBufferWriter<byte> buffer, CancellationToken cancellationToken)
     {
         buffer.ResetWrittenCount();
@@ -356,16 +389,33 @@ public static partial class WebSocketEndpoints
             buffer.Advance(result.Count);
             if (buffer.WrittenCount > MaxMessageBytes)
             {
-                return new ReceivedMessage(null, ReadOnlyMemory<byte>.Empty);
+                return new ReceivedMessage(MessageKind.TooBig, ReadOnlyMemory<byte>.Empty);
             }
 
-            if (result.EndOfMessage || result.MessageType == WebSocketMessageType.Close)
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return new ReceivedMessage(MessageKind.Close, ReadOnlyMemory<byte>.Empty);
+            }
+
+            if (result.EndOfMessage)
             {
                 // Copied out: the buffer takes the next message while this one runs.
-                return new ReceivedMessage(result.MessageType, buffer.WrittenMemory.ToArray());
+                var kind = result.MessageType == WebSocketMessageType.Text ? MessageKind.Text : MessageKind.Binary;
+                return new ReceivedMessage(kind, buffer.WrittenMemory.ToArray());
             }
         }
     }
+
+    /// <summary>Counts a message refused before it ran, in the connection's class, and answers it with an <c>error</c> event.</summary>
+    private static Task RefuseAsync(WebSocket socket, ApiError error, HttpContext context, SpeechServices services, CancellationToken cancellationToken)
+    {
+        services.Count(error, ConnectionPriority(context));
+        return SendErrorAsync(socket, error, cancellationToken);
+    }
+
+    /// <summary>The class of the connection's requests: the upgrade's <c>X-Priority</c>, else the WebSocket's default.</summary>
+    private static string ConnectionPriority(HttpContext context) =>
+        SpeechPreparation.PriorityOf(null, SurfaceDefaults.Pcm, context.Request.Headers[MeshHeaders.Priority].FirstOrDefault());
 
     /// <summary>An <c>error</c> event; one that ends a started request carries the request id its <c>start</c> gave.</summary>
     private static Task SendErrorAsync(WebSocket socket, ApiError error, CancellationToken cancellationToken, string? requestId = null) =>
@@ -382,7 +432,23 @@ public static partial class WebSocketEndpoints
 
     private static Counter.Child IdleCloses(BackendOptions backend) => BackendMetrics.WebSocketIdleCloses.WithLabels(backend.Name, backend.Variant);
 
-    private readonly record struct ReceivedMessage(WebSocketMessageType? Type, ReadOnlyMemory<byte> Body);
+    private readonly record struct ReceivedMessage(MessageKind Kind, ReadOnlyMemory<byte> Body)
+    {
+        public static readonly ReceivedMessage Refused = new(MessageKind.Refused, ReadOnlyMemory<byte>.Empty);
+    }
+
+    private enum MessageKind
+    {
+        Text,
+        Binary,
+        Close,
+
+        /// <summary>A message over <see cref="MaxMessageBytes"/>; the rest of it is not read.</summary>
+        TooBig,
+
+        /// <summary>A request sent while <see cref="MaxQueuedMessages"/> waited; its body is not kept.</summary>
+        Refused,
+    }
 
     /// <summary>How long a connection may sit without a request, and where closing one for it is counted.</summary>
     private sealed record IdleLimit(TimeSpan Timeout, Counter.Child Closes);

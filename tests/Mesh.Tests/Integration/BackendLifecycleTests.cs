@@ -3,8 +3,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text.Json;
+using Mesh.Backend.Host;
 using Mesh.Contracts;
 using Mesh.Tests.Observability;
+using Mesh.Tests.Reliability;
 
 namespace Mesh.Tests.Integration;
 
@@ -81,10 +83,16 @@ public sealed class BackendLifecycleTests
         Assert.InRange(metrics.Total("mesh_tts_sentence_synthesis_seconds_count"), 0, 4);
     }
 
+    /// <remarks>
+    /// Eight waiting requests are more than the backend reads ahead: it must go on reading past them to see the close,
+    /// and through the gateway the client must get that close, not a reset once the relay gives up waiting for it.
+    /// </remarks>
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_WebSocket_close_frame_stops_the_request_under_way_when_another_waits_behind_it(bool throughGateway)
+    [InlineData(false, 1)]
+    [InlineData(true, 1)]
+    [InlineData(false, 8)]
+    [InlineData(true, 8)]
+    public async Task A_WebSocket_close_frame_stops_the_request_under_way_when_others_wait_behind_it(bool throughGateway, int waiting)
     {
         await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=700");
         await using var gateway = throughGateway ? await MeshFleet.StartGatewayAsync([backend.Url]) : null;
@@ -98,10 +106,13 @@ public sealed class BackendLifecycleTests
         await socket.SendAsync(
             JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = TwelveSentences }), WebSocketMessageType.Text, true, CancellationToken.None);
         Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10))).GetProperty("type").GetString());
-        await socket.SendAsync(
-            JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = "The next request." }), WebSocketMessageType.Text, true, CancellationToken.None);
+        for (var i = 0; i < waiting; i++)
+        {
+            await socket.SendAsync(
+                JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = "The next request." }), WebSocketMessageType.Text, true, CancellationToken.None);
+        }
 
-        // The queued request must not hide the close: the twelve sentences of 0.7 s are not waited for, nor is the next request run.
+        // The queued requests must not hide the close: the twelve sentences of 0.7 s are not waited for, nor is the next request run.
         var stopwatch = Stopwatch.StartNew();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token);
@@ -123,6 +134,57 @@ public sealed class BackendLifecycleTests
         var metrics = MetricsScrape.Parse(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)));
         Assert.Equal(1, metrics.Total("mesh_tts_cancellations_total"));
         Assert.InRange(metrics.Total("mesh_tts_sentence_synthesis_seconds_count"), 0, 4);
+    }
+
+    /// <remarks>
+    /// The backend keeps reading while a request streams, so it must bound what waits: past the read-ahead a request is
+    /// answered, in its turn, with a 429 <c>error</c> event, counted, and the connection serves on.
+    /// </remarks>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task WebSocket_requests_beyond_the_read_ahead_are_refused_in_their_turn_and_counted(bool throughGateway)
+    {
+        await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=300");
+        await using var gateway = throughGateway ? await MeshFleet.StartGatewayAsync([backend.Url]) : null;
+        if (gateway is not null)
+        {
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        }
+
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder((gateway ?? backend).Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        await SendAsync(socket, FourSentences);
+        Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10))).GetProperty("type").GetString());
+        const int sentWhileStreaming = WebSocketEndpoints.MaxQueuedMessages + 3;
+        for (var i = 0; i < sentWhileStreaming; i++)
+        {
+            await SendAsync(socket, $"Waiting request {i}.");
+        }
+
+        // One outcome per request, in the order sent: the one under way and the four read ahead are served.
+        var outcomes = new List<JsonElement>();
+        for (var i = 0; i < 1 + sentWhileStreaming; i++)
+        {
+            outcomes.Add(await ReadOutcomeAsync(socket));
+        }
+
+        Assert.Equal(
+            [.. Enumerable.Repeat(StreamEvent.Done, 1 + WebSocketEndpoints.MaxQueuedMessages), .. Enumerable.Repeat(StreamEvent.Failure, 3)],
+            outcomes.Select(outcome => outcome.GetProperty("type").GetString()));
+        foreach (var refused in outcomes.Skip(1 + WebSocketEndpoints.MaxQueuedMessages))
+        {
+            ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsErrorBody(refused.GetProperty("error")), ErrorTypes.RateLimit, null, "queue_full");
+            Assert.False(refused.TryGetProperty("request_id", out _), $"a refused request has a request_id: {refused}");
+        }
+
+        await SendAsync(socket, "Served after the refusals.");
+        Assert.Equal(StreamEvent.Done, (await ReadOutcomeAsync(socket)).GetProperty("type").GetString());
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""429""\} 3$", metrics);
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""200""\} 6$", metrics);
     }
 
     [Fact]
@@ -258,6 +320,27 @@ public sealed class BackendLifecycleTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal("model_not_ready", (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
     }
+
+    /// <summary>Reads a request's events up to its last, <c>done</c> or <c>error</c>, and returns that one.</summary>
+    private static async Task<JsonElement> ReadOutcomeAsync(ClientWebSocket socket)
+    {
+        while (true)
+        {
+            var (type, payload) = await WebSocketMessages.ReceiveAsync(socket, TimeSpan.FromSeconds(20));
+            if (type == WebSocketMessageType.Text)
+            {
+                using var document = JsonDocument.Parse(payload);
+                if (document.RootElement.GetProperty("type").GetString() is StreamEvent.Done or StreamEvent.Failure)
+                {
+                    return document.RootElement.Clone();
+                }
+            }
+        }
+    }
+
+    private static Task SendAsync(ClientWebSocket socket, string input) =>
+        socket.SendAsync(
+            JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input }), WebSocketMessageType.Text, true, CancellationToken.None);
 
     private static Task<HostProcess> StartAsync(Dictionary<string, string> environment, params string[] args) =>
         HostProcess.StartAsync(RepoPaths.BackendDll, args, environment, TimeSpan.FromSeconds(60));
