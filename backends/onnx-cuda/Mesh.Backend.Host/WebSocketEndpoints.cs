@@ -149,7 +149,9 @@ public static partial class WebSocketEndpoints
 
             if (message.Kind == MessageKind.TooBig)
             {
-                await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {MaxMessageBytes} bytes", connectionAborted);
+                var tooBig = $"messages are limited to {MaxMessageBytes} bytes";
+                services.Count(ApiError.TooLarge($"WebSocket {tooBig}."), ConnectionPriority(context));
+                await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, tooBig, connectionAborted);
                 break;
             }
 
@@ -161,7 +163,7 @@ public static partial class WebSocketEndpoints
 
             if (message.Kind == MessageKind.Binary)
             {
-                await SendErrorAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), connectionAborted);
+                await RefuseAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), context, services, connectionAborted);
             }
             else
             {

@@ -188,6 +188,27 @@ public sealed class BackendLifecycleTests
     }
 
     [Fact]
+    public async Task WebSocket_messages_refused_without_running_are_counted_with_their_status()
+    {
+        await using var backend = await StartAsync([]);
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(backend.Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+
+        await socket.SendAsync("""{"voice":"alloy","input":"Hi."}"""u8.ToArray(), WebSocketMessageType.Binary, true, CancellationToken.None);
+        var binaryRefused = await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10));
+        await socket.SendAsync(new byte[SpeechRequestParser.MaxBodyBytes + 1], WebSocketMessageType.Text, true, CancellationToken.None);
+        var (closing, _) = await WebSocketMessages.ReceiveAsync(socket, TimeSpan.FromSeconds(10));
+
+        Assert.Equal(StreamEvent.Failure, binaryRefused.GetProperty("type").GetString());
+        Assert.Equal(WebSocketMessageType.Close, closing);
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, socket.CloseStatus);
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""400""\} 1$", metrics);
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""413""\} 1$", metrics);
+    }
+
+    [Fact]
     public async Task A_WebSocket_request_that_fails_after_its_start_names_itself_in_its_error_event()
     {
         await using var backend = await StartAsync([], "--Faults:FailureRatio=1");
