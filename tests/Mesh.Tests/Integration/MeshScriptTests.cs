@@ -200,6 +200,59 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     /// <summary>
+    /// Restarts go on side by side: while two killed backends' successors take a slow start to get ready, the gateway
+    /// killed after them serves again within a moment, and both backends come back together. The supervisor used to
+    /// wait for each successor to get ready before it started anything else, so the gateway stayed down meanwhile and
+    /// the second backend started only once the first was ready.
+    /// </summary>
+    [Fact]
+    public async Task The_gateway_serves_again_while_killed_backends_get_ready_and_those_come_back_together()
+    {
+        var startupDelay = TimeSpan.FromSeconds(10);
+        var port = LoopbackPorts.Unused();
+        var mesh = StartMesh(
+            new Dictionary<string, string> { ["Faults__StartupDelayMs"] = startupDelay.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            "up", "--backends", "2", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var errors = mesh.StandardError.ReadToEndAsync();
+        var before = await WaitForFleetAsync(mesh, FleetPath, mesh.StandardOutput.ReadToEndAsync(), errors);
+        var killedBackends = BackendPids(before);
+        var killedGateway = FleetPids(before)[0];
+
+        foreach (var pid in killedBackends)
+        {
+            KillOutright(pid);
+        }
+
+        // A successor starting sets its predecessor's log aside: from then on the old supervisor waited for it.
+        await Eventually.UntilAsync(
+            () => Task.FromResult(Directory.EnumerateFiles(Path.Combine(_stateDir, "logs"), "*.log.previous").Any()), "no backend was started again", RestartWithin);
+        KillOutright(killedGateway);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(2) };
+        await Eventually.UntilAsync(() => HttpProbe.AnswersAsync(client, "/healthz"), "the gateway did not come back", RestartWithin);
+        Assert.Equal(killedBackends, BackendPids(ReadFleet()));
+
+        await Eventually.UntilAsync(
+            () => Task.FromResult(!BackendPids(ReadFleet()).Intersect(killedBackends).Any()), "the backends were not started again", RestartWithin);
+        var after = ReadFleet();
+        var backends = after.GetProperty("backends").EnumerateArray().ToArray();
+        Assert.All(backends, backend => Assert.Equal(1, backend.GetProperty("restarts").GetInt32()));
+        Assert.Equal(1, after.GetProperty("gateway").GetProperty("restarts").GetInt32());
+        // Launched together, not the second one start-up delay after the first.
+        var launchedApart = TimeSpan.FromSeconds(Math.Abs(backends[0].GetProperty("started").GetInt64() - backends[1].GetProperty("started").GetInt64()) / (double)ClockTicksPerSecond);
+        Assert.True(launchedApart < startupDelay / 2, $"the backends were started again {launchedApart.TotalSeconds} s apart");
+        await Eventually.UntilAsync(
+            async () => (await SpeakAsync(client, "Everyone is back.")).Status == HttpStatusCode.OK, "the gateway served no speech from the restarted backends", RestartWithin);
+
+        await SignalAndWaitAsync(mesh, "TERM");
+        var log = await errors;
+        var gatewayBack = log.IndexOf("mesh: gateway started again (restart 1)", StringComparison.Ordinal);
+        Assert.True(gatewayBack >= 0, log);
+        Assert.All(backends, backend =>
+            Assert.True(log.IndexOf($"mesh: {backend.GetProperty("name").GetString()} started again (restart 1)", StringComparison.Ordinal) > gatewayBack, log));
+        AssertFleetGone(FleetPids(after), port, "./mesh up");
+    }
+
+    /// <summary>
     /// A process that cannot start again (the gateway, its key file gone) is not started in a hot loop: each wait is twice
     /// the last, from 100 ms (Docker's back-off), the log says why each start failed, and the process comes back once it
     /// can start.
@@ -633,6 +686,9 @@ public sealed class MeshScriptTests : IDisposable
         var requests = Path.Combine(_stateDir, "soak", "requests-wav.txt");
         return Eventually.UntilAsync(() => Task.FromResult(File.Exists(requests) && new FileInfo(requests).Length > 0), "no soak request finished");
     }
+
+    /// <summary>The unit of a process's start time in the fleet file (Linux's USER_HZ).</summary>
+    private const int ClockTicksPerSecond = 100;
 
     /// <summary>How long a killed process of the fleet may take to serve again, on a loaded machine.</summary>
     private static readonly TimeSpan RestartWithin = TimeSpan.FromSeconds(90);
