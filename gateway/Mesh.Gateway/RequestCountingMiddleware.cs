@@ -1,3 +1,4 @@
+using Mesh.Contracts.Http;
 using Mesh.Gateway.Health;
 using Mesh.Gateway.Routing;
 
@@ -11,8 +12,6 @@ namespace Mesh.Gateway;
 /// </summary>
 public sealed class RequestCountingMiddleware(RequestDelegate next)
 {
-    public const int ClientClosedRequest = 499;
-
     public async Task InvokeAsync(HttpContext context)
     {
         var path = RequestPaths.Trimmed(context.Request.Path);
@@ -37,7 +36,7 @@ public sealed class RequestCountingMiddleware(RequestDelegate next)
     }
 
     private static void Count(HttpContext context, int status, Exception? failure = null) =>
-        GatewayMetrics.CountRequest(RouteDecision.Of(context), ClientLeft(context, failure) ? ClientClosedRequest : status);
+        GatewayMetrics.CountRequest(RouteDecision.Of(context), ClientLeft(context, failure) ? MeshStatusCodes.ClientClosedRequest : status);
 
     private static bool ClientLeft(HttpContext context, Exception? failure)
     {

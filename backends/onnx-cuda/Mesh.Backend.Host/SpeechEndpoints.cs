@@ -120,9 +120,12 @@ public sealed class SpeechServices(
         return ApiResults.Error(error);
     }
 
-    public void Count(ApiError error, string priority)
+    public void Count(ApiError error, string priority) => Count(error.Status, priority);
+
+    /// <summary>Counts a request answered, or left unanswered, with <paramref name="status"/> in <c>mesh_requests_total</c>.</summary>
+    public void Count(int status, string priority)
     {
-        var code = error.Status.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var code = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
         BackendMetrics.Requests.WithLabels([.. Labels(host.ServedModelId ?? BackendMetrics.Unknown, priority), code]).Inc();
     }
 }

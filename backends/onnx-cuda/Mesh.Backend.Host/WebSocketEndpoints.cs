@@ -115,62 +115,73 @@ public static partial class WebSocketEndpoints
         using var readAhead = new SemaphoreSlim(1 + MaxQueuedMessages);
         using var clientLeft = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
         var reading = ReceiveAllAsync(socket, inbox.Writer, readAhead, clientLeft, connectionAborted);
-        while (true)
+        try
         {
-            var waited = await WaitForMessageAsync(inbox.Reader, idle.Timeout, stopping, connectionAborted);
-            if (waited == Wait.Stopping)
+            while (true)
             {
-                await GoAwayAsync(socket, ShuttingDown);
-                break;
-            }
-
-            if (waited == Wait.Idle)
-            {
-                await CloseIdleAsync(socket, idle);
-                break;
-            }
-
-            if (!inbox.Reader.TryRead(out var message))
-            {
-                // The receive ended without a close frame: the connection broke.
-                break;
-            }
-
-            if (message.Kind == MessageKind.Close || socket.State != WebSocketState.Open)
-            {
-                // The client closed; requests queued before its close are dropped with it.
-                if (socket.State == WebSocketState.CloseReceived)
+                var waited = await WaitForMessageAsync(inbox.Reader, idle.Timeout, stopping, connectionAborted);
+                if (waited == Wait.Stopping)
                 {
-                    await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, connectionAborted);
+                    await GoAwayAsync(socket, ShuttingDown);
+                    break;
                 }
 
-                break;
-            }
+                if (waited == Wait.Idle)
+                {
+                    await CloseIdleAsync(socket, idle);
+                    break;
+                }
 
-            if (message.Kind == MessageKind.TooBig)
-            {
-                var tooBig = $"messages are limited to {MaxMessageBytes} bytes";
-                services.Count(ApiError.TooLarge($"WebSocket {tooBig}."), ConnectionPriority(context));
-                await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, tooBig, connectionAborted);
-                break;
-            }
+                if (!inbox.Reader.TryRead(out var message))
+                {
+                    // The receive ended without a close frame: the connection broke.
+                    break;
+                }
 
-            if (message.Kind == MessageKind.Refused)
-            {
-                await RefuseAsync(socket, TooManyWaiting, context, services, connectionAborted);
-                continue;
-            }
+                if (message.Kind == MessageKind.Close || socket.State != WebSocketState.Open)
+                {
+                    // The client closed, or the connection broke; requests queued before that are dropped with it, and
+                    // counted before the close reply, so that they are in the metrics once the client has its close.
+                    CountClientGone(message, inbox.Reader, context, services);
+                    if (socket.State == WebSocketState.CloseReceived)
+                    {
+                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, connectionAborted);
+                    }
 
-            if (message.Kind == MessageKind.Binary)
-            {
-                await RefuseAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), context, services, connectionAborted);
-            }
-            else
-            {
-                await SpeakUntilClosedAsync(socket, message.Body, context, services, logger, clientLeft.Token, connectionAborted);
-            }
+                    break;
+                }
 
-            readAhead.Release();
+                if (message.Kind == MessageKind.TooBig)
+                {
+                    var tooBig = $"messages are limited to {MaxMessageBytes} bytes";
+                    services.Count(ApiError.TooLarge($"WebSocket {tooBig}."), ConnectionPriority(context));
+                    await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, tooBig, connectionAborted);
+                    break;
+                }
+
+                if (message.Kind == MessageKind.Refused)
+                {
+                    await RefuseAsync(socket, TooManyWaiting, context, services, connectionAborted);
+                    continue;
+                }
+
+                if (message.Kind == MessageKind.Binary)
+                {
+                    await RefuseAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), context, services, connectionAborted);
+                }
+                else
+                {
+                    await SpeakUntilClosedAsync(socket, message.Body, context, services, logger, clientLeft.Token, connectionAborted);
+                }
+
+                readAhead.Release();
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+            // The connection broke under the request under way: those waiting behind it are dropped with it.
+            CountClientGone(null, inbox.Reader, context, services);
+            throw;
         }
 
         // Closed for shutdown or idleness: the receive ends with the client's close reply, else the socket is dropped.
@@ -408,6 +419,28 @@ public static partial class WebSocketEndpoints
         }
     }
 
+    /// <summary>
+    /// Counts each request that the client's close or a broken connection leaves unanswered, <paramref name="inHand"/> and
+    /// those still waiting in <paramref name="inbox"/>, as 499 (the client closed it) in the connection's class: every
+    /// request read is counted once, answered or not.
+    /// </summary>
+    private static void CountClientGone(ReceivedMessage? inHand, ChannelReader<ReceivedMessage> inbox, HttpContext context, SpeechServices services)
+    {
+        var priority = ConnectionPriority(context);
+        if (inHand is { AwaitsAnswer: true })
+        {
+            services.Count(MeshStatusCodes.ClientClosedRequest, priority);
+        }
+
+        while (inbox.TryRead(out var waiting))
+        {
+            if (waiting.AwaitsAnswer)
+            {
+                services.Count(MeshStatusCodes.ClientClosedRequest, priority);
+            }
+        }
+    }
+
     /// <summary>Counts a message refused before it ran, in the connection's class, and answers it with an <c>error</c> event.</summary>
     private static Task RefuseAsync(WebSocket socket, ApiError error, HttpContext context, SpeechServices services, CancellationToken cancellationToken)
     {
@@ -437,6 +470,9 @@ public static partial class WebSocketEndpoints
     private readonly record struct ReceivedMessage(MessageKind Kind, ReadOnlyMemory<byte> Body)
     {
         public static readonly ReceivedMessage Refused = new(MessageKind.Refused, ReadOnlyMemory<byte>.Empty);
+
+        /// <summary>A message the client expects an answer to: a request, a binary message or a refusal not yet sent.</summary>
+        public bool AwaitsAnswer => Kind is MessageKind.Text or MessageKind.Binary or MessageKind.Refused;
     }
 
     private enum MessageKind

@@ -131,9 +131,49 @@ public sealed class BackendLifecycleTests
         Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
         Assert.DoesNotContain(StreamEvent.Start, events);
         using var client = new HttpClient { BaseAddress = backend.Url };
-        var metrics = MetricsScrape.Parse(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)));
+        var text = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var metrics = MetricsScrape.Parse(text);
         Assert.Equal(1, metrics.Total("mesh_tts_cancellations_total"));
         Assert.InRange(metrics.Total("mesh_tts_sentence_synthesis_seconds_count"), 0, 4);
+        // The waiting requests got no answer, refused ones past the read-ahead included: each counts as its client gone.
+        Assert.Equal(waiting, MetricsText.Sum(text, "mesh_requests_total{", "code=\"499\""));
+        Assert.Equal(0, MetricsText.Sum(text, "mesh_requests_total{", "code=\"429\""));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_WebSocket_connection_dropped_with_requests_waiting_counts_them_as_499(bool throughGateway)
+    {
+        await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=700");
+        await using var gateway = throughGateway ? await MeshFleet.StartGatewayAsync([backend.Url]) : null;
+        if (gateway is not null)
+        {
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        }
+
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder((gateway ?? backend).Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        await SendAsync(socket, TwelveSentences);
+        Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10))).GetProperty("type").GetString());
+        const int waiting = 3;
+        for (var i = 0; i < waiting; i++)
+        {
+            await SendAsync(socket, $"Waiting request {i}.");
+        }
+
+        // Time for the backend to read them: the connection then just ends, with no close frame, as when a client
+        // process dies. Its reset may discard what the backend has not read yet, which it never accepted.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        socket.Abort();
+
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"499\"") >= waiting,
+            "the dropped requests were not counted as 499");
+        var text = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Equal(waiting, MetricsText.Sum(text, "mesh_requests_total{", "priority=\"realtime\",code=\"499\""));
+        Assert.Equal(1, MetricsText.Sum(text, "mesh_requests_total{", "code=\"200\""));
     }
 
     /// <remarks>
