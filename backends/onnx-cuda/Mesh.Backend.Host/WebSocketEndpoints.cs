@@ -183,9 +183,35 @@ public static partial class WebSocketEndpoints
             CountClientGone(null, inbox.Reader, context, services);
             throw;
         }
+        finally
+        {
+            await EndReceiveAsync(socket, reading, inbox.Reader, connectionAborted);
+        }
+    }
 
-        // Closed for shutdown or idleness: the receive ends with the client's close reply, else the socket is dropped.
-        await Task.WhenAny(reading, Task.Delay(CloseReplyTimeout, connectionAborted));
+    /// <summary>
+    /// Waits for the receive to end before the semaphore and token source it uses are disposed. After a close of ours
+    /// (shutdown, idleness) it ends with the client's close reply, else the socket is dropped after
+    /// <see cref="CloseReplyTimeout"/>; what it takes in meanwhile is taken out unanswered, so it never waits for room in
+    /// the inbox instead of reading that reply.
+    /// </summary>
+    private static async Task EndReceiveAsync(WebSocket socket, Task reading, ChannelReader<ReceivedMessage> inbox, CancellationToken connectionAborted)
+    {
+        using var closeReply = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
+        closeReply.CancelAfter(CloseReplyTimeout);
+        try
+        {
+            await foreach (var _ in inbox.ReadAllAsync(closeReply.Token))
+            {
+                // Sent after our close, or waiting when the server began to stop: dropped with the connection.
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            socket.Abort();
+        }
+
+        await reading;
     }
 
     /// <summary>
