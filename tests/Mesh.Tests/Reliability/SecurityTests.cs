@@ -136,6 +136,20 @@ public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured)
         Assert.Equal((7, 0xdu), (frame[3], BinaryPrimitives.ReadUInt32BigEndian(frame.AsSpan(Http2GoAwayBytes - 4))));
     }
 
+    [Theory]
+    [InlineData(Target.Gateway)]
+    [InlineData(Target.Backend)]
+    public async Task An_h2c_upgrade_is_ignored_and_the_request_answered_over_http1(Target target)
+    {
+        // RFC 7540 §3.2's upgrade, which RFC 9113 §3.1 retired: a server that does not take it answers the request as is.
+        var response = await RawHttp.SendAsync(
+            UrlOf(target),
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n");
+
+        Assert.Equal(200, response.Status);
+        Assert.False(response.Headers.ContainsKey("Upgrade"), $"{target} offered to upgrade: {response.Headers.GetValueOrDefault("Upgrade")}");
+    }
+
     [Fact]
     public async Task Headers_under_the_gateway_limit_pass_through_to_the_backend()
     {
