@@ -21,7 +21,8 @@ namespace Mesh.Backend.Host;
 /// already wait (429 <c>queue_full</c>, in its turn); an oversized message closes it (1009); a failure inside a
 /// stream is an <c>error</c> event too, and a broken connection is closed with 1011. A connection on which no request
 /// runs or waits for <see cref="WebSocketSessionOptions.IdleTimeout"/> is closed with 1001. A request whose client takes
-/// none of its stream for the stall timeout is ended with the connection (aborted: the client reads nothing).
+/// none of its stream, or of its <c>error</c> event, for the stall timeout is ended with the connection (aborted: the
+/// client reads nothing), and so is a connection whose client takes none of the refusals of its messages.
 /// </summary>
 public static partial class WebSocketEndpoints
 {
@@ -114,6 +115,9 @@ public static partial class WebSocketEndpoints
         // a burst of five sent at once fits however soon the first of them is taken out.
         using var readAhead = new SemaphoreSlim(1 + MaxQueuedMessages);
         using var clientLeft = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
+        // Refusals are bounded as a request's stream is: a client that sends and never reads must not hold the
+        // connection with the answers it leaves unread.
+        using var refusals = new WriteStallGuard(services.StallTimeout, context.Abort);
         var reading = ReceiveAllAsync(socket, inbox.Writer, readAhead, clientLeft, connectionAborted);
         try
         {
@@ -161,13 +165,13 @@ public static partial class WebSocketEndpoints
 
                 if (message.Kind == MessageKind.Refused)
                 {
-                    await RefuseAsync(socket, TooManyWaiting, context, services, connectionAborted);
+                    await RefuseAsync(socket, TooManyWaiting, context, services, refusals, connectionAborted);
                     continue;
                 }
 
                 if (message.Kind == MessageKind.Binary)
                 {
-                    await RefuseAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), context, services, connectionAborted);
+                    await RefuseAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), context, services, refusals, connectionAborted);
                 }
                 else
                 {
@@ -344,6 +348,8 @@ public static partial class WebSocketEndpoints
         CancellationToken connectionAborted)
     {
         var start = Stopwatch.GetTimestamp();
+        // Every send of the request's, its error too, is bounded: a client that reads nothing cannot hold the connection.
+        using var stall = new WriteStallGuard(services.StallTimeout, context.Abort);
         var parsed = SpeechRequestParser.Parse(message.Span);
         // The upgrade's X-Priority is the connection's class (through the gateway, always set); a message may still
         // lower its own to batch, which every key may, as on HTTP.
@@ -356,7 +362,7 @@ public static partial class WebSocketEndpoints
         if (preparation.Error is { } error)
         {
             services.Count(error, SpeechPreparation.PriorityOf(parsed.Request, SurfaceDefaults.Pcm, headerPriority));
-            await SendErrorAsync(socket, error, connectionAborted);
+            await SendErrorAsync(socket, error, stall, connectionAborted);
             return;
         }
 
@@ -368,7 +374,6 @@ public static partial class WebSocketEndpoints
         var sentences = 0;
         BackendMetrics.Requests.WithLabels([.. labels, "200"]).Inc();
         using var deadline = new FirstAudioDeadline(services.FirstAudioTimeout, cancellationToken);
-        using var stall = new WriteStallGuard(services.StallTimeout, context.Abort);
         try
         {
             await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Start, RequestId = requestId, SampleRate = job.OutputSampleRate }, stall, connectionAborted);
@@ -408,13 +413,13 @@ public static partial class WebSocketEndpoints
         }
         catch (OperationCanceledException)
         {
-            await SendErrorAsync(socket, deadline.Error, connectionAborted, requestId);
+            await SendErrorAsync(socket, deadline.Error, stall, connectionAborted, requestId);
             return;
         }
         catch (Exception ex) when (ex is not WebSocketException)
         {
             LogSynthesisFailed(logger, ex);
-            await SendErrorAsync(socket, ApiError.Internal("Synthesis failed."), connectionAborted, requestId);
+            await SendErrorAsync(socket, ApiError.Internal("Synthesis failed."), stall, connectionAborted, requestId);
         }
     }
 
@@ -468,10 +473,11 @@ public static partial class WebSocketEndpoints
     }
 
     /// <summary>Counts a message refused before it ran, in the connection's class, and answers it with an <c>error</c> event.</summary>
-    private static Task RefuseAsync(WebSocket socket, ApiError error, HttpContext context, SpeechServices services, CancellationToken cancellationToken)
+    private static ValueTask RefuseAsync(
+        WebSocket socket, ApiError error, HttpContext context, SpeechServices services, WriteStallGuard stall, CancellationToken cancellationToken)
     {
         services.Count(error, ConnectionPriority(context));
-        return SendErrorAsync(socket, error, cancellationToken);
+        return SendErrorAsync(socket, error, stall, cancellationToken);
     }
 
     /// <summary>The class of the connection's requests: the upgrade's <c>X-Priority</c>, else the WebSocket's default.</summary>
@@ -479,13 +485,10 @@ public static partial class WebSocketEndpoints
         SpeechPreparation.PriorityOf(null, SurfaceDefaults.Pcm, context.Request.Headers[MeshHeaders.Priority].FirstOrDefault());
 
     /// <summary>An <c>error</c> event; one that ends a started request carries the request id its <c>start</c> gave.</summary>
-    private static Task SendErrorAsync(WebSocket socket, ApiError error, CancellationToken cancellationToken, string? requestId = null) =>
-        SendEventAsync(socket, StreamEvent.Failed(error) with { RequestId = requestId }, cancellationToken);
+    private static ValueTask SendErrorAsync(WebSocket socket, ApiError error, WriteStallGuard stall, CancellationToken cancellationToken, string? requestId = null) =>
+        SendEventAsync(socket, StreamEvent.Failed(error) with { RequestId = requestId }, stall, cancellationToken);
 
-    private static async Task SendEventAsync(WebSocket socket, StreamEvent streamEvent, CancellationToken cancellationToken) =>
-        await socket.SendAsync(Serialized(streamEvent), WebSocketMessageType.Text, true, cancellationToken);
-
-    /// <summary>An event of a running request, whose sends the request's stall guard bounds.</summary>
+    /// <summary>An event, sent under <paramref name="stall"/>, so that a client that reads nothing cannot hold the connection.</summary>
     private static ValueTask SendEventAsync(WebSocket socket, StreamEvent streamEvent, WriteStallGuard stall, CancellationToken cancellationToken) =>
         stall.SendAsync(socket, Serialized(streamEvent), WebSocketMessageType.Text, true, cancellationToken);
 

@@ -46,6 +46,32 @@ public sealed class StalledStreamTests(StalledStreamTests.StallFleet fleet, ITes
         await AssertBackendIdleAsync();
     }
 
+    [Theory]
+    [InlineData(WebSocketMessageType.Binary)]
+    [InlineData(WebSocketMessageType.Text)]
+    public async Task A_websocket_client_that_sends_bad_messages_and_reads_nothing_is_disconnected(WebSocketMessageType type)
+    {
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new Uri($"ws://{fleet.Backend.Url.Authority}/ws"), CancellationToken.None);
+
+        // Each message, binary or text that is not JSON, is answered with an error event. Once the unread events fill the buffers, the backend's
+        // next one makes no progress, and the stall timeout must end the connection, which fails the client's sends.
+        using var bound = new CancellationTokenSource(Bound);
+        var sent = 0;
+        var failure = await Record.ExceptionAsync(async () =>
+        {
+            while (true)
+            {
+                await socket.SendAsync("{"u8.ToArray(), type, true, bound.Token);
+                sent++;
+            }
+        });
+
+        Assert.False(bound.IsCancellationRequested, $"the backend still held the connection after {Bound} and {sent} messages");
+        Assert.True(failure is WebSocketException or IOException, $"the sends ended with {failure}");
+        await AssertBackendIdleAsync();
+    }
+
     [Fact]
     public async Task A_stalled_reader_through_the_gateway_frees_the_gateway_slot()
     {
