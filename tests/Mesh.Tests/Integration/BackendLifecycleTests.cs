@@ -61,8 +61,7 @@ public sealed class BackendLifecycleTests
     {
         await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=700");
         using var client = new HttpClient { BaseAddress = backend.Url };
-        using var socket = new ClientWebSocket();
-        await socket.ConnectAsync(new UriBuilder(backend.Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        using var socket = await ConnectAsync(backend);
         var request = JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = TwelveSentences });
         await socket.SendAsync(request, WebSocketMessageType.Text, true, CancellationToken.None);
         Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10))).GetProperty("type").GetString());
@@ -95,14 +94,8 @@ public sealed class BackendLifecycleTests
     public async Task A_WebSocket_close_frame_stops_the_request_under_way_when_others_wait_behind_it(bool throughGateway, int waiting)
     {
         await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=700");
-        await using var gateway = throughGateway ? await MeshFleet.StartGatewayAsync([backend.Url]) : null;
-        if (gateway is not null)
-        {
-            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
-        }
-
-        using var socket = new ClientWebSocket();
-        await socket.ConnectAsync(new UriBuilder((gateway ?? backend).Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        await using var gateway = throughGateway ? await ReadyGatewayAsync(backend) : null;
+        using var socket = await ConnectAsync(gateway ?? backend);
         await socket.SendAsync(
             JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = TwelveSentences }), WebSocketMessageType.Text, true, CancellationToken.None);
         Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10))).GetProperty("type").GetString());
@@ -146,14 +139,8 @@ public sealed class BackendLifecycleTests
     public async Task A_WebSocket_connection_dropped_with_requests_waiting_counts_them_as_499(bool throughGateway)
     {
         await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=700");
-        await using var gateway = throughGateway ? await MeshFleet.StartGatewayAsync([backend.Url]) : null;
-        if (gateway is not null)
-        {
-            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
-        }
-
-        using var socket = new ClientWebSocket();
-        await socket.ConnectAsync(new UriBuilder((gateway ?? backend).Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        await using var gateway = throughGateway ? await ReadyGatewayAsync(backend) : null;
+        using var socket = await ConnectAsync(gateway ?? backend);
         await SendAsync(socket, TwelveSentences);
         Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10))).GetProperty("type").GetString());
         const int waiting = 3;
@@ -186,14 +173,8 @@ public sealed class BackendLifecycleTests
     public async Task WebSocket_requests_beyond_the_read_ahead_are_refused_in_their_turn_and_counted(bool throughGateway)
     {
         await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=300");
-        await using var gateway = throughGateway ? await MeshFleet.StartGatewayAsync([backend.Url]) : null;
-        if (gateway is not null)
-        {
-            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
-        }
-
-        using var socket = new ClientWebSocket();
-        await socket.ConnectAsync(new UriBuilder((gateway ?? backend).Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        await using var gateway = throughGateway ? await ReadyGatewayAsync(backend) : null;
+        using var socket = await ConnectAsync(gateway ?? backend);
         await SendAsync(socket, FourSentences);
         Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10))).GetProperty("type").GetString());
         const int sentWhileStreaming = WebSocketEndpoints.MaxQueuedMessages + 3;
@@ -232,8 +213,7 @@ public sealed class BackendLifecycleTests
     {
         await using var backend = await StartAsync([]);
         using var client = new HttpClient { BaseAddress = backend.Url };
-        using var socket = new ClientWebSocket();
-        await socket.ConnectAsync(new UriBuilder(backend.Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        using var socket = await ConnectAsync(backend);
 
         await socket.SendAsync("""{"voice":"alloy","input":"Hi."}"""u8.ToArray(), WebSocketMessageType.Binary, true, CancellationToken.None);
         var binaryRefused = await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(10));
@@ -252,8 +232,7 @@ public sealed class BackendLifecycleTests
     public async Task A_WebSocket_request_that_fails_after_its_start_names_itself_in_its_error_event()
     {
         await using var backend = await StartAsync([], "--Faults:FailureRatio=1");
-        using var socket = new ClientWebSocket();
-        await socket.ConnectAsync(new UriBuilder(backend.Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        using var socket = await ConnectAsync(backend);
         await socket.SendAsync(
             JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = FourSentences }), WebSocketMessageType.Text, true, CancellationToken.None);
 
@@ -402,6 +381,20 @@ public sealed class BackendLifecycleTests
     private static Task SendAsync(ClientWebSocket socket, string input) =>
         socket.SendAsync(
             JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input }), WebSocketMessageType.Text, true, CancellationToken.None);
+
+    private static async Task<HostProcess> ReadyGatewayAsync(HostProcess backend)
+    {
+        var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        return gateway;
+    }
+
+    private static async Task<ClientWebSocket> ConnectAsync(HostProcess host)
+    {
+        var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(host.Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+        return socket;
+    }
 
     private static Task<HostProcess> StartAsync(Dictionary<string, string> environment, params string[] args) =>
         HostProcess.StartAsync(RepoPaths.BackendDll, args, environment, TimeSpan.FromSeconds(60));
