@@ -26,8 +26,6 @@ public sealed class AllowedMethodsMiddleware(RequestDelegate next)
         ["/v1/audio/speech"] = Post,
         ["/v1/audio/speech/stream"] = Post,
         ["/v1/audio/speech/stream/pcm"] = Post,
-        ["/ws"] = WebSocket,
-        ["/v1/audio/speech/ws"] = WebSocket,
         ["/v1/models"] = Read,
         [ModelRoute] = Read,
         ["/v1/audio/voices"] = Read,
@@ -40,10 +38,19 @@ public sealed class AllowedMethodsMiddleware(RequestDelegate next)
         ["/playground.js"] = Read,
     };
 
+    static AllowedMethodsMiddleware()
+    {
+        foreach (var path in WebSocketHandshakes.Paths)
+        {
+            Allowed[path] = WebSocket;
+        }
+    }
+
     public Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (!Allowed.TryGetValue(Route(RequestPaths.Trimmed(request.Path)), out var allowed))
+        var route = Route(RequestPaths.Trimmed(request.Path));
+        if (!Allowed.TryGetValue(route, out var allowed))
         {
             return next(context);
         }
@@ -55,7 +62,7 @@ public sealed class AllowedMethodsMiddleware(RequestDelegate next)
             return ApiResults.WriteErrorAsync(context, ApiResults.MethodNotAllowed(request.Method, request.Path, methods));
         }
 
-        return ReferenceEquals(allowed, WebSocket) && !context.WebSockets.IsWebSocketRequest
+        return WebSocketHandshakes.Paths.Contains(route, StringComparer.OrdinalIgnoreCase) && !context.WebSockets.IsWebSocketRequest
             ? WebSocketHandshakes.Refusal(request).ExecuteAsync(context)
             : next(context);
     }

@@ -16,6 +16,9 @@ public static class WebSocketHandshakes
 
     private const string WebSocket = "websocket";
 
+    /// <summary>The paths that speak WebSocket, on the gateway and every backend.</summary>
+    public static IReadOnlyList<string> Paths { get; } = ["/ws", "/v1/audio/speech/ws"];
+
     /// <summary>The refusal of a request to a WebSocket path that <see cref="HttpContext.WebSockets"/> does not take for a handshake.</summary>
     public static IResult Refusal(HttpRequest request)
     {

@@ -55,8 +55,11 @@ public static partial class WebSocketEndpoints
         // Exported at 0 from the start, so every backend has the series, not only those that have closed a connection.
         IdleCloses(app.ServiceProvider.GetRequiredService<IOptions<BackendOptions>>().Value).Publish();
         // A handshake is a GET (RFC 6455 §4.1): another method is 405 with Allow: GET, not a request to upgrade.
-        app.MapGet("/ws", AcceptAsync);
-        app.MapGet("/v1/audio/speech/ws", AcceptAsync);
+        foreach (var path in WebSocketHandshakes.Paths)
+        {
+            app.MapGet(path, AcceptAsync);
+        }
+
         return app;
     }
 
