@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using Mesh.Tests.Documentation;
 using Mesh.Tests.Integration;
 
 namespace Mesh.Tests.Observability;
@@ -46,6 +47,25 @@ public sealed partial class PrometheusFilesTests
         var alerts = RuleFiles.Load().Where(r => r.IsAlert).Select(r => r.Name).ToArray();
         Assert.NotEmpty(alerts);
         Assert.All(alerts, alert => Assert.Contains(alert, tested));
+    }
+
+    /// <summary>
+    /// Each alert's <c>runbook_url</c> leads to its own section of docs/runbook.md, and each section there is an alert's,
+    /// so a renamed or removed alert does not leave a page behind.
+    /// </summary>
+    [Fact]
+    public void Every_alert_links_its_own_runbook_section()
+    {
+        var runbook = MarkdownFile.Load(Path.Combine(RepoPaths.Root, "docs/runbook.md"));
+        var alerts = RuleFiles.Load().Where(r => r.IsAlert).ToArray();
+
+        Assert.All(alerts, alert =>
+        {
+            Assert.True(alert.Annotations.TryGetValue("runbook_url", out var url), $"{alert.Name} has no runbook_url");
+            Assert.Equal($"docs/runbook.md#{MarkdownFile.AnchorOf(alert.Name)}", url);
+            Assert.Contains(alert.Name, runbook.Headings);
+        });
+        Assert.Equal(alerts.Select(a => a.Name).Order(StringComparer.Ordinal), runbook.Headings.Skip(1).Order(StringComparer.Ordinal));
     }
 
     [Fact]

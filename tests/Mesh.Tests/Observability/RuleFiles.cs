@@ -5,7 +5,8 @@ using YamlDotNet.RepresentationModel;
 namespace Mesh.Tests.Observability;
 
 /// <param name="Name">The recorded series or the alert's name.</param>
-public sealed record PrometheusRule(string File, string Name, bool IsAlert, string Expression);
+/// <param name="Annotations">An alert's annotations (<c>summary</c>, <c>runbook_url</c>, ...); none for a recording rule.</param>
+public sealed record PrometheusRule(string File, string Name, bool IsAlert, string Expression, IReadOnlyDictionary<string, string> Annotations);
 
 /// <summary>The recording and alerting rules <c>ops/prometheus/prometheus.yml</c> loads, and the series their expressions read.</summary>
 public static partial class RuleFiles
@@ -18,9 +19,14 @@ public static partial class RuleFiles
             ((YamlSequenceNode)LoadYaml(Path.Combine(RepoPaths.Root, "ops/prometheus", file))["groups"]).Children
                 .SelectMany(group => ((YamlSequenceNode)((YamlMappingNode)group)["rules"]).Children.Cast<YamlMappingNode>())
                 .Select(rule => rule.Children.TryGetValue(new YamlScalarNode("alert"), out var alert)
-                    ? new PrometheusRule(file, ((YamlScalarNode)alert).Value!, true, ((YamlScalarNode)rule["expr"]).Value!)
-                    : new PrometheusRule(file, ((YamlScalarNode)rule["record"]).Value!, false, ((YamlScalarNode)rule["expr"]).Value!)))];
+                    ? new PrometheusRule(file, ((YamlScalarNode)alert).Value!, true, ((YamlScalarNode)rule["expr"]).Value!, AnnotationsOf(rule))
+                    : new PrometheusRule(file, ((YamlScalarNode)rule["record"]).Value!, false, ((YamlScalarNode)rule["expr"]).Value!, AnnotationsOf(rule))))];
     }
+
+    private static Dictionary<string, string> AnnotationsOf(YamlMappingNode rule) =>
+        rule.Children.TryGetValue(new YamlScalarNode("annotations"), out var annotations)
+            ? ((YamlMappingNode)annotations).Children.ToDictionary(a => ((YamlScalarNode)a.Key).Value!, a => ((YamlScalarNode)a.Value).Value!, StringComparer.Ordinal)
+            : [];
 
     /// <summary>
     /// Every series selector of an expression (<c>name{matchers}</c>): <c>mesh_*</c> series, recording rules
