@@ -7,13 +7,16 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Mesh.Contracts;
+using Mesh.ModelGeneration;
 using Mesh.Tests.Integration;
 
 namespace Mesh.Tests.Observability;
 
 /// <summary>
 /// A fleet built so that every series has something to say, watched by a real Prometheus with the repository's
-/// configuration and rules. Two real backends serve variants <c>a</c> and <c>b</c>; variant a's pool also holds a
+/// configuration and rules. Two real backends serve variants <c>a</c> (the built-in espeak voice) and <c>b</c> (a
+/// generated Piper model on ONNX Runtime's CPU provider, so the ONNX engine's series have something to say too, and
+/// the A/B dashboard compares two engines as operators would compare two models); variant a's pool also holds a
 /// backend that refuses every request, so the gateway retries and ejects, and that backend is all of variant c's
 /// pool, whose requests therefore fail with 503; variant b's pool is discovered, a host name the gateway resolves
 /// (from a hosts file standing in for DNS) to b's backend; the gateway requires an API key and has a
@@ -52,14 +55,19 @@ public sealed class ObservedFleet : IAsyncLifetime
     /// <summary>The gateway's and the backends' <c>/metrics</c> right after the traffic.</summary>
     public MetricsScrape GatewayScrape { get; private set; } = null!;
 
-    public IReadOnlyList<MetricsScrape> BackendScrapes { get; private set; } = [];
+    /// <summary>Variant a's backend: the built-in espeak voice.</summary>
+    public MetricsScrape EspeakBackendScrape { get; private set; } = null!;
+
+    /// <summary>Variant b's backend: an ONNX model.</summary>
+    public MetricsScrape OnnxBackendScrape { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
-        var starting = new[] { ("obs-a1", "a"), ("obs-b1", "b") }
-            .Select(b => HostProcess.StartAsync(RepoPaths.BackendDll, [$"--Backend:Name={b.Item1}", $"--Backend:Variant={b.Item2}"]))
-            .ToArray();
-        _backends.AddRange(await Task.WhenAll(starting));
+        ModelGenerator.Generate(_directory, [ModelGenerator.PiperTiny]);
+        var onnxModel = new Dictionary<string, string> { ["MODEL"] = Path.Combine(_directory, ModelGenerator.PiperTiny), ["EXECUTION_PROVIDER"] = "cpu" };
+        _backends.AddRange(await Task.WhenAll(
+            HostProcess.StartAsync(RepoPaths.BackendDll, ["--Backend:Name=obs-a1", "--Backend:Variant=a"]),
+            HostProcess.StartAsync(RepoPaths.BackendDll, ["--Backend:Name=obs-b1", "--Backend:Variant=b"], onnxModel)));
         _refusing = await RefusingBackend.StartAsync();
         await File.WriteAllTextAsync(HostsFile, $"{_backends[1].Url.Host} {DiscoveredHost}\n");
         Gateway = await HostProcess.StartAsync(RepoPaths.GatewayDll, GatewayArgs());
@@ -91,7 +99,8 @@ public sealed class ObservedFleet : IAsyncLifetime
         }
 
         GatewayScrape = MetricsScrape.Parse(await ScrapeAsync(Gateway.Url));
-        BackendScrapes = [.. await Task.WhenAll(_backends.Select(async b => MetricsScrape.Parse(await ScrapeAsync(b.Url))))];
+        EspeakBackendScrape = MetricsScrape.Parse(await ScrapeAsync(_backends[0].Url));
+        OnnxBackendScrape = MetricsScrape.Parse(await ScrapeAsync(_backends[1].Url));
         await WaitUntilScrapedAsync();
         End = DateTimeOffset.UtcNow;
     }
