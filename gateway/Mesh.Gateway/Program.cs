@@ -14,6 +14,7 @@ return ConfigurationErrors.Run(() =>
     var builder = WebApplication.CreateSlimBuilder(args);
     builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = inlineIo);
     builder.UseConfiguredServerLimits();
+    builder.UseConsoleLogFormats();
     builder.Configuration.AddGatewayFiles();
     builder.Services.AddGateway();
 

@@ -1,4 +1,5 @@
 using Mesh.Contracts;
+using Mesh.Contracts.Http;
 
 namespace Mesh.Gateway;
 
@@ -19,7 +20,7 @@ public sealed class RequestIdMiddleware(RequestDelegate next, ILogger<RequestIdM
             context.Response.Headers.TryAdd(MeshHeaders.RequestId, requestId);
             return Task.CompletedTask;
         });
-        using (logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = requestId }))
+        using (logger.BeginRequestScope(requestId))
         {
             await next(context);
         }

@@ -6,6 +6,7 @@ return ConfigurationErrors.Run(() =>
 {
     var builder = WebApplication.CreateSlimBuilder(args);
     builder.UseConfiguredServerLimits();
+    builder.UseConsoleLogFormats();
     builder.Services.AddBackendServices(builder.Configuration);
 
     var app = builder.Build();

@@ -1,5 +1,6 @@
 using Mesh.Backend.Pipeline.Scheduling;
 using Mesh.Contracts;
+using Mesh.Contracts.Http;
 
 namespace Mesh.Backend.Host;
 
@@ -21,7 +22,7 @@ public sealed class ResponseHeadersMiddleware(
             context.Response.Headers[LoadHeader] = scheduler.Load.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return Task.CompletedTask;
         });
-        using (logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = requestId }))
+        using (logger.BeginRequestScope(requestId))
         {
             await next(context);
         }

@@ -164,7 +164,7 @@ public sealed partial class KubernetesManifestTests
         var engineNames = typeof(EngineOptions).GetProperties()
             .Select(p => p.GetCustomAttribute<ConfigurationKeyNameAttribute>()?.Name)
             .OfType<string>();
-        var known = engineNames.Concat(typeof(BackendOptions).GetProperties().Select(p => $"{BackendOptions.Section}__{p.Name}")).Append("ASPNETCORE_HTTP_PORTS").ToHashSet();
+        var known = engineNames.Concat(typeof(BackendOptions).GetProperties().Select(p => $"{BackendOptions.Section}__{p.Name}")).Append("ASPNETCORE_HTTP_PORTS").Append("Logging__Console__FormatterName").ToHashSet();
 
         Assert.NotEmpty(Backends);
         foreach (var backend in Backends)
@@ -256,7 +256,7 @@ public sealed partial class KubernetesManifestTests
             .Concat(typeof(Mesh.Contracts.Http.ShutdownOptions).GetProperties().Select(p => $"Mesh__Shutdown__{p.Name}"))
             .ToHashSet();
         Assert.All(settings.Keys, key => Assert.True(
-            key is "ASPNETCORE_HTTP_PORTS" or "Mesh__Auth__KeysFile" or "DOTNET_USE_POLLING_FILE_WATCHER" || WeightSetting().IsMatch(key) || sections.Contains(key) ||
+            key is "ASPNETCORE_HTTP_PORTS" or "Logging__Console__FormatterName" or "Mesh__Auth__KeysFile" or "DOTNET_USE_POLLING_FILE_WATCHER" || WeightSetting().IsMatch(key) || sections.Contains(key) ||
             (FleetSetting().Match(key) is { Success: true } m && fields.Contains(m.Groups[2].Value)),
             $"{key} is not a setting the gateway reads"));
 
