@@ -18,9 +18,10 @@ namespace Mesh.Backend.Host;
 /// <c>/ws</c> and <c>/v1/audio/speech/ws</c>: JSON requests in, one after another; per request a <c>start</c> event,
 /// per sentence a <c>sentence</c> event followed by binary PCM frames, then <c>done</c>. A bad message gets an
 /// <c>error</c> event and the connection stays usable, as does a request sent while <see cref="MaxQueuedMessages"/>
-/// already wait (429 <c>queue_full</c>, in its turn); an oversized message closes it (1009); a failure inside a
-/// stream is an <c>error</c> event too, and a broken connection is closed with 1011. A connection on which no request
-/// runs or waits for <see cref="WebSocketSessionOptions.IdleTimeout"/> is closed with 1001. A request whose client takes
+/// already wait (429 <c>queue_full</c>, in its turn); an oversized message closes it (1009), and so does a text
+/// message that is not UTF-8 (1007, sent by the runtime); a failure inside a stream is an <c>error</c> event too, and a
+/// broken connection is closed with 1011. A connection on which no request runs or waits for
+/// <see cref="WebSocketSessionOptions.IdleTimeout"/> is closed with 1001. A request whose client takes
 /// none of its stream, or of its <c>error</c> event, for the stall timeout is ended with the connection (aborted: the
 /// client reads nothing), and so is a connection whose client takes none of the refusals of its messages.
 /// </summary>
@@ -121,7 +122,8 @@ public static partial class WebSocketEndpoints
         // Refusals are bounded as a request's stream is: a client that sends and never reads must not hold the
         // connection with the answers it leaves unread.
         using var refusals = new WriteStallGuard(services.StallTimeout, context.Abort);
-        var reading = ReceiveAllAsync(socket, inbox.Writer, readAhead, clientLeft, connectionAborted);
+        var reading = ReceiveAllAsync(
+            socket, inbox.Writer, readAhead, clientLeft, () => services.Count(StatusCodes.Status400BadRequest, ConnectionPriority(context)), connectionAborted);
         try
         {
             while (true)
@@ -226,8 +228,18 @@ public static partial class WebSocketEndpoints
     /// a close or a failure also cancels <paramref name="clientLeft"/>, which stops the request under way. A request
     /// that finds no place in <paramref name="readAhead"/> goes in without its body, as a refusal.
     /// </summary>
+    /// <param name="countUnreadable">
+    /// Counts a message the WebSocket refused before any of it reached us: a text message that is not UTF-8, which the
+    /// runtime closes with 1007 (a malformed frame: 1002), or, through the gateway, one the gateway's WebSocket refused
+    /// so, which the gateway passes on as a close with 1002. Counted at once, as the runtime has sent its close already.
+    /// </param>
     private static async Task ReceiveAllAsync(
-        WebSocket socket, ChannelWriter<ReceivedMessage> inbox, SemaphoreSlim readAhead, CancellationTokenSource clientLeft, CancellationToken connectionAborted)
+        WebSocket socket,
+        ChannelWriter<ReceivedMessage> inbox,
+        SemaphoreSlim readAhead,
+        CancellationTokenSource clientLeft,
+        Action countUnreadable,
+        CancellationToken connectionAborted)
     {
         var buffer = new ArrayBufferWriter<byte>(4096);
         try
@@ -237,6 +249,11 @@ public static partial class WebSocketEndpoints
                 var message = await ReceiveAsync(socket, buffer, connectionAborted);
                 if (message.Kind == MessageKind.Close)
                 {
+                    if (socket.CloseStatus is WebSocketCloseStatus.InvalidPayloadData or WebSocketCloseStatus.ProtocolError)
+                    {
+                        countUnreadable();
+                    }
+
                     await clientLeft.CancelAsync();
                 }
                 else if (message.Kind is MessageKind.Text or MessageKind.Binary && !readAhead.Wait(0, CancellationToken.None))
@@ -250,6 +267,13 @@ public static partial class WebSocketEndpoints
                     return;
                 }
             }
+        }
+        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted)
+        {
+            // The runtime, not our parsing, checks that a text message is UTF-8: it refused one (or a malformed frame),
+            // closed the connection itself and aborted the socket; the request under way is cancelled as on a close.
+            countUnreadable();
+            await clientLeft.CancelAsync();
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
         {

@@ -193,10 +193,39 @@ public sealed partial class WebSocketRelayMiddleware(
                 }
             }
         }
+        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted)
+        {
+            // Only a receive faults so: the gateway's WebSocket refused a frame of the client's (a text message that is
+            // not UTF-8, closed with 1007; a malformed frame, 1002) and closed the client's connection itself.
+            return await PassOnRefusalAsync(backend);
+        }
         catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
         {
             return PumpEnd.Broken;
         }
+    }
+
+    /// <summary>
+    /// Closes the backend's socket with 1002 (protocol error) for a client frame the gateway's WebSocket refused, rather
+    /// than dropping it: the backend then counts the refused message as it counts one it refuses itself, and the
+    /// requests waiting behind it as dropped by the client.
+    /// </summary>
+    private static async Task<PumpEnd> PassOnRefusalAsync(WebSocket backend)
+    {
+        try
+        {
+            if (backend.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                await backend.CloseOutputAsync(WebSocketCloseStatus.ProtocolError, "client frame refused", CancellationToken.None);
+                return PumpEnd.Closed;
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The backend is gone too.
+        }
+
+        return PumpEnd.Broken;
     }
 
     /// <summary>

@@ -228,6 +228,35 @@ public sealed class BackendLifecycleTests
         Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""413""\} 1$", metrics);
     }
 
+    /// <remarks>
+    /// The WebSocket runtime, not the JSON parser, finds the bad UTF-8: it closes with 1007 before any of the message
+    /// reaches the endpoint, through the gateway the gateway's own. Either way the backend counts the refused message.
+    /// </remarks>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_WebSocket_text_message_that_is_not_UTF8_closes_with_1007_and_counts_as_400(bool throughGateway)
+    {
+        await using var backend = await StartAsync([]);
+        await using var gateway = throughGateway ? await ReadyGatewayAsync(backend) : null;
+        using var socket = await ConnectAsync(gateway ?? backend);
+
+        // A request whose input holds 0xC3, which opens a two-byte sequence, followed by '(', which does not continue it.
+        byte[] notUtf8 = [.. """{"voice":"alloy","input":"Hi """u8, 0xC3, (byte)'(', .. "\"}"u8];
+        await socket.SendAsync(notUtf8, WebSocketMessageType.Text, true, CancellationToken.None);
+        var (closing, _) = await WebSocketMessages.ReceiveAsync(socket, TimeSpan.FromSeconds(10));
+
+        Assert.Equal(WebSocketMessageType.Close, closing);
+        Assert.Equal(WebSocketCloseStatus.InvalidPayloadData, socket.CloseStatus);
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"400\"") >= 1,
+            "the message that is not UTF-8 was not counted as 400");
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""400""\} 1$", metrics);
+        Assert.Equal(0, MetricsText.Sum(metrics, "mesh_requests_total{", "code=\"499\""));
+    }
+
     [Fact]
     public async Task A_WebSocket_request_that_fails_after_its_start_names_itself_in_its_error_event()
     {
