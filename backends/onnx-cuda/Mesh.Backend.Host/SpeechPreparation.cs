@@ -34,6 +34,9 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
 {
     private const int MaxVoicesNamed = 24;
 
+    /// <summary>The answer to a request that comes, or still waits, once shutdown has begun: another backend may serve it.</summary>
+    public static ApiError Draining { get; } = ApiError.Unavailable("This backend is shutting down; retry on another.", "draining");
+
     /// <param name="headerPriority">
     /// The <c>X-Priority</c> header, if any. It wins over the body's <c>priority</c>: the gateway sets it after checking
     /// what the caller's key allows.
@@ -53,7 +56,7 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
 
         if (host.IsDraining)
         {
-            return Fail(ApiError.Unavailable("This backend is shutting down; retry on another.", "draining"));
+            return Fail(Draining);
         }
 
         var lease = await host.AcquireAsync(cancellationToken);

@@ -21,7 +21,8 @@ namespace Mesh.Backend.Host;
 /// already wait (429 <c>queue_full</c>, in its turn); an oversized message closes it (1009), and so does a text
 /// message that is not UTF-8 (1007, sent by the runtime); a failure inside a stream is an <c>error</c> event too, and a
 /// broken connection is closed with 1011. A connection on which no request runs or waits for
-/// <see cref="WebSocketSessionOptions.IdleTimeout"/> is closed with 1001. A request whose client takes
+/// <see cref="WebSocketSessionOptions.IdleTimeout"/> is closed with 1001, and so is every connection on shutdown, after
+/// the request under way and a 503 <c>draining</c> <c>error</c> event for each one waiting. A request whose client takes
 /// none of its stream, or of its <c>error</c> event, for the stall timeout is ended with the connection (aborted: the
 /// client reads nothing), and so is a connection whose client takes none of the refusals of its messages.
 /// </summary>
@@ -107,8 +108,8 @@ public static partial class WebSocketEndpoints
     private static async Task ServeAsync(WebSocket socket, HttpContext context, SpeechServices services, IdleLimit idle, ILogger logger)
     {
         var connectionAborted = context.RequestAborted;
-        // On shutdown an idle connection is told to go away at once, a busy one after its current request; the loop
-        // sends that close itself, so it never races a send of the request under way.
+        // On shutdown an idle connection is told to go away at once, a busy one after its current request and the refusal
+        // of those waiting; the loop sends that close itself, so it never races a send of the request under way.
         var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         // Messages are read all the time, also while a request runs, so the client's close frame (or a failed receive)
         // cancels the request under way even with other requests queued behind it, and pings are answered meanwhile.
@@ -124,21 +125,38 @@ public static partial class WebSocketEndpoints
         using var refusals = new WriteStallGuard(services.StallTimeout, context.Abort);
         var reading = ReceiveAllAsync(
             socket, inbox.Writer, readAhead, clientLeft, () => services.Count(StatusCodes.Status400BadRequest, ConnectionPriority(context)), connectionAborted);
+        // Set once the server stops: how many of the messages read by then are still to be answered before the close.
+        int? answerBeforeClosing = null;
         try
         {
             while (true)
             {
-                var waited = await WaitForMessageAsync(inbox.Reader, idle.Timeout, stopping, connectionAborted);
-                if (waited == Wait.Stopping)
+                if (answerBeforeClosing is null)
                 {
-                    await GoAwayAsync(socket, ShuttingDown);
-                    break;
+                    var waited = await WaitForMessageAsync(inbox.Reader, idle.Timeout, stopping, connectionAborted);
+                    if (waited == Wait.Idle)
+                    {
+                        await CloseIdleAsync(socket, idle);
+                        break;
+                    }
+
+                    if (waited == Wait.Stopping)
+                    {
+                        // The requests waiting then were accepted: each gets the draining error an HTTP request gets now,
+                        // in its turn, before the close. One sent later crosses the close and is dropped with the connection.
+                        answerBeforeClosing = inbox.Reader.Count;
+                    }
                 }
 
-                if (waited == Wait.Idle)
+                if (answerBeforeClosing is { } left)
                 {
-                    await CloseIdleAsync(socket, idle);
-                    break;
+                    if (left == 0)
+                    {
+                        await GoAwayAsync(socket, ShuttingDown);
+                        break;
+                    }
+
+                    answerBeforeClosing = left - 1;
                 }
 
                 if (!inbox.Reader.TryRead(out var message))
@@ -170,11 +188,15 @@ public static partial class WebSocketEndpoints
 
                 if (message.Kind == MessageKind.Refused)
                 {
-                    await RefuseAsync(socket, TooManyWaiting, context, services, refusals, connectionAborted);
+                    await RefuseAsync(socket, answerBeforeClosing is null ? TooManyWaiting : SpeechPreparation.Draining, context, services, refusals, connectionAborted);
                     continue;
                 }
 
-                if (message.Kind == MessageKind.Binary)
+                if (answerBeforeClosing is not null)
+                {
+                    await RefuseAsync(socket, SpeechPreparation.Draining, context, services, refusals, connectionAborted);
+                }
+                else if (message.Kind == MessageKind.Binary)
                 {
                     await RefuseAsync(socket, ApiError.InvalidRequest("Send requests as JSON text messages, not binary.", null, "invalid_message"), context, services, refusals, connectionAborted);
                 }
@@ -212,7 +234,7 @@ public static partial class WebSocketEndpoints
         {
             await foreach (var _ in inbox.ReadAllAsync(closeReply.Token))
             {
-                // Sent after our close, or waiting when the server began to stop: dropped with the connection.
+                // Sent after our close, or after the server began to stop: dropped with the connection.
             }
         }
         catch (OperationCanceledException)
@@ -308,7 +330,7 @@ public static partial class WebSocketEndpoints
 
     /// <summary>
     /// Waits until a message is in the inbox or the receive has ended, unless the server is stopping (requests queued
-    /// then are dropped with the connection) or neither happens within <paramref name="idleTimeout"/>. The loop waits
+    /// then are refused as draining before the close) or neither happens within <paramref name="idleTimeout"/>. The loop waits
     /// here only between requests, so only that time is idle: a long stream, or requests waiting behind it, never are.
     /// Pings do not end the wait (the socket answers them itself): they keep NATs and proxies from dropping a
     /// connection, not an unused session open.

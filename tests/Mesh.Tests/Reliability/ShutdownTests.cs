@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text.Json;
+using Mesh.Backend.Host;
 using Mesh.Contracts;
 using Mesh.Tests.Integration;
 
@@ -96,8 +97,7 @@ public sealed class ShutdownTests
         await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400", "--Shutdown:ReadinessGraceSeconds=2");
         using var idle = await ConnectAsync(backend);
         using var busy = await ConnectAsync(backend);
-        await busy.SendAsync(
-            JsonSerializer.SerializeToUtf8Bytes(new { voice = "alloy", input = "One. Two. Three. Four." }), WebSocketMessageType.Text, true, CancellationToken.None);
+        await SendAsync(busy, "One. Two. Three. Four.");
         Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(busy, ReceiveTimeout)).GetProperty("type").GetString());
 
         await SignalAsync(backend.Pid, "TERM");
@@ -123,12 +123,74 @@ public sealed class ShutdownTests
         Assert.Equal("server shutting down", busy.CloseStatusDescription);
     }
 
+    /// <remarks>
+    /// Nothing already accepted is lost silently: the requests read ahead behind the one streaming when SIGTERM comes
+    /// each get the draining error an HTTP request gets then, and are counted, before the close. The readiness grace
+    /// keeps the listener, and so <c>/metrics</c>, up past the close.
+    /// </remarks>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Sigterm_answers_the_WebSocket_requests_waiting_behind_the_one_under_way_as_draining(bool throughGateway)
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400", "--Shutdown:ReadinessGraceSeconds=5");
+        await using var gateway = throughGateway ? await MeshFleet.StartGatewayAsync([backend.Url]) : null;
+        if (gateway is not null)
+        {
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        }
+
+        using var socket = await ConnectAsync(gateway ?? backend);
+        await SendAsync(socket, "One. Two. Three. Four.");
+        Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, ReceiveTimeout)).GetProperty("type").GetString());
+        const int waiting = 2;
+        for (var i = 0; i < waiting; i++)
+        {
+            await SendAsync(socket, $"Waiting request {i}.");
+        }
+
+        // Time for the backend to read them while the first of four sentences of 400 ms streams.
+        await Task.Delay(TimeSpan.FromMilliseconds(300));
+        await SignalAsync(backend.Pid, "TERM");
+
+        var events = new List<JsonElement>();
+        while ((await WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout)) is var (kind, payload) && kind != WebSocketMessageType.Close)
+        {
+            if (kind == WebSocketMessageType.Text)
+            {
+                using var document = JsonDocument.Parse(payload);
+                events.Add(document.RootElement.Clone());
+            }
+        }
+
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
+        Assert.Equal("server shutting down", socket.CloseStatusDescription);
+        Assert.Equal(
+            [StreamEvent.Done, .. Enumerable.Repeat(StreamEvent.Failure, waiting)],
+            events.Select(e => e.GetProperty("type").GetString()).TakeLast(1 + waiting));
+        foreach (var refused in events.TakeLast(waiting))
+        {
+            ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsErrorBody(refused.GetProperty("error")), ErrorTypes.Server, null, "draining");
+            Assert.Equal(SpeechPreparation.Draining.Message, refused.GetProperty("error").GetProperty("message").GetString());
+            Assert.False(refused.TryGetProperty("request_id", out _), $"a refused request has a request_id: {refused}");
+        }
+
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches($@"(?m)^mesh_requests_total\{{[^}}]*priority=""realtime"",code=""503""\}} {waiting}$", metrics);
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""200""\} 1$", metrics);
+        Assert.Equal(1 + waiting, MetricsText.Sum(metrics, "mesh_requests_total{"));
+    }
+
     private static async Task<ClientWebSocket> ConnectAsync(HostProcess host)
     {
         var socket = new ClientWebSocket();
         await socket.ConnectAsync(new Uri($"ws://{host.Url.Authority}/v1/audio/speech/ws"), CancellationToken.None);
         return socket;
     }
+
+    private static Task SendAsync(ClientWebSocket socket, string input) =>
+        socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(new { voice = "alloy", input }), WebSocketMessageType.Text, true, CancellationToken.None);
 
     private static async Task SignalAsync(int pid, string signal)
     {
