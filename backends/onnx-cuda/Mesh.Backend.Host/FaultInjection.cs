@@ -6,7 +6,7 @@ namespace Mesh.Backend.Host;
 
 /// <summary>
 /// Deliberate faults for drills and failure tests (section <c>Faults</c>): an engine that is slow per sentence or
-/// throws, a model that is slow to load, a host slow to answer its readiness probes.
+/// throws, a model that is slow to load at start or on demand, a host slow to answer its readiness probes.
 /// Off by default; a backend started with either logs a warning.
 /// </summary>
 public sealed class FaultOptions
@@ -25,11 +25,18 @@ public sealed class FaultOptions
     [Range(0, 600_000)]
     public int StartupDelayMs { get; set; }
 
+    /// <summary>
+    /// Extra time a load on demand takes (the first request's with <c>PRELOAD_MODEL=false</c>, or the next after
+    /// <c>IDLE_UNLOAD_SECONDS</c>): a large model read from a slow disk, which the requests that need it wait for.
+    /// </summary>
+    [Range(0, 600_000)]
+    public int ReloadDelayMs { get; set; }
+
     /// <summary>Extra time <c>/readyz</c> takes to answer while requests are under way (a host too busy to answer its probes in time, still streaming).</summary>
     [Range(0, 600_000)]
     public int ProbeDelayMs { get; set; }
 
-    /// <summary>Whether the model is wrapped; a startup or probe delay needs no wrapper.</summary>
+    /// <summary>Whether the model is wrapped; a startup, reload or probe delay needs no wrapper.</summary>
     public bool Enabled => SentenceDelayMs > 0 || FailureRatio > 0;
 }
 

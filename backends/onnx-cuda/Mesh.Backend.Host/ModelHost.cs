@@ -149,7 +149,7 @@ public sealed partial class ModelHost(
         // ONNX Runtime creates a session in one blocking call that nothing interrupts: the load runs apart, and on
         // shutdown the host stops waiting for it rather than hold the process until it ends. It then ends on its own,
         // disposes what it loaded and releases the lock.
-        await Task.Run(() => LoadLockedAsync(stoppingToken, stoppingToken), stoppingToken).WaitAsync(stoppingToken);
+        await Task.Run(() => LoadLockedAsync(TimeSpan.Zero, stoppingToken, stoppingToken), stoppingToken).WaitAsync(stoppingToken);
     }
 
     private async Task UnloadWhenIdleAsync(CancellationToken stoppingToken)
@@ -181,14 +181,15 @@ public sealed partial class ModelHost(
     /// Loads the model for a request. The request's token bounds only its wait for the lock: the load itself serves every
     /// request after it, so a client that leaves does not abandon it half done.
     /// </summary>
-    private Task<ISpeechModel?> LoadOnDemandAsync(CancellationToken cancellationToken) => LoadLockedAsync(cancellationToken, CancellationToken.None);
+    private Task<ISpeechModel?> LoadOnDemandAsync(CancellationToken cancellationToken) =>
+        LoadLockedAsync(TimeSpan.FromMilliseconds(faults.Value.ReloadDelayMs), cancellationToken, CancellationToken.None);
 
-    private async Task<ISpeechModel?> LoadLockedAsync(CancellationToken lockCancellation, CancellationToken loadCancellation)
+    private async Task<ISpeechModel?> LoadLockedAsync(TimeSpan faultDelay, CancellationToken lockCancellation, CancellationToken loadCancellation)
     {
         await _loadLock.WaitAsync(lockCancellation);
         try
         {
-            return await LoadAsync(loadCancellation);
+            return await LoadAsync(faultDelay, loadCancellation);
         }
         finally
         {
@@ -196,8 +197,8 @@ public sealed partial class ModelHost(
         }
     }
 
-    /// <summary>Loads and warms up the model; the caller holds the load lock.</summary>
-    private async Task<ISpeechModel?> LoadAsync(CancellationToken cancellationToken)
+    /// <summary>Loads and warms up the model, after <paramref name="faultDelay"/> (a fault to drill); the caller holds the load lock.</summary>
+    private async Task<ISpeechModel?> LoadAsync(TimeSpan faultDelay, CancellationToken cancellationToken)
     {
         if (_model is not null || _failed)
         {
@@ -211,6 +212,7 @@ public sealed partial class ModelHost(
         ISpeechModel? model = null;
         try
         {
+            await Task.Delay(faultDelay, cancellationToken);
             model = await SpeechModelLoader.LoadAsync(settings.Model, settings.ToEngineSettings(), engineMetrics, logger, cancellationToken);
             var voice = model.ResolveVoice(settings.DefaultVoice, null)
                 ?? throw new ModelLoadException($"DEFAULT_VOICE '{settings.DefaultVoice}' is not a voice of model '{model.Id}'.");

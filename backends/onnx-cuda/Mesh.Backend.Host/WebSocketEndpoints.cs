@@ -405,12 +405,27 @@ public static partial class WebSocketEndpoints
         var headerPriority = parsed.Request?.Priority == PriorityClasses.Batch
             ? PriorityClasses.Batch
             : context.Request.Headers[MeshHeaders.Priority].FirstOrDefault();
-        var preparation = parsed.Error is { } parseError
-            ? new Preparation(null, parseError)
-            : await services.Preparation.PrepareAsync(parsed.Request!, SurfaceDefaults.Pcm, headerPriority, cancellationToken);
+        var priority = SpeechPreparation.PriorityOf(parsed.Request, SurfaceDefaults.Pcm, headerPriority);
+        Preparation? preparation = null;
+        try
+        {
+            preparation = parsed.Error is { } parseError
+                ? new Preparation(null, parseError)
+                : await services.Preparation.PrepareAsync(parsed.Request!, SurfaceDefaults.Pcm, headerPriority, cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The client closed, or the connection broke, while the request was prepared (a model loading on demand
+            // holds it longest): it gets no answer and is counted here, once; the loop counts only those still waiting.
+            preparation?.Speech?.Dispose();
+            services.Count(MeshStatusCodes.ClientClosedRequest, priority);
+            throw;
+        }
+
         if (preparation.Error is { } error)
         {
-            services.Count(error, SpeechPreparation.PriorityOf(parsed.Request, SurfaceDefaults.Pcm, headerPriority));
+            services.Count(error, priority);
             await SendErrorAsync(socket, error, stall, connectionAborted);
             return;
         }

@@ -164,6 +164,42 @@ public sealed class BackendLifecycleTests
     }
 
     /// <remarks>
+    /// The model loads on demand, for 3 s, while the request is prepared: the client leaves before the request's
+    /// <c>start</c>. The load goes on for later requests; the request is answered nothing and counted as dropped, once.
+    /// </remarks>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_WebSocket_request_whose_client_leaves_while_it_is_prepared_counts_as_499(bool connectionBreaks)
+    {
+        await using var backend = await StartAsync(new() { ["PRELOAD_MODEL"] = "false" }, "--Faults:ReloadDelayMs=3000");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        using var socket = await ConnectAsync(backend);
+        await SendAsync(socket, "Prepared but never started.");
+        await Eventually.UntilAsync(
+            async () => (await ReadinessBodyAsync(client)).Contains("loading", StringComparison.Ordinal),
+            "the model did not begin to load for the request");
+
+        if (connectionBreaks)
+        {
+            socket.Abort();
+        }
+        else
+        {
+            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+            var (closing, _) = await WebSocketMessages.ReceiveAsync(socket, TimeSpan.FromSeconds(20));
+            Assert.Equal(WebSocketMessageType.Close, closing);
+        }
+
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{") >= 1,
+            "the request whose client left was not counted");
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""499""\} 1$", metrics);
+        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
+    }
+
+    /// <remarks>
     /// The backend keeps reading while a request streams, so it must bound what waits: past the read-ahead a request is
     /// answered, in its turn, with a 429 <c>error</c> event, counted, and the connection serves on.
     /// </remarks>
@@ -405,6 +441,13 @@ public sealed class BackendLifecycleTests
                 }
             }
         }
+    }
+
+    /// <summary>What <c>/readyz</c> says, ready or not (a model loading is 503 with the status in the problem's detail).</summary>
+    private static async Task<string> ReadinessBodyAsync(HttpClient client)
+    {
+        using var response = await client.GetAsync(new Uri("/readyz", UriKind.Relative));
+        return await response.Content.ReadAsStringAsync();
     }
 
     private static Task SendAsync(ClientWebSocket socket, string input) =>
