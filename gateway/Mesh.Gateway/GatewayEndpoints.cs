@@ -16,7 +16,7 @@ public static class GatewayEndpoints
         app.MapGetAndHead("/readyz", Readiness);
         // Every path, including ones that look like files (the default fallback pattern skips those), so /v1/x.json
         // or a stray /favicon.ico get the envelope too.
-        app.MapFallback("{**path}", (HttpRequest request) => ApiResults.Error(ApiResults.UnknownUrl(request.Method, request.Path)));
+        app.MapFallback("{**path}", (HttpRequest request) => ApiResults.Error(ApiResults.UnknownUrl(request)));
         return app;
     }
 

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace Mesh.Contracts.Http;
 
@@ -12,9 +13,15 @@ public static class ApiResults
 
     public static Task WriteErrorAsync(HttpContext context, ApiError error) => Error(error).ExecuteAsync(context);
 
-    /// <summary>404 naming the method and path asked for, so a client can see which of its calls went astray.</summary>
-    public static ApiError UnknownUrl(string method, string path) =>
-        ApiError.NotFound($"No such endpoint: {method} {path}.", null, "unknown_url");
+    /// <summary>
+    /// 404 naming the method and path asked for, so a client can see which of its calls went astray. A request whose
+    /// target is no path (<c>OPTIONS *</c>, <c>CONNECT host:port</c>) has an empty one, so the target is named instead.
+    /// </summary>
+    public static ApiError UnknownUrl(HttpRequest request)
+    {
+        var path = request.Path.HasValue ? request.Path.Value : request.HttpContext.Features.GetRequiredFeature<IHttpRequestFeature>().RawTarget;
+        return ApiError.NotFound($"No such endpoint: {request.Method} {path}.", null, "unknown_url");
+    }
 
     /// <summary><c>GET /v1/models/{id}</c> from the list this host serves: the model, or 404 as OpenAI answers it.</summary>
     public static IResult Model(ModelList models, string id) => models.Find(id) is { } model

@@ -14,7 +14,7 @@ public static class EmptyErrors
         var context = status.HttpContext;
         return context.Response.StatusCode switch
         {
-            StatusCodes.Status404NotFound => ApiResults.WriteErrorAsync(context, ApiResults.UnknownUrl(context.Request.Method, context.Request.Path)),
+            StatusCodes.Status404NotFound => ApiResults.WriteErrorAsync(context, ApiResults.UnknownUrl(context.Request)),
             StatusCodes.Status405MethodNotAllowed => ApiResults.WriteErrorAsync(
                 context, ApiResults.MethodNotAllowed(context.Request.Method, context.Request.Path, context.Response.Headers.Allow.ToString())),
             _ => Task.CompletedTask,

@@ -225,6 +225,9 @@ public static class BadInputCatalogue
         yield return Unknown("unknown: a file-like path", "/v1/audio/speech.json");
         yield return Unknown("unknown: under the speech route", "/v1/audio/speech/nothing", "POST");
         yield return Unknown("unknown: OpenAI's path without /v1", "/audio/speech", "POST");
+        // Routing takes one trailing slash, not two: no method is served there, so none is offered in an Allow.
+        yield return Unknown("unknown: a model with two trailing slashes", "/v1/models/tts-1//", "DELETE");
+        yield return Unknown("unknown: the models with two trailing slashes", "/v1/models//", "PUT");
         yield return new HttpCase("ws: plain GET on /ws", "GET", "/ws", null, 426, null, "websocket_required", ContentType: null);
         yield return new HttpCase("ws: plain GET on /v1/audio/speech/ws", "GET", "/v1/audio/speech/ws", null, 426, null, "websocket_required", ContentType: null);
         yield return Method("ws: POST on /ws", "POST", "/ws", Body()) with { Allow = HttpMethod.Get.Method };
@@ -246,6 +249,7 @@ public static class BadInputCatalogue
         yield return Method("backend: DELETE on /v1/audio/speech/ws", "DELETE", "/v1/audio/speech/ws") with { Target = Target.Backend, Allow = HttpMethod.Get.Method };
         yield return Unknown("backend: unknown path", "/v1/nothing") with { Target = Target.Backend };
         yield return Unknown("backend: OpenAI's path without /v1", "/audio/speech", "POST") with { Target = Target.Backend };
+        yield return Unknown("backend: a model with two trailing slashes", "/v1/models/tts-1//", "DELETE") with { Target = Target.Backend };
         yield return Bad("backend: unclosed array", Speech, "[", null, "invalid_json") with { Target = Target.Backend };
         yield return new HttpCase("backend: text/plain", "POST", PcmStream, Utf8(Body()), 415, null, "unsupported_media_type", ContentType: "text/plain", Target: Target.Backend);
         yield return new HttpCase("backend: charset iso-8859-1", "POST", Speech, Latin1(Body()), 415, null, "unsupported_charset", ContentType: "application/json; charset=iso-8859-1", Target: Target.Backend);

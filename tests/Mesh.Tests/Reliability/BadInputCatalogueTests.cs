@@ -194,6 +194,25 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
     }
 
     [Theory]
+    [InlineData("OPTIONS", "*", "x")]
+    // Kestrel refuses an authority-form request whose Host is not its target (RFC 9112 §3.2.3).
+    [InlineData("CONNECT", "example.com:443", "example.com:443")]
+    public async Task A_request_target_that_is_no_path_gets_the_same_404_naming_it_from_gateway_and_backend(string method, string target, string host)
+    {
+        // Asterisk-form and authority-form (RFC 9112 §3.2.4, §3.2.3): the request has no path, so no route serves it.
+        foreach (var server in new[] { fleet.Gateway.Url, fleet.Backends[0].Url })
+        {
+            var response = await RawHttp.SendAsync(server, $"{method} {target} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+
+            Assert.True(response.Status == 404, $"{server}: expected 404, got {response.Status}: {response.Text}");
+            Assert.False(response.Headers.ContainsKey("Allow"), $"{server}: Allow offered for a target no method is served on");
+            var error = ErrorEnvelopeAssert.IsEnvelope(response.Text);
+            ErrorEnvelopeAssert.Says(error, null, "unknown_url");
+            Assert.Equal($"No such endpoint: {method} {target}.", error.GetProperty("message").GetString());
+        }
+    }
+
+    [Theory]
     [MemberData(nameof(WebSocketPathData))]
     public async Task Oversized_websocket_message_closes_with_1009(string path)
     {
