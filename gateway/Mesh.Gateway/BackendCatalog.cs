@@ -18,7 +18,7 @@ public sealed partial class BackendCatalog(HttpClient client, IProxyStateLookup 
         var lists = await QueryAsync("/v1/models", ContractsJsonContext.Wire.ModelList, cancellationToken);
         return lists is null
             ? null
-            : new ModelList("list", [.. lists.SelectMany(l => l.Data).GroupBy(m => m.Id).Select(g => ModelInfo.Merge([.. g])).OrderBy(m => m.Id, StringComparer.Ordinal)]);
+            : ModelList.Of(lists.SelectMany(l => l.Data).GroupBy(m => m.Id).Select(g => ModelInfo.Merge([.. g])));
     }
 
     /// <summary>Every answering backend's voices, each (voice, model) once; null when none answered.</summary>

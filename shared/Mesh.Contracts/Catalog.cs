@@ -7,6 +7,12 @@ public sealed record ModelList(
     [property: JsonPropertyName("object")] string Kind,
     [property: JsonPropertyName("data")] IReadOnlyList<ModelInfo> Data)
 {
+    /// <summary>
+    /// The list of <paramref name="models"/> ordered by id, as a backend lists its own and the gateway the merge of its
+    /// backends', so both answer <c>GET /v1/models</c> alike.
+    /// </summary>
+    public static ModelList Of(IEnumerable<ModelInfo> models) => new("list", [.. models.OrderBy(m => m.Id, StringComparer.Ordinal)]);
+
     /// <summary>The entry <c>GET /v1/models/{id}</c> answers with; ids match as a speech request's <c>model</c> does.</summary>
     public ModelInfo? Find(string id) => Data.FirstOrDefault(m => string.Equals(m.Id, id, StringComparison.OrdinalIgnoreCase));
 }

@@ -71,7 +71,7 @@ public static class SpeechEndpoints
     {
         if (await host.DescribeAsync(cancellationToken) is not { } model)
         {
-            return new ModelList("list", []);
+            return ModelList.Of([]);
         }
 
         var ids = ModelHost.IdsOf(model.Id);
@@ -79,8 +79,8 @@ public static class SpeechEndpoints
         ModelBackendInfo[]? runtime = model.Runtime is { } r
             ? [new ModelBackendInfo(backend.Name, backend.Variant, r.Provider, r.Precision, r.Graphs)]
             : null;
-        return new ModelList("list", [.. ids.Select(id => new ModelInfo(
-            id, "model", model.FirstLoaded.ToUnixTimeSeconds(), "mesh", model.Family, model.NativeSampleRate, model.Runtime?.Precision, model.Runtime?.Graphs, runtime))]);
+        return ModelList.Of(ids.Select(id => new ModelInfo(
+            id, "model", model.FirstLoaded.ToUnixTimeSeconds(), "mesh", model.Family, model.NativeSampleRate, model.Runtime?.Precision, model.Runtime?.Graphs, runtime)));
     }
 
     private static async Task<JsonHttpResult<VoiceList>> ListVoices(ModelHost host, CancellationToken cancellationToken)

@@ -58,7 +58,7 @@ public sealed class BackendCatalogTests
         using var models = await client.GetAsync(new Uri("/v1/models", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, models.StatusCode);
         var modelList = await models.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ModelList);
-        Assert.Equal(["espeak", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"], modelList!.Data.Select(m => m.Id));
+        Assert.Equal(["espeak", "gpt-4o-mini-tts", "tts-1", "tts-1-hd"], modelList!.Data.Select(m => m.Id));
         Assert.All(modelList.Data, m => Assert.Equal(22050, m.SampleRate));
 
         var voiceList = await client.GetFromJsonAsync(new Uri("/v1/audio/voices", UriKind.Relative), ContractsJsonContext.Default.VoiceList);

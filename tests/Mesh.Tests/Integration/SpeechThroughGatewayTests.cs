@@ -222,6 +222,18 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
     }
 
     [Fact]
+    public async Task The_gateway_lists_the_models_and_names_them_in_a_404_as_a_backend_does()
+    {
+        using var gateway = fleet.CreateGatewayClient();
+        using var backend = fleet.CreateBackendClient(0);
+
+        // Every backend serves the same model here, so the gateway's merge is that backend's list, in the same order.
+        Assert.Equal(await ListedIdsAsync(backend), await ListedIdsAsync(gateway));
+        var unknown = new Uri("/v1/models/tts-9", UriKind.Relative);
+        Assert.Equal(await ErrorMessageAsync(await backend.GetAsync(unknown)), await ErrorMessageAsync(await gateway.GetAsync(unknown)));
+    }
+
+    [Fact]
     public async Task Backend_metrics_count_speech_but_are_not_reachable_through_the_gateway()
     {
         using var gateway = fleet.CreateGatewayClient();
@@ -238,6 +250,9 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
         Assert.DoesNotContain("mesh_requests_total{backend=", viaGateway, StringComparison.Ordinal);
         Assert.DoesNotContain("mesh_tts_time_to_first_audio_seconds_count{backend=", viaGateway, StringComparison.Ordinal);
     }
+
+    private static async Task<string[]> ListedIdsAsync(HttpClient client) =>
+        [.. (await client.GetFromJsonAsync(new Uri("/v1/models", UriKind.Relative), ContractsJsonContext.Default.ModelList))!.Data.Select(m => m.Id)];
 
     /// <summary>Each listed model's <c>created</c>, after checking the entry has OpenAI's Model fields.</summary>
     private static async Task<Dictionary<string, long>> CreatedByIdAsync(HttpClient client)
