@@ -71,6 +71,20 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
     }
 
     [Fact]
+    public async Task The_raw_pcm_stream_holds_a_sample_rate_to_pcm_not_to_the_response_format_it_ignores()
+    {
+        using var client = fleet.CreateGatewayClient();
+        // Opus cannot carry 22050 Hz, which /v1/audio/speech refuses with opus; this surface sends PCM whatever the format.
+        using var response = await client.PostAsync(
+            new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative),
+            JsonContent.Create(new { voice = "alloy", input = Fox, response_format = "opus", sample_rate = 22050 }, options: JsonSerializerOptions.Web));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("22050", Assert.Single(response.Headers.GetValues(MeshHeaders.PcmSampleRate)));
+        Assert.InRange(DecodedAudio.FromPcm16(await response.Content.ReadAsByteArrayAsync(), 22050).DurationSeconds, 1.0, 8.0);
+    }
+
+    [Fact]
     public async Task Responses_carry_request_id_and_backend()
     {
         using var client = fleet.CreateGatewayClient();

@@ -194,6 +194,8 @@ public static class BadInputCatalogue
             yield return Bad($"{label}: input 4097 characters", path, Json(new string('a', 4097)), "input", "string_above_max_length");
             yield return Bad($"{label}: sample_rate wrong type", path, """{"voice":"alloy","input":"Hi.","sample_rate":true}""", "sample_rate", "invalid_type");
             yield return Bad($"{label}: sample_rate not offered", path, """{"voice":"alloy","input":"Hi.","sample_rate":12345}""", "sample_rate", "invalid_value");
+            // The surface sends PCM whatever the format says, but a format that is none of them is still a mistake.
+            yield return Bad($"{label}: response_format unknown", path, """{"voice":"alloy","input":"Hi.","response_format":"ogg"}""", "response_format", "invalid_value");
             yield return Bad($"{label}: speed too low", path, """{"voice":"alloy","input":"Hi.","speed":0.1}""", "speed", "invalid_value");
             yield return Bad($"{label}: NUL in input", path, """{"voice":"alloy","input":"a\u0000b"}""", "input", "invalid_characters");
             yield return NotFound($"{label}: voice path", path, """{"voice":"../../etc/passwd","input":"Hi."}""", "voice", "voice_not_found");
