@@ -6,14 +6,19 @@ namespace Mesh.Contracts.Http;
 
 /// <summary>
 /// The declared types a JSON request body is read under: <c>application/json</c> or a <c>+json</c> type, with any
-/// parameters, in UTF-8, with no content coding. RFC 8259 makes JSON UTF-8, so a <c>charset</c> may say so and any
+/// parameters, in UTF-8, with no content coding and no transfer coding but chunked. RFC 8259 makes JSON UTF-8, so a <c>charset</c> may say so and any
 /// other is refused rather than misread as UTF-8. No <c>Content-Type</c> at all (curl without -H) is read as JSON.
 /// </summary>
 public static class JsonBodyContentType
 {
-    /// <summary>Null when the body of <paramref name="request"/> is read as JSON; else the 415 that refuses it.</summary>
+    /// <summary>Null when the body of <paramref name="request"/> is read as JSON; else the 501 or 415 that refuses it.</summary>
     public static ApiError? Refusal(HttpRequest request)
     {
+        if (TransferCodingRefusal(request) is { } transferCoding)
+        {
+            return transferCoding;
+        }
+
         // A compressed body is refused for its coding, before its bytes are judged: read as they are, gzip was
         // answered "not valid UTF-8", and a plain body labelled gzip was served.
         var coding = request.Headers.ContentEncoding.ToString();
@@ -24,6 +29,26 @@ public static class JsonBodyContentType
         }
 
         return TypeRefusal(request.ContentType);
+    }
+
+    /// <summary>
+    /// Null unless the body comes in a transfer coding besides <c>chunked</c>: the server takes chunked framing off and
+    /// nothing else, so a gzip-coded body reached the parser compressed and was answered "not valid UTF-8". RFC 9112
+    /// §6.1 answers a transfer coding not understood with 501. The gateway checks it before proxying, since the proxy
+    /// re-frames the body and the coding would not reach the backend.
+    /// </summary>
+    public static ApiError? TransferCodingRefusal(HttpRequest request)
+    {
+        var codings = request.Headers.TransferEncoding.ToString();
+        return codings.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .All(coding => coding.Equals("chunked", StringComparison.OrdinalIgnoreCase))
+            ? null
+            : new ApiError(
+                StatusCodes.Status501NotImplemented,
+                $"Transfer-Encoding '{codings}' is not supported; send the JSON body with Content-Length or 'Transfer-Encoding: chunked' alone.",
+                ErrorTypes.InvalidRequest,
+                null,
+                "unsupported_transfer_encoding");
     }
 
     private static ApiError? TypeRefusal(string? contentType)

@@ -155,6 +155,11 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
             return new BufferedBody(RoutingFields.None, null);
         }
 
+        if (JsonBodyContentType.TransferCodingRefusal(request) is { } transferCoding)
+        {
+            return new BufferedBody(RoutingFields.None, transferCoding);
+        }
+
         if (request.ContentLength > SpeechRequestParser.MaxBodyBytes)
         {
             return TooLarge();

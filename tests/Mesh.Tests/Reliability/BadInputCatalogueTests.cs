@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using System.Net;
 using System.Net.WebSockets;
 using System.Text;
@@ -210,6 +211,36 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
             ErrorEnvelopeAssert.Says(error, null, "unknown_url");
             Assert.Equal($"No such endpoint: {method} {target}.", error.GetProperty("message").GetString());
         }
+    }
+
+    [Theory]
+    [InlineData("gzip, chunked")]
+    [InlineData("deflate, chunked")]
+    public async Task A_body_in_a_transfer_coding_besides_chunked_gets_the_same_501_from_gateway_and_backend(string codings)
+    {
+        // HttpClient sends no such body; the server takes the chunked framing off and nothing else (RFC 9112 §6.1).
+        var coded = new MemoryStream();
+        await using (var compressing = codings.StartsWith("gzip", StringComparison.Ordinal)
+            ? new GZipStream(coded, CompressionLevel.Fastest, leaveOpen: true)
+            : (Stream)new ZLibStream(coded, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            await compressing.WriteAsync(Encoding.UTF8.GetBytes(BadInputCatalogue.Body()));
+        }
+
+        byte[] body = [.. Encoding.ASCII.GetBytes($"{coded.Length:x}\r\n"), .. coded.ToArray(), .. "\r\n0\r\n\r\n"u8];
+        var messages = new List<string?>();
+        foreach (var server in new[] { fleet.Gateway.Url, fleet.Backends[0].Url })
+        {
+            var response = await RawHttp.SendAsync(
+                server, $"POST {BadInputCatalogue.Speech} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: {codings}\r\n\r\n", body);
+
+            Assert.True(response.Status == 501, $"{server}: expected 501, got {response.Status}: {response.Text}");
+            var error = ErrorEnvelopeAssert.IsEnvelope(response.Text);
+            ErrorEnvelopeAssert.Says(error, null, "unsupported_transfer_encoding");
+            messages.Add(error.GetProperty("message").GetString());
+        }
+
+        Assert.Equal(messages[0], messages[1]);
     }
 
     [Theory]
