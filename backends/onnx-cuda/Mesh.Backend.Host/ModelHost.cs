@@ -16,9 +16,18 @@ public sealed partial class ModelHost(
 {
     private const string WarmUpText = "Warm up.";
 
+    /// <summary>
+    /// How long disposal waits for requests still holding the model. The host cancelled them as it stopped, so they end at
+    /// their next await; one in a native call that nothing interrupts ends with the call, or is left to the process exit.
+    /// </summary>
+    private static readonly TimeSpan LeaseReturnTimeout = TimeSpan.FromSeconds(2);
+
     private readonly SemaphoreSlim _loadLock = new(1, 1);
-    // Taking a lease and unloading the model must not interleave: unload checks for leases and clears the model at once.
-    private readonly Lock _leaseGate = new();
+    // Taking and returning leases, publishing a loaded model, unloading and disposing it do not interleave: unload and
+    // disposal check for leases and take the model at once, and disposal waits on this gate for the last lease.
+    private readonly object _leaseGate = new();
+    // Cancelled as disposal begins: a load on demand still running then disposes what it loads instead of serving it.
+    private readonly CancellationTokenSource _disposal = new();
     private volatile ISpeechModel? _model;
     // Outlives an idle unload: the model is still what this backend serves, and the next request reloads it.
     private volatile ModelDescription? _description;
@@ -102,21 +111,54 @@ public sealed partial class ModelHost(
         }
     }
 
+    /// <summary>
+    /// Frees the model once no request holds it, waiting up to <see cref="LeaseReturnTimeout"/> for those still running
+    /// (a drain that timed out); a model still in use then is left to the process exit, never freed under a request.
+    /// </summary>
     public override void Dispose()
     {
-        // Taken as an idle unload takes it, so the two never dispose one model twice.
+        // The container may dispose this service twice: it is registered as itself and, through a factory, as a hosted service.
+        if (_disposal.IsCancellationRequested)
+        {
+            return;
+        }
+
+        // Both before the gate is taken, so that a load that publishes after it sees them (LoadAsync). The base cancels the
+        // stopping token, which the start-up load watches, for a host disposed without stopping (a failed start). A load's
+        // callbacks on the disposal token run apart: one may wait for a session ONNX Runtime is still creating.
+        base.Dispose();
+        _ = _disposal.CancelAsync();
+        var holders = Volatile.Read(ref _inUse);
+        if (holders > 0)
+        {
+            LogWaitingForLeases(logger, holders, LeaseReturnTimeout.TotalSeconds);
+        }
+
         ISpeechModel? model;
+        ISpeechModel? leftInUse;
         lock (_leaseGate)
         {
-            model = _model;
-            _model = null;
+            var waited = Stopwatch.StartNew();
+            while (_inUse > 0 && waited.Elapsed < LeaseReturnTimeout)
+            {
+                Monitor.Wait(_leaseGate, LeaseReturnTimeout - waited.Elapsed);
+            }
+
+            holders = _inUse;
+            // Taken as an idle unload takes it, so the two never dispose one model twice.
+            model = TakeIdleModel();
+            leftInUse = _model;
+        }
+
+        if (leftInUse is not null)
+        {
+            LogLeftUndisposed(logger, leftInUse.Id, holders, LeaseReturnTimeout.TotalSeconds);
         }
 
         model?.Dispose();
-        // The load lock is not disposed: a load still running when the host is disposed (after a failed start, or a
-        // shutdown that stopped waiting for it) releases it when it ends, and a SemaphoreSlim whose wait handle is never
-        // read holds nothing to free.
-        base.Dispose();
+        // Neither the load lock nor the disposal token source is disposed: a load still running when the host is disposed
+        // (after a failed start, or a shutdown that stopped waiting for it) still uses them until it ends, and neither
+        // holds anything to free while its wait handle is never read.
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -174,15 +216,35 @@ public sealed partial class ModelHost(
     private void Release()
     {
         Interlocked.Exchange(ref _lastUsed, Stopwatch.GetTimestamp());
-        Interlocked.Decrement(ref _inUse);
+        lock (_leaseGate)
+        {
+            // The last lease returned wakes a disposal waiting for it.
+            if (--_inUse == 0)
+            {
+                Monitor.PulseAll(_leaseGate);
+            }
+        }
+    }
+
+    /// <summary>Takes the model out of service unless a request holds it; the caller holds the lease gate.</summary>
+    private ISpeechModel? TakeIdleModel()
+    {
+        if (_inUse > 0)
+        {
+            return null;
+        }
+
+        var model = _model;
+        _model = null;
+        return model;
     }
 
     /// <summary>
     /// Loads the model for a request. The request's token bounds only its wait for the lock: the load itself serves every
-    /// request after it, so a client that leaves does not abandon it half done.
+    /// request after it, so a client that leaves does not abandon it half done. Disposal of the host does.
     /// </summary>
     private Task<ISpeechModel?> LoadOnDemandAsync(CancellationToken cancellationToken) =>
-        LoadLockedAsync(TimeSpan.FromMilliseconds(faults.Value.ReloadDelayMs), cancellationToken, CancellationToken.None);
+        LoadLockedAsync(TimeSpan.FromMilliseconds(faults.Value.ReloadDelayMs), cancellationToken, _disposal.Token);
 
     private async Task<ISpeechModel?> LoadLockedAsync(TimeSpan faultDelay, CancellationToken lockCancellation, CancellationToken loadCancellation)
     {
@@ -217,8 +279,6 @@ public sealed partial class ModelHost(
             var voice = model.ResolveVoice(settings.DefaultVoice, null)
                 ?? throw new ModelLoadException($"DEFAULT_VOICE '{settings.DefaultVoice}' is not a voice of model '{model.Id}'.");
             await WarmUpAsync(model, voice, cancellationToken);
-            // A load that outlived the host's wait for it (shutdown) ends here, without serving.
-            cancellationToken.ThrowIfCancellationRequested();
             Interlocked.Exchange(ref _lastUsed, Stopwatch.GetTimestamp());
             if (faults.Value.Enabled)
             {
@@ -226,20 +286,29 @@ public sealed partial class ModelHost(
                 model = new FaultInjectingModel(model, faults.Value);
             }
 
-            // A reload after an idle unload keeps the first load's time, so the catalogue's `created` does not move
-            // while this backend serves the same model.
-            _description = ModelDescription.Of(model, _description?.FirstLoaded ?? DateTimeOffset.UtcNow);
-            _model = model;
-            _status = "ready";
+            lock (_leaseGate)
+            {
+                // A load that outlived the host's wait for it (shutdown, or disposal for a load on demand) ends here,
+                // without serving. Under the gate Dispose takes the model under, which it cancels before: the model is
+                // either published before Dispose looks, or never.
+                cancellationToken.ThrowIfCancellationRequested();
+                // A reload after an idle unload keeps the first load's time, so the catalogue's `created` does not move
+                // while this backend serves the same model.
+                _description = ModelDescription.Of(model, _description?.FirstLoaded ?? DateTimeOffset.UtcNow);
+                _model = model;
+                _status = "ready";
+            }
+
             var elapsed = Stopwatch.GetElapsedTime(started);
             LogReady(logger, model.Id, model.Family, model.NativeSampleRate, model.Voices.Count, elapsed.TotalMilliseconds);
             return model;
         }
         catch (OperationCanceledException)
         {
-            // Shutdown during the start-up load.
+            // Shutdown during the start-up load, or disposal during a load on demand.
             model?.Dispose();
             _status = previousStatus;
+            LogLoadAbandoned(logger);
             throw;
         }
         catch (Exception ex)
@@ -258,17 +327,16 @@ public sealed partial class ModelHost(
         await _loadLock.WaitAsync(cancellationToken);
         try
         {
-            ISpeechModel model;
+            ISpeechModel? model;
             lock (_leaseGate)
             {
                 // A request may have taken the model while we waited for the lock.
-                if (_model is null || _inUse > 0)
+                model = TakeIdleModel();
+                if (model is null)
                 {
                     return;
                 }
 
-                model = _model;
-                _model = null;
                 _status = "unloaded";
             }
 
@@ -307,6 +375,15 @@ public sealed partial class ModelHost(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {Model} unloaded after {Seconds} s idle; the next request reloads it")]
     private static partial void LogUnloaded(ILogger logger, string model, int seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model load abandoned: shutdown began before it ended; what it loaded is disposed, not served")]
+    private static partial void LogLoadAbandoned(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Waiting up to {Seconds} s for {Requests} requests still holding the model before disposing it")]
+    private static partial void LogWaitingForLeases(ILogger logger, int requests, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} left undisposed: {Requests} requests still hold it after {Seconds} s; the process exit frees it")]
+    private static partial void LogLeftUndisposed(ILogger logger, string model, int requests, double seconds);
 
     /// <summary>One request's use of the model; while any lease is held the model is not unloaded.</summary>
     public sealed class ModelLease : IDisposable

@@ -1,12 +1,17 @@
+using System.Diagnostics;
 using Mesh.Backend.Host;
+using Mesh.Backend.ModelFamilies;
 using Mesh.Contracts.Http;
+using Mesh.Tests.Engine;
+using Mesh.Tests.Integration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Tests.Backend;
 
-/// <summary>The model's lifecycle in <see cref="ModelHost"/>, on the built-in espeak model.</summary>
-public sealed class ModelHostTests
+/// <summary>The model's lifecycle in <see cref="ModelHost"/>, on the built-in espeak model and on kokoro-tiny, whose engine says when it is used after disposal.</summary>
+[Collection(GeneratedModelsDefinition.Name)]
+public sealed class ModelHostTests(GeneratedModels models)
 {
     [Fact]
     public async Task A_request_that_leaves_during_an_on_demand_load_leaves_the_model_loadable()
@@ -33,6 +38,84 @@ public sealed class ModelHostTests
         Assert.Equal("ready", host.Status);
         Assert.True(host.IsReady);
         await host.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Disposal_waits_for_a_request_holding_the_model_and_frees_it_once_returned()
+    {
+        using var host = NewHost(KokoroTiny());
+        await host.StartAsync(CancellationToken.None);
+        await WaitForStatusAsync(host, "ready");
+        var lease = await host.AcquireAsync(CancellationToken.None);
+        Assert.NotNull(lease);
+        await host.StopAsync(CancellationToken.None);
+
+        var disposing = Task.Run(host.Dispose);
+        await Task.Delay(300);
+
+        // The request still synthesizes on the model it holds while disposal waits for it.
+        Assert.True(await SynthesizeAsync(lease.Model) > 0);
+        Assert.False(disposing.IsCompleted);
+        lease.Dispose();
+        await disposing.WaitAsync(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => SynthesizeAsync(lease.Model));
+    }
+
+    [Fact]
+    public async Task Disposal_leaves_a_model_still_held_after_its_wait_undisposed()
+    {
+        using var host = NewHost(KokoroTiny());
+        await host.StartAsync(CancellationToken.None);
+        await WaitForStatusAsync(host, "ready");
+        using var lease = await host.AcquireAsync(CancellationToken.None);
+        Assert.NotNull(lease);
+        await host.StopAsync(CancellationToken.None);
+
+        var disposing = Stopwatch.StartNew();
+        await Task.Run(host.Dispose).WaitAsync(TimeSpan.FromSeconds(10));
+
+        // It waited for the request, a bounded time, then left it the model whole.
+        Assert.True(disposing.Elapsed >= TimeSpan.FromSeconds(1.5), $"disposed in {disposing.Elapsed}");
+        Assert.True(await SynthesizeAsync(lease.Model) > 0);
+    }
+
+    [Fact]
+    public async Task A_load_on_demand_that_ends_after_disposal_disposes_its_model_instead_of_serving_it()
+    {
+        var package = models.CopyOf(models.KokoroTiny);
+        var graph = Directory.GetFiles(package, "*.onnx").Single();
+        var graphBytes = await File.ReadAllBytesAsync(graph);
+        await GeneratedModels.ReplaceWithFifoAsync(graph);
+        using var host = NewHost(new EngineOptions { Model = package, ExecutionProvider = "cpu", PreloadModel = false });
+        await host.StartAsync(CancellationToken.None);
+        await WaitForStatusAsync(host, "unloaded");
+
+        // A request loads the model, and ONNX Runtime waits for the graph to be written (blocking the thread it runs on).
+        var openingFifos = ProcFs.ThreadsOpeningFifos(Environment.ProcessId);
+        var acquiring = Task.Run(() => host.AcquireAsync(CancellationToken.None));
+        await Eventually.UntilAsync(
+            () => Task.FromResult(ProcFs.ThreadsOpeningFifos(Environment.ProcessId) > openingFifos), "the load did not open the graph");
+        await host.StopAsync(CancellationToken.None);
+        await Task.Run(host.Dispose).WaitAsync(TimeSpan.FromSeconds(10));
+
+        // The load ends after disposal stopped waiting for it: it serves nobody, and leaves no model behind.
+        await File.WriteAllBytesAsync(graph, graphBytes).WaitAsync(TimeSpan.FromSeconds(20));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => acquiring);
+        Assert.Null(host.Model);
+    }
+
+    private EngineOptions KokoroTiny() => new() { Model = models.KokoroTiny, ExecutionProvider = "cpu" };
+
+    private static async Task<int> SynthesizeAsync(ISpeechModel model)
+    {
+        var voice = model.ResolveVoice("alloy", null)!;
+        var samples = 0;
+        await foreach (var chunk in model.SynthesizeAsync(new SynthesisRequest("Hello there.", voice, 1.0), CancellationToken.None))
+        {
+            samples += chunk.Samples.Length;
+        }
+
+        return samples;
     }
 
     private static ModelHost NewHost(EngineOptions engine) => new(

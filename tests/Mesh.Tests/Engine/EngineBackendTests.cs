@@ -136,14 +136,8 @@ public sealed class EngineBackendTests(GeneratedModels models)
     public async Task Sigterm_while_a_graph_is_loading_stops_the_backend_without_waiting_for_the_load()
     {
         var package = models.CopyOf(models.KokoroTiny);
-        var graph = Directory.GetFiles(package, "*.onnx").Single();
-        File.Delete(graph);
-        // A FIFO that nobody writes: ONNX Runtime's session creation blocks opening it, a load that never ends.
-        using (var mkfifo = Process.Start("mkfifo", [graph]))
-        {
-            await mkfifo.WaitForExitAsync();
-            Assert.Equal(0, mkfifo.ExitCode);
-        }
+        // Nobody writes the FIFO: a load that never ends.
+        await GeneratedModels.ReplaceWithFifoAsync(Directory.GetFiles(package, "*.onnx").Single());
 
         await using var backend = await HostProcess.StartAsync(
             RepoPaths.BackendDll, [], new Dictionary<string, string> { ["MODEL"] = package, ["EXECUTION_PROVIDER"] = "cpu" });
@@ -154,6 +148,39 @@ public sealed class EngineBackendTests(GeneratedModels models)
         Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(15), $"stopped in {stopping.Elapsed}");
         Assert.Equal(0, exitCode);
         Assert.DoesNotContain("Exception", backend.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_load_on_demand_that_ends_after_sigterm_disposes_its_model_and_the_backend_exits_cleanly()
+    {
+        var package = models.CopyOf(models.KokoroTiny);
+        var graph = Directory.GetFiles(package, "*.onnx").Single();
+        var graphBytes = await File.ReadAllBytesAsync(graph);
+        await GeneratedModels.ReplaceWithFifoAsync(graph);
+        await using var backend = await HostProcess.StartAsync(
+            RepoPaths.BackendDll,
+            ["--Shutdown:ReadinessGraceSeconds=0", "--Shutdown:DrainTimeoutSeconds=1"],
+            new Dictionary<string, string> { ["MODEL"] = package, ["EXECUTION_PROVIDER"] = "cpu", ["PRELOAD_MODEL"] = "false" },
+            readyTimeout: TimeSpan.FromSeconds(60));
+        using var client = new HttpClient { BaseAddress = backend.Url, Timeout = TimeSpan.FromSeconds(60) };
+
+        // The request loads the model on demand, and the load waits for the graph to be written.
+        var request = client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech", UriKind.Relative),
+            new Dictionary<string, string> { ["model"] = "tts-1", ["voice"] = "alloy", ["input"] = "Hello there.", ["response_format"] = "pcm" });
+        await Eventually.UntilAsync(async () => !await HttpProbe.AnswersAsync(client, "/readyz"), "the request did not start loading the model");
+        var exiting = backend.TerminateAsync(TimeSpan.FromSeconds(60));
+        await Eventually.UntilAsync(
+            () => Task.FromResult(backend.Output.Contains("Waiting up to", StringComparison.Ordinal)), "disposal did not wait for the loading request");
+        await File.WriteAllBytesAsync(graph, graphBytes).WaitAsync(TimeSpan.FromSeconds(20));
+        var exitCode = await exiting;
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains("Model load abandoned", backend.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("left undisposed", backend.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", backend.Output, StringComparison.Ordinal);
+        // The request was cut when the drain ended, before the model it waited for was disposed.
+        await Assert.ThrowsAsync<HttpRequestException>(() => request);
     }
 
     private sealed record VoicesBody(IReadOnlyList<VoiceEntry> Voices);

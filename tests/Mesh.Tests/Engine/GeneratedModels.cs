@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Mesh.ModelGeneration;
 
 namespace Mesh.Tests.Engine;
@@ -30,6 +31,18 @@ public sealed class GeneratedModels : IDisposable
         }
 
         return target;
+    }
+
+    /// <summary>
+    /// Replaces <paramref name="file"/> with a FIFO: ONNX Runtime's session creation blocks opening it until someone
+    /// writes it, a load held for as long as a test wants.
+    /// </summary>
+    public static async Task ReplaceWithFifoAsync(string file)
+    {
+        File.Delete(file);
+        using var mkfifo = Process.Start("mkfifo", [file]);
+        await mkfifo.WaitForExitAsync();
+        Assert.Equal(0, mkfifo.ExitCode);
     }
 
     public void Dispose()

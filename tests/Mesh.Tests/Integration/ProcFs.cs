@@ -48,6 +48,26 @@ public static class ProcFs
         }
     }
 
+    /// <summary>
+    /// The threads of the process blocked opening a FIFO whose other end nobody has opened yet. A .NET process has one
+    /// of its own (the runtime's diagnostics pipe), so compare counts rather than look for any.
+    /// </summary>
+    public static int ThreadsOpeningFifos(int pid) =>
+        Directory.EnumerateDirectories($"/proc/{pid}/task").Count(task => ReadOrEmpty(Path.Combine(task, "wchan")) == "wait_for_partner");
+
+    private static string ReadOrEmpty(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            // The thread ended meanwhile.
+            return "";
+        }
+    }
+
     private static int? ParentOf(int pid)
     {
         try
