@@ -13,6 +13,14 @@ public sealed class EspeakVoicesTests
     [InlineData("nova", "de", "de+f3")]
     [InlineData("en-gb", null, "en-gb")]
     [InlineData("EN-GB", "en-gb", "en-gb")]
+    [InlineData("alloy", "en", "en-us+f1")]
+    [InlineData("alloy", "EN-GB", "en-gb+f1")]
+    [InlineData("nova", "de-DE", "de+f3")]
+    [InlineData("onyx", "fr", "fr-fr+m7")]
+    [InlineData("de", "de-DE", "de")]
+    [InlineData("de", "DE-AT-1996", "de")]
+    [InlineData("en-gb", "en", "en-gb")]
+    [InlineData("en-us", "en-US-x-foo", "en-us")]
     public void Voices_resolve_to_espeak_specs(string voice, string? language, string spec)
     {
         Assert.Equal(spec, EspeakVoices.Resolve(voice, language, Languages)?.FamilyVoice);
@@ -23,6 +31,9 @@ public sealed class EspeakVoicesTests
     [InlineData("../en-us", null)]
     [InlineData("alloy", "xx")]
     [InlineData("en-gb", "de")]
+    [InlineData("de", "en")]
+    [InlineData("en-gb", "en-us")]
+    [InlineData("alloy", "en-ZZ")]
     public void Unknown_voices_and_contradictions_resolve_to_nothing(string voice, string? language)
     {
         Assert.Null(EspeakVoices.Resolve(voice, language, Languages));

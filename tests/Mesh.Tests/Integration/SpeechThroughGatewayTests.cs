@@ -218,6 +218,33 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
         Assert.Contains("GET /v1/audio/voices", unknownVoice, StringComparison.Ordinal);
     }
 
+    /// <remarks>
+    /// espeak has <c>en-us</c> and <c>de</c> but neither <c>en</c> nor <c>de-DE</c>: the tag is looked up, broader or
+    /// narrower, as a client sends it; a tag no language answers is the same 404 as a language espeak has not.
+    /// </remarks>
+    [Theory]
+    [InlineData("alloy", "en")]
+    [InlineData("de", "de-DE")]
+    [InlineData("nova", "DE-de")]
+    public async Task A_backend_looks_a_language_tag_up_among_its_languages(string voice, string language)
+    {
+        using var client = fleet.CreateBackendClient(0);
+        using var response = await PostSpeechAsync(client, new { model = "tts-1", voice, language, input = Fox, response_format = "wav" });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.InRange(DecodedAudio.FromWav(await response.Content.ReadAsByteArrayAsync()).DurationSeconds, 1.0, 8.0);
+    }
+
+    [Fact]
+    public async Task A_backend_answers_a_language_tag_it_cannot_look_up_with_404_naming_the_language()
+    {
+        using var client = fleet.CreateBackendClient(0);
+        using var response = await PostSpeechAsync(client, new { model = "tts-1", voice = "alloy", language = "xx", input = Fox });
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsEnvelope(await response.Content.ReadAsStringAsync()), "language", "voice_not_found");
+    }
+
     [Fact]
     public async Task Models_have_openai_fields_and_the_earliest_created_of_the_backends()
     {

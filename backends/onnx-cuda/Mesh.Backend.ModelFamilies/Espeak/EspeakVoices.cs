@@ -27,23 +27,21 @@ public static class EspeakVoices
 
     /// <summary>
     /// Resolves <paramref name="voice"/> (an OpenAI alias or an espeak language voice such as <c>en-gb</c>) with an
-    /// optional <paramref name="language"/>; null when either is not one espeak has.
+    /// optional <paramref name="language"/>, a BCP 47 tag looked up among espeak's languages
+    /// (<see cref="LanguageTags.Lookup"/>: <c>de-DE</c> finds <c>de</c>, <c>en</c> finds the voice's own English or
+    /// <see cref="DefaultLanguage"/>); null when either is not one espeak has.
     /// </summary>
     public static VoiceDescriptor? Resolve(string voice, string? language, FrozenSet<string> languages)
     {
-        if (language is not null && !languages.Contains(language))
-        {
-            return null;
-        }
-
         if (OpenAiAliases.TryGetValue(voice, out var variant))
         {
-            var lang = language ?? DefaultLanguage;
-            return new VoiceDescriptor(voice.ToLowerInvariant(), lang, $"{lang}+{variant}");
+            var lang = language is null ? DefaultLanguage : LanguageTags.Lookup(language, languages, DefaultLanguage);
+            return lang is null ? null : new VoiceDescriptor(voice.ToLowerInvariant(), lang, $"{lang}+{variant}");
         }
 
         // A plain espeak language voice; a language that disagrees with it is a contradiction, not a hint.
-        if (languages.TryGetValue(voice, out var canonical) && (language is null || string.Equals(language, canonical, StringComparison.OrdinalIgnoreCase)))
+        if (languages.TryGetValue(voice, out var canonical) &&
+            (language is null || string.Equals(LanguageTags.Lookup(language, languages, canonical), canonical, StringComparison.OrdinalIgnoreCase)))
         {
             return new VoiceDescriptor(canonical, canonical, canonical);
         }

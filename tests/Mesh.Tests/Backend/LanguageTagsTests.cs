@@ -1,0 +1,46 @@
+using Mesh.Backend.ModelFamilies;
+
+namespace Mesh.Tests.Backend;
+
+public sealed class LanguageTagsTests
+{
+    private static readonly string[] Languages = ["en-us", "en-gb", "de", "fr-fr", "pt-br", "pt"];
+
+    [Theory]
+    [InlineData("en-gb", null, "en-gb")]
+    [InlineData("EN-GB", null, "en-gb")]
+    [InlineData("de-DE", null, "de")]
+    [InlineData("de-Latn-DE-1996", null, "de")]
+    [InlineData("en-US-x-foo", null, "en-us")]
+    [InlineData("pt-BR-u-ca-gregory", null, "pt-br")]
+    [InlineData("pt-PT", null, "pt")]
+    [InlineData("en", "en-us", "en-us")]
+    [InlineData("en", "en-gb", "en-gb")]
+    [InlineData("EN", "de", "en-gb")]
+    [InlineData("en", null, "en-gb")]
+    [InlineData("fr", null, "fr-fr")]
+    public void A_tag_selects_itself_a_broader_language_or_a_narrower_one(string tag, string? preferred, string language)
+    {
+        Assert.Equal(language, LanguageTags.Lookup(tag, Languages, preferred));
+    }
+
+    [Fact]
+    public void A_narrower_language_does_not_depend_on_the_order_the_languages_come_in()
+    {
+        Assert.Equal("en-gb", LanguageTags.Lookup("en", ["en-us", "en-gb"], null));
+        Assert.Equal("en-gb", LanguageTags.Lookup("en", ["en-gb", "en-us"], null));
+    }
+
+    [Theory]
+    [InlineData("xx")]
+    [InlineData("e")]
+    [InlineData("eng")]
+    [InlineData("en-ZZ")]
+    [InlineData("fr-CA")]
+    [InlineData("x-en")]
+    [InlineData("../en-us")]
+    public void A_tag_no_language_matches_selects_nothing(string tag)
+    {
+        Assert.Null(LanguageTags.Lookup(tag, Languages, "en-us"));
+    }
+}
