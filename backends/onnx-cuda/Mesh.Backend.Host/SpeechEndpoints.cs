@@ -46,9 +46,7 @@ public static class SpeechEndpoints
             _ => SurfaceDefaults.Pcm,
         };
         var headerPriority = context.Request.Headers[MeshHeaders.Priority].FirstOrDefault();
-        var preparation = parsed.Error is { } parseError
-            ? new Preparation(null, parseError)
-            : await services.Preparation.PrepareAsync(request!, defaults, headerPriority, cancellationToken);
+        var preparation = await services.PrepareAsync(parsed, defaults, headerPriority, cancellationToken);
         if (preparation.Error is { } error)
         {
             return services.Rejected(error, SpeechPreparation.PriorityOf(request, defaults, headerPriority));
@@ -101,8 +99,6 @@ public sealed class SpeechServices(
     IOptions<BackendOptions> backend,
     IOptions<StreamingSettings> streaming)
 {
-    public SpeechPreparation Preparation => preparation;
-
     public SpeechPipeline Pipeline => pipeline;
 
     public TimeSpan FirstAudioTimeout => TimeSpan.FromSeconds(engine.Value.RequestTimeoutSeconds);
@@ -112,6 +108,31 @@ public sealed class SpeechServices(
 
     /// <summary>Metric labels of a request: backend, variant, model, priority.</summary>
     public string[] Labels(string model, string priority) => [backend.Value.Name, backend.Value.Variant, model, priority];
+
+    /// <summary>
+    /// Prepares <paramref name="parsed"/>, or passes on the error it did not parse with. A client that closes or breaks
+    /// the connection meanwhile (a model loading on demand holds a request longest) gets no answer: the request is
+    /// counted as 499 here, once, and the cancellation goes on to the caller.
+    /// </summary>
+    public async Task<Preparation> PrepareAsync(
+        ParsedSpeechRequest parsed, SurfaceDefaults defaults, string? headerPriority, CancellationToken cancellationToken)
+    {
+        Preparation? prepared = null;
+        try
+        {
+            prepared = parsed.Error is { } parseError
+                ? new Preparation(null, parseError)
+                : await preparation.PrepareAsync(parsed.Request!, defaults, headerPriority, cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
+            return prepared;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            prepared?.Speech?.Dispose();
+            Count(MeshStatusCodes.ClientClosedRequest, SpeechPreparation.PriorityOf(parsed.Request, defaults, headerPriority));
+            throw;
+        }
+    }
 
     /// <summary>Counts and answers a request refused before it ran.</summary>
     public IResult Rejected(ApiError error, string priority)

@@ -406,23 +406,8 @@ public static partial class WebSocketEndpoints
             ? PriorityClasses.Batch
             : context.Request.Headers[MeshHeaders.Priority].FirstOrDefault();
         var priority = SpeechPreparation.PriorityOf(parsed.Request, SurfaceDefaults.Pcm, headerPriority);
-        Preparation? preparation = null;
-        try
-        {
-            preparation = parsed.Error is { } parseError
-                ? new Preparation(null, parseError)
-                : await services.Preparation.PrepareAsync(parsed.Request!, SurfaceDefaults.Pcm, headerPriority, cancellationToken);
-            cancellationToken.ThrowIfCancellationRequested();
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // The client closed, or the connection broke, while the request was prepared (a model loading on demand
-            // holds it longest): it gets no answer and is counted here, once; the loop counts only those still waiting.
-            preparation?.Speech?.Dispose();
-            services.Count(MeshStatusCodes.ClientClosedRequest, priority);
-            throw;
-        }
-
+        // A client that leaves while the request is prepared is counted there; the loop counts only those still waiting.
+        var preparation = await services.PrepareAsync(parsed, SurfaceDefaults.Pcm, headerPriority, cancellationToken);
         if (preparation.Error is { } error)
         {
             services.Count(error, priority);

@@ -200,6 +200,35 @@ public sealed class BackendLifecycleTests
     }
 
     /// <remarks>
+    /// The model loads on demand, for 3 s, while the request is prepared: the client gives up before the load ends. The
+    /// load goes on for later requests; the request is counted as dropped, once, and not as the 200 it never began.
+    /// </remarks>
+    [Theory]
+    [InlineData("/v1/audio/speech", PriorityClasses.Batch)]
+    [InlineData("/v1/audio/speech/stream", PriorityClasses.Realtime)]
+    [InlineData("/v1/audio/speech/stream/pcm", PriorityClasses.Realtime)]
+    public async Task An_http_request_whose_client_leaves_while_it_is_prepared_counts_as_499(string path, string priority)
+    {
+        await using var backend = await StartAsync(new() { ["PRELOAD_MODEL"] = "false" }, "--Faults:ReloadDelayMs=3000");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        using var leaving = new CancellationTokenSource();
+        var request = client.PostAsJsonAsync(new Uri(path, UriKind.Relative), Request, leaving.Token);
+        await Eventually.UntilAsync(
+            async () => (await ReadinessBodyAsync(client)).Contains("loading", StringComparison.Ordinal),
+            "the model did not begin to load for the request");
+
+        await leaving.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{") >= 1,
+            "the request whose client left was not counted");
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches($@"(?m)^mesh_requests_total\{{[^}}]*priority=""{priority}"",code=""499""\}} 1$", metrics);
+        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
+    }
+
+    /// <remarks>
     /// The backend keeps reading while a request streams, so it must bound what waits: past the read-ahead a request is
     /// answered, in its turn, with a 429 <c>error</c> event, counted, and the connection serves on.
     /// </remarks>
