@@ -53,6 +53,11 @@ public sealed partial class SpeechStreamResult(
         catch (OperationCanceledException) when (clientGone.IsCancellationRequested)
         {
             BackendMetrics.Cancellations.WithLabels(labels).Inc();
+            if (!response.HasStarted)
+            {
+                // Gone before its first byte, and with it the 200 it would have counted as.
+                BackendMetrics.Requests.WithLabels([.. labels, MeshStatusCodes.ClientClosedRequest.ToString(System.Globalization.CultureInfo.InvariantCulture)]).Inc();
+            }
         }
         catch (OperationCanceledException)
         {

@@ -229,6 +229,28 @@ public sealed class BackendLifecycleTests
     }
 
     /// <remarks>
+    /// Each sentence takes 3 s: the client gives up after 1 s, while its request runs but before its first audio, so
+    /// before the 200 it would have been counted as.
+    /// </remarks>
+    [Fact]
+    public async Task An_http_request_whose_client_leaves_before_its_first_byte_counts_as_499()
+    {
+        await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=3000");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        using var leaving = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            () => client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), Request, leaving.Token));
+
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{") >= 1,
+            "the request whose client left was not counted");
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""batch"",code=""499""\} 1$", metrics);
+        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
+    }
+
+    /// <remarks>
     /// The backend keeps reading while a request streams, so it must bound what waits: past the read-ahead a request is
     /// answered, in its turn, with a 429 <c>error</c> event, counted, and the connection serves on.
     /// </remarks>
