@@ -191,12 +191,7 @@ public sealed class BackendLifecycleTests
             Assert.Equal(WebSocketMessageType.Close, closing);
         }
 
-        await Eventually.UntilAsync(
-            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{") >= 1,
-            "the request whose client left was not counted");
-        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""499""\} 1$", metrics);
-        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
+        await AssertCountedOnlyAsDroppedAsync(client, PriorityClasses.Realtime);
     }
 
     /// <remarks>
@@ -220,12 +215,7 @@ public sealed class BackendLifecycleTests
         await leaving.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
 
-        await Eventually.UntilAsync(
-            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{") >= 1,
-            "the request whose client left was not counted");
-        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        Assert.Matches($@"(?m)^mesh_requests_total\{{[^}}]*priority=""{priority}"",code=""499""\}} 1$", metrics);
-        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
+        await AssertCountedOnlyAsDroppedAsync(client, priority);
     }
 
     /// <remarks>
@@ -242,12 +232,7 @@ public sealed class BackendLifecycleTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(
             () => client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), Request, leaving.Token));
 
-        await Eventually.UntilAsync(
-            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{") >= 1,
-            "the request whose client left was not counted");
-        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""batch"",code=""499""\} 1$", metrics);
-        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
+        await AssertCountedOnlyAsDroppedAsync(client, PriorityClasses.Batch);
     }
 
     /// <remarks>
@@ -527,5 +512,16 @@ public sealed class BackendLifecycleTests
         using var response = await client.GetAsync(new Uri("/readyz", UriKind.Relative));
         Assert.Equal(expected, response.StatusCode);
         return await response.Content.ReadAsStringAsync();
+    }
+
+    /// <summary>The backend's only count is one request of <paramref name="priority"/> dropped by its client (499).</summary>
+    private static async Task AssertCountedOnlyAsDroppedAsync(HttpClient backend, string priority)
+    {
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await backend.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{") >= 1,
+            "the request whose client left was not counted");
+        var metrics = await backend.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches($@"(?m)^mesh_requests_total\{{[^}}]*priority=""{priority}"",code=""499""\}} 1$", metrics);
+        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
     }
 }
