@@ -34,6 +34,7 @@ public sealed partial class ModelHost(
     private volatile string _status = "loading";
     private volatile bool _failed;
     private int _inUse;
+    private int _disposed;
     private long _lastUsed = Stopwatch.GetTimestamp();
 
     /// <summary>Model ids clients may name besides the model's own: OpenAI's speech model names.</summary>
@@ -118,7 +119,7 @@ public sealed partial class ModelHost(
     public override void Dispose()
     {
         // The container may dispose this service twice: it is registered as itself and, through a factory, as a hosted service.
-        if (_disposal.IsCancellationRequested)
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
         {
             return;
         }
@@ -303,9 +304,10 @@ public sealed partial class ModelHost(
             LogReady(logger, model.Id, model.Family, model.NativeSampleRate, model.Voices.Count, elapsed.TotalMilliseconds);
             return model;
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            // Shutdown during the start-up load, or disposal during a load on demand.
+            // Shutdown during the start-up load, or disposal during a load on demand. Any other cancellation (a timeout
+            // inside the loader) is a failure to load, below.
             model?.Dispose();
             _status = previousStatus;
             LogLoadAbandoned(logger);
