@@ -4,11 +4,12 @@ namespace Mesh.Backend.ModelFamilies;
 public static class LanguageTags
 {
     /// <summary>
-    /// The language of <paramref name="languages"/> that <paramref name="tag"/> selects, case-insensitively, or null:
-    /// the tag itself; else the tag cut back subtag by subtag as RFC 4647 §3.4's lookup does (<c>de-DE</c> to
-    /// <c>de</c>, <c>en-US-x-foo</c> to <c>en-US</c>); else, for a tag broader than any language, the languages it
-    /// is a prefix of (<c>en</c> for <c>en-us</c>, <c>en-gb</c>): <paramref name="preferred"/> when it is one of
-    /// them, the first in ordinal order otherwise, so the answer does not depend on how the languages are stored.
+    /// The language of <paramref name="languages"/> that <paramref name="tag"/> selects, case-insensitively, or null.
+    /// The tag is cut back subtag by subtag as RFC 4647 §3.4's lookup does (<c>en-AU</c> to <c>en</c>,
+    /// <c>en-US-x-foo</c> to <c>en-US</c>), and the first of these ranges that selects a language wins: the range
+    /// itself (<c>de-DE</c> finds <c>de</c>), else the languages it is a prefix of (<c>en</c> for <c>en-us</c>,
+    /// <c>en-gb</c>, so <c>en-AU</c> finds an English too): <paramref name="preferred"/> when it is one of them, the
+    /// first in ordinal order otherwise, so the answer does not depend on how the languages are stored.
     /// </summary>
     public static string? Lookup(string tag, IEnumerable<string> languages, string? preferred)
     {
@@ -19,15 +20,21 @@ public static class LanguageTags
             {
                 return match;
             }
+
+            var narrower = available.Where(language => Covers(range, language)).Order(StringComparer.OrdinalIgnoreCase).ToArray();
+            if (narrower.Length > 0)
+            {
+                return narrower.FirstOrDefault(language => string.Equals(language, preferred, StringComparison.OrdinalIgnoreCase)) ?? narrower[0];
+            }
         }
 
-        var narrower = available
-            .Where(language => language.StartsWith(tag + "-", StringComparison.OrdinalIgnoreCase))
-            .Order(StringComparer.OrdinalIgnoreCase)
-            .ToArray();
-        return narrower.FirstOrDefault(language => string.Equals(language, preferred, StringComparison.OrdinalIgnoreCase))
-            ?? narrower.FirstOrDefault();
+        return null;
     }
+
+    /// <summary>Whether <paramref name="language"/> is <paramref name="range"/> or a narrower language of it (RFC 4647 §3.3.1's basic filtering).</summary>
+    public static bool Covers(string range, string language) =>
+        string.Equals(language, range, StringComparison.OrdinalIgnoreCase) ||
+        language.StartsWith(range + "-", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The tag without its last subtag, and without a single-letter subtag (<c>x</c>, an extension) that would end it.</summary>
     private static string Truncate(string tag)

@@ -5,7 +5,7 @@ namespace Mesh.Tests.Backend;
 
 public sealed class EspeakVoicesTests
 {
-    private static readonly FrozenSet<string> Languages = new[] { "en-us", "en-gb", "de", "fr-fr" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+    private static readonly FrozenSet<string> Languages = new[] { "en-us", "en-gb", "en-gb-scotland", "de", "fr-fr" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
     [Theory]
     [InlineData("alloy", null, "en-us+f1")]
@@ -21,6 +21,11 @@ public sealed class EspeakVoicesTests
     [InlineData("de", "DE-AT-1996", "de")]
     [InlineData("en-gb", "en", "en-gb")]
     [InlineData("en-us", "en-US-x-foo", "en-us")]
+    [InlineData("alloy", "en-AU", "en-us+f1")]
+    [InlineData("alloy", "en-ZZ", "en-us+f1")]
+    [InlineData("shimmer", "fr-CA", "fr-fr+f4")]
+    [InlineData("en-gb-scotland", "en-GB", "en-gb-scotland")]
+    [InlineData("en-gb-scotland", "en", "en-gb-scotland")]
     public void Voices_resolve_to_espeak_specs(string voice, string? language, string spec)
     {
         Assert.Equal(spec, EspeakVoices.Resolve(voice, language, Languages)?.FamilyVoice);
@@ -33,7 +38,7 @@ public sealed class EspeakVoicesTests
     [InlineData("en-gb", "de")]
     [InlineData("de", "en")]
     [InlineData("en-gb", "en-us")]
-    [InlineData("alloy", "en-ZZ")]
+    [InlineData("en-gb-scotland", "en-US")]
     public void Unknown_voices_and_contradictions_resolve_to_nothing(string voice, string? language)
     {
         Assert.Null(EspeakVoices.Resolve(voice, language, Languages));

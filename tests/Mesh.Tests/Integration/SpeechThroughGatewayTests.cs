@@ -226,6 +226,8 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
     [InlineData("alloy", "en")]
     [InlineData("de", "de-DE")]
     [InlineData("nova", "DE-de")]
+    [InlineData("alloy", "en-AU")]
+    [InlineData("en-gb-scotland", "en-GB")]
     public async Task A_backend_looks_a_language_tag_up_among_its_languages(string voice, string language)
     {
         using var client = fleet.CreateBackendClient(0);

@@ -39,9 +39,11 @@ public static class EspeakVoices
             return lang is null ? null : new VoiceDescriptor(voice.ToLowerInvariant(), lang, $"{lang}+{variant}");
         }
 
-        // A plain espeak language voice; a language that disagrees with it is a contradiction, not a hint.
+        // A plain espeak language voice, which the language must select or cover (en-GB covers en-gb-scotland); a
+        // language that disagrees with it (en-US for en-gb) is a contradiction, not a hint.
         if (languages.TryGetValue(voice, out var canonical) &&
-            (language is null || string.Equals(LanguageTags.Lookup(language, languages, canonical), canonical, StringComparison.OrdinalIgnoreCase)))
+            (language is null || LanguageTags.Covers(language, canonical) ||
+                string.Equals(LanguageTags.Lookup(language, languages, canonical), canonical, StringComparison.OrdinalIgnoreCase)))
         {
             return new VoiceDescriptor(canonical, canonical, canonical);
         }
