@@ -11,7 +11,7 @@ namespace Mesh.Contracts.Http;
 /// </summary>
 public static class JsonBodyContentType
 {
-    /// <summary>Null when the body of <paramref name="request"/> is read as JSON; else the 501 or 415 that refuses it.</summary>
+    /// <summary>Null when the body of <paramref name="request"/> is read as JSON; else the 415 that refuses it.</summary>
     public static ApiError? Refusal(HttpRequest request)
     {
         if (TransferCodingRefusal(request) is { } transferCoding)
@@ -33,9 +33,10 @@ public static class JsonBodyContentType
 
     /// <summary>
     /// Null unless the body comes in a transfer coding besides <c>chunked</c>: the server takes chunked framing off and
-    /// nothing else, so a gzip-coded body reached the parser compressed and was answered "not valid UTF-8". RFC 9112
-    /// §6.1 answers a transfer coding not understood with 501. The gateway checks it before proxying, since the proxy
-    /// re-frames the body and the coding would not reach the backend.
+    /// nothing else, so a gzip-coded body reached the parser compressed and was answered "not valid UTF-8". 415, as for
+    /// a <c>Content-Encoding</c>, rather than the 501 RFC 9112 §6.1 suggests: the fault is the client's, and a 5xx would
+    /// count as a server error on the error-ratio alert and be retried by the OpenAI SDKs. The gateway checks it before
+    /// proxying, since the proxy re-frames the body and the coding would not reach the backend.
     /// </summary>
     public static ApiError? TransferCodingRefusal(HttpRequest request)
     {
@@ -44,7 +45,7 @@ public static class JsonBodyContentType
             .All(coding => coding.Equals("chunked", StringComparison.OrdinalIgnoreCase))
             ? null
             : new ApiError(
-                StatusCodes.Status501NotImplemented,
+                StatusCodes.Status415UnsupportedMediaType,
                 $"Transfer-Encoding '{codings}' is not supported; send the JSON body with Content-Length or 'Transfer-Encoding: chunked' alone.",
                 ErrorTypes.InvalidRequest,
                 null,

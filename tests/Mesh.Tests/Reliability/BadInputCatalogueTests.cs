@@ -216,7 +216,7 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
     [Theory]
     [InlineData("gzip, chunked")]
     [InlineData("deflate, chunked")]
-    public async Task A_body_in_a_transfer_coding_besides_chunked_gets_the_same_501_from_gateway_and_backend(string codings)
+    public async Task A_body_in_a_transfer_coding_besides_chunked_gets_the_same_415_from_gateway_and_backend(string codings)
     {
         // HttpClient sends no such body; the server takes the chunked framing off and nothing else (RFC 9112 §6.1).
         var coded = new MemoryStream();
@@ -234,7 +234,7 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
             var response = await RawHttp.SendAsync(
                 server, $"POST {BadInputCatalogue.Speech} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: {codings}\r\n\r\n", body);
 
-            Assert.True(response.Status == 501, $"{server}: expected 501, got {response.Status}: {response.Text}");
+            Assert.True(response.Status == 415, $"{server}: expected 415, got {response.Status}: {response.Text}");
             var error = ErrorEnvelopeAssert.IsEnvelope(response.Text);
             ErrorEnvelopeAssert.Says(error, null, "unsupported_transfer_encoding");
             messages.Add(error.GetProperty("message").GetString());
