@@ -16,6 +16,13 @@ public static class WebSocketHandshakes
 
     private const string WebSocket = "websocket";
 
+    /// <summary>
+    /// The close status (in RFC 6455's private range) the gateway sends a backend for a client frame its own WebSocket
+    /// refused (a text message that is not UTF-8, a malformed frame), so that the backend counts it as it counts one it
+    /// refuses itself; a client's own 1002 or 1007, passed on unchanged, is no refusal of ours.
+    /// </summary>
+    public const int ClientFrameRefusedStatus = 4400;
+
     /// <summary>The paths that speak WebSocket, on the gateway and every backend.</summary>
     public static IReadOnlyList<string> Paths { get; } = ["/ws", "/v1/audio/speech/ws"];
 

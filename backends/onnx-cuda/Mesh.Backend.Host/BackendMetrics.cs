@@ -15,6 +15,10 @@ public static class BackendMetrics
         "mesh_requests_total", "Speech requests answered, by HTTP status code (WebSocket requests count as 200 or their error's status).",
         [.. RequestLabels, "code"]);
 
+    /// <summary>Counts one request in <see cref="Requests"/>: <paramref name="labels"/> are <see cref="RequestLabels"/>' values.</summary>
+    public static void CountRequest(string[] labels, int status) =>
+        Requests.WithLabels([.. labels, status.ToString(System.Globalization.CultureInfo.InvariantCulture)]).Inc();
+
     public static readonly Histogram TimeToFirstAudio = Metrics.CreateHistogram(
         "mesh_tts_time_to_first_audio_seconds",
         "Time from request arrival to the first audio written to the client.",

@@ -146,7 +146,6 @@ public sealed class SpeechServices(
     /// <summary>Counts a request answered, or left unanswered, with <paramref name="status"/> in <c>mesh_requests_total</c>.</summary>
     public void Count(int status, string priority)
     {
-        var code = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        BackendMetrics.Requests.WithLabels([.. Labels(host.ServedModelId ?? BackendMetrics.Unknown, priority), code]).Inc();
+        BackendMetrics.CountRequest(Labels(host.ServedModelId ?? BackendMetrics.Unknown, priority), status);
     }
 }

@@ -56,7 +56,7 @@ public sealed partial class SpeechStreamResult(
             if (!response.HasStarted)
             {
                 // Gone before its first byte, and with it the 200 it would have counted as.
-                BackendMetrics.Requests.WithLabels([.. labels, MeshStatusCodes.ClientClosedRequest.ToString(System.Globalization.CultureInfo.InvariantCulture)]).Inc();
+                BackendMetrics.CountRequest(labels, MeshStatusCodes.ClientClosedRequest);
             }
         }
         catch (OperationCanceledException)
@@ -87,7 +87,7 @@ public sealed partial class SpeechStreamResult(
             {
                 response.StatusCode = StatusCodes.Status200OK;
                 surface.Start(response);
-                BackendMetrics.Requests.WithLabels([.. labels, "200"]).Inc();
+                BackendMetrics.CountRequest(labels, StatusCodes.Status200OK);
             }
 
             clock.OnWrite();
@@ -147,7 +147,7 @@ public sealed partial class SpeechStreamResult(
         var response = httpContext.Response;
         if (!response.HasStarted)
         {
-            BackendMetrics.Requests.WithLabels([.. labels, error.Status.ToString(System.Globalization.CultureInfo.InvariantCulture)]).Inc();
+            BackendMetrics.CountRequest(labels, error.Status);
             await ApiResults.WriteErrorAsync(httpContext, error);
             return;
         }

@@ -125,13 +125,13 @@ public static partial class WebSocketEndpoints
         using var refusals = new WriteStallGuard(services.StallTimeout, context.Abort);
         var reading = ReceiveAllAsync(
             socket, inbox.Writer, readAhead, clientLeft, () => services.Count(StatusCodes.Status400BadRequest, ConnectionPriority(context)), connectionAborted);
-        // Set once the server stops: how many of the messages read by then are still to be answered before the close.
-        int? answerBeforeClosing = null;
+        // Set once the server stops: every message read from then on is answered as draining until none waits, then the close goes.
+        var draining = false;
         try
         {
             while (true)
             {
-                if (answerBeforeClosing is null)
+                if (!draining)
                 {
                     var waited = await WaitForMessageAsync(inbox.Reader, idle.Timeout, stopping, connectionAborted);
                     if (waited == Wait.Idle)
@@ -140,23 +140,16 @@ public static partial class WebSocketEndpoints
                         break;
                     }
 
-                    if (waited == Wait.Stopping)
-                    {
-                        // The requests waiting then were accepted: each gets the draining error an HTTP request gets now,
-                        // in its turn, before the close. One sent later crosses the close and is dropped with the connection.
-                        answerBeforeClosing = inbox.Reader.Count;
-                    }
+                    // The requests waiting then, and those read while they are refused, were accepted: each gets the
+                    // draining error an HTTP request gets now, in its turn, before the close. Only one sent after the
+                    // close crosses it and is dropped with the connection.
+                    draining = waited == Wait.Stopping;
                 }
 
-                if (answerBeforeClosing is { } left)
+                if (draining && inbox.Reader.Count == 0)
                 {
-                    if (left == 0)
-                    {
-                        await GoAwayAsync(socket, ShuttingDown);
-                        break;
-                    }
-
-                    answerBeforeClosing = left - 1;
+                    await GoAwayAsync(socket, ShuttingDown);
+                    break;
                 }
 
                 if (!inbox.Reader.TryRead(out var message))
@@ -188,11 +181,11 @@ public static partial class WebSocketEndpoints
 
                 if (message.Kind == MessageKind.Refused)
                 {
-                    await RefuseAsync(socket, answerBeforeClosing is null ? TooManyWaiting : SpeechPreparation.Draining, context, services, refusals, connectionAborted);
+                    await RefuseAsync(socket, draining ? SpeechPreparation.Draining : TooManyWaiting, context, services, refusals, connectionAborted);
                     continue;
                 }
 
-                if (answerBeforeClosing is not null)
+                if (draining)
                 {
                     await RefuseAsync(socket, SpeechPreparation.Draining, context, services, refusals, connectionAborted);
                 }
@@ -253,7 +246,8 @@ public static partial class WebSocketEndpoints
     /// <param name="countUnreadable">
     /// Counts a message the WebSocket refused before any of it reached us: a text message that is not UTF-8, which the
     /// runtime closes with 1007 (a malformed frame: 1002), or, through the gateway, one the gateway's WebSocket refused
-    /// so, which the gateway passes on as a close with 1002. Counted at once, as the runtime has sent its close already.
+    /// so, which the gateway passes on as a close with <see cref="WebSocketHandshakes.ClientFrameRefusedStatus"/>. A
+    /// client's own close with 1002 or 1007 is not counted so. Counted at once, as the runtime has sent its close already.
     /// </param>
     private static async Task ReceiveAllAsync(
         WebSocket socket,
@@ -271,7 +265,7 @@ public static partial class WebSocketEndpoints
                 var message = await ReceiveAsync(socket, buffer, connectionAborted);
                 if (message.Kind == MessageKind.Close)
                 {
-                    if (socket.CloseStatus is WebSocketCloseStatus.InvalidPayloadData or WebSocketCloseStatus.ProtocolError)
+                    if ((int?)socket.CloseStatus == WebSocketHandshakes.ClientFrameRefusedStatus)
                     {
                         countUnreadable();
                     }
@@ -421,7 +415,7 @@ public static partial class WebSocketEndpoints
         var clock = new StreamClock(start, job.OutputSampleRate, labels);
         var requestId = RequestIds.New();
         var sentences = 0;
-        BackendMetrics.Requests.WithLabels([.. labels, "200"]).Inc();
+        BackendMetrics.CountRequest(labels, StatusCodes.Status200OK);
         using var deadline = new FirstAudioDeadline(services.FirstAudioTimeout, cancellationToken);
         try
         {

@@ -206,7 +206,7 @@ public sealed partial class WebSocketRelayMiddleware(
     }
 
     /// <summary>
-    /// Closes the backend's socket with 1002 (protocol error) for a client frame the gateway's WebSocket refused, rather
+    /// Closes the backend's socket with <see cref="WebSocketHandshakes.ClientFrameRefusedStatus"/> for a client frame the gateway's WebSocket refused, rather
     /// than dropping it: the backend then counts the refused message as it counts one it refuses itself, and the
     /// requests waiting behind it as dropped by the client.
     /// </summary>
@@ -216,7 +216,7 @@ public sealed partial class WebSocketRelayMiddleware(
         {
             if (backend.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
-                await backend.CloseOutputAsync(WebSocketCloseStatus.ProtocolError, "client frame refused", CancellationToken.None);
+                await backend.CloseOutputAsync((WebSocketCloseStatus)WebSocketHandshakes.ClientFrameRefusedStatus, "client frame refused", CancellationToken.None);
                 return PumpEnd.Closed;
             }
         }
