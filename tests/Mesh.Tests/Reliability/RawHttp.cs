@@ -1,11 +1,13 @@
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Text;
 
 namespace Mesh.Tests.Reliability;
 
 /// <summary>
 /// HTTP/1.1 over a bare socket, for requests no HttpClient would send: unnormalized paths, oversized request lines and
-/// headers, headers trickled byte by byte, hand-made WebSocket handshakes, an HTTP/2 preface.
+/// headers, headers trickled byte by byte, hand-made WebSocket handshakes and frames, a half-closed connection, an
+/// HTTP/2 preface.
 /// </summary>
 public sealed class RawHttp : IAsyncDisposable
 {
@@ -46,6 +48,33 @@ public sealed class RawHttp : IAsyncDisposable
     public static string WebSocketHandshake(string path, string version, string key, string moreHeaders = "") =>
         $"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: {version}\r\n" +
         $"Sec-WebSocket-Key: {key}\r\n{moreHeaders}\r\n";
+
+    /// <summary>One masked text frame holding the whole message, as a client sends it (RFC 6455 §5.2).</summary>
+    public static byte[] WebSocketTextFrame(string text)
+    {
+        var payload = Encoding.UTF8.GetBytes(text);
+        using var frame = new MemoryStream();
+        frame.WriteByte(0x81); // FIN, text
+        if (payload.Length < 126)
+        {
+            frame.WriteByte((byte)(0x80 | payload.Length));
+        }
+        else
+        {
+            frame.WriteByte(0x80 | 126);
+            frame.WriteByte((byte)(payload.Length >> 8));
+            frame.WriteByte((byte)payload.Length);
+        }
+
+        var mask = RandomNumberGenerator.GetBytes(4);
+        frame.Write(mask);
+        for (var i = 0; i < payload.Length; i++)
+        {
+            frame.WriteByte((byte)(payload[i] ^ mask[i % 4]));
+        }
+
+        return frame.ToArray();
+    }
 
     /// <summary>Writes each character as one byte (Latin-1), so that a test can send bytes that are not UTF-8.</summary>
     public Task WriteAsync(string text) => WriteAsync(Encoding.Latin1.GetBytes(text));
@@ -145,6 +174,32 @@ public sealed class RawHttp : IAsyncDisposable
             return false;
         }
     }
+
+    /// <summary>
+    /// Reads on until the server ends the connection: true for an orderly end (a FIN: the read returns end of stream),
+    /// false for a reset. Not ended within <paramref name="timeout"/> fails with an <see cref="OperationCanceledException"/>.
+    /// </summary>
+    public async Task<bool> EndsInOrderAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        var chunk = new byte[16 * 1024];
+        try
+        {
+            while (await _stream.ReadAsync(chunk, cancel.Token) > 0)
+            {
+                // Whatever the server still sends before its end.
+            }
+
+            return true;
+        }
+        catch (IOException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset })
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Ends the sending half only (a FIN), as a client that has no more to say, or whose sending side broke, does.</summary>
+    public void ShutdownSend() => _client.Client.Shutdown(SocketShutdown.Send);
 
     /// <summary>
     /// Drops the connection with a TCP reset, as a client that crashes or loses its network does (closing the stream would
