@@ -16,7 +16,9 @@ namespace Mesh.Gateway.Streaming;
 /// <summary>
 /// Terminates WebSockets at the gateway and relays messages to the backend the balancer picked, instead of YARP's
 /// opaque byte copy, so the gateway can keep its promises: a browser from a foreign origin is refused, and a backend
-/// that dies mid-stream ends the client's socket with close code 1011 (not a dropped TCP connection) and is counted.
+/// that dies mid-stream ends the client's socket with close code 1011 (not a dropped TCP connection) and is counted,
+/// and a client whose connection ends without a close frame is dropped at the backend as it would be without the
+/// gateway, its own connection ending in order (a FIN, not a reset) when it half-closed it.
 /// A backend that refuses the handshake is reported like a refused HTTP request, so failover and passive health apply.
 /// The connection takes an admission slot only while the backend has a request of it to answer
 /// (<see cref="WebSocketAdmission"/>); a request shed for want of one gets an <c>error</c> event and is not forwarded.
@@ -125,8 +127,9 @@ public sealed partial class WebSocketRelayMiddleware(
             GatewayMetrics.StreamFailures.WithLabels(decision.Variant, decision.Pool, "websocket").Inc();
             await clientSends.CloseQuietlyAsync(WebSocketCloseStatus.InternalServerError, "backend failed");
         }
-        else if (first == toBackend && firstEnd == PumpEnd.Broken)
+        else if (first == toBackend && firstEnd is PumpEnd.Broken or PumpEnd.ClientLeft)
         {
+            // The backend sees the client's connection end as it would without the gateway: its requests are dropped.
             backend.Abort();
         }
 
@@ -138,6 +141,13 @@ public sealed partial class WebSocketRelayMiddleware(
         }
 
         await other;
+        if (await toBackend == PumpEnd.ClientLeft)
+        {
+            // The runtime aborted the client's WebSocket at the end of its stream, and disposing an aborted WebSocket
+            // aborts its HTTP connection, which Kestrel does with a reset. Kestrel, which saw the client's FIN, closes the
+            // connection in order itself (a FIN) before it cancels RequestAborted: the disposal waits for that.
+            await Task.Delay(CloseHandshakeTimeout, context.RequestAborted).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
     }
 
     /// <summary>
@@ -157,7 +167,17 @@ public sealed partial class WebSocketRelayMiddleware(
         {
             while (true)
             {
-                var received = await (next ?? client.ReceiveAsync(buffer, CancellationToken.None));
+                WebSocketReceiveResult received;
+                try
+                {
+                    received = await (next ?? client.ReceiveAsync(buffer, CancellationToken.None));
+                }
+                catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.ConnectionClosedPrematurely)
+                {
+                    // The client's connection ended without a close frame: its FIN (a half-close, or a process gone), or a reset.
+                    return PumpEnd.ClientLeft;
+                }
+
                 next = null;
                 if (received.MessageType == WebSocketMessageType.Close)
                 {
@@ -328,6 +348,9 @@ public sealed partial class WebSocketRelayMiddleware(
     {
         Closed,
         Broken,
+
+        /// <summary>The client's connection ended without a close frame.</summary>
+        ClientLeft,
     }
 
     /// <summary>What becomes of a client request: forwarded, answered with the gateway's own error, or dropped.</summary>

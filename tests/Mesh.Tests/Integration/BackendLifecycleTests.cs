@@ -164,6 +164,42 @@ public sealed class BackendLifecycleTests
     }
 
     /// <remarks>
+    /// The client half-closes its TCP connection, a FIN with no close frame, while a request streams and another waits:
+    /// the request under way stops, the waiting one counts as dropped, and the client's connection ends in order (a FIN,
+    /// not a reset), well before the twelve sentences of 0.7 s would have.
+    /// </remarks>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_WebSocket_client_that_half_closes_its_connection_gets_an_orderly_end(bool throughGateway)
+    {
+        await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=700");
+        await using var gateway = throughGateway ? await ReadyGatewayAsync(backend) : null;
+        await using var connection = await RawHttp.ConnectAsync((gateway ?? backend).Url);
+        await connection.WriteAsync(RawHttp.WebSocketHandshake("/ws", "13", Convert.ToBase64String(Guid.NewGuid().ToByteArray())));
+        Assert.Equal(101, (await connection.ReadResponseAsync(TimeSpan.FromSeconds(10))).Status);
+        await connection.WriteAsync(RawHttp.WebSocketTextFrame(JsonSerializer.Serialize(new { model = "tts-1", voice = "alloy", input = TwelveSentences })));
+        await connection.WriteAsync(RawHttp.WebSocketTextFrame(JsonSerializer.Serialize(new { model = "tts-1", voice = "alloy", input = "The next request." })));
+        // Time for the first request to start and the second to reach the backend.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        var stopwatch = Stopwatch.StartNew();
+        connection.ShutdownSend();
+
+        Assert.True(await connection.EndsInOrderAsync(TimeSpan.FromSeconds(20)), "the connection was reset");
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(5), $"the connection ended after {stopwatch.Elapsed}");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"499\"") >= 1,
+            "the waiting request was not counted as 499");
+        var text = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Equal(1, MetricsText.Sum(text, "mesh_requests_total{", "priority=\"realtime\",code=\"499\""));
+        Assert.Equal(1, MetricsText.Sum(text, "mesh_requests_total{", "code=\"200\""));
+        Assert.Equal(2, MetricsText.Sum(text, "mesh_requests_total{"));
+        Assert.Equal(1, MetricsScrape.Parse(text).Total("mesh_tts_cancellations_total"));
+    }
+
+    /// <remarks>
     /// The model loads on demand, for 3 s, while the request is prepared: the client leaves before the request's
     /// <c>start</c>. The load goes on for later requests; the request is answered nothing and counted as dropped, once.
     /// </remarks>
