@@ -227,7 +227,7 @@ public static partial class WebSocketEndpoints
         {
             await foreach (var _ in inbox.ReadAllAsync(closeReply.Token))
             {
-                // Sent after our close, or after the server began to stop: dropped with the connection.
+                // Sent after our close (a shutdown's or an idle one's), crossing it: dropped with the connection.
             }
         }
         catch (OperationCanceledException)
@@ -399,12 +399,11 @@ public static partial class WebSocketEndpoints
         var headerPriority = parsed.Request?.Priority == PriorityClasses.Batch
             ? PriorityClasses.Batch
             : context.Request.Headers[MeshHeaders.Priority].FirstOrDefault();
-        var priority = SpeechPreparation.PriorityOf(parsed.Request, SurfaceDefaults.Pcm, headerPriority);
         // A client that leaves while the request is prepared is counted there; the loop counts only those still waiting.
         var preparation = await services.PrepareAsync(parsed, SurfaceDefaults.Pcm, headerPriority, cancellationToken);
         if (preparation.Error is { } error)
         {
-            services.Count(error, priority);
+            services.Count(error, SpeechPreparation.PriorityOf(parsed.Request, SurfaceDefaults.Pcm, headerPriority));
             await SendErrorAsync(socket, error, stall, connectionAborted);
             return;
         }
