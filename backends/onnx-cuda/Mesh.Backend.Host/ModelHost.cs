@@ -32,6 +32,9 @@ public sealed partial class ModelHost(
     // Outlives an idle unload: the model is still what this backend serves, and the next request reloads it.
     private volatile ModelDescription? _description;
     private volatile string _status = "loading";
+    // Set once a request may load the model (PRELOAD_MODEL=false, or after an idle unload): from then on a load under
+    // way keeps the backend ready, and the requests that arrive meanwhile wait for it instead of getting 503.
+    private volatile bool _loadsOnDemand;
     private volatile bool _failed;
     private int _inUse;
     private int _disposed;
@@ -55,7 +58,7 @@ public sealed partial class ModelHost(
     public bool IsDraining => drain.IsDraining;
 
     /// <summary>True when a request would be served: the model is loaded, or unloaded on purpose and loadable on demand.</summary>
-    public bool IsReady => !_failed && !drain.IsDraining && (_model is not null || _status == "unloaded");
+    public bool IsReady => !_failed && !drain.IsDraining && (_model is not null || _loadsOnDemand);
 
     /// <summary>
     /// What this backend serves, for <c>/v1/models</c> and <c>/v1/audio/voices</c>: the loaded model, or the one unloaded
@@ -96,7 +99,7 @@ public sealed partial class ModelHost(
         {
             // Only a model unloaded on purpose (or never preloaded) is loaded by a request; while the start-up load is
             // under way the backend is not ready, and says so, rather than serving before /readyz does.
-            var model = loaded ?? (_status == "unloaded" ? await LoadOnDemandAsync(cancellationToken) : null);
+            var model = loaded ?? (_loadsOnDemand ? await LoadOnDemandAsync(cancellationToken) : null);
             if (model is null)
             {
                 Release();
@@ -186,6 +189,7 @@ public sealed partial class ModelHost(
         if (!options.Value.PreloadModel)
         {
             _status = "unloaded";
+            _loadsOnDemand = true;
             return;
         }
 
@@ -241,11 +245,15 @@ public sealed partial class ModelHost(
     }
 
     /// <summary>
-    /// Loads the model for a request. The request's token bounds only its wait for the lock: the load itself serves every
-    /// request after it, so a client that leaves does not abandon it half done. Disposal of the host does.
+    /// Loads the model for a request. The request's token bounds only its own wait: the load serves every request after
+    /// it, so a client that leaves does not abandon it half done; disposal of the host does. The load runs apart, as at
+    /// start, because quantizing and creating a session block for seconds where a request's thread should not.
     /// </summary>
     private Task<ISpeechModel?> LoadOnDemandAsync(CancellationToken cancellationToken) =>
-        LoadLockedAsync(TimeSpan.FromMilliseconds(faults.Value.ReloadDelayMs), cancellationToken, _disposal.Token);
+        Task.Run(
+                () => LoadLockedAsync(TimeSpan.FromMilliseconds(faults.Value.ReloadDelayMs), cancellationToken, _disposal.Token),
+                cancellationToken)
+            .WaitAsync(cancellationToken);
 
     private async Task<ISpeechModel?> LoadLockedAsync(TimeSpan faultDelay, CancellationToken lockCancellation, CancellationToken loadCancellation)
     {
@@ -269,7 +277,7 @@ public sealed partial class ModelHost(
         }
 
         var previousStatus = _status;
-        _status = "loading";
+        _status = _loadsOnDemand ? "loading on demand" : "loading";
         var settings = options.Value;
         var started = Stopwatch.GetTimestamp();
         ISpeechModel? model = null;
@@ -340,6 +348,7 @@ public sealed partial class ModelHost(
                 }
 
                 _status = "unloaded";
+                _loadsOnDemand = true;
             }
 
             model.Dispose();

@@ -150,13 +150,17 @@ public sealed class EngineBackendTests(GeneratedModels models)
         Assert.DoesNotContain("Exception", backend.Output, StringComparison.Ordinal);
     }
 
+    /// <remarks>
+    /// The request waits for a load on demand, not in it: the load runs apart and holds nothing of the request's, so when
+    /// the drain cuts the request disposal has no request to wait for, and the process exits with the load still blocked
+    /// in ONNX Runtime (which nothing interrupts). That a load ending after disposal disposes its model is in
+    /// <see cref="Backend.ModelHostTests"/>.
+    /// </remarks>
     [Fact]
-    public async Task A_load_on_demand_that_ends_after_sigterm_disposes_its_model_and_the_backend_exits_cleanly()
+    public async Task Sigterm_while_a_request_waits_for_a_load_on_demand_stops_the_backend_after_its_drain()
     {
         var package = models.CopyOf(models.KokoroTiny);
-        var graph = Directory.GetFiles(package, "*.onnx").Single();
-        var graphBytes = await File.ReadAllBytesAsync(graph);
-        await GeneratedModels.ReplaceWithFifoAsync(graph);
+        await GeneratedModels.ReplaceWithFifoAsync(Directory.GetFiles(package, "*.onnx").Single());
         await using var backend = await HostProcess.StartAsync(
             RepoPaths.BackendDll,
             ["--Shutdown:ReadinessGraceSeconds=0", "--Shutdown:DrainTimeoutSeconds=1"],
@@ -164,22 +168,21 @@ public sealed class EngineBackendTests(GeneratedModels models)
             readyTimeout: TimeSpan.FromSeconds(60));
         using var client = new HttpClient { BaseAddress = backend.Url, Timeout = TimeSpan.FromSeconds(60) };
 
-        // The request loads the model on demand, and the load waits for the graph to be written.
+        // The request loads the model on demand, and the load waits for a graph nobody writes.
+        var openingFifos = ProcFs.ThreadsOpeningFifos(backend.Pid);
         var request = client.PostAsJsonAsync(
             new Uri("/v1/audio/speech", UriKind.Relative),
             new Dictionary<string, string> { ["model"] = "tts-1", ["voice"] = "alloy", ["input"] = "Hello there.", ["response_format"] = "pcm" });
-        await Eventually.UntilAsync(async () => !await HttpProbe.AnswersAsync(client, "/readyz"), "the request did not start loading the model");
-        var exiting = backend.TerminateAsync(TimeSpan.FromSeconds(60));
         await Eventually.UntilAsync(
-            () => Task.FromResult(backend.Output.Contains("Waiting up to", StringComparison.Ordinal)), "disposal did not wait for the loading request");
-        await File.WriteAllBytesAsync(graph, graphBytes).WaitAsync(TimeSpan.FromSeconds(20));
-        var exitCode = await exiting;
+            () => Task.FromResult(ProcFs.ThreadsOpeningFifos(backend.Pid) > openingFifos), "the request did not start loading the model");
+        var stopping = Stopwatch.StartNew();
+        var exitCode = await backend.TerminateAsync(TimeSpan.FromSeconds(60));
 
         Assert.Equal(0, exitCode);
-        Assert.Contains("Model load abandoned", backend.Output, StringComparison.Ordinal);
-        Assert.DoesNotContain("left undisposed", backend.Output, StringComparison.Ordinal);
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(10), $"exited {stopping.Elapsed} after SIGTERM");
+        Assert.DoesNotContain("Waiting up to", backend.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("Exception", backend.Output, StringComparison.Ordinal);
-        // The request was cut when the drain ended, before the model it waited for was disposed.
+        // The request was cut when the drain ended.
         await Assert.ThrowsAsync<HttpRequestException>(() => request);
     }
 

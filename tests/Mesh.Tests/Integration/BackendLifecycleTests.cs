@@ -490,6 +490,28 @@ public sealed class BackendLifecycleTests
         Assert.True((await response.Content.ReadAsByteArrayAsync()).Length > 1000);
     }
 
+    /// <remarks>
+    /// The model loads on demand for 3 s: the backend stays ready meanwhile, so the gateway keeps it in its pool, and a
+    /// request that arrives during the load waits for it like the one that began it.
+    /// </remarks>
+    [Fact]
+    public async Task A_backend_stays_ready_and_serves_every_request_while_its_model_loads_on_demand()
+    {
+        await using var backend = await StartAsync(new() { ["PRELOAD_MODEL"] = "false" }, "--Faults:ReloadDelayMs=3000");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        var first = client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), Request);
+        await Eventually.UntilAsync(
+            async () => (await ReadinessBodyAsync(client)).Contains("loading", StringComparison.Ordinal),
+            "the model did not begin to load for the request");
+
+        Assert.Equal("loading on demand", await ReadinessAsync(client, HttpStatusCode.OK));
+        using var second = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), Request);
+        using var firstResponse = await first;
+
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (firstResponse.StatusCode, second.StatusCode));
+        Assert.True((await second.Content.ReadAsByteArrayAsync()).Length > 1000);
+    }
+
     [Fact]
     public async Task Without_PRELOAD_MODEL_the_first_request_loads_the_model()
     {
