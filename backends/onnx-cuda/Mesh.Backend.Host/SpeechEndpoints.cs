@@ -36,16 +36,23 @@ public static class SpeechEndpoints
     {
         var start = Stopwatch.GetTimestamp();
         var cancellationToken = context.RequestAborted;
-        var body = await RequestBody.ReadJsonAsync(context.Request, SpeechRequestParser.MaxBodyBytes, cancellationToken);
+        var headerPriority = context.Request.Headers[MeshHeaders.Priority].FirstOrDefault();
+        RequestBody body;
+        try
+        {
+            body = await RequestBody.ReadJsonAsync(context.Request, SpeechRequestParser.MaxBodyBytes, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // Only the client's reset or departure cancels the read: it gets no answer, so it counts as 499, as the
+            // gateway counts it, in the class a request with no body would run in.
+            services.Count(MeshStatusCodes.ClientClosedRequest, SpeechPreparation.PriorityOf(null, DefaultsOf(surface, null), headerPriority));
+            throw;
+        }
+
         var parsed = body.Error is null ? SpeechRequestParser.Parse(body.Bytes.Span) : new ParsedSpeechRequest(null, body.Error);
         var request = parsed.Request;
-        var defaults = surface switch
-        {
-            Surface.Speech when request?.StreamFormat == StreamFormats.Sse => new SurfaceDefaults(PriorityClasses.Realtime),
-            Surface.Speech => new SurfaceDefaults(PriorityClasses.Batch),
-            _ => SurfaceDefaults.Pcm,
-        };
-        var headerPriority = context.Request.Headers[MeshHeaders.Priority].FirstOrDefault();
+        var defaults = DefaultsOf(surface, request);
         var preparation = await services.PrepareAsync(parsed, defaults, headerPriority, cancellationToken);
         if (preparation.Error is { } error)
         {
@@ -64,6 +71,14 @@ public static class SpeechEndpoints
         return new SpeechStreamResult(
             services.Pipeline, speech, output, services.FirstAudioTimeout, services.StallTimeout, start, services.Labels(speech.Job.Model.Id, speech.Job.Priority));
     }
+
+    /// <summary>What a request on <paramref name="surface"/> runs as unless it says: OpenAI's SSE is realtime, its whole file batch.</summary>
+    private static SurfaceDefaults DefaultsOf(Surface surface, SpeechRequest? request) => surface switch
+    {
+        Surface.Speech when request?.StreamFormat == StreamFormats.Sse => new SurfaceDefaults(PriorityClasses.Realtime),
+        Surface.Speech => new SurfaceDefaults(PriorityClasses.Batch),
+        _ => SurfaceDefaults.Pcm,
+    };
 
     private static async Task<ModelList> ListModelsAsync(ModelHost host, BackendOptions backend, CancellationToken cancellationToken)
     {
