@@ -23,6 +23,14 @@ public static class WebSocketHandshakes
     /// </summary>
     public const int ClientFrameRefusedStatus = 4400;
 
+    /// <summary>
+    /// A header the gateway's relay sets on the upgrade it sends a backend, so that the backend believes a
+    /// <see cref="ClientFrameRefusedStatus"/> close only from the relay: a client connected directly may close with any
+    /// private status, this one too. The relay forwards none of its client's headers but the request id and priority, so
+    /// no client sends it through the gateway.
+    /// </summary>
+    public const string RelayHeader = "X-Mesh-Relay";
+
     /// <summary>The paths that speak WebSocket, on the gateway and every backend.</summary>
     public static IReadOnlyList<string> Paths { get; } = ["/ws", "/v1/audio/speech/ws"];
 

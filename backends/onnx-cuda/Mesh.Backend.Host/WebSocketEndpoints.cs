@@ -124,7 +124,13 @@ public static partial class WebSocketEndpoints
         // connection with the answers it leaves unread.
         using var refusals = new WriteStallGuard(services.StallTimeout, context.Abort);
         var reading = ReceiveAllAsync(
-            socket, inbox.Writer, readAhead, clientLeft, () => services.Count(StatusCodes.Status400BadRequest, ConnectionPriority(context)), connectionAborted);
+            socket,
+            inbox.Writer,
+            readAhead,
+            clientLeft,
+            context.Request.Headers.ContainsKey(WebSocketHandshakes.RelayHeader),
+            () => services.Count(StatusCodes.Status400BadRequest, ConnectionPriority(context)),
+            connectionAborted);
         // Set once the server stops: every message read from then on is answered as draining until none waits, then the close goes.
         var draining = false;
         try
@@ -243,6 +249,10 @@ public static partial class WebSocketEndpoints
     /// a close or a failure also cancels <paramref name="clientLeft"/>, which stops the request under way. A request
     /// that finds no place in <paramref name="readAhead"/> goes in without its body, as a refusal.
     /// </summary>
+    /// <param name="relayed">
+    /// Whether the gateway's relay opened the connection (<see cref="WebSocketHandshakes.RelayHeader"/>): only its close
+    /// with <see cref="WebSocketHandshakes.ClientFrameRefusedStatus"/> is a refusal; a direct client's is its own close.
+    /// </param>
     /// <param name="countUnreadable">
     /// Counts a message the WebSocket refused before any of it reached us: a text message that is not UTF-8, which the
     /// runtime closes with 1007 (a malformed frame: 1002), or, through the gateway, one the gateway's WebSocket refused
@@ -254,6 +264,7 @@ public static partial class WebSocketEndpoints
         ChannelWriter<ReceivedMessage> inbox,
         SemaphoreSlim readAhead,
         CancellationTokenSource clientLeft,
+        bool relayed,
         Action countUnreadable,
         CancellationToken connectionAborted)
     {
@@ -265,7 +276,7 @@ public static partial class WebSocketEndpoints
                 var message = await ReceiveAsync(socket, buffer, connectionAborted);
                 if (message.Kind == MessageKind.Close)
                 {
-                    if ((int?)socket.CloseStatus == WebSocketHandshakes.ClientFrameRefusedStatus)
+                    if (relayed && (int?)socket.CloseStatus == WebSocketHandshakes.ClientFrameRefusedStatus)
                     {
                         countUnreadable();
                     }

@@ -71,6 +71,8 @@ public sealed partial class WebSocketRelayMiddleware(
             }
         }
 
+        backend.Options.SetRequestHeader(WebSocketHandshakes.RelayHeader, "1");
+
         try
         {
             using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
@@ -183,7 +185,7 @@ public sealed partial class WebSocketRelayMiddleware(
                 {
                     if (backend.State is WebSocketState.Open or WebSocketState.CloseReceived)
                     {
-                        await backend.CloseOutputAsync(received.CloseStatus ?? WebSocketCloseStatus.NormalClosure, received.CloseStatusDescription, CancellationToken.None);
+                        await backend.CloseOutputAsync(PassedOn(received.CloseStatus), received.CloseStatusDescription, CancellationToken.None);
                     }
 
                     return PumpEnd.Closed;
@@ -224,6 +226,13 @@ public sealed partial class WebSocketRelayMiddleware(
             return PumpEnd.Broken;
         }
     }
+
+    /// <summary>
+    /// The status of the client's close as the backend gets it: unchanged, but for the private status of the gateway's
+    /// own refusal, which a client may send too and which then reaches the backend as a normal closure, not a refusal.
+    /// </summary>
+    private static WebSocketCloseStatus PassedOn(WebSocketCloseStatus? status) =>
+        status is null or (WebSocketCloseStatus)WebSocketHandshakes.ClientFrameRefusedStatus ? WebSocketCloseStatus.NormalClosure : status.Value;
 
     /// <summary>
     /// Closes the backend's socket with <see cref="WebSocketHandshakes.ClientFrameRefusedStatus"/> for a client frame the gateway's WebSocket refused, rather

@@ -5,6 +5,7 @@ using System.Net.WebSockets;
 using System.Text.Json;
 using Mesh.Backend.Host;
 using Mesh.Contracts;
+using Mesh.Contracts.Http;
 using Mesh.Tests.Observability;
 using Mesh.Tests.Reliability;
 
@@ -366,15 +367,18 @@ public sealed class BackendLifecycleTests
     }
 
     /// <remarks>
-    /// A client may close with 1007 or 1002 for reasons of its own (its peer sent what it could not read): that is no
-    /// message the server refused, so nothing is counted as 400, directly or through the gateway, which passes the
-    /// client's close on unchanged.
+    /// A client may close with 1007 or 1002 for reasons of its own (its peer sent what it could not read), or with any
+    /// private status, the 4400 the gateway's relay uses for its refusals included: that is no message the server
+    /// refused, so nothing is counted as 400, directly or through the gateway, which passes the client's close on
+    /// (its 4400 as a normal closure).
     /// </remarks>
     [Theory]
     [InlineData(false, WebSocketCloseStatus.InvalidPayloadData)]
     [InlineData(true, WebSocketCloseStatus.InvalidPayloadData)]
     [InlineData(true, WebSocketCloseStatus.ProtocolError)]
-    public async Task A_client_that_closes_with_1007_or_1002_itself_is_not_counted_as_a_refused_message(bool throughGateway, WebSocketCloseStatus status)
+    [InlineData(false, (WebSocketCloseStatus)WebSocketHandshakes.ClientFrameRefusedStatus)]
+    [InlineData(true, (WebSocketCloseStatus)WebSocketHandshakes.ClientFrameRefusedStatus)]
+    public async Task A_client_that_closes_with_1007_1002_or_4400_itself_is_not_counted_as_a_refused_message(bool throughGateway, WebSocketCloseStatus status)
     {
         await using var backend = await StartAsync([]);
         await using var gateway = throughGateway ? await ReadyGatewayAsync(backend) : null;
