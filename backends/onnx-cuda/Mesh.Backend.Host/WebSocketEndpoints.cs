@@ -148,7 +148,7 @@ public static partial class WebSocketEndpoints
 
                     // The requests waiting then, and those read while they are refused, were accepted: each gets the
                     // draining error an HTTP request gets now, in its turn, before the close. Only one sent after the
-                    // close crosses it and is dropped with the connection.
+                    // close crosses it: it is dropped with the connection, and counted as draining all the same.
                     draining = waited == Wait.Stopping;
                 }
 
@@ -215,7 +215,7 @@ public static partial class WebSocketEndpoints
         }
         finally
         {
-            await EndReceiveAsync(socket, reading, inbox.Reader, connectionAborted);
+            await EndReceiveAsync(socket, reading, inbox.Reader, context, services, connectionAborted);
         }
     }
 
@@ -223,17 +223,22 @@ public static partial class WebSocketEndpoints
     /// Waits for the receive to end before the semaphore and token source it uses are disposed. After a close of ours
     /// (shutdown, idleness) it ends with the client's close reply, else the socket is dropped after
     /// <see cref="CloseReplyTimeout"/>; what it takes in meanwhile is taken out unanswered, so it never waits for room in
-    /// the inbox instead of reading that reply.
+    /// the inbox instead of reading that reply. A request among it crossed our close: it is counted as 503, what the
+    /// drain answers a request that waits, as no answer can follow a close frame.
     /// </summary>
-    private static async Task EndReceiveAsync(WebSocket socket, Task reading, ChannelReader<ReceivedMessage> inbox, CancellationToken connectionAborted)
+    private static async Task EndReceiveAsync(
+        WebSocket socket, Task reading, ChannelReader<ReceivedMessage> inbox, HttpContext context, SpeechServices services, CancellationToken connectionAborted)
     {
         using var closeReply = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
         closeReply.CancelAfter(CloseReplyTimeout);
         try
         {
-            await foreach (var _ in inbox.ReadAllAsync(closeReply.Token))
+            await foreach (var crossed in inbox.ReadAllAsync(closeReply.Token))
             {
-                // Sent after our close (a shutdown's or an idle one's), crossing it: dropped with the connection.
+                if (crossed.AwaitsAnswer)
+                {
+                    services.Count(SpeechPreparation.Draining, ConnectionPriority(context));
+                }
             }
         }
         catch (OperationCanceledException)

@@ -92,6 +92,32 @@ public sealed class WebSocketIdleTimeoutTests
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
     }
 
+    /// <remarks>
+    /// A request sent as the idle close goes out crosses it: the backend reads it while it waits for the close reply and
+    /// counts it once, as 503, though no answer can follow its close. Sent here once the client has the close.
+    /// </remarks>
+    [Fact]
+    public async Task A_request_that_crosses_the_idle_close_counts_as_503()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", IdleTimeoutSetting);
+        using var socket = await ConnectAsync(backend);
+        var (type, _) = await WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout);
+        Assert.Equal(WebSocketMessageType.Close, type);
+
+        await SendAsync(socket, "Sent across the close.");
+        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{") >= 1,
+            "the request that crossed the close was not counted");
+        // A second count would come as the connection ends: give it the time to show.
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""503""\} 1$", metrics);
+        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
+    }
+
     private static async Task<ClientWebSocket> ConnectAsync(HostProcess host)
     {
         var socket = new ClientWebSocket();

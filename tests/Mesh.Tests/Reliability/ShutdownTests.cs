@@ -182,6 +182,45 @@ public sealed class ShutdownTests
         Assert.Equal(1 + waiting, MetricsText.Sum(metrics, "mesh_requests_total{"));
     }
 
+    /// <remarks>
+    /// A request the client sends just after the backend's shutdown close goes out, before it has read that close,
+    /// crosses it: the backend still reads it while it waits for the client's close reply, and though no answer can
+    /// follow its close frame, counts it once as what the drain answers a request that waits, 503. The client sends it
+    /// here once it has the close, which a WebSocket still lets it do, so the request crosses the close every time.
+    /// </remarks>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_WebSocket_request_that_crosses_the_shutdown_close_counts_as_503(bool throughGateway)
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Shutdown:ReadinessGraceSeconds=10");
+        await using var gateway = throughGateway ? await MeshFleet.StartGatewayAsync([backend.Url]) : null;
+        if (gateway is not null)
+        {
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        }
+
+        using var socket = await ConnectAsync(gateway ?? backend);
+        await SignalAsync(backend.Pid, "TERM");
+        var (kind, _) = await WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout);
+        Assert.Equal(WebSocketMessageType.Close, kind);
+        Assert.Equal("server shutting down", socket.CloseStatusDescription);
+
+        await SendAsync(socket, "Sent across the close.");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        // Within the readiness grace, while the listener, and so /metrics, is still up.
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{") >= 1,
+            "the request that crossed the close was not counted",
+            TimeSpan.FromSeconds(4));
+        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+        // A second count (as a client gone, 499) would come as the connection ends: give it the time to show.
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""503""\} 1$", metrics);
+        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
+    }
+
     private static async Task<ClientWebSocket> ConnectAsync(HostProcess host)
     {
         var socket = new ClientWebSocket();
