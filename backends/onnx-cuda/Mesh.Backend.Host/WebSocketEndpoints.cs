@@ -98,11 +98,28 @@ public static partial class WebSocketEndpoints
             LogConnectionFailed(logger, ex);
             if (socket.State == WebSocketState.Open)
             {
-                await socket.CloseAsync(WebSocketCloseStatus.InternalServerError, "internal error", CancellationToken.None);
+                await CloseForFailureAsync(socket);
             }
         }
 
         return Results.Empty;
+    }
+
+    /// <summary>
+    /// Tells the client the connection failed, without waiting for its close reply: the connection ends here, and a
+    /// client that reads nothing must not hold it longer than <see cref="CloseReplyTimeout"/>.
+    /// </summary>
+    private static async Task CloseForFailureAsync(WebSocket socket)
+    {
+        using var sending = new CancellationTokenSource(CloseReplyTimeout);
+        try
+        {
+            await socket.CloseOutputAsync(WebSocketCloseStatus.InternalServerError, "internal error", sending.Token);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+            // Gone or not reading: the connection is dropped as the handler returns.
+        }
     }
 
     private static async Task ServeAsync(WebSocket socket, HttpContext context, SpeechServices services, IdleLimit idle, ILogger logger)
