@@ -5,9 +5,9 @@ using Mesh.Backend.ModelFamilies;
 namespace Mesh.Backend.Host;
 
 /// <summary>
-/// Deliberate faults for drills and failure tests (section <c>Faults</c>): an engine that is slow per sentence or
-/// throws, a model that is slow to load at start or on demand, a host slow to answer its readiness probes.
-/// Off by default; a backend started with either logs a warning.
+/// Deliberate faults for drills and failure tests (section <c>Faults</c>): an engine that is slow per sentence, throws,
+/// or hangs in a call that ignores cancellation, a model that is slow to load at start or on demand, a host slow to
+/// answer its readiness probes. Off by default; a backend started with an engine fault logs a warning.
 /// </summary>
 public sealed class FaultOptions
 {
@@ -16,6 +16,13 @@ public sealed class FaultOptions
     /// <summary>Extra time each sentence takes on the engine (a hung or overloaded GPU).</summary>
     [Range(0, 600_000)]
     public int SentenceDelayMs { get; set; }
+
+    /// <summary>
+    /// Time each sentence blocks its worker's thread before it runs, deaf to cancellation (a native engine call that
+    /// hangs: a wedged CUDA kernel), so that shutdown can be drilled with a sentence that never ends.
+    /// </summary>
+    [Range(0, 600_000)]
+    public int SentenceHangMs { get; set; }
 
     /// <summary>Share of sentences whose synthesis throws (a failing engine), 0 to 1.</summary>
     [Range(0.0, 1.0)]
@@ -37,28 +44,20 @@ public sealed class FaultOptions
     public int ProbeDelayMs { get; set; }
 
     /// <summary>Whether the model is wrapped; a startup, reload or probe delay needs no wrapper.</summary>
-    public bool Enabled => SentenceDelayMs > 0 || FailureRatio > 0;
+    public bool Enabled => SentenceDelayMs > 0 || SentenceHangMs > 0 || FailureRatio > 0;
 }
 
 /// <summary>Wraps a loaded model with the configured faults; warm-up runs on the real model before this applies.</summary>
-public sealed class FaultInjectingModel(ISpeechModel inner, FaultOptions faults) : ISpeechModel
+public sealed class FaultInjectingModel(ISpeechModel inner, FaultOptions faults) : DelegatingSpeechModel(inner)
 {
-    public string Id => inner.Id;
-
-    public string Family => inner.Family;
-
-    public int NativeSampleRate => inner.NativeSampleRate;
-
-    public IReadOnlyList<VoiceDescriptor> Voices => inner.Voices;
-
-    public SpeedRange NativeSpeed => inner.NativeSpeed;
-
-    public ModelRuntime? Runtime => inner.Runtime;
-
-    public VoiceDescriptor? ResolveVoice(string voice, string? language) => inner.ResolveVoice(voice, language);
-
-    public async IAsyncEnumerable<AudioChunk> SynthesizeAsync(SynthesisRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public override async IAsyncEnumerable<AudioChunk> SynthesizeAsync(SynthesisRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        if (faults.SentenceHangMs > 0)
+        {
+            // Blocks the worker's thread and ignores the token, as a native engine call that never returns does.
+            Thread.Sleep(faults.SentenceHangMs);
+        }
+
         if (faults.SentenceDelayMs > 0)
         {
             await Task.Delay(faults.SentenceDelayMs, cancellationToken);
@@ -69,11 +68,9 @@ public sealed class FaultInjectingModel(ISpeechModel inner, FaultOptions faults)
             throw new InvalidOperationException("Injected engine fault (Faults:FailureRatio).");
         }
 
-        await foreach (var chunk in inner.SynthesizeAsync(request, cancellationToken))
+        await foreach (var chunk in Inner.SynthesizeAsync(request, cancellationToken))
         {
             yield return chunk;
         }
     }
-
-    public void Dispose() => inner.Dispose();
 }

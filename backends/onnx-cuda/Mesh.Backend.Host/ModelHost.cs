@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Mesh.Backend.ModelFamilies;
 using Mesh.Contracts.Http;
 using Microsoft.Extensions.Options;
@@ -17,8 +18,9 @@ public sealed partial class ModelHost(
     private const string WarmUpText = "Warm up.";
 
     /// <summary>
-    /// How long disposal waits for requests still holding the model. The host cancelled them as it stopped, so they end at
-    /// their next await; one in a native call that nothing interrupts ends with the call, or is left to the process exit.
+    /// How long disposal waits for requests and sentences on the engine still holding the model. The host cancelled them as
+    /// it stopped, so they end at their next await; one in a native call that nothing interrupts ends with the call, or is
+    /// left to the process exit.
     /// </summary>
     private static readonly TimeSpan LeaseReturnTimeout = TimeSpan.FromSeconds(2);
 
@@ -116,8 +118,8 @@ public sealed partial class ModelHost(
     }
 
     /// <summary>
-    /// Frees the model once no request holds it, waiting up to <see cref="LeaseReturnTimeout"/> for those still running
-    /// (a drain that timed out); a model still in use then is left to the process exit, never freed under a request.
+    /// Frees the model once no request or sentence holds it, waiting up to <see cref="LeaseReturnTimeout"/> for those still
+    /// running (a drain that timed out); a model still in use then is left to the process exit, never freed under them.
     /// </summary>
     public override void Dispose()
     {
@@ -231,6 +233,26 @@ public sealed partial class ModelHost(
         }
     }
 
+    /// <summary>
+    /// A lease for one engine call on <paramref name="model"/>, or null once it is no longer the model served: the
+    /// request behind a sentence may have returned its own lease, and an unload or disposal taken the model, before a
+    /// worker got to the sentence.
+    /// </summary>
+    private ModelLease? TryHold(ISpeechModel model)
+    {
+        lock (_leaseGate)
+        {
+            if (_model != model)
+            {
+                return null;
+            }
+
+            _inUse++;
+        }
+
+        return new ModelLease(model, this);
+    }
+
     /// <summary>Takes the model out of service unless a request holds it; the caller holds the lease gate.</summary>
     private ISpeechModel? TakeIdleModel()
     {
@@ -291,9 +313,11 @@ public sealed partial class ModelHost(
             Interlocked.Exchange(ref _lastUsed, Stopwatch.GetTimestamp());
             if (faults.Value.Enabled)
             {
-                LogFaults(logger, faults.Value.SentenceDelayMs, faults.Value.FailureRatio);
+                LogFaults(logger, faults.Value.SentenceHangMs, faults.Value.SentenceDelayMs, faults.Value.FailureRatio);
                 model = new FaultInjectingModel(model, faults.Value);
             }
+
+            model = new ServedModel(model, this);
 
             lock (_leaseGate)
             {
@@ -378,8 +402,8 @@ public sealed partial class ModelHost(
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {Model} ({Family}, {SampleRate} Hz, {Voices} voices) loaded and warmed up in {Milliseconds:0} ms")]
     private static partial void LogReady(ILogger logger, string model, string family, int sampleRate, int voices, double milliseconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Fault injection is ON: each sentence is delayed {DelayMs} ms and fails with probability {FailureRatio}")]
-    private static partial void LogFaults(ILogger logger, int delayMs, double failureRatio);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Fault injection is ON: each sentence hangs {HangMs} ms ignoring cancellation, is delayed {DelayMs} ms and fails with probability {FailureRatio}")]
+    private static partial void LogFaults(ILogger logger, int hangMs, int delayMs, double failureRatio);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Backend will not become ready: {Reason}")]
     private static partial void LogLoadFailed(ILogger logger, string reason);
@@ -390,13 +414,32 @@ public sealed partial class ModelHost(
     [LoggerMessage(Level = LogLevel.Information, Message = "Model load abandoned: shutdown began before it ended; what it loaded is disposed, not served")]
     private static partial void LogLoadAbandoned(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Waiting up to {Seconds} s for {Requests} requests still holding the model before disposing it")]
-    private static partial void LogWaitingForLeases(ILogger logger, int requests, double seconds);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Waiting up to {Seconds} s for {Leases} leases (requests, sentences on the engine) still holding the model before disposing it")]
+    private static partial void LogWaitingForLeases(ILogger logger, int leases, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} left undisposed: {Requests} requests still hold it after {Seconds} s; the process exit frees it")]
-    private static partial void LogLeftUndisposed(ILogger logger, string model, int requests, double seconds);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} left undisposed: {Leases} leases (requests, sentences on the engine) still hold it after {Seconds} s; the process exit frees it")]
+    private static partial void LogLeftUndisposed(ILogger logger, string model, int leases, double seconds);
 
-    /// <summary>One request's use of the model; while any lease is held the model is not unloaded.</summary>
+    /// <summary>
+    /// The model as it is served: each synthesis holds a lease of its own while the engine call runs, so a sentence still
+    /// on a worker after its request returned its lease (cancelled, but in a native call nothing interrupts) keeps the
+    /// model from being unloaded or disposed under it.
+    /// </summary>
+    private sealed class ServedModel(ISpeechModel inner, ModelHost host) : DelegatingSpeechModel(inner)
+    {
+        public override async IAsyncEnumerable<AudioChunk> SynthesizeAsync(
+            SynthesisRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            using var hold = host.TryHold(this)
+                ?? throw new ObjectDisposedException(Id, "The model was unloaded or disposed before this sentence reached the engine.");
+            await foreach (var chunk in Inner.SynthesizeAsync(request, cancellationToken))
+            {
+                yield return chunk;
+            }
+        }
+    }
+
+    /// <summary>One request's (or one engine call's) use of the model; while any lease is held the model is not unloaded.</summary>
     public sealed class ModelLease : IDisposable
     {
         private ModelHost? _host;

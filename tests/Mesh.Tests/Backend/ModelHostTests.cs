@@ -80,6 +80,29 @@ public sealed class ModelHostTests(GeneratedModels models)
     }
 
     [Fact]
+    public async Task Disposal_waits_for_a_sentence_still_on_the_engine_after_its_request_returned_the_model()
+    {
+        // Each sentence first blocks its thread for 1 s, deaf to cancellation, as a native engine call can.
+        using var host = NewHost(KokoroTiny(), new FaultOptions { SentenceHangMs = 1000 });
+        await host.StartAsync(CancellationToken.None);
+        await WaitForStatusAsync(host, "ready");
+        var lease = await host.AcquireAsync(CancellationToken.None);
+        Assert.NotNull(lease);
+        var sentence = Task.Factory.StartNew(() => SynthesizeAsync(lease.Model), TaskCreationOptions.LongRunning).Unwrap();
+        await Task.Delay(300);
+
+        // The request ends (its client left) while its sentence is on the engine, and the host stops.
+        lease.Dispose();
+        await host.StopAsync(CancellationToken.None);
+        await Task.Run(host.Dispose).WaitAsync(TimeSpan.FromSeconds(10));
+
+        // Disposal waited for the sentence, which got its audio, then freed the model. Before, it freed the model at
+        // once, under the sentence, whose engine then threw ObjectDisposedException.
+        Assert.True(await sentence > 0);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => SynthesizeAsync(lease.Model));
+    }
+
+    [Fact]
     public async Task A_load_on_demand_that_ends_after_disposal_disposes_its_model_instead_of_serving_it()
     {
         var package = models.CopyOf(models.KokoroTiny);
@@ -118,8 +141,8 @@ public sealed class ModelHostTests(GeneratedModels models)
         return samples;
     }
 
-    private static ModelHost NewHost(EngineOptions engine) => new(
-        Options.Create(engine), Options.Create(new FaultOptions()), new EngineMetrics(Options.Create(new BackendOptions()), Options.Create(engine)), new DrainState(), NullLogger<ModelHost>.Instance);
+    private static ModelHost NewHost(EngineOptions engine, FaultOptions? faults = null) => new(
+        Options.Create(engine), Options.Create(faults ?? new FaultOptions()), new EngineMetrics(Options.Create(new BackendOptions()), Options.Create(engine)), new DrainState(), NullLogger<ModelHost>.Instance);
 
     private static async Task WaitForStatusAsync(ModelHost host, string status)
     {
