@@ -27,7 +27,8 @@ public static class ServiceRegistration
             var backend = provider.GetRequiredService<IOptions<BackendOptions>>().Value;
             return new SynthesisScheduler(
                 new SchedulerLimits(engine.Workers, pipeline.MaxActiveRealtime, pipeline.MaxActiveBatch),
-                new BackendMetrics.SchedulerObserver(backend.Name, backend.Variant));
+                new BackendMetrics.SchedulerObserver(backend.Name, backend.Variant),
+                provider.GetRequiredService<ILogger<SynthesisScheduler>>());
         });
         services.AddSingleton(provider =>
         {

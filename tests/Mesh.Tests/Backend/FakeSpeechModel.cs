@@ -8,7 +8,8 @@ namespace Mesh.Tests.Backend;
 /// A model that takes a fixed time per sentence and returns a tone as long as the text, so pipeline timing can be
 /// measured without a real engine. It records which sentences it was asked for.
 /// </summary>
-public sealed class FakeSpeechModel(TimeSpan perSentence, int sampleRate = 24000) : ISpeechModel
+/// <param name="deafToCancellation">Whether a sentence runs its time out even when cancelled, as a native call that nothing interrupts does.</param>
+public sealed class FakeSpeechModel(TimeSpan perSentence, int sampleRate = 24000, bool deafToCancellation = false) : ISpeechModel
 {
     public static readonly VoiceDescriptor Voice = new("fake", "en", "fake");
     private readonly ConcurrentQueue<SynthesisRequest> _requests = new();
@@ -32,7 +33,7 @@ public sealed class FakeSpeechModel(TimeSpan perSentence, int sampleRate = 24000
     public async IAsyncEnumerable<AudioChunk> SynthesizeAsync(SynthesisRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         _requests.Enqueue(request);
-        await Task.Delay(perSentence, cancellationToken);
+        await Task.Delay(perSentence, deafToCancellation ? CancellationToken.None : cancellationToken);
         var samples = new float[request.Text.Length * sampleRate / 100];
         for (var i = 0; i < samples.Length; i++)
         {

@@ -1,7 +1,10 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Mesh.Backend.ModelFamilies;
 using Mesh.Backend.Pipeline.Scheduling;
 using Mesh.Contracts;
+using Mesh.Tests.Quantizer;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mesh.Tests.Backend;
 
@@ -18,7 +21,7 @@ public sealed class SynthesisSchedulerTests
     public async Task Sentences_of_a_cancelled_request_leave_the_load_at_once()
     {
         var model = new FakeSpeechModel(LongSentence);
-        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new NullObserver());
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new NullObserver(), NullLogger.Instance);
         using var onEngine = new CancellationTokenSource();
         var running = Submit(scheduler, model, PriorityClasses.Batch, onEngine.Token);
         await WaitUntilAsync(() => model.SentencesStarted == 1);
@@ -44,7 +47,7 @@ public sealed class SynthesisSchedulerTests
     public async Task Cancelled_sentences_keep_realtime_ahead_of_batch()
     {
         var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(20));
-        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new NullObserver());
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new NullObserver(), NullLogger.Instance);
         var engine = new FakeSpeechModel(LongSentence);
         using var onEngine = new CancellationTokenSource();
         var running = Submit(scheduler, engine, PriorityClasses.Batch, onEngine.Token);
@@ -68,7 +71,7 @@ public sealed class SynthesisSchedulerTests
     public async Task Sentences_still_queued_at_dispose_fail_instead_of_waiting_forever()
     {
         var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(200));
-        var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new NullObserver());
+        var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new NullObserver(), NullLogger.Instance);
         var running = Submit(scheduler, model, PriorityClasses.Realtime, CancellationToken.None);
         await WaitUntilAsync(() => model.SentencesStarted == 1);
         var queued = Submit(scheduler, model, PriorityClasses.Batch, CancellationToken.None);
@@ -83,10 +86,30 @@ public sealed class SynthesisSchedulerTests
     }
 
     [Fact]
+    public async Task Dispose_stops_waiting_for_a_sentence_deaf_to_cancellation_and_says_how_many_it_left()
+    {
+        var model = new FakeSpeechModel(LongSentence, deafToCancellation: true);
+        var log = new RecordingLogger();
+        var scheduler = new SynthesisScheduler(new SchedulerLimits(2, 10, 10), new NullObserver(), log);
+        using var request = new CancellationTokenSource();
+        _ = Submit(scheduler, model, PriorityClasses.Batch, request.Token);
+        await WaitUntilAsync(() => model.SentencesStarted == 1);
+        await request.CancelAsync();
+
+        // Before, dispose waited for the sentence to end: here 30 s, for a hung native call until SIGKILL.
+        var disposing = Stopwatch.StartNew();
+        await scheduler.DisposeAsync().AsTask().WaitAsync(Patience);
+
+        Assert.True(disposing.Elapsed >= TimeSpan.FromSeconds(1.5), $"disposed in {disposing.Elapsed}");
+        var warning = Assert.Single(log.Lines);
+        Assert.StartsWith("Warning: 1 sentences still on the engine 2 s after the backend stopped", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Dispose_reports_a_worker_that_failed_instead_of_hiding_it()
     {
         var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(20));
-        var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new FailingObserver());
+        var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new FailingObserver(), NullLogger.Instance);
         _ = Submit(scheduler, model, PriorityClasses.Realtime, CancellationToken.None);
         await WaitUntilAsync(() => scheduler.Load == 0);
 

@@ -74,6 +74,30 @@ public sealed class ShutdownTests
     }
 
     [Fact]
+    public async Task Sigterm_stops_a_backend_whose_sentence_hangs_on_the_engine_without_waiting_for_it()
+    {
+        // Each sentence blocks its worker for a minute, deaf to cancellation, as a hung native engine call does.
+        await using var backend = await MeshFleet.StartBackendAsync(
+            "b0", "test", "--Faults:SentenceHangMs=60000", "--Shutdown:ReadinessGraceSeconds=0", "--Shutdown:DrainTimeoutSeconds=1");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        var request = client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Never spoken." });
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_queue_wait_seconds_count") > 0,
+            "no worker took the sentence");
+
+        var stopping = Stopwatch.StartNew();
+        var exitCode = await backend.TerminateAsync(TimeSpan.FromSeconds(30));
+
+        // The drain (1 s), the scheduler's wait for the sentence (2 s) and the model host's for its lease (2 s). Before,
+        // the process lived on until the sentence ended, a minute later.
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(15), $"stopped in {stopping.Elapsed}");
+        Assert.Equal(0, exitCode);
+        Assert.Contains("1 sentences still on the engine 2 s after the backend stopped", backend.Output, StringComparison.Ordinal);
+        Assert.Contains("left undisposed: 1 leases", backend.Output, StringComparison.Ordinal);
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => request);
+    }
+
+    [Fact]
     public async Task A_gateway_turns_unready_before_it_stops()
     {
         await using var backend = await MeshFleet.StartBackendAsync("b0");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using Mesh.Backend.ModelFamilies;
 using Mesh.Contracts;
+using Microsoft.Extensions.Logging;
 
 namespace Mesh.Backend.Pipeline.Scheduling;
 
@@ -10,8 +11,16 @@ namespace Mesh.Backend.Pipeline.Scheduling;
 /// a queued realtime sentence before any batch one, so a realtime stream never waits behind a batch paragraph:
 /// at most behind the one batch sentence already on the engine.
 /// </summary>
-public sealed class SynthesisScheduler : IAsyncDisposable
+public sealed partial class SynthesisScheduler : IAsyncDisposable
 {
+    /// <summary>
+    /// How long disposal waits for the sentences on workers. Their requests were cancelled as the host stopped, so a
+    /// sentence ends at its engine's next await; one in a native call that ignores cancellation (a hung CUDA kernel)
+    /// would hold the process until SIGKILL. 2 s, as the model host then waits for the leases on the model, which such a
+    /// sentence holds: the model is left to the process exit, not freed under it.
+    /// </summary>
+    private static readonly TimeSpan RunningSentencesTimeout = TimeSpan.FromSeconds(2);
+
     // Guards both queues, the state of every sentence in them, _waiting and _disposed; held for list operations only,
     // never across a call out of the scheduler.
     private readonly Lock _gate = new();
@@ -22,16 +31,18 @@ public sealed class SynthesisScheduler : IAsyncDisposable
     private readonly Task[] _workers;
     private readonly ISchedulerObserver _observer;
     private readonly SchedulerLimits _limits;
+    private readonly ILogger _logger;
     private int _activeRealtime;
     private int _activeBatch;
     private int _waiting; // sentences in the two queues
     private bool _disposed;
 
-    public SynthesisScheduler(SchedulerLimits limits, ISchedulerObserver observer)
+    public SynthesisScheduler(SchedulerLimits limits, ISchedulerObserver observer, ILogger logger)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limits.Workers, 1);
         _limits = limits;
         _observer = observer;
+        _logger = logger;
         _workers = [.. Enumerable.Range(0, limits.Workers).Select(_ => Task.Run(RunWorkerAsync))];
     }
 
@@ -131,7 +142,17 @@ public sealed class SynthesisScheduler : IAsyncDisposable
         }
 
         await _stopping.CancelAsync();
-        await Task.WhenAll(_workers);
+        try
+        {
+            await Task.WhenAll(_workers).WaitAsync(RunningSentencesTimeout);
+        }
+        catch (TimeoutException)
+        {
+            // The stop token and the semaphore stay undisposed: a worker still running reads them when its sentence ends.
+            LogSentencesStillRunning(_logger, _workers.Count(worker => !worker.IsCompleted), RunningSentencesTimeout.TotalSeconds);
+            return;
+        }
+
         _stopping.Dispose();
         _queued.Dispose();
     }
@@ -244,6 +265,9 @@ public sealed class SynthesisScheduler : IAsyncDisposable
             item.Output.TryComplete(ex);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Sentences} sentences still on the engine {Seconds} s after the backend stopped, deaf to cancellation; stopping without them")]
+    private static partial void LogSentencesStillRunning(ILogger logger, int sentences, double seconds);
 
     /// <summary>A request's place in its priority class.</summary>
     public sealed class AdmissionTicket : IDisposable
