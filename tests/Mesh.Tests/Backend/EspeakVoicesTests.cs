@@ -5,7 +5,7 @@ namespace Mesh.Tests.Backend;
 
 public sealed class EspeakVoicesTests
 {
-    private static readonly FrozenSet<string> Languages = new[] { "en-us", "en-gb", "en-gb-scotland", "de", "fr-fr" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+    private static readonly FrozenSet<string> Languages = new[] { "en-us", "en-gb", "en-gb-scotland", "de", "fr-fr", "es", "es-419" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
     [Theory]
     [InlineData("alloy", null, "en-us+f1")]
@@ -26,6 +26,10 @@ public sealed class EspeakVoicesTests
     [InlineData("shimmer", "fr-CA", "fr-fr+f4")]
     [InlineData("en-gb-scotland", "en-GB", "en-gb-scotland")]
     [InlineData("en-gb-scotland", "en", "en-gb-scotland")]
+    [InlineData("es-419", "es-MX", "es-419")]
+    [InlineData("es-419", "es", "es-419")]
+    [InlineData("coral", "es-AR", "es-419+f2")]
+    [InlineData("coral", "es-ES", "es+f2")]
     public void Voices_resolve_to_espeak_specs(string voice, string? language, string spec)
     {
         Assert.Equal(spec, EspeakVoices.Resolve(voice, language, Languages)?.FamilyVoice);
@@ -39,6 +43,8 @@ public sealed class EspeakVoicesTests
     [InlineData("de", "en")]
     [InlineData("en-gb", "en-us")]
     [InlineData("en-gb-scotland", "en-US")]
+    [InlineData("es-419", "es-ES")]
+    [InlineData("es", "es-MX")]
     public void Unknown_voices_and_contradictions_resolve_to_nothing(string voice, string? language)
     {
         Assert.Null(EspeakVoices.Resolve(voice, language, Languages));

@@ -34,6 +34,34 @@ public sealed class LanguageTagsTests
         Assert.Equal("en-gb", LanguageTags.Lookup("en", ["en-gb", "en-us"], null));
     }
 
+    /// <remarks>espeak-ng's languages with a UN M.49 macro-region: Latin America (419) and the Caribbean (029) within it.</remarks>
+    [Theory]
+    [InlineData("es-MX", "es-419")]
+    [InlineData("ES-ar", "es-419")]
+    [InlineData("es-PR", "es-419")]
+    [InlineData("es-013", "es-419")]
+    [InlineData("es-MX-x-foo", "es-419")]
+    [InlineData("es-419", "es-419")]
+    [InlineData("es-ES", "es")]
+    [InlineData("es", "es")]
+    [InlineData("en-JM", "en-029")]
+    [InlineData("en-US", "en-us")]
+    [InlineData("pt-BR", "pt-br")]
+    public void A_country_finds_the_language_of_a_region_that_contains_it(string tag, string language)
+    {
+        Assert.Equal(language, LanguageTags.Lookup(tag, ["es", "es-419", "en-029", "en-gb", "en-us", "pt", "pt-br"], null));
+    }
+
+    [Theory]
+    [InlineData("es-MX", "es-mx")]
+    [InlineData("es-MX", "es-mx-x-norte")]
+    [InlineData("en-JM", "en-029")]
+    [InlineData("en-MX", "en-419")]
+    public void A_country_finds_itself_or_a_narrower_language_before_its_region_and_the_narrowest_region_first(string tag, string language)
+    {
+        Assert.Equal(language, LanguageTags.Lookup(tag, ["es-419", "en-419", "en-029", language], null));
+    }
+
     [Theory]
     [InlineData("xx")]
     [InlineData("e")]
