@@ -19,8 +19,8 @@ public static class CatalogEndpoints
             await catalog.ModelsAsync(cancellationToken) is { } models
                 ? TypedResults.Json(models, ContractsJsonContext.Wire.ModelList)
                 : NoBackend());
-        app.MapGetAndHead("/v1/models/{id}", async (string id, BackendCatalog catalog, CancellationToken cancellationToken) =>
-            await catalog.ModelsAsync(cancellationToken) is { } models ? ApiResults.Model(models, id) : NoBackend());
+        app.MapGetAndHead("/v1/models/{id}", async (string id, HttpRequest request, BackendCatalog catalog, CancellationToken cancellationToken) =>
+            await catalog.ModelsAsync(cancellationToken) is { } models ? ApiResults.Model(models, RouteSegments.LastDecoded(request, id)) : NoBackend());
         app.MapGetAndHead("/v1/audio/voices", async (BackendCatalog catalog, CancellationToken cancellationToken) =>
             await catalog.VoicesAsync(cancellationToken) is { } voices
                 ? TypedResults.Json(voices, ContractsJsonContext.Wire.VoiceList)

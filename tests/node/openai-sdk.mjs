@@ -77,6 +77,7 @@ try {
   result.errors.unknownVoice = await failure(() => client.audio.speech.create({ model: 'tts-1', voice: 'no-such-voice', input }));
   result.errors.speedOutOfRange = await failure(() => client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input, speed: 9 }));
   result.errors.unknownModel = await failure(() => client.models.retrieve('tts-9'));
+  result.errors.slashedModel = await failure(() => client.models.retrieve('org/model'));
 
   const models = await client.models.list();
   result.models = { ids: models.data.map((m) => m.id), retrieved: (await client.models.retrieve('tts-1')).id };

@@ -26,8 +26,8 @@ public static class SpeechEndpoints
         app.MapPost("/v1/audio/speech/stream/pcm", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.RawPcm));
         app.MapGetAndHead("/v1/models", async (ModelHost host, IOptions<BackendOptions> backend, CancellationToken cancellationToken) =>
             TypedResults.Json(await ListModelsAsync(host, backend.Value, cancellationToken), ContractsJsonContext.Wire.ModelList));
-        app.MapGetAndHead("/v1/models/{id}", async (string id, ModelHost host, IOptions<BackendOptions> backend, CancellationToken cancellationToken) =>
-            ApiResults.Model(await ListModelsAsync(host, backend.Value, cancellationToken), id));
+        app.MapGetAndHead("/v1/models/{id}", async (string id, HttpRequest request, ModelHost host, IOptions<BackendOptions> backend, CancellationToken cancellationToken) =>
+            ApiResults.Model(await ListModelsAsync(host, backend.Value, cancellationToken), RouteSegments.LastDecoded(request, id)));
         app.MapGetAndHead("/v1/audio/voices", ListVoices);
         return app;
     }

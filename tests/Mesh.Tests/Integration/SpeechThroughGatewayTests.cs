@@ -277,6 +277,25 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
         Assert.Equal(await ErrorMessageAsync(await backend.GetAsync(unknown)), await ErrorMessageAsync(await gateway.GetAsync(unknown)));
     }
 
+    /// <remarks>
+    /// OpenAI's SDKs send <c>org/model</c> (a Hugging Face name) as <c>org%2Fmodel</c>, which Kestrel leaves escaped in
+    /// the route; <c>%252F</c> is an escaped percent sign, not a slash.
+    /// </remarks>
+    [Theory]
+    [InlineData("org%2Fmodel", "org/model")]
+    [InlineData("org%2fmodel/", "org/model")]
+    [InlineData("a%252Fb", "a%2Fb")]
+    [InlineData("a%20b?x=%2F", "a b")]
+    public async Task A_model_id_is_looked_up_and_named_as_the_client_escaped_it_by_the_gateway_and_a_backend(string escaped, string id)
+    {
+        using var gateway = fleet.CreateGatewayClient();
+        using var backend = fleet.CreateBackendClient(0);
+        var uri = new Uri($"/v1/models/{escaped}", UriKind.Relative);
+
+        Assert.StartsWith($"The model '{id}' does not exist;", await ErrorMessageAsync(await backend.GetAsync(uri)), StringComparison.Ordinal);
+        Assert.StartsWith($"The model '{id}' does not exist;", await ErrorMessageAsync(await gateway.GetAsync(uri)), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Backend_metrics_count_speech_but_are_not_reachable_through_the_gateway()
     {
