@@ -11,9 +11,6 @@ internal static unsafe partial class LameNative
 
     public const int ModeMono = 3;
 
-    /// <summary>Samples of delay every MP3 decoder adds on top of the encoder's: its synthesis filterbank.</summary>
-    public const int DecoderDelay = 529;
-
     [LibraryImport(Library, EntryPoint = "lame_init")]
     public static partial LameHandle Init();
 
@@ -52,6 +49,10 @@ internal static unsafe partial class LameNative
 
     [LibraryImport(Library, EntryPoint = "lame_encode_flush")]
     public static partial int EncodeFlush(LameHandle lame, byte* mp3, int size);
+
+    /// <summary>LAME's name and version as its Info tag states them (<c>LAME3.100</c>), a static string.</summary>
+    [LibraryImport(Library, EntryPoint = "get_lame_very_short_version")]
+    public static partial nint VeryShortVersion();
 
     [LibraryImport(Library, EntryPoint = "lame_close")]
     public static partial int Close(nint lame);

@@ -7,9 +7,10 @@ namespace Mesh.Backend.Pipeline.Audio;
 /// Mono constant-bitrate MP3 through libmp3lame, at the input rate (8 to 48 kHz).
 /// </summary>
 /// <remarks>
-/// The stream has no Xing/LAME tag: that tag opens the file yet describes its end (frame count, padding), so only a
-/// seekable file can carry it. Decoders therefore play <see cref="LeadingSamples"/> of silence before the audio, as
-/// they do for any MP3 piped out of LAME.
+/// The stream opens with an Info tag (<see cref="Mp3InfoTag"/>) stating LAME's encoder delay, which decoders that read
+/// it skip, as they skip the tag's own frame. The rest of a full tag describes the end (frame count, padding), which a
+/// stream cannot go back and write, so the last frame's padding still plays: under one frame,
+/// <see cref="FrameSamples"/>, after the audio.
 /// </remarks>
 public sealed unsafe class Mp3Encoder : InProcessAudioEncoder
 {
@@ -17,6 +18,7 @@ public sealed unsafe class Mp3Encoder : InProcessAudioEncoder
     private const int Quality = 2;
 
     private readonly LameHandle _lame;
+    private readonly byte[] _infoTag;
     private bool _finished;
 
     public Mp3Encoder(int sampleRate)
@@ -42,7 +44,7 @@ public sealed unsafe class Mp3Encoder : InProcessAudioEncoder
                 throw new ArgumentOutOfRangeException(nameof(sampleRate), sampleRate, "LAME cannot encode MP3 at this sample rate.");
             }
 
-            LeadingSamples = LameNative.GetEncoderDelay(_lame) + LameNative.DecoderDelay;
+            _infoTag = Mp3InfoTag.Frame(sampleRate, BitrateKbps(sampleRate), LameNative.GetEncoderDelay(_lame));
             FrameSamples = LameNative.GetFrameSize(_lame);
         }
         catch
@@ -53,9 +55,6 @@ public sealed unsafe class Mp3Encoder : InProcessAudioEncoder
     }
 
     public override string ContentType => AudioFormats.ContentType(AudioFormats.Mp3);
-
-    /// <summary>Samples a decoder outputs before the first input sample: LAME's encoder delay plus the decoder's own.</summary>
-    public int LeadingSamples { get; }
 
     /// <summary>Samples per frame: 1152 for MPEG-1, 576 below 32 kHz. The last frame is padded with silence.</summary>
     public int FrameSamples { get; }
@@ -68,7 +67,7 @@ public sealed unsafe class Mp3Encoder : InProcessAudioEncoder
         _ => 32,
     };
 
-    public override ReadOnlyMemory<byte> Begin() => ReadOnlyMemory<byte>.Empty;
+    public override ReadOnlyMemory<byte> Begin() => _infoTag;
 
     protected override ReadOnlyMemory<byte> Encode(ReadOnlySpan<float> samples)
     {
