@@ -1,14 +1,15 @@
 using System.Collections.Concurrent;
+using Mesh.Contracts.Http;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 
 namespace Mesh.Gateway;
 
 /// <summary>
-/// An <see cref="IOptionsMonitor{TOptions}"/> for settings reloaded while the gateway runs: a change that fails
-/// validation is logged once and the last settings that validated stay in force, where the framework's monitor would
-/// throw on every read after it. Listeners hear only of changes that validated. The first read still throws on invalid
-/// settings, so validation at start stops the gateway as before.
+/// An <see cref="IOptionsMonitor{TOptions}"/> for settings reloaded while the gateway runs: a change that fails to
+/// bind or to validate is logged once and the last settings that validated stay in force, where the framework's monitor
+/// would throw on every read after it. Listeners hear only of changes that validated. The first read still throws on
+/// invalid settings, so validation at start stops the gateway as before.
 /// </summary>
 public sealed partial class LastValidOptionsMonitor<TOptions> : IOptionsMonitor<TOptions>, IDisposable
     where TOptions : class
@@ -57,15 +58,17 @@ public sealed partial class LastValidOptionsMonitor<TOptions> : IOptionsMonitor<
         {
             options = _factory.Create(name);
         }
-        catch (OptionsValidationException ex)
+        catch (Exception ex) when (ConfigurationErrors.Describe(ex) is { } reason)
         {
-            if (_refused.TryGetValue(name, out var reason) && reason == ex.Message)
+            // A value that fails to bind ('abc' for a number) is refused like one that fails validation: thrown in the
+            // file watcher's callback, it would otherwise go unlogged.
+            if (_refused.TryGetValue(name, out var refusedFor) && refusedFor == reason)
             {
                 return;
             }
 
-            _refused[name] = ex.Message;
-            LogReloadRefused(_logger, typeof(TOptions).Name, ex.Message);
+            _refused[name] = reason;
+            LogReloadRefused(_logger, typeof(TOptions).Name, reason);
             return;
         }
 

@@ -7,7 +7,7 @@ namespace Mesh.Gateway.Auth;
 /// <summary>
 /// Checks presented keys against the configured SHA-256 hashes, comparing every entry in constant time, and holds a
 /// token bucket per key. Follows configuration changes, so adding or revoking a key needs no restart; a change that
-/// fails validation is logged and the keys in force stay.
+/// fails to bind or to validate is logged and the keys in force stay.
 /// </summary>
 public sealed class ApiKeyStore : IDisposable
 {
@@ -16,7 +16,7 @@ public sealed class ApiKeyStore : IDisposable
     // Swapped whole on a reload, never changed in place: a request keeps the key (and bucket) it found.
     private volatile ApiKey[] _keys;
 
-    /// <param name="options">Registered as a <see cref="LastValidOptionsMonitor{TOptions}"/>, which passes on only changes that validate.</param>
+    /// <param name="options">Registered as a <see cref="LastValidOptionsMonitor{TOptions}"/>, which passes on only changes that bind and validate.</param>
     public ApiKeyStore(IOptionsMonitor<AuthOptions> options)
     {
         _keys = Load(options.CurrentValue, []);

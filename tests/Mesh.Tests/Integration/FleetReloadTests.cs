@@ -11,6 +11,7 @@ public sealed class FleetReloadTests
 {
     private const string FleetRefusal = "The changed FleetOptions settings were refused";
     private const string WeightsRefusal = "The changed VariantOptions settings were refused";
+    private const string AdmissionRefusal = "The changed AdmissionOptions settings were refused";
 
     [Fact]
     public async Task A_backend_removed_from_the_fleet_file_leaves_no_series_behind()
@@ -20,40 +21,32 @@ public sealed class FleetReloadTests
         await using var kept = await RefusingBackend.StartAsync();
         await using var gone = await RefusingBackend.StartAsync();
         var dead = new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}/");
-        var fleetFile = Path.Combine(Path.GetTempPath(), $"mesh-fleet-{Guid.NewGuid():N}.json");
-        await WriteFleetAsync(fleetFile, ("kept", kept.Url), ("gone", gone.Url), ("dead", dead));
-        try
-        {
-            await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile}", "--Mesh:Health:ConsecutiveFailures=1");
-            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
-            using var client = new HttpClient { BaseAddress = gateway.Url };
-            (await client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Hi." })).Dispose();
-            await Eventually.UntilAsync(
-                async () => await MetricsAsync(client) is var metrics && BackendSeries(metrics, "gone").Length == 3 && BackendSeries(metrics, "dead").Length == 1,
-                "the series of the backends to remove never appeared");
+        using var fleetFile = await FleetFile.CreateAsync(("kept", kept.Url), ("gone", gone.Url), ("dead", dead));
+        await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile.Path}", "--Mesh:Health:ConsecutiveFailures=1");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        (await client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Hi." })).Dispose();
+        await Eventually.UntilAsync(
+            async () => await MetricsAsync(client) is var metrics && BackendSeries(metrics, "gone").Length == 3 && BackendSeries(metrics, "dead").Length == 1,
+            "the series of the backends to remove never appeared");
 
-            await WriteFleetAsync(fleetFile, ("kept", kept.Url));
-            await Eventually.UntilAsync(
-                async () => await MetricsAsync(client) is var metrics && BackendSeries(metrics, "gone").Length + BackendSeries(metrics, "dead").Length == 0,
-                "the removed backends' series are still exported");
+        await fleetFile.WriteAsync(("kept", kept.Url));
+        await Eventually.UntilAsync(
+            async () => await MetricsAsync(client) is var metrics && BackendSeries(metrics, "gone").Length + BackendSeries(metrics, "dead").Length == 0,
+            "the removed backends' series are still exported");
 
-            // Longer than a probe interval: a probe or answer of a removed backend must not bring its series back.
-            await Task.Delay(TimeSpan.FromSeconds(3));
-            var metrics = await MetricsAsync(client);
-            Assert.Empty(BackendSeries(metrics, "gone"));
-            Assert.Empty(BackendSeries(metrics, "dead"));
-            Assert.Equal(
-                [
-                    "mesh_backend_ejections_total{backend=\"kept\",cluster=\"shared:test\"} 1",
-                    "mesh_backend_healthy{backend=\"kept\",cluster=\"shared:test\"} 1",
-                    "mesh_backend_load{backend=\"kept\"} 0",
-                ],
-                BackendSeries(metrics, "kept"));
-        }
-        finally
-        {
-            File.Delete(fleetFile);
-        }
+        // Longer than a probe interval: a probe or answer of a removed backend must not bring its series back.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var metrics = await MetricsAsync(client);
+        Assert.Empty(BackendSeries(metrics, "gone"));
+        Assert.Empty(BackendSeries(metrics, "dead"));
+        Assert.Equal(
+            [
+                "mesh_backend_ejections_total{backend=\"kept\",cluster=\"shared:test\"} 1",
+                "mesh_backend_healthy{backend=\"kept\",cluster=\"shared:test\"} 1",
+                "mesh_backend_load{backend=\"kept\"} 0",
+            ],
+            BackendSeries(metrics, "kept"));
     }
 
     [Fact]
@@ -61,60 +54,63 @@ public sealed class FleetReloadTests
     {
         await using var first = await MeshFleet.StartBackendAsync("b0");
         await using var second = await MeshFleet.StartBackendAsync("b1");
-        var fleetFile = Path.Combine(Path.GetTempPath(), $"mesh-fleet-{Guid.NewGuid():N}.json");
-        await WriteFleetAsync(fleetFile, ("first", first.Url));
-        try
+        using var fleetFile = await FleetFile.CreateAsync(("first", first.Url));
+        await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile.Path}");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(60) };
+
+        // A relative address and a negative weight fail validation: both are refused, and the fleet and weights in
+        // force serve on (the weights are read on every request).
+        await fleetFile.WriteAsync(
+            new Dictionary<string, double> { ["test"] = -1 }, ("first", first.Url), ("second", new Uri("backends/second", UriKind.Relative)));
+        await Eventually.UntilAsync(
+            () => Task.FromResult(gateway.Output.Contains(FleetRefusal, StringComparison.Ordinal) && gateway.Output.Contains(WeightsRefusal, StringComparison.Ordinal)),
+            "the invalid fleet file was not refused");
+        Assert.Contains("an absolute http(s) Address", gateway.Output, StringComparison.Ordinal);
+        Assert.Contains("Variant weights must be finite and not negative", gateway.Output, StringComparison.Ordinal);
+        using (var speech = await SpeakAsync(client))
         {
-            await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile}");
-            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
-            using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(60) };
-
-            // A relative address and a negative weight fail validation: both are refused, and the fleet and weights in
-            // force serve on (the weights are read on every request).
-            await WriteFleetAsync(
-                fleetFile, new Dictionary<string, double> { ["test"] = -1 }, ("first", first.Url), ("second", new Uri("backends/second", UriKind.Relative)));
-            await Eventually.UntilAsync(
-                () => Task.FromResult(gateway.Output.Contains(FleetRefusal, StringComparison.Ordinal) && gateway.Output.Contains(WeightsRefusal, StringComparison.Ordinal)),
-                "the invalid fleet file was not refused");
-            Assert.Contains("an absolute http(s) Address", gateway.Output, StringComparison.Ordinal);
-            Assert.Contains("Variant weights must be finite and not negative", gateway.Output, StringComparison.Ordinal);
-            using (var speech = await SpeakAsync(client))
-            {
-                Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
-                Assert.NotEmpty(await speech.Content.ReadAsByteArrayAsync());
-            }
-
-            Assert.Equal(1, (await VariantAsync(client)).ReadyBackends);
-
-            await WriteFleetAsync(fleetFile, ("first", first.Url), ("second", second.Url));
-            await Eventually.UntilAsync(async () => (await VariantAsync(client)).ReadyBackends == 2, "the valid fleet file after the refused one never applied");
-            using (var speech = await SpeakAsync(client))
-            {
-                Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
-            }
-
-            // However often the watcher reported the refused file, each refusal is logged once.
-            Assert.Single(gateway.Output.Split('\n'), line => line.Contains(FleetRefusal, StringComparison.Ordinal));
-            Assert.Single(gateway.Output.Split('\n'), line => line.Contains(WeightsRefusal, StringComparison.Ordinal));
-            Assert.False(gateway.HasExited);
+            Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
+            Assert.NotEmpty(await speech.Content.ReadAsByteArrayAsync());
         }
-        finally
+
+        Assert.Equal(1, (await VariantAsync(client)).ReadyBackends);
+
+        await fleetFile.WriteAsync(("first", first.Url), ("second", second.Url));
+        await Eventually.UntilAsync(async () => (await VariantAsync(client)).ReadyBackends == 2, "the valid fleet file after the refused one never applied");
+        using (var speech = await SpeakAsync(client))
         {
-            File.Delete(fleetFile);
+            Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
         }
+
+        // However often the watcher reported the refused file, each refusal is logged once.
+        Assert.Single(gateway.Output.Split('\n'), line => line.Contains(FleetRefusal, StringComparison.Ordinal));
+        Assert.Single(gateway.Output.Split('\n'), line => line.Contains(WeightsRefusal, StringComparison.Ordinal));
+        Assert.False(gateway.HasExited);
     }
 
-    private static Task WriteFleetAsync(string fleetFile, params (string Name, Uri Address)[] backends) =>
-        WriteFleetAsync(fleetFile, new Dictionary<string, double>(), backends);
-
-    /// <summary>Writes the fleet and variant weights next to the file and renames it over, so the gateway never reads half of it.</summary>
-    private static async Task WriteFleetAsync(string fleetFile, Dictionary<string, double> weights, params (string Name, Uri Address)[] backends)
+    [Fact]
+    public async Task A_fleet_file_with_a_value_that_does_not_bind_is_refused_and_the_settings_in_force_serve_on()
     {
-        var fleet = backends.Select(b => new { b.Name, Address = b.Address.ToString(), Pool = "shared", Variant = "test" });
-        var next = fleetFile + ".next";
-        await File.WriteAllTextAsync(next, JsonSerializer.Serialize(new { Mesh = new { Fleet = new { Backends = fleet }, Variants = new { Weights = weights } } }));
-        File.Move(next, fleetFile, overwrite: true);
+        await using var backend = await MeshFleet.StartBackendAsync("b0");
+        using var fleetFile = await FleetFile.CreateAsync(("first", backend.Url));
+        await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile.Path}");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(60) };
+
+        // Not a number: the binder throws before validation could refuse it.
+        await fleetFile.WriteSettingsAsync(new { Fleet = Fleet(("first", backend.Url)), Admission = new { TotalConcurrency = "abc" } });
+        await Eventually.UntilAsync(
+            () => Task.FromResult(gateway.Output.Contains(AdmissionRefusal, StringComparison.Ordinal)), "the value that does not bind was not refused");
+        Assert.Contains("'abc' at 'Mesh:Admission:TotalConcurrency'", gateway.Output, StringComparison.Ordinal);
+        using var speech = await SpeakAsync(client);
+        Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
+        Assert.NotEmpty(await speech.Content.ReadAsByteArrayAsync());
+        Assert.False(gateway.HasExited);
     }
+
+    private static object Fleet(params (string Name, Uri Address)[] backends) =>
+        new { Backends = backends.Select(b => new { b.Name, Address = b.Address.ToString(), Pool = "shared", Variant = "test" }) };
 
     private static Task<HttpResponseMessage> SpeakAsync(HttpClient client) =>
         client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Still here." });
@@ -129,4 +125,36 @@ public sealed class FleetReloadTests
         [.. metrics.Split('\n')
             .Where(line => line.StartsWith("mesh_backend_", StringComparison.Ordinal) && line.Contains($"backend=\"{backend}\"", StringComparison.Ordinal))
             .Order(StringComparer.Ordinal)];
+
+    /// <summary>The gateway's fleet file, deleted at the end of the test.</summary>
+    private sealed class FleetFile : IDisposable
+    {
+        private FleetFile()
+        {
+        }
+
+        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mesh-fleet-{Guid.NewGuid():N}.json");
+
+        public static async Task<FleetFile> CreateAsync(params (string Name, Uri Address)[] backends)
+        {
+            var file = new FleetFile();
+            await file.WriteAsync(backends);
+            return file;
+        }
+
+        public Task WriteAsync(params (string Name, Uri Address)[] backends) => WriteAsync(new Dictionary<string, double>(), backends);
+
+        public Task WriteAsync(Dictionary<string, double> weights, params (string Name, Uri Address)[] backends) =>
+            WriteSettingsAsync(new { Fleet = Fleet(backends), Variants = new { Weights = weights } });
+
+        /// <summary>Writes the <c>Mesh</c> settings next to the file and renames it over, so the gateway never reads half of it.</summary>
+        public async Task WriteSettingsAsync(object mesh)
+        {
+            var next = Path + ".next";
+            await File.WriteAllTextAsync(next, JsonSerializer.Serialize(new { Mesh = mesh }));
+            File.Move(next, Path, overwrite: true);
+        }
+
+        public void Dispose() => File.Delete(Path);
+    }
 }
