@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Microsoft.Extensions.Options;
 
@@ -17,11 +18,11 @@ public sealed class FleetOptions
 public sealed class BackendEndpoint
 {
     [Required]
-    [RegularExpression("^[A-Za-z0-9._-]{1,64}$")]
+    [RegularExpression(MeshNames.Pattern)]
     public string Name { get; set; } = "";
 
     [Required]
-    [Url]
+    [AbsoluteHttpUrl]
     public string Address { get; set; } = "";
 
     /// <summary><c>realtime</c>, <c>batch</c> or <c>shared</c> (serves both classes).</summary>
@@ -29,7 +30,7 @@ public sealed class BackendEndpoint
     public string Pool { get; set; } = Pools.Shared;
 
     /// <summary>The engine configuration the backend runs, for A/B comparison.</summary>
-    [RegularExpression("^[A-Za-z0-9._-]{1,64}$")]
+    [RegularExpression(MeshNames.Pattern)]
     public string Variant { get; set; } = "default";
 
     /// <summary>
@@ -180,7 +181,7 @@ public sealed class AuthOptions : IValidatableObject
 public sealed class ApiKeyEntry
 {
     [Required]
-    [RegularExpression("^[A-Za-z0-9._-]{1,64}$")]
+    [RegularExpression(MeshNames.Pattern)]
     public string Name { get; set; } = "";
 
     /// <summary>Lowercase hex SHA-256 of the key; the key itself is never stored.</summary>

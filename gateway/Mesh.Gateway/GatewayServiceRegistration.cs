@@ -23,9 +23,10 @@ public static class GatewayServiceRegistration
 {
     public static IServiceCollection AddGateway(this IServiceCollection services)
     {
+        // Each backend's own fields are checked by FleetOptionsValidator; only what spans backends is checked here.
         services.AddReloadableOptions<FleetOptions>(FleetOptions.Section).Validate(
-            fleet => fleet.Backends.All(b => Validate(b)) && fleet.Backends.Select(b => b.Name).Distinct(StringComparer.Ordinal).Count() == fleet.Backends.Count,
-            "Every backend needs a unique Name, an absolute http(s) Address, a Pool of realtime|batch|shared and a Variant.").ValidateOnStart();
+            fleet => fleet.Backends.Select(b => b.Name).Distinct(StringComparer.Ordinal).Count() == fleet.Backends.Count,
+            "Every backend needs a Name of its own.").ValidateOnStart();
         services.AddOptions<DiscoveryOptions>().BindConfiguration(DiscoveryOptions.Section).ValidateDataAnnotations().Validate(
             d => d.HostsFile is not { Length: > 0 } path || File.Exists(path), "Mesh:Discovery:HostsFile must name an existing file.").ValidateOnStart();
         services.AddReloadableOptions<VariantOptions>(VariantOptions.Section).Validate(
@@ -102,8 +103,4 @@ public static class GatewayServiceRegistration
         services.AddSingleton<IOptionsMonitor<TOptions>, LastValidOptionsMonitor<TOptions>>();
         return services.AddOptions<TOptions>().BindConfiguration(section);
     }
-
-    private static bool Validate(BackendEndpoint backend) =>
-        Uri.TryCreate(backend.Address, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" &&
-        backend.Pool is "realtime" or "batch" or Pools.Shared && !string.IsNullOrWhiteSpace(backend.Variant);
 }

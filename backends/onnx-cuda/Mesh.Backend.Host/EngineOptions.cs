@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Mesh.Backend.Engine;
+using Mesh.Contracts;
 using Mesh.Contracts.Http;
 
 namespace Mesh.Backend.Host;
@@ -114,11 +115,11 @@ public sealed class BackendOptions
 
     /// <summary>Reported in <c>X-Mesh-Backend</c> and the <c>backend</c> metric label.</summary>
     [Required]
-    [RegularExpression("^[A-Za-z0-9._-]{1,64}$")]
+    [RegularExpression(MeshNames.Pattern)]
     public string Name { get; set; } = "backend";
 
     [Required]
-    [RegularExpression("^[A-Za-z0-9._-]{1,64}$")]
+    [RegularExpression(MeshNames.Pattern)]
     public string Variant { get; set; } = "default";
 }
 

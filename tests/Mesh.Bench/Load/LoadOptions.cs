@@ -1,4 +1,5 @@
 using System.Globalization;
+using Mesh.Contracts;
 
 namespace Mesh.Bench.Load;
 
@@ -108,7 +109,7 @@ public sealed record LoadOptions
                     break;
                 case "--ab":
                     var variants = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-                    if (variants.Length != 2 || variants[0] == variants[1] || variants.Any(v => !System.Text.RegularExpressions.Regex.IsMatch(v, "^[A-Za-z0-9._-]{1,64}$")))
+                    if (variants.Length != 2 || variants[0] == variants[1] || variants.Any(v => !System.Text.RegularExpressions.Regex.IsMatch(v, MeshNames.Pattern)))
                     {
                         error = "--ab needs two different variant names, e.g. --ab int8-graphs,fp32";
                         return null;

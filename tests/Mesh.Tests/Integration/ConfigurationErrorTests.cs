@@ -29,6 +29,8 @@ public sealed class ConfigurationErrorTests
     [InlineData("--Mesh:Streaming:SendBufferBytes=0", "Mesh:Streaming:SendBufferBytes must be between 4096 and 16777216")]
     [InlineData("--Mesh:Streaming:StallTimeoutSeconds=3601", "Mesh:Streaming:StallTimeoutSeconds must be between 1 and 3600")]
     [InlineData("--Mesh:Streaming:BackendReceiveBufferBytes=33554432", "Mesh:Streaming:BackendReceiveBufferBytes must be between 4096 and 16777216")]
+    [InlineData("--Mesh:Fleet:Backends:0:Address=ftp://127.0.0.1:1/", "FleetOptions.Backends[0].Address must be an absolute http or https URL")]
+    [InlineData("--Mesh:Fleet:Backends:0:Variant=a b", "FleetOptions.Backends[0].Variant must match the regular expression")]
     public async Task A_refused_gateway_setting_is_named_as_it_was_set(string setting, string expected)
     {
         var output = await RefusedStartAsync(

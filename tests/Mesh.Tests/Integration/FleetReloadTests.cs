@@ -66,7 +66,7 @@ public sealed class FleetReloadTests
         await Eventually.UntilAsync(
             () => Task.FromResult(gateway.Output.Contains(FleetRefusal, StringComparison.Ordinal) && gateway.Output.Contains(WeightsRefusal, StringComparison.Ordinal)),
             "the invalid fleet file was not refused");
-        Assert.Contains("an absolute http(s) Address", gateway.Output, StringComparison.Ordinal);
+        Assert.Contains("FleetOptions.Backends[1].Address must be an absolute http or https URL", gateway.Output, StringComparison.Ordinal);
         Assert.Contains("Variant weights must be finite and not negative", gateway.Output, StringComparison.Ordinal);
         using (var speech = await SpeakAsync(client))
         {
