@@ -24,7 +24,6 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
     public const string EmptyClusterId = "none";
 
     private readonly IOptionsMonitor<FleetOptions> _fleet;
-    private readonly IOptionsMonitor<PassiveHealthOptions> _health;
     private readonly IOptionsMonitor<BalancingOptions> _balancing;
     private readonly BackendDiscovery _discovery;
     private readonly IDisposable?[] _subscriptions;
@@ -35,12 +34,10 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
 
     public FleetProxyConfigProvider(
         IOptionsMonitor<FleetOptions> fleet,
-        IOptionsMonitor<PassiveHealthOptions> health,
         IOptionsMonitor<BalancingOptions> balancing,
         BackendDiscovery discovery)
     {
         _fleet = fleet;
-        _health = health;
         _balancing = balancing;
         _discovery = discovery;
         _config = Build();
@@ -76,7 +73,6 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
 
     private FleetConfig Build()
     {
-        var reactivation = TimeSpan.FromSeconds(_health.CurrentValue.ReactivationSeconds);
         var policy = _balancing.CurrentValue.Policy;
         var clusters = _fleet.CurrentValue.Backends
             .GroupBy(b => ClusterId(b.Pool, b.Variant))
@@ -97,7 +93,9 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
                         Policy = ActiveHealthPolicy,
                         Path = "/readyz",
                     },
-                    Passive = new PassiveHealthCheckConfig { Enabled = true, Policy = PassiveHealthPolicy, ReactivationPeriod = reactivation },
+                    // No ReactivationPeriod: only YARP's own TransportFailureRate policy reads it; ServerErrorsPolicy
+                    // reads Mesh:Health:ReactivationSeconds itself, live.
+                    Passive = new PassiveHealthCheckConfig { Enabled = true, Policy = PassiveHealthPolicy },
                 },
                 // Kestrel reads a client's header values as UTF-8; HttpClient sends only ASCII unless told, so a request
                 // with a non-ASCII header (a User-Agent such as "Müller-App") failed before reaching the backend, and

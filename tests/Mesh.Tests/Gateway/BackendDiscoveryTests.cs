@@ -194,8 +194,7 @@ public sealed class BackendDiscoveryTests
             Fleet = new TestOptionsMonitor<FleetOptions>(new FleetOptions { Backends = [Discovered("pool", host, "v"), .. declared is null ? [] : new[] { declared }] });
             Discovery = new BackendDiscovery(
                 Fleet, Options.Create(new DiscoveryOptions { RefreshMs = refreshMs, TimeoutMs = timeoutMs }), Resolver, NullLogger<BackendDiscovery>.Instance);
-            Proxy = new FleetProxyConfigProvider(
-                Fleet, new TestOptionsMonitor<PassiveHealthOptions>(new()), new TestOptionsMonitor<BalancingOptions>(new()), Discovery);
+            Proxy = new FleetProxyConfigProvider(Fleet, new TestOptionsMonitor<BalancingOptions>(new()), Discovery);
         }
 
         public ScriptedResolver Resolver { get; } = new();
