@@ -7,8 +7,6 @@ namespace Mesh.Backend.Engine;
 public sealed record ProviderSelection(
     ExecutionProviderKind Requested, ExecutionProviderKind Active, string? FallbackReason, string? FallbackDetail)
 {
-    public bool FellBack => Requested != Active;
-
     public static ProviderSelection Exactly(ExecutionProviderKind kind) => new(kind, kind, null, null);
 }
 
