@@ -210,7 +210,8 @@ public sealed partial class ModelHost(
         }
 
         var idleLimit = TimeSpan.FromSeconds(seconds);
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Min(1, seconds)));
+        // The limit is whole seconds: checking each second unloads at most a second late.
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             if (_model is not null && Volatile.Read(ref _inUse) == 0 && Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastUsed)) >= idleLimit)
