@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Mesh.ModelGeneration;
 
 namespace Mesh.Tests.Integration;
 
@@ -100,6 +101,58 @@ public sealed class MeshScriptTests : IDisposable
         Assert.Empty(failures);
         Assert.True(served > 20, $"only {served} requests served during the restart");
         Assert.All(before, pid => Assert.False(ProcFs.IsAlive(pid), $"old backend {pid} still running"));
+    }
+
+    /// <summary>
+    /// Two <c>./mesh restart</c>s made together are both done, in turn, and each returns once its backend's new process
+    /// is in the fleet and the old one has drained. They used to return at once, and the second request overwrote the
+    /// first, so one of the two backends was not restarted.
+    /// </summary>
+    [Fact]
+    public async Task Restarts_made_together_are_both_done_and_each_returns_once_its_backend_is_restarted()
+    {
+        var port = LoopbackPorts.Unused();
+        var before = BackendPids(await WaitForFleetAsync(StartUp(port, backends: 2)));
+
+        var restarts = await Task.WhenAll(RunAsync("restart", "default-b1"), RunAsync("restart", "default-b2"));
+
+        var backends = ReadFleet().GetProperty("backends").EnumerateArray().ToArray();
+        for (var i = 0; i < restarts.Length; i++)
+        {
+            var (exitCode, output, errors) = restarts[i];
+            var name = backends[i].GetProperty("name").GetString();
+            var pid = backends[i].GetProperty("pid").GetInt32();
+            Assert.True(exitCode == 0, $"./mesh restart {name} exited with {exitCode}: {errors}");
+            Assert.NotEqual(before[i], pid);
+            Assert.Contains($"{name} restarted: pid {pid} at {backends[i].GetProperty("url").GetString()}", output, StringComparison.Ordinal);
+            Assert.False(ProcFs.IsAlive(before[i]), $"the old {name} (pid {before[i]}) still runs");
+        }
+    }
+
+    /// <summary>
+    /// A rolling restart whose new process cannot get ready (the model package it was started with has gone since)
+    /// exits 1 and says why, once <c>./mesh up</c> has stopped that process; the old one serves on. It used to exit 0 at
+    /// once, whatever came of it.
+    /// </summary>
+    [Fact]
+    public async Task A_restart_whose_new_backend_does_not_get_ready_exits_1_and_the_old_one_serves_on()
+    {
+        var package = ModelGenerator.Generate(Directory.CreateDirectory(Path.Combine(_stateDir, "models")).FullName, [ModelGenerator.KokoroTiny]).Single();
+        var environment = new Dictionary<string, string> { ["MODEL"] = package, ["EXECUTION_PROVIDER"] = "cpu", ["MESH_READY_TIMEOUT_S"] = "30" };
+        var port = LoopbackPorts.Unused();
+        var mesh = StartMesh(environment, "up", "--backends", "1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var before = BackendPids(await WaitForFleetAsync(mesh));
+        Directory.Delete(package, recursive: true);
+
+        var (exitCode, output, errors) = await RunAsync(environment, "restart");
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("restart of default-b1 failed: ", output, StringComparison.Ordinal);
+        Assert.Contains("did not answer 200 within 30s", output, StringComparison.Ordinal);
+        Assert.Contains("mesh: rolling restart of every backend failed", errors, StringComparison.Ordinal);
+        Assert.Equal(before, BackendPids(ReadFleet()));
+        var (statusExit, status, _) = await RunAsync("status");
+        Assert.True(statusExit == 0, status);
     }
 
     /// <summary>
@@ -402,7 +455,8 @@ public sealed class MeshScriptTests : IDisposable
         var (restartExit, _, restartErrors) = await RunAsync("restart", "default-b1");
         Assert.Equal(1, restartExit);
         Assert.Contains("is not running", restartErrors, StringComparison.Ordinal);
-        Assert.False(File.Exists(Path.Combine(_stateDir, "restart-request")), "a refused restart left its request behind");
+        var requests = Path.Combine(_stateDir, "restart-requests");
+        Assert.False(Directory.Exists(requests) && Directory.EnumerateFileSystemEntries(requests).Any(), "a refused restart left its request behind");
     }
 
     /// <summary>
@@ -639,6 +693,7 @@ public sealed class MeshScriptTests : IDisposable
     [InlineData("status --json", "status takes no arguments")]
     [InlineData("restart --all", "unknown option for restart: --all")]
     [InlineData("restart default-b1 default-b2", "restart takes one backend name at most")]
+    [InlineData("restart default-b1 --timeout 0", "--timeout must be a positive whole number of seconds")]
     public async Task A_command_line_it_cannot_run_exits_2_and_starts_nothing(string commandLine, string message)
     {
         var port = LoopbackPorts.Unused().ToString(System.Globalization.CultureInfo.InvariantCulture);
