@@ -23,7 +23,7 @@ public static class GatewayMetrics
     private static readonly string[] StreamSurfaces = ["audio", "sse", "websocket"];
 
     public static readonly Counter Requests = Metrics.CreateCounter(
-        "mesh_requests_total", "Requests answered by the gateway, by HTTP status code (499: the client left first).", [.. RouteLabels, "code"]);
+        "mesh_requests_total", "Requests answered by the gateway, by HTTP status code (499: the client left first; 502: the backend broke a started response).", [.. RouteLabels, "code"]);
 
     public static readonly Histogram RequestDuration = Metrics.CreateHistogram(
         "mesh_request_duration_seconds", "Time from arrival at the gateway to the end of the response.",

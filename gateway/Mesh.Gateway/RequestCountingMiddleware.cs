@@ -1,6 +1,7 @@
 using Mesh.Contracts.Http;
 using Mesh.Gateway.Health;
 using Mesh.Gateway.Routing;
+using Mesh.Gateway.Streaming;
 
 namespace Mesh.Gateway;
 
@@ -8,7 +9,9 @@ namespace Mesh.Gateway;
 /// Counts every answer in <c>mesh_requests_total</c>, once, whoever gave it: the proxy, admission, routing, the key and
 /// method checks or the 404 fallback. The labels are the route decision's, <c>none</c> where none was made. A request
 /// whose client went away before its answer was complete counts as 499 (nginx's "client closed request"), not as the
-/// status the gateway or YARP set for nobody to read. The gateway's own probes and scrapes are not client traffic.
+/// status the gateway or YARP set for nobody to read. A response its backend broke after the status line went out
+/// counts as 502, not as the 200 the client was sent: the error ratio has to see a backend failing mid-stream. The
+/// gateway's own probes and scrapes are not client traffic.
 /// </summary>
 public sealed class RequestCountingMiddleware(RequestDelegate next)
 {
@@ -36,7 +39,12 @@ public sealed class RequestCountingMiddleware(RequestDelegate next)
     }
 
     private static void Count(HttpContext context, int status, Exception? failure = null) =>
-        GatewayMetrics.CountRequest(RouteDecision.Of(context), ClientLeft(context, failure) ? MeshStatusCodes.ClientClosedRequest : status);
+        GatewayMetrics.CountRequest(RouteDecision.Of(context), Outcome(context, status, failure));
+
+    private static int Outcome(HttpContext context, int status, Exception? failure) =>
+        StreamEndMiddleware.CutByBackend(context) ? StatusCodes.Status502BadGateway
+        : ClientLeft(context, failure) ? MeshStatusCodes.ClientClosedRequest
+        : status;
 
     private static bool ClientLeft(HttpContext context, Exception? failure)
     {

@@ -18,6 +18,11 @@ namespace Mesh.Gateway.Streaming;
 /// </summary>
 public sealed class StreamEndMiddleware(RequestDelegate next)
 {
+    private static readonly object CutItem = new();
+
+    /// <summary>Whether the backend broke this request's response after it started: one of <c>mesh_stream_failures_total</c>.</summary>
+    public static bool CutByBackend(HttpContext context) => context.Items.ContainsKey(CutItem);
+
     public async Task InvokeAsync(HttpContext context)
     {
         var decision = RouteDecision.Of(context);
@@ -87,6 +92,7 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
             return false; // the client left; not a backend failure
         }
 
+        context.Items[CutItem] = true;
         GatewayMetrics.StreamFailures.WithLabels(decision?.Variant ?? "none", decision?.Pool ?? "none", surface).Inc();
         return true;
     }

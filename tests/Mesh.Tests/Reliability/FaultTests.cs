@@ -20,7 +20,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
     private static readonly TimeSpan StreamEndTimeout = TimeSpan.FromSeconds(30);
 
     // "sse-spelled" is the sentence stream at a path the routes accept in another spelling (case, trailing slash).
-    public static TheoryData<string> Surfaces => ["sse", "sse-spelled", "openai-sse", "pcm", "websocket"];
+    public static TheoryData<string> Surfaces => ["sse", "sse-spelled", "openai-sse", "pcm", "wav", "websocket"];
 
     [Theory]
     [MemberData(nameof(Surfaces))]
@@ -36,9 +36,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
 
         output.WriteLine($"{surface}: marked end {elapsedAfterKill.TotalMilliseconds:0} ms after kill -9");
         Assert.True(elapsedAfterKill < MarkedEndWithin, $"{surface}: the end came {elapsedAfterKill.TotalMilliseconds:0} ms after the kill");
-        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        var expectedSurface = surface switch { "websocket" => "websocket", "pcm" => "audio", _ => "sse" };
-        Assert.Contains($"mesh_stream_failures_total{{variant=\"test\",pool=\"shared\",surface=\"{expectedSurface}\"}} 1", metrics, StringComparison.Ordinal);
+        await AssertCountedAsBackendFailureAsync(client, surface);
         await backend.DisposeAsync();
     }
 
@@ -55,7 +53,8 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url };
         // Requests that ended before the freeze are no longer watched: only the stream under way is ended.
-        foreach (var format in new[] { "wav", "pcm" })
+        string[] finishedFormats = ["wav", "pcm"];
+        foreach (var format in finishedFormats)
         {
             using var done = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Done.", response_format = format });
             Assert.Equal(HttpStatusCode.OK, done.StatusCode);
@@ -67,9 +66,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         output.WriteLine($"{surface}: marked end {elapsedAfterFreeze.TotalSeconds:0.0} s after SIGSTOP");
         // Two probes (2 s timeout, every 2 s) must go unanswered: 6-10 s, with room for a busy machine.
         Assert.InRange(elapsedAfterFreeze.TotalSeconds, 3.5, 20);
-        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        var expectedSurface = surface switch { "websocket" => "websocket", "pcm" => "audio", _ => "sse" };
-        Assert.Contains($"mesh_stream_failures_total{{variant=\"test\",pool=\"shared\",surface=\"{expectedSurface}\"}} 1", metrics, StringComparison.Ordinal);
+        await AssertCountedAsBackendFailureAsync(client, surface, servedBefore: finishedFormats.Length);
         Assert.Contains("ended 1 of its requests in flight", gateway.Output, StringComparison.Ordinal);
     }
 
@@ -327,10 +324,34 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>Fails the backend once the client has its first audio; returns the time from then to the stream's marked end.</summary>
+    /// <summary>
+    /// The cut stream counts as a stream failure of its surface and, for HTTP, as a 502 request: its 200 status line went
+    /// out, but the response did not.
+    /// </summary>
+    private static async Task AssertCountedAsBackendFailureAsync(HttpClient client, string surface, int servedBefore = 0)
+    {
+        var expectedSurface = surface switch { "websocket" => "websocket", "pcm" or "wav" => "audio", _ => "sse" };
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Contains($"mesh_stream_failures_total{{variant=\"test\",pool=\"shared\",surface=\"{expectedSurface}\"}} 1", metrics, StringComparison.Ordinal);
+        if (surface == "websocket")
+        {
+            return;
+        }
+
+        // The request is counted when the gateway is done with it, a moment after the client saw the marked end.
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"502\"") > 0,
+            $"{surface}: the cut stream was not counted as 502");
+        metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{variant=\"test\",pool=\"shared\"", "code=\"502\""));
+        Assert.Equal(servedBefore, MetricsText.Sum(metrics, "mesh_requests_total{variant=\"test\",pool=\"shared\"", "code=\"200\""));
+    }
+
     private static Task<TimeSpan> MarkedEndAsync(string surface, HostProcess gateway, HttpClient client, Func<Task> failBackend) => surface switch
     {
         "websocket" => WebSocketEndAsync(gateway, failBackend),
-        "pcm" => PcmEndAsync(client, failBackend),
+        "pcm" => AudioEndAsync(client, failBackend, "/v1/audio/speech/stream/pcm", new { voice = "alloy", input = LongText }),
+        "wav" => AudioEndAsync(client, failBackend, "/v1/audio/speech", new { model = "tts-1", voice = "alloy", input = LongText, response_format = "wav" }),
         "openai-sse" => SseEndAsync(client, failBackend, "/v1/audio/speech", openAi: true),
         "sse-spelled" => SseEndAsync(client, failBackend, "/V1/Audio/Speech/Stream/", openAi: false),
         _ => SseEndAsync(client, failBackend, "/v1/audio/speech/stream", openAi: false),
@@ -374,20 +395,20 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         throw new Xunit.Sdk.XunitException("the SSE stream ended without an error event");
     }
 
-    private static async Task<TimeSpan> PcmEndAsync(HttpClient client, Func<Task> failBackend)
+    private static async Task<TimeSpan> AudioEndAsync(HttpClient client, Func<Task> failBackend, string path, object body)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream/pcm") { Content = JsonContent.Create(new { voice = "alloy", input = LongText }) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        await using var body = await response.Content.ReadAsStreamAsync();
+        await using var audio = await response.Content.ReadAsStreamAsync();
         var buffer = new byte[4096];
-        Assert.True(await body.ReadAsync(buffer) > 0);
+        Assert.True(await audio.ReadAsync(buffer) > 0);
         await failBackend();
         var sinceKill = Stopwatch.StartNew();
         using var timeout = new CancellationTokenSource(StreamEndTimeout);
         // A truncated chunked transfer surfaces as an error, never as a clean end of the body.
         await Assert.ThrowsAnyAsync<IOException>(async () =>
         {
-            while (await body.ReadAsync(buffer, timeout.Token) > 0)
+            while (await audio.ReadAsync(buffer, timeout.Token) > 0)
             {
             }
         });
