@@ -15,13 +15,25 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
 {
     public const string ClientHeader = "X-Mesh-Client";
 
+    private const string MissingKey = "missing_api_key";
     private const string InvalidKey = "invalid_api_key";
     private const string RevokedKey = "revoked_api_key";
+    private const string LoopbackOnly = "loopback_only";
+    private const string RateLimitExceeded = "rate_limit_exceeded";
 
     // The open paths are listed rather than the API's: a path left off this list needs a key however it is spelled, so
     // one the routes accept in another letter case or with a trailing slash cannot skip the key or its rate limit.
     private static readonly FrozenSet<string> OpenPaths =
         GatewayEndpoints.ProbePaths.Concat(PlaygroundEndpoints.Paths).ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
+    static ApiKeyMiddleware()
+    {
+        // Every refusal starts at 0, so the auth failure rate reads 0 rather than no data until the first one.
+        foreach (var code in new[] { MissingKey, InvalidKey, RevokedKey, LoopbackOnly, RateLimitExceeded })
+        {
+            GatewayMetrics.AuthFailures.WithLabels(code).Publish();
+        }
+    }
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -62,7 +74,7 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
             var remote = context.Connection.RemoteIpAddress;
             if (remote is null || !IPAddress.IsLoopback(remote))
             {
-                return Unauthorized("No API keys are configured, so this gateway serves loopback clients only.", "loopback_only");
+                return Unauthorized("No API keys are configured, so this gateway serves loopback clients only.", LoopbackOnly);
             }
 
             var clientId = context.Request.Headers[ClientHeader].FirstOrDefault() ?? remote.ToString();
@@ -73,7 +85,7 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
         var authorization = context.Request.Headers.Authorization.FirstOrDefault();
         if (authorization is null || !authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
-            return Unauthorized("Missing API key: send 'Authorization: Bearer YOUR_KEY'.", "missing_api_key");
+            return Unauthorized("Missing API key: send 'Authorization: Bearer YOUR_KEY'.", MissingKey);
         }
 
         var key = keys.Find(authorization["Bearer ".Length..].Trim());
@@ -100,7 +112,7 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyStore keys)
 
     /// <summary>What a request over its key's rate is told: 429, <c>rate_limit_exceeded</c>, when the next token comes.</summary>
     internal static ApiError RateLimited(string keyName, TimeSpan wait) =>
-        new(StatusCodes.Status429TooManyRequests, $"Rate limit of key '{keyName}' reached; retry after {wait.TotalSeconds:0.#} s.", ErrorTypes.RateLimit, null, "rate_limit_exceeded");
+        new(StatusCodes.Status429TooManyRequests, $"Rate limit of key '{keyName}' reached; retry after {wait.TotalSeconds:0.#} s.", ErrorTypes.RateLimit, null, RateLimitExceeded);
 
     private static ApiError Unauthorized(string message, string code) =>
         new(StatusCodes.Status401Unauthorized, message, ErrorTypes.Authentication, null, code);

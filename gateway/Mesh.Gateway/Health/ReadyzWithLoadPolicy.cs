@@ -36,7 +36,12 @@ public sealed class ReadyzWithLoadPolicy(
             }
 
             updates.Add(new NewActiveDestinationHealth(result.Destination, healthy ? DestinationHealth.Healthy : DestinationHealth.Unhealthy));
-            labels.Write(destinationId, label => GatewayMetrics.BackendHealthy.WithLabels(label, cluster.ClusterId).Set(healthy ? 1 : 0));
+            labels.Write(destinationId, label =>
+            {
+                GatewayMetrics.BackendHealthy.WithLabels(label, cluster.ClusterId).Set(healthy ? 1 : 0);
+                // The ejection rate then reads 0 rather than no data until the backend's first ejection.
+                GatewayMetrics.Ejections.WithLabels(label, cluster.ClusterId).Publish();
+            });
         }
 
         updater.SetActive(cluster, updates);

@@ -102,7 +102,10 @@ public sealed class WebSocketAdmissionTests
         Assert.Equal(WebSocketState.Open, socket.State);
         await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
         using var client = new HttpClient { BaseAddress = gateway.Url };
-        Assert.Contains("mesh_auth_failures_total{code=\"rate_limit_exceeded\"} 1", await MetricsAsync(client), StringComparison.Ordinal);
+        var metrics = await MetricsAsync(client);
+        Assert.Contains("mesh_auth_failures_total{code=\"rate_limit_exceeded\"} 1", metrics, StringComparison.Ordinal);
+        // A refusal that never happened reads 0 rather than no data.
+        Assert.Contains("mesh_auth_failures_total{code=\"invalid_api_key\"} 0", metrics, StringComparison.Ordinal);
     }
 
     [Theory]
