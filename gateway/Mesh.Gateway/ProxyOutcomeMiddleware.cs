@@ -10,7 +10,8 @@ namespace Mesh.Gateway;
 /// <summary>
 /// Around the whole forward (after failover): turns YARP's bare errors into the API's envelope — no healthy backend or
 /// a backend that failed before answering is a 503 with <c>Retry-After</c> at once, a backend that did not answer in
-/// time a 504 — and times every outcome. After the first byte nothing can be rewritten; the stream just ends.
+/// time a 504 — and times every outcome but an accepted WebSocket, whose requests the relay times one by one. After the
+/// first byte nothing can be rewritten; the stream just ends.
 /// </summary>
 public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, ILogger<ProxyOutcomeMiddleware> logger)
 {
@@ -33,7 +34,10 @@ public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, ILogger
             await ApiResults.WriteErrorAsync(context, apiError);
         }
 
-        GatewayMetrics.RequestDuration.WithLabels(decision.Variant, decision.Pool, decision.Priority).Observe(RequestArrival.Elapsed(context).TotalSeconds);
+        if (context.Response.StatusCode != StatusCodes.Status101SwitchingProtocols)
+        {
+            GatewayMetrics.RequestDuration.WithLabels(decision.Variant, decision.Pool, decision.Priority).Observe(RequestArrival.Elapsed(context).TotalSeconds);
+        }
     }
 
     /// <summary>

@@ -11,7 +11,8 @@ namespace Mesh.Gateway;
 /// whose client went away before its answer was complete counts as 499 (nginx's "client closed request"), not as the
 /// status the gateway or YARP set for nobody to read. A response its backend broke after the status line went out
 /// counts as 502, not as the 200 the client was sent: the error ratio has to see a backend failing mid-stream. The
-/// gateway's own probes and scrapes are not client traffic.
+/// gateway's own probes and scrapes are not client traffic. An accepted WebSocket upgrade (101) is not counted either:
+/// the relay counts each request sent on the connection.
 /// </summary>
 public sealed class RequestCountingMiddleware(RequestDelegate next)
 {
@@ -38,8 +39,13 @@ public sealed class RequestCountingMiddleware(RequestDelegate next)
         Count(context, context.Response.StatusCode);
     }
 
-    private static void Count(HttpContext context, int status, Exception? failure = null) =>
-        GatewayMetrics.CountRequest(RouteDecision.Of(context), Outcome(context, status, failure));
+    private static void Count(HttpContext context, int status, Exception? failure = null)
+    {
+        if (status != StatusCodes.Status101SwitchingProtocols)
+        {
+            GatewayMetrics.CountRequest(RouteDecision.Of(context), Outcome(context, status, failure));
+        }
+    }
 
     private static int Outcome(HttpContext context, int status, Exception? failure) =>
         StreamEndMiddleware.CutByBackend(context) ? StatusCodes.Status502BadGateway

@@ -36,8 +36,8 @@ public sealed record StreamEvent
     public const string Done = "done";
     public const string Failure = "error";
 
-    /// <summary>The <c>error</c> event carrying <paramref name="error"/>'s envelope.</summary>
-    public static StreamEvent Failed(ApiError error) => new() { Type = Failure, Error = error.ToEnvelope().Error };
+    /// <summary>The <c>error</c> event carrying <paramref name="error"/>'s envelope and HTTP status.</summary>
+    public static StreamEvent Failed(ApiError error) => new() { Type = Failure, Status = error.Status, Error = error.ToEnvelope().Error };
 
     [JsonPropertyName("type")]
     public required string Type { get; init; }
@@ -70,6 +70,14 @@ public sealed record StreamEvent
     [JsonPropertyName("audio_seconds")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double? AudioSeconds { get; init; }
+
+    /// <summary>
+    /// An <c>error</c> event's HTTP status: what the request would have been answered over HTTP, and what
+    /// <c>mesh_requests_total</c> counts it as (a WebSocket request has no status line of its own).
+    /// </summary>
+    [JsonPropertyName("status")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Status { get; init; }
 
     [JsonPropertyName("error")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Mesh.Contracts;
+using Mesh.Contracts.Http;
 using Mesh.Gateway.Auth;
 using Mesh.Gateway.Routing;
 
@@ -13,12 +14,17 @@ namespace Mesh.Gateway.Admission;
 /// answers every request with one terminal event (<c>done</c> or <c>error</c>); the slot is freed when those bring the
 /// count of outstanding requests back to 0, and when the connection ends. Each request also takes a token of the
 /// caller's API key, as an HTTP request does: the handshake's one token must not buy a connection unlimited requests.
+/// Each request is counted in <c>mesh_requests_total</c> as the client saw it answered (the upgrade is not): 200 for a
+/// <c>done</c>, the status of its <c>error</c> event, 499 when the client left first; those the connection's end leaves
+/// unanswered, with the status the relay gives for that end (<see cref="CountUnanswered"/>). A forwarded request's own
+/// duration, from its first frame to its terminal event or the end, is its <c>mesh_request_duration_seconds</c>.
 /// </summary>
 public sealed class WebSocketAdmission(AdmissionController admission, RouteDecision decision, ClientIdentity? identity) : IDisposable
 {
     private readonly Lock _lock = new();
 
-    // When each forwarded request arrived, oldest first, until its end: the backend answers them in order.
+    // When each request forwarded (or dropped by the connection's end) arrived, oldest first, until it is counted: the
+    // backend answers them in order.
     private readonly Queue<long> _unanswered = new();
     private AdmissionController.Lease? _lease;
     private int _outstanding;
@@ -36,6 +42,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         {
             var limited = ApiKeyMiddleware.RateLimited(keyName, wait);
             GatewayMetrics.AuthFailures.WithLabels(limited.Code!).Inc();
+            GatewayMetrics.CountRequest(decision, limited.Status);
             return limited;
         }
 
@@ -51,11 +58,33 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
 
         // Nothing outstanding, and only this (the client's) side adds requests: the count stays 0 while the slot is sought.
         using var waiting = CancellationTokenSource.CreateLinkedTokenSource(clientGone, ending);
-        var result = await AdmissionMiddleware.AdmitAsync(admission, decision, clientGone, waiting.Token)
-            ?? throw new OperationCanceledException(clientGone);
+        Admission result;
+        try
+        {
+            result = await AdmissionMiddleware.AdmitAsync(admission, decision, clientGone, waiting.Token)
+                ?? throw new OperationCanceledException(clientGone);
+        }
+        catch (OperationCanceledException) when (!clientGone.IsCancellationRequested)
+        {
+            // The connection ends: the request is left unanswered, counted with the others the end leaves so.
+            lock (_lock)
+            {
+                _unanswered.Enqueue(arrival);
+            }
+
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            GatewayMetrics.CountRequest(decision, MeshStatusCodes.ClientClosedRequest);
+            throw;
+        }
+
         if (result.Lease is null)
         {
-            return AdmissionMiddleware.ShedError(decision, result.ShedReason!);
+            var shed = AdmissionMiddleware.ShedError(decision, result.ShedReason!);
+            GatewayMetrics.CountRequest(decision, shed.Status);
+            return shed;
         }
 
         lock (_lock)
@@ -69,20 +98,22 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     }
 
     /// <summary>
-    /// Reads a text message of the backend's as it is forwarded: a terminal event leaves one request fewer
-    /// outstanding, and the slot goes back at 0.
+    /// Reads a text message of the backend's as it is forwarded: a terminal event answers the oldest request, which is
+    /// counted with its status, and the slot goes back when none is left outstanding.
     /// </summary>
     public void OnBackendEvent(ReadOnlySpan<byte> message)
     {
-        if (!IsTerminal(message))
+        if (TerminalStatus(message) is not { } status)
         {
             return;
         }
 
         AdmissionController.Lease? freed = null;
+        bool answered;
+        long arrival;
         lock (_lock)
         {
-            _unanswered.TryDequeue(out _);
+            answered = _unanswered.TryDequeue(out arrival);
             _oldestHeard = false;
             if (_outstanding > 0 && --_outstanding == 0)
             {
@@ -91,6 +122,29 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         }
 
         freed?.Dispose();
+        if (answered)
+        {
+            CountAnswered(arrival, status);
+        }
+    }
+
+    /// <summary>
+    /// Counts each request still unanswered as the connection ends with <paramref name="status"/>: 499 when the client
+    /// left, the relay's status for a backend that failed or closed the connection.
+    /// </summary>
+    public void CountUnanswered(int status)
+    {
+        long[] unanswered;
+        lock (_lock)
+        {
+            unanswered = [.. _unanswered];
+            _unanswered.Clear();
+        }
+
+        foreach (var arrival in unanswered)
+        {
+            CountAnswered(arrival, status);
+        }
     }
 
     /// <summary>
@@ -125,15 +179,28 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         freed?.Dispose();
     }
 
-    private static bool IsTerminal(ReadOnlySpan<byte> message)
+    private void CountAnswered(long arrival, int status)
+    {
+        GatewayMetrics.CountRequest(decision, status);
+        GatewayMetrics.RequestDuration.WithLabels(decision.Variant, decision.Pool, decision.Priority).Observe(Stopwatch.GetElapsedTime(arrival).TotalSeconds);
+    }
+
+    /// <summary>200 for a <c>done</c> event, an <c>error</c> event's status, null for any other message.</summary>
+    private static int? TerminalStatus(ReadOnlySpan<byte> message)
     {
         try
         {
-            return JsonSerializer.Deserialize(message, ContractsJsonContext.Wire.StreamEvent)?.Type is StreamEvent.Done or StreamEvent.Failure;
+            return JsonSerializer.Deserialize(message, ContractsJsonContext.Wire.StreamEvent) switch
+            {
+                { Type: StreamEvent.Done } => StatusCodes.Status200OK,
+                // Every error event of a backend's carries its status; one without is a server error of an unknown kind.
+                { Type: StreamEvent.Failure } failure => failure.Status ?? StatusCodes.Status500InternalServerError,
+                _ => null,
+            };
         }
         catch (JsonException)
         {
-            return false;
+            return null;
         }
     }
 }

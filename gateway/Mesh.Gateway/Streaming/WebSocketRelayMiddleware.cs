@@ -143,6 +143,7 @@ public sealed partial class WebSocketRelayMiddleware(
         }
 
         await other;
+        connection.CountUnanswered(first == toClient && !stall.Stalled ? UnansweredStatus(firstEnd, backend.CloseStatus) : MeshStatusCodes.ClientClosedRequest);
         if (await toBackend == PumpEnd.ClientLeft)
         {
             // The runtime aborted the client's WebSocket at the end of its stream, and disposing an aborted WebSocket
@@ -151,6 +152,15 @@ public sealed partial class WebSocketRelayMiddleware(
             await Task.Delay(CloseHandshakeTimeout, context.RequestAborted).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
+
+    /// <summary>
+    /// The status of the requests a backend's end leaves unanswered: 413 for the oversized message a backend closes
+    /// with 1009 (as it counts it), else 502, the backend having failed them.
+    /// </summary>
+    private static int UnansweredStatus(PumpEnd backendEnd, WebSocketCloseStatus? closeStatus) =>
+        backendEnd == PumpEnd.Closed && closeStatus == WebSocketCloseStatus.MessageTooBig
+            ? StatusCodes.Status413PayloadTooLarge
+            : StatusCodes.Status502BadGateway;
 
     /// <summary>
     /// Copies the client's messages to the backend until a close (passed on) or a failure. Each request is admitted

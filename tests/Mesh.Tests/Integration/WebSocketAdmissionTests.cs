@@ -14,6 +14,7 @@ namespace Mesh.Tests.Integration;
 /// </summary>
 public sealed class WebSocketAdmissionTests
 {
+    private const string Realtime = "mesh_requests_total{variant=\"test\",pool=\"shared\",priority=\"realtime\"";
     private static readonly TimeSpan ReceiveTimeout = TimeSpan.FromSeconds(30);
 
     [Fact]
@@ -44,7 +45,7 @@ public sealed class WebSocketAdmissionTests
     }
 
     [Fact]
-    public async Task A_websocket_request_without_a_slot_gets_a_429_error_event_and_the_connection_serves_on()
+    public async Task Websocket_requests_without_a_slot_get_429_error_events_each_counted_as_a_request_and_the_upgrade_not()
     {
         // 400 ms per sentence: the busy socket's twelve sentences hold the only slot for seconds.
         await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400");
@@ -58,21 +59,78 @@ public sealed class WebSocketAdmissionTests
         var busyEnd = await OccupyTheOnlySlotAsync(busy);
         using var other = await ConnectAsync(gateway);
 
-        await SendAsync(other, "Too soon.");
-        var shed = await WebSocketMessages.ReceiveEventAsync(other, ReceiveTimeout);
-        Assert.Equal(StreamEvent.Failure, shed.GetProperty("type").GetString());
-        Assert.Equal(ErrorTypes.RateLimit, shed.GetProperty("error").GetProperty("type").GetString());
-        Assert.Equal("queue_full", shed.GetProperty("error").GetProperty("code").GetString());
+        const int Shed = 3;
+        for (var i = 0; i < Shed; i++)
+        {
+            await SendAsync(other, "Too soon.");
+            var shed = await WebSocketMessages.ReceiveEventAsync(other, ReceiveTimeout);
+            Assert.Equal(StreamEvent.Failure, shed.GetProperty("type").GetString());
+            Assert.Equal((int)HttpStatusCode.TooManyRequests, shed.GetProperty("status").GetInt32());
+            Assert.Equal(ErrorTypes.RateLimit, shed.GetProperty("error").GetProperty("type").GetString());
+            Assert.Equal("queue_full", shed.GetProperty("error").GetProperty("code").GetString());
+        }
 
         Assert.Equal(StreamEvent.Done, (await busyEnd).GetProperty("type").GetString());
         Assert.Equal(WebSocketState.Open, other.State);
         await SendAsync(other, "Now it is my turn.");
         Assert.Equal(StreamEvent.Done, (await ReadToEndAsync(other)).GetProperty("type").GetString());
+        await other.SendAsync("{\"voice\":\"alloy\"}"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.Equal((int)HttpStatusCode.BadRequest, (await ReadToEndAsync(other)).GetProperty("status").GetInt32());
         await busy.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
         await other.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
 
+        // Shed per request and requests per request: the shed ratio is 3 of 6, not 3 of 2 upgrades.
         using var client = new HttpClient { BaseAddress = gateway.Url };
-        Assert.Contains("mesh_shed_total{reason=\"queue_full\",priority=\"realtime\",variant=\"test\"} 1", await MetricsAsync(client), StringComparison.Ordinal);
+        var metrics = await MetricsAsync(client);
+        Assert.Equal(
+            [$"{Realtime},code=\"200\"}} 2", $"{Realtime},code=\"400\"}} 1", $"{Realtime},code=\"429\"}} {Shed}"],
+            RequestsCounted(metrics));
+        Assert.Contains($"mesh_shed_total{{reason=\"queue_full\",priority=\"realtime\",variant=\"test\"}} {Shed}", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_websocket_request_is_timed_alone_and_one_its_client_leaves_counts_as_499()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400");
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        using var socket = await ConnectAsync(gateway);
+
+        await SendAsync(socket, "Hi.");
+        Assert.Equal(StreamEvent.Done, (await ReadToEndAsync(socket)).GetProperty("type").GetString());
+        // The connection idles longer than either request takes: its lifetime is no request's duration.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var left = await OccupyTheOnlySlotAsync(socket);
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+        await Assert.ThrowsAnyAsync<Exception>(() => left);
+
+        // Counted once the backend's close has come back through the relay, a moment after the client has it.
+        await Eventually.UntilAsync(async () => (await MetricsAsync(client)).Contains("code=\"499\"", StringComparison.Ordinal), "the request left was not counted");
+        var metrics = await MetricsAsync(client);
+        Assert.Equal([$"{Realtime},code=\"200\"}} 1", $"{Realtime},code=\"499\"}} 1"], RequestsCounted(metrics));
+        const string Duration = "mesh_request_duration_seconds_bucket{variant=\"test\",pool=\"shared\",priority=\"realtime\",";
+        Assert.Equal(2, MetricsText.Sum(metrics, Duration, "le=\"+Inf\""));
+        Assert.Equal(2, MetricsText.Sum(metrics, Duration, "le=\"2.56\""));
+    }
+
+    [Fact]
+    public async Task An_oversized_websocket_message_counts_as_413_as_at_the_backend()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test");
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        using var socket = await ConnectAsync(gateway);
+
+        await SendAsync(socket, new string('a', SpeechRequestParser.MaxBodyBytes + 1));
+
+        var (type, _) = await WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout);
+        Assert.Equal(WebSocketMessageType.Close, type);
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, socket.CloseStatus);
+        // The backend's close ends the connection with the request unanswered: the client's fault, not the backend's.
+        await Eventually.UntilAsync(async () => RequestsCounted(await MetricsAsync(client)).Length > 0, "the request was not counted");
+        Assert.Equal([$"{Realtime},code=\"413\"}} 1"], RequestsCounted(await MetricsAsync(client)));
     }
 
     [Fact]
@@ -106,6 +164,7 @@ public sealed class WebSocketAdmissionTests
         Assert.Contains("mesh_auth_failures_total{code=\"rate_limit_exceeded\"} 1", metrics, StringComparison.Ordinal);
         // A refusal that never happened reads 0 rather than no data.
         Assert.Contains("mesh_auth_failures_total{code=\"invalid_api_key\"} 0", metrics, StringComparison.Ordinal);
+        Assert.Equal([$"{Realtime},code=\"200\"}} 1", $"{Realtime},code=\"429\"}} 1"], RequestsCounted(metrics));
     }
 
     [Theory]
@@ -165,6 +224,10 @@ public sealed class WebSocketAdmissionTests
         Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, ReceiveTimeout)).GetProperty("type").GetString());
         return ReadToEndAsync(socket);
     }
+
+    /// <summary>The gateway's <c>mesh_requests_total</c> samples, labels and value, in order.</summary>
+    private static string[] RequestsCounted(string metrics) =>
+        [.. metrics.Split('\n').Where(line => line.StartsWith("mesh_requests_total{", StringComparison.Ordinal)).Order(StringComparer.Ordinal)];
 
     private static Task<string> MetricsAsync(HttpClient client) => client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
 
