@@ -30,6 +30,18 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     private int _outstanding;
     private bool _oldestHeard;
 
+    /// <summary>Whether a request forwarded to the backend still waits for its terminal event.</summary>
+    public bool AwaitsBackend
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _outstanding > 0;
+            }
+        }
+    }
+
     /// <summary>
     /// Counts a request the client has begun to send: null when it may be forwarded, else the error that answers it
     /// instead. Throws <see cref="OperationCanceledException"/> when the client leaves while the request waits for a

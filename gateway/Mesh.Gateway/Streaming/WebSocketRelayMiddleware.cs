@@ -15,10 +15,11 @@ namespace Mesh.Gateway.Streaming;
 
 /// <summary>
 /// Terminates WebSockets at the gateway and relays messages to the backend the balancer picked, instead of YARP's
-/// opaque byte copy, so the gateway can keep its promises: a browser from a foreign origin is refused, and a backend
+/// opaque byte copy, so the gateway can keep its promises: a browser from a foreign origin is refused, a backend
 /// that dies mid-stream ends the client's socket with close code 1011 (not a dropped TCP connection) and is counted,
-/// and a client whose connection ends without a close frame is dropped at the backend as it would be without the
-/// gateway, its own connection ending in order (a FIN, not a reset) when it half-closed it.
+/// one that dies under an idle connection closes it with 1001 so the client reconnects, and a client whose connection
+/// ends without a close frame is dropped at the backend as it would be without the gateway, its own connection ending
+/// in order (a FIN, not a reset) when it half-closed it.
 /// A backend that refuses the handshake is reported like a refused HTTP request, so failover and passive health apply.
 /// The connection takes an admission slot only while the backend has a request of it to answer
 /// (<see cref="WebSocketAdmission"/>); a request shed for want of one gets an <c>error</c> event and is not forwarded.
@@ -123,11 +124,7 @@ public sealed partial class WebSocketRelayMiddleware(
         }
         else if (first == toClient && firstEnd == PumpEnd.Broken && client.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
-            // The backend died mid-stream: tell the client plainly instead of dropping the connection.
-            var decision = RouteDecision.Of(context)!;
-            LogBackendLost(logger, context.GetReverseProxyFeature().ProxiedDestination?.DestinationId);
-            GatewayMetrics.StreamFailures.WithLabels(decision.Variant, decision.Pool, "websocket").Inc();
-            await clientSends.CloseQuietlyAsync(WebSocketCloseStatus.InternalServerError, "backend failed");
+            await CloseForLostBackendAsync(context, connection, clientSends);
         }
         else if (first == toBackend && firstEnd is PumpEnd.Broken or PumpEnd.ClientLeft)
         {
@@ -151,6 +148,25 @@ public sealed partial class WebSocketRelayMiddleware(
             // connection in order itself (a FIN) before it cancels RequestAborted: the disposal waits for that.
             await Task.Delay(CloseHandshakeTimeout, context.RequestAborted).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
+    }
+
+    /// <summary>
+    /// Ends the client's connection when its backend died: a request in flight failed mid-stream, which the client is
+    /// told plainly (1011) instead of by a dropped connection, and which is counted; an idle connection lost nothing and
+    /// is closed as the backend's own shutdown closes it (1001, going away), so the client reconnects.
+    /// </summary>
+    private async Task CloseForLostBackendAsync(HttpContext context, WebSocketAdmission connection, ClientSends clientSends)
+    {
+        if (!connection.AwaitsBackend)
+        {
+            await clientSends.CloseQuietlyAsync(WebSocketCloseStatus.EndpointUnavailable, "backend went away");
+            return;
+        }
+
+        var decision = RouteDecision.Of(context)!;
+        LogBackendLost(logger, context.GetReverseProxyFeature().ProxiedDestination?.DestinationId);
+        GatewayMetrics.StreamFailures.WithLabels(decision.Variant, decision.Pool, "websocket").Inc();
+        await clientSends.CloseQuietlyAsync(WebSocketCloseStatus.InternalServerError, "backend failed");
     }
 
     /// <summary>

@@ -40,6 +40,39 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         await backend.DisposeAsync();
     }
 
+    [Fact]
+    public async Task A_backend_killed_under_an_idle_websocket_closes_it_with_1001_and_fails_no_stream()
+    {
+        var backend = await MeshFleet.StartBackendAsync("b0", "test");
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new Uri($"ws://{gateway.Url.Authority}/ws"), CancellationToken.None);
+        await socket.SendAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { voice = "alloy", input = "Hi." })), WebSocketMessageType.Text, true, CancellationToken.None);
+        string? eventType = null;
+        while (eventType != StreamEvent.Done)
+        {
+            var (type, payload) = await WebSocketMessages.ReceiveAsync(socket, StreamEndTimeout);
+            if (type == WebSocketMessageType.Text)
+            {
+                using var received = JsonDocument.Parse(payload);
+                eventType = received.RootElement.GetProperty("type").GetString();
+            }
+        }
+
+        await backend.KillAsync();
+
+        // Nothing was lost but the connection: the client is told to reconnect, not that a request failed.
+        var (closing, _) = await WebSocketMessages.ReceiveAsync(socket, StreamEndTimeout);
+        Assert.Equal(WebSocketMessageType.Close, closing);
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Contains("mesh_stream_failures_total{variant=\"test\",pool=\"shared\",surface=\"websocket\"} 0", metrics, StringComparison.Ordinal);
+        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
+        await backend.DisposeAsync();
+    }
+
     [Theory]
     [InlineData("sse")]
     [InlineData("pcm")]
