@@ -41,6 +41,8 @@ public static class GatewayServiceRegistration
         services.AddSingleton<IValidateOptions<FleetOptions>, FleetOptionsValidator>();
         services.AddSingleton<IValidateOptions<AdmissionOptions>, AdmissionOptionsValidator>();
         services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
+        services.ValidateEveryEntryBinds<FleetOptions, BackendEndpoint>($"{FleetOptions.Section}:{nameof(FleetOptions.Backends)}", fleet => fleet.Backends);
+        services.ValidateEveryEntryBinds<AuthOptions, ApiKeyEntry>($"{AuthOptions.Section}:{nameof(AuthOptions.Keys)}", auth => auth.Keys);
 
         services.AddGracefulShutdown("Mesh:Shutdown");
         services.AddStreamBuffers<GatewayStreamBufferOptions>(GatewayStreamBufferOptions.Section);
@@ -103,4 +105,11 @@ public static class GatewayServiceRegistration
         services.AddSingleton<IOptionsMonitor<TOptions>, LastValidOptionsMonitor<TOptions>>();
         return services.AddOptions<TOptions>().BindConfiguration(section);
     }
+
+    /// <summary>Refuses <typeparamref name="TOptions"/> when an entry of its list at <paramref name="listKey"/> does not bind, which the binder would drop.</summary>
+    private static void ValidateEveryEntryBinds<TOptions, TEntry>(
+        this IServiceCollection services, string listKey, Func<TOptions, IReadOnlyCollection<TEntry>> boundList)
+        where TOptions : class =>
+        services.AddSingleton<IValidateOptions<TOptions>>(provider =>
+            new ListEntriesBindValidator<TOptions, TEntry>(provider.GetRequiredService<IConfiguration>(), listKey, boundList));
 }

@@ -31,6 +31,8 @@ public sealed class ConfigurationErrorTests
     [InlineData("--Mesh:Streaming:BackendReceiveBufferBytes=33554432", "Mesh:Streaming:BackendReceiveBufferBytes must be between 4096 and 16777216")]
     [InlineData("--Mesh:Fleet:Backends:0:Address=ftp://127.0.0.1:1/", "FleetOptions.Backends[0].Address must be an absolute http or https URL")]
     [InlineData("--Mesh:Fleet:Backends:0:Variant=a b", "FleetOptions.Backends[0].Variant must match the regular expression")]
+    [InlineData("--Mesh:Fleet:Backends:0:Discover=maybe", "Mesh:Fleet:Backends:0 does not bind: Failed to convert configuration value 'maybe' at 'Mesh:Fleet:Backends:0:Discover'")]
+    [InlineData("--Mesh:Auth:Keys:0:Burst=abc", "Mesh:Auth:Keys:0 does not bind: Failed to convert configuration value 'abc' at 'Mesh:Auth:Keys:0:Burst'")]
     public async Task A_refused_gateway_setting_is_named_as_it_was_set(string setting, string expected)
     {
         var output = await RefusedStartAsync(

@@ -2,16 +2,18 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Mesh.Contracts;
+using Mesh.Gateway.Auth;
 using Mesh.Tests.Observability;
 
 namespace Mesh.Tests.Integration;
 
-/// <summary>A fleet file edited under a running gateway, as an operator scaling in would.</summary>
+/// <summary>A fleet or keys file edited under a running gateway, as an operator scaling in or revoking a key would.</summary>
 public sealed class FleetReloadTests
 {
     private const string FleetRefusal = "The changed FleetOptions settings were refused";
     private const string WeightsRefusal = "The changed VariantOptions settings were refused";
     private const string AdmissionRefusal = "The changed AdmissionOptions settings were refused";
+    private const string KeysRefusal = "The changed AuthOptions settings were refused";
 
     [Fact]
     public async Task A_backend_removed_from_the_fleet_file_leaves_no_series_behind()
@@ -21,7 +23,7 @@ public sealed class FleetReloadTests
         await using var kept = await RefusingBackend.StartAsync();
         await using var gone = await RefusingBackend.StartAsync();
         var dead = new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}/");
-        using var fleetFile = await FleetFile.CreateAsync(("kept", kept.Url), ("gone", gone.Url), ("dead", dead));
+        using var fleetFile = await SettingsFile.CreateAsync(("kept", kept.Url), ("gone", gone.Url), ("dead", dead));
         await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile.Path}", "--Mesh:Health:ConsecutiveFailures=1");
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url };
@@ -54,7 +56,7 @@ public sealed class FleetReloadTests
     {
         await using var first = await MeshFleet.StartBackendAsync("b0");
         await using var second = await MeshFleet.StartBackendAsync("b1");
-        using var fleetFile = await FleetFile.CreateAsync(("first", first.Url));
+        using var fleetFile = await SettingsFile.CreateAsync(("first", first.Url));
         await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile.Path}");
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(60) };
@@ -93,7 +95,7 @@ public sealed class FleetReloadTests
     public async Task A_fleet_file_with_a_value_that_does_not_bind_is_refused_and_the_settings_in_force_serve_on()
     {
         await using var backend = await MeshFleet.StartBackendAsync("b0");
-        using var fleetFile = await FleetFile.CreateAsync(("first", backend.Url));
+        using var fleetFile = await SettingsFile.CreateAsync(("first", backend.Url));
         await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile.Path}");
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(60) };
@@ -107,6 +109,42 @@ public sealed class FleetReloadTests
         Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
         Assert.NotEmpty(await speech.Content.ReadAsByteArrayAsync());
         Assert.False(gateway.HasExited);
+    }
+
+    [Fact]
+    public async Task A_keys_file_with_an_entry_that_does_not_bind_is_refused_and_the_keys_in_force_serve_on()
+    {
+        using var keysFile = await SettingsFile.CreateAsync(new { Auth = new { Keys = new[] { new { Name = "a", Sha256 = ApiKeyStore.HashOf("sk-a") } } } });
+        await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:Auth:KeysFile={keysFile.Path}");
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        Assert.Equal(HttpStatusCode.OK, await VariantsStatusAsync(client, "sk-a"));
+
+        // The binder would drop key a for its Burst and keep b, silently revoking a and admitting b.
+        await keysFile.WriteSettingsAsync(new
+        {
+            Auth = new
+            {
+                Keys = new object[]
+                {
+                    new { Name = "a", Sha256 = ApiKeyStore.HashOf("sk-a"), Burst = "abc" },
+                    new { Name = "b", Sha256 = ApiKeyStore.HashOf("sk-b") },
+                },
+            },
+        });
+        await Eventually.UntilAsync(
+            () => Task.FromResult(gateway.Output.Contains(KeysRefusal, StringComparison.Ordinal)), "the key that does not bind was not refused");
+        Assert.Contains(
+            "Mesh:Auth:Keys:0 does not bind: Failed to convert configuration value 'abc' at 'Mesh:Auth:Keys:0:Burst'", gateway.Output, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, await VariantsStatusAsync(client, "sk-a"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await VariantsStatusAsync(client, "sk-b"));
+    }
+
+    private static async Task<HttpStatusCode> VariantsStatusAsync(HttpClient client, string key)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/v1/mesh/variants", UriKind.Relative));
+        request.Headers.Authorization = new("Bearer", key);
+        using var response = await client.SendAsync(request);
+        return response.StatusCode;
     }
 
     private static object Fleet(params (string Name, Uri Address)[] backends) =>
@@ -126,26 +164,28 @@ public sealed class FleetReloadTests
             .Where(line => line.StartsWith("mesh_backend_", StringComparison.Ordinal) && line.Contains($"backend=\"{backend}\"", StringComparison.Ordinal))
             .Order(StringComparer.Ordinal)];
 
-    /// <summary>The gateway's fleet file, deleted at the end of the test.</summary>
-    private sealed class FleetFile : IDisposable
+    /// <summary>A watched settings file of the gateway (its fleet or keys file), deleted at the end of the test.</summary>
+    private sealed class SettingsFile : IDisposable
     {
-        private FleetFile()
+        private SettingsFile()
         {
         }
 
-        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mesh-fleet-{Guid.NewGuid():N}.json");
+        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mesh-settings-{Guid.NewGuid():N}.json");
 
-        public static async Task<FleetFile> CreateAsync(params (string Name, Uri Address)[] backends)
+        public static Task<SettingsFile> CreateAsync(params (string Name, Uri Address)[] backends) => CreateAsync(FleetSettings([], backends));
+
+        public static async Task<SettingsFile> CreateAsync(object mesh)
         {
-            var file = new FleetFile();
-            await file.WriteAsync(backends);
+            var file = new SettingsFile();
+            await file.WriteSettingsAsync(mesh);
             return file;
         }
 
         public Task WriteAsync(params (string Name, Uri Address)[] backends) => WriteAsync(new Dictionary<string, double>(), backends);
 
         public Task WriteAsync(Dictionary<string, double> weights, params (string Name, Uri Address)[] backends) =>
-            WriteSettingsAsync(new { Fleet = Fleet(backends), Variants = new { Weights = weights } });
+            WriteSettingsAsync(FleetSettings(weights, backends));
 
         /// <summary>Writes the <c>Mesh</c> settings next to the file and renames it over, so the gateway never reads half of it.</summary>
         public async Task WriteSettingsAsync(object mesh)
@@ -156,5 +196,8 @@ public sealed class FleetReloadTests
         }
 
         public void Dispose() => File.Delete(Path);
+
+        private static object FleetSettings(Dictionary<string, double> weights, (string Name, Uri Address)[] backends) =>
+            new { Fleet = Fleet(backends), Variants = new { Weights = weights } };
     }
 }
