@@ -27,7 +27,16 @@ public abstract class DelegatingSpeechModel(ISpeechModel inner) : ISpeechModel
 
     public void Dispose()
     {
-        inner.Dispose();
+        Dispose(disposing: true);
         GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Frees the inner model; a subclass that holds more frees it here too.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            inner.Dispose();
+        }
     }
 }

@@ -82,14 +82,16 @@ public sealed class ModelHostTests(GeneratedModels models)
     [Fact]
     public async Task Disposal_waits_for_a_sentence_still_on_the_engine_after_its_request_returned_the_model()
     {
-        // Each sentence first blocks its thread for 1 s, deaf to cancellation, as a native engine call can.
-        using var host = NewHost(KokoroTiny(), new FaultOptions { SentenceHangMs = 1000 });
+        // Each sentence first blocks its thread for 1.5 s, deaf to cancellation, as a native engine call can.
+        using var host = NewHost(KokoroTiny(), new FaultOptions { SentenceHangMs = 1500 });
         await host.StartAsync(CancellationToken.None);
         await WaitForStatusAsync(host, "ready");
         var lease = await host.AcquireAsync(CancellationToken.None);
         Assert.NotNull(lease);
         var sentence = Task.Factory.StartNew(() => SynthesizeAsync(lease.Model), TaskCreationOptions.LongRunning).Unwrap();
-        await Task.Delay(300);
+        // Time for the sentence's own thread to start and take the model, which it does before it blocks; the hang then
+        // ends well within disposal's 2 s wait.
+        await Task.Delay(700);
 
         // The request ends (its client left) while its sentence is on the engine, and the host stops.
         lease.Dispose();
