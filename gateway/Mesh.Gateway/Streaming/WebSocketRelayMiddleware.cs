@@ -170,13 +170,16 @@ public sealed partial class WebSocketRelayMiddleware(
     }
 
     /// <summary>
-    /// The status of the requests a backend's end leaves unanswered: 413 for the oversized message a backend closes
-    /// with 1009 (as it counts it), else 502, the backend having failed them.
+    /// The status of the requests a backend's end leaves unanswered, as the backend counts them: 413 for the oversized
+    /// message it closes with 1009, 503 for those that cross its 1001 close (of its drain or idleness), else 502, the
+    /// backend having failed them.
     /// </summary>
-    private static int UnansweredStatus(PumpEnd backendEnd, WebSocketCloseStatus? closeStatus) =>
-        backendEnd == PumpEnd.Closed && closeStatus == WebSocketCloseStatus.MessageTooBig
-            ? StatusCodes.Status413PayloadTooLarge
-            : StatusCodes.Status502BadGateway;
+    private static int UnansweredStatus(PumpEnd backendEnd, WebSocketCloseStatus? closeStatus) => (backendEnd, closeStatus) switch
+    {
+        (PumpEnd.Closed, WebSocketCloseStatus.MessageTooBig) => StatusCodes.Status413PayloadTooLarge,
+        (PumpEnd.Closed, WebSocketCloseStatus.EndpointUnavailable) => StatusCodes.Status503ServiceUnavailable,
+        _ => StatusCodes.Status502BadGateway,
+    };
 
     /// <summary>
     /// Copies the client's messages to the backend until a close (passed on) or a failure. Each request is admitted

@@ -240,9 +240,19 @@ public sealed class ShutdownTests
         await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
         // A second count (as a client gone, 499) would come as the connection ends: give it the time to show.
         await Task.Delay(TimeSpan.FromSeconds(1.5));
-        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""503""\} 1$", metrics);
-        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
+        AssertCountedOnceAs503(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)));
+        if (gateway is not null)
+        {
+            // The gateway counts it as the backend does, not as a request the backend failed (502).
+            using var gatewayClient = new HttpClient { BaseAddress = gateway.Url };
+            AssertCountedOnceAs503(await gatewayClient.GetStringAsync(new Uri("/metrics", UriKind.Relative)));
+        }
+
+        static void AssertCountedOnceAs503(string metrics)
+        {
+            Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""503""\} 1$", metrics);
+            Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
+        }
     }
 
     private static async Task<ClientWebSocket> ConnectAsync(HostProcess host)
