@@ -30,14 +30,18 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     private int _outstanding;
     private bool _oldestHeard;
 
-    /// <summary>Whether a request forwarded to the backend still waits for its terminal event.</summary>
+    // Set while a request waits for a slot, and left set when the connection's end drops it there: the backend is to
+    // answer it as much as one forwarded.
+    private bool _seekingSlot;
+
+    /// <summary>Whether a request forwarded to the backend, or waiting for a slot to be, still waits for its answer.</summary>
     public bool AwaitsBackend
     {
         get
         {
             lock (_lock)
             {
-                return _outstanding > 0;
+                return _outstanding > 0 || _seekingSlot;
             }
         }
     }
@@ -66,6 +70,8 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
                 _unanswered.Enqueue(arrival);
                 return null;
             }
+
+            _seekingSlot = true;
         }
 
         // Nothing outstanding, and only this (the client's) side adds requests: the count stays 0 while the slot is sought.
@@ -88,25 +94,30 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         }
         catch (OperationCanceledException)
         {
+            lock (_lock)
+            {
+                _seekingSlot = false;
+            }
+
             GatewayMetrics.CountRequest(decision, MeshStatusCodes.ClientClosedRequest);
             throw;
         }
 
-        if (result.Lease is null)
-        {
-            var shed = AdmissionMiddleware.ShedError(decision, result.ShedReason!);
-            GatewayMetrics.CountRequest(decision, shed.Status);
-            return shed;
-        }
-
         lock (_lock)
         {
-            _lease = result.Lease;
-            _outstanding = 1;
-            _unanswered.Enqueue(arrival);
+            _seekingSlot = false;
+            if (result.Lease is { } lease)
+            {
+                _lease = lease;
+                _outstanding = 1;
+                _unanswered.Enqueue(arrival);
+                return null;
+            }
         }
 
-        return null;
+        var shed = AdmissionMiddleware.ShedError(decision, result.ShedReason!);
+        GatewayMetrics.CountRequest(decision, shed.Status);
+        return shed;
     }
 
     /// <summary>

@@ -151,8 +151,8 @@ public sealed partial class WebSocketRelayMiddleware(
     }
 
     /// <summary>
-    /// Ends the client's connection when its backend died: a request in flight failed mid-stream, which the client is
-    /// told plainly (1011) instead of by a dropped connection, and which is counted; an idle connection lost nothing and
+    /// Ends the client's connection when its backend died: a request in flight, or waiting for a slot, failed, which the
+    /// client is told plainly (1011) instead of by a dropped connection, and which is counted; an idle connection lost nothing and
     /// is closed as the backend's own shutdown closes it (1001, going away), so the client reconnects.
     /// </summary>
     private async Task CloseForLostBackendAsync(HttpContext context, WebSocketAdmission connection, ClientSends clientSends)

@@ -174,19 +174,14 @@ public sealed class WebSocketAdmissionTests
     {
         // Twelve sentences of 400 ms hold the only slot for about five seconds.
         await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400");
-        await using var gateway = await MeshFleet.StartGatewayAsync(
-            [backend.Url],
-            "--Mesh:Admission:TotalConcurrency=1",
-            "--Mesh:Admission:RealtimeReserved=0",
-            "--Mesh:Admission:Realtime:QueueTimeoutMs=60000");
+        await using var gateway = await StartOneSlotGatewayAsync(backend);
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url };
         using var busy = await ConnectAsync(gateway);
         var busyEnd = await OccupyTheOnlySlotAsync(busy);
         using var leaving = await ConnectAsync(gateway);
 
-        await SendAsync(leaving, "I will not wait.");
-        await Eventually.UntilAsync(async () => (await MetricsAsync(client)).Contains("mesh_queue_depth{priority=\"realtime\"} 1", StringComparison.Ordinal), "the request never queued");
+        await QueueBehindTheOnlySlotAsync(leaving, client, "I will not wait.");
         if (closeFrame)
         {
             // An orderly close says the client is gone as plainly as a dropped connection: its close is answered now,
@@ -207,6 +202,35 @@ public sealed class WebSocketAdmissionTests
         Assert.Equal(StreamEvent.Done, (await ReadToEndAsync(busy)).GetProperty("type").GetString());
     }
 
+    [Fact]
+    public async Task A_backend_lost_while_a_websocket_request_waits_for_a_slot_fails_the_request_with_1011()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400");
+        await using var gateway = await StartOneSlotGatewayAsync(backend);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        using var busy = await ConnectAsync(gateway);
+        var busyEnd = await OccupyTheOnlySlotAsync(busy);
+        using var waiting = await ConnectAsync(gateway);
+        await QueueBehindTheOnlySlotAsync(waiting, client, "Waiting for the slot.");
+
+        await backend.KillAsync();
+
+        // The waiting request is lost as much as the one in flight: neither client is told to just reconnect (1001).
+        var (closing, _) = await WebSocketMessages.ReceiveAsync(waiting, ReceiveTimeout);
+        Assert.Equal(WebSocketMessageType.Close, closing);
+        Assert.Equal(WebSocketCloseStatus.InternalServerError, waiting.CloseStatus);
+        await Assert.ThrowsAsync<WebSocketException>(() => busyEnd);
+        Assert.Equal(WebSocketCloseStatus.InternalServerError, busy.CloseStatus);
+        await waiting.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+        await busy.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+        Assert.Contains("mesh_stream_failures_total{variant=\"test\",pool=\"shared\",surface=\"websocket\"} 2", await MetricsAsync(client), StringComparison.Ordinal);
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await MetricsAsync(client), Realtime, "code=\"502\"") == 2,
+            "the two requests were not counted as 502");
+        Assert.Equal(2, MetricsText.Sum(await MetricsAsync(client), "mesh_requests_total{"));
+    }
+
     private static async Task<ClientWebSocket> ConnectAsync(HostProcess gateway)
     {
         var socket = new ClientWebSocket();
@@ -223,6 +247,20 @@ public sealed class WebSocketAdmissionTests
         await SendAsync(socket, string.Join(' ', Enumerable.Range(1, 12).Select(i => $"Sentence number {i}.")));
         Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, ReceiveTimeout)).GetProperty("type").GetString());
         return ReadToEndAsync(socket);
+    }
+
+    /// <summary>A gateway of one slot, for which a realtime request waits up to a minute.</summary>
+    private static Task<HostProcess> StartOneSlotGatewayAsync(HostProcess backend) => MeshFleet.StartGatewayAsync(
+        [backend.Url],
+        "--Mesh:Admission:TotalConcurrency=1",
+        "--Mesh:Admission:RealtimeReserved=0",
+        "--Mesh:Admission:Realtime:QueueTimeoutMs=60000");
+
+    /// <summary>Sends a request while another holds the only slot, and returns once it waits in the queue.</summary>
+    private static async Task QueueBehindTheOnlySlotAsync(ClientWebSocket socket, HttpClient client, string input)
+    {
+        await SendAsync(socket, input);
+        await Eventually.UntilAsync(async () => (await MetricsAsync(client)).Contains("mesh_queue_depth{priority=\"realtime\"} 1", StringComparison.Ordinal), "the request never queued");
     }
 
     /// <summary>The gateway's <c>mesh_requests_total</c> samples, labels and value, in order.</summary>
