@@ -26,10 +26,12 @@ public sealed class BackendEndpoint
     public string Address { get; set; } = "";
 
     /// <summary><c>realtime</c>, <c>batch</c> or <c>shared</c> (serves both classes).</summary>
+    [Required]
     [RegularExpression("^(realtime|batch|shared)$")]
     public string Pool { get; set; } = Pools.Shared;
 
     /// <summary>The engine configuration the backend runs, for A/B comparison.</summary>
+    [Required]
     [RegularExpression(MeshNames.Pattern)]
     public string Variant { get; set; } = "default";
 

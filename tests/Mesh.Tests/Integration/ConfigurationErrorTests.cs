@@ -30,6 +30,8 @@ public sealed class ConfigurationErrorTests
     [InlineData("--Mesh:Streaming:StallTimeoutSeconds=3601", "Mesh:Streaming:StallTimeoutSeconds must be between 1 and 3600")]
     [InlineData("--Mesh:Streaming:BackendReceiveBufferBytes=33554432", "Mesh:Streaming:BackendReceiveBufferBytes must be between 4096 and 16777216")]
     [InlineData("--Mesh:Fleet:Backends:0:Address=ftp://127.0.0.1:1/", "FleetOptions.Backends[0].Address must be an absolute http or https URL")]
+    [InlineData("--Mesh:Fleet:Backends:0:Pool=", "FleetOptions.Backends[0].Pool field is required")]
+    [InlineData("--Mesh:Fleet:Backends:0:Variant=", "FleetOptions.Backends[0].Variant field is required")]
     [InlineData("--Mesh:Fleet:Backends:0:Variant=a b", "FleetOptions.Backends[0].Variant must match the regular expression")]
     [InlineData("--Mesh:Fleet:Backends:0:Discover=maybe", "Mesh:Fleet:Backends:0 does not bind: Failed to convert configuration value 'maybe' at 'Mesh:Fleet:Backends:0:Discover'")]
     [InlineData("--Mesh:Auth:Keys:0:Burst=abc", "Mesh:Auth:Keys:0 does not bind: Failed to convert configuration value 'abc' at 'Mesh:Auth:Keys:0:Burst'")]
