@@ -356,7 +356,6 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         return HostProcess.StartAsync(RepoPaths.BackendDll, extra is null ? args : [.. args, extra], readyTimeout: waitReady ? TimeSpan.FromSeconds(60) : null);
     }
 
-    /// <summary>Fails the backend once the client has its first audio; returns the time from then to the stream's marked end.</summary>
     /// <summary>
     /// The cut stream counts as a stream failure of its surface and, for HTTP, as a 502 request: its 200 status line went
     /// out, but the response did not.
@@ -378,6 +377,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(0, MetricsText.Sum(metrics, "mesh_requests_total{", "code=\"101\""));
     }
 
+    /// <summary>Fails the backend once the client has its first audio; returns the time from then to the stream's marked end.</summary>
     private static Task<TimeSpan> MarkedEndAsync(string surface, HostProcess gateway, HttpClient client, Func<Task> failBackend) => surface switch
     {
         "websocket" => WebSocketEndAsync(gateway, failBackend),
