@@ -146,6 +146,58 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     /// <summary>
+    /// Ctrl-C on <c>./mesh restart</c> withdraws its request while <c>./mesh up</c> has not taken it (here, stopped) and
+    /// says so; once taken, the restart goes on and says that, and <c>./mesh up</c> leaves no verdict for the requester
+    /// that is gone. It used to end without a word, the request carried out anyway and its verdict left behind.
+    /// </summary>
+    [Fact]
+    public async Task An_interrupted_restart_is_withdrawn_until_taken_and_leaves_nothing_behind()
+    {
+        var mesh = StartUp(LoopbackPorts.Unused(), backends: 1);
+        var upLog = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var upErrors = Task.Run(async () =>
+        {
+            while (await mesh.StandardError.ReadLineAsync() is { } line)
+            {
+                upLog.Enqueue(line);
+            }
+
+            return string.Join('\n', upLog);
+        });
+        var before = BackendPids(await WaitForFleetAsync(mesh, FleetPath, mesh.StandardOutput.ReadToEndAsync(), upErrors));
+        var requests = Path.Combine(_stateDir, "restart-requests");
+
+        await SignalAsync(mesh.Id, "STOP");
+        var (untakenExit, untaken) = await InterruptRestartAsync(() => true);
+        await SignalAsync(mesh.Id, "CONT");
+        Assert.True(untakenExit == 130, $"./mesh restart exited with {untakenExit}: {untaken}");
+        Assert.Contains("interrupted before the rolling restart of every backend began; withdrawn", untaken, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(requests));
+
+        var (takenExit, taken) = await InterruptRestartAsync(() => !Directory.EnumerateFiles(requests, "*.request").Any());
+        Assert.True(takenExit == 130, $"./mesh restart exited with {takenExit}: {taken}");
+        Assert.Contains("interrupted after the rolling restart of every backend began; ./mesh up goes on with it", taken, StringComparison.Ordinal);
+        await Eventually.UntilAsync(
+            () => Task.FromResult(upLog.Any(line => line.Contains("default-b1 restarted: pid", StringComparison.Ordinal)) && !Directory.EnumerateFileSystemEntries(requests).Any()),
+            "./mesh up did not restart default-b1, or left its outcome in restart-requests",
+            RestartWithin);
+        Assert.NotEqual(before, BackendPids(ReadFleet()));
+    }
+
+    /// <summary>Starts <c>./mesh restart</c> and, once it waits for its request and <paramref name="interruptNow"/> holds, sends it Ctrl-C's SIGINT: its exit code and errors.</summary>
+    private async Task<(int ExitCode, string Errors)> InterruptRestartAsync(Func<bool> interruptNow)
+    {
+        var restart = StartMesh("restart");
+        var output = restart.StandardOutput.ReadToEndAsync();
+        var requested = await restart.StandardError.ReadLineAsync();
+        Assert.Contains("requested", requested, StringComparison.Ordinal);
+        await Eventually.UntilAsync(() => Task.FromResult(interruptNow()), "./mesh up did not take the request", RestartWithin);
+        await SignalAndWaitAsync(restart, "INT");
+        await output;
+        return (restart.ExitCode, await restart.StandardError.ReadToEndAsync());
+    }
+
+    /// <summary>
     /// Like compose's <c>restart: unless-stopped</c>: a backend killed outright is started again, on a new port that the
     /// gateway's fleet file, the fleet file and Prometheus's targets follow, while the gateway serves with the other
     /// backend; <c>./mesh up</c> runs on and counts the restart. It used to stop the whole fleet and exit 1.
@@ -842,13 +894,15 @@ public sealed class MeshScriptTests : IDisposable
 
     private static async Task SignalAndWaitAsync(Process mesh, string signal)
     {
-        using (var kill = Process.Start("kill", ["-" + signal, mesh.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync();
-        }
-
+        await SignalAsync(mesh.Id, signal);
         using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await mesh.WaitForExitAsync(exited.Token);
+    }
+
+    private static async Task SignalAsync(int pid, string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
     }
 
     private static async Task AssertAllGoneAsync(List<int> processes)
