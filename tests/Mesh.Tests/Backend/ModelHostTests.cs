@@ -50,7 +50,7 @@ public sealed class ModelHostTests(GeneratedModels models)
         Assert.NotNull(lease);
         await host.StopAsync(CancellationToken.None);
 
-        var disposing = Task.Run(host.Dispose);
+        var disposing = DisposeApartAsync(host);
         await Task.Delay(300);
 
         // The request still synthesizes on the model it holds while disposal waits for it.
@@ -72,7 +72,7 @@ public sealed class ModelHostTests(GeneratedModels models)
         await host.StopAsync(CancellationToken.None);
 
         var disposing = Stopwatch.StartNew();
-        await Task.Run(host.Dispose).WaitAsync(TimeSpan.FromSeconds(10));
+        await DisposeApartAsync(host).WaitAsync(TimeSpan.FromSeconds(10));
 
         // It waited for the request, a bounded time, then left it the model whole.
         Assert.True(disposing.Elapsed >= TimeSpan.FromSeconds(1.5), $"disposed in {disposing.Elapsed}");
@@ -96,7 +96,7 @@ public sealed class ModelHostTests(GeneratedModels models)
         // The request ends (its client left) while its sentence is on the engine, and the host stops.
         lease.Dispose();
         await host.StopAsync(CancellationToken.None);
-        await Task.Run(host.Dispose).WaitAsync(TimeSpan.FromSeconds(10));
+        await DisposeApartAsync(host).WaitAsync(TimeSpan.FromSeconds(10));
 
         // Disposal waited for the sentence, which got its audio, then freed the model. Before, it freed the model at
         // once, under the sentence, whose engine then threw ObjectDisposedException.
@@ -121,7 +121,7 @@ public sealed class ModelHostTests(GeneratedModels models)
         await Eventually.UntilAsync(
             () => Task.FromResult(ProcFs.ThreadsOpeningFifos(Environment.ProcessId) > openingFifos), "the load did not open the graph");
         await host.StopAsync(CancellationToken.None);
-        await Task.Run(host.Dispose).WaitAsync(TimeSpan.FromSeconds(10));
+        await DisposeApartAsync(host).WaitAsync(TimeSpan.FromSeconds(10));
 
         // The load ends after disposal stopped waiting for it: it serves nobody, and leaves no model behind.
         await File.WriteAllBytesAsync(graph, graphBytes).WaitAsync(TimeSpan.FromSeconds(20));
@@ -145,6 +145,13 @@ public sealed class ModelHostTests(GeneratedModels models)
 
     private static ModelHost NewHost(EngineOptions engine, FaultOptions? faults = null) => new(
         Options.Create(engine), Options.Create(faults ?? new FaultOptions()), new EngineMetrics(Options.Create(new BackendOptions()), Options.Create(engine)), new DrainState(), NullLogger<ModelHost>.Instance);
+
+    /// <summary>
+    /// Disposes the host on a thread of its own: disposal blocks while it waits for leases, and a test run's busy thread
+    /// pool could leave it unstarted past the test's bound.
+    /// </summary>
+    private static Task DisposeApartAsync(ModelHost host) =>
+        Task.Factory.StartNew(host.Dispose, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     private static async Task WaitForStatusAsync(ModelHost host, string status)
     {
