@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Mesh.Backend.ModelFamilies;
+using Mesh.Backend.Pipeline.Scheduling;
 using Mesh.Contracts.Http;
 using Microsoft.Extensions.Options;
 
@@ -12,17 +13,15 @@ namespace Mesh.Backend.Host;
 /// while the first load runs or after a load failed; ready when loaded or when a request would load it.
 /// </summary>
 public sealed partial class ModelHost(
-    IOptions<EngineOptions> options, IOptions<FaultOptions> faults, EngineMetrics engineMetrics, DrainState drain, ILogger<ModelHost> logger)
+    IOptions<EngineOptions> options,
+    IOptions<FaultOptions> faults,
+    EngineMetrics engineMetrics,
+    DrainState drain,
+    EngineWorkDeadline engineWork,
+    ILogger<ModelHost> logger)
     : BackgroundService
 {
     private const string WarmUpText = "Warm up.";
-
-    /// <summary>
-    /// How long disposal waits for requests and sentences on the engine still holding the model. The host cancelled them as
-    /// it stopped, so they end at their next await; one in a native call that nothing interrupts ends with the call, or is
-    /// left to the process exit.
-    /// </summary>
-    private static readonly TimeSpan LeaseReturnTimeout = TimeSpan.FromSeconds(2);
 
     private readonly SemaphoreSlim _loadLock = new(1, 1);
     // Taking and returning leases, publishing a loaded model, unloading and disposing it do not interleave: unload and
@@ -118,8 +117,9 @@ public sealed partial class ModelHost(
     }
 
     /// <summary>
-    /// Frees the model once no request or sentence holds it, waiting up to <see cref="LeaseReturnTimeout"/> for those still
-    /// running (a drain that timed out); a model still in use then is left to the process exit, never freed under them.
+    /// Frees the model once no request or sentence holds it, waiting for those still running (a drain that timed out) until
+    /// the <see cref="EngineWorkDeadline"/> the scheduler's disposal shares: a sentence stuck on the engine holds both, and
+    /// is waited for once. A model still in use then is left to the process exit, never freed under them.
     /// </summary>
     public override void Dispose()
     {
@@ -135,19 +135,20 @@ public sealed partial class ModelHost(
         base.Dispose();
         _ = _disposal.CancelAsync();
         var holders = Volatile.Read(ref _inUse);
-        if (holders > 0)
+        var timeLeft = engineWork.TimeLeft();
+        if (holders > 0 && timeLeft > TimeSpan.Zero)
         {
-            LogWaitingForLeases(logger, holders, LeaseReturnTimeout.TotalSeconds);
+            LogWaitingForLeases(logger, holders, timeLeft.TotalSeconds);
         }
 
         ISpeechModel? model;
         ISpeechModel? leftInUse;
         lock (_leaseGate)
         {
-            var waited = Stopwatch.StartNew();
-            while (_inUse > 0 && waited.Elapsed < LeaseReturnTimeout)
+            while (_inUse > 0 && timeLeft > TimeSpan.Zero)
             {
-                Monitor.Wait(_leaseGate, LeaseReturnTimeout - waited.Elapsed);
+                Monitor.Wait(_leaseGate, timeLeft);
+                timeLeft = engineWork.TimeLeft();
             }
 
             holders = _inUse;
@@ -158,7 +159,7 @@ public sealed partial class ModelHost(
 
         if (leftInUse is not null)
         {
-            LogLeftUndisposed(logger, leftInUse.Id, holders, LeaseReturnTimeout.TotalSeconds);
+            LogLeftUndisposed(logger, leftInUse.Id, holders, EngineWorkDeadline.Wait.TotalSeconds);
         }
 
         model?.Dispose();
@@ -415,10 +416,10 @@ public sealed partial class ModelHost(
     [LoggerMessage(Level = LogLevel.Information, Message = "Model load abandoned: shutdown began before it ended; what it loaded is disposed, not served")]
     private static partial void LogLoadAbandoned(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Waiting up to {Seconds} s for {Leases} leases (requests, sentences on the engine) still holding the model before disposing it")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Waiting up to {Seconds:0.0} s for {Leases} leases (requests, sentences on the engine) still holding the model before disposing it")]
     private static partial void LogWaitingForLeases(ILogger logger, int leases, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} left undisposed: {Leases} leases (requests, sentences on the engine) still hold it after {Seconds} s; the process exit frees it")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} left undisposed: {Leases} leases (requests, sentences on the engine) still hold it {Seconds} s after the backend stopped; the process exit frees it")]
     private static partial void LogLeftUndisposed(ILogger logger, string model, int leases, double seconds);
 
     /// <summary>

@@ -18,6 +18,7 @@ public static class ServiceRegistration
         services.AddOptions<FaultOptions>().BindConfiguration(FaultOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.AddSingleton<EngineMetrics>();
+        services.AddSingleton<EngineWorkDeadline>();
         services.AddSingleton<ModelHost>();
         services.AddHostedService(provider => provider.GetRequiredService<ModelHost>());
         services.AddSingleton(provider =>
@@ -27,6 +28,7 @@ public static class ServiceRegistration
             var backend = provider.GetRequiredService<IOptions<BackendOptions>>().Value;
             return new SynthesisScheduler(
                 new SchedulerLimits(engine.Workers, pipeline.MaxActiveRealtime, pipeline.MaxActiveBatch),
+                provider.GetRequiredService<EngineWorkDeadline>(),
                 new BackendMetrics.SchedulerObserver(backend.Name, backend.Variant),
                 provider.GetRequiredService<ILogger<SynthesisScheduler>>());
         });

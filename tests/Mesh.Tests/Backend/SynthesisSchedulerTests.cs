@@ -21,7 +21,7 @@ public sealed class SynthesisSchedulerTests
     public async Task Sentences_of_a_cancelled_request_leave_the_load_at_once()
     {
         var model = new FakeSpeechModel(LongSentence);
-        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new NullObserver(), NullLogger.Instance);
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new EngineWorkDeadline(), new NullObserver(), NullLogger.Instance);
         using var onEngine = new CancellationTokenSource();
         var running = Submit(scheduler, model, PriorityClasses.Batch, onEngine.Token);
         await WaitUntilAsync(() => model.SentencesStarted == 1);
@@ -47,7 +47,7 @@ public sealed class SynthesisSchedulerTests
     public async Task Cancelled_sentences_keep_realtime_ahead_of_batch()
     {
         var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(20));
-        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new NullObserver(), NullLogger.Instance);
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new EngineWorkDeadline(), new NullObserver(), NullLogger.Instance);
         var engine = new FakeSpeechModel(LongSentence);
         using var onEngine = new CancellationTokenSource();
         var running = Submit(scheduler, engine, PriorityClasses.Batch, onEngine.Token);
@@ -71,7 +71,7 @@ public sealed class SynthesisSchedulerTests
     public async Task Sentences_still_queued_at_dispose_fail_instead_of_waiting_forever()
     {
         var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(200));
-        var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new NullObserver(), NullLogger.Instance);
+        var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new EngineWorkDeadline(), new NullObserver(), NullLogger.Instance);
         var running = Submit(scheduler, model, PriorityClasses.Realtime, CancellationToken.None);
         await WaitUntilAsync(() => model.SentencesStarted == 1);
         var queued = Submit(scheduler, model, PriorityClasses.Batch, CancellationToken.None);
@@ -90,7 +90,7 @@ public sealed class SynthesisSchedulerTests
     {
         var model = new FakeSpeechModel(LongSentence, deafToCancellation: true);
         var log = new RecordingLogger();
-        var scheduler = new SynthesisScheduler(new SchedulerLimits(2, 10, 10), new NullObserver(), log);
+        var scheduler = new SynthesisScheduler(new SchedulerLimits(2, 10, 10), new EngineWorkDeadline(), new NullObserver(), log);
         using var request = new CancellationTokenSource();
         _ = Submit(scheduler, model, PriorityClasses.Batch, request.Token);
         await WaitUntilAsync(() => model.SentencesStarted == 1);
@@ -109,7 +109,7 @@ public sealed class SynthesisSchedulerTests
     public async Task Dispose_reports_a_worker_that_failed_instead_of_hiding_it()
     {
         var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(20));
-        var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new FailingObserver(), NullLogger.Instance);
+        var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new EngineWorkDeadline(), new FailingObserver(), NullLogger.Instance);
         _ = Submit(scheduler, model, PriorityClasses.Realtime, CancellationToken.None);
         await WaitUntilAsync(() => scheduler.Load == 0);
 

@@ -13,14 +13,6 @@ namespace Mesh.Backend.Pipeline.Scheduling;
 /// </summary>
 public sealed partial class SynthesisScheduler : IAsyncDisposable
 {
-    /// <summary>
-    /// How long disposal waits for the sentences on workers. Their requests were cancelled as the host stopped, so a
-    /// sentence ends at its engine's next await; one in a native call that ignores cancellation (a hung CUDA kernel)
-    /// would hold the process until SIGKILL. 2 s, as the model host then waits for the leases on the model, which such a
-    /// sentence holds: the model is left to the process exit, not freed under it.
-    /// </summary>
-    private static readonly TimeSpan RunningSentencesTimeout = TimeSpan.FromSeconds(2);
-
     // Guards both queues, the state of every sentence in them, _waiting and _disposed; held for list operations only,
     // never across a call out of the scheduler.
     private readonly Lock _gate = new();
@@ -31,16 +23,19 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
     private readonly Task[] _workers;
     private readonly ISchedulerObserver _observer;
     private readonly SchedulerLimits _limits;
+    // Bounds disposal's wait for the sentences on workers.
+    private readonly EngineWorkDeadline _engineWork;
     private readonly ILogger _logger;
     private int _activeRealtime;
     private int _activeBatch;
     private int _waiting; // sentences in the two queues
     private bool _disposed;
 
-    public SynthesisScheduler(SchedulerLimits limits, ISchedulerObserver observer, ILogger logger)
+    public SynthesisScheduler(SchedulerLimits limits, EngineWorkDeadline engineWork, ISchedulerObserver observer, ILogger logger)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limits.Workers, 1);
         _limits = limits;
+        _engineWork = engineWork;
         _observer = observer;
         _logger = logger;
         _workers = [.. Enumerable.Range(0, limits.Workers).Select(_ => Task.Run(RunWorkerAsync))];
@@ -144,12 +139,12 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
         await _stopping.CancelAsync();
         try
         {
-            await Task.WhenAll(_workers).WaitAsync(RunningSentencesTimeout);
+            await Task.WhenAll(_workers).WaitAsync(_engineWork.TimeLeft());
         }
         catch (TimeoutException)
         {
             // The stop token and the semaphore stay undisposed: a worker still running reads them when its sentence ends.
-            LogSentencesStillRunning(_logger, _workers.Count(worker => !worker.IsCompleted), RunningSentencesTimeout.TotalSeconds);
+            LogSentencesStillRunning(_logger, _workers.Count(worker => !worker.IsCompleted), EngineWorkDeadline.Wait.TotalSeconds);
             return;
         }
 
