@@ -89,9 +89,9 @@ public sealed class ShutdownTests
         var exitCode = await backend.TerminateAsync(TimeSpan.FromSeconds(30));
 
         // The drain (1 s), then 2 s for the sentence, shared by the scheduler's wait for it and the model host's for the
-        // lease it holds; the rest is slack for a loaded machine. Before, the two waits ran one after the other, 5 s in
-        // all; before that, the process lived on until the sentence ended, a minute later.
-        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(4.8), $"stopped in {stopping.Elapsed}");
+        // lease it holds (3.0-3.1 s on an idle machine; ModelHostTests holds the two waits to one). The bound leaves room
+        // for a loaded machine: it tells that the process did not live on until the sentence ended, a minute later.
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(10), $"stopped in {stopping.Elapsed}");
         Assert.Equal(0, exitCode);
         Assert.Contains("1 sentences still on the engine 2 s after the backend stopped", backend.Output, StringComparison.Ordinal);
         Assert.Contains("left undisposed: 1 leases", backend.Output, StringComparison.Ordinal);
