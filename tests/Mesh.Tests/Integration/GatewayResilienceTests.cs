@@ -184,7 +184,7 @@ public sealed class GatewayResilienceTests
         // Right after the crash (connections refused) and once the probes have noticed (no healthy backend). The median
         // of five is what a client sees; the very first failure also pays the one-time compilation of the error path.
         var justDown = await TimedRequestsAsync(client);
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        await GatewayProbes.UntilEveryBackendReadsAsync(client, "mesh_backend_healthy", 0, backends: 2);
         var noticed = await TimedRequestsAsync(client);
 
         foreach (var (codes, median) in new[] { justDown, noticed })

@@ -105,7 +105,7 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
     {
         using var client = fleet.CreateGatewayClient();
         // Earlier tests may have left a backend's last reported load high; the next /readyz probes (every 2 s) refresh it.
-        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        await GatewayProbes.UntilEveryBackendReadsAsync(client, "mesh_backend_load", 0, backends: 2);
         var backends = new HashSet<string>();
         for (var i = 0; i < 30 && backends.Count < 2; i++)
         {
