@@ -29,7 +29,10 @@ public sealed class GatewayPolicyTests
         var batch = Enumerable.Range(0, 10).Select(_ => client.PostAsJsonAsync(
             new Uri("/v1/audio/speech", UriKind.Relative),
             new { model = "tts-1", voice = "alloy", input = "One. Two. Three. Four.", response_format = "pcm" })).ToArray();
-        await Task.Delay(300);
+        // Realtime comes once every batch request has been admitted, queued or shed, however long they take to arrive.
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_shed_total{", "priority=\"batch\"") >= 6,
+            "six of the ten batch requests were never shed");
         using var realtime = await client.PostAsJsonAsync(
             new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Now." }, CancellationToken.None);
 
