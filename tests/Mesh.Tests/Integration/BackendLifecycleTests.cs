@@ -421,11 +421,13 @@ public sealed class BackendLifecycleTests
     [Fact]
     public async Task A_WebSocket_ping_is_answered_while_a_request_streams_and_another_waits()
     {
-        await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=700");
+        // Four sentences of a second: a backend that read nothing while a request streams would leave a ping unanswered for 4 s.
+        await using var backend = await StartAsync([], "--Faults:SentenceDelayMs=1000");
         using var socket = new ClientWebSocket();
-        // The client pings every 200 ms and gives up on the connection when a pong takes longer than a second.
+        // The client pings every 200 ms and gives up on the connection when a pong takes longer than two seconds, which
+        // leaves a loaded machine's late pong room without hiding one that never comes while the request streams.
         socket.Options.KeepAliveInterval = TimeSpan.FromMilliseconds(200);
-        socket.Options.KeepAliveTimeout = TimeSpan.FromSeconds(1);
+        socket.Options.KeepAliveTimeout = TimeSpan.FromSeconds(2);
         await socket.ConnectAsync(new UriBuilder(backend.Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
         await socket.SendAsync(
             JsonSerializer.SerializeToUtf8Bytes(new { model = "tts-1", voice = "alloy", input = FourSentences }), WebSocketMessageType.Text, true, CancellationToken.None);
