@@ -150,9 +150,10 @@ public sealed class BackendLifecycleTests
             await SendAsync(socket, $"Waiting request {i}.");
         }
 
-        // Time for the backend to read them: the connection then just ends, with no close frame, as when a client
-        // process dies. Its reset may discard what the backend has not read yet, which it never accepted.
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        // Time for the backend to read them, through the gateway too on a loaded machine: the connection then just ends,
+        // with no close frame, as when a client process dies. Its reset may discard what the backend has not read yet,
+        // which it never accepted.
+        await Task.Delay(TimeSpan.FromSeconds(2));
         socket.Abort();
 
         using var client = new HttpClient { BaseAddress = backend.Url };
@@ -181,8 +182,9 @@ public sealed class BackendLifecycleTests
         Assert.Equal(101, (await connection.ReadResponseAsync(TimeSpan.FromSeconds(10))).Status);
         await connection.WriteAsync(RawHttp.WebSocketTextFrame(JsonSerializer.Serialize(new { model = "tts-1", voice = "alloy", input = TwelveSentences })));
         await connection.WriteAsync(RawHttp.WebSocketTextFrame(JsonSerializer.Serialize(new { model = "tts-1", voice = "alloy", input = "The next request." })));
-        // Time for the first request to start and the second to reach the backend.
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        // Time for the first request to start and the second to reach the backend, through the gateway too on a loaded
+        // machine; the twelve sentences stream for 8 s.
+        await Task.Delay(TimeSpan.FromSeconds(2));
 
         var stopwatch = Stopwatch.StartNew();
         connection.ShutdownSend();

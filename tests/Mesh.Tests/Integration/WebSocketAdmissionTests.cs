@@ -174,8 +174,9 @@ public sealed class WebSocketAdmissionTests
     [InlineData(true)]
     public async Task A_client_that_leaves_while_its_request_waits_for_a_slot_leaves_the_queue_at_once(bool closeFrame)
     {
-        // Twelve sentences of 400 ms hold the only slot for about five seconds.
-        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400");
+        // Twelve sentences of a second hold the only slot for twelve: the leaving client queues, closes and is seen to
+        // leave well within them, however loaded the machine.
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=1000");
         await using var gateway = await StartOneSlotGatewayAsync(backend);
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url };
@@ -188,7 +189,7 @@ public sealed class WebSocketAdmissionTests
         {
             // An orderly close says the client is gone as plainly as a dropped connection: its close is answered now,
             // not once a slot frees and its request has been sent to a backend for nothing.
-            using var closeTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            using var closeTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await leaving.CloseAsync(WebSocketCloseStatus.NormalClosure, null, closeTimeout.Token);
         }
         else
@@ -241,8 +242,8 @@ public sealed class WebSocketAdmissionTests
     }
 
     /// <summary>
-    /// Sends twelve 400 ms sentences and waits for their <c>start</c>: on a gateway of one slot they hold it for about
-    /// five seconds. The task returned ends with their terminal event.
+    /// Sends twelve sentences and waits for their <c>start</c>: on a gateway of one slot they hold it for twelve times the
+    /// backend's sentence delay (about five seconds at 400 ms). The task returned ends with their terminal event.
     /// </summary>
     private static async Task<Task<JsonElement>> OccupyTheOnlySlotAsync(ClientWebSocket socket)
     {
