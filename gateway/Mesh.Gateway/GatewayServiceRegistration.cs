@@ -23,6 +23,10 @@ public static class GatewayServiceRegistration
 {
     public static IServiceCollection AddGateway(this IServiceCollection services)
     {
+        // First, so that a list entry that is null or {} is named before the checks its defaults fail.
+        services.ValidateEveryEntryBinds<FleetOptions, BackendEndpoint>($"{FleetOptions.Section}:{nameof(FleetOptions.Backends)}", fleet => fleet.Backends);
+        services.ValidateEveryEntryBinds<AuthOptions, ApiKeyEntry>($"{AuthOptions.Section}:{nameof(AuthOptions.Keys)}", auth => auth.Keys);
+
         // Each backend's own fields are checked by FleetOptionsValidator; only what spans backends is checked here.
         services.AddReloadableOptions<FleetOptions>(FleetOptions.Section).Validate(
             fleet => fleet.Backends.Select(b => b.Name).Distinct(StringComparer.Ordinal).Count() == fleet.Backends.Count,
@@ -41,8 +45,6 @@ public static class GatewayServiceRegistration
         services.AddSingleton<IValidateOptions<FleetOptions>, FleetOptionsValidator>();
         services.AddSingleton<IValidateOptions<AdmissionOptions>, AdmissionOptionsValidator>();
         services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
-        services.ValidateEveryEntryBinds<FleetOptions, BackendEndpoint>($"{FleetOptions.Section}:{nameof(FleetOptions.Backends)}", fleet => fleet.Backends);
-        services.ValidateEveryEntryBinds<AuthOptions, ApiKeyEntry>($"{AuthOptions.Section}:{nameof(AuthOptions.Keys)}", auth => auth.Keys);
 
         services.AddGracefulShutdown("Mesh:Shutdown");
         services.AddStreamBuffers<GatewayStreamBufferOptions>(GatewayStreamBufferOptions.Section);

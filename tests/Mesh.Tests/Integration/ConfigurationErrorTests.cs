@@ -35,6 +35,8 @@ public sealed class ConfigurationErrorTests
     [InlineData("--Mesh:Fleet:Backends:0:Variant=a b", "FleetOptions.Backends[0].Variant must match the regular expression")]
     [InlineData("--Mesh:Fleet:Backends:0:Discover=maybe", "Mesh:Fleet:Backends:0 does not bind: Failed to convert configuration value 'maybe' at 'Mesh:Fleet:Backends:0:Discover'")]
     [InlineData("--Mesh:Auth:Keys:0:Burst=abc", "Mesh:Auth:Keys:0 does not bind: Failed to convert configuration value 'abc' at 'Mesh:Auth:Keys:0:Burst'")]
+    [InlineData("--Mesh:Auth:Keys:0=", "Mesh:Auth:Keys:0 is null or empty: an entry of the list is an object of settings.")]
+    [InlineData("--Mesh:Fleet:Backends:1=b1", "Mesh:Fleet:Backends:1 is 'b1': an entry of the list is an object of settings.")]
     public async Task A_refused_gateway_setting_is_named_as_it_was_set(string setting, string expected)
     {
         var output = await RefusedStartAsync(

@@ -139,6 +139,32 @@ public sealed class FleetReloadTests
         Assert.Equal(HttpStatusCode.Unauthorized, await VariantsStatusAsync(client, "sk-b"));
     }
 
+    [Fact]
+    public async Task A_settings_file_with_null_entries_is_refused_naming_every_bad_entry_and_the_settings_in_force_serve_on()
+    {
+        using var settingsFile = await SettingsFile.CreateAsync(new { Auth = new { Keys = new[] { new { Name = "a", Sha256 = ApiKeyStore.HashOf("sk-a") } } } });
+        await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:Auth:KeysFile={settingsFile.Path}");
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        // The binder turns a null into an entry of defaults, whose own checks would name neither the entry nor the null.
+        await settingsFile.WriteSettingsAsync(new
+        {
+            Fleet = new { Backends = new object?[] { null } },
+            Auth = new { Keys = new object?[] { null, new { Name = "a", Sha256 = ApiKeyStore.HashOf("sk-a"), Burst = "abc" } } },
+        });
+        await Eventually.UntilAsync(
+            () => Task.FromResult(gateway.Output.Contains(FleetRefusal, StringComparison.Ordinal) && gateway.Output.Contains(KeysRefusal, StringComparison.Ordinal)),
+            "the null entries were not refused");
+
+        var lines = gateway.Output.Split('\n');
+        var fleetRefusal = Assert.Single(lines, line => line.Contains(FleetRefusal, StringComparison.Ordinal));
+        Assert.Contains("Mesh:Fleet:Backends:0 is null or empty: an entry of the list is an object of settings.", fleetRefusal, StringComparison.Ordinal);
+        var keysRefusal = Assert.Single(lines, line => line.Contains(KeysRefusal, StringComparison.Ordinal));
+        Assert.Contains("Mesh:Auth:Keys:0 is null or empty", keysRefusal, StringComparison.Ordinal);
+        Assert.Contains("Mesh:Auth:Keys:1 does not bind: Failed to convert configuration value 'abc'", keysRefusal, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, await VariantsStatusAsync(client, "sk-a"));
+    }
+
     private static async Task<HttpStatusCode> VariantsStatusAsync(HttpClient client, string key)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/v1/mesh/variants", UriKind.Relative));
