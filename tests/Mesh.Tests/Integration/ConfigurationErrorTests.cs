@@ -47,6 +47,34 @@ public sealed class ConfigurationErrorTests
     }
 
     [Fact]
+    public async Task A_gateway_names_every_refused_list_entry_and_setting_at_once()
+    {
+        // JSON nulls, which the binder turns into entries of defaults, in both lists of a settings file.
+        var settingsFile = Path.Combine(Path.GetTempPath(), $"mesh-settings-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(settingsFile, """
+            {"Mesh": {"Fleet": {"Backends": [null, {"Name": "b1", "Address": "http://127.0.0.1:1/", "Discover": "maybe"}]},
+                      "Auth": {"Keys": [null]}}}
+            """);
+        try
+        {
+            // Settings only the start's own validation reads, which it refused together in an exception of its own.
+            var output = await RefusedStartAsync(
+                RepoPaths.GatewayDll,
+                [$"--Mesh:FleetFile={settingsFile}", "--Mesh:Discovery:RefreshMs=0", "--Mesh:WebSockets:AllowedOrigins:0=nowhere"]);
+
+            Assert.Contains("Mesh:Fleet:Backends:0 is null or empty", output, StringComparison.Ordinal);
+            Assert.Contains("Mesh:Fleet:Backends:1 does not bind: Failed to convert configuration value 'maybe'", output, StringComparison.Ordinal);
+            Assert.Contains("Mesh:Auth:Keys:0 is null or empty", output, StringComparison.Ordinal);
+            Assert.Contains("Mesh:Discovery:RefreshMs must be between", output, StringComparison.Ordinal);
+            Assert.Contains("Every WebSocket allowed origin must be scheme://host[:port]", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(settingsFile);
+        }
+    }
+
+    [Fact]
     public async Task A_backend_whose_address_is_taken_exits_with_code_1_naming_the_address()
     {
         using var taken = TakenPort();
