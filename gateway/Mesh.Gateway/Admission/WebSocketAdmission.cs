@@ -14,7 +14,7 @@ namespace Mesh.Gateway.Admission;
 /// answers every request with one terminal event (<c>done</c> or <c>error</c>); the slot is freed when those bring the
 /// count of outstanding requests back to 0, and when the connection ends. Each request also takes a token of the
 /// caller's API key, as an HTTP request does: the handshake's one token must not buy a connection unlimited requests.
-/// Each request is counted in <c>mesh_requests_total</c> as the client saw it answered (the upgrade is not): 200 for a
+/// One over the key's rate is counted as an HTTP one is, with no route (<c>none</c>). Each other request is counted in <c>mesh_requests_total</c> as the client saw it answered (the upgrade is not): 200 for a
 /// <c>done</c>, the status of its <c>error</c> event, 499 when the client left first; those the connection's end leaves
 /// unanswered, with the status the relay gives for that end (<see cref="CountUnanswered"/>). A forwarded request's own
 /// duration, from its first frame to its terminal event or the end, is its <c>mesh_request_duration_seconds</c>.
@@ -58,7 +58,8 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         {
             var limited = ApiKeyMiddleware.RateLimited(keyName, wait);
             GatewayMetrics.AuthFailures.WithLabels(limited.Code!).Inc();
-            GatewayMetrics.CountRequest(decision, limited.Status);
+            // Refused for its key, as an HTTP request over its rate is before it is routed: no pool's traffic.
+            GatewayMetrics.CountRequest(null, limited.Status);
             return limited;
         }
 

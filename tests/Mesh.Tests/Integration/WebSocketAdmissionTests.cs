@@ -166,7 +166,10 @@ public sealed class WebSocketAdmissionTests
         Assert.Contains("mesh_auth_failures_total{code=\"rate_limit_exceeded\"} 1", metrics, StringComparison.Ordinal);
         // A refusal that never happened reads 0 rather than no data.
         Assert.Contains("mesh_auth_failures_total{code=\"invalid_api_key\"} 0", metrics, StringComparison.Ordinal);
-        Assert.Equal([$"{Realtime},code=\"200\"}} 1", $"{Realtime},code=\"429\"}} 1"], RequestsCounted(metrics));
+        // Refused for its key as an HTTP request over its rate is, before routing: no pool's traffic, so no route's labels.
+        Assert.Equal(
+            ["mesh_requests_total{variant=\"none\",pool=\"none\",priority=\"none\",code=\"429\"} 1", $"{Realtime},code=\"200\"}} 1"],
+            RequestsCounted(metrics));
     }
 
     [Theory]
