@@ -108,11 +108,12 @@ public static class SpeechRequestParser
         }
 
         // Control characters are refused rather than passed on: the synthesizer reads text up to the first NUL, so
-        // "a\u0000b" would be spoken as "a" without a word. Tab and line breaks are ordinary text layout.
+        // "a\u0000b" would be spoken as "a" without a word. Tab and line breaks are ordinary text layout, form feeds
+        // above all: text taken from PDFs and word processors breaks its pages with them.
         if (FirstControlCharacter(request.Input) is { } control)
         {
             return ApiError.InvalidRequest(
-                $"'input' contains the control character U+{(int)request.Input[control]:X4} at character {CountCharacters(request.Input[..control])}; only tab, line feed and carriage return are allowed.",
+                $"'input' contains the control character U+{(int)request.Input[control]:X4} at character {CountCharacters(request.Input[..control])}; only tab, line feed, vertical tab, form feed, carriage return and next line (U+0085) are allowed.",
                 "input",
                 "invalid_characters");
         }
@@ -182,7 +183,7 @@ public static class SpeechRequestParser
     {
         for (var i = 0; i < text.Length; i++)
         {
-            if (char.IsControl(text[i]) && text[i] is not ('\t' or '\n' or '\r'))
+            if (char.IsControl(text[i]) && text[i] is not ('\t' or '\n' or '\v' or '\f' or '\r' or '\u0085'))
             {
                 return i;
             }

@@ -73,6 +73,10 @@ try {
     last: events.at(-1) ?? null,
   };
 
+  // Text taken from a PDF, pages apart by a form feed.
+  const pages = await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'Page one ends here.\fPage two begins.', response_format: 'wav' });
+  result.formFeed = await save('sdk-form-feed.wav', pages);
+
   result.errors.emptyInput = await failure(() => client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: '' }));
   result.errors.unknownVoice = await failure(() => client.audio.speech.create({ model: 'tts-1', voice: 'no-such-voice', input }));
   result.errors.speedOutOfRange = await failure(() => client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input, speed: 9 }));

@@ -108,6 +108,8 @@ public sealed class SentenceSplitterTests
     [InlineData("a\r\rb", "a\n\nb")]
     [InlineData("a \n \n\n b", "a\n\nb")]
     [InlineData("a\u2029b", "a\n\nb")]
+    [InlineData("a\fb\vc\u0085d\u2028e", "a\nb\nc\nd\ne")]
+    [InlineData("Page one\f\fPage two", "Page one\n\nPage two")]
     [InlineData("a\u00A0\u3000b", "a b")]
     [InlineData("Plain text.", "Plain text.")]
     public void Normalize_unifies_line_breaks_and_collapses_whitespace(string text, string expected)

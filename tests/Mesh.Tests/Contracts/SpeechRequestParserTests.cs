@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Mesh.Contracts;
 
 namespace Mesh.Tests.Contracts;
@@ -59,6 +60,38 @@ public sealed class SpeechRequestParserTests
         var parsed = Parse("""{"model":"m","input":"\ud83d\ude00\u0001","voice":"v"}""");
 
         Assert.Contains("U+0001 at character 1;", parsed.Error!.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The line breaks besides LF and CR: text taken from PDFs and word processors breaks its pages with form feeds, and
+    /// converters from other encodings write NEL, LS and PS.
+    /// </summary>
+    public static TheoryData<string> OtherLineBreaks => ["\u000C", "\u000B", "\u0085", "\u2028", "\u2029"];
+
+    [Theory]
+    [MemberData(nameof(OtherLineBreaks))]
+    public void Line_breaks_of_every_kind_are_text_layout(string lineBreak)
+    {
+        var input = JsonSerializer.Serialize($"Page one ends here.{lineBreak}Page two begins.\r\n\tThe end.");
+        var parsed = Parse($$"""{"model":"m","input":{{input}},"voice":"v"}""");
+
+        Assert.True(parsed.IsValid, parsed.Error?.Message);
+    }
+
+    [Theory]
+    [InlineData("\u0001")]
+    [InlineData("\u001C")]
+    [InlineData("\u001F")]
+    [InlineData("\u007F")]
+    [InlineData("\u0080")]
+    [InlineData("\u009B")]
+    public void Other_control_characters_are_refused_naming_what_is_allowed(string control)
+    {
+        var parsed = Parse($$"""{"model":"m","input":{{JsonSerializer.Serialize($"a{control}b")}},"voice":"v"}""");
+
+        Assert.Equal(("input", "invalid_characters"), (parsed.Error!.Param, parsed.Error.Code));
+        Assert.EndsWith(
+            "only tab, line feed, vertical tab, form feed, carriage return and next line (U+0085) are allowed.", parsed.Error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -51,6 +51,15 @@ public sealed class OpenAiNodeSdkTests(MeshFleet fleet, ITestOutputHelper output
     }
 
     [Fact]
+    public async Task Text_with_a_form_feed_is_spoken()
+    {
+        var pages = DecodedAudio.FromWav(await ReadFileAsync((await ReportAsync()).GetProperty("formFeed")));
+
+        Assert.InRange(pages.ActiveFrameRatio, 0.3, 0.98);
+        Assert.InRange(pages.LongestPauseSeconds, 0.25, 0.45);
+    }
+
+    [Fact]
     public async Task Speed_is_passed_through()
     {
         var report = await ReportAsync();

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Mesh.Contracts;
+using Mesh.Tests.Contracts;
 using Mesh.Tests.Reliability;
 
 namespace Mesh.Tests.Integration;
@@ -52,6 +53,19 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
         // espeak-ng pauses about 300 ms after a sentence at the normal rate, the words of one sentence far less.
         Assert.InRange(audio.LongestPauseSeconds, 0.25, 0.45);
         Assert.InRange(audio.TrailingSilenceSeconds, 0.0, 0.1);
+    }
+
+    [Theory]
+    [MemberData(nameof(SpeechRequestParserTests.OtherLineBreaks), MemberType = typeof(SpeechRequestParserTests))]
+    public async Task Every_kind_of_line_break_in_input_is_spoken_as_a_line_feed_is(string lineBreak)
+    {
+        using var client = fleet.CreateGatewayClient();
+        var lineFeed = await SynthesizePcmAsync(client, "Page one ends here.\nPage two begins.");
+        var other = await SynthesizePcmAsync(client, $"Page one ends here.{lineBreak}Page two begins.");
+
+        // espeak's own length varies by a few milliseconds between runs of the same text.
+        Assert.InRange(other.DurationSeconds, lineFeed.DurationSeconds - 0.05, lineFeed.DurationSeconds + 0.05);
+        Assert.InRange(other.LongestPauseSeconds, 0.25, 0.45);
     }
 
     [Fact]

@@ -158,7 +158,7 @@ public static class BadInputCatalogue
         yield return Bad("speech: lone NUL input", Speech, """{"model":"tts-1","voice":"alloy","input":"\u0000"}""", "input", "invalid_characters");
         yield return Bad("speech: NUL inside input", Speech, """{"model":"tts-1","voice":"alloy","input":"Hello\u0000world."}""", "input", "invalid_characters");
         yield return Bad("speech: escape and bell in input", Speech, """{"model":"tts-1","voice":"alloy","input":"Hi \u001b[31m there\u0007."}""", "input", "invalid_characters");
-        yield return Bad("speech: C1 control in input", Speech, """{"model":"tts-1","voice":"alloy","input":"Hi\u0085there."}""", "input", "invalid_characters");
+        yield return Bad("speech: C1 control in input", Speech, """{"model":"tts-1","voice":"alloy","input":"Hi\u009bthere."}""", "input", "invalid_characters");
 
         // Content type and method.
         yield return new HttpCase("speech: text/plain", "POST", Speech, Utf8(Body()), 415, null, "unsupported_media_type", ContentType: "text/plain");
