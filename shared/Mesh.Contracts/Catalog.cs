@@ -13,8 +13,24 @@ public sealed record ModelList(
     /// </summary>
     public static ModelList Of(IEnumerable<ModelInfo> models) => new("list", [.. models.OrderBy(m => m.Id, StringComparer.Ordinal)]);
 
-    /// <summary>The entry <c>GET /v1/models/{id}</c> answers with; ids match as a speech request's <c>model</c> does.</summary>
-    public ModelInfo? Find(string id) => Data.FirstOrDefault(m => string.Equals(m.Id, id, StringComparison.OrdinalIgnoreCase));
+    /// <summary>
+    /// The entry <c>GET /v1/models/{id}</c> answers with; ids match as a speech request's <c>model</c> does. A snapshot of
+    /// one of OpenAI's names (<see cref="OpenAiModels.AliasOf"/>) is that name's entry under the snapshot's id, as OpenAI
+    /// answers it.
+    /// </summary>
+    public ModelInfo? Find(string id)
+    {
+        if (FindListed(id) is { } listed)
+        {
+            return listed;
+        }
+
+        return OpenAiModels.AliasOf(id) is { } alias && FindListed(alias) is { } aliased
+            ? aliased with { Id = aliased.Id + id[alias.Length..] }
+            : null;
+    }
+
+    private ModelInfo? FindListed(string id) => Data.FirstOrDefault(m => string.Equals(m.Id, id, StringComparison.OrdinalIgnoreCase));
 }
 
 /// <summary>

@@ -73,6 +73,11 @@ try {
     last: events.at(-1) ?? null,
   };
 
+  // openai-node's SpeechModel names this snapshot; OpenAI answers a retrieve of it under its own id.
+  const snapshot = 'gpt-4o-mini-tts-2025-12-15';
+  const dated = await client.audio.speech.create({ model: snapshot, voice: 'alloy', input, response_format: 'pcm' });
+  result.snapshot = { speech: await save('sdk-snapshot.pcm', dated), retrieved: (await client.models.retrieve(snapshot)).id };
+
   // Text taken from a PDF, pages apart by a form feed.
   const pages = await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'Page one ends here.\fPage two begins.', response_format: 'wav' });
   result.formFeed = await save('sdk-form-feed.wav', pages);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Mesh.Backend.ModelFamilies;
 using Mesh.Backend.Pipeline.Scheduling;
+using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Microsoft.Extensions.Options;
 
@@ -41,11 +42,8 @@ public sealed partial class ModelHost(
     private int _disposed;
     private long _lastUsed = Stopwatch.GetTimestamp();
 
-    /// <summary>Model ids clients may name besides the model's own: OpenAI's speech model names.</summary>
-    public static readonly IReadOnlyList<string> OpenAiModelAliases = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts"];
-
-    /// <summary>Every id a request may name for the model <paramref name="modelId"/>: its own, then OpenAI's.</summary>
-    public static IEnumerable<string> IdsOf(string modelId) => OpenAiModelAliases.Prepend(modelId);
+    /// <summary>The ids listed for the model <paramref name="modelId"/>: its own, then OpenAI's (whose snapshots it also serves).</summary>
+    public static IEnumerable<string> IdsOf(string modelId) => OpenAiModels.Aliases.Prepend(modelId);
 
     /// <summary>The loaded model, or null while none is loaded.</summary>
     public ISpeechModel? Model => _model;
@@ -83,8 +81,7 @@ public sealed partial class ModelHost(
     }
 
     public static bool Serves(ISpeechModel model, string requested) =>
-        string.Equals(requested, model.Id, StringComparison.OrdinalIgnoreCase) ||
-        OpenAiModelAliases.Contains(requested, StringComparer.OrdinalIgnoreCase);
+        string.Equals(requested, model.Id, StringComparison.OrdinalIgnoreCase) || OpenAiModels.AliasOf(requested) is not null;
 
     /// <summary>The model for one request, loading it first if it was unloaded; dispose the lease when the request ends.</summary>
     public async Task<ModelLease?> AcquireAsync(CancellationToken cancellationToken)

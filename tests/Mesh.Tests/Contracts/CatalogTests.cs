@@ -41,4 +41,35 @@ public sealed class CatalogTests
         var int8 = JsonSerializer.Serialize(new ModelList("list", [Entry("b1", "int8")]), ContractsJsonContext.Default.ModelList);
         Assert.Contains("\"precision\":\"int8\",\"graphs\":\"eager\",\"backends\":[{\"backend\":\"b1\"", int8, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("gpt-4o-mini-tts-2025-12-15", "gpt-4o-mini-tts-2025-12-15")]
+    [InlineData("gpt-4o-mini-tts-2025-03-20", "gpt-4o-mini-tts-2025-03-20")]
+    [InlineData("tts-1-1106", "tts-1-1106")]
+    [InlineData("TTS-1-HD-1106", "tts-1-hd-1106")]
+    [InlineData("tts-1-hd-2024-02-29", "tts-1-hd-2024-02-29")]
+    public void A_snapshot_of_an_openai_name_is_that_names_entry_under_the_snapshots_id(string id, string answered)
+    {
+        var alias = new ModelInfo(OpenAiModels.AliasOf(id)!, "model", 1_700_000_000, "mesh", "espeak", 22050);
+        var models = ModelList.Of([new ModelInfo("espeak", "model", 1_700_000_000, "mesh", "espeak", 22050), alias]);
+
+        Assert.Equal(alias with { Id = answered }, models.Find(id));
+    }
+
+    [Theory]
+    [InlineData("tts-1-2025-13-01")]
+    [InlineData("tts-1-2025-12-32")]
+    [InlineData("tts-1-9999")]
+    [InlineData("tts-1-110")]
+    [InlineData("tts-2-1106")]
+    [InlineData("espeak-2025-12-15")]
+    [InlineData("gpt-4o-mini-tts-2025-12-15-preview")]
+    [InlineData("-2025-12-15")]
+    public void Other_suffixes_name_no_openai_model(string id)
+    {
+        var models = ModelList.Of(OpenAiModels.Aliases.Append("espeak").Select(a => new ModelInfo(a, "model", 1_700_000_000, "mesh", "espeak", 22050)));
+
+        Assert.Null(OpenAiModels.AliasOf(id));
+        Assert.Null(models.Find(id));
+    }
 }

@@ -51,6 +51,17 @@ public sealed class OpenAiNodeSdkTests(MeshFleet fleet, ITestOutputHelper output
     }
 
     [Fact]
+    public async Task A_dated_snapshot_of_an_openai_name_is_spoken_and_retrieved()
+    {
+        var snapshot = (await ReportAsync()).GetProperty("snapshot");
+        var speech = snapshot.GetProperty("speech");
+
+        Assert.Equal("gpt-4o-mini-tts-2025-12-15", snapshot.GetProperty("retrieved").GetString());
+        var rate = int.Parse(speech.GetProperty("sampleRate").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(DecodedAudio.FromPcm16(await ReadFileAsync(speech), rate).ActiveFrameRatio, 0.3, 0.98);
+    }
+
+    [Fact]
     public async Task Text_with_a_form_feed_is_spoken()
     {
         var pages = DecodedAudio.FromWav(await ReadFileAsync((await ReportAsync()).GetProperty("formFeed")));

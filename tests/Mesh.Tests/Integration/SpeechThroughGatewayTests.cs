@@ -292,6 +292,32 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
     }
 
     /// <remarks>
+    /// OpenAI's dated snapshots (<c>gpt-4o-mini-tts-2025-12-15</c> is in openai-node's <c>SpeechModel</c>) and its older
+    /// <c>-1106</c> ones name the same model as the name they date, and are answered under their own id as OpenAI does.
+    /// </remarks>
+    [Theory]
+    [InlineData("gpt-4o-mini-tts-2025-12-15")]
+    [InlineData("gpt-4o-mini-tts-2025-03-20")]
+    [InlineData("tts-1-1106")]
+    [InlineData("tts-1-hd-1106")]
+    public async Task An_openai_snapshot_id_is_served_and_retrieved_by_the_gateway_and_a_backend(string snapshot)
+    {
+        using var gateway = fleet.CreateGatewayClient();
+        using var backend = fleet.CreateBackendClient(0);
+
+        foreach (var client in new[] { gateway, backend })
+        {
+            using var spoken = await PostSpeechAsync(client, new { model = snapshot, voice = "alloy", input = "Hi.", response_format = "wav" });
+            Assert.Equal(HttpStatusCode.OK, spoken.StatusCode);
+            using var retrieved = JsonDocument.Parse(await client.GetStringAsync(new Uri($"/v1/models/{snapshot}", UriKind.Relative)));
+            Assert.Equal(snapshot, retrieved.RootElement.GetProperty("id").GetString());
+            Assert.Equal("espeak", retrieved.RootElement.GetProperty("family").GetString());
+        }
+
+        Assert.DoesNotContain(snapshot, await ListedIdsAsync(gateway));
+    }
+
+    /// <remarks>
     /// OpenAI's SDKs send <c>org/model</c> (a Hugging Face name) as <c>org%2Fmodel</c>, which Kestrel leaves escaped in
     /// the route; <c>%252F</c> is an escaped percent sign, not a slash.
     /// </remarks>
