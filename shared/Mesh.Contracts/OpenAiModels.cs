@@ -8,6 +8,9 @@ public static partial class OpenAiModels
     /// <summary>The names listed in <c>GET /v1/models</c>; their dated snapshots are accepted but not listed.</summary>
     public static readonly IReadOnlyList<string> Aliases = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts"];
 
+    /// <summary>OpenAI's <c>pcm</c> is always 24 kHz, and clients written for it play it so without reading a header.</summary>
+    public const int PcmSampleRate = 24000;
+
     /// <summary>
     /// The alias <paramref name="id"/> names, in its listed spelling: the alias itself in any case, or one of OpenAI's
     /// snapshots of it, which add a date (<c>gpt-4o-mini-tts-2025-12-15</c>) or, in the older style, a month and day

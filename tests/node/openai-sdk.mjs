@@ -71,6 +71,7 @@ try {
     deltas: deltas.length,
     audioBytes: deltas.reduce((sum, e) => sum + Buffer.from(e.audio, 'base64').length, 0),
     last: events.at(-1) ?? null,
+    sampleRate: sse.headers.get('x-pcm-sample-rate'),
   };
 
   // openai-node's SpeechModel names this snapshot; OpenAI answers a retrieve of it under its own id.

@@ -103,7 +103,7 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
         }
 
         var format = defaults.FixedFormat ?? request.ResponseFormat ?? AudioFormats.Mp3;
-        var outputRate = AudioEncoders.EncodingSampleRate(format, request.SampleRate ?? model.NativeSampleRate);
+        var outputRate = AudioEncoders.EncodingSampleRate(format, request.SampleRate ?? DefaultSampleRate(request, defaults, format, model));
         if (request.SampleRate is { } requested && requested != outputRate)
         {
             return Fail(ApiError.InvalidRequest(
@@ -129,6 +129,16 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
     }
 
     private static Preparation Fail(ApiError error) => new(null, error);
+
+    /// <summary>
+    /// The rate of a request that names none: the model's own, but for <c>pcm</c> asked of OpenAI's endpoint under one of
+    /// OpenAI's model names. OpenAI's <c>pcm</c> is always 24 kHz and its SDKs have no <c>sample_rate</c>, so a client
+    /// written for it plays the bytes at 24 kHz. Mesh's own PCM surfaces state their rate and keep the model's.
+    /// </summary>
+    private static int DefaultSampleRate(SpeechRequest request, SurfaceDefaults defaults, string format, ISpeechModel model) =>
+        defaults.FixedFormat is null && format == AudioFormats.Pcm && request.Model is { } named && OpenAiModels.AliasOf(named) is not null
+            ? OpenAiModels.PcmSampleRate
+            : model.NativeSampleRate;
 
     /// <summary>
     /// The model's voices for an error message, the first <see cref="MaxVoicesNamed"/> of them: espeak has over a

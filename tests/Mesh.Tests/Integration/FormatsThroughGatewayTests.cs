@@ -22,7 +22,8 @@ public sealed class FormatsThroughGatewayTests(MeshFleet fleet)
     {
         using var client = fleet.CreateGatewayClient();
         var pcm = await SynthesizeAsync(client, "pcm");
-        var expectedSeconds = pcm.Length / 2.0 / 22050;
+        // pcm under tts-1 comes at OpenAI's rate; the other formats at the model's.
+        var expectedSeconds = pcm.Length / 2.0 / OpenAiModels.PcmSampleRate;
 
         var encoded = await SynthesizeAsync(client, format);
         var decoded = await DecodedAudio.FfmpegDecodeAsync(encoded, extension, decoder);
@@ -98,15 +99,15 @@ public sealed class FormatsThroughGatewayTests(MeshFleet fleet)
         new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Hi.", response_format = "opus", sample_rate = rate });
 
     [Theory]
-    [InlineData("/v1/audio/speech", "pcm", null, true)]
-    [InlineData("/v1/audio/speech", "pcm", "sse", true)]
-    [InlineData("/v1/audio/speech/stream/pcm", null, null, true)]
-    [InlineData("/v1/audio/speech/stream", null, null, true)]
-    [InlineData("/v1/audio/speech", "mp3", null, false)]
-    [InlineData("/v1/audio/speech", "wav", null, false)]
-    [InlineData("/v1/audio/speech", "opus", "audio", false)]
-    [InlineData("/v1/audio/speech", "mp3", "sse", false)]
-    public async Task Only_raw_pcm_audio_states_its_format_in_pcm_headers(string path, string? format, string? streamFormat, bool rawPcm)
+    [InlineData("/v1/audio/speech", "pcm", null, "24000")]
+    [InlineData("/v1/audio/speech", "pcm", "sse", "24000")]
+    [InlineData("/v1/audio/speech/stream/pcm", null, null, "22050")]
+    [InlineData("/v1/audio/speech/stream", null, null, "22050")]
+    [InlineData("/v1/audio/speech", "mp3", null, null)]
+    [InlineData("/v1/audio/speech", "wav", null, null)]
+    [InlineData("/v1/audio/speech", "opus", "audio", null)]
+    [InlineData("/v1/audio/speech", "mp3", "sse", null)]
+    public async Task Only_raw_pcm_audio_states_its_format_in_pcm_headers(string path, string? format, string? streamFormat, string? statedRate)
     {
         using var client = fleet.CreateGatewayClient();
         using var response = await client.PostAsJsonAsync(
@@ -117,7 +118,8 @@ public sealed class FormatsThroughGatewayTests(MeshFleet fleet)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         string?[] stated = [.. new[] { MeshHeaders.PcmSampleRate, MeshHeaders.PcmBitDepth, MeshHeaders.PcmChannels }
             .Select(name => response.Headers.TryGetValues(name, out var values) ? values.Single() : null)];
-        Assert.Equal(rawPcm ? ["22050", "16", "1"] : [null, null, null], stated);
+        // Under tts-1, OpenAI's pcm is 24 kHz; Mesh's own PCM surfaces send the model's rate.
+        Assert.Equal(statedRate is null ? [null, null, null] : [statedRate, "16", "1"], stated);
     }
 
     private static Task<byte[]> SynthesizeAsync(HttpClient client, string format) =>

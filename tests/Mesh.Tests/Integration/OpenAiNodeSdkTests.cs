@@ -50,6 +50,24 @@ public sealed class OpenAiNodeSdkTests(MeshFleet fleet, ITestOutputHelper output
         Assert.InRange(decoded.ActiveFrameRatio, 0.3, 0.98);
     }
 
+    /// <remarks>
+    /// OpenAI's <c>pcm</c> is always 24 kHz and the SDK has no <c>sample_rate</c>, so a client plays it at 24 kHz without
+    /// reading <c>X-PCM-Sample-Rate</c>: played so, it must last as long as the WAV.
+    /// </remarks>
+    [Fact]
+    public async Task Pcm_comes_at_openais_24_khz_as_bytes_and_as_sse_deltas()
+    {
+        var report = await ReportAsync();
+        var files = report.GetProperty("files").EnumerateArray().ToDictionary(f => f.GetProperty("format").GetString()!);
+        var reference = DecodedAudio.FromWav(await ReadFileAsync(files["wav"]));
+        var pcm = DecodedAudio.FromPcm16(await ReadFileAsync(files["pcm"]), OpenAiModels.PcmSampleRate);
+        var sse = report.GetProperty("sse");
+
+        Assert.Equal(["24000", "24000"], new[] { files["pcm"], sse }.Select(r => r.GetProperty("sampleRate").GetString()));
+        Assert.InRange(pcm.DurationSeconds, reference.DurationSeconds * 0.98, reference.DurationSeconds * 1.02);
+        Assert.InRange(sse.GetProperty("audioBytes").GetInt64() / 2.0 / OpenAiModels.PcmSampleRate, reference.DurationSeconds * 0.98, reference.DurationSeconds * 1.02);
+    }
+
     [Fact]
     public async Task A_dated_snapshot_of_an_openai_name_is_spoken_and_retrieved()
     {
@@ -57,8 +75,8 @@ public sealed class OpenAiNodeSdkTests(MeshFleet fleet, ITestOutputHelper output
         var speech = snapshot.GetProperty("speech");
 
         Assert.Equal("gpt-4o-mini-tts-2025-12-15", snapshot.GetProperty("retrieved").GetString());
-        var rate = int.Parse(speech.GetProperty("sampleRate").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
-        Assert.InRange(DecodedAudio.FromPcm16(await ReadFileAsync(speech), rate).ActiveFrameRatio, 0.3, 0.98);
+        Assert.Equal("24000", speech.GetProperty("sampleRate").GetString());
+        Assert.InRange(DecodedAudio.FromPcm16(await ReadFileAsync(speech), OpenAiModels.PcmSampleRate).ActiveFrameRatio, 0.3, 0.98);
     }
 
     [Fact]

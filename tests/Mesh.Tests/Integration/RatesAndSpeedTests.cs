@@ -52,6 +52,22 @@ public sealed class RatesAndSpeedTests(MeshFleet fleet)
         Assert.Equal(22050, audio.SampleRate);
     }
 
+    /// <remarks>OpenAI's <c>pcm</c> is always 24 kHz; a client that asks for a rate still gets the rate it asked for.</remarks>
+    [Theory]
+    [InlineData(16000)]
+    [InlineData(22050)]
+    public async Task Pcm_under_an_openai_name_is_24_khz_unless_a_sample_rate_is_asked(int asked)
+    {
+        using var client = fleet.CreateGatewayClient();
+        var native = await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input = Text, response_format = "wav" });
+        var openAi = await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input = Text, response_format = "pcm" });
+        var resampled = await SynthesizeAsync(client, new { model = "tts-1", voice = "alloy", input = Text, response_format = "pcm", sample_rate = asked });
+
+        Assert.Equal((OpenAiModels.PcmSampleRate, asked), (openAi.SampleRate, resampled.SampleRate));
+        Assert.InRange(openAi.DurationSeconds, native.DurationSeconds * 0.99, native.DurationSeconds * 1.01);
+        Assert.InRange(resampled.DurationSeconds, native.DurationSeconds * 0.99, native.DurationSeconds * 1.01);
+    }
+
     public static TheoryData<string, double> TextsAndSpeeds()
     {
         // Texts of several sentences, where espeak-ng's pauses between and within them are much of the length and

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
@@ -68,18 +69,27 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
         Assert.InRange(other.LongestPauseSeconds, 0.25, 0.45);
     }
 
-    [Fact]
-    public async Task Pcm_is_headerless_s16le_at_the_stated_rate()
+    /// <remarks>
+    /// OpenAI's <c>pcm</c> is always 24 kHz and its SDKs cannot send <c>sample_rate</c>, so under OpenAI's names (and
+    /// their snapshots) it is 24 kHz here too; under the model's own id it is the model's rate.
+    /// </remarks>
+    [Theory]
+    [InlineData("tts-1", 24000)]
+    [InlineData("tts-1-hd", 24000)]
+    [InlineData("gpt-4o-mini-tts", 24000)]
+    [InlineData("gpt-4o-mini-tts-2025-12-15", 24000)]
+    [InlineData("espeak", 22050)]
+    public async Task Pcm_is_headerless_s16le_at_the_stated_rate(string model, int rate)
     {
         using var client = fleet.CreateGatewayClient();
-        using var response = await PostSpeechAsync(client, new { model = "tts-1", voice = "echo", input = Fox, response_format = "pcm" });
+        using var response = await PostSpeechAsync(client, new { model, voice = "echo", input = Fox, response_format = "pcm" });
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("22050", Assert.Single(response.Headers.GetValues(MeshHeaders.PcmSampleRate)));
+        Assert.Equal(rate.ToString(CultureInfo.InvariantCulture), Assert.Single(response.Headers.GetValues(MeshHeaders.PcmSampleRate)));
         var pcm = await response.Content.ReadAsByteArrayAsync();
         Assert.NotEqual("RIFF", Encoding.ASCII.GetString(pcm, 0, 4));
         Assert.Equal(0, pcm.Length % 2);
-        var audio = DecodedAudio.FromPcm16(pcm, 22050);
+        var audio = DecodedAudio.FromPcm16(pcm, rate);
         Assert.InRange(audio.DurationSeconds, 1.0, 8.0);
         Assert.InRange(audio.Rms, 0.02, 0.7);
     }
@@ -388,6 +398,6 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
     {
         using var response = await PostSpeechAsync(client, new { model = "tts-1", voice = "alloy", input, response_format = "pcm" });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return DecodedAudio.FromPcm16(await response.Content.ReadAsByteArrayAsync(), 22050);
+        return DecodedAudio.FromPcm16(await response.Content.ReadAsByteArrayAsync(), OpenAiModels.PcmSampleRate);
     }
 }

@@ -23,7 +23,7 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
         var deltas = events.Where(e => e.GetProperty("type").GetString() == "speech.audio.delta").ToArray();
         Assert.True(deltas.Length > 3, $"{deltas.Length} deltas");
         var pcm = deltas.SelectMany(d => Convert.FromBase64String(d.GetProperty("audio").GetString()!)).ToArray();
-        Assert.InRange(DecodedAudio.FromPcm16(pcm, 22050).DurationSeconds, 2.0, 10.0);
+        Assert.InRange(DecodedAudio.FromPcm16(pcm, OpenAiModels.PcmSampleRate).DurationSeconds, 2.0, 10.0);
 
         var done = events[^1];
         Assert.Equal("speech.audio.done", done.GetProperty("type").GetString());

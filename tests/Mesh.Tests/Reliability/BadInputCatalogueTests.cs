@@ -325,7 +325,7 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
             """{"model":"tts-1","voice":"alloy","input":"The quick brown fox jumps over the lazy dog.","response_format":"pcm"}""", Encoding.UTF8, "application/json");
         using var response = await client.PostAsync(new Uri(BadInputCatalogue.Speech, UriKind.Relative), content);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var seconds = (await response.Content.ReadAsByteArrayAsync()).Length / 2.0 / 22050;
+        var seconds = (await response.Content.ReadAsByteArrayAsync()).Length / 2.0 / OpenAiModels.PcmSampleRate;
         Assert.True(seconds > 1.0, $"{seconds:0.00} s of audio for a whole sentence");
 
         using var socket = await ConnectAsync("/ws");
