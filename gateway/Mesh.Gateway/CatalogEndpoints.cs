@@ -1,5 +1,6 @@
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
+using Mesh.Gateway.Health;
 using Mesh.Gateway.Routing;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy;
@@ -18,13 +19,13 @@ public static class CatalogEndpoints
         app.MapGetAndHead("/v1/models", async (BackendCatalog catalog, CancellationToken cancellationToken) =>
             await catalog.ModelsAsync(cancellationToken) is { } models
                 ? TypedResults.Json(models, ContractsJsonContext.Wire.ModelList)
-                : NoBackend());
+                : NoBackend);
         app.MapGetAndHead("/v1/models/{id}", async (string id, HttpRequest request, BackendCatalog catalog, CancellationToken cancellationToken) =>
-            await catalog.ModelsAsync(cancellationToken) is { } models ? ApiResults.Model(models, RouteSegments.LastDecoded(request, id)) : NoBackend());
+            await catalog.ModelsAsync(cancellationToken) is { } models ? ApiResults.Model(models, RouteSegments.LastDecoded(request, id)) : NoBackend);
         app.MapGetAndHead("/v1/audio/voices", async (BackendCatalog catalog, CancellationToken cancellationToken) =>
             await catalog.VoicesAsync(cancellationToken) is { } voices
                 ? TypedResults.Json(voices, ContractsJsonContext.Wire.VoiceList)
-                : NoBackend());
+                : NoBackend);
         app.MapGetAndHead("/v1/mesh/variants", (IProxyStateLookup proxy, IOptionsMonitor<VariantOptions> options) =>
             TypedResults.Json(Variants(proxy, options.CurrentValue), ContractsJsonContext.Wire.VariantList));
         return app;
@@ -55,5 +56,18 @@ public static class CatalogEndpoints
         return new VariantList("list", variants);
     }
 
-    private static IResult NoBackend() => ApiResults.Error(ApiError.Unavailable("No healthy backend is available; retry shortly.", "no_healthy_backend"));
+
+    /// <summary>503 <c>no_healthy_backend</c>, advising a wait until the first backend of any pool is expected back.</summary>
+    private static readonly IResult NoBackend = new NoBackendResult();
+
+    private sealed class NoBackendResult : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            var services = httpContext.RequestServices;
+            var destinations = services.GetRequiredService<IProxyStateLookup>().GetClusters().SelectMany(cluster => cluster.Destinations.Values);
+            services.GetRequiredService<EjectedBackends>().AdviseRetry(httpContext.Response, destinations);
+            return ApiResults.WriteErrorAsync(httpContext, EjectedBackends.NoHealthyBackend);
+        }
+    }
 }

@@ -61,7 +61,8 @@ public static class GatewayServiceRegistration
             .AllowAnyHeader()
             .WithExposedHeaders(
                 MeshHeaders.RequestId, MeshHeaders.Variant, MeshHeaders.Backend, MeshHeaders.QueueMs,
-                MeshHeaders.PcmSampleRate, MeshHeaders.PcmBitDepth, MeshHeaders.PcmChannels, "Retry-After")
+                MeshHeaders.PcmSampleRate, MeshHeaders.PcmBitDepth, MeshHeaders.PcmChannels, "Retry-After",
+                MeshHeaders.RetryAfterMs, MeshHeaders.ShouldRetry)
             .SetPreflightMaxAge(TimeSpan.FromMinutes(10))));
         services.AddSingleton<IBackendAddressResolver>(provider =>
             provider.GetRequiredService<IOptions<DiscoveryOptions>>().Value.HostsFile is { Length: > 0 } hostsFile
@@ -82,6 +83,7 @@ public static class GatewayServiceRegistration
         services.AddSingleton<BackendLabels>();
         services.AddSingleton<BackendLoad>();
         services.AddSingleton<UnresponsiveBackends>();
+        services.AddSingleton<EjectedBackends>();
         services.AddSingleton<ILoadBalancingPolicy, LeastLoadedPolicy>();
         services.AddSingleton<IActiveHealthCheckPolicy, ReadyzWithLoadPolicy>();
         services.AddSingleton<IPassiveHealthCheckPolicy, ServerErrorsPolicy>();

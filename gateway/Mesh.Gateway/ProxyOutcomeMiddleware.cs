@@ -1,6 +1,7 @@
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Mesh.Gateway.Balancing;
+using Mesh.Gateway.Health;
 using Mesh.Gateway.Routing;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
@@ -9,11 +10,11 @@ namespace Mesh.Gateway;
 
 /// <summary>
 /// Around the whole forward (after failover): turns YARP's bare errors into the API's envelope — no healthy backend or
-/// a backend that failed before answering is a 503 with <c>Retry-After</c> at once, a backend that did not answer in
-/// time a 504 — and times every outcome but an accepted WebSocket, whose requests the relay times one by one. After the
+/// a backend that failed before answering is a 503 with <c>Retry-After</c> at once (for no healthy backend, the time
+/// until one is expected back), a backend that did not answer in time a 504 — and times every outcome but an accepted WebSocket, whose requests the relay times one by one. After the
 /// first byte nothing can be rewritten; the stream just ends.
 /// </summary>
-public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, ILogger<ProxyOutcomeMiddleware> logger)
+public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, EjectedBackends ejected, ILogger<ProxyOutcomeMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -26,11 +27,16 @@ public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, ILogger
             LogForwardFailed(logger, error.Error, error.Exception?.Message);
             var apiError = error.Error switch
             {
-                ForwarderError.NoAvailableDestinations => ApiError.Unavailable("No healthy backend is available; retry shortly.", "no_healthy_backend"),
+                ForwarderError.NoAvailableDestinations => EjectedBackends.NoHealthyBackend,
                 ForwarderError.RequestTimedOut => new ApiError(StatusCodes.Status504GatewayTimeout, "The backend did not answer in time.", ErrorTypes.Server, null, "backend_timeout"),
                 _ => ApiError.Unavailable("The backend failed before answering; retry shortly.", "backend_unavailable"),
             };
             context.Response.Clear();
+            if (error.Error == ForwarderError.NoAvailableDestinations)
+            {
+                ejected.AdviseRetry(context.Response, context.GetReverseProxyFeature().AllDestinations);
+            }
+
             await ApiResults.WriteErrorAsync(context, apiError);
         }
 

@@ -8,7 +8,11 @@ public static class ApiResults
 {
     private const string RetryAfterSeconds = "1";
 
-    /// <summary>The OpenAI error envelope with the error's status; 429 and 503 also say when to retry, unless already said.</summary>
+    /// <summary>
+    /// The OpenAI error envelope with the error's status; 429 and 503 also say when to retry, unless already said, and
+    /// 504 says not to: the request ran out its whole deadline, and the SDKs' automatic retries of a 5xx would only
+    /// multiply the wait and, counted as failures, eject healthy backends.
+    /// </summary>
     public static IResult Error(ApiError error) => new ErrorResult(error);
 
     public static Task WriteErrorAsync(HttpContext context, ApiError error) => Error(error).ExecuteAsync(context);
@@ -51,6 +55,10 @@ public static class ApiResults
             if (error.Status is StatusCodes.Status429TooManyRequests or StatusCodes.Status503ServiceUnavailable)
             {
                 httpContext.Response.Headers.TryAdd("Retry-After", RetryAfterSeconds);
+            }
+            else if (error.Status == StatusCodes.Status504GatewayTimeout)
+            {
+                httpContext.Response.Headers[MeshHeaders.ShouldRetry] = "false";
             }
 
             return TypedResults.Json(error.ToEnvelope(), ContractsJsonContext.Wire.ErrorEnvelope, statusCode: error.Status)

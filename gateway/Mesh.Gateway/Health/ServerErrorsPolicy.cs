@@ -13,7 +13,8 @@ namespace Mesh.Gateway.Health;
 /// A request the client cancelled says nothing about the backend, nor does one that ends after its backend was removed.
 /// </summary>
 public sealed class ServerErrorsPolicy(
-    IDestinationHealthUpdater updater, IOptionsMonitor<PassiveHealthOptions> options, CurrentBackends backends, BackendLabels labels) : IPassiveHealthCheckPolicy
+    IDestinationHealthUpdater updater, IOptionsMonitor<PassiveHealthOptions> options, CurrentBackends backends, BackendLabels labels,
+    EjectedBackends ejected) : IPassiveHealthCheckPolicy
 {
     // Weak keys: a backend's count goes with YARP's state of it when a reload removes it.
     private readonly ConditionalWeakTable<DestinationState, StrongBox<int>> _consecutiveFailures = new();
@@ -52,7 +53,15 @@ public sealed class ServerErrorsPolicy(
         if (Interlocked.Increment(ref count.Value) >= settings.ConsecutiveFailures)
         {
             Interlocked.Exchange(ref count.Value, 0);
-            updater.SetPassive(destinationCluster, destination, DestinationHealth.Unhealthy, TimeSpan.FromSeconds(settings.ReactivationSeconds));
+            // YARP ignores an ejection of a backend already out, keeping its first reactivation time; so does the note.
+            var alreadyEjected = destination.Health.Passive == DestinationHealth.Unhealthy;
+            var reactivation = TimeSpan.FromSeconds(settings.ReactivationSeconds);
+            updater.SetPassive(destinationCluster, destination, DestinationHealth.Unhealthy, reactivation);
+            if (!alreadyEjected)
+            {
+                // Noted after YARP scheduled the reactivation, so the wait advised never ends before it.
+                ejected.Ejected(destination, reactivation);
+            }
             labels.Write(destination.DestinationId, label => GatewayMetrics.Ejections.WithLabels(label, destinationCluster.ClusterId).Inc());
         }
     }

@@ -20,6 +20,9 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
     public const string ActiveHealthPolicy = "ReadyzWithLoad";
     public const string PassiveHealthPolicy = "ServerErrors";
 
+    /// <summary>How often each backend's <c>/readyz</c> is probed.</summary>
+    public static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(2);
+
     /// <summary>Stands in when no backend is configured, so requests get a 503 envelope instead of a 404.</summary>
     public const string EmptyClusterId = "none";
 
@@ -88,7 +91,7 @@ public sealed class FleetProxyConfigProvider : IProxyConfigProvider, IDisposable
                     Active = new ActiveHealthCheckConfig
                     {
                         Enabled = true,
-                        Interval = TimeSpan.FromSeconds(2),
+                        Interval = ProbeInterval,
                         Timeout = TimeSpan.FromSeconds(2),
                         Policy = ActiveHealthPolicy,
                         Path = "/readyz",

@@ -198,6 +198,56 @@ public sealed class GatewayResilienceTests
         await b1.DisposeAsync();
     }
 
+    [Fact]
+    public async Task With_every_backend_ejected_the_503_says_to_retry_when_the_first_is_reactivated()
+    {
+        // Ejected for 8 s by its first failure. A Retry-After of 1 s sent clients, and the SDKs' two retries, back long before.
+        await using var pool = await EjectedPool.StartAsync(reactivationSeconds: 8);
+
+        using var answer = await pool.EjectAsync();
+
+        Assert.Equal("no_healthy_backend", (await answer.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
+        var (seconds, milliseconds) = RetryAdvice(answer);
+        // What is left of the 8 s; the lower bounds leave room for a busy machine between the ejection and this answer.
+        Assert.InRange(milliseconds, 5000, 8000);
+        Assert.Equal((int)Math.Ceiling(milliseconds / 1000.0), seconds);
+    }
+
+    [Fact]
+    public async Task With_every_backend_unready_the_503_says_to_retry_at_the_next_probe()
+    {
+        var backend = await MeshFleet.StartBackendAsync("b0");
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+        await backend.KillAsync();
+        // No request meanwhile: only the probes hold the backend out, and the next one may find it back.
+        await Eventually.UntilAsync(
+            async () =>
+            {
+                using var ready = await client.GetAsync(new Uri("/readyz", UriKind.Relative));
+                return ready.StatusCode == HttpStatusCode.ServiceUnavailable;
+            },
+            "the gateway's probes did not notice the killed backend");
+
+        using var speech = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), TinyRequest);
+        using var models = await client.GetAsync(new Uri("/v1/models", UriKind.Relative));
+
+        foreach (var answer in new[] { speech, models })
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, answer.StatusCode);
+            Assert.Equal("no_healthy_backend", (await answer.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
+            Assert.Equal((2, 2000), RetryAdvice(answer));
+        }
+
+        await backend.DisposeAsync();
+    }
+
+    /// <summary>The wait an answer advises: <c>Retry-After</c> in seconds and the SDKs' <c>Retry-After-Ms</c>.</summary>
+    private static (int Seconds, long Milliseconds) RetryAdvice(HttpResponseMessage response) =>
+        ((int)response.Headers.RetryAfter!.Delta!.Value.TotalSeconds,
+         long.Parse(response.Headers.GetValues(MeshHeaders.RetryAfterMs).Single(), System.Globalization.CultureInfo.InvariantCulture));
+
     /// <summary>Five requests in a row: every error code, and the median time to the answer.</summary>
     private static async Task<(string?[] Codes, TimeSpan Median)> TimedRequestsAsync(HttpClient client)
     {

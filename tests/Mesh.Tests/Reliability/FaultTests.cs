@@ -321,6 +321,8 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         // At the 2 s deadline, long before the 30 s sentence; the upper bound leaves room for a busy test machine.
         Assert.InRange(clock.Elapsed.TotalSeconds, 1.9, 6.0);
         Assert.Equal("timeout", (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
+        // A retry would run out the whole deadline again: the OpenAI SDKs, which retry every 5xx, are told not to.
+        Assert.Equal("false", response.Headers.GetValues(MeshHeaders.ShouldRetry).Single());
     }
 
     [Fact]

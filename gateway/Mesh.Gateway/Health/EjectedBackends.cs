@@ -1,0 +1,65 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Mesh.Contracts;
+using Mesh.Gateway.Routing;
+using Yarp.ReverseProxy.Model;
+
+namespace Mesh.Gateway.Health;
+
+/// <summary>
+/// When an unhealthy backend is expected back, for the wait a 503 <c>no_healthy_backend</c> advises. A fixed 1 s sent
+/// the OpenAI SDKs' two retries into the same 10 s ejection. A backend passive health ejected is back at the end of its
+/// reactivation period, which YARP keeps to itself, so the policy notes it here; one its probe found unready is back
+/// at the next good probe, one probe interval away at the soonest.
+/// </summary>
+public sealed class EjectedBackends
+{
+    /// <summary>The answer when no backend of the request's pool (or, for the catalogue, of any pool) can take it.</summary>
+    public static readonly ApiError NoHealthyBackend = ApiError.Unavailable("No healthy backend is available; retry shortly.", "no_healthy_backend");
+
+    // The SDKs ignore a Retry-After of 60 s or more and fall back to their own back-off of about a second; a client
+    // should look again well before a long reactivation period ends anyway, as a fleet file may add a backend.
+    private static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(30);
+
+    // A backend due back now may still be a timer's tick from being reactivated; a retry at once would race it.
+    private static readonly TimeSpan ShortestWait = TimeSpan.FromMilliseconds(100);
+
+    // Weak keys, as in ServerErrorsPolicy: a removed backend's entry goes with YARP's state of it.
+    private readonly ConditionalWeakTable<DestinationState, StrongBox<long>> _reactivatedAtMs = new();
+
+    /// <summary>Notes that passive health ejected <paramref name="destination"/> for <paramref name="period"/>, from now.</summary>
+    public void Ejected(DestinationState destination, TimeSpan period) =>
+        _reactivatedAtMs.AddOrUpdate(destination, new StrongBox<long>(Environment.TickCount64 + (long)period.TotalMilliseconds));
+
+    /// <summary>
+    /// How long until the first of <paramref name="destinations"/> is expected back, between 100 ms and 30 s; with none
+    /// (an empty pool), one probe interval, the soonest a backend a reload adds can be found ready.
+    /// </summary>
+    public TimeSpan ExpectedBackIn(IEnumerable<DestinationState> destinations)
+    {
+        var now = Environment.TickCount64;
+        var soonest = destinations.Select(destination => BackIn(destination, now)).DefaultIfEmpty(FleetProxyConfigProvider.ProbeInterval).Min();
+        return soonest < ShortestWait ? ShortestWait : soonest > LongestWait ? LongestWait : soonest;
+    }
+
+    /// <summary>
+    /// Says when to retry: <c>Retry-After</c> in whole seconds, rounded up, and <c>retry-after-ms</c>, which the OpenAI
+    /// SDKs read first, for a backend due back within the second.
+    /// </summary>
+    public void AdviseRetry(HttpResponse response, IEnumerable<DestinationState> destinations)
+    {
+        var wait = ExpectedBackIn(destinations);
+        response.Headers.RetryAfter = ((int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        response.Headers[MeshHeaders.RetryAfterMs] = ((long)Math.Ceiling(wait.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture);
+    }
+
+    private TimeSpan BackIn(DestinationState destination, long now)
+    {
+        // YARP routes to a backend only when neither its probes nor passive health hold it out, so it is back when both let it.
+        var ejectedFor = destination.Health.Passive == DestinationHealth.Unhealthy && _reactivatedAtMs.TryGetValue(destination, out var reactivatedAt)
+            ? TimeSpan.FromMilliseconds(Math.Max(0, reactivatedAt.Value - now))
+            : TimeSpan.Zero;
+        var unreadyFor = destination.Health.Active == DestinationHealth.Unhealthy ? FleetProxyConfigProvider.ProbeInterval : TimeSpan.Zero;
+        return ejectedFor > unreadyFor ? ejectedFor : unreadyFor;
+    }
+}
