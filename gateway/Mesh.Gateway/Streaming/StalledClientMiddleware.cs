@@ -25,9 +25,11 @@ public sealed partial class StalledClientMiddleware(
         }
 
         var body = context.Response.Body;
-        // The connection's own abort: the SSE stream end holds YARP's back, to write its error event first.
-        var lifetime = context.Features.GetRequiredFeature<IHttpRequestLifetimeFeature>();
+        // The connection's own lifetime: the SSE stream end holds YARP's abort back, to write its error event first.
+        var connection = context.Features.GetRequiredFeature<IHttpRequestLifetimeFeature>();
+        using var lifetime = new SynchronouslyAbortedLifetime(connection);
         using var stall = new WriteStallGuard(buffers.Value.StallTimeout, lifetime.Abort);
+        context.Features.Set<IHttpRequestLifetimeFeature>(lifetime);
         context.Response.Body = new StallGuardedStream(body, stall);
         try
         {
@@ -35,6 +37,7 @@ public sealed partial class StalledClientMiddleware(
         }
         finally
         {
+            context.Features.Set(connection);
             context.Response.Body = body;
         }
 
@@ -54,4 +57,29 @@ public sealed partial class StalledClientMiddleware(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Request {RequestId}: the client took none of the stream for {StallSeconds} s; its connection is aborted")]
     private static partial void LogStalled(ILogger logger, string requestId, int stallSeconds);
+
+    /// <summary>
+    /// A request lifetime whose abort cancels <see cref="RequestAborted"/> before it returns. Kestrel cancels its own
+    /// token later, from the thread pool; YARP, its write ended by the abort before that, would take a stall cut for
+    /// the client's error and log it, stack trace and all, as a warning, where a cancellation of
+    /// <see cref="RequestAborted"/> is the client leaving, which it logs at debug level.
+    /// </summary>
+    private sealed class SynchronouslyAbortedLifetime(IHttpRequestLifetimeFeature connection) : IHttpRequestLifetimeFeature, IDisposable
+    {
+        private readonly CancellationTokenSource _aborted = CancellationTokenSource.CreateLinkedTokenSource(connection.RequestAborted);
+
+        public CancellationToken RequestAborted
+        {
+            get => _aborted.Token;
+            set => throw new NotSupportedException("The token is the connection's, cancelled at once by an abort.");
+        }
+
+        public void Abort()
+        {
+            _aborted.Cancel();
+            connection.Abort();
+        }
+
+        public void Dispose() => _aborted.Dispose();
+    }
 }

@@ -1,0 +1,68 @@
+using System.Net;
+using System.Net.Http.Json;
+using Mesh.Gateway.Streaming;
+
+namespace Mesh.Tests.Integration;
+
+/// <summary>
+/// Clients that stop reading at once, through a real gateway whose stall timeout is 2 s: each stall is logged by the
+/// gateway once, and the proxy adds no error of its own.
+/// </summary>
+public sealed class StalledStreamLogTests(StalledStreamLogTests.StallFleet fleet) : IClassFixture<StalledStreamLogTests.StallFleet>
+{
+    private const int Clients = 6;
+    private static readonly string[] Formats = ["aac", "wav", "mp3"];
+    private static readonly string LongText = SlowReaderTests.CorpusText(4000);
+
+    // Generous for two shared cores: the stalls are seen 2 s after the buffers fill.
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Each_stalled_client_is_logged_once_without_a_forwarding_error()
+    {
+        // A small receive window, so that the stall comes while the gateway writes rather than in the kernel's buffers;
+        // several stalls at once on a busy gateway made the proxy take most of them for client errors.
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = (context, cancellationToken) => BackendHttpClientFactory.ConnectAsync(context.DnsEndPoint, 4096, cancellationToken),
+            MaxConnectionsPerServer = Clients,
+        };
+        using var client = new HttpClient(handler) { BaseAddress = fleet.Gateway.Url };
+        var before = await StalledAsync();
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, Clients).Select(i => PostAsync(client, Formats[i % Formats.Length])));
+        try
+        {
+            await Eventually.UntilAsync(async () => await StalledAsync() >= before + Clients, "the gateway did not end every stalled stream", Bound);
+        }
+        finally
+        {
+            Array.ForEach(responses, response => response.Dispose());
+        }
+
+        var lines = fleet.Gateway.Output.Split('\n');
+        Assert.All(responses, response =>
+        {
+            var requestId = response.Headers.GetValues("X-Request-Id").Single();
+            Assert.Single(lines, line => line.Contains(requestId, StringComparison.Ordinal) && line.Contains("took none of the stream", StringComparison.Ordinal));
+        });
+        Assert.DoesNotContain(lines, line => line.Contains("Yarp.ReverseProxy.Forwarder.HttpForwarder", StringComparison.Ordinal));
+    }
+
+    private static async Task<HttpResponseMessage> PostAsync(HttpClient client, string format)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech")
+        {
+            Content = JsonContent.Create(new { model = "tts-1", voice = "alloy", input = LongText, response_format = format, stream_format = "audio" }),
+        };
+        var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return response;
+    }
+
+    private Task<double> StalledAsync() => SlowReaderTests.MetricSumAsync(fleet.Gateway, "mesh_stalled_streams_total{");
+
+    /// <summary>A stall timeout of 2 s, and room for every client at once.</summary>
+    public sealed class StallFleet()
+        : SoloFleet(["--Mesh:Streaming:StallTimeoutSeconds=2", $"--Mesh:Admission:TotalConcurrency={Clients}", "--Mesh:Admission:RealtimeReserved=0"]);
+}
