@@ -118,6 +118,23 @@ public sealed class SynthesisSchedulerTests
         Assert.Equal(FailingObserver.Message, failure.Message);
     }
 
+    [Fact]
+    public async Task The_queue_depth_last_published_is_the_queue_s_though_a_worker_takes_the_sentence_as_it_is_queued()
+    {
+        var depths = new SlowQueuedNotes();
+        var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(1));
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new EngineWorkDeadline(), depths, NullLogger.Instance);
+        // A first sentence, so that the worker waits for the next one, ready to take it at once.
+        await ReadToEndAsync(Submit(scheduler, model, PriorityClasses.Realtime, CancellationToken.None));
+
+        depths.QueuedDelay = TimeSpan.FromMilliseconds(300);
+        await ReadToEndAsync(Submit(scheduler, model, PriorityClasses.Realtime, CancellationToken.None));
+
+        // The queue is empty. Before, the depth was noted after the lock was let go, so the worker's 0 came first and
+        // the Submit's 1 last: the gauge read 1 until the next sentence.
+        Assert.Equal(0, depths.Last);
+    }
+
     private static ChannelReader<AudioChunk> Submit(
         SynthesisScheduler scheduler, FakeSpeechModel model, string priority, CancellationToken cancellationToken, string text = "A sentence.") =>
         scheduler.Submit(priority, model, new SynthesisRequest(text, FakeSpeechModel.Voice, 1.0), cancellationToken);
@@ -152,6 +169,24 @@ public sealed class SynthesisSchedulerTests
         }
 
         public void Dequeued(string priority, int depth, TimeSpan wait) => throw new InvalidOperationException(Message);
+    }
+
+    /// <summary>Notes each published depth, the Submit's after <see cref="QueuedDelay"/>, as a preempted thread might.</summary>
+    private sealed class SlowQueuedNotes : ISchedulerObserver
+    {
+        private int _last = -1;
+
+        public TimeSpan QueuedDelay { get; set; }
+
+        public int Last => Volatile.Read(ref _last);
+
+        public void Queued(string priority, int depth)
+        {
+            Thread.Sleep(QueuedDelay);
+            Volatile.Write(ref _last, depth);
+        }
+
+        public void Dequeued(string priority, int depth, TimeSpan wait) => Volatile.Write(ref _last, depth);
     }
 
     private sealed class NullObserver : ISchedulerObserver

@@ -13,8 +13,10 @@ namespace Mesh.Backend.Pipeline.Scheduling;
 /// </summary>
 public sealed partial class SynthesisScheduler : IAsyncDisposable
 {
-    // Guards both queues, the state of every sentence in them, _waiting and _disposed; held for list operations only,
-    // never across a call out of the scheduler.
+    // Guards both queues, the state of every sentence in them, _waiting and _disposed; held for list operations and
+    // the observer's note of each queue's new depth only, which is published under it so that the depths exported
+    // follow the order of the changes (published after it, a worker's 0 could be overwritten by the 1 of the Submit
+    // whose sentence it had just taken, a queue left looking busy while empty).
     private readonly Lock _gate = new();
     private readonly LinkedList<WorkItem> _realtime = new();
     private readonly LinkedList<WorkItem> _batch = new();
@@ -84,7 +86,6 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
             },
             (this, item));
 
-        int? depth = null;
         bool disposed;
         lock (_gate)
         {
@@ -95,7 +96,7 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
                 item.Node = queue.AddLast(item);
                 item.State = WorkState.Queued;
                 _waiting++;
-                depth = queue.Count;
+                _observer.Queued(priority, queue.Count);
                 _queued.Release();
             }
         }
@@ -104,11 +105,6 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
         {
             item.Registration.Dispose();
             throw new ObjectDisposedException(nameof(SynthesisScheduler));
-        }
-
-        if (depth is { } queued)
-        {
-            _observer.Queued(priority, queued);
         }
 
         return output.Reader;
@@ -157,7 +153,6 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
     /// <summary>Takes a sentence out of the scheduler for good, unless a worker has it already, and ends its reader.</summary>
     private void Withdraw(WorkItem item, Exception reason)
     {
-        int? depth = null;
         lock (_gate)
         {
             switch (item.State)
@@ -169,7 +164,7 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
                     queue.Remove(item.Node);
                     item.Node = null;
                     _waiting--;
-                    depth = queue.Count;
+                    _observer.Dequeued(item.Priority, queue.Count, Stopwatch.GetElapsedTime(item.QueuedAt));
                     break;
                 default:
                     return; // on a worker, where the model sees the token; or withdrawn already
@@ -179,10 +174,6 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
         }
 
         item.Output.TryComplete(reason);
-        if (depth is { } remaining)
-        {
-            _observer.Dequeued(item.Priority, remaining, Stopwatch.GetElapsedTime(item.QueuedAt));
-        }
     }
 
     /// <summary>Runs sentences until the scheduler stops; a stop is its normal end, so only a real fault fails the task.</summary>
@@ -212,7 +203,6 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
     private WorkItem? TakeNext()
     {
         WorkItem item;
-        int depth;
         lock (_gate)
         {
             var queue = _realtime.Count > 0 ? _realtime : _batch;
@@ -226,12 +216,11 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
             item.Node = null;
             item.State = WorkState.Taken;
             _waiting--;
-            depth = queue.Count;
+            _observer.Dequeued(item.Priority, queue.Count, Stopwatch.GetElapsedTime(item.QueuedAt));
         }
 
         // From here on the request's cancellation reaches the sentence through the model's token.
         item.Registration.Dispose();
-        _observer.Dequeued(item.Priority, depth, Stopwatch.GetElapsedTime(item.QueuedAt));
         return item;
     }
 
@@ -332,6 +321,10 @@ public sealed record SchedulerLimits(int Workers, int MaxActiveRealtime, int Max
 /// <summary>What the scheduler reports, so the host can export it without the pipeline knowing Prometheus.</summary>
 public interface ISchedulerObserver
 {
+    /// <summary>
+    /// A sentence joined its queue, now <paramref name="depth"/> long. This and <see cref="Dequeued"/> are called under
+    /// the scheduler's lock, in the order the queue changed: they note the figures and return, never calling back.
+    /// </summary>
     void Queued(string priority, int depth);
 
     /// <summary>
