@@ -59,10 +59,11 @@ public sealed class ServerErrorsPolicy(
             updater.SetPassive(destinationCluster, destination, DestinationHealth.Unhealthy, reactivation);
             if (!alreadyEjected)
             {
-                // Noted after YARP scheduled the reactivation, so the wait advised never ends before it.
+                // Noted after YARP scheduled the reactivation, so the wait advised never ends before it. Counted only
+                // here: a failure of a request already on a backend that is out takes nothing out of rotation.
                 ejected.Ejected(destination, reactivation);
+                labels.Write(destination.DestinationId, label => GatewayMetrics.Ejections.WithLabels(label, destinationCluster.ClusterId).Inc());
             }
-            labels.Write(destination.DestinationId, label => GatewayMetrics.Ejections.WithLabels(label, destinationCluster.ClusterId).Inc());
         }
     }
 }

@@ -91,6 +91,32 @@ public sealed class GatewayResilienceTests
     }
 
     [Fact]
+    public async Task Failures_of_requests_already_on_an_ejected_backend_count_no_second_ejection()
+    {
+        await using var healthy = await MeshFleet.StartBackendAsync("b0");
+        // Each sentence fails after 1 s, one after another on b1's worker: the requests behind the first two are still on
+        // b1 when those two eject it.
+        await using var failing = await MeshFleet.StartBackendAsync("b1", "test", "--Faults:FailureRatio=1", "--Faults:SentenceDelayMs=1000");
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [healthy.Url, failing.Url], "--Mesh:Health:ConsecutiveFailures=2", "--Mesh:Health:ReactivationSeconds=60", "--Mesh:Balancing:Policy=RoundRobin");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), TinyRequest);
+            return response.StatusCode;
+        }));
+
+        // Every failure on b1 was failed over to b0. Four failed there, two ejections' worth, but the second found b1 out
+        // already (YARP keeps its first reactivation): one backend was taken out of rotation once.
+        Assert.All(responses, status => Assert.Equal(HttpStatusCode.OK, status));
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.True(RetriesFor500(metrics) >= 4, $"only {RetriesFor500(metrics)} failures on b1 were failed over");
+        Assert.Matches("mesh_backend_ejections_total\\{backend=\"b1\",cluster=\"[^\"]+\"\\} 1\n", metrics);
+    }
+
+    [Fact]
     public async Task Requests_with_a_non_ascii_header_are_served_and_eject_no_backend()
     {
         await using var first = await MeshFleet.StartBackendAsync("b0");
