@@ -76,8 +76,15 @@ public sealed partial class StalledClientMiddleware(
 
         public void Abort()
         {
-            _aborted.Cancel();
-            connection.Abort();
+            try
+            {
+                _aborted.Cancel();
+            }
+            finally
+            {
+                // A callback that throws must not keep the stalled connection open: the abort is what the guard is for.
+                connection.Abort();
+            }
         }
 
         public void Dispose() => _aborted.Dispose();
