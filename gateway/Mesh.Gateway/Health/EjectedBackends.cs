@@ -17,8 +17,9 @@ public sealed class EjectedBackends
     /// <summary>The answer when no backend of the request's pool (or, for the catalogue, of any pool) can take it.</summary>
     public static readonly ApiError NoHealthyBackend = ApiError.Unavailable("No healthy backend is available; retry shortly.", "no_healthy_backend");
 
-    // The SDKs ignore a Retry-After of 60 s or more and fall back to their own back-off of about a second; a client
-    // should look again well before a long reactivation period ends anyway, as a fleet file may add a backend.
+    // openai-python ignores a Retry-After over 60 s and falls back to its own back-off of about a second (openai-node
+    // honours any wait); a client should look again well before a long reactivation period ends anyway, as a fleet file
+    // may add a backend.
     private static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(30);
 
     // A backend due back now may still be a timer's tick from being reactivated; a retry at once would race it.
