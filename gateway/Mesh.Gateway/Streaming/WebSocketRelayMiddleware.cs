@@ -140,7 +140,10 @@ public sealed partial class WebSocketRelayMiddleware(
         }
 
         await other;
-        connection.CountUnanswered(first == toClient && !stall.Stalled ? UnansweredStatus(firstEnd, backend.CloseStatus) : MeshStatusCodes.ClientClosedRequest);
+        // The backend's end decides only when it came before the client's close: the pump that ended first may have been
+        // the backend's, passing on its reply to that close.
+        var backendEndedFirst = first == toClient && await toBackend != PumpEnd.ClosedFirst;
+        connection.CountUnanswered(backendEndedFirst && !stall.Stalled ? UnansweredStatus(firstEnd, backend.CloseStatus) : MeshStatusCodes.ClientClosedRequest);
         if (await toBackend == PumpEnd.ClientLeft)
         {
             // The runtime aborted the client's WebSocket at the end of its stream, and disposing an aborted WebSocket
@@ -212,12 +215,14 @@ public sealed partial class WebSocketRelayMiddleware(
                 next = null;
                 if (received.MessageType == WebSocketMessageType.Close)
                 {
+                    // Read before the close goes: the backend's reply to it must not make the backend seem the first to close.
+                    var clientFirst = backend.State == WebSocketState.Open;
                     if (backend.State is WebSocketState.Open or WebSocketState.CloseReceived)
                     {
                         await backend.CloseOutputAsync(PassedOn(received.CloseStatus), received.CloseStatusDescription, CancellationToken.None);
                     }
 
-                    return PumpEnd.Closed;
+                    return clientFirst ? PumpEnd.ClosedFirst : PumpEnd.Closed;
                 }
 
                 if (startOfMessage)
@@ -385,6 +390,10 @@ public sealed partial class WebSocketRelayMiddleware(
     private enum PumpEnd
     {
         Closed,
+
+        /// <summary>The client's close frame came while the backend's side was still open, and was passed on: the client left first.</summary>
+        ClosedFirst,
+
         Broken,
 
         /// <summary>The client's connection ended without a close frame.</summary>

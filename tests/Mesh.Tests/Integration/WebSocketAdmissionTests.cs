@@ -135,6 +135,39 @@ public sealed class WebSocketAdmissionTests
         Assert.Equal([$"{Realtime},code=\"413\"}} 1"], RequestsCounted(await MetricsAsync(client)));
     }
 
+    /// <remarks>
+    /// The client's close passed on to the backend is answered with the backend's close, which may reach the relay before
+    /// the client's pump has ended: the request is still the client's to have left, never a backend failure (502).
+    /// Forty connections give that race room to show.
+    /// </remarks>
+    [Fact]
+    public async Task A_websocket_request_whose_client_closes_at_once_counts_as_499_or_200_never_502()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test");
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        const int Connections = 40;
+        for (var i = 0; i < Connections; i++)
+        {
+            using var socket = await ConnectAsync(gateway);
+            await SendAsync(socket, "The first sentence. The second one. The third.");
+            // Under way at the backend: the request is the relay's to count when the connection ends.
+            Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(socket, ReceiveTimeout)).GetProperty("type").GetString());
+            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+            await Task.Delay(TimeSpan.FromMilliseconds(300));
+        }
+
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await MetricsAsync(client), "mesh_requests_total{") >= Connections, "not every request was counted");
+        var metrics = await MetricsAsync(client);
+        Assert.Equal(0, MetricsText.Sum(metrics, "mesh_requests_total{", "code=\"502\""));
+        Assert.Equal(Connections, MetricsText.Sum(metrics, Realtime, "code=\"499\"") + MetricsText.Sum(metrics, Realtime, "code=\"200\""));
+        Assert.Equal(Connections, MetricsText.Sum(metrics, "mesh_requests_total{"));
+        Assert.Contains("mesh_stream_failures_total{variant=\"test\",pool=\"shared\",surface=\"websocket\"} 0", metrics, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Each_websocket_request_takes_a_token_of_its_api_key()
     {
