@@ -42,7 +42,8 @@ public static partial class WebSocketEndpoints
 
     private const string ShuttingDown = "server shutting down";
 
-    // How long a connection closed for shutdown waits for the client's close reply.
+    // How long a connection closed for shutdown waits for the client's close reply, and one the runtime closed for a
+    // refused frame waits for the client to end it.
     private static readonly TimeSpan CloseReplyTimeout = TimeSpan.FromSeconds(5);
 
     private static readonly ApiError TooManyWaiting = new(
@@ -323,6 +324,11 @@ public static partial class WebSocketEndpoints
             // closed the connection itself and aborted the socket; the request under way is cancelled as on a close.
             countUnreadable();
             await clientLeft.CancelAsync();
+            inbox.Complete();
+            // Disposing the aborted socket resets the connection, which can drop the close before the client has it. The
+            // client's FIN, after its close reply or without one, ends the connection in order instead: the receive, which
+            // the handler waits for, waits for that (RequestAborted), within the bound of a close reply.
+            await Task.Delay(CloseReplyTimeout, connectionAborted).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
         {
@@ -331,7 +337,7 @@ public static partial class WebSocketEndpoints
         }
         finally
         {
-            inbox.Complete();
+            inbox.TryComplete();
         }
     }
 

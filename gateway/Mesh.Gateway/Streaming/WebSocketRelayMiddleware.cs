@@ -142,13 +142,15 @@ public sealed partial class WebSocketRelayMiddleware(
         await other;
         // The backend's end decides only when it came before the client's close: the pump that ended first may have been
         // the backend's, passing on its reply to that close.
-        var backendEndedFirst = first == toClient && await toBackend != PumpEnd.ClosedFirst;
+        var backendEndedFirst = first == toClient && await toBackend is not (PumpEnd.ClosedFirst or PumpEnd.Refused);
         connection.CountUnanswered(backendEndedFirst && !stall.Stalled ? UnansweredStatus(firstEnd, backend.CloseStatus) : MeshStatusCodes.ClientClosedRequest);
-        if (await toBackend == PumpEnd.ClientLeft)
+        if (await toBackend is PumpEnd.ClientLeft or PumpEnd.Refused)
         {
-            // The runtime aborted the client's WebSocket at the end of its stream, and disposing an aborted WebSocket
-            // aborts its HTTP connection, which Kestrel does with a reset. Kestrel, which saw the client's FIN, closes the
-            // connection in order itself (a FIN) before it cancels RequestAborted: the disposal waits for that.
+            // The runtime aborted the client's WebSocket, at the end of its stream or after its close for a refused frame,
+            // and disposing an aborted WebSocket aborts its HTTP connection, which Kestrel does with a reset: one that can
+            // drop that close before the client has it. Kestrel, which sees the client's FIN (after its close reply, if it
+            // sends one), closes the connection in order itself (a FIN) before it cancels RequestAborted: the disposal
+            // waits for that.
             await Task.Delay(CloseHandshakeTimeout, context.RequestAborted).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
@@ -253,7 +255,8 @@ public sealed partial class WebSocketRelayMiddleware(
         {
             // Only a receive faults so: the gateway's WebSocket refused a frame of the client's (a text message that is
             // not UTF-8, closed with 1007; a malformed frame, 1002) and closed the client's connection itself.
-            return await PassOnRefusalAsync(backend);
+            await PassOnRefusalAsync(backend);
+            return PumpEnd.Refused;
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
         {
@@ -273,22 +276,19 @@ public sealed partial class WebSocketRelayMiddleware(
     /// than dropping it: the backend then counts the refused message as it counts one it refuses itself, and the
     /// requests waiting behind it as dropped by the client.
     /// </summary>
-    private static async Task<PumpEnd> PassOnRefusalAsync(WebSocket backend)
+    private static async Task PassOnRefusalAsync(WebSocket backend)
     {
         try
         {
             if (backend.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
                 await backend.CloseOutputAsync((WebSocketCloseStatus)WebSocketHandshakes.ClientFrameRefusedStatus, "client frame refused", CancellationToken.None);
-                return PumpEnd.Closed;
             }
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
         {
-            // The backend is gone too.
+            // The backend is gone too: its pump ends with that.
         }
-
-        return PumpEnd.Broken;
     }
 
     /// <summary>
@@ -398,6 +398,9 @@ public sealed partial class WebSocketRelayMiddleware(
 
         /// <summary>The client's connection ended without a close frame.</summary>
         ClientLeft,
+
+        /// <summary>The gateway's WebSocket refused a frame of the client's, closed the client's side for it and aborted the socket.</summary>
+        Refused,
     }
 
     /// <summary>What becomes of a client request: forwarded, answered with the gateway's own error, or dropped.</summary>
