@@ -19,8 +19,8 @@ return ConfigurationErrors.Run(() =>
     builder.Services.AddGateway();
 
     var app = builder.Build();
-    // Every refused setting at once, as the host would check them as it starts: the log below would stop at the first.
-    app.Services.GetRequiredService<IStartupValidator>().Validate();
+    // Every refused setting at once, before the log below would stop at the first.
+    app.ValidateEverySetting(builder.Services);
     StartupLog.EffectiveConfiguration(app);
     app.UseMiddleware<RequestCountingMiddleware>();
     // Before the request id is added to the request's headers, so the limits see the head as the client sent it.

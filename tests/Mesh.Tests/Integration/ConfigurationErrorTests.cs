@@ -57,16 +57,21 @@ public sealed class ConfigurationErrorTests
             """);
         try
         {
-            // Settings only the start's own validation reads, which it refused together in an exception of its own.
+            // Settings only the start's own validation reads, which it refused together in an exception of its own, and a
+            // value that does not convert, which the start's validation let through at once, dropping the others.
             var output = await RefusedStartAsync(
                 RepoPaths.GatewayDll,
-                [$"--Mesh:FleetFile={settingsFile}", "--Mesh:Discovery:RefreshMs=0", "--Mesh:WebSockets:AllowedOrigins:0=nowhere"]);
+                [
+                    $"--Mesh:FleetFile={settingsFile}", "--Mesh:Discovery:RefreshMs=0", "--Mesh:WebSockets:AllowedOrigins:0=nowhere",
+                    "--Mesh:Admission:TotalConcurrency=abc",
+                ]);
 
             Assert.Contains("Mesh:Fleet:Backends:0 is null or empty", output, StringComparison.Ordinal);
             Assert.Contains("Mesh:Fleet:Backends:1 does not bind: Failed to convert configuration value 'maybe'", output, StringComparison.Ordinal);
             Assert.Contains("Mesh:Auth:Keys:0 is null or empty", output, StringComparison.Ordinal);
             Assert.Contains("Mesh:Discovery:RefreshMs must be between", output, StringComparison.Ordinal);
             Assert.Contains("Every WebSocket allowed origin must be scheme://host[:port]", output, StringComparison.Ordinal);
+            Assert.Contains("Failed to convert configuration value 'abc' at 'Mesh:Admission:TotalConcurrency'", output, StringComparison.Ordinal);
         }
         finally
         {
