@@ -23,7 +23,8 @@ public static class GatewayServiceRegistration
 {
     public static IServiceCollection AddGateway(this IServiceCollection services)
     {
-        // First, so that a list entry that is null or {} is named before the checks its defaults fail.
+        // First, so that the refusal opens with the name of a list entry that is null or {}; the checks of the defaults
+        // it binds to still fail after it, naming no setting.
         services.ValidateEveryEntryBinds<FleetOptions, BackendEndpoint>($"{FleetOptions.Section}:{nameof(FleetOptions.Backends)}", fleet => fleet.Backends);
         services.ValidateEveryEntryBinds<AuthOptions, ApiKeyEntry>($"{AuthOptions.Section}:{nameof(AuthOptions.Keys)}", auth => auth.Keys);
 
