@@ -103,7 +103,12 @@ try {
   result.screenshot = path.join(args.out, 'playground.png');
   await page.screenshot({ path: result.screenshot, fullPage: true });
 
+  // The default rate's label follows the model and format: a pcm file under an OpenAI name comes at 24 kHz.
+  const rateLabel = () => page.locator('#sample-rate option').first().textContent();
+  await page.selectOption('#format', 'pcm');
+  result.rateLabels = { pcm: await rateLabel() };
   await page.selectOption('#format', 'wav');
+  result.rateLabels.wav = await rateLabel();
   const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('#download')]);
   const saved = path.join(args.out, download.suggestedFilename());
   await download.saveAs(saved);

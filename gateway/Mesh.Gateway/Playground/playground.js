@@ -154,9 +154,20 @@
     if (groups.length) fillSelect(ui.voice, groups);
   }
 
+  // OpenAI's model names, under which a pcm file comes at OpenAI's 24 kHz, a rate raw pcm does not carry.
+  const OPENAI_MODELS = new Set(['tts-1', 'tts-1-hd', 'gpt-4o-mini-tts']);
+
   function showNativeRate() {
     const model = models.find((m) => m.id === ui.model.value);
-    ui.sampleRate.options[0].text = model ? `Native (${numbers.format(model.sample_rate)} Hz)` : 'Native';
+    if (!model) {
+      ui.sampleRate.options[0].text = 'Native';
+      return;
+    }
+    const native = `${numbers.format(model.sample_rate)} Hz`;
+    // Speak plays the model's rate; only the downloaded pcm file is at 24 kHz.
+    ui.sampleRate.options[0].text = ui.format.value === 'pcm' && OPENAI_MODELS.has(model.id)
+      ? `Native (${native}; the pcm file OpenAI's 24,000 Hz)`
+      : `Native (${native})`;
   }
 
   async function loadCatalog() {
@@ -456,6 +467,7 @@
     fillVoices();
     showNativeRate();
   });
+  ui.format.addEventListener('change', showNativeRate);
   ui.form.addEventListener('submit', (event) => {
     event.preventDefault();
     speak();

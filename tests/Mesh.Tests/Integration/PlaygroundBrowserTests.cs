@@ -107,6 +107,11 @@ public sealed class PlaygroundBrowserTests(MeshFleet fleet, ITestOutputHelper ou
         var audio = DecodedAudio.FromWav(await File.ReadAllBytesAsync(download.GetProperty("path").GetString()!));
         Assert.InRange(audio.DurationSeconds, 2.0, 15.0);
         Assert.Equal("audio/wav", download.GetProperty("state").GetProperty("type").GetString());
+
+        // tts-1, the page's default model: a pcm file under OpenAI's name comes at 24 kHz, whatever the model's rate.
+        var rateLabels = report.GetProperty("rateLabels");
+        Assert.Equal("Native (22,050 Hz; the pcm file OpenAI's 24,000 Hz)", rateLabels.GetProperty("pcm").GetString());
+        Assert.Equal("Native (22,050 Hz)", rateLabels.GetProperty("wav").GetString());
     }
 
     [Fact]
