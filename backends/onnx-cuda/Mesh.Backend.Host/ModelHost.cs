@@ -416,7 +416,7 @@ public sealed partial class ModelHost(
     [LoggerMessage(Level = LogLevel.Information, Message = "Waiting up to {Seconds:0.0} s for {Leases} leases (requests, sentences on the engine) still holding the model before disposing it")]
     private static partial void LogWaitingForLeases(ILogger logger, int leases, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} left undisposed: {Leases} leases (requests, sentences on the engine) still hold it {Seconds} s after the backend stopped; the process exit frees it")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} left undisposed: {Leases} leases (requests, sentences on the engine) still hold it when the {Seconds} s given to work on the engine after the drain ran out; the process exit frees it")]
     private static partial void LogLeftUndisposed(ILogger logger, string model, int leases, double seconds);
 
     /// <summary>

@@ -102,7 +102,7 @@ public sealed class SynthesisSchedulerTests
 
         Assert.True(disposing.Elapsed >= TimeSpan.FromSeconds(1.5), $"disposed in {disposing.Elapsed}");
         var warning = Assert.Single(log.Lines);
-        Assert.StartsWith("Warning: 1 sentences still on the engine 2 s after the backend stopped", warning, StringComparison.Ordinal);
+        Assert.StartsWith("Warning: 1 sentences still on the engine when the 2 s given to work on the engine after the drain ran out", warning, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -89,7 +89,7 @@ public sealed class ShutdownTests
         // for a loaded machine: it tells that the process did not live on until the sentence ended, a minute later.
         Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(10), $"stopped in {stopping.Elapsed}");
         Assert.Equal(0, exitCode);
-        Assert.Contains("1 sentences still on the engine 2 s after the backend stopped", backend.Output, StringComparison.Ordinal);
+        Assert.Contains("1 sentences still on the engine when the 2 s given to work on the engine after the drain ran out", backend.Output, StringComparison.Ordinal);
         Assert.Contains("left undisposed: 1 leases", backend.Output, StringComparison.Ordinal);
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => request);
     }

@@ -250,7 +250,7 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Sentences} sentences still on the engine {Seconds} s after the backend stopped, deaf to cancellation; stopping without them")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Sentences} sentences still on the engine when the {Seconds} s given to work on the engine after the drain ran out, deaf to cancellation; stopping without them")]
     private static partial void LogSentencesStillRunning(ILogger logger, int sentences, double seconds);
 
     /// <summary>A request's place in its priority class.</summary>
