@@ -22,8 +22,12 @@ public sealed class EjectedBackends
     // may add a backend.
     private static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(30);
 
-    // A backend due back now may still be a timer's tick from being reactivated; a retry at once would race it.
+    // A backend that looks healthy yet took no request is one whose health changed a moment ago; a retry at once would race it.
     private static readonly TimeSpan ShortestWait = TimeSpan.FromMilliseconds(100);
+
+    // YARP reactivates an ejected backend from a thread-pool timer, which can fire late on a busy machine: a client back
+    // exactly at the end of the ejection could find the backend still out and spend one of its retries on another 503.
+    private static readonly TimeSpan ReactivationMargin = TimeSpan.FromMilliseconds(250);
 
     // Weak keys, as in ServerErrorsPolicy: a removed backend's entry goes with YARP's state of it.
     private readonly ConditionalWeakTable<DestinationState, StrongBox<long>> _reactivatedAtMs = new();
@@ -33,7 +37,8 @@ public sealed class EjectedBackends
         _reactivatedAtMs.AddOrUpdate(destination, new StrongBox<long>(Environment.TickCount64 + (long)period.TotalMilliseconds));
 
     /// <summary>
-    /// How long until the first of <paramref name="destinations"/> is expected back, between 100 ms and 30 s; with none
+    /// How long until the first of <paramref name="destinations"/> is expected back (an ejected one 250 ms after its
+    /// ejection ends), between 100 ms and 30 s; with none
     /// (an empty pool), one probe interval, the soonest a backend a reload adds can be found ready.
     /// </summary>
     public TimeSpan ExpectedBackIn(IEnumerable<DestinationState> destinations)
@@ -58,7 +63,7 @@ public sealed class EjectedBackends
     {
         // YARP routes to a backend only when neither its probes nor passive health hold it out, so it is back when both let it.
         var ejectedFor = destination.Health.Passive == DestinationHealth.Unhealthy && _reactivatedAtMs.TryGetValue(destination, out var reactivatedAt)
-            ? TimeSpan.FromMilliseconds(Math.Max(0, reactivatedAt.Value - now))
+            ? TimeSpan.FromMilliseconds(Math.Max(0, reactivatedAt.Value - now)) + ReactivationMargin
             : TimeSpan.Zero;
         var unreadyFor = destination.Health.Active == DestinationHealth.Unhealthy ? FleetProxyConfigProvider.ProbeInterval : TimeSpan.Zero;
         return ejectedFor > unreadyFor ? ejectedFor : unreadyFor;
