@@ -42,21 +42,23 @@ public sealed class OpenAiSdkRetryTests(ITestOutputHelper output)
     [Fact]
     public async Task The_sdk_retries_an_ejected_pool_once_its_backend_is_back()
     {
-        // Ejected for 5 s by each failure. Told to retry in 1 s, the SDK spent both retries on 503s within 2 s.
-        await using var pool = await EjectedPool.StartAsync(reactivationSeconds: 5);
+        // Ejected for 15 s by each failure, far longer than Node takes to start. Told to retry in 1 s, the SDK spent
+        // both retries on 503s within 2 s.
+        await using var pool = await EjectedPool.StartAsync(reactivationSeconds: 15);
         (await pool.EjectAsync()).Dispose();
 
-        var report = await CallAsync(pool.Gateway);
+        var report = await CallAsync(pool.Gateway, "--max-retries", "1");
 
-        // The first retry waits for the reactivation and reaches the backend again.
-        Assert.Equal([503, 500], Statuses(report)[..2]);
-        var attempts = report.GetProperty("attempts").EnumerateArray().Select(a => a.GetProperty("atMs").GetInt32()).ToArray();
-        Assert.InRange(attempts[1] - attempts[0], 2500, 5500);
+        // The retry waits as long as the 503 advised, and reaches the backend again, which fails it.
+        Assert.Equal([503, 500], Statuses(report));
+        var attempts = report.GetProperty("attempts").EnumerateArray().ToArray();
+        var advisedMs = attempts[0].GetProperty("retryAfterMs").GetInt32();
+        Assert.InRange(attempts[1].GetProperty("atMs").GetInt32() - attempts[0].GetProperty("atMs").GetInt32(), advisedMs, advisedMs + 5000);
     }
 
-    private async Task<JsonElement> CallAsync(HostProcess gateway)
+    private async Task<JsonElement> CallAsync(HostProcess gateway, params string[] options)
     {
-        var report = await NodeScripts.RunAsync("openai-sdk-retries.mjs", ["--url", gateway.Url.ToString()], TimeSpan.FromSeconds(60));
+        var report = await NodeScripts.RunAsync("openai-sdk-retries.mjs", ["--url", gateway.Url.ToString(), .. options], TimeSpan.FromSeconds(60));
         output.WriteLine(report.GetRawText());
         return report;
     }
