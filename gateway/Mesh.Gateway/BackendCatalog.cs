@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Mesh.Contracts;
+using Mesh.Gateway.Health;
 using Yarp.ReverseProxy;
-using Yarp.ReverseProxy.Model;
 
 namespace Mesh.Gateway;
 
@@ -34,7 +34,7 @@ public sealed partial class BackendCatalog(HttpClient client, IProxyStateLookup 
     {
         var addresses = proxy.GetClusters()
             .SelectMany(c => c.Destinations.Values)
-            .Where(d => d.Health.Active != DestinationHealth.Unhealthy && d.Health.Passive != DestinationHealth.Unhealthy)
+            .Where(d => !EjectedBackends.IsHeldOut(d))
             .Select(d => d.Model.Config.Address)
             .Distinct(StringComparer.Ordinal)
             .ToArray();

@@ -57,7 +57,11 @@ public static class CatalogEndpoints
     }
 
 
-    /// <summary>503 <c>no_healthy_backend</c>, advising a wait until the first backend of any pool is expected back.</summary>
+    /// <summary>
+    /// 503 <c>no_healthy_backend</c>, advising a wait until the first backend of any pool is expected back. Those that
+    /// looked healthy were asked and did not answer: not expected back before a probe finds them ready, so with no other
+    /// the wait is one probe interval.
+    /// </summary>
     private static readonly IResult NoBackend = new NoBackendResult();
 
     private sealed class NoBackendResult : IResult
@@ -65,7 +69,9 @@ public static class CatalogEndpoints
         public Task ExecuteAsync(HttpContext httpContext)
         {
             var services = httpContext.RequestServices;
-            var destinations = services.GetRequiredService<IProxyStateLookup>().GetClusters().SelectMany(cluster => cluster.Destinations.Values);
+            var destinations = services.GetRequiredService<IProxyStateLookup>().GetClusters()
+                .SelectMany(cluster => cluster.Destinations.Values)
+                .Where(EjectedBackends.IsHeldOut);
             services.GetRequiredService<EjectedBackends>().AdviseRetry(httpContext.Response, destinations);
             return ApiResults.WriteErrorAsync(httpContext, EjectedBackends.NoHealthyBackend);
         }

@@ -36,10 +36,14 @@ public sealed class EjectedBackends
     public void Ejected(DestinationState destination, TimeSpan period) =>
         _reactivatedAtMs.AddOrUpdate(destination, new StrongBox<long>(Environment.TickCount64 + (long)period.TotalMilliseconds));
 
+    /// <summary>Whether active or passive health holds <paramref name="destination"/> out, so that YARP routes nothing to it.</summary>
+    public static bool IsHeldOut(DestinationState destination) =>
+        destination.Health.Active == DestinationHealth.Unhealthy || destination.Health.Passive == DestinationHealth.Unhealthy;
+
     /// <summary>
     /// How long until the first of <paramref name="destinations"/> is expected back (an ejected one 250 ms after its
     /// ejection ends), between 100 ms and 30 s; with none
-    /// (an empty pool), one probe interval, the soonest a backend a reload adds can be found ready.
+    /// (an empty pool, or none held out), one probe interval, the soonest a probe can find a backend ready.
     /// </summary>
     public TimeSpan ExpectedBackIn(IEnumerable<DestinationState> destinations)
     {
