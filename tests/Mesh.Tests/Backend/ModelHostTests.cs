@@ -118,8 +118,10 @@ public sealed class ModelHostTests(GeneratedModels models)
         var scheduler = new SynthesisScheduler(
             new SchedulerLimits(1, 1, 1), engineWork, new BackendMetrics.SchedulerObserver("b0", "test"), NullLogger.Instance);
         using var request = new CancellationTokenSource();
-        _ = scheduler.Submit(PriorityClasses.Realtime, model, new SynthesisRequest("Hello there.", model.ResolveVoice("alloy", null)!, 1.0), request.Token);
-        await Eventually.UntilAsync(() => Task.FromResult(scheduler.Load == 0), "no worker took the sentence");
+        var onEngine = new EngineEntrySignal(model);
+        _ = scheduler.Submit(PriorityClasses.Realtime, onEngine, new SynthesisRequest("Hello there.", model.ResolveVoice("alloy", null)!, 1.0), request.Token);
+        // Cancelled earlier, between the worker taking the sentence and calling the model, the sentence would end unrun.
+        await onEngine.Entered.WaitAsync(TimeSpan.FromSeconds(10));
 
         // The backend stops as after its drain: the request is cancelled, the scheduler and then the host disposed.
         await request.CancelAsync();
@@ -190,6 +192,23 @@ public sealed class ModelHostTests(GeneratedModels models)
     /// </summary>
     private static Task DisposeApartAsync(ModelHost host) =>
         Task.Factory.StartNew(host.Dispose, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>
+    /// Says when a worker has called the model, whose first step (the injected hang) follows at once. Never disposed: the
+    /// host owns the model it wraps.
+    /// </summary>
+    private sealed class EngineEntrySignal(ISpeechModel inner) : DelegatingSpeechModel(inner)
+    {
+        private readonly TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Entered => _entered.Task;
+
+        public override IAsyncEnumerable<AudioChunk> SynthesizeAsync(SynthesisRequest request, CancellationToken cancellationToken)
+        {
+            _entered.TrySetResult();
+            return Inner.SynthesizeAsync(request, cancellationToken);
+        }
+    }
 
     private static async Task WaitForStatusAsync(ModelHost host, string status)
     {
