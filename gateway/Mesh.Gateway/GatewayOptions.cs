@@ -10,7 +10,7 @@ public sealed class FleetOptions
 {
     public const string Section = "Mesh:Fleet";
 
-    [ValidateEnumeratedItems]
+    /// <summary>Each checked on its own, by its key (<see cref="ListEntriesValidator{TOptions, TEntry}"/>).</summary>
     public List<BackendEndpoint> Backends { get; set; } = [];
 }
 
@@ -165,8 +165,10 @@ public sealed class AuthOptions : IValidatableObject
 {
     public const string Section = "Mesh:Auth";
 
-    [ValidateEnumeratedItems]
+    /// <summary>Each checked on its own, by its key (<see cref="ListEntriesValidator{TOptions, TEntry}"/>).</summary>
+#pragma warning disable SYSLIB1213 // Not [ValidateEnumeratedItems]: that would check an entry bound from null or {} as well.
     public List<ApiKeyEntry> Keys { get; set; } = [];
+#pragma warning restore SYSLIB1213
 
     /// <summary>A JSON file with the same shape (<c>{"Mesh":{"Auth":{"Keys":[...]}}}</c>), watched for changes.</summary>
     public string? KeysFile { get; set; }
@@ -174,7 +176,8 @@ public sealed class AuthOptions : IValidatableObject
     /// <summary>Each name once: a key's rate limit is kept by its name, so two keys of one name would share one limit.</summary>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
         Keys.GroupBy(key => key.Name, StringComparer.Ordinal)
-            .Where(named => named.Count() > 1)
+            // A key without a name is refused by its entry's checks (or as null or {}), not again as a second one named "".
+            .Where(named => !string.IsNullOrEmpty(named.Key) && named.Count() > 1)
             .Select(named => new ValidationResult(
                 $"API key name '{named.Key}' is used by {named.Count()} keys; every key needs a name of its own, since its rate limit is kept by name.",
                 [nameof(Keys)]));
@@ -206,14 +209,18 @@ public sealed class ApiKeyEntry
 
 /// <summary>
 /// Validators generated from the data annotations at build time. Unlike <c>ValidateDataAnnotations</c> they descend into
-/// members marked <see cref="ValidateObjectMembersAttribute"/> or <see cref="ValidateEnumeratedItemsAttribute"/>, so a
-/// backend, a class's queue limits or an API key out of range stops the start instead of failing the first request.
+/// members marked <see cref="ValidateObjectMembersAttribute"/>, so a class's queue limits out of range stop the start
+/// instead of failing the first request; a backend or an API key is checked with its list entry
+/// (<see cref="ListEntriesValidator{TOptions, TEntry}"/>).
 /// </summary>
-[OptionsValidator]
-public sealed partial class FleetOptionsValidator : IValidateOptions<FleetOptions>;
-
 [OptionsValidator]
 public sealed partial class AdmissionOptionsValidator : IValidateOptions<AdmissionOptions>;
 
 [OptionsValidator]
 public sealed partial class AuthOptionsValidator : IValidateOptions<AuthOptions>;
+
+[OptionsValidator]
+public sealed partial class BackendEndpointValidator : IValidateOptions<BackendEndpoint>;
+
+[OptionsValidator]
+public sealed partial class ApiKeyEntryValidator : IValidateOptions<ApiKeyEntry>;

@@ -23,14 +23,14 @@ public static class GatewayServiceRegistration
 {
     public static IServiceCollection AddGateway(this IServiceCollection services)
     {
-        // First, so that the refusal opens with the name of a list entry that is null or {}; the checks of the defaults
-        // it binds to still fail after it, naming no setting.
-        services.ValidateEveryEntryBinds<FleetOptions, BackendEndpoint>($"{FleetOptions.Section}:{nameof(FleetOptions.Backends)}", fleet => fleet.Backends);
-        services.ValidateEveryEntryBinds<AuthOptions, ApiKeyEntry>($"{AuthOptions.Section}:{nameof(AuthOptions.Keys)}", auth => auth.Keys);
+        // First, so that the refusal opens with the entries of the lists, each named by its key.
+        services.ValidateEachListEntry<FleetOptions, BackendEndpoint>(FleetOptions.Section, nameof(FleetOptions.Backends), new BackendEndpointValidator());
+        services.ValidateEachListEntry<AuthOptions, ApiKeyEntry>(AuthOptions.Section, nameof(AuthOptions.Keys), new ApiKeyEntryValidator());
 
-        // Each backend's own fields are checked by FleetOptionsValidator; only what spans backends is checked here.
+        // Each backend's own fields are checked with its entry; only what spans backends is checked here. A backend
+        // without a name is refused by its entry's checks (or as null or {}), not again as a second one named "".
         services.AddReloadableOptions<FleetOptions>(FleetOptions.Section).Validate(
-            fleet => fleet.Backends.Select(b => b.Name).Distinct(StringComparer.Ordinal).Count() == fleet.Backends.Count,
+            fleet => fleet.Backends.GroupBy(b => b.Name, StringComparer.Ordinal).All(named => string.IsNullOrEmpty(named.Key) || named.Count() == 1),
             "Every backend needs a Name of its own.").ValidateOnStart();
         services.AddOptions<DiscoveryOptions>().BindConfiguration(DiscoveryOptions.Section).ValidateDataAnnotations().Validate(
             d => d.HostsFile is not { Length: > 0 } path || File.Exists(path), "Mesh:Discovery:HostsFile must name an existing file.").ValidateOnStart();
@@ -43,7 +43,6 @@ public static class GatewayServiceRegistration
             $"Mesh:Balancing:Policy must be one of: {string.Join(", ", BalancingOptions.Policies)}.").ValidateOnStart();
         services.AddReloadableOptions<PassiveHealthOptions>(PassiveHealthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddReloadableOptions<AuthOptions>(AuthOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<FleetOptions>, FleetOptionsValidator>();
         services.AddSingleton<IValidateOptions<AdmissionOptions>, AdmissionOptionsValidator>();
         services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
 
@@ -111,10 +110,11 @@ public static class GatewayServiceRegistration
         return services.AddOptions<TOptions>().BindConfiguration(section);
     }
 
-    /// <summary>Refuses <typeparamref name="TOptions"/> when an entry of its list at <paramref name="listKey"/> does not bind, which the binder would drop.</summary>
-    private static void ValidateEveryEntryBinds<TOptions, TEntry>(
-        this IServiceCollection services, string listKey, Func<TOptions, IReadOnlyCollection<TEntry>> boundList)
-        where TOptions : class =>
+    /// <summary>Refuses <typeparamref name="TOptions"/> when an entry of its list <paramref name="listName"/> does not bind or fails <paramref name="entryValidator"/>.</summary>
+    private static void ValidateEachListEntry<TOptions, TEntry>(
+        this IServiceCollection services, string section, string listName, IValidateOptions<TEntry> entryValidator)
+        where TOptions : class
+        where TEntry : class, new() =>
         services.AddSingleton<IValidateOptions<TOptions>>(provider =>
-            new ListEntriesBindValidator<TOptions, TEntry>(provider.GetRequiredService<IConfiguration>(), listKey, boundList));
+            new ListEntriesValidator<TOptions, TEntry>(provider.GetRequiredService<IConfiguration>(), section, listName, entryValidator));
 }

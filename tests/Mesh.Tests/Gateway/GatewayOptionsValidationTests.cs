@@ -29,6 +29,33 @@ public sealed class GatewayOptionsValidationTests
         Assert.Contains(member, error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The binder turns null and {} into an entry of defaults: refused by its key alone, not also by the checks of those
+    /// defaults (a Name required, two entries named ""), which named no setting.
+    /// </summary>
+    [Theory]
+    [InlineData("Mesh:Fleet:Backends")]
+    [InlineData("Mesh:Auth:Keys")]
+    public void Entries_that_are_null_or_empty_are_refused_by_their_keys_alone(string list)
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => ValidateAll(Settings(($"{list}:1", null), ($"{list}:2", ""))));
+
+        Assert.Equal(
+            [$"{list}:1 is null or empty: an entry of the list is an object of settings.", $"{list}:2 is null or empty: an entry of the list is an object of settings."],
+            error.Failures);
+    }
+
+    [Fact]
+    public void An_entry_is_refused_by_its_key_when_the_binder_dropped_one_before_it()
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => ValidateAll(Settings(
+            ("Mesh:Fleet:Backends:1", "b1"),
+            ("Mesh:Fleet:Backends:2:Name", "b 2"),
+            ("Mesh:Fleet:Backends:2:Address", "http://127.0.0.1:9002/"))));
+
+        Assert.Contains("FleetOptions.Backends[2].Name must match", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Two_keys_of_one_name_are_refused()
     {
@@ -40,7 +67,7 @@ public sealed class GatewayOptionsValidationTests
     }
 
     /// <summary>A valid backend and API key, with <paramref name="changes"/> applied.</summary>
-    private static Dictionary<string, string?> Settings(params (string Key, string Value)[] changes)
+    private static Dictionary<string, string?> Settings(params (string Key, string? Value)[] changes)
     {
         var settings = new Dictionary<string, string?>
         {

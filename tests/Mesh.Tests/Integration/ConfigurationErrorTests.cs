@@ -69,6 +69,9 @@ public sealed class ConfigurationErrorTests
             Assert.Contains("Mesh:Fleet:Backends:0 is null or empty", output, StringComparison.Ordinal);
             Assert.Contains("Mesh:Fleet:Backends:1 does not bind: Failed to convert configuration value 'maybe'", output, StringComparison.Ordinal);
             Assert.Contains("Mesh:Auth:Keys:0 is null or empty", output, StringComparison.Ordinal);
+            // Not also the checks of the defaults the binder turns each null into, which named no setting.
+            Assert.DoesNotContain("FleetOptions.Backends[", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("AuthOptions.Keys[", output, StringComparison.Ordinal);
             Assert.Contains("Mesh:Discovery:RefreshMs must be between", output, StringComparison.Ordinal);
             Assert.Contains("Every WebSocket allowed origin must be scheme://host[:port]", output, StringComparison.Ordinal);
             Assert.Contains("Failed to convert configuration value 'abc' at 'Mesh:Admission:TotalConcurrency'", output, StringComparison.Ordinal);

@@ -146,7 +146,8 @@ public sealed class FleetReloadTests
         await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:Auth:KeysFile={settingsFile.Path}");
         using var client = new HttpClient { BaseAddress = gateway.Url };
 
-        // The binder turns a null into an entry of defaults, whose own checks would name neither the entry nor the null.
+        // The binder turns a null into an entry of defaults, whose own checks would name neither the entry nor the null:
+        // the refusals name the null entries alone.
         await settingsFile.WriteSettingsAsync(new
         {
             Fleet = new { Backends = new object?[] { null } },
@@ -162,6 +163,8 @@ public sealed class FleetReloadTests
         var keysRefusal = Assert.Single(lines, line => line.Contains(KeysRefusal, StringComparison.Ordinal));
         Assert.Contains("Mesh:Auth:Keys:0 is null or empty", keysRefusal, StringComparison.Ordinal);
         Assert.Contains("Mesh:Auth:Keys:1 does not bind: Failed to convert configuration value 'abc'", keysRefusal, StringComparison.Ordinal);
+        Assert.DoesNotContain("FleetOptions.Backends[", fleetRefusal, StringComparison.Ordinal);
+        Assert.DoesNotContain("AuthOptions.Keys[", keysRefusal, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, await VariantsStatusAsync(client, "sk-a"));
     }
 
