@@ -502,6 +502,27 @@ public sealed class MeshScriptTests : IDisposable
     }
 
     /// <summary>
+    /// A ./mesh up killed outright leaves its restart requests and its successors' reports in the state directory, each
+    /// named by a PID that may since have gone to another process: the next ./mesh up starts without them, so none is
+    /// read for a process of its own fleet. The successors' reports used to stay.
+    /// </summary>
+    [Fact]
+    public async Task Up_starts_without_the_requests_and_reports_a_killed_up_left()
+    {
+        var requests = Directory.CreateDirectory(Path.Combine(_stateDir, "restart-requests")).FullName;
+        var successors = Directory.CreateDirectory(Path.Combine(_stateDir, "successors")).FullName;
+        var stalePid = ExitedPid();
+        await File.WriteAllTextAsync(Path.Combine(requests, $"1-{stalePid}.request"), "default-b1\n");
+        await File.WriteAllTextAsync(Path.Combine(successors, $"{stalePid}.why"), "why a successor of the killed fleet did not get ready\n");
+        await File.WriteAllTextAsync(Path.Combine(successors, $"{stalePid}.url"), "http://127.0.0.1:1\n");
+
+        await WaitForFleetAsync(StartUp(LoopbackPorts.Unused(), backends: 1));
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(requests));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(successors));
+    }
+
+    /// <summary>
     /// <c>./mesh down</c>, from another terminal, stops the fleet of a running <c>./mesh up</c> (which ends as on
     /// SIGTERM), removes the fleet file and frees the port; with no fleet it says so and exits 0 as well.
     /// </summary>
