@@ -37,7 +37,7 @@ public sealed class ObservedFleet : IAsyncLifetime
 
     private readonly string _directory = Directory.CreateTempSubdirectory("mesh-observed-").FullName;
     private readonly List<HostProcess> _backends = [];
-    private RefusingBackend? _refusing;
+    private InProcessBackend? _refusing;
 
     public HostProcess Gateway { get; private set; } = null!;
 
