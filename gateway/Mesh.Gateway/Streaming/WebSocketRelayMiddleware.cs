@@ -17,6 +17,7 @@ namespace Mesh.Gateway.Streaming;
 /// Terminates WebSockets at the gateway and relays messages to the backend the balancer picked, instead of YARP's
 /// opaque byte copy, so the gateway can keep its promises: a browser from a foreign origin is refused, a backend
 /// that dies mid-stream ends the client's socket with close code 1011 (not a dropped TCP connection) and is counted,
+/// one that breaks after the client's close leaves the request the client's to have dropped and the close answered,
 /// one that dies under an idle connection closes it with 1001 so the client reconnects, and a client whose connection
 /// ends without a close frame is dropped at the backend as it would be without the gateway, its own connection ending
 /// in order (a FIN, not a reset) when it half-closed it.
@@ -116,6 +117,17 @@ public sealed partial class WebSocketRelayMiddleware(
         var first = await Task.WhenAny(toBackend, toClient);
         await ending.CancelAsync();
         var firstEnd = await first;
+        if (first == toClient && firstEnd == PumpEnd.Broken && client.State == WebSocketState.CloseReceived)
+        {
+            // The client's close came in as the backend's side broke: its pump, passing the close on, tells which came
+            // first. The abort ends that pass-on at once on a socket that has nothing more to give.
+            backend.Abort();
+            if (await toBackend == PumpEnd.ClosedFirst)
+            {
+                (first, firstEnd) = (toBackend, PumpEnd.ClosedFirst);
+            }
+        }
+
         if (stall.Stalled)
         {
             // Nothing sent would reach the client, whose connection the guard aborted: the backend's request ends with it.
@@ -144,6 +156,13 @@ public sealed partial class WebSocketRelayMiddleware(
         // the backend's, passing on its reply to that close.
         var backendEndedFirst = first == toClient && await toBackend is not (PumpEnd.ClosedFirst or PumpEnd.Refused);
         connection.CountUnanswered(backendEndedFirst && !stall.Stalled ? UnansweredStatus(firstEnd, backend.CloseStatus) : MeshStatusCodes.ClientClosedRequest);
+        if (await toBackend == PumpEnd.ClosedFirst && await toClient == PumpEnd.Broken)
+        {
+            // The backend broke instead of answering the client's close: the client, which left first and still waits
+            // for that answer, gets the one a backend gives, not a failure.
+            await clientSends.CloseQuietlyAsync(WebSocketCloseStatus.NormalClosure, null);
+        }
+
         if (await toBackend is PumpEnd.ClientLeft or PumpEnd.Refused)
         {
             // The runtime aborted the client's WebSocket, at the end of its stream or after its close for a refused frame,
@@ -217,13 +236,10 @@ public sealed partial class WebSocketRelayMiddleware(
                 next = null;
                 if (received.MessageType == WebSocketMessageType.Close)
                 {
-                    // Read before the close goes: the backend's reply to it must not make the backend seem the first to close.
+                    // Read before the close goes: the backend's reply to it, or its side breaking after it, must not make
+                    // the backend seem the first to end.
                     var clientFirst = backend.State == WebSocketState.Open;
-                    if (backend.State is WebSocketState.Open or WebSocketState.CloseReceived)
-                    {
-                        await backend.CloseOutputAsync(PassedOn(received.CloseStatus), received.CloseStatusDescription, CancellationToken.None);
-                    }
-
+                    await PassOnCloseAsync(backend, PassedOn(received.CloseStatus), received.CloseStatusDescription);
                     return clientFirst ? PumpEnd.ClosedFirst : PumpEnd.Closed;
                 }
 
@@ -254,8 +270,10 @@ public sealed partial class WebSocketRelayMiddleware(
         catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted)
         {
             // Only a receive faults so: the gateway's WebSocket refused a frame of the client's (a text message that is
-            // not UTF-8, closed with 1007; a malformed frame, 1002) and closed the client's connection itself.
-            await PassOnRefusalAsync(backend);
+            // not UTF-8, closed with 1007; a malformed frame, 1002) and closed the client's connection itself. A close of
+            // its own status, not a dropped connection, has the backend count the refused message as one it refused itself,
+            // and the requests waiting behind it as dropped by the client.
+            await PassOnCloseAsync(backend, (WebSocketCloseStatus)WebSocketHandshakes.ClientFrameRefusedStatus, "client frame refused");
             return PumpEnd.Refused;
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
@@ -271,18 +289,14 @@ public sealed partial class WebSocketRelayMiddleware(
     private static WebSocketCloseStatus PassedOn(WebSocketCloseStatus? status) =>
         status is null or (WebSocketCloseStatus)WebSocketHandshakes.ClientFrameRefusedStatus ? WebSocketCloseStatus.NormalClosure : status.Value;
 
-    /// <summary>
-    /// Closes the backend's socket with <see cref="WebSocketHandshakes.ClientFrameRefusedStatus"/> for a client frame the gateway's WebSocket refused, rather
-    /// than dropping it: the backend then counts the refused message as it counts one it refuses itself, and the
-    /// requests waiting behind it as dropped by the client.
-    /// </summary>
-    private static async Task PassOnRefusalAsync(WebSocket backend)
+    /// <summary>Closes the backend's side for the client's end, if it is still open; a backend already gone is left as it is.</summary>
+    private static async Task PassOnCloseAsync(WebSocket backend, WebSocketCloseStatus status, string? reason)
     {
         try
         {
             if (backend.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
-                await backend.CloseOutputAsync((WebSocketCloseStatus)WebSocketHandshakes.ClientFrameRefusedStatus, "client frame refused", CancellationToken.None);
+                await backend.CloseOutputAsync(status, reason, CancellationToken.None);
             }
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
@@ -391,7 +405,7 @@ public sealed partial class WebSocketRelayMiddleware(
     {
         Closed,
 
-        /// <summary>The client's close frame came while the backend's side was still open, and was passed on: the client left first.</summary>
+        /// <summary>The client's close frame came while the backend's side was still open, and was passed on (unless that side broke as it went): the client left first.</summary>
         ClosedFirst,
 
         Broken,
@@ -478,7 +492,7 @@ public sealed partial class WebSocketRelayMiddleware(
         }
 
         /// <summary>Closes the client's side within two seconds, if it is still open; a socket already gone is left as it is.</summary>
-        public async Task CloseQuietlyAsync(WebSocketCloseStatus status, string reason)
+        public async Task CloseQuietlyAsync(WebSocketCloseStatus status, string? reason)
         {
             try
             {
