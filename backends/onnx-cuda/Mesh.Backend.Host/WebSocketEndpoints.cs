@@ -151,6 +151,9 @@ public static partial class WebSocketEndpoints
             connectionAborted);
         // Set once the server stops: every message read from then on is answered as draining until none waits, then the close goes.
         var draining = false;
+        // What a request that crosses our close counts as, as the gateway counts those a backend's close leaves
+        // unanswered: 503 after the 1001 of a drain or idleness, 413 after the 1009 of an oversized message.
+        var crossingOurClose = SpeechPreparation.Draining;
         try
         {
             while (true)
@@ -198,8 +201,10 @@ public static partial class WebSocketEndpoints
                 if (message.Kind == MessageKind.TooBig)
                 {
                     var tooBig = $"messages are limited to {MaxMessageBytes} bytes";
-                    services.Count(ApiError.TooLarge($"WebSocket {tooBig}."), ConnectionPriority(context));
-                    await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, tooBig, connectionAborted);
+                    crossingOurClose = ApiError.TooLarge($"WebSocket {tooBig}.");
+                    services.Count(crossingOurClose, ConnectionPriority(context));
+                    // Only the close goes out here: the client's reply is awaited, within a bound, as that of any close of ours.
+                    await refusals.CloseOutputAsync(socket, WebSocketCloseStatus.MessageTooBig, tooBig, connectionAborted);
                     break;
                 }
 
@@ -233,19 +238,25 @@ public static partial class WebSocketEndpoints
         }
         finally
         {
-            await EndReceiveAsync(socket, reading, inbox.Reader, context, services, connectionAborted);
+            await EndReceiveAsync(socket, reading, inbox.Reader, crossingOurClose, context, services, connectionAborted);
         }
     }
 
     /// <summary>
     /// Waits for the receive to end before the semaphore and token source it uses are disposed. After a close of ours
-    /// (shutdown, idleness) it ends with the client's close reply, else the socket is dropped after
+    /// (shutdown, idleness, an oversized message) it ends with the client's close reply, else the socket is dropped after
     /// <see cref="CloseReplyTimeout"/>; what it takes in meanwhile is taken out unanswered, so it never waits for room in
-    /// the inbox instead of reading that reply. A request among it crossed our close: it is counted as 503, what the
-    /// drain answers a request that waits, as no answer can follow a close frame.
+    /// the inbox instead of reading that reply. A request among it crossed our close: no answer can follow a close
+    /// frame, so it is counted as <paramref name="crossingOurClose"/>.
     /// </summary>
     private static async Task EndReceiveAsync(
-        WebSocket socket, Task reading, ChannelReader<ReceivedMessage> inbox, HttpContext context, SpeechServices services, CancellationToken connectionAborted)
+        WebSocket socket,
+        Task reading,
+        ChannelReader<ReceivedMessage> inbox,
+        ApiError crossingOurClose,
+        HttpContext context,
+        SpeechServices services,
+        CancellationToken connectionAborted)
     {
         using var closeReply = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
         closeReply.CancelAfter(CloseReplyTimeout);
@@ -255,7 +266,7 @@ public static partial class WebSocketEndpoints
             {
                 if (crossed.AwaitsAnswer)
                 {
-                    services.Count(SpeechPreparation.Draining, ConnectionPriority(context));
+                    services.Count(crossingOurClose, ConnectionPriority(context));
                 }
             }
         }
@@ -268,7 +279,8 @@ public static partial class WebSocketEndpoints
     }
 
     /// <summary>
-    /// Receives the client's messages into <paramref name="inbox"/> until a close, an oversized message or a failure;
+    /// Receives the client's messages into <paramref name="inbox"/> until a close or a failure (after an oversized
+    /// message too, so that the client's reply to its 1009 is read, and any request that crosses that close counted);
     /// a close or a failure also cancels <paramref name="clientLeft"/>, which stops the request under way. A request
     /// that finds no place in <paramref name="readAhead"/> goes in without its body, as a refusal.
     /// </summary>
@@ -291,12 +303,12 @@ public static partial class WebSocketEndpoints
         Action countUnreadable,
         CancellationToken connectionAborted)
     {
-        var buffer = new ArrayBufferWriter<byte>(4096);
+        var reader = new MessageReader(socket);
         try
         {
             while (true)
             {
-                var message = await ReceiveAsync(socket, buffer, connectionAborted);
+                var message = await reader.ReceiveAsync(connectionAborted);
                 if (message.Kind == MessageKind.Close)
                 {
                     if (relayed && (int?)socket.CloseStatus == WebSocketHandshakes.ClientFrameRefusedStatus)
@@ -312,7 +324,7 @@ public static partial class WebSocketEndpoints
                 }
 
                 await inbox.WriteAsync(message, connectionAborted);
-                if (message.Kind is MessageKind.TooBig or MessageKind.Close)
+                if (message.Kind == MessageKind.Close)
                 {
                     return;
                 }
@@ -504,33 +516,6 @@ public static partial class WebSocketEndpoints
         }
     }
 
-    /// <summary>Reads one whole message, or as much of one as shows it exceeds <see cref="MaxMessageBytes"/>.</summary>
-    private static async Task<ReceivedMessage> ReceiveAsync(WebSocket socket, ArrayBufferWriter<byte> buffer, CancellationToken cancellationToken)
-    {
-        buffer.ResetWrittenCount();
-        while (true)
-        {
-            var result = await socket.ReceiveAsync(buffer.GetMemory(4096), cancellationToken);
-            buffer.Advance(result.Count);
-            if (buffer.WrittenCount > MaxMessageBytes)
-            {
-                return new ReceivedMessage(MessageKind.TooBig, ReadOnlyMemory<byte>.Empty);
-            }
-
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                return new ReceivedMessage(MessageKind.Close, ReadOnlyMemory<byte>.Empty);
-            }
-
-            if (result.EndOfMessage)
-            {
-                // Copied out: the buffer takes the next message while this one runs.
-                var kind = result.MessageType == WebSocketMessageType.Text ? MessageKind.Text : MessageKind.Binary;
-                return new ReceivedMessage(kind, buffer.WrittenMemory.ToArray());
-            }
-        }
-    }
-
     /// <summary>
     /// Counts each request that the client's close or a broken connection leaves unanswered, <paramref name="inHand"/> and
     /// those still waiting in <paramref name="inbox"/>, as 499 (the client closed it) in the connection's class: every
@@ -581,8 +566,57 @@ public static partial class WebSocketEndpoints
     {
         public static readonly ReceivedMessage Refused = new(MessageKind.Refused, ReadOnlyMemory<byte>.Empty);
 
-        /// <summary>A message the client expects an answer to: a request, a binary message or a refusal not yet sent.</summary>
-        public bool AwaitsAnswer => Kind is MessageKind.Text or MessageKind.Binary or MessageKind.Refused;
+        public static readonly ReceivedMessage TooBig = new(MessageKind.TooBig, ReadOnlyMemory<byte>.Empty);
+
+        public static readonly ReceivedMessage Close = new(MessageKind.Close, ReadOnlyMemory<byte>.Empty);
+
+        /// <summary>A message the client expects an answer to: a request, an oversized or binary message, or a refusal not yet sent.</summary>
+        public bool AwaitsAnswer => Kind is not MessageKind.Close;
+    }
+
+    /// <summary>
+    /// Reads the client's messages one at a time. An oversized one is returned as soon as it exceeds
+    /// <see cref="MaxMessageBytes"/>, so that its 1009 goes out however long the client sends; the next read skips the
+    /// rest of it.
+    /// </summary>
+    private sealed class MessageReader(WebSocket socket)
+    {
+        private readonly ArrayBufferWriter<byte> _buffer = new(4096);
+        private bool _inOversized;
+
+        public async Task<ReceivedMessage> ReceiveAsync(CancellationToken cancellationToken)
+        {
+            _buffer.ResetWrittenCount();
+            while (true)
+            {
+                var result = await socket.ReceiveAsync(_buffer.GetMemory(4096), cancellationToken);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    return ReceivedMessage.Close;
+                }
+
+                if (_inOversized)
+                {
+                    // Left unwritten: the rest of an oversized message only passes through the buffer.
+                    _inOversized = !result.EndOfMessage;
+                    continue;
+                }
+
+                _buffer.Advance(result.Count);
+                if (_buffer.WrittenCount > MaxMessageBytes)
+                {
+                    _inOversized = !result.EndOfMessage;
+                    return ReceivedMessage.TooBig;
+                }
+
+                if (result.EndOfMessage)
+                {
+                    // Copied out: the buffer takes the next message while this one runs.
+                    var kind = result.MessageType == WebSocketMessageType.Text ? MessageKind.Text : MessageKind.Binary;
+                    return new ReceivedMessage(kind, _buffer.WrittenMemory.ToArray());
+                }
+            }
+        }
     }
 
     private enum MessageKind
@@ -591,7 +625,7 @@ public static partial class WebSocketEndpoints
         Binary,
         Close,
 
-        /// <summary>A message over <see cref="MaxMessageBytes"/>; the rest of it is not read.</summary>
+        /// <summary>A message over <see cref="MaxMessageBytes"/>; the rest of it is not kept.</summary>
         TooBig,
 
         /// <summary>A request sent while <see cref="MaxQueuedMessages"/> waited; its body is not kept.</summary>

@@ -343,6 +343,74 @@ public sealed class BackendLifecycleTests
     }
 
     /// <remarks>
+    /// The client reads the 1009 close of its oversized message but never answers it, and keeps its connection open: the
+    /// backend waits for the reply no longer than for any close of its own (5 s), then drops the connection and its
+    /// handler, and serves on.
+    /// </remarks>
+    [Fact]
+    public async Task A_WebSocket_client_that_never_answers_the_1009_close_is_dropped_within_5_s()
+    {
+        await using var backend = await StartAsync([]);
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        await using var connection = await RawHttp.ConnectAsync(backend.Url);
+        await connection.WriteAsync(RawHttp.WebSocketHandshake("/ws", "13", Convert.ToBase64String(Guid.NewGuid().ToByteArray())));
+        Assert.Equal(101, (await connection.ReadResponseAsync(TimeSpan.FromSeconds(10))).Status);
+
+        await connection.WriteAsync(RawHttp.WebSocketTextFrame(new string('x', WebSocketEndpoints.MaxMessageBytes + 1)));
+        // An unmasked close frame (0x88) whose payload begins with the status, 1009 (0x03F1).
+        var close = await connection.ReadExactlyAsync(4, TimeSpan.FromSeconds(10));
+        var stopwatch = Stopwatch.StartNew();
+        Assert.Equal([0x88, 0x03, 0xF1], new[] { close[0], close[2], close[3] });
+
+        Assert.True(await connection.IsClosedByServerAsync(TimeSpan.FromSeconds(15)), "the connection was still open 15 s after the close");
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(8), $"the connection was dropped after {stopwatch.Elapsed}");
+        using var socket = await ConnectAsync(backend);
+        await SendAsync(socket, "Served after the drop.");
+        Assert.Equal(StreamEvent.Done, (await ReadOutcomeAsync(socket)).GetProperty("type").GetString());
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""413""\} 1$", metrics);
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""200""\} 1$", metrics);
+    }
+
+    /// <remarks>
+    /// A request and a second oversized message, sent right behind an oversized one of 100 KiB, cross its 1009 close: they
+    /// get no answer, and count as 413, as the gateway counts every request a backend's 1009 leaves unanswered. The
+    /// oversized message's last 36 KiB, which the backend never needs, are not taken for another message.
+    /// </remarks>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task WebSocket_requests_that_cross_the_1009_close_count_as_413(bool throughGateway)
+    {
+        await using var backend = await StartAsync([]);
+        await using var gateway = throughGateway ? await ReadyGatewayAsync(backend) : null;
+        using var socket = await ConnectAsync(gateway ?? backend);
+
+        var oversized = new byte[100 * 1024];
+        Array.Fill(oversized, (byte)'x');
+        await socket.SendAsync(oversized, WebSocketMessageType.Text, true, CancellationToken.None);
+        await SendAsync(socket, "Sent across the close.");
+        await socket.SendAsync(oversized, WebSocketMessageType.Text, true, CancellationToken.None);
+        var (closing, _) = await WebSocketMessages.ReceiveAsync(socket, TimeSpan.FromSeconds(10));
+        Assert.Equal(WebSocketMessageType.Close, closing);
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, socket.CloseStatus);
+        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+
+        foreach (var host in throughGateway ? [backend, gateway!] : new[] { backend })
+        {
+            using var client = new HttpClient { BaseAddress = host.Url };
+            await Eventually.UntilAsync(
+                async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"413\"") >= 3,
+                $"{host.Url} did not count the requests across the close as 413");
+            // A fourth count would come as the connection's end settles: give it the time to show.
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+            Assert.Equal(3, MetricsText.Sum(metrics, "mesh_requests_total{", "priority=\"realtime\",code=\"413\""));
+            Assert.Equal(3, MetricsText.Sum(metrics, "mesh_requests_total{"));
+        }
+    }
+
+    /// <remarks>
     /// The WebSocket runtime, not the JSON parser, finds the bad UTF-8: it closes with 1007 before any of the message
     /// reaches the endpoint, through the gateway the gateway's own. Either way the backend counts the refused message.
     /// </remarks>

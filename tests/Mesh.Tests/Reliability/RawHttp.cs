@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -59,11 +60,18 @@ public sealed class RawHttp : IAsyncDisposable
         {
             frame.WriteByte((byte)(0x80 | payload.Length));
         }
-        else
+        else if (payload.Length <= ushort.MaxValue)
         {
             frame.WriteByte(0x80 | 126);
             frame.WriteByte((byte)(payload.Length >> 8));
             frame.WriteByte((byte)payload.Length);
+        }
+        else
+        {
+            frame.WriteByte(0x80 | 127);
+            Span<byte> length = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64BigEndian(length, (ulong)payload.Length);
+            frame.Write(length);
         }
 
         var mask = RandomNumberGenerator.GetBytes(4);
