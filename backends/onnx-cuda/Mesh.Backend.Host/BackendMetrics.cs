@@ -12,7 +12,7 @@ public static class BackendMetrics
     private static readonly string[] RequestLabels = ["backend", "variant", "model", "priority"];
 
     public static readonly Counter Requests = Metrics.CreateCounter(
-        "mesh_requests_total", "Speech requests answered, by HTTP status code (WebSocket requests count as 200 or their error's status).",
+        "mesh_requests_total", "Speech requests answered, by HTTP status code (a WebSocket request as it ends: 200 for its done, its error's status, 499 for its client gone).",
         [.. RequestLabels, "code"]);
 
     /// <summary>Counts one request in <see cref="Requests"/>: <paramref name="labels"/> are <see cref="RequestLabels"/>' values.</summary>

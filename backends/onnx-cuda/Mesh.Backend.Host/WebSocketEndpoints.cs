@@ -465,8 +465,20 @@ public static partial class WebSocketEndpoints
         var clock = new StreamClock(start, job.OutputSampleRate, labels);
         var requestId = RequestIds.New();
         var sentences = 0;
-        BackendMetrics.CountRequest(labels, StatusCodes.Status200OK);
         using var deadline = new FirstAudioDeadline(services.FirstAudioTimeout, cancellationToken);
+        // Counted as it ends, as the gateway counts it: no status went out with its start, as one does with an HTTP
+        // response's first byte, so a request that then fails or loses its client is no 200. Its first outcome stands:
+        // a done counted as it goes (so a client that has it finds it in the metrics) stays 200 if that send fails.
+        var counted = false;
+        void CountOnce(int status)
+        {
+            if (!counted)
+            {
+                counted = true;
+                BackendMetrics.CountRequest(labels, status);
+            }
+        }
+
         try
         {
             await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Start, RequestId = requestId, SampleRate = job.OutputSampleRate }, stall, connectionAborted);
@@ -488,6 +500,7 @@ public static partial class WebSocketEndpoints
             }
 
             clock.OnComplete();
+            CountOnce(StatusCodes.Status200OK);
             await SendEventAsync(
                 socket,
                 new StreamEvent { Type = StreamEvent.Done, RequestId = requestId, Sentences = sentences, AudioSeconds = clock.AudioSeconds, SampleRate = job.OutputSampleRate },
@@ -496,23 +509,34 @@ public static partial class WebSocketEndpoints
         }
         catch (OperationCanceledException) when (stall.Stalled)
         {
+            // Its client took none of it: gone, as the gateway counts it.
+            CountOnce(MeshStatusCodes.ClientClosedRequest);
             StalledStreams.Count(logger, requestId, services.StallTimeout, labels);
             throw;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            CountOnce(MeshStatusCodes.ClientClosedRequest);
             BackendMetrics.Cancellations.WithLabels(labels).Inc();
+            throw;
+        }
+        catch (WebSocketException)
+        {
+            // The connection broke under a send: its client is gone too.
+            CountOnce(MeshStatusCodes.ClientClosedRequest);
             throw;
         }
         catch (OperationCanceledException)
         {
+            CountOnce(deadline.Error.Status);
             await SendErrorAsync(socket, deadline.Error, stall, connectionAborted, requestId);
-            return;
         }
-        catch (Exception ex) when (ex is not WebSocketException)
+        catch (Exception ex)
         {
             LogSynthesisFailed(logger, ex);
-            await SendErrorAsync(socket, ApiError.Internal("Synthesis failed."), stall, connectionAborted, requestId);
+            var failed = ApiError.Internal("Synthesis failed.");
+            CountOnce(failed.Status);
+            await SendErrorAsync(socket, failed, stall, connectionAborted, requestId);
         }
     }
 

@@ -81,9 +81,13 @@ public sealed class BackendLifecycleTests
 
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(3), $"the close was answered after {stopwatch.Elapsed}");
         Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
-        var metrics = MetricsScrape.Parse(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)));
+        var text = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var metrics = MetricsScrape.Parse(text);
         Assert.Equal(1, metrics.Total("mesh_tts_cancellations_total"));
         Assert.InRange(metrics.Total("mesh_tts_sentence_synthesis_seconds_count"), 0, 4);
+        // Started, then cut by its client: 499, not the 200 its start once counted.
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""499""\} 1$", text);
+        Assert.Equal(1, MetricsText.Sum(text, "mesh_requests_total{"));
     }
 
     /// <remarks>
@@ -132,8 +136,9 @@ public sealed class BackendLifecycleTests
         var metrics = MetricsScrape.Parse(text);
         Assert.Equal(1, metrics.Total("mesh_tts_cancellations_total"));
         Assert.InRange(metrics.Total("mesh_tts_sentence_synthesis_seconds_count"), 0, 4);
-        // The waiting requests got no answer, refused ones past the read-ahead included: each counts as its client gone.
-        Assert.Equal(waiting, MetricsText.Sum(text, "mesh_requests_total{", "code=\"499\""));
+        // The request under way and those waiting got no complete answer, refused ones past the read-ahead included:
+        // each counts as its client gone.
+        Assert.Equal(1 + waiting, MetricsText.Sum(text, "mesh_requests_total{", "code=\"499\""));
         Assert.Equal(0, MetricsText.Sum(text, "mesh_requests_total{", "code=\"429\""));
     }
 
@@ -161,11 +166,12 @@ public sealed class BackendLifecycleTests
 
         using var client = new HttpClient { BaseAddress = backend.Url };
         await Eventually.UntilAsync(
-            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"499\"") >= waiting,
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"499\"") >= 1 + waiting,
             "the dropped requests were not counted as 499");
         var text = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        Assert.Equal(waiting, MetricsText.Sum(text, "mesh_requests_total{", "priority=\"realtime\",code=\"499\""));
-        Assert.Equal(1, MetricsText.Sum(text, "mesh_requests_total{", "code=\"200\""));
+        // The request under way too: it started, but its client left before its done.
+        Assert.Equal(1 + waiting, MetricsText.Sum(text, "mesh_requests_total{", "priority=\"realtime\",code=\"499\""));
+        Assert.Equal(1 + waiting, MetricsText.Sum(text, "mesh_requests_total{"));
     }
 
     /// <remarks>
@@ -196,11 +202,10 @@ public sealed class BackendLifecycleTests
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(5), $"the connection ended after {stopwatch.Elapsed}");
         using var client = new HttpClient { BaseAddress = backend.Url };
         await Eventually.UntilAsync(
-            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"499\"") >= 1,
-            "the waiting request was not counted as 499");
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"499\"") >= 2,
+            "the stopped and the waiting request were not counted as 499");
         var text = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        Assert.Equal(1, MetricsText.Sum(text, "mesh_requests_total{", "priority=\"realtime\",code=\"499\""));
-        Assert.Equal(1, MetricsText.Sum(text, "mesh_requests_total{", "code=\"200\""));
+        Assert.Equal(2, MetricsText.Sum(text, "mesh_requests_total{", "priority=\"realtime\",code=\"499\""));
         Assert.Equal(2, MetricsText.Sum(text, "mesh_requests_total{"));
         Assert.Equal(1, MetricsScrape.Parse(text).Total("mesh_tts_cancellations_total"));
     }
@@ -498,7 +503,7 @@ public sealed class BackendLifecycleTests
     }
 
     [Fact]
-    public async Task A_WebSocket_request_that_fails_after_its_start_names_itself_in_its_error_event()
+    public async Task A_WebSocket_request_that_fails_after_its_start_names_itself_in_its_error_event_and_counts_as_500()
     {
         await using var backend = await StartAsync([], "--Faults:FailureRatio=1");
         using var socket = await ConnectAsync(backend);
@@ -519,6 +524,11 @@ public sealed class BackendLifecycleTests
         Assert.Equal("internal_error", error.GetProperty("error").GetProperty("code").GetString());
         Assert.True(error.TryGetProperty("request_id", out var requestId), $"no request_id in {error}");
         Assert.Equal(start.GetProperty("request_id").GetString(), requestId.GetString());
+        // Counted once, with the status of the error that ended it, not as the 200 it began as.
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""500""\} 1$", metrics);
+        Assert.Equal(1, MetricsText.Sum(metrics, "mesh_requests_total{"));
         await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
     }
 

@@ -125,10 +125,10 @@ public sealed class SlowReaderTests(SoloFleet fleet, ITestOutputHelper output) :
     }
 
     /// <summary>The sum of a host's series whose text starts with <paramref name="prefix"/>.</summary>
-    internal static async Task<double> MetricSumAsync(HostProcess host, string prefix)
+    internal static async Task<double> MetricSumAsync(HostProcess host, string prefix, string label = "")
     {
         using var client = new HttpClient { BaseAddress = host.Url };
-        return MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), prefix);
+        return MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), prefix, label);
     }
 
     private Task<double> BackendSumAsync(string prefix) => MetricSumAsync(Backend, prefix);

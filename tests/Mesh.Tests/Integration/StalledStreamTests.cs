@@ -13,6 +13,8 @@ namespace Mesh.Tests.Integration;
 public sealed class StalledStreamTests(StalledStreamTests.StallFleet fleet, ITestOutputHelper output) : IClassFixture<StalledStreamTests.StallFleet>
 {
     private const string Stalled = "mesh_tts_stalled_streams_total{";
+    private const string Requests = "mesh_requests_total{";
+    private const string ClientClosed = "code=\"499\"";
     private static readonly string LongText = SlowReaderTests.CorpusText(4096);
 
     // Generous for two shared cores: the stall is seen 2 s after the buffers fill, which takes about a second.
@@ -37,12 +39,18 @@ public sealed class StalledStreamTests(StalledStreamTests.StallFleet fleet, ITes
     public async Task A_websocket_request_whose_client_reads_nothing_is_ended_and_its_slot_freed()
     {
         var before = await BackendSumAsync(Stalled);
+        var requestsBefore = await BackendSumAsync(Requests);
+        var clientClosedBefore = await BackendSumAsync(Requests, ClientClosed);
         using var socket = new ClientWebSocket();
         await socket.ConnectAsync(new Uri($"ws://{fleet.Backend.Url.Authority}/ws"), CancellationToken.None);
         var request = JsonContent.Create(new { model = "tts-1", voice = "alloy", input = LongText });
         await socket.SendAsync(await request.ReadAsByteArrayAsync(), WebSocketMessageType.Text, true, CancellationToken.None);
 
         await Eventually.UntilAsync(async () => await BackendSumAsync(Stalled) > before, "the backend did not end the stalled WebSocket request", Bound);
+        // Counted once, with the stall, as the gateway counts a client that took none of its answer: gone (499), not
+        // the 200 it began as.
+        Assert.Equal(clientClosedBefore + 1, await BackendSumAsync(Requests, ClientClosed));
+        Assert.Equal(requestsBefore + 1, await BackendSumAsync(Requests));
         await AssertBackendIdleAsync();
     }
 
@@ -190,7 +198,7 @@ public sealed class StalledStreamTests(StalledStreamTests.StallFleet fleet, ITes
             Bound);
     }
 
-    private Task<double> BackendSumAsync(string prefix) => SlowReaderTests.MetricSumAsync(fleet.Backend, prefix);
+    private Task<double> BackendSumAsync(string prefix, string label = "") => SlowReaderTests.MetricSumAsync(fleet.Backend, prefix, label);
 
     /// <summary>A stall timeout of 2 s on both hosts, and one request admitted at a time on each.</summary>
     public sealed class StallFleet()
