@@ -53,6 +53,9 @@ public static partial class WebSocketEndpoints
         null,
         "queue_full");
 
+    /// <summary>A message over <see cref="MaxMessageBytes"/>: refused for its size, closing the connection with 1009.</summary>
+    private static readonly ApiError Oversized = ApiError.TooLarge($"WebSocket messages are limited to {MaxMessageBytes} bytes.");
+
     public static IEndpointRouteBuilder MapWebSocketEndpoints(this IEndpointRouteBuilder app)
     {
         // Exported at 0 from the start, so every backend has the series, not only those that have closed a connection.
@@ -185,6 +188,21 @@ public static partial class WebSocketEndpoints
                     break;
                 }
 
+                if (message.Kind == MessageKind.TooBig)
+                {
+                    // Before the client's close that may follow it: the message came first, and is refused whatever came after.
+                    crossingOurClose = Oversized;
+                    services.Count(Oversized, ConnectionPriority(context));
+                    if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                    {
+                        // Only the close goes out here: the client's reply, unless it closed already, is awaited within a
+                        // bound, as that of any close of ours.
+                        await refusals.CloseOutputAsync(socket, WebSocketCloseStatus.MessageTooBig, $"messages are limited to {MaxMessageBytes} bytes", connectionAborted);
+                    }
+
+                    break;
+                }
+
                 if (message.Kind == MessageKind.Close || socket.State != WebSocketState.Open)
                 {
                     // The client closed, or the connection broke; requests queued before that are dropped with it, and
@@ -195,16 +213,6 @@ public static partial class WebSocketEndpoints
                         await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, connectionAborted);
                     }
 
-                    break;
-                }
-
-                if (message.Kind == MessageKind.TooBig)
-                {
-                    var tooBig = $"messages are limited to {MaxMessageBytes} bytes";
-                    crossingOurClose = ApiError.TooLarge($"WebSocket {tooBig}.");
-                    services.Count(crossingOurClose, ConnectionPriority(context));
-                    // Only the close goes out here: the client's reply is awaited, within a bound, as that of any close of ours.
-                    await refusals.CloseOutputAsync(socket, WebSocketCloseStatus.MessageTooBig, tooBig, connectionAborted);
                     break;
                 }
 
@@ -304,11 +312,13 @@ public static partial class WebSocketEndpoints
         CancellationToken connectionAborted)
     {
         var reader = new MessageReader(socket);
+        var oversizedRefused = false;
         try
         {
             while (true)
             {
                 var message = await reader.ReceiveAsync(connectionAborted);
+                oversizedRefused |= message.Kind == MessageKind.TooBig;
                 if (message.Kind == MessageKind.Close)
                 {
                     if (relayed && (int?)socket.CloseStatus == WebSocketHandshakes.ClientFrameRefusedStatus)
@@ -333,8 +343,13 @@ public static partial class WebSocketEndpoints
         catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted)
         {
             // The runtime, not our parsing, checks that a text message is UTF-8: it refused one (or a malformed frame),
-            // closed the connection itself and aborted the socket; the request under way is cancelled as on a close.
-            countUnreadable();
+            // closed the connection itself and aborted the socket; the request under way is cancelled as on a close. After an
+            // oversized message it is that message's tail, refused (and counted) already, or one that crossed its close.
+            if (!oversizedRefused)
+            {
+                countUnreadable();
+            }
+
             await clientLeft.CancelAsync();
             inbox.Complete();
             // Disposing the aborted socket resets the connection, which can drop the close before the client has it. The
@@ -470,13 +485,16 @@ public static partial class WebSocketEndpoints
         // response's first byte, so a request that then fails or loses its client is no 200. Its first outcome stands:
         // a done counted as it goes (so a client that has it finds it in the metrics) stays 200 if that send fails.
         var counted = false;
-        void CountOnce(int status)
+        bool CountOnce(int status)
         {
-            if (!counted)
+            if (counted)
             {
-                counted = true;
-                BackendMetrics.CountRequest(labels, status);
+                return false;
             }
+
+            counted = true;
+            BackendMetrics.CountRequest(labels, status);
+            return true;
         }
 
         try
@@ -514,16 +532,14 @@ public static partial class WebSocketEndpoints
             StalledStreams.Count(logger, requestId, services.StallTimeout, labels);
             throw;
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is WebSocketException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            CountOnce(MeshStatusCodes.ClientClosedRequest);
-            BackendMetrics.Cancellations.WithLabels(labels).Inc();
-            throw;
-        }
-        catch (WebSocketException)
-        {
-            // The connection broke under a send: its client is gone too.
-            CountOnce(MeshStatusCodes.ClientClosedRequest);
+            // Its client closed the connection, or it broke under a send: a cancellation, unless the done had gone.
+            if (CountOnce(MeshStatusCodes.ClientClosedRequest))
+            {
+                BackendMetrics.Cancellations.WithLabels(labels).Inc();
+            }
+
             throw;
         }
         catch (OperationCanceledException)
@@ -542,22 +558,28 @@ public static partial class WebSocketEndpoints
 
     /// <summary>
     /// Counts each request that the client's close or a broken connection leaves unanswered, <paramref name="inHand"/> and
-    /// those still waiting in <paramref name="inbox"/>, as 499 (the client closed it) in the connection's class: every
-    /// request read is counted once, answered or not.
+    /// those still waiting in <paramref name="inbox"/>, as 499 (the client closed it), an oversized one as 413, in the
+    /// connection's class: every request read is counted once, answered or not.
     /// </summary>
     private static void CountClientGone(ReceivedMessage? inHand, ChannelReader<ReceivedMessage> inbox, HttpContext context, SpeechServices services)
     {
         var priority = ConnectionPriority(context);
-        if (inHand is { AwaitsAnswer: true })
+        if (inHand is { } message)
         {
-            services.Count(MeshStatusCodes.ClientClosedRequest, priority);
+            CountUnanswered(message);
         }
 
         while (inbox.TryRead(out var waiting))
         {
-            if (waiting.AwaitsAnswer)
+            CountUnanswered(waiting);
+        }
+
+        void CountUnanswered(ReceivedMessage unanswered)
+        {
+            if (unanswered.AwaitsAnswer)
             {
-                services.Count(MeshStatusCodes.ClientClosedRequest, priority);
+                // An oversized message is refused for its size, whatever became of its connection after it.
+                services.Count(unanswered.Kind == MessageKind.TooBig ? Oversized.Status : MeshStatusCodes.ClientClosedRequest, priority);
             }
         }
     }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
@@ -169,9 +170,11 @@ public sealed class BackendLifecycleTests
             async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"499\"") >= 1 + waiting,
             "the dropped requests were not counted as 499");
         var text = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        // The request under way too: it started, but its client left before its done.
+        // The request under way too: it started, but its client left before its done, a cancellation whether the reset
+        // came to it as a cancelled receive or as a failed send.
         Assert.Equal(1 + waiting, MetricsText.Sum(text, "mesh_requests_total{", "priority=\"realtime\",code=\"499\""));
         Assert.Equal(1 + waiting, MetricsText.Sum(text, "mesh_requests_total{"));
+        Assert.Equal(1, MetricsScrape.Parse(text).Total("mesh_tts_cancellations_total"));
     }
 
     /// <remarks>
@@ -375,6 +378,51 @@ public sealed class BackendLifecycleTests
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""413""\} 1$", metrics);
         Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""200""\} 1$", metrics);
+    }
+
+    /// <remarks>
+    /// The client closes right behind its oversized message, as a browser tab that sent one and closed does: the message
+    /// came first and is refused as oversized, with 1009 as the server's close. Or the oversized text message's tail,
+    /// which the backend skips unread, is not UTF-8: the runtime's 1007 for that tail may go out first, but the message
+    /// still counts once, as 413, not again as 400.
+    /// </remarks>
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public async Task An_oversized_WebSocket_message_gets_1009_and_counts_once_as_413_whatever_follows_it(bool closeBehindIt, bool tailNotUtf8)
+    {
+        await using var backend = await StartAsync([]);
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        for (var connectionNumber = 0; connectionNumber < 10; connectionNumber++)
+        {
+            await using var connection = await RawHttp.ConnectAsync(backend.Url);
+            await connection.WriteAsync(RawHttp.WebSocketHandshake("/ws", "13", Convert.ToBase64String(Guid.NewGuid().ToByteArray())));
+            Assert.Equal(101, (await connection.ReadResponseAsync(TimeSpan.FromSeconds(10))).Status);
+            var payload = new byte[WebSocketEndpoints.MaxMessageBytes * 4];
+            Array.Fill(payload, (byte)'x');
+            if (tailNotUtf8)
+            {
+                payload[^2] = 0xFF;
+            }
+
+            // One write: the close is in the backend's hands before it has handled the message.
+            await connection.WriteAsync([.. RawHttp.WebSocketFrame(0x1, payload), .. closeBehindIt ? RawHttp.WebSocketCloseFrame(1000) : []]);
+
+            // An unmasked close frame (0x88) whose payload begins with the status: 1009 (0x03F1), or 1007 (0x03EF).
+            var close = await connection.ReadExactlyAsync(4, TimeSpan.FromSeconds(10));
+            Assert.Equal(0x88, close[0]);
+            var status = BinaryPrimitives.ReadUInt16BigEndian(close.AsSpan(2));
+            Assert.True(status == 1009 || (tailNotUtf8 && status == 1007), $"closed with {status}");
+        }
+
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"413\"") >= 10,
+            "the oversized messages were not counted as 413");
+        // A second count of a message would come as its connection's end settles: give it the time to show.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Equal(10, MetricsText.Sum(metrics, "mesh_requests_total{", "priority=\"realtime\",code=\"413\""));
+        Assert.Equal(10, MetricsText.Sum(metrics, "mesh_requests_total{"));
     }
 
     /// <remarks>

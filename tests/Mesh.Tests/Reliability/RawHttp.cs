@@ -51,11 +51,21 @@ public sealed class RawHttp : IAsyncDisposable
         $"Sec-WebSocket-Key: {key}\r\n{moreHeaders}\r\n";
 
     /// <summary>One masked text frame holding the whole message, as a client sends it (RFC 6455 §5.2).</summary>
-    public static byte[] WebSocketTextFrame(string text)
+    public static byte[] WebSocketTextFrame(string text) => WebSocketFrame(0x1, Encoding.UTF8.GetBytes(text));
+
+    /// <summary>A masked close frame with <paramref name="status"/> and no reason.</summary>
+    public static byte[] WebSocketCloseFrame(ushort status)
     {
-        var payload = Encoding.UTF8.GetBytes(text);
+        var payload = new byte[2];
+        BinaryPrimitives.WriteUInt16BigEndian(payload, status);
+        return WebSocketFrame(0x8, payload);
+    }
+
+    /// <summary>One masked, final frame of <paramref name="opcode"/> holding <paramref name="payload"/>, which need not be UTF-8.</summary>
+    public static byte[] WebSocketFrame(byte opcode, byte[] payload)
+    {
         using var frame = new MemoryStream();
-        frame.WriteByte(0x81); // FIN, text
+        frame.WriteByte((byte)(0x80 | opcode)); // FIN
         if (payload.Length < 126)
         {
             frame.WriteByte((byte)(0x80 | payload.Length));
