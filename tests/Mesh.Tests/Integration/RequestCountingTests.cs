@@ -84,9 +84,11 @@ public sealed class RequestCountingTests
             for (var i = 0; i < Resets; i++)
             {
                 await using var connection = await RawHttp.ConnectAsync(host.Url);
-                await connection.WriteAsync("POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"input\":\"Hel");
-                // The server is waiting for the rest of the body when the reset comes.
-                await Task.Delay(200);
+                // Kestrel answers 100 Continue once the application reads the body: the request has begun, and the server
+                // is waiting for the rest of the body when the reset comes. A reset before then ends a request never counted.
+                await connection.WriteAsync("POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n");
+                Assert.Equal(100, (await connection.ReadResponseAsync(TimeSpan.FromSeconds(30))).Status);
+                await connection.WriteAsync("{\"input\":\"Hel");
                 connection.Reset();
             }
         }
