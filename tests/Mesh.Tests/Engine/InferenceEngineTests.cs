@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Mesh.Backend.Engine;
 using Mesh.ModelGeneration;
+using Mesh.Tests.Integration;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mesh.Tests.Engine;
@@ -109,21 +110,37 @@ public sealed class InferenceEngineTests(GeneratedModels models)
     {
         var engine = await InferenceEngine.CreateAsync("piper-tiny", PiperGraph(models), EngineSettings.Cpu, null, NullLogger.Instance, CancellationToken.None);
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var running = engine.RunAsync(_ => { started.SetResult(); Thread.Sleep(500); return true; }, CancellationToken.None);
+        using var finish = new ManualResetEventSlim();
+        var running = engine.RunAsync(_ => { started.SetResult(); finish.Wait(); return true; }, CancellationToken.None);
         var ran = 0;
-        var queued = Enumerable.Range(0, 20)
-            .Select(_ => engine.RunAsync(_ => { Interlocked.Increment(ref ran); Thread.Sleep(100); return true; }, CancellationToken.None))
-            .ToArray();
+        var queued = Enumerable.Range(0, 20).Select(_ => Queue()).ToList();
         await started.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        engine.Dispose();
-        clock.Stop();
+        // Dispose blocks until the run under way ends, so it runs apart. That run may end only once Dispose has begun, or
+        // the worker would go on to the queue: until the engine refuses new work, it is queued with the rest.
+        var disposing = Task.Factory.StartNew(engine.Dispose, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        await Eventually.UntilAsync(() => Task.FromResult(!QueuedAnother()), "Dispose did not begin");
+        finish.Set();
+        await disposing.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.True(await running); // the run under way finishes
         Assert.Equal(0, Volatile.Read(ref ran));
         Assert.All(queued, t => Assert.IsType<ObjectDisposedException>(t.Exception?.InnerException));
-        Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(2)); // less than the queue would take to run
+
+        Task<bool> Queue() => engine.RunAsync(_ => Interlocked.Increment(ref ran) > 0, CancellationToken.None);
+
+        bool QueuedAnother()
+        {
+            try
+            {
+                queued.Add(Queue());
+                return true;
+            }
+            catch (ObjectDisposedException)
+            {
+                return false;
+            }
+        }
     }
 
     [Fact]
