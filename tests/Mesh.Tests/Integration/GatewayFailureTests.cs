@@ -27,7 +27,9 @@ public sealed class GatewayFailureTests
         Assert.NotNull(response.Headers.RetryAfter);
         var envelope = await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope);
         Assert.Equal("no_healthy_backend", envelope!.Error.Code);
-        Assert.True(stopwatch.ElapsedMilliseconds < 1000, $"took {stopwatch.ElapsedMilliseconds} ms");
+        // At once, not after holding the request for a backend to come back: that would take the batch queue's 30 s. The
+        // bound leaves a loaded machine's round trip to another process its margin.
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(3), $"took {stopwatch.ElapsedMilliseconds} ms");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode);
     }
 
