@@ -156,7 +156,7 @@ public sealed partial class ModelHost(
 
         if (leftInUse is not null)
         {
-            LogLeftUndisposed(logger, leftInUse.Id, holders, EngineWorkDeadline.Wait.TotalSeconds);
+            LogLeftUndisposed(logger, leftInUse.Id, holders, engineWork.Wait.TotalSeconds);
         }
 
         model?.Dispose();

@@ -6,6 +6,8 @@ using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Mesh.Tests.Engine;
 using Mesh.Tests.Integration;
+using Mesh.Tests.Quantizer;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -45,7 +47,10 @@ public sealed class ModelHostTests(GeneratedModels models)
     [Fact]
     public async Task Disposal_waits_for_a_request_holding_the_model_and_frees_it_once_returned()
     {
-        using var host = NewHost(KokoroTiny());
+        // Disposal would wait a minute for the lease: the request's synthesis, however slow, runs within it.
+        var log = new RecordingLogger();
+        using var loggers = LoggerFactory.Create(logging => logging.AddProvider(new RecordingLoggerProvider(log)));
+        using var host = NewHost(KokoroTiny(), engineWork: new EngineWorkDeadline(TimeSpan.FromMinutes(1)), logger: loggers.CreateLogger<ModelHost>());
         await host.StartAsync(CancellationToken.None);
         await WaitForStatusAsync(host, "ready");
         var lease = await host.AcquireAsync(CancellationToken.None);
@@ -53,7 +58,8 @@ public sealed class ModelHostTests(GeneratedModels models)
         await host.StopAsync(CancellationToken.None);
 
         var disposing = DisposeApartAsync(host);
-        await Task.Delay(300);
+        await Eventually.UntilAsync(
+            () => Task.FromResult(log.Lines.Any(line => line.Contains("for 1 leases", StringComparison.Ordinal))), "disposal did not wait for the lease");
 
         // The request still synthesizes on the model it holds while disposal waits for it.
         Assert.True(await SynthesizeAsync(lease.Model) > 0);
@@ -178,13 +184,14 @@ public sealed class ModelHostTests(GeneratedModels models)
         return samples;
     }
 
-    private static ModelHost NewHost(EngineOptions engine, FaultOptions? faults = null, EngineWorkDeadline? engineWork = null) => new(
+    private static ModelHost NewHost(
+        EngineOptions engine, FaultOptions? faults = null, EngineWorkDeadline? engineWork = null, ILogger<ModelHost>? logger = null) => new(
         Options.Create(engine),
         Options.Create(faults ?? new FaultOptions()),
         new EngineMetrics(Options.Create(new BackendOptions()), Options.Create(engine)),
         new DrainState(),
         engineWork ?? new EngineWorkDeadline(),
-        NullLogger<ModelHost>.Instance);
+        logger ?? NullLogger<ModelHost>.Instance);
 
     /// <summary>
     /// Disposes the host on a thread of its own: disposal blocks while it waits for leases, and a test run's busy thread

@@ -107,7 +107,7 @@ public sealed class ApiKeyStoreTests
             })).Build();
             _services = new ServiceCollection()
                 .AddSingleton<IConfiguration>(_configuration)
-                .AddLogging(logging => logging.AddProvider(new RecordingProvider(Log)))
+                .AddLogging(logging => logging.AddProvider(new RecordingLoggerProvider(Log)))
                 .AddGateway()
                 .BuildServiceProvider();
             Store = _services.GetRequiredService<ApiKeyStore>();
@@ -129,14 +129,5 @@ public sealed class ApiKeyStoreTests
         }
 
         public void Dispose() => _services.Dispose();
-    }
-
-    private sealed class RecordingProvider(RecordingLogger log) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => log;
-
-        public void Dispose()
-        {
-        }
     }
 }

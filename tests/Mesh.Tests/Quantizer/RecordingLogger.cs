@@ -32,3 +32,13 @@ public sealed class RecordingLogger : ILogger
         }
     }
 }
+
+/// <summary>Hands every category the one <see cref="RecordingLogger"/>, for a component that asks for a logger of its own.</summary>
+public sealed class RecordingLoggerProvider(RecordingLogger log) : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => log;
+
+    public void Dispose()
+    {
+    }
+}

@@ -10,15 +10,28 @@ namespace Mesh.Backend.Pipeline.Scheduling;
 /// </summary>
 public sealed class EngineWorkDeadline
 {
-    /// <summary>
-    /// The time given, in all, to work still on the engine. Its requests were cancelled as the drain ended, so a sentence
-    /// ends at its engine's next await; one in a native call deaf to cancellation (a hung CUDA kernel) would hold the
-    /// process until SIGKILL, so it is left behind, and the model it holds is left to the process exit, not freed under it.
-    /// </summary>
-    public static readonly TimeSpan Wait = TimeSpan.FromSeconds(2);
-
     // The Stopwatch timestamp of the first call to TimeLeft; 0 until then.
     private long _started;
+
+    /// <summary>
+    /// Gives work still on the engine 2 s in all. Its requests were cancelled as the drain ended, so a sentence ends at its
+    /// engine's next await; one in a native call deaf to cancellation (a hung CUDA kernel) would hold the process until
+    /// SIGKILL, so it is left behind, and the model it holds is left to the process exit, not freed under it.
+    /// </summary>
+    public EngineWorkDeadline()
+        : this(TimeSpan.FromSeconds(2))
+    {
+    }
+
+    /// <summary>Gives work still on the engine <paramref name="wait"/> in all (a test's, long enough to be waited on).</summary>
+    public EngineWorkDeadline(TimeSpan wait)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(wait, TimeSpan.Zero);
+        Wait = wait;
+    }
+
+    /// <summary>The time given, in all, to work still on the engine.</summary>
+    public TimeSpan Wait { get; }
 
     /// <summary>What is left of <see cref="Wait"/>, which the first call starts.</summary>
     public TimeSpan TimeLeft()

@@ -140,7 +140,7 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
         catch (TimeoutException)
         {
             // The stop token and the semaphore stay undisposed: a worker still running reads them when its sentence ends.
-            LogSentencesStillRunning(_logger, _workers.Count(worker => !worker.IsCompleted), EngineWorkDeadline.Wait.TotalSeconds);
+            LogSentencesStillRunning(_logger, _workers.Count(worker => !worker.IsCompleted), _engineWork.Wait.TotalSeconds);
             return;
         }
 
