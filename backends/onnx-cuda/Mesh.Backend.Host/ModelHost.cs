@@ -80,6 +80,9 @@ public sealed partial class ModelHost(
         return lease is null ? null : _description;
     }
 
+    /// <summary>The leases held now: one per request, and one per sentence while its engine call runs.</summary>
+    internal int LeasesHeld => Volatile.Read(ref _inUse);
+
     public static bool Serves(ISpeechModel model, string requested) =>
         string.Equals(requested, model.Id, StringComparison.OrdinalIgnoreCase) || OpenAiModels.AliasOf(requested) is not null;
 

@@ -90,16 +90,16 @@ public sealed class ModelHostTests(GeneratedModels models)
     [Fact]
     public async Task Disposal_waits_for_a_sentence_still_on_the_engine_after_its_request_returned_the_model()
     {
-        // Each sentence first blocks its thread for 1.5 s, deaf to cancellation, as a native engine call can.
-        using var host = NewHost(KokoroTiny(), new FaultOptions { SentenceHangMs = 1500 });
+        // Each sentence first blocks its thread for 1.5 s, deaf to cancellation, as a native engine call can. Disposal would
+        // wait a minute for it: the hang and the synthesis after it, however slow, end within that.
+        using var host = NewHost(KokoroTiny(), new FaultOptions { SentenceHangMs = 1500 }, new EngineWorkDeadline(TimeSpan.FromMinutes(1)));
         await host.StartAsync(CancellationToken.None);
         await WaitForStatusAsync(host, "ready");
         var lease = await host.AcquireAsync(CancellationToken.None);
         Assert.NotNull(lease);
         var sentence = Task.Factory.StartNew(() => SynthesizeAsync(lease.Model), TaskCreationOptions.LongRunning).Unwrap();
-        // Time for the sentence's own thread to start and take the model, which it does before it blocks; the hang then
-        // ends well within disposal's 2 s wait.
-        await Task.Delay(700);
+        // The sentence's own thread takes a lease of its own, beside the request's, before it blocks.
+        await Eventually.UntilAsync(() => Task.FromResult(host.LeasesHeld == 2), "the sentence did not take the model");
 
         // The request ends (its client left) while its sentence is on the engine, and the host stops.
         lease.Dispose();
