@@ -9,8 +9,11 @@ namespace Mesh.Tests.Reliability;
 /// <summary>Offered load at twice the gateway's capacity for a bounded time, with realtime and batch traffic mixed.</summary>
 public sealed class OverloadTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan RealtimeTtfaSlo = TimeSpan.FromSeconds(1);
+    // The bucket of the gateway's TTFA histogram that the TTFA objective uses. The next, 1.28 s, would hold anyway: a
+    // realtime request waits for a slot at most the 1 s queue timeout given below, and is then shed.
+    private const string RealtimeTtfaBound = "0.64";
     private static readonly Uri RealtimePath = new("/v1/audio/speech/stream/pcm", UriKind.Relative);
+    private static readonly Uri MetricsPath = new("/metrics", UriKind.Relative);
     private static readonly Uri BatchPath = new("/v1/audio/speech", UriKind.Relative);
     private static readonly object RealtimeBody = new { voice = "alloy", input = "Now." };
     private static readonly object BatchBody = new { model = "tts-1", voice = "alloy", input = "First part. Second part.", response_format = "pcm" };
@@ -41,6 +44,7 @@ public sealed class OverloadTests(ITestOutputHelper output)
         }
 
         var rssBefore = ResidentBytes(gateway.Pid);
+        var metricsBefore = await client.GetStringAsync(MetricsPath);
 
         var realtimeTtfa = new List<double>();
         var batchCodes = new List<HttpStatusCode>();
@@ -100,20 +104,31 @@ public sealed class OverloadTests(ITestOutputHelper output)
         }
 
         var rssGrowthMb = (ResidentBytes(gateway.Pid) - rssBefore) / 1_048_576.0;
-        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        var p99 = realtimeTtfa.Order().ElementAt((int)Math.Ceiling(0.99 * realtimeTtfa.Count) - 1);
+        var metrics = await client.GetStringAsync(MetricsPath);
+        // The TTFA the gateway measured, arrival to response start, of the realtime requests under load: the test's own
+        // clients, which share the two cores with the fleet, are not in it. The bound holds for 95% of the ~50 requests,
+        // not for the slowest, which a stall of the machine alone could push past it.
+        double RealtimeServedDuringLoad(string le) => RealtimeServed(metrics, le) - RealtimeServed(metricsBefore, le);
+        var realtimeServed = RealtimeServedDuringLoad("+Inf");
+        var realtimeWithinBound = RealtimeServedDuringLoad(RealtimeTtfaBound);
         var shed = batchCodes.Count(c => c == HttpStatusCode.TooManyRequests);
-        output.WriteLine($"realtime: {realtimeTtfa.Count} requests, TTFA p50 {realtimeTtfa.Order().ElementAt(realtimeTtfa.Count / 2):0} ms, p99 {p99:0} ms (SLO {RealtimeTtfaSlo.TotalMilliseconds} ms)");
+        output.WriteLine(
+            $"realtime: {realtimeTtfa.Count} requests, TTFA at the client p50 {realtimeTtfa.Order().ElementAt(realtimeTtfa.Count / 2):0} ms, " +
+            $"max {realtimeTtfa.Max():0} ms; at the gateway {realtimeWithinBound} of {realtimeServed} within {RealtimeTtfaBound} s");
         output.WriteLine($"batch: {batchCodes.Count} requests, {batchCodes.Count(c => c == HttpStatusCode.OK)} served, {shed} shed with 429; gateway RSS growth {rssGrowthMb:0.0} MB");
 
         Assert.True(realtimeTtfa.Count >= 10, "realtime traffic did not run");
-        Assert.True(p99 < RealtimeTtfaSlo.TotalMilliseconds, $"realtime TTFA p99 {p99:0} ms");
+        Assert.True(realtimeWithinBound >= 0.95 * realtimeServed, $"realtime TTFA p95 over {RealtimeTtfaBound} s: {realtimeWithinBound} of {realtimeServed} within it");
         Assert.True(shed > 0, "no batch request was shed");
         Assert.Equal(0, retryAfterMissing);
         Assert.All(batchCodes, c => Assert.Contains(c, new[] { HttpStatusCode.OK, HttpStatusCode.TooManyRequests }));
         Assert.Matches(@"mesh_queue_depth\{priority=""batch""\} [0-4]\b", metrics);
         Assert.True(rssGrowthMb < 64, $"gateway memory grew {rssGrowthMb:0.0} MB");
     }
+
+    /// <summary>The realtime requests the gateway has served with a TTFA within the bucket bound <paramref name="le"/>.</summary>
+    private static double RealtimeServed(string metrics, string le) =>
+        MetricsText.Sum(metrics, "mesh_tts_time_to_first_audio_seconds_bucket{", $"priority=\"realtime\",le=\"{le}\"");
 
     private static long ResidentBytes(int pid)
     {
