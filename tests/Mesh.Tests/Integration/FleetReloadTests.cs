@@ -22,8 +22,8 @@ public sealed class FleetReloadTests
         // fails on both and ejects both; "dead" never answers its probe, so it is exported as unready, never ejected.
         await using var kept = await RefusingBackend.StartAsync();
         await using var gone = await RefusingBackend.StartAsync();
-        var dead = new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}/");
-        using var fleetFile = await SettingsFile.CreateAsync(("kept", kept.Url), ("gone", gone.Url), ("dead", dead));
+        using var dead = new ClosedPort();
+        using var fleetFile = await SettingsFile.CreateAsync(("kept", kept.Url), ("gone", gone.Url), ("dead", dead.Url));
         await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile.Path}", "--Mesh:Health:ConsecutiveFailures=1");
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url };

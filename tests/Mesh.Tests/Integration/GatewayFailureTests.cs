@@ -10,7 +10,8 @@ public sealed class GatewayFailureTests
     [Fact]
     public async Task No_healthy_backend_is_a_fast_503_with_retry_after_and_the_envelope()
     {
-        await using var gateway = await MeshFleet.StartGatewayAsync([new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}/")]);
+        using var dead = new ClosedPort();
+        await using var gateway = await MeshFleet.StartGatewayAsync([dead.Url]);
         using var client = new HttpClient { BaseAddress = gateway.Url };
         // The first active probe marks the backend down, when the gateway gets to it: a loaded machine delays it.
         await GatewayProbes.UntilEveryBackendReadsAsync(client, "mesh_backend_healthy", 0, backends: 1);
@@ -36,7 +37,8 @@ public sealed class GatewayFailureTests
     [Fact]
     public async Task Unknown_paths_get_a_404_envelope()
     {
-        await using var gateway = await MeshFleet.StartGatewayAsync([new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}/")]);
+        using var dead = new ClosedPort();
+        await using var gateway = await MeshFleet.StartGatewayAsync([dead.Url]);
         using var client = new HttpClient { BaseAddress = gateway.Url };
 
         using var response = await client.GetAsync(new Uri("/admin/anything", UriKind.Relative));

@@ -268,9 +268,10 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public async Task A_restarted_backend_rejoins_only_after_its_readyz()
     {
-        var port = LoopbackPorts.Unused();
+        // Held until the test ends, so that no other test's server is given the port while the backend is down.
+        using var port = new ClosedPort();
         await using var steady = await MeshFleet.StartBackendAsync("steady");
-        var restarting = await StartOnPortAsync(port);
+        var restarting = await StartOnPortAsync(port.Port);
         await using var gateway = await MeshFleet.StartGatewayAsync([steady.Url, restarting.Url]);
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url };
@@ -279,7 +280,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         await restarting.DisposeAsync();
         // Same address, but the model takes 4 s to load: until /readyz says so, no request may land there. The wait for
         // its first request is generous: on a busy machine the process itself takes seconds to start.
-        restarting = await StartOnPortAsync(port, "--Faults:StartupDelayMs=4000", waitReady: false);
+        restarting = await StartOnPortAsync(port.Port, "--Faults:StartupDelayMs=4000", waitReady: false);
         try
         {
             var served = new List<(TimeSpan At, string Backend, HttpStatusCode Status)>();
