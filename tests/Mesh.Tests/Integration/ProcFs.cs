@@ -5,6 +5,9 @@ namespace Mesh.Tests.Integration;
 /// <summary>What /proc says about a process: whether it runs, when it started, its children and command line.</summary>
 public static class ProcFs
 {
+    // USER_HZ, the unit of /proc's process times: 100 on every Linux ABI.
+    private const double ClockTicksPerSecond = 100;
+
     /// <summary>
     /// Whether the process runs. /proc/PID exists while the process, or an unreaped zombie of it, does (a killed
     /// process whose parent is gone may stay a zombie for a while); a zombie's state is 'Z'.
@@ -24,6 +27,13 @@ public static class ProcFs
     /// <summary>A process's start time in clock ticks after boot, as ./mesh records it in the fleet file.</summary>
     public static long StartTime(int pid) =>
         long.Parse(StatFields(File.ReadAllText($"/proc/{pid}/stat"))[19], CultureInfo.InvariantCulture);
+
+    /// <summary>When the process started, as time after boot on the clock of <see cref="SinceBoot"/>.</summary>
+    public static TimeSpan StartedAfterBoot(int pid) => TimeSpan.FromSeconds(StartTime(pid) / ClockTicksPerSecond);
+
+    /// <summary>The time since boot, to the hundredth of a second: the clock that process start times count on.</summary>
+    public static TimeSpan SinceBoot() =>
+        TimeSpan.FromSeconds(double.Parse(File.ReadAllText("/proc/uptime").Split(' ')[0], CultureInfo.InvariantCulture));
 
     /// <summary>The processes whose parent is <paramref name="pid"/>.</summary>
     public static int[] Children(int pid) =>
