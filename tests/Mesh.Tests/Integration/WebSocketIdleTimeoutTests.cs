@@ -13,13 +13,16 @@ namespace Mesh.Tests.Integration;
 /// </summary>
 public sealed class WebSocketIdleTimeoutTests
 {
+    private const int SentenceDelayMs = 500;
+
     private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(3);
 
     private static readonly string IdleTimeoutSetting = $"--WebSockets:IdleTimeout={IdleTimeout:c}";
 
-    // The backend's clock starts as it sends an event and stops as the close goes; the client reads both a little
-    // later, the event by up to 0.95 s seen on a loaded CI machine. Every fault these tests catch closes 1.5 s early or more.
-    private static readonly TimeSpan Slack = TimeSpan.FromSeconds(1);
+    // Each bound is timed from something the backend's idle clock cannot start before (the connect, a request's send),
+    // so a client that reads late cannot shorten it; only timers, which run on a clock of a few milliseconds' grain,
+    // may fire that much before a stopwatch says they are due.
+    private static readonly TimeSpan TimerAllowance = TimeSpan.FromMilliseconds(100);
 
     private static readonly TimeSpan ReceiveTimeout = TimeSpan.FromSeconds(30);
 
@@ -40,7 +43,7 @@ public sealed class WebSocketIdleTimeoutTests
 
         await ReceiveCloseAsync(socket);
 
-        Assert.True(opened.Elapsed >= IdleTimeout - Slack, $"closed after {opened.Elapsed}, before the idle timeout");
+        Assert.True(opened.Elapsed >= IdleTimeout - TimerAllowance, $"closed after {opened.Elapsed}, before the idle timeout");
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
         Assert.Equal("idle for 3 s", socket.CloseStatusDescription);
         using var client = new HttpClient { BaseAddress = backend.Url };
@@ -54,23 +57,27 @@ public sealed class WebSocketIdleTimeoutTests
     public async Task A_socket_is_not_idle_while_a_long_request_streams_and_another_waits_behind_it()
     {
         // Twelve sentences of 500 ms each stream for 6 s or more, twice the idle timeout.
-        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", IdleTimeoutSetting, "--Faults:SentenceDelayMs=500");
+        const int Sentences = 12;
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", IdleTimeoutSetting, $"--Faults:SentenceDelayMs={SentenceDelayMs}");
         using var socket = await ConnectAsync(backend);
         var streaming = Stopwatch.StartNew();
 
-        await SendAsync(socket, string.Join(' ', Enumerable.Range(1, 12).Select(i => $"Sentence number {i}.")));
+        await SendAsync(socket, string.Join(' ', Enumerable.Range(1, Sentences).Select(i => $"Sentence number {i}.")));
         await SendAsync(socket, "The request that waits.");
         var done = await ReadDoneAsync(socket);
         await ReadDoneAsync(socket);
 
         Assert.True(streaming.Elapsed > IdleTimeout * 2, $"took {streaming.Elapsed}: not past the idle timeout, so this proves nothing");
-        Assert.Equal(12, done.GetProperty("sentences").GetInt32());
+        Assert.Equal(Sentences, done.GetProperty("sentences").GetInt32());
         // A clock that ran during the stream would have closed the socket before either done (ReadDoneAsync fails on
-        // that). Idle from the last done on, the close comes well after it; the bound leaves room for a client that
-        // reads that done late (0.3-0.95 s seen in loaded CI runs).
-        var idle = Stopwatch.StartNew();
+        // that). Idle from the last done on, the close comes the idle timeout after it. The backend's one worker runs
+        // the sentences, the waiting request's one last, one after another, so that done cannot go out before all their
+        // delays have passed since the requests were sent.
+        var lastDoneNotBefore = TimeSpan.FromMilliseconds(SentenceDelayMs) * (Sentences + 1);
         await ReceiveCloseAsync(socket);
-        Assert.True(idle.Elapsed >= IdleTimeout / 2, $"closed {idle.Elapsed} after the last done");
+        Assert.True(
+            streaming.Elapsed >= lastDoneNotBefore + IdleTimeout - TimerAllowance,
+            $"closed {streaming.Elapsed} after the requests were sent, less than {lastDoneNotBefore} of sentences and the idle timeout");
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
     }
 
@@ -82,13 +89,14 @@ public sealed class WebSocketIdleTimeoutTests
         using var socket = await ConnectAsync(backend);
 
         await Task.Delay(IdleTimeout / 2);
+        var sent = Stopwatch.StartNew();
         await SendAsync(socket, "Just in time.");
         await ReadDoneAsync(socket);
-        var idle = Stopwatch.StartNew();
         await ReceiveCloseAsync(socket);
 
-        Assert.True(idle.Elapsed >= IdleTimeout - Slack, $"closed {idle.Elapsed} after the request's done");
-        Assert.True(opened.Elapsed >= IdleTimeout * 1.5 - Slack, $"closed {opened.Elapsed} after the connection opened");
+        // The request's done, which starts the clock again, went out after the request was sent.
+        Assert.True(sent.Elapsed >= IdleTimeout - TimerAllowance, $"closed {sent.Elapsed} after the request was sent");
+        Assert.True(opened.Elapsed >= (IdleTimeout * 1.5) - TimerAllowance, $"closed {opened.Elapsed} after the connection opened");
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
     }
 
