@@ -47,7 +47,8 @@ public sealed class BenchToolTests
     [Fact]
     public async Task Ttfa_against_a_target_that_is_down_says_so_and_exits_1()
     {
-        var target = $"http://127.0.0.1:{LoopbackPorts.Unused()}/";
+        using var down = new ClosedPort();
+        var target = down.Url.ToString();
 
         var (exitCode, output) = await RunBenchAsync("ttfa", "--target", target, "--repeats", "1");
 
@@ -60,8 +61,8 @@ public sealed class BenchToolTests
     public async Task Ttfa_against_a_target_that_refuses_shows_the_servers_message_and_exits_1()
     {
         // A real gateway whose only backend is not running answers every speech request with an error envelope.
-        var deadBackend = new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}/");
-        await using var gateway = await MeshFleet.StartGatewayAsync([deadBackend]);
+        using var deadBackend = new ClosedPort();
+        await using var gateway = await MeshFleet.StartGatewayAsync([deadBackend.Url]);
 
         var (exitCode, output) = await RunBenchAsync("ttfa", "--target", gateway.Url.ToString(), "--repeats", "1");
 

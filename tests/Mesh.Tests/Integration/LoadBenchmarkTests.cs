@@ -72,7 +72,8 @@ public sealed class LoadBenchmarkTests : IAsyncLifetime
         var output = Directory.CreateTempSubdirectory("mesh-bench-");
         try
         {
-            var unreachable = $"http://127.0.0.1:{LoopbackPorts.Unused()}/";
+            using var unreachablePort = new ClosedPort();
+            var unreachable = unreachablePort.Url.ToString();
             var (down, downText) = await RunBenchAsync("--profile", "smoke", "--out", output.FullName, "--target", unreachable);
             var (refused, refusedText) = await RunBenchAsync(
                 "--profile", "smoke", "--out", output.FullName, "--target", _gateway.Url.ToString(), "--voice", "no-such-voice");
