@@ -1,22 +1,104 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using Mesh.Contracts;
 using Mesh.Tests.Integration;
 using Xunit.Abstractions;
 
 namespace Mesh.Tests.Reliability;
 
-/// <summary>Offered load at twice the gateway's capacity for a bounded time, with realtime and batch traffic mixed.</summary>
+/// <summary>
+/// Batch traffic beyond what the fleet admits, with realtime requests mixed in: realtime keeps its reserved slot at the
+/// gateway, its place ahead of batch in the backend's queue, and its SLO under load.
+/// </summary>
 public sealed class OverloadTests(ITestOutputHelper output)
 {
     // The bucket of the gateway's TTFA histogram that the TTFA objective uses. The next, 1.28 s, would hold anyway: a
     // realtime request waits for a slot at most the 1 s queue timeout given below, and is then shed.
     private const string RealtimeTtfaBound = "0.64";
+    private const string BatchLabel = "priority=\"batch\"";
+    private const int BatchSentences = 6;
     private static readonly Uri RealtimePath = new("/v1/audio/speech/stream/pcm", UriKind.Relative);
     private static readonly Uri MetricsPath = new("/metrics", UriKind.Relative);
     private static readonly Uri BatchPath = new("/v1/audio/speech", UriKind.Relative);
     private static readonly object RealtimeBody = new { voice = "alloy", input = "Now." };
     private static readonly object BatchBody = new { model = "tts-1", voice = "alloy", input = "First part. Second part.", response_format = "pcm" };
+    private static readonly object SixSentenceBatchBody = new { model = "tts-1", voice = "alloy", input = "One. Two. Three. Four. Five. Six.", response_format = "pcm" };
+
+    [Fact]
+    public async Task Realtime_is_admitted_at_once_and_synthesized_ahead_of_the_batch_sentences_queued_before_it()
+    {
+        // One worker, so sentences wait in the backend's queue; each takes 300 ms, and a batch request's six are all
+        // queued at its start (the lookahead covers them).
+        await using var backend = await MeshFleet.StartBackendAsync(
+            "b0", "test", "--Faults:SentenceDelayMs=300", "--WORKERS=1", $"--Pipeline:Lookahead={BatchSentences - 1}");
+        const int totalConcurrency = 4;
+        const int batchSlots = totalConcurrency - 1;
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [backend.Url],
+            $"--Mesh:Admission:TotalConcurrency={totalConcurrency}",
+            $"--Mesh:Admission:RealtimeReserved={totalConcurrency - batchSlots}",
+            "--Mesh:Admission:Batch:QueueTimeoutMs=30000");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(30) };
+        using var backendClient = new HttpClient { BaseAddress = backend.Url, Timeout = TimeSpan.FromSeconds(30) };
+        // The first realtime request compiles its path through both processes: not the one measured below.
+        using (var warm = await client.PostAsJsonAsync(RealtimePath, RealtimeBody))
+        {
+            Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
+        }
+
+        using var abandon = new CancellationTokenSource();
+        var admittedFirstServed = 0;
+        async Task BatchAsync(bool admittedFirst)
+        {
+            try
+            {
+                using var response = await client.PostAsJsonAsync(BatchPath, SixSentenceBatchBody, abandon.Token);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                if (admittedFirst)
+                {
+                    Interlocked.Increment(ref admittedFirstServed);
+                }
+            }
+            catch (OperationCanceledException) when (abandon.IsCancellationRequested)
+            {
+                // Left unfinished once the realtime request has been served.
+            }
+        }
+
+        // Batch fills its slots, until all their sentences are on the backend, queued or taken; taken ones are counted in
+        // the queue's wait histogram, which only grows, so no poll can miss the moment.
+        var admitted = Enumerable.Range(0, batchSlots).Select(_ => BatchAsync(admittedFirst: true)).ToArray();
+        await Eventually.UntilAsync(
+            async () =>
+            {
+                var metrics = await backendClient.GetStringAsync(MetricsPath);
+                return MetricsText.Sum(metrics, "mesh_queue_depth{", BatchLabel) + MetricsText.Sum(metrics, "mesh_queue_wait_seconds_count{", BatchLabel)
+                    >= batchSlots * BatchSentences;
+            },
+            "the batch requests' sentences never reached the backend");
+        // Then as many again, more than the one slot left, which batch would take too without the reservation; the rest
+        // wait at the gateway until the requests ahead of them are done, seconds from now.
+        var queued = Enumerable.Range(0, batchSlots).Select(_ => BatchAsync(admittedFirst: false)).ToArray();
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(MetricsPath), "mesh_queue_depth{", BatchLabel) > 0,
+            "no batch request waited at the gateway");
+
+        using (var realtime = await client.PostAsJsonAsync(RealtimePath, RealtimeBody))
+        {
+            Assert.Equal(HttpStatusCode.OK, realtime.StatusCode);
+            Assert.Equal("0", realtime.Headers.GetValues(MeshHeaders.QueueMs).Single());
+        }
+
+        // Taken next, it ends after at most the batch sentence on the engine and its own, seconds before the last of the
+        // batch sentences queued before it; waiting its turn, it would end after all of them.
+        var servedBeforeRealtime = Volatile.Read(ref admittedFirstServed);
+        output.WriteLine($"realtime served once {servedBeforeRealtime} of the {batchSlots} batch requests admitted before it were");
+        Assert.True(servedBeforeRealtime < batchSlots, "realtime waited on the backend for every batch sentence queued before it");
+        await abandon.CancelAsync();
+        await Task.WhenAll([.. admitted, .. queued]);
+    }
 
     [Fact]
     public async Task At_twice_capacity_realtime_holds_its_slo_batch_is_shed_and_memory_stays_bounded()
