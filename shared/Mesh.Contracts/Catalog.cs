@@ -54,6 +54,13 @@ public sealed record ModelInfo(
     public const string Mixed = "mixed";
 
     /// <summary>
+    /// The rate of this id's <c>pcm</c> from <c>/v1/audio/speech</c> without a <c>sample_rate</c>, which the bytes do not
+    /// carry; derived from the id, so a client need not keep its own list of OpenAI's names.
+    /// </summary>
+    [JsonPropertyName("pcm_sample_rate")]
+    public int PcmSampleRate => OpenAiModels.PcmSampleRateOf(Id, SampleRate);
+
+    /// <summary>
     /// One entry per id over several backends' lists: their backends together, what they share, and the earliest
     /// <see cref="Created"/>, which does not depend on the order the backends answered in.
     /// </summary>

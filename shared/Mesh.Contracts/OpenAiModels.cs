@@ -12,6 +12,14 @@ public static partial class OpenAiModels
     public const int PcmSampleRate = 24000;
 
     /// <summary>
+    /// The rate of <c>pcm</c> from OpenAI's speech endpoint, asked without a <c>sample_rate</c>, of a model whose own
+    /// rate is <paramref name="nativeSampleRate"/> requested as <paramref name="id"/>: <see cref="PcmSampleRate"/> under
+    /// OpenAI's names, the model's own under any other. The one statement of this rule: the backend speaks by it and
+    /// <c>GET /v1/models</c> states it, since raw pcm carries no rate a client could read.
+    /// </summary>
+    public static int PcmSampleRateOf(string id, int nativeSampleRate) => AliasOf(id) is null ? nativeSampleRate : PcmSampleRate;
+
+    /// <summary>
     /// The alias <paramref name="id"/> names, in its listed spelling: the alias itself in any case, or one of OpenAI's
     /// snapshots of it, which add a date (<c>gpt-4o-mini-tts-2025-12-15</c>) or, in the older style, a month and day
     /// (<c>tts-1-1106</c>). Null for any other id. A rule rather than a list, so a snapshot OpenAI adds later works too.

@@ -136,8 +136,8 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
     /// written for it plays the bytes at 24 kHz. Mesh's own PCM surfaces state their rate and keep the model's.
     /// </summary>
     private static int DefaultSampleRate(SpeechRequest request, SurfaceDefaults defaults, string format, ISpeechModel model) =>
-        defaults.FixedFormat is null && format == AudioFormats.Pcm && request.Model is { } named && OpenAiModels.AliasOf(named) is not null
-            ? OpenAiModels.PcmSampleRate
+        defaults.FixedFormat is null && format == AudioFormats.Pcm && request.Model is { } named
+            ? OpenAiModels.PcmSampleRateOf(named, model.NativeSampleRate)
             : model.NativeSampleRate;
 
     /// <summary>

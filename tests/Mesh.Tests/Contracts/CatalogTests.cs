@@ -36,7 +36,7 @@ public sealed class CatalogTests
         var espeak = new ModelInfo("espeak", "model", 1_700_000_000, "mesh", "espeak", 22050);
         Assert.Equal(espeak, ModelInfo.Merge([espeak, espeak]));
         var json = JsonSerializer.Serialize(new ModelList("list", [espeak]), ContractsJsonContext.Default.ModelList);
-        Assert.Equal("""{"object":"list","data":[{"id":"espeak","object":"model","created":1700000000,"owned_by":"mesh","family":"espeak","sample_rate":22050}]}""", json);
+        Assert.Equal("""{"object":"list","data":[{"id":"espeak","object":"model","created":1700000000,"owned_by":"mesh","family":"espeak","sample_rate":22050,"pcm_sample_rate":22050}]}""", json);
 
         var int8 = JsonSerializer.Serialize(new ModelList("list", [Entry("b1", "int8")]), ContractsJsonContext.Default.ModelList);
         Assert.Contains("\"precision\":\"int8\",\"graphs\":\"eager\",\"backends\":[{\"backend\":\"b1\"", int8, StringComparison.Ordinal);
@@ -54,6 +54,21 @@ public sealed class CatalogTests
         var models = ModelList.Of([new ModelInfo("espeak", "model", 1_700_000_000, "mesh", "espeak", 22050), alias]);
 
         Assert.Equal(alias with { Id = answered }, models.Find(id));
+    }
+
+    /// <remarks>Raw pcm carries no rate, so each entry states it: OpenAI's 24 kHz under its names and their snapshots.</remarks>
+    [Theory]
+    [InlineData("tts-1", 24000)]
+    [InlineData("gpt-4o-mini-tts-2025-12-15", 24000)]
+    [InlineData("espeak", 22050)]
+    [InlineData("kokoro-2025-12-15", 22050)]
+    public void An_entry_states_the_rate_its_pcm_comes_at_under_its_id(string id, int rate)
+    {
+        var models = ModelList.Of(OpenAiModels.Aliases.Append("espeak").Append("kokoro-2025-12-15").Select(a => new ModelInfo(a, "model", 1_700_000_000, "mesh", "espeak", 22050)));
+
+        var json = JsonSerializer.SerializeToElement(models.Find(id)!, ContractsJsonContext.Default.ModelInfo);
+        Assert.Equal(rate, json.GetProperty("pcm_sample_rate").GetInt32());
+        Assert.Equal(22050, json.GetProperty("sample_rate").GetInt32());
     }
 
     [Theory]

@@ -94,6 +94,34 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
         Assert.InRange(audio.Rms, 0.02, 0.7);
     }
 
+    /// <remarks>
+    /// Raw pcm carries no rate, so <c>/v1/models</c> states the one it comes at under each id, from the gateway as from a
+    /// backend, and a snapshot retrieved under its own id states its name's.
+    /// </remarks>
+    [Fact]
+    public async Task Each_model_entry_states_the_rate_its_pcm_comes_at()
+    {
+        using var gateway = fleet.CreateGatewayClient();
+        using var backend = fleet.CreateBackendClient(0);
+
+        foreach (var client in new[] { gateway, backend })
+        {
+            using var listed = JsonDocument.Parse(await client.GetStringAsync(new Uri("/v1/models", UriKind.Relative)));
+            var stated = listed.RootElement.GetProperty("data").EnumerateArray()
+                .ToDictionary(m => m.GetProperty("id").GetString()!, m => m.GetProperty("pcm_sample_rate").GetInt32());
+            using var snapshot = JsonDocument.Parse(await client.GetStringAsync(new Uri("/v1/models/gpt-4o-mini-tts-2025-12-15", UriKind.Relative)));
+            stated.Add("gpt-4o-mini-tts-2025-12-15", snapshot.RootElement.GetProperty("pcm_sample_rate").GetInt32());
+
+            Assert.Equal((24000, 22050, 24000), (stated["tts-1"], stated["espeak"], stated["gpt-4o-mini-tts-2025-12-15"]));
+            foreach (var (model, rate) in stated)
+            {
+                using var response = await PostSpeechAsync(client, new { model, voice = "echo", input = "Hi.", response_format = "pcm" });
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                Assert.Equal(rate.ToString(CultureInfo.InvariantCulture), Assert.Single(response.Headers.GetValues(MeshHeaders.PcmSampleRate)));
+            }
+        }
+    }
+
     [Fact]
     public async Task The_raw_pcm_stream_holds_a_sample_rate_to_pcm_not_to_the_response_format_it_ignores()
     {
