@@ -56,6 +56,23 @@ async function speak(page, { keyboard = false } = {}) {
   await page.waitForFunction((n) => window.meshPlayground.requests > n && !window.meshPlayground.busy, before, { timeout: 30_000 });
 }
 
+/** The label of the default rate under each model in `ids`, for pcm and for wav; the form is left as it was. */
+async function rateLabels(page, ids) {
+  const [model, format] = [await page.inputValue('#model'), await page.inputValue('#format')];
+  const labels = {};
+  for (const id of ids) {
+    await page.selectOption('#model', id);
+    labels[id] = {};
+    for (const each of ['pcm', 'wav']) {
+      await page.selectOption('#format', each);
+      labels[id][each] = await page.locator('#sample-rate option').first().textContent();
+    }
+  }
+  await page.selectOption('#model', model);
+  await page.selectOption('#format', format);
+  return labels;
+}
+
 try {
   const page = await context.newPage();
   page.on('pageerror', (error) => result.pageErrors.push(String(error)));
@@ -103,12 +120,9 @@ try {
   result.screenshot = path.join(args.out, 'playground.png');
   await page.screenshot({ path: result.screenshot, fullPage: true });
 
-  // The default rate's label follows the model and format: a pcm file under an OpenAI name comes at 24 kHz.
-  const rateLabel = () => page.locator('#sample-rate option').first().textContent();
-  await page.selectOption('#format', 'pcm');
-  result.rateLabels = { pcm: await rateLabel() };
+  // The default rate's label follows the model and format: a pcm file comes at the rate /v1/models states for the id.
   await page.selectOption('#format', 'wav');
-  result.rateLabels.wav = await rateLabel();
+  result.rateLabels = await rateLabels(page, ['tts-1', 'espeak']);
   const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('#download')]);
   const saved = path.join(args.out, download.suggestedFilename());
   await download.saveAs(saved);
@@ -149,6 +163,21 @@ try {
   await page.fill('#input', '');
   await speak(page);
   result.emptyInput = { error: await page.textContent('#error') };
+
+  // The same catalogue with each entry's pcm rate turned around (the model's rate where it was another, 16 kHz where it
+  // was the model's): the label follows what the server states, not a list of names of the page's own.
+  const restated = await context.newPage();
+  restated.on('pageerror', (error) => result.pageErrors.push(String(error)));
+  await restated.route('**/v1/models', async (route) => {
+    const response = await route.fetch();
+    const list = await response.json();
+    for (const model of list.data) model.pcm_sample_rate = model.pcm_sample_rate === model.sample_rate ? 16000 : model.sample_rate;
+    await route.fulfill({ response, json: list });
+  });
+  await restated.goto(args.url, { waitUntil: 'load' });
+  await restated.waitForFunction(() => window.meshPlayground?.catalogLoaded === true, null, { timeout: 15_000 });
+  result.restatedRateLabels = await rateLabels(restated, ['tts-1', 'espeak']);
+  await restated.close();
 
   if (args['keyed-url']) {
     const keyed = await context.newPage();

@@ -154,9 +154,6 @@
     if (groups.length) fillSelect(ui.voice, groups);
   }
 
-  // OpenAI's model names, under which a pcm file comes at OpenAI's 24 kHz, a rate raw pcm does not carry.
-  const OPENAI_MODELS = new Set(['tts-1', 'tts-1-hd', 'gpt-4o-mini-tts']);
-
   function showNativeRate() {
     const model = models.find((m) => m.id === ui.model.value);
     if (!model) {
@@ -164,9 +161,10 @@
       return;
     }
     const native = `${numbers.format(model.sample_rate)} Hz`;
-    // Speak plays the model's rate; only the downloaded pcm file is at 24 kHz.
-    ui.sampleRate.options[0].text = ui.format.value === 'pcm' && OPENAI_MODELS.has(model.id)
-      ? `Native (${native}; the pcm file OpenAI's 24,000 Hz)`
+    // Speak plays the model's rate; a downloaded pcm file, which carries no rate, comes at the one the server states
+    // for the model id (OpenAI's 24 kHz under OpenAI's names).
+    ui.sampleRate.options[0].text = ui.format.value === 'pcm' && model.pcm_sample_rate !== model.sample_rate
+      ? `Native (${native}; the pcm file ${numbers.format(model.pcm_sample_rate)} Hz)`
       : `Native (${native})`;
   }
 

@@ -107,11 +107,24 @@ public sealed class PlaygroundBrowserTests(MeshFleet fleet, ITestOutputHelper ou
         var audio = DecodedAudio.FromWav(await File.ReadAllBytesAsync(download.GetProperty("path").GetString()!));
         Assert.InRange(audio.DurationSeconds, 2.0, 15.0);
         Assert.Equal("audio/wav", download.GetProperty("state").GetProperty("type").GetString());
+    }
 
-        // tts-1, the page's default model: a pcm file under OpenAI's name comes at 24 kHz, whatever the model's rate.
-        var rateLabels = report.GetProperty("rateLabels");
-        Assert.Equal("Native (22,050 Hz; the pcm file OpenAI's 24,000 Hz)", rateLabels.GetProperty("pcm").GetString());
-        Assert.Equal("Native (22,050 Hz)", rateLabels.GetProperty("wav").GetString());
+    [Fact]
+    public async Task The_native_rate_label_gives_a_pcm_file_the_rate_the_server_states_for_the_model()
+    {
+        var report = await ReportAsync();
+
+        // As served: a pcm file under OpenAI's name comes at its 24 kHz, under the model's own id at the model's rate.
+        var served = report.GetProperty("rateLabels");
+        Assert.Equal("Native (22,050 Hz; the pcm file 24,000 Hz)", served.GetProperty("tts-1").GetProperty("pcm").GetString());
+        Assert.Equal("Native (22,050 Hz)", served.GetProperty("tts-1").GetProperty("wav").GetString());
+        Assert.Equal("Native (22,050 Hz)", served.GetProperty("espeak").GetProperty("pcm").GetString());
+
+        // With each entry's pcm_sample_rate turned around, the labels turn with it: the page keeps no names of its own.
+        var restated = report.GetProperty("restatedRateLabels");
+        Assert.Equal("Native (22,050 Hz)", restated.GetProperty("tts-1").GetProperty("pcm").GetString());
+        Assert.Equal("Native (22,050 Hz; the pcm file 16,000 Hz)", restated.GetProperty("espeak").GetProperty("pcm").GetString());
+        Assert.Equal("Native (22,050 Hz)", restated.GetProperty("espeak").GetProperty("wav").GetString());
     }
 
     [Fact]
