@@ -152,10 +152,10 @@ public sealed partial class WebSocketRelayMiddleware(
         }
 
         await other;
-        // The backend's end decides only when it came before the client's close: the pump that ended first may have been
-        // the backend's, passing on its reply to that close.
-        var backendEndedFirst = first == toClient && await toBackend is not (PumpEnd.ClosedFirst or PumpEnd.Refused);
-        connection.CountUnanswered(backendEndedFirst && !stall.Stalled ? UnansweredStatus(firstEnd, backend.CloseStatus) : MeshStatusCodes.ClientClosedRequest);
+        // The pump that ended first may have been the backend's, passing on its reply to the client's close; a stalled
+        // client's connection, which the guard cut, ended first whatever the pumps saw.
+        var backendEndedFirst = first == toClient && await toBackend is not (PumpEnd.ClosedFirst or PumpEnd.Refused) && !stall.Stalled;
+        connection.CountUnanswered(UnansweredStatus(backendEndedFirst, firstEnd, backend.CloseStatus));
         if (await toBackend == PumpEnd.ClosedFirst && await toClient == PumpEnd.Broken)
         {
             // The backend broke instead of answering the client's close: the client, which left first and still waits
@@ -194,14 +194,17 @@ public sealed partial class WebSocketRelayMiddleware(
     }
 
     /// <summary>
-    /// The status of the requests a backend's end leaves unanswered, as the backend counts them: 413 for the oversized
-    /// message it closes with 1009, 503 for those that cross its 1001 close (of its drain or idleness), else 502, the
-    /// backend having failed them.
+    /// The status of the requests the connection's end leaves unanswered, as the backend counts them. 413 once the backend
+    /// has closed with 1009: it counts the oversized message so, and each request that crosses that close, whatever its
+    /// client did after sending it (closed, left, or sent a tail the gateway's WebSocket refused as not UTF-8). Else the
+    /// backend's end decides only when it came before the client's: 503 for those that cross its 1001 close (of its drain
+    /// or idleness), 502 for those it failed; else the client left first (499).
     /// </summary>
-    private static int UnansweredStatus(PumpEnd backendEnd, WebSocketCloseStatus? closeStatus) => (backendEnd, closeStatus) switch
+    private static int UnansweredStatus(bool backendEndedFirst, PumpEnd backendEnd, WebSocketCloseStatus? closeStatus) => (backendEndedFirst, backendEnd, closeStatus) switch
     {
-        (PumpEnd.Closed, WebSocketCloseStatus.MessageTooBig) => StatusCodes.Status413PayloadTooLarge,
-        (PumpEnd.Closed, WebSocketCloseStatus.EndpointUnavailable) => StatusCodes.Status503ServiceUnavailable,
+        (_, _, WebSocketCloseStatus.MessageTooBig) => StatusCodes.Status413PayloadTooLarge,
+        (false, _, _) => MeshStatusCodes.ClientClosedRequest,
+        (true, PumpEnd.Closed, WebSocketCloseStatus.EndpointUnavailable) => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status502BadGateway,
     };
 

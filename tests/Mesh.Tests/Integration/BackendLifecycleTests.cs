@@ -353,14 +353,17 @@ public sealed class BackendLifecycleTests
     /// <remarks>
     /// The client reads the 1009 close of its oversized message but never answers it, and keeps its connection open: the
     /// backend waits for the reply no longer than for any close of its own (5 s), then drops the connection and its
-    /// handler, and serves on.
+    /// handler, and serves on. Through the gateway, the relay drops it as the backend does, and counts it as the backend does.
     /// </remarks>
-    [Fact]
-    public async Task A_WebSocket_client_that_never_answers_the_1009_close_is_dropped_within_5_s()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_WebSocket_client_that_never_answers_the_1009_close_is_dropped_within_5_s(bool throughGateway)
     {
         await using var backend = await StartAsync([]);
-        using var client = new HttpClient { BaseAddress = backend.Url };
-        await using var connection = await RawHttp.ConnectAsync(backend.Url);
+        await using var gateway = throughGateway ? await ReadyGatewayAsync(backend) : null;
+        var host = gateway ?? backend;
+        await using var connection = await RawHttp.ConnectAsync(host.Url);
         await connection.WriteAsync(RawHttp.WebSocketHandshake("/ws", "13", Convert.ToBase64String(Guid.NewGuid().ToByteArray())));
         Assert.Equal(101, (await connection.ReadResponseAsync(TimeSpan.FromSeconds(10))).Status);
 
@@ -372,30 +375,44 @@ public sealed class BackendLifecycleTests
 
         Assert.True(await connection.IsClosedByServerAsync(TimeSpan.FromSeconds(15)), "the connection was still open 15 s after the close");
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(8), $"the connection was dropped after {stopwatch.Elapsed}");
-        using var socket = await ConnectAsync(backend);
+        using var socket = await ConnectAsync(host);
         await SendAsync(socket, "Served after the drop.");
         Assert.Equal(StreamEvent.Done, (await ReadOutcomeAsync(socket)).GetProperty("type").GetString());
-        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""413""\} 1$", metrics);
-        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""200""\} 1$", metrics);
+        foreach (var counting in throughGateway ? [backend, gateway!] : new[] { backend })
+        {
+            using var client = new HttpClient { BaseAddress = counting.Url };
+            await Eventually.UntilAsync(
+                async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{") >= 2,
+                $"{counting.Url} did not count both requests");
+            var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+            Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""413""\} 1$", metrics);
+            Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""200""\} 1$", metrics);
+            Assert.Equal(2, MetricsText.Sum(metrics, "mesh_requests_total{"));
+        }
     }
 
     /// <remarks>
     /// The client closes right behind its oversized message, as a browser tab that sent one and closed does: the message
     /// came first and is refused as oversized, with 1009 as the server's close. Or the oversized text message's tail,
     /// which the backend skips unread, is not UTF-8: the runtime's 1007 for that tail may go out first, but the message
-    /// still counts once, as 413, not again as 400.
+    /// still counts once, as 413, not again as 400. Through the gateway, whose WebSocket reads the tail and may refuse
+    /// it with 1007 itself, the gateway and the backend each count the message once, as 413, as they do when the client,
+    /// text or binary, drops its connection as soon as it has the close.
     /// </remarks>
     [Theory]
-    [InlineData(true, false)]
-    [InlineData(false, true)]
-    public async Task An_oversized_WebSocket_message_gets_1009_and_counts_once_as_413_whatever_follows_it(bool closeBehindIt, bool tailNotUtf8)
+    [InlineData(false, false, true, false)]
+    [InlineData(false, false, false, true)]
+    [InlineData(true, false, false, false)]
+    [InlineData(true, true, false, false)]
+    [InlineData(true, false, true, false)]
+    [InlineData(true, true, true, false)]
+    public async Task An_oversized_WebSocket_message_gets_1009_and_counts_once_as_413_whatever_follows_it(bool throughGateway, bool binary, bool closeBehindIt, bool tailNotUtf8)
     {
         await using var backend = await StartAsync([]);
-        using var client = new HttpClient { BaseAddress = backend.Url };
+        await using var gateway = throughGateway ? await ReadyGatewayAsync(backend) : null;
         for (var connectionNumber = 0; connectionNumber < 10; connectionNumber++)
         {
-            await using var connection = await RawHttp.ConnectAsync(backend.Url);
+            await using var connection = await RawHttp.ConnectAsync((gateway ?? backend).Url);
             await connection.WriteAsync(RawHttp.WebSocketHandshake("/ws", "13", Convert.ToBase64String(Guid.NewGuid().ToByteArray())));
             Assert.Equal(101, (await connection.ReadResponseAsync(TimeSpan.FromSeconds(10))).Status);
             var payload = new byte[WebSocketEndpoints.MaxMessageBytes * 4];
@@ -406,7 +423,7 @@ public sealed class BackendLifecycleTests
             }
 
             // One write: the close is in the backend's hands before it has handled the message.
-            await connection.WriteAsync([.. RawHttp.WebSocketFrame(0x1, payload), .. closeBehindIt ? RawHttp.WebSocketCloseFrame(1000) : []]);
+            await connection.WriteAsync([.. RawHttp.WebSocketFrame(binary ? (byte)0x2 : (byte)0x1, payload), .. closeBehindIt ? RawHttp.WebSocketCloseFrame(1000) : []]);
 
             // An unmasked close frame (0x88) whose payload begins with the status: 1009 (0x03F1), or 1007 (0x03EF).
             var close = await connection.ReadExactlyAsync(4, TimeSpan.FromSeconds(10));
@@ -415,7 +432,7 @@ public sealed class BackendLifecycleTests
             Assert.True(status == 1009 || (tailNotUtf8 && status == 1007), $"closed with {status}");
         }
 
-        await AssertCountedOnlyAs413Async(client, 10);
+        await AssertEachCountedOnlyAs413Async(throughGateway ? [backend, gateway!] : [backend], 10);
     }
 
     /// <remarks>
@@ -442,26 +459,26 @@ public sealed class BackendLifecycleTests
         Assert.Equal(WebSocketCloseStatus.MessageTooBig, socket.CloseStatus);
         await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
 
-        foreach (var host in throughGateway ? [backend, gateway!] : new[] { backend })
-        {
-            using var client = new HttpClient { BaseAddress = host.Url };
-            await AssertCountedOnlyAs413Async(client, 3);
-        }
+        await AssertEachCountedOnlyAs413Async(throughGateway ? [backend, gateway!] : [backend], 3);
     }
 
     /// <summary>
-    /// Waits for <paramref name="requests"/> realtime requests counted as 413 at the host <paramref name="client"/> calls,
-    /// then checks they are all it counted, once a count more, which would come as a connection's end settles, could show.
+    /// Waits for <paramref name="requests"/> realtime requests counted as 413 at each of <paramref name="hosts"/>, then
+    /// checks they are all it counted, once a count more, which would come as a connection's end settles, could show.
     /// </summary>
-    private static async Task AssertCountedOnlyAs413Async(HttpClient client, int requests)
+    private static async Task AssertEachCountedOnlyAs413Async(HostProcess[] hosts, int requests)
     {
-        await Eventually.UntilAsync(
-            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"413\"") >= requests,
-            $"{client.BaseAddress} did not count {requests} requests as 413");
-        await Task.Delay(TimeSpan.FromSeconds(1));
-        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        Assert.Equal(requests, MetricsText.Sum(metrics, "mesh_requests_total{", "priority=\"realtime\",code=\"413\""));
-        Assert.Equal(requests, MetricsText.Sum(metrics, "mesh_requests_total{"));
+        foreach (var host in hosts)
+        {
+            using var client = new HttpClient { BaseAddress = host.Url };
+            await Eventually.UntilAsync(
+                async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"413\"") >= requests,
+                $"{host.Url} did not count {requests} requests as 413");
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+            Assert.Equal(requests, MetricsText.Sum(metrics, "mesh_requests_total{", "priority=\"realtime\",code=\"413\""));
+            Assert.Equal(requests, MetricsText.Sum(metrics, "mesh_requests_total{"));
+        }
     }
 
     /// <remarks>
