@@ -321,7 +321,8 @@ public static partial class WebSocketEndpoints
                 oversizedRefused |= message.Kind == MessageKind.TooBig;
                 if (message.Kind == MessageKind.Close)
                 {
-                    if (relayed && (int?)socket.CloseStatus == WebSocketHandshakes.ClientFrameRefusedStatus)
+                    // After an oversized message, the gateway's refusal is of that message's tail, as the runtime's is below.
+                    if (relayed && (int?)socket.CloseStatus == WebSocketHandshakes.ClientFrameRefusedStatus && !oversizedRefused)
                     {
                         countUnreadable();
                     }

@@ -406,6 +406,7 @@ public sealed class BackendLifecycleTests
     [InlineData(true, true, false, false)]
     [InlineData(true, false, true, false)]
     [InlineData(true, true, true, false)]
+    [InlineData(true, false, false, true)]
     public async Task An_oversized_WebSocket_message_gets_1009_and_counts_once_as_413_whatever_follows_it(bool throughGateway, bool binary, bool closeBehindIt, bool tailNotUtf8)
     {
         await using var backend = await StartAsync([]);
