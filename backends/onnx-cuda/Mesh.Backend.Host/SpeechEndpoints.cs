@@ -4,7 +4,6 @@ using Mesh.Backend.Pipeline;
 using Mesh.Backend.Pipeline.Audio;
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
-using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Backend.Host;
@@ -25,9 +24,13 @@ public static class SpeechEndpoints
         app.MapPost("/v1/audio/speech/stream", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.SentenceSse));
         app.MapPost("/v1/audio/speech/stream/pcm", (HttpContext context, SpeechServices services) => HandleAsync(context, services, Surface.RawPcm));
         app.MapGetAndHead("/v1/models", async (ModelHost host, IOptions<BackendOptions> backend, CancellationToken cancellationToken) =>
-            TypedResults.Json(await ListModelsAsync(host, backend.Value, cancellationToken), ContractsJsonContext.Wire.ModelList));
+            await ListModelsAsync(host, backend.Value, cancellationToken) is { } models
+                ? TypedResults.Json(models, ContractsJsonContext.Wire.ModelList)
+                : ApiResults.Error(SpeechPreparation.ModelNotReady(host)));
         app.MapGetAndHead("/v1/models/{id}", async (string id, HttpRequest request, ModelHost host, IOptions<BackendOptions> backend, CancellationToken cancellationToken) =>
-            ApiResults.Model(await ListModelsAsync(host, backend.Value, cancellationToken), RouteSegments.LastDecoded(request, id)));
+            await ListModelsAsync(host, backend.Value, cancellationToken) is { } models
+                ? ApiResults.Model(models, RouteSegments.LastDecoded(request, id))
+                : ApiResults.Error(SpeechPreparation.ModelNotReady(host)));
         app.MapGetAndHead("/v1/audio/voices", ListVoices);
         return app;
     }
@@ -80,11 +83,15 @@ public static class SpeechEndpoints
         _ => SurfaceDefaults.Pcm,
     };
 
-    private static async Task<ModelList> ListModelsAsync(ModelHost host, BackendOptions backend, CancellationToken cancellationToken)
+    /// <summary>
+    /// The served model under each of its ids; null while none is served, which is no answer that the model does not
+    /// exist: an empty list, or a 404 for its id, would tell a client not to retry a backend that is still loading it.
+    /// </summary>
+    private static async Task<ModelList?> ListModelsAsync(ModelHost host, BackendOptions backend, CancellationToken cancellationToken)
     {
         if (await host.DescribeAsync(cancellationToken) is not { } model)
         {
-            return ModelList.Of([]);
+            return null;
         }
 
         var ids = ModelHost.IdsOf(model.Id);
@@ -96,13 +103,10 @@ public static class SpeechEndpoints
             id, "model", model.FirstLoaded.ToUnixTimeSeconds(), "mesh", model.Family, model.NativeSampleRate, model.Runtime?.Precision, model.Runtime?.Graphs, runtime)));
     }
 
-    private static async Task<JsonHttpResult<VoiceList>> ListVoices(ModelHost host, CancellationToken cancellationToken)
-    {
-        var voices = await host.DescribeAsync(cancellationToken) is { } model
-            ? model.Voices.Select(v => new VoiceInfo(v.Id, model.Id, v.Language)).ToArray()
-            : [];
-        return TypedResults.Json(new VoiceList(voices), ContractsJsonContext.Wire.VoiceList);
-    }
+    private static async Task<IResult> ListVoices(ModelHost host, CancellationToken cancellationToken) =>
+        await host.DescribeAsync(cancellationToken) is { } model
+            ? TypedResults.Json(new VoiceList([.. model.Voices.Select(v => new VoiceInfo(v.Id, model.Id, v.Language))]), ContractsJsonContext.Wire.VoiceList)
+            : ApiResults.Error(SpeechPreparation.ModelNotReady(host));
 }
 
 /// <summary>What every speech surface needs, resolved once.</summary>

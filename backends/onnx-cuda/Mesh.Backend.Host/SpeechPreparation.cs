@@ -37,6 +37,9 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
     /// <summary>The answer to a request that comes, or still waits, once shutdown has begun: another backend may serve it.</summary>
     public static ApiError Draining { get; } = ApiError.Unavailable("This backend is shutting down; retry on another.", "draining");
 
+    /// <summary>The answer while no model is served (its start-up load under way, or failed): a retry may find it loaded.</summary>
+    public static ApiError ModelNotReady(ModelHost host) => ApiError.Unavailable($"The model is not ready ({host.Status}).", "model_not_ready");
+
     /// <param name="headerPriority">
     /// The <c>X-Priority</c> header, if any. It wins over the body's <c>priority</c>: the gateway sets it after checking
     /// what the caller's key allows.
@@ -62,7 +65,7 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
         var lease = await host.AcquireAsync(cancellationToken);
         if (lease is null)
         {
-            return Fail(ApiError.Unavailable($"The model is not ready ({host.Status}).", "model_not_ready"));
+            return Fail(ModelNotReady(host));
         }
 
         var preparation = Prepare(request, lease, defaults, headerPriority);

@@ -52,6 +52,33 @@ public sealed class BackendCatalogTests
         await AssertListsEspeakAsync(client);
     }
 
+    /// <remarks>
+    /// An empty list, or a 404 for the model's id, is an answer SDKs do not retry; the 503 with its <c>Retry-After</c>
+    /// is the one speech gets meanwhile. A gateway whose backends all load says no backend is ready, as for speech.
+    /// </remarks>
+    [Fact]
+    public async Task While_the_model_loads_at_start_the_catalogue_answers_503_model_not_ready_not_an_empty_list()
+    {
+        await using var backend = await HostProcess.StartAsync(RepoPaths.BackendDll, ["--Faults:StartupDelayMs=600000"]);
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        using var throughGateway = new HttpClient { BaseAddress = gateway.Url };
+
+        foreach (var path in new[] { "/v1/models", "/v1/models/tts-1", "/v1/audio/voices" })
+        {
+            await AssertUnavailableAsync(client, path, "model_not_ready");
+            await AssertUnavailableAsync(throughGateway, path, "no_healthy_backend");
+        }
+    }
+
+    private static async Task AssertUnavailableAsync(HttpClient client, string path, string code)
+    {
+        using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.NotNull(response.Headers.RetryAfter);
+        Assert.Equal(code, (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
+    }
+
     /// <summary>Checks the catalogue lists espeak under its aliases, and returns the <c>created</c> they share.</summary>
     private static async Task<long> AssertListsEspeakAsync(HttpClient client)
     {
