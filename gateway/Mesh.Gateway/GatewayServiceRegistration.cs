@@ -81,6 +81,7 @@ public static class GatewayServiceRegistration
         });
         services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory, BackendHttpClientFactory>());
         services.AddSingleton<BackendLabels>();
+        services.AddSingleton<MislabelledBackends>();
         services.AddSingleton<BackendLoad>();
         services.AddSingleton<UnresponsiveBackends>();
         services.AddSingleton<EjectedBackends>();

@@ -14,7 +14,8 @@ namespace Mesh.Gateway.Routing;
 /// variant (sticky per client, <c>X-Mesh-Variant</c> forces a known one), and moves it to the cluster of that
 /// variant's pool for its class. The small JSON body is buffered so a failed attempt can be retried.
 /// </summary>
-public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLookup proxyState, IOptionsMonitor<VariantOptions> variants)
+public sealed class RequestRoutingMiddleware(
+    RequestDelegate next, IProxyStateLookup proxyState, IOptionsMonitor<VariantOptions> variants, MislabelledBackends mislabelled)
 {
     private volatile RoutingTable? _table;
 
@@ -58,7 +59,15 @@ public sealed class RequestRoutingMiddleware(RequestDelegate next, IProxyStateLo
         context.Request.Headers[MeshHeaders.Priority] = priority;
         context.Response.OnStarting(() =>
         {
-            context.Response.Headers.TryAdd(MeshHeaders.Variant, decision.Variant);
+            // The backend's own label, passed on with its headers (over HTTP or a WebSocket's handshake), gives way to the
+            // variant the client was assigned: that is what its answer is compared under.
+            var headers = context.Response.Headers;
+            if (headers[MeshHeaders.Variant].FirstOrDefault() is { } label && headers[MeshHeaders.Backend].FirstOrDefault() is { } backend)
+            {
+                mislabelled.Check(backend, label, decision.Variant);
+            }
+
+            headers[MeshHeaders.Variant] = decision.Variant;
             return Task.CompletedTask;
         });
         await next(context);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.WebSockets;
 using System.Text.Json;
 using Mesh.Contracts;
 using Mesh.Gateway.Auth;
@@ -76,14 +77,8 @@ public sealed class GatewayPolicyTests
     {
         await using var alpha = await MeshFleet.StartBackendAsync("alpha-b0", "alpha");
         await using var beta = await MeshFleet.StartBackendAsync("beta-b0", "beta");
-        await using var gateway = await HostProcess.StartAsync(
-            RepoPaths.GatewayDll,
-            [
-                .. MeshFleet.FleetArgs(0, "alpha-b0", alpha.Url, "shared", "alpha"),
-                .. MeshFleet.FleetArgs(1, "beta-b0", beta.Url, "shared", "beta"),
-                "--Mesh:Variants:Weights:alpha=80",
-                "--Mesh:Variants:Weights:beta=20",
-            ]);
+        await using var gateway = await StartVariantGatewayAsync(
+            [("alpha", alpha.Url), ("beta", beta.Url)], "--Mesh:Variants:Weights:alpha=80", "--Mesh:Variants:Weights:beta=20");
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url };
 
@@ -113,6 +108,50 @@ public sealed class GatewayPolicyTests
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("mesh_requests_total{variant=\"beta\"", metrics, StringComparison.Ordinal);
         Assert.Contains("mesh_requests_total{variant=\"alpha\"", metrics, StringComparison.Ordinal);
+    }
+
+    /// <remarks>
+    /// Both backends label themselves <c>default</c>, as one started without its variant's <c>Backend__Variant</c>:
+    /// the client is still told the variant it was assigned, on a whole file, a stream and a WebSocket's handshake, and
+    /// the mismatch is logged once for each backend, not for each request.
+    /// </remarks>
+    [Fact]
+    public async Task Responses_carry_the_assigned_variant_and_a_backend_labelled_otherwise_is_warned_of_once()
+    {
+        await using var stable = await MeshFleet.StartBackendAsync("stable-b0", "default");
+        await using var candidate = await MeshFleet.StartBackendAsync("candidate-b0", "default");
+        await using var gateway = await StartVariantGatewayAsync([("stable", stable.Url), ("candidate", candidate.Url)]);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        foreach (var variant in new[] { "stable", "candidate" })
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                Assert.Equal(variant, await VariantOfAsync(client, "client-0", forced: variant));
+                using var file = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech") { Content = JsonContent.Create(TinyRequest) };
+                file.Headers.Add(MeshHeaders.Variant, variant);
+                using var fileResponse = await client.SendAsync(file);
+                Assert.Equal(HttpStatusCode.OK, fileResponse.StatusCode);
+                Assert.Equal(variant, fileResponse.Headers.GetValues(MeshHeaders.Variant).Single());
+
+                using var socket = new ClientWebSocket();
+                socket.Options.CollectHttpResponseDetails = true;
+                socket.Options.SetRequestHeader(MeshHeaders.Variant, variant);
+                await socket.ConnectAsync(new UriBuilder(gateway.Url) { Scheme = "ws", Path = "/ws" }.Uri, CancellationToken.None);
+                Assert.Equal(variant, socket.HttpResponseHeaders![MeshHeaders.Variant].Single());
+                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+            }
+        }
+
+        const string Mislabelled = "labels itself variant 'default'";
+        await Eventually.UntilAsync(
+            () => Task.FromResult(gateway.Output.Split('\n').Count(line => line.Contains(Mislabelled, StringComparison.Ordinal)) >= 2),
+            "the gateway did not warn of both mislabelled backends");
+        var warnings = gateway.Output.Split('\n').Where(line => line.Contains(Mislabelled, StringComparison.Ordinal)).ToArray();
+        Assert.Single(warnings, line => line.Contains("stable-b0", StringComparison.Ordinal) && line.Contains("variant 'stable'", StringComparison.Ordinal));
+        Assert.Single(warnings, line => line.Contains("candidate-b0", StringComparison.Ordinal) && line.Contains("variant 'candidate'", StringComparison.Ordinal));
+        Assert.Equal(2, warnings.Length);
     }
 
     [Fact]
@@ -295,6 +334,12 @@ public sealed class GatewayPolicyTests
 
         return client.SendAsync(request);
     }
+
+    /// <summary>A gateway with one backend in the shared pool of each variant, named after it (<c>VARIANT-b0</c>).</summary>
+    private static Task<HostProcess> StartVariantGatewayAsync(IEnumerable<(string Variant, Uri Backend)> variants, params string[] extraArgs) =>
+        HostProcess.StartAsync(
+            RepoPaths.GatewayDll,
+            [.. variants.SelectMany((v, i) => MeshFleet.FleetArgs(i, $"{v.Variant}-b0", v.Backend, "shared", v.Variant)), .. extraArgs]);
 
     private static async Task<string> VariantOfAsync(HttpClient client, string clientId, string? forced = null)
     {
