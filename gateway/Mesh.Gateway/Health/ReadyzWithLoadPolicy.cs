@@ -9,10 +9,17 @@ namespace Mesh.Gateway.Health;
 /// <summary>
 /// Active health from <c>/readyz</c>: a backend is healthy while it answers 2xx and unhealthy from its first failed
 /// probe (a backend that is not ready must not get traffic). Each probe also carries the backend's load and name, and
-/// tells <see cref="UnresponsiveBackends"/> whether the backend answered at all.
+/// tells <see cref="UnresponsiveBackends"/> whether the backend answered at all. A backend that turns unhealthy is
+/// logged once, on one line with the reason; YARP's own warning for every failed probe, with the exception's stack
+/// trace, is filtered out in <c>appsettings.json</c>, as a crash-looping backend would flood the log with it.
 /// </summary>
-public sealed class ReadyzWithLoadPolicy(
-    IDestinationHealthUpdater updater, BackendLoad load, CurrentBackends backends, BackendLabels labels, UnresponsiveBackends unresponsive) : IActiveHealthCheckPolicy
+public sealed partial class ReadyzWithLoadPolicy(
+    IDestinationHealthUpdater updater,
+    BackendLoad load,
+    CurrentBackends backends,
+    BackendLabels labels,
+    UnresponsiveBackends unresponsive,
+    ILogger<ReadyzWithLoadPolicy> logger) : IActiveHealthCheckPolicy
 {
     public string Name => FleetProxyConfigProvider.ActiveHealthPolicy;
 
@@ -35,6 +42,14 @@ public sealed class ReadyzWithLoadPolicy(
                 load.Report(destinationId, values.FirstOrDefault());
             }
 
+            if (!healthy && result.Destination.Health.Active != DestinationHealth.Unhealthy)
+            {
+                LogTurnedUnhealthy(
+                    labels.Of(destinationId),
+                    result.Destination.Model.Config.Address,
+                    result.Exception?.Message ?? $"/readyz answered {(int?)result.Response?.StatusCode}");
+            }
+
             updates.Add(new NewActiveDestinationHealth(result.Destination, healthy ? DestinationHealth.Healthy : DestinationHealth.Unhealthy));
             labels.Write(destinationId, label =>
             {
@@ -46,4 +61,7 @@ public sealed class ReadyzWithLoadPolicy(
 
         updater.SetActive(cluster, updates);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Backend {Backend} at {Address} failed its readiness probe ({Reason}); it gets no traffic until a probe succeeds")]
+    private partial void LogTurnedUnhealthy(string backend, string address, string reason);
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using Mesh.Contracts;
+using Mesh.Gateway.Routing;
 
 namespace Mesh.Tests.Integration;
 
@@ -32,6 +33,28 @@ public sealed class GatewayFailureTests
         // bound leaves a loaded machine's round trip to another process its margin.
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(3), $"took {stopwatch.ElapsedMilliseconds} ms");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode);
+    }
+
+    /// <remarks>
+    /// YARP's own warning for each failed probe carries the exception's stack trace, some 30 lines every 2 s: a
+    /// crash-looping backend buried the rest of the log under them.
+    /// </remarks>
+    [Fact]
+    public async Task A_backend_that_refuses_connections_is_logged_unhealthy_once_with_the_reason_and_no_stack_trace()
+    {
+        using var dead = new ClosedPort();
+        await using var gateway = await MeshFleet.StartGatewayAsync([dead.Url]);
+        const string Unhealthy = "failed its readiness probe";
+        await Eventually.UntilAsync(
+            () => Task.FromResult(gateway.Output.Contains(Unhealthy, StringComparison.Ordinal)), "the gateway did not log the backend unhealthy");
+
+        // Two more probes fail meanwhile.
+        await Task.Delay(FleetProxyConfigProvider.ProbeInterval * 2.5);
+
+        var lines = gateway.Output.Split('\n');
+        var logged = Assert.Single(lines, line => line.Contains(Unhealthy, StringComparison.Ordinal));
+        Assert.Contains($"Connection refused (127.0.0.1:{dead.Port})", logged, StringComparison.Ordinal);
+        Assert.DoesNotContain(lines, line => line.TrimStart().StartsWith("at ", StringComparison.Ordinal));
     }
 
     [Fact]
