@@ -78,6 +78,8 @@ public static class BackendMetrics
             QueueWait.WithLabels(backend, variant, priority).Observe(wait.TotalSeconds);
         }
 
+        public void Withdrawn(string priority, int depth) => QueueDepth.WithLabels(backend, variant, priority).Set(depth);
+
         public void Synthesized(string priority, string model, TimeSpan elapsed) =>
             SentenceSynthesis.WithLabels(backend, variant, model, priority).Observe(elapsed.TotalSeconds);
     }

@@ -84,7 +84,7 @@ public sealed class SpeechPipelineAudioTests
     {
         // The chain holds the end of "Hi." back until the next sentence's audio pushes it out; that sentence fails.
         var events = new List<PipelineEvent>();
-        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 1, 1), new EngineWorkDeadline(), new IgnoredSchedule(), NullLogger.Instance);
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 1, 1), new EngineWorkDeadline(), new NullSchedulerObserver(), NullLogger.Instance);
         var pipeline = new SpeechPipeline(scheduler, new PipelineOptions());
         var job = new SpeechJob(new ScriptedModel(), "Hi. Fail.", ScriptedModel.Voice, speed, outputRate, PriorityClasses.Realtime);
 
@@ -140,7 +140,7 @@ public sealed class SpeechPipelineAudioTests
 
     private static async Task<List<PipelineEvent>> RunScriptAsync(string text, double speed, int outputRate)
     {
-        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 1, 1), new EngineWorkDeadline(), new IgnoredSchedule(), NullLogger.Instance);
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 1, 1), new EngineWorkDeadline(), new NullSchedulerObserver(), NullLogger.Instance);
         var pipeline = new SpeechPipeline(scheduler, new PipelineOptions());
         var model = new ScriptedModel();
         var job = new SpeechJob(model, text, ScriptedModel.Voice, speed, outputRate, PriorityClasses.Realtime);
@@ -155,7 +155,7 @@ public sealed class SpeechPipelineAudioTests
 
     private static async Task<float[]> RunAsync(float[] samples, double speed, int outputRate)
     {
-        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 1, 1), new EngineWorkDeadline(), new IgnoredSchedule(), NullLogger.Instance);
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 1, 1), new EngineWorkDeadline(), new NullSchedulerObserver(), NullLogger.Instance);
         var pipeline = new SpeechPipeline(scheduler, new PipelineOptions());
         var model = new FixedAudioModel(samples);
         var job = new SpeechJob(model, "One sentence.", FixedAudioModel.Voice, speed, outputRate, PriorityClasses.Realtime);
@@ -241,17 +241,6 @@ public sealed class SpeechPipelineAudioTests
         }
 
         public void Dispose()
-        {
-        }
-    }
-
-    private sealed class IgnoredSchedule : ISchedulerObserver
-    {
-        public void Queued(string priority, int depth)
-        {
-        }
-
-        public void Dequeued(string priority, int depth, TimeSpan wait)
         {
         }
     }

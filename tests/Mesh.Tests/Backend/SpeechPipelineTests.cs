@@ -136,7 +136,7 @@ public sealed class SpeechPipelineTests
     [Fact]
     public async Task Admission_is_bounded_per_class()
     {
-        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 2, 1), new EngineWorkDeadline(), new NullObserver(), NullLogger.Instance);
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 2, 1), new EngineWorkDeadline(), new NullSchedulerObserver(), NullLogger.Instance);
 
         using var first = scheduler.TryAdmit(PriorityClasses.Batch);
         Assert.NotNull(first);
@@ -150,7 +150,7 @@ public sealed class SpeechPipelineTests
     }
 
     private static SynthesisScheduler NewScheduler(int workers = 1) =>
-        new(new SchedulerLimits(workers, 100, 100), new EngineWorkDeadline(), new NullObserver(), NullLogger.Instance);
+        new(new SchedulerLimits(workers, 100, 100), new EngineWorkDeadline(), new NullSchedulerObserver(), NullLogger.Instance);
 
     private static string Sentences(int count) =>
         string.Join(' ', Enumerable.Range(1, count).Select(i => $"This is sentence number {i}."));
@@ -187,17 +187,6 @@ public sealed class SpeechPipelineTests
         }
 
         return firstAudio ?? throw new InvalidOperationException("no audio");
-    }
-
-    private sealed class NullObserver : ISchedulerObserver
-    {
-        public void Queued(string priority, int depth)
-        {
-        }
-
-        public void Dequeued(string priority, int depth, TimeSpan wait)
-        {
-        }
     }
 }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Threading.Channels;
+using Mesh.Backend.Host;
 using Mesh.Backend.ModelFamilies;
 using Mesh.Backend.Pipeline.Scheduling;
 using Mesh.Contracts;
@@ -18,10 +19,13 @@ public sealed class SynthesisSchedulerTests
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
     [Fact]
-    public async Task Sentences_of_a_cancelled_request_leave_the_load_at_once()
+    public async Task Sentences_of_a_cancelled_request_leave_the_load_and_the_queue_at_once_and_count_in_no_queue_wait()
     {
+        var backend = $"cancelled-{Guid.NewGuid():N}";
+        var depth = BackendMetrics.QueueDepth.WithLabels(backend, "test", PriorityClasses.Batch);
         var model = new FakeSpeechModel(LongSentence);
-        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new EngineWorkDeadline(), new NullObserver(), NullLogger.Instance);
+        await using var scheduler = new SynthesisScheduler(
+            new SchedulerLimits(1, 10, 10), new EngineWorkDeadline(), new BackendMetrics.SchedulerObserver(backend, "test"), NullLogger.Instance);
         using var onEngine = new CancellationTokenSource();
         var running = Submit(scheduler, model, PriorityClasses.Batch, onEngine.Token);
         await WaitUntilAsync(() => model.SentencesStarted == 1);
@@ -29,14 +33,20 @@ public sealed class SynthesisSchedulerTests
         using var request = new CancellationTokenSource();
         var queued = Enumerable.Range(0, 3).Select(_ => Submit(scheduler, model, PriorityClasses.Batch, request.Token)).ToArray();
         Assert.Equal(3, scheduler.Load);
+        Assert.Equal(3, depth.Value);
 
         // Before: all three stayed in the queue and in Load until the sentence on the engine ended.
         await request.CancelAsync();
         Assert.Equal(0, scheduler.Load);
+        Assert.Equal(0, depth.Value);
         foreach (var reader in queued)
         {
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ReadToEndAsync(reader));
         }
+
+        // No worker took them: only the sentence on the engine waited for one. Before, each withdrawn sentence was
+        // observed as a wait too, 4 in all.
+        Assert.Equal(1, BackendMetrics.QueueWait.WithLabels(backend, "test", PriorityClasses.Batch).Count);
 
         await onEngine.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ReadToEndAsync(running));
@@ -47,7 +57,7 @@ public sealed class SynthesisSchedulerTests
     public async Task Cancelled_sentences_keep_realtime_ahead_of_batch()
     {
         var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(20));
-        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new EngineWorkDeadline(), new NullObserver(), NullLogger.Instance);
+        await using var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new EngineWorkDeadline(), new NullSchedulerObserver(), NullLogger.Instance);
         var engine = new FakeSpeechModel(LongSentence);
         using var onEngine = new CancellationTokenSource();
         var running = Submit(scheduler, engine, PriorityClasses.Batch, onEngine.Token);
@@ -71,7 +81,7 @@ public sealed class SynthesisSchedulerTests
     public async Task Sentences_still_queued_at_dispose_fail_instead_of_waiting_forever()
     {
         var model = new FakeSpeechModel(TimeSpan.FromMilliseconds(200));
-        var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new EngineWorkDeadline(), new NullObserver(), NullLogger.Instance);
+        var scheduler = new SynthesisScheduler(new SchedulerLimits(1, 10, 10), new EngineWorkDeadline(), new NullSchedulerObserver(), NullLogger.Instance);
         var running = Submit(scheduler, model, PriorityClasses.Realtime, CancellationToken.None);
         await WaitUntilAsync(() => model.SentencesStarted == 1);
         var queued = Submit(scheduler, model, PriorityClasses.Batch, CancellationToken.None);
@@ -90,7 +100,7 @@ public sealed class SynthesisSchedulerTests
     {
         var model = new FakeSpeechModel(LongSentence, deafToCancellation: true);
         var log = new RecordingLogger();
-        var scheduler = new SynthesisScheduler(new SchedulerLimits(2, 10, 10), new EngineWorkDeadline(), new NullObserver(), log);
+        var scheduler = new SynthesisScheduler(new SchedulerLimits(2, 10, 10), new EngineWorkDeadline(), new NullSchedulerObserver(), log);
         using var request = new CancellationTokenSource();
         _ = Submit(scheduler, model, PriorityClasses.Batch, request.Token);
         await WaitUntilAsync(() => model.SentencesStarted == 1);
@@ -169,6 +179,10 @@ public sealed class SynthesisSchedulerTests
         }
 
         public void Dequeued(string priority, int depth, TimeSpan wait) => throw new InvalidOperationException(Message);
+
+        public void Withdrawn(string priority, int depth)
+        {
+        }
     }
 
     /// <summary>Notes each published depth, the Submit's after <see cref="QueuedDelay"/>, as a preempted thread might.</summary>
@@ -187,16 +201,7 @@ public sealed class SynthesisSchedulerTests
         }
 
         public void Dequeued(string priority, int depth, TimeSpan wait) => Volatile.Write(ref _last, depth);
-    }
 
-    private sealed class NullObserver : ISchedulerObserver
-    {
-        public void Queued(string priority, int depth)
-        {
-        }
-
-        public void Dequeued(string priority, int depth, TimeSpan wait)
-        {
-        }
+        public void Withdrawn(string priority, int depth) => Volatile.Write(ref _last, depth);
     }
 }

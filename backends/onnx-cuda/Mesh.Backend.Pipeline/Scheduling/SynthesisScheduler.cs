@@ -164,7 +164,7 @@ public sealed partial class SynthesisScheduler : IAsyncDisposable
                     queue.Remove(item.Node);
                     item.Node = null;
                     _waiting--;
-                    _observer.Dequeued(item.Priority, queue.Count, Stopwatch.GetElapsedTime(item.QueuedAt));
+                    _observer.Withdrawn(item.Priority, queue.Count);
                     break;
                 default:
                     return; // on a worker, where the model sees the token; or withdrawn already
@@ -322,16 +322,20 @@ public sealed record SchedulerLimits(int Workers, int MaxActiveRealtime, int Max
 public interface ISchedulerObserver
 {
     /// <summary>
-    /// A sentence joined its queue, now <paramref name="depth"/> long. This and <see cref="Dequeued"/> are called under
-    /// the scheduler's lock, in the order the queue changed: they note the figures and return, never calling back.
+    /// A sentence joined its queue, now <paramref name="depth"/> long. This, <see cref="Dequeued"/> and
+    /// <see cref="Withdrawn"/> are called under the scheduler's lock, in the order the queue changed: they note the
+    /// figures and return, never calling back.
     /// </summary>
     void Queued(string priority, int depth);
 
-    /// <summary>
-    /// A sentence left its queue: a worker took it, or its request was cancelled first. <paramref name="wait"/> is the
-    /// time it spent queued.
-    /// </summary>
+    /// <summary>A worker took a sentence from its queue, now <paramref name="depth"/> long, after <paramref name="wait"/> in it.</summary>
     void Dequeued(string priority, int depth, TimeSpan wait);
+
+    /// <summary>
+    /// A sentence left its queue, now <paramref name="depth"/> long, without a worker: its request was cancelled or the
+    /// scheduler stopped first. Its time queued ended in no work, so it is no wait for a worker.
+    /// </summary>
+    void Withdrawn(string priority, int depth);
 
     /// <summary>A worker finished one sentence: <paramref name="elapsed"/> from taking it to its last audio chunk.</summary>
     void Synthesized(string priority, string model, TimeSpan elapsed)
