@@ -11,7 +11,8 @@ namespace Mesh.Backend.Host;
 /// <summary>
 /// The model's lifecycle: load and warm up at start (<c>PRELOAD_MODEL</c>) or on first use, unload after
 /// <c>IDLE_UNLOAD_SECONDS</c> without requests and reload on demand. <c>/readyz</c> follows it honestly: not ready
-/// while the first load runs or after a load failed; ready when loaded or when a request would load it.
+/// while the start-up load runs or after it failed; ready when loaded or when a request would load it, also after a
+/// load on demand failed, which the next request tries again.
 /// </summary>
 public sealed partial class ModelHost(
     IOptions<EngineOptions> options,
@@ -37,7 +38,10 @@ public sealed partial class ModelHost(
     // Set once a request may load the model (PRELOAD_MODEL=false, or after an idle unload): from then on a load under
     // way keeps the backend ready, and the requests that arrive meanwhile wait for it instead of getting 503.
     private volatile bool _loadsOnDemand;
+    // Set by a failed start-up load only: the backend then stays unready, as a bad model at start is a deployment fault.
     private volatile bool _failed;
+    // Loads on demand that failed: a request that waited for one of them gets its outcome instead of loading again.
+    private int _failedLoadsOnDemand;
     private int _inUse;
     private int _disposed;
     private long _lastUsed = Stopwatch.GetTimestamp();
@@ -199,7 +203,7 @@ public sealed partial class ModelHost(
         // ONNX Runtime creates a session in one blocking call that nothing interrupts: the load runs apart, and on
         // shutdown the host stops waiting for it rather than hold the process until it ends. It then ends on its own,
         // disposes what it loaded and releases the lock.
-        await Task.Run(() => LoadLockedAsync(TimeSpan.Zero, stoppingToken, stoppingToken), stoppingToken).WaitAsync(stoppingToken);
+        await Task.Run(() => LoadLockedAsync(TimeSpan.Zero, _failedLoadsOnDemand, stoppingToken, stoppingToken), stoppingToken).WaitAsync(stoppingToken);
     }
 
     private async Task UnloadWhenIdleAsync(CancellationToken stoppingToken)
@@ -273,18 +277,26 @@ public sealed partial class ModelHost(
     /// it, so a client that leaves does not abandon it half done; disposal of the host does. The load runs apart, as at
     /// start, because quantizing and creating a session block for seconds where a request's thread should not.
     /// </summary>
-    private Task<ISpeechModel?> LoadOnDemandAsync(CancellationToken cancellationToken) =>
-        Task.Run(
-                () => LoadLockedAsync(TimeSpan.FromMilliseconds(faults.Value.ReloadDelayMs), cancellationToken, _disposal.Token),
+    private Task<ISpeechModel?> LoadOnDemandAsync(CancellationToken cancellationToken)
+    {
+        var failedLoads = Volatile.Read(ref _failedLoadsOnDemand);
+        return Task.Run(
+                () => LoadLockedAsync(TimeSpan.FromMilliseconds(faults.Value.ReloadDelayMs), failedLoads, cancellationToken, _disposal.Token),
                 cancellationToken)
             .WaitAsync(cancellationToken);
+    }
 
-    private async Task<ISpeechModel?> LoadLockedAsync(TimeSpan faultDelay, CancellationToken lockCancellation, CancellationToken loadCancellation)
+    /// <param name="failedLoadsSeen">
+    /// <see cref="_failedLoadsOnDemand"/> as the caller asked: a load that failed while it waited for the lock answers it
+    /// too, so the requests queued behind a failing load fail with it rather than each load again in turn.
+    /// </param>
+    private async Task<ISpeechModel?> LoadLockedAsync(
+        TimeSpan faultDelay, int failedLoadsSeen, CancellationToken lockCancellation, CancellationToken loadCancellation)
     {
         await _loadLock.WaitAsync(lockCancellation);
         try
         {
-            return await LoadAsync(faultDelay, loadCancellation);
+            return failedLoadsSeen == _failedLoadsOnDemand ? await LoadAsync(faultDelay, loadCancellation) : null;
         }
         finally
         {
@@ -351,6 +363,17 @@ public sealed partial class ModelHost(
         {
             // Any failure, expected (a bad package) or not, leaves no half-loaded engine and a reason on /readyz.
             model?.Dispose();
+            if (_loadsOnDemand)
+            {
+                // The model loaded before, or was never asked for at start: what failed now (a package being replaced,
+                // a disk not yet mounted) may be gone by the next request, which tries again. Latched, the backend would
+                // stay unready for good, as nothing restarts a process that is still running.
+                Interlocked.Increment(ref _failedLoadsOnDemand);
+                _status = $"unloaded; its last load failed: {ex.Message}";
+                LogLoadOnDemandFailed(logger, ex.Message);
+                return null;
+            }
+
             _failed = true;
             _status = $"model failed to load: {ex.Message}";
             LogLoadFailed(logger, ex.Message);
@@ -409,6 +432,9 @@ public sealed partial class ModelHost(
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Backend will not become ready: {Reason}")]
     private static partial void LogLoadFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Model failed to load on demand: {Reason}; its requests get 503 and the next one tries again")]
+    private static partial void LogLoadOnDemandFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {Model} unloaded after {Seconds} s idle; the next request reloads it")]
     private static partial void LogUnloaded(ILogger logger, string model, int seconds);

@@ -170,6 +170,41 @@ public sealed class ModelHostTests(GeneratedModels models)
         Assert.Null(host.Model);
     }
 
+    [Fact]
+    public async Task A_reload_that_fails_after_an_idle_unload_leaves_the_model_for_the_next_request_to_load()
+    {
+        var package = models.CopyOf(models.KokoroTiny);
+        var aside = Path.Combine(Path.GetDirectoryName(package)!, "aside");
+        var log = new RecordingLogger();
+        using var loggers = LoggerFactory.Create(logging => logging.AddProvider(new RecordingLoggerProvider(log)));
+        // Each reload takes a second more, so that a second request comes while the first one's load runs.
+        using var host = NewHost(
+            new EngineOptions { Model = package, ExecutionProvider = "cpu", IdleUnloadSeconds = 1 },
+            new FaultOptions { ReloadDelayMs = 1000 },
+            logger: loggers.CreateLogger<ModelHost>());
+        await host.StartAsync(CancellationToken.None);
+        await WaitForStatusAsync(host, "ready");
+        await WaitForStatusAsync(host, "unloaded");
+
+        // The package is away (being replaced, its disk remounting) as two requests reload it: both get no model, from
+        // one load, which the second waited for rather than load again after it.
+        Directory.Move(package, aside);
+        var first = host.AcquireAsync(CancellationToken.None);
+        var second = host.AcquireAsync(CancellationToken.None);
+        Assert.Equal([null, null], await Task.WhenAll(first, second));
+        Assert.Single(log.Lines, line => line.Contains("failed to load on demand", StringComparison.Ordinal));
+        Assert.StartsWith("unloaded; its last load failed: ", host.Status, StringComparison.Ordinal);
+        Assert.True(host.IsReady);
+
+        // Back in place, the next request loads it. Before, the failure was latched: no request got the model again and
+        // the backend stayed unready until restarted by hand.
+        Directory.Move(aside, package);
+        using var lease = await host.AcquireAsync(CancellationToken.None);
+        Assert.NotNull(lease);
+        Assert.Equal("ready", host.Status);
+        await host.StopAsync(CancellationToken.None);
+    }
+
     private EngineOptions KokoroTiny() => new() { Model = models.KokoroTiny, ExecutionProvider = "cpu" };
 
     private static async Task<int> SynthesizeAsync(ISpeechModel model)
