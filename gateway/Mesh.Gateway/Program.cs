@@ -26,6 +26,8 @@ return ConfigurationErrors.Run(() =>
     // Before the request id is added to the request's headers, so the limits see the head as the client sent it.
     app.UseRequestHeadLimits();
     app.UseMiddleware<RequestIdMiddleware>();
+    // Inside the counting, which then counts the 500 it answers as any other.
+    app.UseMiddleware<UnhandledErrorMiddleware>();
     if (app.Services.GetRequiredService<IOptions<CorsSettings>>().Value.AllowedOrigins.Count > 0)
     {
         // Before the key check: a browser's preflight carries no Authorization header.

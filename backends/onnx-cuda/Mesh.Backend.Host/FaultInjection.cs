@@ -7,7 +7,7 @@ namespace Mesh.Backend.Host;
 /// <summary>
 /// Deliberate faults for drills and failure tests (section <c>Faults</c>): an engine that is slow per sentence, throws,
 /// or hangs in a call that ignores cancellation, a model that is slow to load at start or on demand, a host slow to
-/// answer its readiness probes. Off by default; a backend started with an engine fault logs a warning.
+/// answer its readiness probes, an encoder that fails to start. Off by default; a backend started with an engine fault logs a warning.
 /// </summary>
 public sealed class FaultOptions
 {
@@ -43,7 +43,13 @@ public sealed class FaultOptions
     [Range(0, 600_000)]
     public int ProbeDelayMs { get; set; }
 
-    /// <summary>Whether the model is wrapped; a startup, reload or probe delay needs no wrapper.</summary>
+    /// <summary>
+    /// Each response's encoder fails as it is created, as one whose native library (lame, libopus, libFLAC) fails its
+    /// init would: after the request was admitted and took the model, before its stream owns either.
+    /// </summary>
+    public bool EncoderInitFailure { get; set; }
+
+    /// <summary>Whether the model is wrapped; a startup, reload, probe delay or encoder fault needs no wrapper.</summary>
     public bool Enabled => SentenceDelayMs > 0 || SentenceHangMs > 0 || FailureRatio > 0;
 }
 

@@ -12,6 +12,7 @@ return ConfigurationErrors.Run(() =>
     var app = builder.Build();
     StartupLog.EffectiveConfiguration(app);
     app.UseMiddleware<ResponseHeadersMiddleware>();
+    app.UseMiddleware<UnhandledErrorMiddleware>();
     // A head refused for its size or encoding was never read as a request: its priority is not known.
     app.UseRequestHeadLimits((context, error) => context.RequestServices.GetRequiredService<SpeechServices>().Count(error, BackendMetrics.Unknown));
     app.UseStatusCodePages(EmptyErrors.WriteEnvelopeAsync);

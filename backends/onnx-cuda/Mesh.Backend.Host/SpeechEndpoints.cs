@@ -64,13 +64,26 @@ public static class SpeechEndpoints
 
         var speech = preparation.Speech!;
         var rate = speech.Job.OutputSampleRate;
-        ISpeechSurface output = surface switch
+        ISpeechSurface output;
+        try
         {
-            Surface.SentenceSse => new SentenceSseSurface(rate),
-            Surface.RawPcm => new EncodedAudioSurface(new PcmEncoder(), rate),
-            _ when request!.StreamFormat == StreamFormats.Sse => new OpenAiSseSurface(AudioEncoders.Create(speech.ResponseFormat, rate, streamed: true), rate),
-            _ => new EncodedAudioSurface(AudioEncoders.Create(speech.ResponseFormat, rate, streamed: request.StreamFormat is not null), rate),
-        };
+            output = surface switch
+            {
+                Surface.SentenceSse => new SentenceSseSurface(rate),
+                Surface.RawPcm => new EncodedAudioSurface(new PcmEncoder(), rate),
+                _ when request!.StreamFormat == StreamFormats.Sse => new OpenAiSseSurface(services.CreateEncoder(speech.ResponseFormat, rate, streamed: true), rate),
+                _ => new EncodedAudioSurface(services.CreateEncoder(speech.ResponseFormat, rate, streamed: request.StreamFormat is not null), rate),
+            };
+        }
+        catch
+        {
+            // Until the result below owns them, the admission slot and the model lease are this method's to return. The
+            // failure (an encoder's native init) goes on to the exception handler, which answers it with a 500.
+            speech.Dispose();
+            services.Count(StatusCodes.Status500InternalServerError, speech.Job.Priority);
+            throw;
+        }
+
         return new SpeechStreamResult(
             services.Pipeline, speech, output, services.FirstAudioTimeout, services.StallTimeout, start, services.Labels(speech.Job.Model.Id, speech.Job.Priority));
     }
@@ -116,7 +129,8 @@ public sealed class SpeechServices(
     ModelHost host,
     IOptions<EngineOptions> engine,
     IOptions<BackendOptions> backend,
-    IOptions<StreamingSettings> streaming)
+    IOptions<StreamingSettings> streaming,
+    IOptions<FaultOptions> faults)
 {
     public SpeechPipeline Pipeline => pipeline;
 
@@ -124,6 +138,11 @@ public sealed class SpeechServices(
 
     /// <summary>How long a stream's write may go without progress before the stream is ended.</summary>
     public TimeSpan StallTimeout => streaming.Value.StallTimeout;
+
+    /// <summary>The encoder of a response in <paramref name="format"/>, unless <c>Faults:EncoderInitFailure</c> drills its failure.</summary>
+    public IAudioEncoder CreateEncoder(string format, int sampleRate, bool streamed) => faults.Value.EncoderInitFailure
+        ? throw new InvalidOperationException("Injected encoder fault (Faults:EncoderInitFailure).")
+        : AudioEncoders.Create(format, sampleRate, streamed);
 
     /// <summary>Metric labels of a request: backend, variant, model, priority.</summary>
     public string[] Labels(string model, string priority) => [backend.Value.Name, backend.Value.Variant, model, priority];

@@ -68,13 +68,20 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
             return Fail(ModelNotReady(host));
         }
 
-        var preparation = Prepare(request, lease, defaults, headerPriority);
-        if (preparation.Speech is null)
+        Preparation? preparation = null;
+        try
         {
-            lease.Dispose();
+            preparation = Prepare(request, lease, defaults, headerPriority);
+            return preparation;
         }
-
-        return preparation;
+        finally
+        {
+            // A prepared request owns the lease from here on; a refused one, or a failure in preparing, returns it.
+            if (preparation?.Speech is null)
+            {
+                lease.Dispose();
+            }
+        }
     }
 
     /// <summary>

@@ -731,6 +731,28 @@ public sealed class BackendLifecycleTests
         Assert.Equal("model_not_ready", (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
     }
 
+    /// <remarks>
+    /// The encoder fails as it is created (its native init, drilled by a fault): after the request was admitted and took
+    /// the model, before its stream owned either. Before, the request got a bare 500 with no body and kept its admission
+    /// slot (<c>X-Mesh-Load</c> 1 for good) and its model lease (never unloaded for idleness).
+    /// </remarks>
+    [Fact]
+    public async Task A_request_that_fails_before_its_stream_begins_gets_the_500_envelope_and_returns_its_slot_and_model()
+    {
+        await using var backend = await StartAsync(new() { ["IDLE_UNLOAD_SECONDS"] = "1" }, "--Faults:EncoderInitFailure=true");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+
+        using var response = await client.PostAsJsonAsync(
+            new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Hello.", response_format = "mp3" });
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        var error = (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error;
+        Assert.Equal((ErrorTypes.Server, "internal_error"), (error.Type, error.Code));
+        Assert.Equal("0", response.Headers.GetValues(ResponseHeadersMiddleware.LoadHeader).Single());
+        Assert.Equal(1, MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"500\""));
+        await Eventually.UntilAsync(async () => await ReadinessBodyAsync(client) == "unloaded", "the model was not unloaded: a lease still holds it");
+    }
+
     /// <summary>Reads a request's events up to its last, <c>done</c> or <c>error</c>, and returns that one.</summary>
     private static async Task<JsonElement> ReadOutcomeAsync(ClientWebSocket socket)
     {
