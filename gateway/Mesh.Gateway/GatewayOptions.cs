@@ -147,6 +147,12 @@ public sealed class GatewayStreamBufferOptions : StreamBufferOptions
     public int BackendReceiveBufferBytes { get; set; } = 64 * 1024;
 }
 
+/// <summary>The gateway's shutdown timing (section <c>Mesh:Shutdown</c>).</summary>
+public sealed class GatewayShutdownOptions : ShutdownOptions
+{
+    public const string Section = "Mesh:Shutdown";
+}
+
 /// <summary>Passive health (section <c>Mesh:Health</c>): how many failed answers eject a backend, and for how long.</summary>
 public sealed class PassiveHealthOptions
 {

@@ -46,7 +46,7 @@ public static class GatewayServiceRegistration
         services.AddSingleton<IValidateOptions<AdmissionOptions>, AdmissionOptionsValidator>();
         services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
 
-        services.AddGracefulShutdown("Mesh:Shutdown");
+        services.AddGracefulShutdown<GatewayShutdownOptions>(GatewayShutdownOptions.Section);
         services.AddStreamBuffers<GatewayStreamBufferOptions>(GatewayStreamBufferOptions.Section);
         services.AddReloadableOptions<WebSocketRelayOptions>(WebSocketRelayOptions.Section).Validate(
             w => w.AllowedOrigins.All(CorsSettings.IsOrigin), "Every WebSocket allowed origin must be scheme://host[:port], with no path.").ValidateOnStart();

@@ -6,8 +6,11 @@ using Microsoft.Extensions.Options;
 
 namespace Mesh.Contracts.Http;
 
-/// <summary>Shutdown settings of a gateway or backend.</summary>
-public sealed class ShutdownOptions
+/// <summary>
+/// Shutdown settings of a gateway or backend, each of which binds them as a class of its own that names its section, so
+/// that a refused one is named by its key as written.
+/// </summary>
+public class ShutdownOptions
 {
     /// <summary>How long readiness stays false before the listener closes, so probes (every 2 s) see it first.</summary>
     [Range(0, 60)]
@@ -32,9 +35,19 @@ public sealed class DrainState
 /// SIGTERM order for every Mesh process: readiness false first (<see cref="DrainState"/>), a grace period in which
 /// probes and balancers notice, then the host stops listening and gives in-flight streams the drain time.
 /// </summary>
-public sealed partial class GracefulShutdown(DrainState state, IOptions<ShutdownOptions> options, ILogger<GracefulShutdown> logger) : IHostedLifecycleService
+public sealed partial class GracefulShutdown(
+    DrainState state, IOptions<ShutdownOptions> options, IOptions<HostOptions> host, ILogger<GracefulShutdown> logger) : IHostedLifecycleService
 {
-    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>
+    /// Gives the host's stop the grace and drain time. Set here, not by configuring <see cref="HostOptions"/>: the host
+    /// reads those as it is built, before the settings are validated, and a refused shutdown setting would then be
+    /// named alone, hiding every other one refused.
+    /// </summary>
+    public Task StartingAsync(CancellationToken cancellationToken)
+    {
+        host.Value.ShutdownTimeout = TimeSpan.FromSeconds(options.Value.ReadinessGraceSeconds + options.Value.DrainTimeoutSeconds);
+        return Task.CompletedTask;
+    }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -57,12 +70,12 @@ public sealed partial class GracefulShutdown(DrainState state, IOptions<Shutdown
 
 public static class GracefulShutdownRegistration
 {
-    /// <summary>Binds <see cref="ShutdownOptions"/> from <paramref name="section"/> and orders shutdown as above.</summary>
-    public static IServiceCollection AddGracefulShutdown(this IServiceCollection services, string section)
+    /// <summary>Binds <typeparamref name="TOptions"/> from <paramref name="section"/> and orders shutdown as above.</summary>
+    public static IServiceCollection AddGracefulShutdown<TOptions>(this IServiceCollection services, string section)
+        where TOptions : ShutdownOptions
     {
-        services.AddOptions<ShutdownOptions>().BindConfiguration(section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>(
-            (host, shutdown) => host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.ReadinessGraceSeconds + shutdown.Value.DrainTimeoutSeconds));
+        services.AddOptions<TOptions>().BindConfiguration(section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IOptions<ShutdownOptions>>(provider => provider.GetRequiredService<IOptions<TOptions>>());
         services.AddSingleton<DrainState>();
         services.AddHostedService<GracefulShutdown>();
         return services;

@@ -129,6 +129,12 @@ public sealed class StreamingSettings : StreamBufferOptions
     public const string Section = "Streaming";
 }
 
+/// <summary>The backend's shutdown timing (section <c>Shutdown</c>).</summary>
+public sealed class ShutdownSettings : ShutdownOptions
+{
+    public const string Section = "Shutdown";
+}
+
 /// <summary>Pipeline and queue settings (section <c>Pipeline</c>).</summary>
 public sealed class PipelineSettings
 {

@@ -10,6 +10,8 @@ return ConfigurationErrors.Run(() =>
     builder.Services.AddBackendServices(builder.Configuration);
 
     var app = builder.Build();
+    // Every refused setting at once, before the log below would stop at the first.
+    app.ValidateEverySetting(builder.Services);
     StartupLog.EffectiveConfiguration(app);
     app.UseMiddleware<ResponseHeadersMiddleware>();
     app.UseMiddleware<UnhandledErrorMiddleware>();

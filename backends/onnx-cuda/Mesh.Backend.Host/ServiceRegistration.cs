@@ -12,7 +12,7 @@ public static class ServiceRegistration
         services.AddOptions<EngineOptions>().Bind(configuration).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<BackendOptions>().BindConfiguration(BackendOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<PipelineSettings>().BindConfiguration(PipelineSettings.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddGracefulShutdown("Shutdown");
+        services.AddGracefulShutdown<ShutdownSettings>(ShutdownSettings.Section);
         services.AddStreamBuffers<StreamingSettings>(StreamingSettings.Section);
         services.AddOptions<WebSocketSessionOptions>().BindConfiguration(WebSocketSessionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<FaultOptions>().BindConfiguration(FaultOptions.Section).ValidateDataAnnotations().ValidateOnStart();

@@ -1,6 +1,5 @@
 using System.Reflection;
 using Mesh.Backend.Host;
-using Mesh.Contracts.Http;
 using Mesh.Tests.Integration;
 using Microsoft.Extensions.Configuration;
 
@@ -27,7 +26,7 @@ public sealed class ReadmeConfigurationTests
     [InlineData(typeof(BackendOptions), BackendOptions.Section)]
     [InlineData(typeof(PipelineSettings), PipelineSettings.Section)]
     [InlineData(typeof(FaultOptions), FaultOptions.Section)]
-    [InlineData(typeof(ShutdownOptions), "Shutdown")]
+    [InlineData(typeof(ShutdownSettings), ShutdownSettings.Section)]
     [InlineData(typeof(WebSocketSessionOptions), WebSocketSessionOptions.Section)]
     [InlineData(typeof(StreamingSettings), StreamingSettings.Section)]
     public void Every_setting_of_a_backend_section_is_in_the_readme(Type options, string section)

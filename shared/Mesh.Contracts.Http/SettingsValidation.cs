@@ -1,13 +1,16 @@
 using System.Reflection;
-using Mesh.Contracts.Http;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace Mesh.Gateway;
+namespace Mesh.Contracts.Http;
 
 /// <summary>
 /// Checks every setting at once before the host's start does, so that one refusal names them all. The host's own check
 /// (<see cref="IStartupValidator"/>) gathers only validation failures: a value the binder cannot convert
-/// (<c>Mesh:Admission:TotalConcurrency=abc</c>) escapes it at once and drops the failures gathered before it.
+/// (<c>Mesh:Admission:TotalConcurrency=abc</c>) escapes it at once and drops the failures gathered before it. Run
+/// before anything reads a setting (the start-up log, a hosted service as the host starts), which would name the first
+/// refused alone, or with the host's own report of its failed start and a stack trace.
 /// </summary>
 public static class SettingsValidation
 {
