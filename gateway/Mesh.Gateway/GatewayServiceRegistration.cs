@@ -31,13 +31,14 @@ public static class GatewayServiceRegistration
         // without a name is refused by its entry's checks (or as null or {}), not again as a second one named "".
         services.AddReloadableOptions<FleetOptions>(FleetOptions.Section).Validate(
             fleet => fleet.Backends.GroupBy(b => b.Name, StringComparer.Ordinal).All(named => string.IsNullOrEmpty(named.Key) || named.Count() == 1),
-            "Every backend needs a Name of its own.").ValidateOnStart();
+            $"Every backend of {FleetOptions.Section}:Backends needs a Name of its own.").ValidateOnStart();
         services.AddOptions<DiscoveryOptions>().BindConfiguration(DiscoveryOptions.Section).ValidateDataAnnotations().Validate(
             d => d.HostsFile is not { Length: > 0 } path || File.Exists(path), "Mesh:Discovery:HostsFile must name an existing file.").ValidateOnStart();
         services.AddReloadableOptions<VariantOptions>(VariantOptions.Section).Validate(
             v => v.Weights.Values.All(w => w >= 0 && double.IsFinite(w)), "Variant weights must be finite and not negative.").ValidateOnStart();
         services.AddReloadableOptions<AdmissionOptions>(AdmissionOptions.Section).Validate(
-            a => a.RealtimeReserved < a.TotalConcurrency, "RealtimeReserved must leave batch at least one slot of TotalConcurrency.").ValidateOnStart();
+            a => a.RealtimeReserved < a.TotalConcurrency,
+            $"{AdmissionOptions.Section}:RealtimeReserved must leave batch at least one slot of {AdmissionOptions.Section}:TotalConcurrency.").ValidateOnStart();
         services.AddReloadableOptions<BalancingOptions>(BalancingOptions.Section).ValidateDataAnnotations().Validate(
             b => BalancingOptions.Policies.Contains(b.Policy, StringComparer.Ordinal),
             $"Mesh:Balancing:Policy must be one of: {string.Join(", ", BalancingOptions.Policies)}.").ValidateOnStart();
@@ -49,9 +50,9 @@ public static class GatewayServiceRegistration
         services.AddGracefulShutdown<GatewayShutdownOptions>(GatewayShutdownOptions.Section);
         services.AddStreamBuffers<GatewayStreamBufferOptions>(GatewayStreamBufferOptions.Section);
         services.AddReloadableOptions<WebSocketRelayOptions>(WebSocketRelayOptions.Section).Validate(
-            w => w.AllowedOrigins.All(CorsSettings.IsOrigin), "Every WebSocket allowed origin must be scheme://host[:port], with no path.").ValidateOnStart();
+            w => w.AllowedOrigins.All(CorsSettings.IsOrigin), $"Every origin of {WebSocketRelayOptions.Section}:AllowedOrigins must be scheme://host[:port], with no path.").ValidateOnStart();
         services.AddOptions<CorsSettings>().BindConfiguration(CorsSettings.Section).Validate(
-            c => c.AllowedOrigins.All(CorsSettings.IsOrigin), "Every CORS allowed origin must be scheme://host[:port], with no path.").ValidateOnStart();
+            c => c.AllowedOrigins.All(CorsSettings.IsOrigin), $"Every origin of {CorsSettings.Section}:AllowedOrigins must be scheme://host[:port], with no path.").ValidateOnStart();
         services.AddCors();
         services.AddOptions<CorsOptions>().Configure<IOptions<CorsSettings>>((cors, settings) => cors.AddDefaultPolicy(policy => policy
             .WithOrigins([.. settings.Value.AllowedOrigins])

@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
@@ -49,6 +50,16 @@ public static class ConfigurationErrors
     private static string InSettingNames(string failure, Type optionsType)
     {
         var section = optionsType.GetField("Section", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) as string;
+        if (section is not null)
+        {
+            // A nested member is named by its path from the type (field AdmissionOptions.Realtime.MaxQueue); a list entry
+            // (FleetOptions.Backends[2].Address) keeps the name its validator gave it.
+            failure = Regex.Replace(
+                failure,
+                $@"\b(field )?{optionsType.Name}((?:\.\w+)+)(?![\w\[])",
+                nested => $"{(nested.Groups[1].Success ? "setting " : "")}{section}{nested.Groups[2].Value.Replace('.', ':')}");
+        }
+
         foreach (var property in optionsType.GetProperties())
         {
             var key = property.GetCustomAttribute<ConfigurationKeyNameAttribute>()?.Name

@@ -43,10 +43,15 @@ public sealed class ConfigurationErrorTests
     [InlineData("--Mesh:Discovery:TimeoutMs=abc", "'abc' at 'Mesh:Discovery:TimeoutMs'")]
     [InlineData("--Mesh:Shutdown:DrainTimeoutSeconds=0", "Mesh:Shutdown:DrainTimeoutSeconds must be between 1 and 3600")]
     [InlineData("--Mesh:Shutdown:ReadinessGraceSeconds=abc", "'abc' at 'Mesh:Shutdown:ReadinessGraceSeconds'")]
+    [InlineData("--Mesh:Admission:TotalConcurrency=0", "Mesh:Admission:TotalConcurrency must be between 1 and 100000")]
+    [InlineData("--Mesh:Admission:RealtimeReserved=16", "Mesh:Admission:RealtimeReserved must leave batch at least one slot of Mesh:Admission:TotalConcurrency")]
+    [InlineData("--Mesh:Admission:Realtime:MaxQueue=-1", "Mesh:Admission:Realtime:MaxQueue must be between 0 and 100000")]
     [InlineData("--Mesh:Admission:Batch:QueueTimeoutMs=abc", "'abc' at 'Mesh:Admission:Batch:QueueTimeoutMs'")]
     [InlineData("--Mesh:Balancing:Policy=Random", "Mesh:Balancing:Policy must be one of")]
     [InlineData("--Mesh:Health:ConsecutiveFailures=0", "Mesh:Health:ConsecutiveFailures must be between 1 and 1000")]
     [InlineData("--Mesh:Health:ReactivationSeconds=abc", "'abc' at 'Mesh:Health:ReactivationSeconds'")]
+    [InlineData("--Mesh:WebSockets:AllowedOrigins:0=nowhere", "Every origin of Mesh:WebSockets:AllowedOrigins must be scheme://host[:port]")]
+    [InlineData("--Mesh:Cors:AllowedOrigins:0=http://a/b", "Every origin of Mesh:Cors:AllowedOrigins must be scheme://host[:port]")]
     [InlineData("--Mesh:Fleet:Backends:0:Address=ftp://127.0.0.1:1/", "FleetOptions.Backends[0].Address must be an absolute http or https URL")]
     [InlineData("--Mesh:Fleet:Backends:0:Pool=", "FleetOptions.Backends[0].Pool field is required")]
     [InlineData("--Mesh:Fleet:Backends:0:Variant=", "FleetOptions.Backends[0].Variant field is required")]
@@ -91,7 +96,7 @@ public sealed class ConfigurationErrorTests
             Assert.DoesNotContain("FleetOptions.Backends[", output, StringComparison.Ordinal);
             Assert.DoesNotContain("AuthOptions.Keys[", output, StringComparison.Ordinal);
             Assert.Contains("Mesh:Discovery:RefreshMs must be between", output, StringComparison.Ordinal);
-            Assert.Contains("Every WebSocket allowed origin must be scheme://host[:port]", output, StringComparison.Ordinal);
+            Assert.Contains("Every origin of Mesh:WebSockets:AllowedOrigins must be scheme://host[:port]", output, StringComparison.Ordinal);
             Assert.Contains("Failed to convert configuration value 'abc' at 'Mesh:Admission:TotalConcurrency'", output, StringComparison.Ordinal);
             // The host reads its shutdown settings as it is built, before the others are checked.
             Assert.Contains("Mesh:Shutdown:DrainTimeoutSeconds must be between 1 and 3600", output, StringComparison.Ordinal);
