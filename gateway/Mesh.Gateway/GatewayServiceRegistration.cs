@@ -34,8 +34,8 @@ public static class GatewayServiceRegistration
             $"Every backend of {FleetOptions.Section}:Backends needs a Name of its own.").ValidateOnStart();
         services.AddOptions<DiscoveryOptions>().BindConfiguration(DiscoveryOptions.Section).ValidateDataAnnotations().Validate(
             d => d.HostsFile is not { Length: > 0 } path || File.Exists(path), "Mesh:Discovery:HostsFile must name an existing file.").ValidateOnStart();
-        services.AddReloadableOptions<VariantOptions>(VariantOptions.Section).Validate(
-            v => v.Weights.Values.All(w => w >= 0 && double.IsFinite(w)), "Variant weights must be finite and not negative.").ValidateOnStart();
+        services.AddReloadableOptions<VariantOptions>(VariantOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<VariantOptions>, VariantWeightsValidator>();
         services.AddReloadableOptions<AdmissionOptions>(AdmissionOptions.Section).Validate(
             a => a.RealtimeReserved < a.TotalConcurrency,
             $"{AdmissionOptions.Section}:RealtimeReserved must leave batch at least one slot of {AdmissionOptions.Section}:TotalConcurrency.").ValidateOnStart();

@@ -47,6 +47,8 @@ public sealed class ConfigurationErrorTests
     [InlineData("--Mesh:Admission:RealtimeReserved=16", "Mesh:Admission:RealtimeReserved must leave batch at least one slot of Mesh:Admission:TotalConcurrency")]
     [InlineData("--Mesh:Admission:Realtime:MaxQueue=-1", "Mesh:Admission:Realtime:MaxQueue must be between 0 and 100000")]
     [InlineData("--Mesh:Admission:Batch:QueueTimeoutMs=abc", "'abc' at 'Mesh:Admission:Batch:QueueTimeoutMs'")]
+    [InlineData("--Mesh:Variants:Weights:test=-1", "Mesh:Variants:Weights:test is -1: a weight must be finite and not negative")]
+    [InlineData("--Mesh:Variants:Weights:test=abc", "Mesh:Variants:Weights:test is 'abc': a weight is a number")]
     [InlineData("--Mesh:Balancing:Policy=Random", "Mesh:Balancing:Policy must be one of")]
     [InlineData("--Mesh:Health:ConsecutiveFailures=0", "Mesh:Health:ConsecutiveFailures must be between 1 and 1000")]
     [InlineData("--Mesh:Health:ReactivationSeconds=abc", "'abc' at 'Mesh:Health:ReactivationSeconds'")]

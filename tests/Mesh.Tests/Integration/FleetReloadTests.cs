@@ -69,7 +69,7 @@ public sealed class FleetReloadTests
             () => Task.FromResult(gateway.Output.Contains(FleetRefusal, StringComparison.Ordinal) && gateway.Output.Contains(WeightsRefusal, StringComparison.Ordinal)),
             "the invalid fleet file was not refused");
         Assert.Contains("FleetOptions.Backends[1].Address must be an absolute http or https URL", gateway.Output, StringComparison.Ordinal);
-        Assert.Contains("Variant weights must be finite and not negative", gateway.Output, StringComparison.Ordinal);
+        Assert.Contains("Mesh:Variants:Weights:test is -1: a weight must be finite and not negative", gateway.Output, StringComparison.Ordinal);
         using (var speech = await SpeakAsync(client))
         {
             Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
