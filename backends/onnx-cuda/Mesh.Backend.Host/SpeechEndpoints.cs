@@ -84,8 +84,7 @@ public static class SpeechEndpoints
             throw;
         }
 
-        return new SpeechStreamResult(
-            services.Pipeline, speech, output, services.FirstAudioTimeout, services.StallTimeout, start, services.Labels(speech.Job.Model.Id, speech.Job.Priority));
+        return new SpeechStreamResult(services, speech, output, start, services.Labels(speech.Job.Model.Id, speech.Job.Priority));
     }
 
     /// <summary>What a request on <paramref name="surface"/> runs as unless it says: OpenAI's SSE is realtime, its whole file batch.</summary>

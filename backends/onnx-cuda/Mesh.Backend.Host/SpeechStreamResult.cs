@@ -10,14 +10,12 @@ namespace Mesh.Backend.Host;
 /// Runs a prepared request through the pipeline and streams it on one surface. Before the first byte a failure is
 /// still an error envelope (504 when no audio came within the timeout); after it the surface marks the failure or
 /// the connection is aborted. A client that leaves cancels the request's queued and running work, and so does one that
-/// stops reading for <paramref name="stallTimeout"/>, whose connection is aborted.
+/// stops reading for the stall timeout, whose connection is aborted.
 /// </summary>
-public sealed partial class SpeechStreamResult(
-    SpeechPipeline pipeline,
+public sealed class SpeechStreamResult(
+    SpeechServices services,
     PreparedSpeech speech,
     ISpeechSurface surface,
-    TimeSpan firstAudioTimeout,
-    TimeSpan stallTimeout,
     long startTimestamp,
     string[] labels)
     : IResult
@@ -29,55 +27,36 @@ public sealed partial class SpeechStreamResult(
         var logger = httpContext.RequestServices.GetRequiredService<ILogger<SpeechStreamResult>>();
         var response = httpContext.Response;
         var clientGone = httpContext.RequestAborted;
-        using var deadline = new FirstAudioDeadline(firstAudioTimeout, clientGone);
-        using var stall = new WriteStallGuard(stallTimeout, httpContext.Abort);
-        var clock = new StreamClock(startTimestamp, speech.Job.OutputSampleRate, labels);
+        using var stall = new WriteStallGuard(services.StallTimeout, httpContext.Abort);
+        using var run = new SynthesisRun(
+            services, startTimestamp, speech.Job.OutputSampleRate, labels, response.Headers[MeshHeaders.RequestId].ToString(), stall, logger, clientGone);
 
         try
         {
-            surface.Open();
-            await foreach (var pipelineEvent in EventsAndWaitingOutputAsync(deadline.Token))
-            {
-                await WriteAsync(pipelineEvent is null
-                    ? await surface.RenderWaitingAsync(clientGone)
-                    : await surface.RenderAsync(pipelineEvent, clientGone));
-            }
+            await run.RunAsync(
+                async cancellationToken =>
+                {
+                    surface.Open();
+                    await foreach (var pipelineEvent in EventsAndWaitingOutputAsync(cancellationToken))
+                    {
+                        await WriteAsync(pipelineEvent is null
+                            ? await surface.RenderWaitingAsync(clientGone)
+                            : await surface.RenderAsync(pipelineEvent, clientGone));
+                    }
 
-            await WriteAsync(await surface.CompleteAsync(Usage(clock), clientGone));
-            clock.OnComplete();
+                    await WriteAsync(await surface.CompleteAsync(Usage(run.Clock), clientGone));
+                    run.Complete();
+                },
+                error => FailAsync(httpContext, error));
         }
-        catch (OperationCanceledException) when (stall.Stalled)
+        catch (Exception) when (run.ClientGone)
         {
-            StalledStreams.Count(logger, response.Headers[MeshHeaders.RequestId].ToString(), stallTimeout, labels);
-        }
-        catch (OperationCanceledException) when (clientGone.IsCancellationRequested)
-        {
-            BackendMetrics.Cancellations.WithLabels(labels).Inc();
-            if (!response.HasStarted)
-            {
-                // Gone before its first byte, and with it the 200 it would have counted as.
-                BackendMetrics.CountRequest(labels, MeshStatusCodes.ClientClosedRequest);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The first-audio deadline; after the response started only if it fired as the first audio came.
-            await FailAsync(httpContext, deadline.Error);
-        }
-        catch (Exception ex)
-        {
-            LogSynthesisFailed(logger, ex);
-            await FailAsync(httpContext, ApiError.Internal("Synthesis failed."));
+            // Nobody is left to answer; the run has counted it.
         }
 
         async Task WriteAsync(SurfaceOutput output)
         {
-            if (output.AudioSamples > 0)
-            {
-                deadline.OnAudio();
-            }
-
-            clock.OnProduced(output.AudioSamples);
+            run.OnProduced(output.AudioSamples);
             if (output.Bytes.IsEmpty)
             {
                 return;
@@ -87,10 +66,10 @@ public sealed partial class SpeechStreamResult(
             {
                 response.StatusCode = StatusCodes.Status200OK;
                 surface.Start(response);
-                BackendMetrics.CountRequest(labels, StatusCodes.Status200OK);
+                run.Count(StatusCodes.Status200OK);
             }
 
-            clock.OnWrite();
+            run.Clock.OnWrite();
             // Kestrel's response stream flushes each write itself.
             await stall.WriteAsync(response.Body, output.Bytes, clientGone);
         }
@@ -104,7 +83,7 @@ public sealed partial class SpeechStreamResult(
     private async IAsyncEnumerable<PipelineEvent?> EventsAndWaitingOutputAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var events = pipeline.RunAsync(speech.Job, stop.Token).GetAsyncEnumerator(stop.Token);
+        var events = services.Pipeline.RunAsync(speech.Job, stop.Token).GetAsyncEnumerator(stop.Token);
         var next = events.MoveNextAsync().AsTask();
         try
         {
@@ -147,7 +126,6 @@ public sealed partial class SpeechStreamResult(
         var response = httpContext.Response;
         if (!response.HasStarted)
         {
-            BackendMetrics.CountRequest(labels, error.Status);
             await ApiResults.WriteErrorAsync(httpContext, error);
             return;
         }
@@ -162,7 +140,4 @@ public sealed partial class SpeechStreamResult(
 
         httpContext.Abort();
     }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Synthesis failed")]
-    private static partial void LogSynthesisFailed(ILogger logger, Exception exception);
 }

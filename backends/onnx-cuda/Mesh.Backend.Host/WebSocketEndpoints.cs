@@ -477,84 +477,41 @@ public static partial class WebSocketEndpoints
 
         using var speech = preparation.Speech!;
         var job = speech.Job;
-        var labels = services.Labels(job.Model.Id, job.Priority);
-        var clock = new StreamClock(start, job.OutputSampleRate, labels);
         var requestId = RequestIds.New();
         var sentences = 0;
-        using var deadline = new FirstAudioDeadline(services.FirstAudioTimeout, cancellationToken);
         // Counted as it ends, as the gateway counts it: no status went out with its start, as one does with an HTTP
         // response's first byte, so a request that then fails or loses its client is no 200. Its first outcome stands:
         // a done counted as it goes (so a client that has it finds it in the metrics) stays 200 if that send fails.
-        var counted = false;
-        bool CountOnce(int status)
-        {
-            if (counted)
+        using var run = new SynthesisRun(
+            services, start, job.OutputSampleRate, services.Labels(job.Model.Id, job.Priority), requestId, stall, logger, cancellationToken);
+        await run.RunAsync(
+            async synthesis =>
             {
-                return false;
-            }
-
-            counted = true;
-            BackendMetrics.CountRequest(labels, status);
-            return true;
-        }
-
-        try
-        {
-            await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Start, RequestId = requestId, SampleRate = job.OutputSampleRate }, stall, connectionAborted);
-            await foreach (var pipelineEvent in services.Pipeline.RunAsync(job, deadline.Token))
-            {
-                switch (pipelineEvent)
+                await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Start, RequestId = requestId, SampleRate = job.OutputSampleRate }, stall, connectionAborted);
+                await foreach (var pipelineEvent in services.Pipeline.RunAsync(job, synthesis))
                 {
-                    case SentenceStarted sentence:
-                        sentences++;
-                        await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Sentence, RequestId = requestId, Index = sentence.SentenceIndex, Text = sentence.Text }, stall, connectionAborted);
-                        break;
-                    case AudioProduced audio:
-                        deadline.OnAudio();
-                        clock.OnProduced(audio.Samples.Length);
-                        clock.OnWrite();
-                        await stall.SendAsync(socket, PcmEncoder.ToBytes(audio.Samples), WebSocketMessageType.Binary, true, connectionAborted);
-                        break;
+                    switch (pipelineEvent)
+                    {
+                        case SentenceStarted sentence:
+                            sentences++;
+                            await SendEventAsync(socket, new StreamEvent { Type = StreamEvent.Sentence, RequestId = requestId, Index = sentence.SentenceIndex, Text = sentence.Text }, stall, connectionAborted);
+                            break;
+                        case AudioProduced audio:
+                            run.OnProduced(audio.Samples.Length);
+                            run.Clock.OnWrite();
+                            await stall.SendAsync(socket, PcmEncoder.ToBytes(audio.Samples), WebSocketMessageType.Binary, true, connectionAborted);
+                            break;
+                    }
                 }
-            }
 
-            clock.OnComplete();
-            CountOnce(StatusCodes.Status200OK);
-            await SendEventAsync(
-                socket,
-                new StreamEvent { Type = StreamEvent.Done, RequestId = requestId, Sentences = sentences, AudioSeconds = clock.AudioSeconds, SampleRate = job.OutputSampleRate },
-                stall,
-                connectionAborted);
-        }
-        catch (OperationCanceledException) when (stall.Stalled)
-        {
-            // Its client took none of it: gone, as the gateway counts it.
-            CountOnce(MeshStatusCodes.ClientClosedRequest);
-            StalledStreams.Count(logger, requestId, services.StallTimeout, labels);
-            throw;
-        }
-        catch (Exception ex) when (ex is WebSocketException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
-        {
-            // Its client closed the connection, or it broke under a send: a cancellation, unless the done had gone.
-            if (CountOnce(MeshStatusCodes.ClientClosedRequest))
-            {
-                BackendMetrics.Cancellations.WithLabels(labels).Inc();
-            }
-
-            throw;
-        }
-        catch (OperationCanceledException)
-        {
-            CountOnce(deadline.Error.Status);
-            await SendErrorAsync(socket, deadline.Error, stall, connectionAborted, requestId);
-        }
-        catch (Exception ex)
-        {
-            LogSynthesisFailed(logger, ex);
-            var failed = ApiError.Internal("Synthesis failed.");
-            CountOnce(failed.Status);
-            await SendErrorAsync(socket, failed, stall, connectionAborted, requestId);
-        }
+                run.Complete();
+                await SendEventAsync(
+                    socket,
+                    new StreamEvent { Type = StreamEvent.Done, RequestId = requestId, Sentences = sentences, AudioSeconds = run.Clock.AudioSeconds, SampleRate = job.OutputSampleRate },
+                    stall,
+                    connectionAborted);
+            },
+            error => SendErrorAsync(socket, error, stall, connectionAborted, requestId).AsTask());
     }
 
     /// <summary>
@@ -688,9 +645,6 @@ public static partial class WebSocketEndpoints
         Idle,
         Stopping,
     }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Synthesis failed")]
-    private static partial void LogSynthesisFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "WebSocket connection failed")]
     private static partial void LogConnectionFailed(ILogger logger, Exception exception);

@@ -1,0 +1,129 @@
+using System.Net.WebSockets;
+using Mesh.Contracts;
+using Mesh.Contracts.Http;
+
+namespace Mesh.Backend.Host;
+
+/// <summary>
+/// One request's synthesis on a surface (HTTP or WebSocket), and how it ended, counted once in
+/// <c>mesh_requests_total</c>: as the surface first says its status (an HTTP response's first byte, a WebSocket's
+/// <c>done</c> or <c>error</c>), else as it ends. A client that leaves, or stops reading for the stall timeout, ends it
+/// unanswered (499 unless a status went out); no audio within the timeout ends it with a 504 error, any other failure
+/// with a 500 one, which the surface writes.
+/// </summary>
+public sealed partial class SynthesisRun : IDisposable
+{
+    private readonly FirstAudioDeadline _deadline;
+    private readonly WriteStallGuard _stall;
+    private readonly TimeSpan _stallTimeout;
+    private readonly string _requestId;
+    private readonly string[] _labels;
+    private readonly ILogger _logger;
+    private readonly CancellationToken _clientGone;
+    private bool _counted;
+    private bool _completed;
+
+    /// <param name="stall">The guard of the request's writes; a stall it cut ends the request as its client's leaving.</param>
+    public SynthesisRun(
+        SpeechServices services,
+        long startTimestamp,
+        int sampleRate,
+        string[] labels,
+        string requestId,
+        WriteStallGuard stall,
+        ILogger logger,
+        CancellationToken clientGone)
+    {
+        _deadline = new FirstAudioDeadline(services.FirstAudioTimeout, clientGone);
+        _stall = stall;
+        _stallTimeout = services.StallTimeout;
+        _requestId = requestId;
+        _labels = labels;
+        _logger = logger;
+        _clientGone = clientGone;
+        Clock = new StreamClock(startTimestamp, sampleRate, labels);
+    }
+
+    public StreamClock Clock { get; }
+
+    /// <summary>Whether the request ended because its client left or stopped reading: nothing is left to answer.</summary>
+    public bool ClientGone { get; private set; }
+
+    /// <summary>
+    /// Runs <paramref name="stream"/>, the surface's synthesis and writes, under the request's cancellation, and ends the
+    /// request as it ended: a failure is counted and handed to <paramref name="writeError"/>; a client gone is counted
+    /// and rethrown, so that the surface drops its connection.
+    /// </summary>
+    public async Task RunAsync(Func<CancellationToken, Task> stream, Func<ApiError, Task> writeError)
+    {
+        try
+        {
+            await stream(_deadline.Token);
+        }
+        catch (Exception ex) when (_stall.Stalled || ex is WebSocketException || (ex is OperationCanceledException && _clientGone.IsCancellationRequested))
+        {
+            ClientGone = true;
+            if (_stall.Stalled)
+            {
+                // Its client took none of it: gone, as the gateway counts it, but no cancellation.
+                Count(MeshStatusCodes.ClientClosedRequest);
+                StalledStreams.Count(_logger, _requestId, _stallTimeout, _labels);
+            }
+            else if (!_completed)
+            {
+                // It closed the connection, or it broke under a write: its work was cut.
+                Count(MeshStatusCodes.ClientClosedRequest);
+                BackendMetrics.Cancellations.WithLabels(_labels).Inc();
+            }
+
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            // The first-audio deadline; after a status went out only if it fired as the first audio came.
+            Count(_deadline.Error.Status);
+            await writeError(_deadline.Error);
+        }
+        catch (Exception ex)
+        {
+            LogSynthesisFailed(_logger, ex);
+            var failed = ApiError.Internal("Synthesis failed.");
+            Count(failed.Status);
+            await writeError(failed);
+        }
+    }
+
+    /// <summary>Records <paramref name="samples"/> samples of audio made: the first audio disarms the deadline.</summary>
+    public void OnProduced(int samples)
+    {
+        if (samples > 0)
+        {
+            _deadline.OnAudio();
+        }
+
+        Clock.OnProduced(samples);
+    }
+
+    /// <summary>Records the end of the request's audio: complete, and 200 unless a status went out already.</summary>
+    public void Complete()
+    {
+        Clock.OnComplete();
+        _completed = true;
+        Count(StatusCodes.Status200OK);
+    }
+
+    /// <summary>Counts the request as <paramref name="status"/>, unless it was counted already: its first status stands.</summary>
+    public void Count(int status)
+    {
+        if (!_counted)
+        {
+            _counted = true;
+            BackendMetrics.CountRequest(_labels, status);
+        }
+    }
+
+    public void Dispose() => _deadline.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Synthesis failed")]
+    private static partial void LogSynthesisFailed(ILogger logger, Exception exception);
+}
