@@ -1,10 +1,12 @@
+using System.Diagnostics;
 using Mesh.Contracts;
 
 namespace Mesh.Backend.Host;
 
 /// <summary>
-/// <c>REQUEST_TIMEOUT_SECONDS</c> for one request: cancels its synthesis when no audio comes within the timeout, and
-/// is disarmed by the first audio, so a long stream is never cut. The token also follows the client's.
+/// <c>REQUEST_TIMEOUT_SECONDS</c> for one request: cancels its work when no audio comes within the timeout of the
+/// request's arrival, a wait for the model to load on demand included, and is disarmed by the first audio, so a long
+/// stream is never cut. The token also follows the client's.
 /// </summary>
 public sealed class FirstAudioDeadline : IDisposable
 {
@@ -12,11 +14,13 @@ public sealed class FirstAudioDeadline : IDisposable
     private readonly TimeSpan _timeout;
     private bool _disarmed;
 
-    public FirstAudioDeadline(TimeSpan timeout, CancellationToken clientGone)
+    /// <param name="startTimestamp">The <see cref="Stopwatch"/> timestamp of the request's arrival, which the timeout counts from.</param>
+    public FirstAudioDeadline(TimeSpan timeout, long startTimestamp, CancellationToken clientGone)
     {
         _timeout = timeout;
         _source = CancellationTokenSource.CreateLinkedTokenSource(clientGone);
-        _source.CancelAfter(timeout);
+        var left = timeout - Stopwatch.GetElapsedTime(startTimestamp);
+        _source.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
     }
 
     public CancellationToken Token => _source.Token;

@@ -56,7 +56,7 @@ public static class SpeechEndpoints
         var parsed = body.Error is null ? SpeechRequestParser.Parse(body.Bytes.Span) : new ParsedSpeechRequest(null, body.Error);
         var request = parsed.Request;
         var defaults = DefaultsOf(surface, request);
-        var preparation = await services.PrepareAsync(parsed, defaults, headerPriority, cancellationToken);
+        var preparation = await services.PrepareAsync(parsed, defaults, headerPriority, start, cancellationToken);
         if (preparation.Error is { } error)
         {
             return services.Rejected(error, SpeechPreparation.PriorityOf(request, defaults, headerPriority));
@@ -149,17 +149,19 @@ public sealed class SpeechServices(
     /// <summary>
     /// Prepares <paramref name="parsed"/>, or passes on the error it did not parse with. A client that closes or breaks
     /// the connection meanwhile (a model loading on demand holds a request longest) gets no answer: the request is
-    /// counted as 499 here, once, and the cancellation goes on to the caller.
+    /// counted as 499 here, once, and the cancellation goes on to the caller. One whose first-audio deadline, counted
+    /// from <paramref name="startTimestamp"/>, runs out meanwhile gets its 504; a load it waited for goes on for the next.
     /// </summary>
     public async Task<Preparation> PrepareAsync(
-        ParsedSpeechRequest parsed, SurfaceDefaults defaults, string? headerPriority, CancellationToken cancellationToken)
+        ParsedSpeechRequest parsed, SurfaceDefaults defaults, string? headerPriority, long startTimestamp, CancellationToken cancellationToken)
     {
+        using var deadline = new FirstAudioDeadline(FirstAudioTimeout, startTimestamp, cancellationToken);
         Preparation? prepared = null;
         try
         {
             prepared = parsed.Error is { } parseError
                 ? new Preparation(null, parseError)
-                : await preparation.PrepareAsync(parsed.Request!, defaults, headerPriority, cancellationToken);
+                : await preparation.PrepareAsync(parsed.Request!, defaults, headerPriority, deadline.Token);
             cancellationToken.ThrowIfCancellationRequested();
             return prepared;
         }
@@ -168,6 +170,10 @@ public sealed class SpeechServices(
             prepared?.Speech?.Dispose();
             Count(MeshStatusCodes.ClientClosedRequest, SpeechPreparation.PriorityOf(parsed.Request, defaults, headerPriority));
             throw;
+        }
+        catch (OperationCanceledException) when (deadline.Token.IsCancellationRequested)
+        {
+            return new Preparation(null, deadline.Error);
         }
     }
 

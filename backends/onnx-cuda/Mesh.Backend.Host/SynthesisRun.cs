@@ -34,7 +34,7 @@ public sealed partial class SynthesisRun : IDisposable
         ILogger logger,
         CancellationToken clientGone)
     {
-        _deadline = new FirstAudioDeadline(services.FirstAudioTimeout, clientGone);
+        _deadline = new FirstAudioDeadline(services.FirstAudioTimeout, startTimestamp, clientGone);
         _stall = stall;
         _stallTimeout = services.StallTimeout;
         _requestId = requestId;

@@ -467,7 +467,7 @@ public static partial class WebSocketEndpoints
             ? PriorityClasses.Batch
             : context.Request.Headers[MeshHeaders.Priority].FirstOrDefault();
         // A client that leaves while the request is prepared is counted there; the loop counts only those still waiting.
-        var preparation = await services.PrepareAsync(parsed, SurfaceDefaults.Pcm, headerPriority, cancellationToken);
+        var preparation = await services.PrepareAsync(parsed, SurfaceDefaults.Pcm, headerPriority, start, cancellationToken);
         if (preparation.Error is { } error)
         {
             services.Count(error, SpeechPreparation.PriorityOf(parsed.Request, SurfaceDefaults.Pcm, headerPriority));

@@ -39,6 +39,50 @@ public sealed class BackendLifecycleTests
         Assert.Equal("timeout", (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
     }
 
+    /// <remarks>
+    /// The model loads on demand for 5 s, past the 1 s deadline: the request gets its 504 at the deadline, not its audio
+    /// once the load ends, and the load goes on for the next request, which it serves.
+    /// </remarks>
+    [Fact]
+    public async Task A_wait_for_the_model_to_load_on_demand_counts_toward_REQUEST_TIMEOUT_SECONDS_over_HTTP()
+    {
+        await using var backend = await StartAsync(new() { ["REQUEST_TIMEOUT_SECONDS"] = "1", ["PRELOAD_MODEL"] = "false" }, "--Faults:ReloadDelayMs=5000");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+
+        var stopwatch = Stopwatch.StartNew();
+        using (var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), Request))
+        {
+            Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+            Assert.InRange(stopwatch.Elapsed.TotalSeconds, 0.9, 4.5);
+            Assert.Equal("timeout", (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
+        }
+
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""batch"",code=""504""\} 1$", await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)));
+        await Eventually.UntilAsync(async () => (await ReadinessBodyAsync(client)) == "ready", "the load did not go on after the request's deadline");
+        using var next = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), Request);
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_wait_for_the_model_to_load_on_demand_counts_toward_REQUEST_TIMEOUT_SECONDS_on_a_WebSocket()
+    {
+        await using var backend = await StartAsync(new() { ["REQUEST_TIMEOUT_SECONDS"] = "1", ["PRELOAD_MODEL"] = "false" }, "--Faults:ReloadDelayMs=5000");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        using var socket = await ConnectAsync(backend);
+
+        var stopwatch = Stopwatch.StartNew();
+        await SendAsync(socket, "Loaded too late.");
+        var outcome = await ReadOutcomeAsync(socket);
+
+        Assert.Equal(StreamEvent.Failure, outcome.GetProperty("type").GetString());
+        Assert.InRange(stopwatch.Elapsed.TotalSeconds, 0.9, 4.5);
+        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsErrorBody(outcome.GetProperty("error")), ErrorTypes.Server, null, "timeout");
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""504""\} 1$", await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)));
+        await Eventually.UntilAsync(async () => (await ReadinessBodyAsync(client)) == "ready", "the load did not go on after the request's deadline");
+        await SendAsync(socket, "Loaded in time.");
+        Assert.Equal(StreamEvent.Done, (await ReadOutcomeAsync(socket)).GetProperty("type").GetString());
+    }
+
     [Fact]
     public async Task A_FLAC_file_that_takes_longer_than_REQUEST_TIMEOUT_SECONDS_is_served_timed_and_counted()
     {
