@@ -22,13 +22,27 @@ public class ShutdownOptions
 }
 
 /// <summary>Whether shutdown has begun: readiness answers 503 from then on.</summary>
-public sealed class DrainState
+public sealed class DrainState : IDisposable
 {
+    private readonly CancellationTokenSource _drainEnded = new();
     private volatile bool _draining;
 
     public bool IsDraining => _draining;
 
-    public void Begin() => _draining = true;
+    /// <summary>
+    /// Cancelled when the drain time has run out, <see cref="GracefulShutdown.EndAllowance"/> before the host aborts what
+    /// still runs: a stream still running then can end with an error of its own rather than be cut.
+    /// </summary>
+    public CancellationToken DrainEnded => _drainEnded.Token;
+
+    /// <param name="drainEndsIn">From now, the readiness grace and the drain time.</param>
+    public void Begin(TimeSpan drainEndsIn)
+    {
+        _draining = true;
+        _drainEnded.CancelAfter(drainEndsIn);
+    }
+
+    public void Dispose() => _drainEnded.Dispose();
 }
 
 /// <summary>
@@ -39,13 +53,20 @@ public sealed partial class GracefulShutdown(
     DrainState state, IOptions<ShutdownOptions> options, IOptions<HostOptions> host, ILogger<GracefulShutdown> logger) : IHostedLifecycleService
 {
     /// <summary>
-    /// Gives the host's stop the grace and drain time. Set here, not by configuring <see cref="HostOptions"/>: the host
-    /// reads those as it is built, before the settings are validated, and a refused shutdown setting would then be
-    /// named alone, hiding every other one refused.
+    /// The time past the drain before the host aborts what still runs, in which a stream ended at the drain's end
+    /// (<see cref="DrainState.DrainEnded"/>) writes its error.
+    /// </summary>
+    public static readonly TimeSpan EndAllowance = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// Gives the host's stop the grace and drain time and <see cref="EndAllowance"/>. Set here, not by configuring
+    /// <see cref="HostOptions"/>: the host reads those as it is built, before the settings are validated, and a refused
+    /// shutdown setting would then be named alone, hiding every other one refused.
     /// </summary>
     public Task StartingAsync(CancellationToken cancellationToken)
     {
-        host.Value.ShutdownTimeout = TimeSpan.FromSeconds(options.Value.ReadinessGraceSeconds + options.Value.DrainTimeoutSeconds);
+        host.Value.ShutdownTimeout =
+            TimeSpan.FromSeconds(options.Value.ReadinessGraceSeconds + options.Value.DrainTimeoutSeconds) + EndAllowance;
         return Task.CompletedTask;
     }
 
@@ -55,7 +76,7 @@ public sealed partial class GracefulShutdown(
 
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
-        state.Begin();
+        state.Begin(TimeSpan.FromSeconds(options.Value.ReadinessGraceSeconds + options.Value.DrainTimeoutSeconds));
         LogDraining(logger, options.Value.ReadinessGraceSeconds, options.Value.DrainTimeoutSeconds);
         await Task.Delay(TimeSpan.FromSeconds(options.Value.ReadinessGraceSeconds), cancellationToken);
     }

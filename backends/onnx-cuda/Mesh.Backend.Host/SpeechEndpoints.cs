@@ -129,9 +129,13 @@ public sealed class SpeechServices(
     IOptions<EngineOptions> engine,
     IOptions<BackendOptions> backend,
     IOptions<StreamingSettings> streaming,
-    IOptions<FaultOptions> faults)
+    IOptions<FaultOptions> faults,
+    DrainState drain)
 {
     public SpeechPipeline Pipeline => pipeline;
+
+    /// <summary>Cancelled when shutdown's drain time has run out: a stream still running then ends with a 503.</summary>
+    public CancellationToken DrainEnded => drain.DrainEnded;
 
     public TimeSpan FirstAudioTimeout => TimeSpan.FromSeconds(engine.Value.RequestTimeoutSeconds);
 

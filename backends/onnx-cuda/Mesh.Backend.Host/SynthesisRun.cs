@@ -8,12 +8,16 @@ namespace Mesh.Backend.Host;
 /// One request's synthesis on a surface (HTTP or WebSocket), and how it ended, counted once in
 /// <c>mesh_requests_total</c>: as the surface first says its status (an HTTP response's first byte, a WebSocket's
 /// <c>done</c> or <c>error</c>), else as it ends. A client that leaves, or stops reading for the stall timeout, ends it
-/// unanswered (499 unless a status went out); no audio within the timeout ends it with a 504 error, any other failure
-/// with a 500 one, which the surface writes.
+/// unanswered (499 unless a status went out); no audio within the timeout ends it with a 504 error, the end of
+/// shutdown's drain with a 503 <c>draining</c> one, any other failure with a 500 one, which the surface writes.
 /// </summary>
 public sealed partial class SynthesisRun : IDisposable
 {
+    /// <summary>The error of a stream still running when the drain time has run out: another backend may serve it anew.</summary>
+    private static readonly ApiError DrainRanOut = ApiError.Unavailable("This backend shut down before the stream ended; retry on another.", "draining");
+
     private readonly FirstAudioDeadline _deadline;
+    private readonly CancellationTokenSource _cancellation;
     private readonly WriteStallGuard _stall;
     private readonly TimeSpan _stallTimeout;
     private readonly string _requestId;
@@ -35,6 +39,7 @@ public sealed partial class SynthesisRun : IDisposable
         CancellationToken clientGone)
     {
         _deadline = new FirstAudioDeadline(services.FirstAudioTimeout, startTimestamp, clientGone);
+        _cancellation = CancellationTokenSource.CreateLinkedTokenSource(_deadline.Token, services.DrainEnded);
         _stall = stall;
         _stallTimeout = services.StallTimeout;
         _requestId = requestId;
@@ -58,7 +63,7 @@ public sealed partial class SynthesisRun : IDisposable
     {
         try
         {
-            await stream(_deadline.Token);
+            await stream(_cancellation.Token);
         }
         catch (Exception ex) when (_stall.Stalled || ex is WebSocketException || (ex is OperationCanceledException && _clientGone.IsCancellationRequested))
         {
@@ -80,9 +85,11 @@ public sealed partial class SynthesisRun : IDisposable
         }
         catch (OperationCanceledException)
         {
-            // The first-audio deadline; after a status went out only if it fired as the first audio came.
-            Count(_deadline.Error.Status);
-            await writeError(_deadline.Error);
+            // The end of the drain, before the host aborts the connection; else the first-audio deadline, after a
+            // status went out only if it fired as the first audio came.
+            var error = _deadline.Token.IsCancellationRequested ? _deadline.Error : DrainRanOut;
+            Count(error.Status);
+            await writeError(error);
         }
         catch (Exception ex)
         {
@@ -122,7 +129,11 @@ public sealed partial class SynthesisRun : IDisposable
         }
     }
 
-    public void Dispose() => _deadline.Dispose();
+    public void Dispose()
+    {
+        _cancellation.Dispose();
+        _deadline.Dispose();
+    }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Synthesis failed")]
     private static partial void LogSynthesisFailed(ILogger logger, Exception exception);

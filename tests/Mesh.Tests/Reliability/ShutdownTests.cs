@@ -69,6 +69,77 @@ public sealed class ShutdownTests
         Assert.True(backend.HasExited, "the backend did not exit after draining");
     }
 
+    /// <remarks>
+    /// Thirty sentences at 700 ms each outlast the 2 s drain: the stream still running when it runs out ends with a 503
+    /// <c>draining</c> <c>error</c> event, which says another backend may serve it, not cut with no word as a client's
+    /// leaving is.
+    /// </remarks>
+    [Fact]
+    public async Task A_stream_still_running_when_the_drain_runs_out_ends_with_a_draining_error_event()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync(
+            "b0", "test", "--Faults:SentenceDelayMs=700", "--Shutdown:ReadinessGraceSeconds=0", "--Shutdown:DrainTimeoutSeconds=2");
+        using var client = new HttpClient { BaseAddress = backend.Url };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream")
+        {
+            Content = JsonContent.Create(new { voice = "alloy", input = string.Concat(Enumerable.Range(1, 30).Select(i => $"Sentence {i}. ")) }),
+        };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.StartsWith("data: ", await reader.ReadLineAsync(), StringComparison.Ordinal);
+
+        await SignalAsync(backend.Pid, "TERM");
+
+        var types = new List<string?>();
+        JsonElement last = default;
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                using var document = JsonDocument.Parse(line["data: ".Length..]);
+                last = document.RootElement.Clone();
+                types.Add(last.GetProperty("type").GetString());
+            }
+        }
+
+        Assert.Equal(StreamEvent.Failure, types.LastOrDefault());
+        Assert.InRange(types.Count, 1, 15);
+        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsErrorBody(last.GetProperty("error")), ErrorTypes.Server, null, "draining");
+    }
+
+    /// <remarks>
+    /// As over HTTP: the WebSocket request still running when the drain runs out ends with its 503 <c>draining</c>
+    /// <c>error</c> event, carrying the request id its <c>start</c> gave, then the connection's 1001 close.
+    /// </remarks>
+    [Fact]
+    public async Task A_WebSocket_request_still_running_when_the_drain_runs_out_ends_with_a_draining_error_event_and_a_1001()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync(
+            "b0", "test", "--Faults:SentenceDelayMs=700", "--Shutdown:ReadinessGraceSeconds=0", "--Shutdown:DrainTimeoutSeconds=2");
+        using var socket = await ConnectAsync(backend);
+        await SendAsync(socket, string.Concat(Enumerable.Range(1, 30).Select(i => $"Sentence {i}. ")));
+        var start = await WebSocketMessages.ReceiveEventAsync(socket, ReceiveTimeout);
+        Assert.Equal(StreamEvent.Start, start.GetProperty("type").GetString());
+
+        await SignalAsync(backend.Pid, "TERM");
+
+        JsonElement? last = null;
+        while ((await WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout)) is var (kind, payload) && kind != WebSocketMessageType.Close)
+        {
+            if (kind == WebSocketMessageType.Text)
+            {
+                using var document = JsonDocument.Parse(payload);
+                last = document.RootElement.Clone();
+            }
+        }
+
+        Assert.NotNull(last);
+        Assert.Equal(StreamEvent.Failure, last.Value.GetProperty("type").GetString());
+        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsErrorBody(last.Value.GetProperty("error")), ErrorTypes.Server, null, "draining");
+        Assert.Equal(start.GetProperty("request_id").GetString(), last.Value.GetProperty("request_id").GetString());
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
+    }
+
     [Fact]
     public async Task Sigterm_stops_a_backend_whose_sentence_hangs_on_the_engine_without_waiting_for_it()
     {
@@ -91,7 +162,10 @@ public sealed class ShutdownTests
         Assert.Equal(0, exitCode);
         Assert.Contains("1 sentences still on the engine when the 2 s given to work on the engine after the drain ran out", backend.Output, StringComparison.Ordinal);
         Assert.Contains("left undisposed: 1 leases", backend.Output, StringComparison.Ordinal);
-        await Assert.ThrowsAnyAsync<HttpRequestException>(() => request);
+        // Its request, still waiting for its first audio when the drain ran out, was answered as draining, not cut.
+        using var response = await request;
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("draining", (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
     }
 
     [Fact]
