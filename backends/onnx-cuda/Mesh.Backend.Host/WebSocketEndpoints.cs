@@ -74,8 +74,9 @@ public static partial class WebSocketEndpoints
         SpeechServices services,
         IOptions<WebSocketSessionOptions> sessions,
         IOptions<BackendOptions> backend,
-        ILogger<SpeechServices> logger)
+        ILoggerFactory loggers)
     {
+        var logger = loggers.CreateLogger(typeof(WebSocketEndpoints));
         if (!context.WebSockets.IsWebSocketRequest)
         {
             return WebSocketHandshakes.Refusal(context.Request);
@@ -478,6 +479,8 @@ public static partial class WebSocketEndpoints
         using var speech = preparation.Speech!;
         var job = speech.Job;
         var requestId = RequestIds.New();
+        // The upgrade's scope names the connection; the lines of this request carry the id its events give the client.
+        using var requestScope = logger.BeginRequestScope(requestId);
         var sentences = 0;
         // Counted as it ends, as the gateway counts it: no status went out with its start, as one does with an HTTP
         // response's first byte, so a request that then fails or loses its client is no 200. Its first outcome stands:

@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using System.Net.WebSockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Mesh.Contracts;
@@ -37,13 +38,47 @@ public sealed class RequestLogTests
 
         await SendAsync(backend.Url, requestId);
 
-        var failure = await EventuallyAsync(() => Lines(backend.Output).Select(line => JsonDocument.Parse(line).RootElement)
-            .FirstOrDefault(entry => entry.GetProperty("Message").GetString() == "Synthesis failed"));
+        var failure = await LoggedFailureAsync(backend, requestId);
         Assert.Equal("Error", failure.GetProperty("LogLevel").GetString());
-        Assert.Contains(failure.GetProperty("Scopes").EnumerateArray(),
-            scope => scope.ValueKind == JsonValueKind.Object && scope.TryGetProperty(MeshHeaders.RequestId, out var id) && id.GetString() == requestId);
         // Every line, the start-up's included, is JSON: a collector reads the whole stream.
         Assert.All(Lines(backend.Output), line => Assert.Equal(JsonValueKind.Object, JsonDocument.Parse(line).RootElement.ValueKind));
+    }
+
+    /// <remarks>
+    /// A WebSocket request's id is its own, given in its events, not the upgrade's: the failure is logged with the one
+    /// the client has, under the WebSocket endpoint's category.
+    /// </remarks>
+    [Fact]
+    public async Task A_failed_WebSocket_request_is_logged_with_the_request_id_its_events_gave_the_client()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("ws-logged", "test", "--Faults:FailureRatio=1", "--Logging:Console:FormatterName=json");
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new Uri($"ws://{backend.Url.Authority}/v1/audio/speech/ws"), CancellationToken.None);
+        await socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(FailingRequest), WebSocketMessageType.Text, true, CancellationToken.None);
+
+        var requestId = (await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(30))).GetProperty("request_id").GetString()!;
+        JsonElement error;
+        do
+        {
+            error = await WebSocketMessages.ReceiveEventAsync(socket, TimeSpan.FromSeconds(30));
+        }
+        while (error.GetProperty("type").GetString() == StreamEvent.Sentence);
+
+        Assert.Equal(StreamEvent.Failure, error.GetProperty("type").GetString());
+        Assert.Equal(requestId, error.GetProperty("request_id").GetString());
+
+        var failure = await LoggedFailureAsync(backend, requestId);
+        Assert.Equal("Mesh.Backend.Host.WebSocketEndpoints", failure.GetProperty("Category").GetString());
+    }
+
+    /// <summary>The JSON line of the backend's "Synthesis failed", which must carry <paramref name="requestId"/> among its scopes.</summary>
+    private static async Task<JsonElement> LoggedFailureAsync(HostProcess backend, string requestId)
+    {
+        var failure = await EventuallyAsync(() => Lines(backend.Output).Select(line => JsonDocument.Parse(line).RootElement)
+            .FirstOrDefault(entry => entry.GetProperty("Message").GetString() == "Synthesis failed"));
+        Assert.Contains(failure.GetProperty("Scopes").EnumerateArray(),
+            scope => scope.ValueKind == JsonValueKind.Object && scope.TryGetProperty(MeshHeaders.RequestId, out var id) && id.GetString() == requestId);
+        return failure;
     }
 
     private static async Task SendAsync(Uri url, string requestId)
