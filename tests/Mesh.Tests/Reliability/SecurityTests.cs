@@ -334,7 +334,7 @@ public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured)
         var start = () => MeshFleet.StartGatewayAsync(fleet.Backends.Select(b => b.Url), "--Mesh:Cors:AllowedOrigins:0=http://app.example/page");
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(start);
-        Assert.Contains("CORS allowed origin", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Every origin of Mesh:Cors:AllowedOrigins must be scheme://host[:port]", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
