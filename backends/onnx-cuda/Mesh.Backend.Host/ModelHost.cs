@@ -38,7 +38,8 @@ public sealed partial class ModelHost(
     // Set once a request may load the model (PRELOAD_MODEL=false, or after an idle unload): from then on a load under
     // way keeps the backend ready, and the requests that arrive meanwhile wait for it instead of getting 503.
     private volatile bool _loadsOnDemand;
-    // Set by a failed start-up load only: the backend then stays unready, as a bad model at start is a deployment fault.
+    // Set by a failed first load (at start, or the first on demand with PRELOAD_MODEL=false): the backend then stays
+    // unready, as a model that never loaded is a deployment fault.
     private volatile bool _failed;
     // Loads on demand that failed: a request that waited for one of them gets its outcome instead of loading again.
     private int _failedLoadsOnDemand;
@@ -363,11 +364,13 @@ public sealed partial class ModelHost(
         {
             // Any failure, expected (a bad package) or not, leaves no half-loaded engine and a reason on /readyz.
             model?.Dispose();
-            if (_loadsOnDemand)
+            if (_description is not null)
             {
-                // The model loaded before, or was never asked for at start: what failed now (a package being replaced,
-                // a disk not yet mounted) may be gone by the next request, which tries again. Latched, the backend would
-                // stay unready for good, as nothing restarts a process that is still running.
+                // A reload of a model this process served before (after an idle unload): what failed now (a package
+                // being replaced, a disk not yet mounted) may be gone by the next request, which tries again. Latched,
+                // the backend would stay unready for good, as nothing restarts a process that is still running. A first
+                // load, at start or on demand, that fails is latched: the package is wrong, and an unready backend is
+                // taken out of rotation rather than load it again for every request.
                 Interlocked.Increment(ref _failedLoadsOnDemand);
                 _status = $"unloaded; its last load failed: {ex.Message}";
                 LogLoadOnDemandFailed(logger, ex.Message);

@@ -205,6 +205,32 @@ public sealed class ModelHostTests(GeneratedModels models)
         await host.StopAsync(CancellationToken.None);
     }
 
+    /// <summary>
+    /// With <c>PRELOAD_MODEL=false</c>, a first load that fails is latched as a failed start-up load is: the backend turns
+    /// unready, so probes take it out of rotation, rather than stay ready and load the bad package again for every
+    /// request. Only a model this process served before is loaded again after a failure.
+    /// </summary>
+    [Fact]
+    public async Task A_first_load_on_demand_that_fails_leaves_the_backend_unready()
+    {
+        var package = models.CopyOf(models.KokoroTiny);
+        Directory.Move(package, package + "-aside");
+        using var host = NewHost(new EngineOptions { Model = package, ExecutionProvider = "cpu", PreloadModel = false });
+        await host.StartAsync(CancellationToken.None);
+        await WaitForStatusAsync(host, "unloaded");
+        Assert.True(host.IsReady);
+
+        Assert.Null(await host.AcquireAsync(CancellationToken.None));
+        Assert.False(host.IsReady);
+        Assert.StartsWith("model failed to load: ", host.Status, StringComparison.Ordinal);
+
+        // Latched: the package back in place is not loaded by the next request, as a failed start-up load is not.
+        Directory.Move(package + "-aside", package);
+        Assert.Null(await host.AcquireAsync(CancellationToken.None));
+        Assert.False(host.IsReady);
+        await host.StopAsync(CancellationToken.None);
+    }
+
     private EngineOptions KokoroTiny() => new() { Model = models.KokoroTiny, ExecutionProvider = "cpu" };
 
     private static async Task<int> SynthesizeAsync(ISpeechModel model)
