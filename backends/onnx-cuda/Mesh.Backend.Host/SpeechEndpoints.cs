@@ -155,17 +155,19 @@ public sealed class SpeechServices(
     /// the connection meanwhile (a model loading on demand holds a request longest) gets no answer: the request is
     /// counted as 499 here, once, and the cancellation goes on to the caller. One whose first-audio deadline, counted
     /// from <paramref name="startTimestamp"/>, runs out meanwhile gets its 504; a load it waited for goes on for the next.
+    /// One still waiting when shutdown's drain time runs out gets 503 <c>draining</c>, as a stream still running then does.
     /// </summary>
     public async Task<Preparation> PrepareAsync(
         ParsedSpeechRequest parsed, SurfaceDefaults defaults, string? headerPriority, long startTimestamp, CancellationToken cancellationToken)
     {
         using var deadline = new FirstAudioDeadline(FirstAudioTimeout, startTimestamp, cancellationToken);
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, DrainEnded);
         Preparation? prepared = null;
         try
         {
             prepared = parsed.Error is { } parseError
                 ? new Preparation(null, parseError)
-                : await preparation.PrepareAsync(parsed.Request!, defaults, headerPriority, deadline.Token);
+                : await preparation.PrepareAsync(parsed.Request!, defaults, headerPriority, waiting.Token);
             cancellationToken.ThrowIfCancellationRequested();
             return prepared;
         }
@@ -174,6 +176,10 @@ public sealed class SpeechServices(
             prepared?.Speech?.Dispose();
             Count(MeshStatusCodes.ClientClosedRequest, SpeechPreparation.PriorityOf(parsed.Request, defaults, headerPriority));
             throw;
+        }
+        catch (OperationCanceledException) when (DrainEnded.IsCancellationRequested)
+        {
+            return new Preparation(null, SpeechPreparation.Draining);
         }
         catch (OperationCanceledException) when (deadline.Token.IsCancellationRequested)
         {
