@@ -44,10 +44,18 @@ public sealed partial class ReadyzWithLoadPolicy(
 
             if (!healthy && result.Destination.Health.Active != DestinationHealth.Unhealthy)
             {
-                LogTurnedUnhealthy(
-                    labels.Of(destinationId),
-                    result.Destination.Model.Config.Address,
-                    result.Exception?.Message ?? $"/readyz answered {(int?)result.Response?.StatusCode}");
+                var backend = labels.Of(destinationId);
+                var address = result.Destination.Model.Config.Address;
+                var reason = result.Exception?.Message ?? $"/readyz answered {(int?)result.Response?.StatusCode}";
+                // One that was serving and stopped is news; one not yet seen ready (starting, loading its model) is not.
+                if (result.Destination.Health.Active == DestinationHealth.Healthy)
+                {
+                    LogTurnedUnhealthy(backend, address, reason);
+                }
+                else
+                {
+                    LogNotReadyYet(backend, address, reason);
+                }
             }
 
             updates.Add(new NewActiveDestinationHealth(result.Destination, healthy ? DestinationHealth.Healthy : DestinationHealth.Unhealthy));
@@ -64,4 +72,7 @@ public sealed partial class ReadyzWithLoadPolicy(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Backend {Backend} at {Address} failed its readiness probe ({Reason}); it gets no traffic until a probe succeeds")]
     private partial void LogTurnedUnhealthy(string backend, string address, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backend {Backend} at {Address} is not ready ({Reason}); it gets traffic once a probe succeeds")]
+    private partial void LogNotReadyYet(string backend, string address, string reason);
 }

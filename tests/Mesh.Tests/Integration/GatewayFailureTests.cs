@@ -40,21 +40,42 @@ public sealed class GatewayFailureTests
     /// crash-looping backend buried the rest of the log under them.
     /// </remarks>
     [Fact]
-    public async Task A_backend_that_refuses_connections_is_logged_unhealthy_once_with_the_reason_and_no_stack_trace()
+    public async Task A_backend_that_refuses_connections_is_logged_not_ready_once_with_the_reason_and_no_stack_trace()
     {
         using var dead = new ClosedPort();
         await using var gateway = await MeshFleet.StartGatewayAsync([dead.Url]);
-        const string Unhealthy = "failed its readiness probe";
+        const string NotReady = "is not ready (";
         await Eventually.UntilAsync(
-            () => Task.FromResult(gateway.Output.Contains(Unhealthy, StringComparison.Ordinal)), "the gateway did not log the backend unhealthy");
+            () => Task.FromResult(gateway.Output.Contains(NotReady, StringComparison.Ordinal)), "the gateway did not log the backend not ready");
 
         // Two more probes fail meanwhile.
         await Task.Delay(FleetProxyConfigProvider.ProbeInterval * 2.5);
 
         var lines = gateway.Output.Split('\n');
-        var logged = Assert.Single(lines, line => line.Contains(Unhealthy, StringComparison.Ordinal));
+        var logged = Assert.Single(lines, line => line.Contains(NotReady, StringComparison.Ordinal));
         Assert.Contains($"Connection refused (127.0.0.1:{dead.Port})", logged, StringComparison.Ordinal);
         Assert.DoesNotContain(lines, line => line.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+        // Never seen ready, it is no warning: a backend starting, or loading its model, is not news.
+        Assert.DoesNotContain("failed its readiness probe", gateway.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>A backend that served and then stops answering its probes is a warning, once, with the reason.</summary>
+    [Fact]
+    public async Task A_backend_that_was_ready_and_stops_is_logged_at_warning_once()
+    {
+        var backend = await MeshFleet.StartBackendAsync("b0", "test");
+        await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
+        await backend.DisposeAsync();
+        const string Unhealthy = "failed its readiness probe";
+        await Eventually.UntilAsync(
+            () => Task.FromResult(gateway.Output.Contains(Unhealthy, StringComparison.Ordinal)), "the gateway did not log the backend unhealthy");
+        await Task.Delay(FleetProxyConfigProvider.ProbeInterval * 2.5);
+
+        var lines = gateway.Output.Split('\n');
+        var at = Array.FindIndex(lines, line => line.Contains(Unhealthy, StringComparison.Ordinal));
+        Assert.Single(lines, line => line.Contains(Unhealthy, StringComparison.Ordinal));
+        Assert.StartsWith("warn: ", lines[at - 1], StringComparison.Ordinal);
+        Assert.DoesNotContain("is not ready (", gateway.Output, StringComparison.Ordinal);
     }
 
     [Fact]
