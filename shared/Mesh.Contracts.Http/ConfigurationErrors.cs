@@ -12,7 +12,7 @@ namespace Mesh.Contracts.Http;
 /// stack trace and an abort that names C# properties. An address another process holds ends it the same way, with
 /// Kestrel's line naming the address.
 /// </summary>
-public static class ConfigurationErrors
+public static partial class ConfigurationErrors
 {
     public static int Run(Action host)
     {
@@ -49,6 +49,9 @@ public static class ConfigurationErrors
     /// <summary>Each property the validator names becomes its configuration key: its own name, or the section's path to it.</summary>
     private static string InSettingNames(string failure, Type optionsType)
     {
+        // A source-generated validator puts the member's bare name first (MaxQueue: The field ...), which the message
+        // then names by its key.
+        failure = MemberNamePrefix().Replace(failure, "");
         var section = optionsType.GetField("Section", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) as string;
         if (section is not null)
         {
@@ -70,4 +73,7 @@ public static class ConfigurationErrors
 
         return failure;
     }
+
+    [GeneratedRegex(@"^\w+: (?=The field )", RegexOptions.CultureInvariant)]
+    private static partial Regex MemberNamePrefix();
 }

@@ -45,7 +45,7 @@ public sealed class ConfigurationErrorTests
     [InlineData("--Mesh:Shutdown:ReadinessGraceSeconds=abc", "'abc' at 'Mesh:Shutdown:ReadinessGraceSeconds'")]
     [InlineData("--Mesh:Admission:TotalConcurrency=0", "Mesh:Admission:TotalConcurrency must be between 1 and 100000")]
     [InlineData("--Mesh:Admission:RealtimeReserved=16", "Mesh:Admission:RealtimeReserved must leave batch at least one slot of Mesh:Admission:TotalConcurrency")]
-    [InlineData("--Mesh:Admission:Realtime:MaxQueue=-1", "Mesh:Admission:Realtime:MaxQueue must be between 0 and 100000")]
+    [InlineData("--Mesh:Admission:Realtime:MaxQueue=-1", "Configuration refused: The setting Mesh:Admission:Realtime:MaxQueue must be between 0 and 100000")]
     [InlineData("--Mesh:Admission:Batch:QueueTimeoutMs=abc", "'abc' at 'Mesh:Admission:Batch:QueueTimeoutMs'")]
     [InlineData("--Mesh:Variants:Weights:test=-1", "Mesh:Variants:Weights:test is -1: a weight must be finite and not negative")]
     [InlineData("--Mesh:Variants:Weights:test=abc", "Mesh:Variants:Weights:test is 'abc': a weight is a number")]
