@@ -33,6 +33,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     // Set while a request waits for a slot, and left set when the connection's end drops it there: the backend is to
     // answer it as much as one forwarded.
     private bool _seekingSlot;
+    private Refusal _refusal;
 
     /// <summary>Whether a request forwarded to the backend, or waiting for a slot to be, still waits for its answer.</summary>
     public bool AwaitsBackend
@@ -159,15 +160,39 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     public void CountUnanswered(int status)
     {
         long[] unanswered;
+        Refusal refusal;
         lock (_lock)
         {
             unanswered = [.. _unanswered];
             _unanswered.Clear();
+            (refusal, _refusal) = (_refusal, Refusal.None);
+        }
+
+        // A refused message counts as 400, as the backend counts the relay's close for it; after the backend's 1009 it
+        // was the oversized message's tail, which counts 413 with the rest.
+        if (refusal != Refusal.None && status != StatusCodes.Status413PayloadTooLarge)
+        {
+            var ofForwarded = refusal == Refusal.OfForwarded && unanswered.Length > 0;
+            CountAnswered(ofForwarded ? unanswered[^1] : Stopwatch.GetTimestamp(), StatusCodes.Status400BadRequest);
+            unanswered = ofForwarded ? unanswered[..^1] : unanswered;
         }
 
         foreach (var arrival in unanswered)
         {
             CountAnswered(arrival, status);
+        }
+    }
+
+    /// <summary>
+    /// Notes that the gateway's WebSocket refused a frame of the client's (a text message that is not UTF-8, a malformed
+    /// frame), which <see cref="CountUnanswered"/> counts: <paramref name="continuedForwarded"/> when the frame continued
+    /// the request forwarded last, else it began a request of its own, refused before it was admitted.
+    /// </summary>
+    public void NoteRefused(bool continuedForwarded)
+    {
+        lock (_lock)
+        {
+            _refusal = continuedForwarded ? Refusal.OfForwarded : Refusal.OfItsOwn;
         }
     }
 
@@ -226,5 +251,12 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         {
             return null;
         }
+    }
+
+    private enum Refusal
+    {
+        None,
+        OfForwarded,
+        OfItsOwn,
     }
 }

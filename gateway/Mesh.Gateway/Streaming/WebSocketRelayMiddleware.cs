@@ -276,6 +276,12 @@ public sealed partial class WebSocketRelayMiddleware(
             // not UTF-8, closed with 1007; a malformed frame, 1002) and closed the client's connection itself. A close of
             // its own status, not a dropped connection, has the backend count the refused message as one it refused itself,
             // and the requests waiting behind it as dropped by the client.
+            if (startOfMessage || verdict.Forwards)
+            {
+                // A shed request's refused tail was answered with its error event, and counted so, already.
+                connection.NoteRefused(continuedForwarded: !startOfMessage);
+            }
+
             await PassOnCloseAsync(backend, (WebSocketCloseStatus)WebSocketHandshakes.ClientFrameRefusedStatus, "client frame refused");
             return PumpEnd.Refused;
         }

@@ -551,6 +551,17 @@ public sealed class BackendLifecycleTests
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""400""\} 1$", metrics);
         Assert.Equal(0, MetricsText.Sum(metrics, "mesh_requests_total{", "code=\"499\""));
+        if (gateway is not null)
+        {
+            // The gateway counts it as the backend does; it used to count it nowhere.
+            using var gatewayClient = new HttpClient { BaseAddress = gateway.Url };
+            await Eventually.UntilAsync(
+                async () => MetricsText.Sum(await gatewayClient.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"400\"") >= 1,
+                "the gateway did not count the message that is not UTF-8 as 400");
+            var gatewayMetrics = await gatewayClient.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+            Assert.Equal(1, MetricsText.Sum(gatewayMetrics, "mesh_requests_total{", "code=\"400\""));
+            Assert.Equal(0, MetricsText.Sum(gatewayMetrics, "mesh_requests_total{", "code=\"499\""));
+        }
     }
 
     /// <remarks>
