@@ -108,28 +108,6 @@ public sealed class ShutdownTests
     }
 
     /// <remarks>
-    /// A request still waiting for its model to load on demand when the drain runs out gets the 503 <c>draining</c>
-    /// envelope too, before the host aborts the connections; before, its connection was cut with no answer.
-    /// </remarks>
-    [Fact]
-    public async Task A_request_waiting_for_a_load_on_demand_when_the_drain_runs_out_gets_the_draining_envelope()
-    {
-        await using var backend = await MeshFleet.StartBackendAsync(
-            "b0", "test", "--PRELOAD_MODEL=false", "--Faults:ReloadDelayMs=30000", "--Shutdown:ReadinessGraceSeconds=0", "--Shutdown:DrainTimeoutSeconds=2");
-        using var client = new HttpClient { BaseAddress = backend.Url };
-        var answer = client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Loaded too late." });
-        await Eventually.UntilAsync(
-            async () => await client.GetStringAsync(new Uri("/readyz", UriKind.Relative)) == "loading on demand",
-            "the request did not start the load on demand");
-
-        await SignalAsync(backend.Pid, "TERM");
-
-        using var response = await answer;
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsEnvelope(await response.Content.ReadAsStringAsync()), ErrorTypes.Server, null, "draining");
-    }
-
-    /// <remarks>
     /// As over HTTP: the WebSocket request still running when the drain runs out ends with its 503 <c>draining</c>
     /// <c>error</c> event, carrying the request id its <c>start</c> gave, then the connection's 1001 close.
     /// </remarks>
