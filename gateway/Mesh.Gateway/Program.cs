@@ -44,6 +44,7 @@ return ConfigurationErrors.Run(() =>
     {
         proxy.UseMiddleware<RequestRoutingMiddleware>();
         proxy.UseMiddleware<AdmissionMiddleware>();
+        proxy.UseMiddleware<DrainEndMiddleware>();
         proxy.UseMiddleware<ProxyOutcomeMiddleware>();
         proxy.UseMiddleware<FailoverMiddleware>();
         proxy.UseLoadBalancing();

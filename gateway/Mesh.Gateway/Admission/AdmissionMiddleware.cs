@@ -2,16 +2,19 @@ using System.Globalization;
 using Mesh.Contracts;
 using Mesh.Contracts.Http;
 using Mesh.Gateway.Routing;
+using Mesh.Gateway.Streaming;
 
 namespace Mesh.Gateway.Admission;
 
 /// <summary>
 /// Holds each request in its class's queue until a slot is free, sheds it with 429 and <c>Retry-After</c> when the
-/// queue is full, its deadline passes or realtime needs the room, and drops it silently if the client leaves.
+/// queue is full, its deadline passes or realtime needs the room, and drops it silently if the client leaves. One still
+/// waiting when shutdown's drain time runs out gets the 503 <c>draining</c> envelope, as a request still forwarded then
+/// does (<see cref="DrainEndMiddleware"/>).
 /// Every answer says how long it waited in <c>X-Mesh-Queue-Ms</c>. A WebSocket handshake passes through: the relay
 /// admits the connection's requests one by one (<see cref="WebSocketAdmission"/>), so an idle socket holds no slot.
 /// </summary>
-public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionController admission)
+public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionController admission, DrainState drain)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -22,7 +25,19 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControlle
         }
 
         var decision = RouteDecision.Of(context)!;
-        if (await AdmitAsync(admission, decision, context.RequestAborted, context.RequestAborted) is not { } result)
+        Admission? result;
+        try
+        {
+            using var waiting = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, drain.DrainEnded);
+            result = await AdmitAsync(admission, decision, context.RequestAborted, waiting.Token);
+        }
+        catch (OperationCanceledException) when (drain.DrainEnded.IsCancellationRequested)
+        {
+            await ApiResults.WriteErrorAsync(context, DrainEndMiddleware.DrainRanOut);
+            return;
+        }
+
+        if (result is null)
         {
             return;
         }

@@ -9,7 +9,9 @@ namespace Mesh.Gateway.Streaming;
 /// <summary>
 /// Makes a stream that breaks after its first byte end visibly, and counts it. YARP aborts the client connection
 /// when the backend's body fails; for SSE that abort is held back so the client gets an <c>error</c> event and a
-/// clean end instead. Raw PCM and audio keep the abort: a truncated chunked transfer is their marked end.
+/// clean end instead. Raw PCM and audio keep the abort: a truncated chunked transfer is their marked end. A stream the
+/// end of shutdown's drain ends (<see cref="DrainEndMiddleware"/>) ends so too, with a 503 <c>draining</c> error event,
+/// and is no backend's failure.
 /// <para>
 /// A sentence event carries hundreds of KiB of audio, so a backend can die part way through one. The gateway then ends
 /// that event before its error event: the cut event cannot be parsed, but the error event after it can, where it
@@ -19,6 +21,7 @@ namespace Mesh.Gateway.Streaming;
 public sealed class StreamEndMiddleware(RequestDelegate next)
 {
     private static readonly object CutItem = new();
+    private static readonly ApiError BackendFailed = ApiError.Unavailable("The backend failed while streaming; the audio is incomplete.", "backend_failed_mid_stream");
 
     /// <summary>Whether the backend broke this request's response after it started: one of <c>mesh_stream_failures_total</c>.</summary>
     public static bool CutByBackend(HttpContext context) => context.Items.ContainsKey(CutItem);
@@ -29,7 +32,7 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
         if (decision is not { IsServerSentEvents: true })
         {
             await next(context);
-            CountIfBroken(context, decision, "audio");
+            MarkedEnd(context, decision, "audio");
             return;
         }
 
@@ -49,7 +52,7 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
             context.Response.Body = body;
         }
 
-        if (!CountIfBroken(context, decision, "sse"))
+        if (MarkedEnd(context, decision, "sse") is not { } failure)
         {
             if (deferred.AbortRequested)
             {
@@ -59,7 +62,6 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
             return;
         }
 
-        var failure = ApiError.Unavailable("The backend failed while streaming; the audio is incomplete.", "backend_failed_mid_stream");
         try
         {
             if (!forwarded.EndsOnEventBoundary)
@@ -78,23 +80,31 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
         }
     }
 
-    /// <summary>True when the backend broke the response after it started; counted per surface.</summary>
-    private static bool CountIfBroken(HttpContext context, RouteDecision? decision, string surface)
+    /// <summary>
+    /// The error that marks the end of a response broken after it started: the drain's, or the backend's, which is counted
+    /// per surface. Null when the response was not broken, or its client left.
+    /// </summary>
+    private static ApiError? MarkedEnd(HttpContext context, RouteDecision? decision, string surface)
     {
         var error = context.GetForwarderErrorFeature()?.Error;
         if (!context.Response.HasStarted || error is not (ForwarderError.ResponseBodyDestination or ForwarderError.ResponseBodyCanceled))
         {
-            return false;
+            return null;
+        }
+
+        if (DrainEndMiddleware.EndedByDrain(context))
+        {
+            return DrainEndMiddleware.DrainRanOut;
         }
 
         if (error == ForwarderError.ResponseBodyCanceled && context.RequestAborted.IsCancellationRequested)
         {
-            return false; // the client left; not a backend failure
+            return null; // the client left; not a backend failure
         }
 
         context.Items[CutItem] = true;
         GatewayMetrics.StreamFailures.WithLabels(decision?.Variant ?? "none", decision?.Pool ?? "none", surface).Inc();
-        return true;
+        return BackendFailed;
     }
 
     /// <summary>

@@ -71,24 +71,25 @@ public sealed class ShutdownTests
 
     /// <remarks>
     /// Thirty sentences at 700 ms each outlast the 2 s drain: the stream still running when it runs out ends with a 503
-    /// <c>draining</c> <c>error</c> event, which says another backend may serve it, not cut with no word as a client's
-    /// leaving is.
+    /// <c>draining</c> <c>error</c> event, which says another backend (or gateway) may serve it, not cut with no word as a
+    /// client's leaving is; through the gateway, the gateway's drain ends the stream it relays so.
     /// </remarks>
-    [Fact]
-    public async Task A_stream_still_running_when_the_drain_runs_out_ends_with_a_draining_error_event()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_stream_still_running_when_the_drain_runs_out_ends_with_a_draining_error_event(bool throughGateway)
     {
-        await using var backend = await MeshFleet.StartBackendAsync(
-            "b0", "test", "--Faults:SentenceDelayMs=700", "--Shutdown:ReadinessGraceSeconds=0", "--Shutdown:DrainTimeoutSeconds=2");
-        using var client = new HttpClient { BaseAddress = backend.Url };
+        await using var fleet = await DrainingFleet.StartAsync(throughGateway);
+        using var client = new HttpClient { BaseAddress = fleet.Stopped.Url };
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech/stream")
         {
-            Content = JsonContent.Create(new { voice = "alloy", input = string.Concat(Enumerable.Range(1, 30).Select(i => $"Sentence {i}. ")) }),
+            Content = JsonContent.Create(new { voice = "alloy", input = LongInput }),
         };
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         Assert.StartsWith("data: ", await reader.ReadLineAsync(), StringComparison.Ordinal);
 
-        await SignalAsync(backend.Pid, "TERM");
+        await SignalAsync(fleet.Stopped.Pid, "TERM");
 
         var types = new List<string?>();
         JsonElement last = default;
@@ -111,17 +112,17 @@ public sealed class ShutdownTests
     /// As over HTTP: the WebSocket request still running when the drain runs out ends with its 503 <c>draining</c>
     /// <c>error</c> event, carrying the request id its <c>start</c> gave, then the connection's 1001 close.
     /// </remarks>
-    [Fact]
-    public async Task A_WebSocket_request_still_running_when_the_drain_runs_out_ends_with_a_draining_error_event_and_a_1001()
+    [Theory]
+    [InlineData(false)]
+    public async Task A_WebSocket_request_still_running_when_the_drain_runs_out_ends_with_a_draining_error_event_and_a_1001(bool throughGateway)
     {
-        await using var backend = await MeshFleet.StartBackendAsync(
-            "b0", "test", "--Faults:SentenceDelayMs=700", "--Shutdown:ReadinessGraceSeconds=0", "--Shutdown:DrainTimeoutSeconds=2");
-        using var socket = await ConnectAsync(backend);
-        await SendAsync(socket, string.Concat(Enumerable.Range(1, 30).Select(i => $"Sentence {i}. ")));
+        await using var fleet = await DrainingFleet.StartAsync(throughGateway);
+        using var socket = await ConnectAsync(fleet.Stopped);
+        await SendAsync(socket, LongInput);
         var start = await WebSocketMessages.ReceiveEventAsync(socket, ReceiveTimeout);
         Assert.Equal(StreamEvent.Start, start.GetProperty("type").GetString());
 
-        await SignalAsync(backend.Pid, "TERM");
+        await SignalAsync(fleet.Stopped.Pid, "TERM");
 
         JsonElement? last = null;
         while ((await WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout)) is var (kind, payload) && kind != WebSocketMessageType.Close)
@@ -138,6 +139,37 @@ public sealed class ShutdownTests
         ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsErrorBody(last.Value.GetProperty("error")), ErrorTypes.Server, null, "draining");
         Assert.Equal(start.GetProperty("request_id").GetString(), last.Value.GetProperty("request_id").GetString());
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
+        Assert.Equal("server shutting down", socket.CloseStatusDescription);
+    }
+
+    /// <remarks>
+    /// One slot: a request whose backend takes 5 s to its first audio, and so to its response's start, holds it, and a
+    /// second waits in the admission queue. When the gateway's 2 s drain runs out, both get the 503 <c>draining</c>
+    /// envelope rather than a cut connection.
+    /// </remarks>
+    [Fact]
+    public async Task Requests_not_yet_answered_when_the_gateways_drain_runs_out_get_the_draining_envelope()
+    {
+        await using var fleet = await DrainingFleet.StartAsync(
+            throughGateway: true, sentenceDelayMs: 5000, "--Mesh:Admission:TotalConcurrency=1", "--Mesh:Admission:RealtimeReserved=0");
+        using var client = new HttpClient { BaseAddress = fleet.Stopped.Url };
+        var forwarded = client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Too late." });
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_queue_wait_seconds_count") > 0,
+            "the first request took no slot");
+        var queued = client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), new { model = "tts-1", voice = "alloy", input = "Queued." });
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_queue_depth") >= 1,
+            "the second request did not queue");
+
+        await SignalAsync(fleet.Stopped.Pid, "TERM");
+
+        foreach (var answer in new[] { forwarded, queued })
+        {
+            using var response = await answer;
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsEnvelope(await response.Content.ReadAsStringAsync()), ErrorTypes.Server, null, "draining");
+        }
     }
 
     [Fact]
@@ -325,6 +357,8 @@ public sealed class ShutdownTests
         }
     }
 
+    private static string LongInput => string.Concat(Enumerable.Range(1, 30).Select(i => $"Sentence {i}. "));
+
     private static async Task<ClientWebSocket> ConnectAsync(HostProcess host)
     {
         var socket = new ClientWebSocket();
@@ -348,5 +382,41 @@ public sealed class ShutdownTests
     {
         using var kill = Process.Start("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         await kill.WaitForExitAsync();
+    }
+
+    /// <summary>
+    /// A backend that makes each sentence in <c>sentenceDelayMs</c>, alone or behind a gateway, and the one of the two that
+    /// is to be stopped, with no readiness grace and a 2 s drain.
+    /// </summary>
+    private sealed class DrainingFleet(HostProcess backend, HostProcess? gateway) : IAsyncDisposable
+    {
+        public HostProcess Stopped => gateway ?? backend;
+
+        public static async Task<DrainingFleet> StartAsync(bool throughGateway, int sentenceDelayMs = 700, params string[] gatewayArgs)
+        {
+            var sentenceDelay = $"--Faults:SentenceDelayMs={sentenceDelayMs}";
+            if (!throughGateway)
+            {
+                return new DrainingFleet(
+                    await MeshFleet.StartBackendAsync("b0", "test", sentenceDelay, "--Shutdown:ReadinessGraceSeconds=0", "--Shutdown:DrainTimeoutSeconds=2"),
+                    null);
+            }
+
+            var backend = await MeshFleet.StartBackendAsync("b0", "test", sentenceDelay);
+            var gateway = await MeshFleet.StartGatewayAsync(
+                [backend.Url], [.. gatewayArgs, "--Mesh:Shutdown:ReadinessGraceSeconds=0", "--Mesh:Shutdown:DrainTimeoutSeconds=2"]);
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+            return new DrainingFleet(backend, gateway);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (gateway is not null)
+            {
+                await gateway.DisposeAsync();
+            }
+
+            await backend.DisposeAsync();
+        }
     }
 }
