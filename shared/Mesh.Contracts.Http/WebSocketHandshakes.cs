@@ -31,6 +31,9 @@ public static class WebSocketHandshakes
     /// </summary>
     public const string RelayHeader = "X-Mesh-Relay";
 
+    /// <summary>The reason of the 1001 close with which a backend or the gateway ends a WebSocket as it shuts down.</summary>
+    public const string ShuttingDown = "server shutting down";
+
     /// <summary>The paths that speak WebSocket, on the gateway and every backend.</summary>
     public static IReadOnlyList<string> Paths { get; } = ["/ws", "/v1/audio/speech/ws"];
 

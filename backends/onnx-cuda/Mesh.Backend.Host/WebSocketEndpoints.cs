@@ -40,8 +40,6 @@ public static partial class WebSocketEndpoints
     /// </summary>
     private const int MaxQueuedRefusals = 64;
 
-    private const string ShuttingDown = "server shutting down";
-
     // How long a connection closed for shutdown waits for the client's close reply, and one the runtime closed for a
     // refused frame waits for the client to end it.
     private static readonly TimeSpan CloseReplyTimeout = TimeSpan.FromSeconds(5);
@@ -179,7 +177,7 @@ public static partial class WebSocketEndpoints
 
                 if (draining && inbox.Reader.Count == 0)
                 {
-                    await GoAwayAsync(socket, ShuttingDown);
+                    await GoAwayAsync(socket, WebSocketHandshakes.ShuttingDown);
                     break;
                 }
 

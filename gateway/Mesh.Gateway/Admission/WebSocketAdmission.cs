@@ -30,6 +30,9 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     private int _outstanding;
     private bool _oldestHeard;
 
+    // The request_id the backend's start event gave the oldest unanswered request, once it came.
+    private string? _oldestRequestId;
+
     // Set while a request waits for a slot, and left set when the connection's end drops it there: the backend is to
     // answer it as much as one forwarded.
     private bool _seekingSlot;
@@ -128,7 +131,18 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     /// </summary>
     public void OnBackendEvent(ReadOnlySpan<byte> message)
     {
-        if (TerminalStatus(message) is not { } status)
+        var backendEvent = Parse(message);
+        if (backendEvent is { Type: StreamEvent.Start })
+        {
+            lock (_lock)
+            {
+                _oldestRequestId = backendEvent.RequestId;
+            }
+
+            return;
+        }
+
+        if (TerminalStatus(backendEvent) is not { } status)
         {
             return;
         }
@@ -140,6 +154,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         {
             answered = _unanswered.TryDequeue(out arrival);
             _oldestHeard = false;
+            _oldestRequestId = null;
             if (_outstanding > 0 && --_outstanding == 0)
             {
                 (freed, _lease) = (_lease, null);
@@ -197,6 +212,33 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     }
 
     /// <summary>
+    /// Answers each request still unanswered with <paramref name="error"/>, as the gateway ends the connection, and counts
+    /// it with its status: the <c>error</c> events to send, oldest first, the oldest with the request id its
+    /// <c>start</c> gave, if that came.
+    /// </summary>
+    public IReadOnlyList<StreamEvent> AnswerUnanswered(ApiError error)
+    {
+        long[] unanswered;
+        string? oldestRequestId;
+        lock (_lock)
+        {
+            unanswered = [.. _unanswered];
+            _unanswered.Clear();
+            (oldestRequestId, _oldestRequestId) = (_oldestRequestId, null);
+        }
+
+        var failed = StreamEvent.Failed(error);
+        var answers = new List<StreamEvent>(unanswered.Length);
+        foreach (var arrival in unanswered)
+        {
+            CountAnswered(arrival, error.Status);
+            answers.Add(answers.Count == 0 ? failed with { RequestId = oldestRequestId } : failed);
+        }
+
+        return answers;
+    }
+
+    /// <summary>
     /// Notes a PCM frame of the backend's as it is forwarded: the first of a request is its first audio, timed from its
     /// arrival like an HTTP request's response start (<c>mesh_tts_time_to_first_audio_seconds</c>).
     /// </summary>
@@ -235,17 +277,20 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     }
 
     /// <summary>200 for a <c>done</c> event, an <c>error</c> event's status, null for any other message.</summary>
-    private static int? TerminalStatus(ReadOnlySpan<byte> message)
+    private static int? TerminalStatus(StreamEvent? backendEvent) => backendEvent switch
+    {
+        { Type: StreamEvent.Done } => StatusCodes.Status200OK,
+        // Every error event of a backend's carries its status; one without is a server error of an unknown kind.
+        { Type: StreamEvent.Failure } failure => failure.Status ?? StatusCodes.Status500InternalServerError,
+        _ => null,
+    };
+
+    /// <summary>The backend's event, or null for a message that is none.</summary>
+    private static StreamEvent? Parse(ReadOnlySpan<byte> message)
     {
         try
         {
-            return JsonSerializer.Deserialize(message, ContractsJsonContext.Wire.StreamEvent) switch
-            {
-                { Type: StreamEvent.Done } => StatusCodes.Status200OK,
-                // Every error event of a backend's carries its status; one without is a server error of an unknown kind.
-                { Type: StreamEvent.Failure } failure => failure.Status ?? StatusCodes.Status500InternalServerError,
-                _ => null,
-            };
+            return JsonSerializer.Deserialize(message, ContractsJsonContext.Wire.StreamEvent);
         }
         catch (JsonException)
         {

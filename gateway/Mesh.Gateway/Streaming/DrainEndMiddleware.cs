@@ -9,7 +9,7 @@ namespace Mesh.Gateway.Streaming;
 /// <see cref="GracefulShutdown.EndAllowance"/> before the host aborts the connections, as a draining gateway's rather
 /// than as one whose client went away: its forward is cancelled as the client's leaving cancels it; one not yet
 /// answered gets the 503 <c>draining</c> envelope, a started SSE stream the <c>draining</c> error event
-/// (<see cref="StreamEndMiddleware"/>), raw audio its cut; each counts as 503. A WebSocket passes through.
+/// (<see cref="StreamEndMiddleware"/>), raw audio its cut; each counts as 503. The WebSocket relay ends its own.
 /// </summary>
 public sealed class DrainEndMiddleware(RequestDelegate next, DrainState drain)
 {

@@ -26,6 +26,8 @@ namespace Mesh.Gateway.Streaming;
 /// (<see cref="WebSocketAdmission"/>); a request shed for want of one gets an <c>error</c> event and is not forwarded.
 /// A client that stops reading but stays connected is cut as a proxied HTTP response's is (<see cref="StalledClientMiddleware"/>):
 /// while a send to it blocks, the relay reads nothing from the backend and would not see the backend end its side.
+/// A connection still open when the gateway's drain time runs out is ended as a draining backend ends its own, before
+/// the host aborts it: each request still unanswered gets a 503 <c>draining</c> <c>error</c> event, then the 1001 close.
 /// </summary>
 public sealed partial class WebSocketRelayMiddleware(
     RequestDelegate next,
@@ -33,6 +35,7 @@ public sealed partial class WebSocketRelayMiddleware(
     UnresponsiveBackends unresponsive,
     IOptionsMonitor<WebSocketRelayOptions> options,
     IOptions<GatewayStreamBufferOptions> buffers,
+    DrainState drain,
     ILogger<WebSocketRelayMiddleware> logger)
 {
     private const int BufferBytes = 16 * 1024;
@@ -114,7 +117,19 @@ public sealed partial class WebSocketRelayMiddleware(
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         var toBackend = ClientToBackendAsync(client, backend, connection, clientSends, context.RequestAborted, ending.Token);
         var toClient = BackendToClientAsync(backend, clientSends, connection, exchange);
-        var first = await Task.WhenAny(toBackend, toClient);
+        var pumps = Task.WhenAny(toBackend, toClient);
+        var drainEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var drained = false;
+        await using (drain.DrainEnded.Register(drainEnded.SetResult))
+        {
+            if (await Task.WhenAny(pumps, drainEnded.Task) == drainEnded.Task)
+            {
+                drained = true;
+                await EndForDrainAsync(backend, connection, clientSends);
+            }
+        }
+
+        var first = await pumps;
         await ending.CancelAsync();
         var firstEnd = await first;
         if (first == toClient && firstEnd == PumpEnd.Broken && client.State == WebSocketState.CloseReceived)
@@ -155,7 +170,8 @@ public sealed partial class WebSocketRelayMiddleware(
         // The pump that ended first may have been the backend's, passing on its reply to the client's close; a stalled
         // client's connection, which the guard cut, ended first whatever the pumps saw.
         var backendEndedFirst = first == toClient && await toBackend is not (PumpEnd.ClosedFirst or PumpEnd.Refused) && !stall.Stalled;
-        connection.CountUnanswered(UnansweredStatus(backendEndedFirst, firstEnd, backend.CloseStatus));
+        // Those the drain left unanswered (sent across its close, or waiting for a slot) are the drain's, as a backend counts them.
+        connection.CountUnanswered(drained ? StatusCodes.Status503ServiceUnavailable : UnansweredStatus(backendEndedFirst, firstEnd, backend.CloseStatus));
         if (await toBackend == PumpEnd.ClosedFirst && await toClient == PumpEnd.Broken)
         {
             // The backend broke instead of answering the client's close: the client, which left first and still waits
@@ -172,6 +188,21 @@ public sealed partial class WebSocketRelayMiddleware(
             // waits for that.
             await Task.Delay(CloseHandshakeTimeout, context.RequestAborted).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
+    }
+
+    /// <summary>
+    /// Ends the connection at the end of the gateway's drain, at the end of the backend message being forwarded, if any:
+    /// the requests still unanswered get their 503 <c>draining</c> <c>error</c> events and the client the 1001 close a
+    /// draining backend sends, and the backend's side is dropped, as the client's leaving drops it.
+    /// </summary>
+    private static async Task EndForDrainAsync(ClientWebSocket backend, WebSocketAdmission connection, ClientSends clientSends)
+    {
+        await clientSends.EndAsync(
+            () => connection.AnswerUnanswered(DrainEndMiddleware.DrainRanOut)
+                .Select(answer => JsonSerializer.SerializeToUtf8Bytes(answer, ContractsJsonContext.Wire.StreamEvent)),
+            WebSocketCloseStatus.EndpointUnavailable,
+            WebSocketHandshakes.ShuttingDown);
+        backend.Abort();
     }
 
     /// <summary>
@@ -449,6 +480,9 @@ public sealed partial class WebSocketRelayMiddleware(
         // Set while the forwarding pump, the only caller of the Forward methods, holds the turn inside a message.
         private bool _forwarding;
 
+        // Set, under the turn, once the gateway has sent its last messages: the backend's are forwarded no more.
+        private bool _ended;
+
         /// <summary>
         /// One frame of a backend message: the turn is taken at its first frame and given back after its last.
         /// <paramref name="beforeSending"/> runs holding the turn, just before the frame goes.
@@ -458,6 +492,12 @@ public sealed partial class WebSocketRelayMiddleware(
             if (!_forwarding)
             {
                 await _turn.WaitAsync();
+                if (_ended)
+                {
+                    _turn.Release();
+                    throw new OperationCanceledException("The gateway ended the connection.");
+                }
+
                 _forwarding = true;
             }
 
@@ -500,6 +540,34 @@ public sealed partial class WebSocketRelayMiddleware(
             }
         }
 
+        /// <summary>
+        /// The gateway's last text messages, then its close, between two of the backend's messages: the backend's
+        /// messages are forwarded no more, and the forwarding pump ends at its next one. <paramref name="lastMessages"/>
+        /// is read holding the turn, after the last message forwarded. A socket already gone is left as it is.
+        /// </summary>
+        public async Task EndAsync(Func<IEnumerable<byte[]>> lastMessages, WebSocketCloseStatus status, string reason)
+        {
+            await _turn.WaitAsync();
+            try
+            {
+                _ended = true;
+                foreach (var message in lastMessages())
+                {
+                    await SendGuardedAsync(message, WebSocketMessageType.Text, true);
+                }
+
+                await CloseOutputHoldingTurnAsync(status, reason, CancellationToken.None);
+            }
+            catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
+            {
+                // Already gone.
+            }
+            finally
+            {
+                _turn.Release();
+            }
+        }
+
         /// <summary>Closes the client's side within two seconds, if it is still open; a socket already gone is left as it is.</summary>
         public async Task CloseQuietlyAsync(WebSocketCloseStatus status, string? reason)
         {
@@ -524,14 +592,19 @@ public sealed partial class WebSocketRelayMiddleware(
             await _turn.WaitAsync(cancellationToken);
             try
             {
-                if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-                {
-                    await stall.CloseOutputAsync(socket, status, reason, cancellationToken);
-                }
+                await CloseOutputHoldingTurnAsync(status, reason, cancellationToken);
             }
             finally
             {
                 _turn.Release();
+            }
+        }
+
+        private async Task CloseOutputHoldingTurnAsync(WebSocketCloseStatus status, string? reason, CancellationToken cancellationToken)
+        {
+            if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                await stall.CloseOutputAsync(socket, status, reason, cancellationToken);
             }
         }
     }

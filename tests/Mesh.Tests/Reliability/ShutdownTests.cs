@@ -110,10 +110,12 @@ public sealed class ShutdownTests
 
     /// <remarks>
     /// As over HTTP: the WebSocket request still running when the drain runs out ends with its 503 <c>draining</c>
-    /// <c>error</c> event, carrying the request id its <c>start</c> gave, then the connection's 1001 close.
+    /// <c>error</c> event, carrying the request id its <c>start</c> gave, then the connection's 1001 close; through the
+    /// gateway, at the gateway's drain, which knows the id from the backend's <c>start</c>.
     /// </remarks>
     [Theory]
     [InlineData(false)]
+    [InlineData(true)]
     public async Task A_WebSocket_request_still_running_when_the_drain_runs_out_ends_with_a_draining_error_event_and_a_1001(bool throughGateway)
     {
         await using var fleet = await DrainingFleet.StartAsync(throughGateway);
