@@ -45,13 +45,8 @@ public sealed class GatewayFailureTests
         using var dead = new ClosedPort();
         await using var gateway = await MeshFleet.StartGatewayAsync([dead.Url]);
         const string NotReady = "is not ready (";
-        await Eventually.UntilAsync(
-            () => Task.FromResult(gateway.Output.Contains(NotReady, StringComparison.Ordinal)), "the gateway did not log the backend not ready");
+        var lines = await LinesAfterTwoMoreProbesAsync(gateway, NotReady);
 
-        // Two more probes fail meanwhile.
-        await Task.Delay(FleetProxyConfigProvider.ProbeInterval * 2.5);
-
-        var lines = gateway.Output.Split('\n');
         var logged = Assert.Single(lines, line => line.Contains(NotReady, StringComparison.Ordinal));
         Assert.Contains($"Connection refused (127.0.0.1:{dead.Port})", logged, StringComparison.Ordinal);
         Assert.DoesNotContain(lines, line => line.TrimStart().StartsWith("at ", StringComparison.Ordinal));
@@ -67,15 +62,21 @@ public sealed class GatewayFailureTests
         await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url]);
         await backend.DisposeAsync();
         const string Unhealthy = "failed its readiness probe";
-        await Eventually.UntilAsync(
-            () => Task.FromResult(gateway.Output.Contains(Unhealthy, StringComparison.Ordinal)), "the gateway did not log the backend unhealthy");
-        await Task.Delay(FleetProxyConfigProvider.ProbeInterval * 2.5);
+        var lines = await LinesAfterTwoMoreProbesAsync(gateway, Unhealthy);
 
-        var lines = gateway.Output.Split('\n');
         var at = Array.FindIndex(lines, line => line.Contains(Unhealthy, StringComparison.Ordinal));
         Assert.Single(lines, line => line.Contains(Unhealthy, StringComparison.Ordinal));
         Assert.StartsWith("warn: ", lines[at - 1], StringComparison.Ordinal);
         Assert.DoesNotContain("is not ready (", gateway.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>The gateway's output lines once it has logged <paramref name="text"/> and two more probes have failed.</summary>
+    private static async Task<string[]> LinesAfterTwoMoreProbesAsync(HostProcess gateway, string text)
+    {
+        await Eventually.UntilAsync(
+            () => Task.FromResult(gateway.Output.Contains(text, StringComparison.Ordinal)), $"the gateway did not log '{text}'");
+        await Task.Delay(FleetProxyConfigProvider.ProbeInterval * 2.5);
+        return gateway.Output.Split('\n');
     }
 
     [Fact]
