@@ -11,7 +11,9 @@ public static class HttpProbe
             using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
             return response.IsSuccessStatusCode;
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        // A connection the process drops as it opens (killed, or not yet serving) can also surface as the socket's own
+        // error: HttpClient reads the connected socket's remote address, which throws once the peer has reset it.
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Net.Sockets.SocketException or IOException)
         {
             return false;
         }
