@@ -210,10 +210,7 @@ public sealed class BackendLifecycleTests
         socket.Abort();
 
         using var client = new HttpClient { BaseAddress = backend.Url };
-        await Eventually.UntilAsync(
-            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"499\"") >= 1 + waiting,
-            "the dropped requests were not counted as 499");
-        var text = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var text = await MetricsOnceCountedAsync(client, "code=\"499\"", 1 + waiting, "the dropped requests were not counted as 499");
         // The request under way too: it started, but its client left before its done, a cancellation whether the reset
         // came to it as a cancelled receive or as a failed send.
         Assert.Equal(1 + waiting, MetricsText.Sum(text, "mesh_requests_total{", "priority=\"realtime\",code=\"499\""));
@@ -248,10 +245,7 @@ public sealed class BackendLifecycleTests
         Assert.True(await connection.EndsInOrderAsync(TimeSpan.FromSeconds(20)), "the connection was reset");
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(5), $"the connection ended after {stopwatch.Elapsed}");
         using var client = new HttpClient { BaseAddress = backend.Url };
-        await Eventually.UntilAsync(
-            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"499\"") >= 2,
-            "the stopped and the waiting request were not counted as 499");
-        var text = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var text = await MetricsOnceCountedAsync(client, "code=\"499\"", 2, "the stopped and the waiting request were not counted as 499");
         Assert.Equal(2, MetricsText.Sum(text, "mesh_requests_total{", "priority=\"realtime\",code=\"499\""));
         Assert.Equal(2, MetricsText.Sum(text, "mesh_requests_total{"));
         Assert.Equal(1, MetricsScrape.Parse(text).Total("mesh_tts_cancellations_total"));
@@ -425,10 +419,7 @@ public sealed class BackendLifecycleTests
         foreach (var counting in throughGateway ? [backend, gateway!] : new[] { backend })
         {
             using var client = new HttpClient { BaseAddress = counting.Url };
-            await Eventually.UntilAsync(
-                async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{") >= 2,
-                $"{counting.Url} did not count both requests");
-            var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+            var metrics = await MetricsOnceCountedAsync(client, "", 2, $"{counting.Url} did not count both requests");
             Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""413""\} 1$", metrics);
             Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""200""\} 1$", metrics);
             Assert.Equal(2, MetricsText.Sum(metrics, "mesh_requests_total{"));
@@ -545,20 +536,14 @@ public sealed class BackendLifecycleTests
         Assert.Equal(WebSocketMessageType.Close, closing);
         Assert.Equal(WebSocketCloseStatus.InvalidPayloadData, socket.CloseStatus);
         using var client = new HttpClient { BaseAddress = backend.Url };
-        await Eventually.UntilAsync(
-            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"400\"") >= 1,
-            "the message that is not UTF-8 was not counted as 400");
-        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var metrics = await MetricsOnceCountedAsync(client, "code=\"400\"", 1, "the message that is not UTF-8 was not counted as 400");
         Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""400""\} 1$", metrics);
         Assert.Equal(0, MetricsText.Sum(metrics, "mesh_requests_total{", "code=\"499\""));
         if (gateway is not null)
         {
             // The gateway counts it as the backend does; it used to count it nowhere.
             using var gatewayClient = new HttpClient { BaseAddress = gateway.Url };
-            await Eventually.UntilAsync(
-                async () => MetricsText.Sum(await gatewayClient.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", "code=\"400\"") >= 1,
-                "the gateway did not count the message that is not UTF-8 as 400");
-            var gatewayMetrics = await gatewayClient.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+            var gatewayMetrics = await MetricsOnceCountedAsync(gatewayClient, "code=\"400\"", 1, "the gateway did not count the message that is not UTF-8 as 400");
             Assert.Equal(1, MetricsText.Sum(gatewayMetrics, "mesh_requests_total{", "code=\"400\""));
             Assert.Equal(0, MetricsText.Sum(gatewayMetrics, "mesh_requests_total{", "code=\"499\""));
         }
@@ -823,6 +808,17 @@ public sealed class BackendLifecycleTests
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The host's metrics once its <c>mesh_requests_total</c> has counted at least <paramref name="atLeast"/> requests
+    /// with <paramref name="label"/> (any, when empty): each request is counted as it ends, after the client saw it end.
+    /// </summary>
+    private static async Task<string> MetricsOnceCountedAsync(HttpClient client, string label, int atLeast, string failure)
+    {
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{", label) >= atLeast, failure);
+        return await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
     }
 
     /// <summary>What <c>/readyz</c> says, ready or not (a model loading is 503 with the status in the problem's detail).</summary>
