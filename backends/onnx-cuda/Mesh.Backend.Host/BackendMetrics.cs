@@ -37,7 +37,8 @@ public static class BackendMetrics
     public static readonly Histogram RealTimeFactor = Metrics.CreateHistogram(
         "mesh_tts_real_time_factor",
         "Wall time of a request divided by the duration of the audio it produced (below 1 is faster than real time).",
-        new HistogramConfiguration { LabelNames = RequestLabels, Buckets = Histogram.ExponentialBuckets(0.01, 2, 10) });
+        // Real time (1) is a bound, so the share of requests slower than real time is counted, not interpolated.
+        new HistogramConfiguration { LabelNames = RequestLabels, Buckets = [0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5] });
 
     public static readonly Counter AudioSeconds = Metrics.CreateCounter(
         "mesh_tts_audio_seconds_total", "Seconds of audio synthesized and sent.", RequestLabels);
