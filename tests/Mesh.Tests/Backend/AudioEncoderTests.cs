@@ -35,6 +35,36 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
         [Theory]
         [MemberData(nameof(AllRates), MemberType = typeof(AudioEncoderTests))]
         public Task Round_trips_through_ffmpeg(int sampleRate) => RoundTripAsync(AudioFormats.Mp3, sampleRate, output);
+
+        /// <remarks>
+        /// What plays after the audio depends on where the audio ends in its last frame, from 47 samples to a frame and
+        /// 46, never on how the audio came in: a whole file and a stream of the same audio are the same bytes.
+        /// </remarks>
+        [Theory]
+        [InlineData(8000)]
+        [InlineData(44100)]
+        public async Task Decodes_to_the_audio_and_the_rest_of_its_last_frame_however_it_is_chunked(int sampleRate)
+        {
+            var signal = TestSignal(sampleRate);
+            int frameSamples;
+            using (var probe = new Mp3Encoder(sampleRate))
+            {
+                frameSamples = probe.FrameSamples;
+            }
+
+            var lastWholeFrame = ((signal.Length / frameSamples) - 2) * frameSamples;
+            foreach (var end in new[] { 0, 1, 46, 47, 48, frameSamples - 1 })
+            {
+                var input = signal[..(lastWholeFrame + end)];
+                var whole = await EncodeAsync(AudioFormats.Mp3, sampleRate, input, [input.Length]);
+                var chunked = await EncodeAsync(AudioFormats.Mp3, sampleRate, input, ChunkSizes);
+                var decoded = await DecodedAudio.FfmpegDecodeAsync(chunked, AudioFormats.Mp3);
+                output.WriteLine($"{input.Length} samples, {end} into a frame: {decoded.Samples.Length - input.Length} after them");
+
+                Assert.Equal(whole, chunked);
+                Assert.Equal(Mp3Length.Decoded(input.Length, frameSamples), decoded.Samples.Length);
+            }
+        }
     }
 
     public sealed class Opus(ITestOutputHelper output)
@@ -256,7 +286,7 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
         Framing framing;
         using (var encoder = AudioEncoders.Create(format, sampleRate, streamed))
         {
-            encoded = await EncodeInChunksAsync(encoder, input);
+            encoded = await EncodeInChunksAsync(encoder, input, ChunkSizes);
             framing = FramingOf(encoder);
         }
 
@@ -294,19 +324,26 @@ public sealed class AudioEncoderTests(ITestOutputHelper output)
     private static Framing FramingOf(IAudioEncoder encoder) => encoder switch
     {
         // The Info tag that opens the stream has ffmpeg skip LAME's delay and its decoder's own.
-        Mp3Encoder mp3 => new Framing(0, mp3.FrameSamples - 1),
+        Mp3Encoder mp3 => new Framing(0, Mp3Length.MaxTrailing(mp3.FrameSamples)),
         AacEncoder => new Framing(AacEncoder.PrimingSamples, AacEncoder.FrameSamples - 1),
         _ => new Framing(0, 0),
     };
 
-    private static async Task<byte[]> EncodeInChunksAsync(IAudioEncoder encoder, float[] input)
+    private static async Task<byte[]> EncodeAsync(string format, int sampleRate, float[] input, int[] chunkSizes)
+    {
+        using var encoder = AudioEncoders.Create(format, sampleRate);
+        return await EncodeInChunksAsync(encoder, input, chunkSizes);
+    }
+
+    /// <summary>The whole stream, fed <paramref name="chunkSizes"/> samples at a time, over and over.</summary>
+    private static async Task<byte[]> EncodeInChunksAsync(IAudioEncoder encoder, float[] input, int[] chunkSizes)
     {
         using var stream = new MemoryStream();
         stream.Write(encoder.Begin().Span);
         var offset = 0;
         for (var i = 0; offset < input.Length; i++)
         {
-            var count = Math.Min(ChunkSizes[i % ChunkSizes.Length], input.Length - offset);
+            var count = Math.Min(chunkSizes[i % chunkSizes.Length], input.Length - offset);
             stream.Write((await encoder.EncodeAsync(input.AsMemory(offset, count), CancellationToken.None)).Span);
             offset += count;
         }

@@ -9,8 +9,9 @@ namespace Mesh.Backend.Pipeline.Audio;
 /// <remarks>
 /// The stream opens with an Info tag (<see cref="Mp3InfoTag"/>) stating LAME's encoder delay, which decoders that read
 /// it skip, as they skip the tag's own frame. The rest of a full tag describes the end (frame count, padding), which a
-/// stream cannot go back and write, so the last frame's padding still plays: under one frame,
-/// <see cref="FrameSamples"/>, after the audio.
+/// stream cannot go back and write, so the rest of the last frame still plays after the audio: LAME ends the stream at
+/// the first frame boundary at least 576 samples past the audio, and the decoder skips 529 of them with its own delay,
+/// which leaves from 47 samples to <see cref="FrameSamples"/> and 46, as the audio ends in its frame, however it was fed.
 /// </remarks>
 public sealed unsafe class Mp3Encoder : InProcessAudioEncoder
 {

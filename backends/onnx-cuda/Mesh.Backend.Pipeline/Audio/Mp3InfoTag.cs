@@ -8,7 +8,7 @@ namespace Mesh.Backend.Pipeline.Audio;
 /// The Xing "Info" frame with LAME's extension that opens a CBR MP3, stating only what is known before the audio: the
 /// encoder delay. Its frame count, byte count and end padding describe the end, so they are left out or zero, and
 /// decoders that read the tag (ffmpeg, and browsers built on it) skip the delay and the frame itself while the
-/// stream still flows; the last frame's padding still plays.
+/// stream still flows; the rest of the last frame still plays.
 /// </summary>
 /// <remarks>Layout: Xing's header and LAME's extension after it, as http://gabriel.mp3-tech.org/mp3infotag.html describes them.</remarks>
 internal static class Mp3InfoTag
