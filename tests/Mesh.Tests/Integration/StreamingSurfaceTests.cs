@@ -18,7 +18,7 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
     public async Task OpenAi_sse_streams_deltas_then_done_with_usage()
     {
         using var client = fleet.CreateGatewayClient();
-        var events = await ReadSseAsync(client, "/v1/audio/speech", new { model = "tts-1", voice = "alloy", input = ThreeSentences, response_format = "pcm", stream_format = "sse" });
+        var events = await SseEvents.ReadAsync(client, "/v1/audio/speech", new { model = "tts-1", voice = "alloy", input = ThreeSentences, response_format = "pcm", stream_format = "sse" });
 
         var deltas = events.Where(e => e.GetProperty("type").GetString() == "speech.audio.delta").ToArray();
         Assert.True(deltas.Length > 3, $"{deltas.Length} deltas");
@@ -35,7 +35,7 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
     public async Task Sentence_sse_sends_one_event_per_sentence_then_done()
     {
         using var client = fleet.CreateGatewayClient();
-        var events = await ReadSseAsync(client, "/v1/audio/speech/stream", new { model = "tts-1", voice = "alloy", input = ThreeSentences });
+        var events = await SseEvents.ReadAsync(client, "/v1/audio/speech/stream", new { model = "tts-1", voice = "alloy", input = ThreeSentences });
 
         var sentences = events.Where(e => e.GetProperty("type").GetString() == StreamEvent.Sentence).ToArray();
         Assert.Equal(3, sentences.Length);
@@ -57,8 +57,8 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
         var body = new { model = "tts-1", voice = "alloy", input = "Hi. And then a much longer second sentence follows the greeting.", sample_rate = 8000, speed = 3.0 };
         var alone = new { model = "tts-1", voice = "alloy", input = "Hi.", sample_rate = 8000, speed = 3.0 };
 
-        var withNext = SentenceAudio(await ReadSseAsync(client, "/v1/audio/speech/stream", body))[0];
-        var expected = SentenceAudio(await ReadSseAsync(client, "/v1/audio/speech/stream", alone)).Single();
+        var withNext = SentenceAudio(await SseEvents.ReadAsync(client, "/v1/audio/speech/stream", body))[0];
+        var expected = SentenceAudio(await SseEvents.ReadAsync(client, "/v1/audio/speech/stream", alone)).Single();
 
         // The stretch's 30 ms windows straddle the sentence boundary, so the last 10 ms of the first sentence's event
         // (at speed 2.5 beyond espeak's own) fade in the next sentence's first sound; the rest is measured.
@@ -248,27 +248,6 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
             .Where(e => e.GetProperty("type").GetString() == StreamEvent.Sentence)
             .Select(e => DecodedAudio.FromPcm16(Convert.FromBase64String(e.GetProperty("audio").GetString()!), e.GetProperty("sample_rate").GetInt32())),
     ];
-
-    private static async Task<List<JsonElement>> ReadSseAsync(HttpClient client, string path, object body)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
-        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
-
-        var events = new List<JsonElement>();
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            if (line.StartsWith("data: ", StringComparison.Ordinal))
-            {
-                using var document = JsonDocument.Parse(line["data: ".Length..]);
-                events.Add(document.RootElement.Clone());
-            }
-        }
-
-        return events;
-    }
 
     private static async Task<(int Sentences, byte[] Pcm)> SpeakAsync(ClientWebSocket socket, object request)
     {
