@@ -101,6 +101,23 @@ public sealed class SecurityTests(MeshFleet fleet, ConfiguredGateway configured)
         Assert.True(response.Status == 200, $"{fault} at the limit: {response.Status} {response.Text}");
     }
 
+    [Fact]
+    public async Task A_speech_request_with_as_many_header_lines_as_the_gateway_takes_is_served_by_its_backend()
+    {
+        // The gateway forwards the request with headers of its own (X-Forwarded-*, traceparent, X-Request-Id, X-Priority),
+        // which the backend's limit must leave room for.
+        var body = Encoding.UTF8.GetBytes(BadInputCatalogue.Body());
+        const string Head = "POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+        var fillers = HeadLimitsOf(Target.Gateway).MaxRequestHeaderCount - 3;
+
+        var response = await RawHttp.SendAsync(
+            UrlOf(Target.Gateway),
+            $"{Head}{string.Concat(Enumerable.Range(1, fillers).Select(i => $"X-Filler-{i}: a\r\n"))}Content-Length: {body.Length}\r\n\r\n",
+            body);
+
+        Assert.True(response.Status == 200, $"{response.Status} {response.Text}");
+    }
+
     [Theory]
     [InlineData(Target.Gateway)]
     [InlineData(Target.Backend)]
