@@ -97,7 +97,7 @@ public sealed class SentenceSplitterTests
 
         Assert.Equal(expected, slices.Select(s => s.TrimEnd()));
         AssertInvariants(text, SentenceSplitter.DefaultMaxSentenceLength, slices);
-        Assert.Equal(expected, SentenceSplitter.SplitForSynthesis(text));
+        Assert.Equal(expected.Where(SentenceSplitter.HasSpeech), SentenceSplitter.SplitForSynthesis(text));
     }
 
     [Theory]
@@ -128,6 +128,47 @@ public sealed class SentenceSplitterTests
     {
         Assert.Empty(SentenceSplitter.Split("  \n\t "));
         Assert.Empty(SentenceSplitter.SplitForSynthesis(""));
+    }
+
+    [Theory]
+    [InlineData("...")]
+    [InlineData("?!")]
+    [InlineData(" - ")]
+    [InlineData("()")]
+    [InlineData("«…» — “”")]
+    [InlineData(", ; :")]
+    [InlineData("。、！")]
+    public void Punctuation_only_text_has_nothing_to_speak(string text)
+    {
+        Assert.False(SentenceSplitter.HasSpeech(text));
+        Assert.Empty(SentenceSplitter.SplitForSynthesis(text));
+    }
+
+    [Theory]
+    [InlineData("5")]
+    [InlineData("%")]
+    [InlineData("$")]
+    [InlineData("&")]
+    [InlineData("#")]
+    [InlineData("@")]
+    [InlineData("ok.")]
+    [InlineData("(x)")]
+    [InlineData("Ж")]
+    [InlineData("日本")]
+    [InlineData("😀")]
+    public void Digits_symbols_emoji_and_letters_of_any_script_are_speech(string text)
+    {
+        Assert.True(SentenceSplitter.HasSpeech(text));
+        Assert.Equal([text], SentenceSplitter.SplitForSynthesis(text));
+    }
+
+    [Fact]
+    public void A_sentence_with_nothing_to_speak_is_left_out_of_synthesis()
+    {
+        const string Text = "Hello.\n\n...\n\nWorld.";
+
+        Assert.Equal(["Hello.", "...", "World."], SentenceSplitter.Split(Text).Select(s => s.TrimEnd()));
+        Assert.Equal(["Hello.", "World."], SentenceSplitter.SplitForSynthesis(Text));
     }
 
     [Fact]

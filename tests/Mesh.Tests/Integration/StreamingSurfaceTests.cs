@@ -49,6 +49,22 @@ public sealed class StreamingSurfaceTests(MeshFleet fleet)
     }
 
     [Fact]
+    public async Task A_paragraph_with_nothing_to_speak_is_no_sentence_and_no_pause()
+    {
+        using var client = fleet.CreateGatewayClient();
+        var events = await SseEvents.ReadAsync(client, "/v1/audio/speech/stream", new { voice = "alloy", input = "Hello.\n\n...\n\nWorld." });
+        var without = await SseEvents.ReadAsync(client, "/v1/audio/speech/stream", new { voice = "alloy", input = "Hello.\n\nWorld." });
+
+        var sentences = events.Where(e => e.GetProperty("type").GetString() == StreamEvent.Sentence).ToArray();
+        Assert.Equal(["Hello.", "World."], sentences.Select(s => s.GetProperty("text").GetString()));
+        Assert.Equal(2, events[^1].GetProperty("sentences").GetInt32());
+        // espeak's length varies by a few milliseconds between runs of the same text.
+        var duration = SentenceAudio(events).Sum(a => a.DurationSeconds);
+        var expected = SentenceAudio(without).Sum(a => a.DurationSeconds);
+        Assert.InRange(duration, expected - 0.05, expected + 0.05);
+    }
+
+    [Fact]
     public async Task Sentence_sse_puts_a_short_first_sentence_s_audio_in_its_own_event_at_8_kHz_and_speed_3()
     {
         // Speed 3 is beyond espeak's own, and at 8 kHz the time stretch and the resampler together hold back about as

@@ -146,8 +146,10 @@ public static class SentenceSplitter
     }
 
     /// <summary>
-    /// The sentences of <see cref="Split"/> without their trailing whitespace, ready to synthesize. Found lazily, one
-    /// at a time as they are asked for, so the first sentence of a long text is ready as soon as that of a short one.
+    /// The sentences of <see cref="Split"/> without their trailing whitespace, ready to synthesize, but for those with
+    /// nothing to speak (<see cref="HasSpeech"/>): an engine makes only a pause of a lone "…" between paragraphs. Found
+    /// lazily, one at a time as they are asked for, so the first sentence of a long text is ready as soon as that of a
+    /// short one.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSentenceLength"/> is below
     /// <see cref="MinimumMaxSentenceLength"/>.</exception>
@@ -155,7 +157,19 @@ public static class SentenceSplitter
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxSentenceLength, MinimumMaxSentenceLength);
-        return EnumerateSlices(Normalize(text), maxSentenceLength).Select(slice => slice.TrimEnd());
+        return EnumerateSlices(Normalize(text), maxSentenceLength).Select(slice => slice.TrimEnd()).Where(HasSpeech);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="text"/> has something to speak: a character other than whitespace and the marks that only
+    /// shape a sentence (terminators, quotes and brackets, commas, semicolons, colons, dashes). Letters of any script,
+    /// digits, symbols and emoji are speech, and so is other punctuation an engine reads out (<c>% # &amp; @ * /</c>).
+    /// As the sentences of a text cover all of it, <see cref="SplitForSynthesis"/> finds one exactly when this is true.
+    /// </summary>
+    public static bool HasSpeech(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return text.Any(c => !char.IsWhiteSpace(c) && !IsSentenceMark(c));
     }
 
     private static IEnumerable<string> EnumerateSlices(string normalized, int maxSentenceLength)
@@ -452,6 +466,17 @@ public static class SentenceSplitter
 
         return i;
     }
+
+    /// <summary>
+    /// Punctuation an engine reads as a pause or a tone of voice, never as a word: espeak-ng says "colon" or
+    /// "exclamation" only for a mark that stands alone as the whole text.
+    /// </summary>
+    private static bool IsSentenceMark(char c) =>
+        IsTerminator(c)
+        || IsOpener(c)
+        || IsCloser(c)
+        || c is ',' or ';' or ':' or '،' or '，' or '、' or '；' or '：'
+        || CharUnicodeInfo.GetUnicodeCategory(c) is UnicodeCategory.DashPunctuation;
 
     private static bool IsTerminator(char c) =>
         c is '.' or '!' or '?' or '…' or '‼' or '⁇' or '⁈' or '⁉' or '؟' or '।' or '॥' || IsCjkTerminator(c);
