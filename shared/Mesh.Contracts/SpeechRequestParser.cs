@@ -95,8 +95,9 @@ public static class SpeechRequestParser
             return Missing("input");
         }
 
+        // Input of whitespace or punctuation only is the backend's to refuse, by the rule its sentence splitter follows.
         var characters = CountCharacters(request.Input);
-        if (characters == 0 || string.IsNullOrWhiteSpace(request.Input))
+        if (characters == 0)
         {
             return ApiError.InvalidRequest("'input' must contain text.", "input", "invalid_value");
         }

@@ -2,6 +2,7 @@ using Mesh.Backend.ModelFamilies;
 using Mesh.Backend.Pipeline;
 using Mesh.Backend.Pipeline.Audio;
 using Mesh.Backend.Pipeline.Scheduling;
+using Mesh.Backend.Pipeline.Text;
 using Mesh.Contracts;
 
 namespace Mesh.Backend.Host;
@@ -37,6 +38,13 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
     /// <summary>The answer to a request that comes, or still waits, once shutdown has begun: another backend may serve it.</summary>
     public static ApiError Draining { get; } = ApiError.Unavailable("This backend is shutting down; retry on another.", "draining");
 
+    /// <summary>
+    /// The answer to input without a sentence to synthesize, whitespace and punctuation only ("...", "?!"): it would be
+    /// answered with silence, or nothing at all, which a client takes for a broken engine.
+    /// </summary>
+    private static readonly ApiError NothingToSpeak = ApiError.InvalidRequest(
+        "'input' has nothing to speak: it holds only whitespace and punctuation.", "input", "nothing_to_speak");
+
     /// <summary>The answer while no model is served (its start-up load under way, or failed): a retry may find it loaded.</summary>
     public static ApiError ModelNotReady(ModelHost host) => ApiError.Unavailable($"The model is not ready ({host.Status}).", "model_not_ready");
 
@@ -55,6 +63,12 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
         if (request.Model is null && defaults.RequiresModel)
         {
             return Fail(SpeechRequestParser.Missing("model"));
+        }
+
+        // The splitter's own rule, so that a request is refused exactly when the pipeline would find no sentence in it.
+        if (!SentenceSplitter.HasSpeech(request.Input!))
+        {
+            return Fail(NothingToSpeak);
         }
 
         if (host.IsDraining)

@@ -216,6 +216,23 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
+    /// <remarks>The counterpart of the punctuation refused as nothing to speak: what espeak reads out is not refused.</remarks>
+    [Theory]
+    [InlineData("5")]
+    [InlineData("%")]
+    [InlineData("$")]
+    [InlineData("&")]
+    [InlineData("ok.")]
+    [InlineData("😀")]
+    public async Task A_lone_digit_symbol_or_word_is_spoken(string input)
+    {
+        using var client = fleet.CreateGatewayClient();
+        var audio = await SynthesizePcmAsync(client, input);
+
+        Assert.InRange(audio.DurationSeconds, 0.1, 3.0);
+        Assert.True(audio.ActiveFrameRatio > 0.3, $"'{input}': {audio.ActiveFrameRatio:P0} of the frames sound");
+    }
+
     [Fact]
     public async Task Input_of_exactly_4096_characters_is_accepted()
     {

@@ -41,6 +41,9 @@ public static class BadInputCatalogue
     public const string SentenceStream = "/v1/audio/speech/stream";
     public const string PcmStream = "/v1/audio/speech/stream/pcm";
 
+    /// <summary>Inputs of the marks that only shape a sentence, which no engine speaks: nothing to speak.</summary>
+    public static readonly string[] NothingToSpeak = ["...", "?!", " - ", "()", "«…»", "。、"];
+
     /// <summary>Just over the body limit; the text is valid, only its size is wrong.</summary>
     public static readonly string OversizedBody = Json(new string('a', SpeechRequestParser.MaxBodyBytes + 16));
 
@@ -107,7 +110,13 @@ public static class BadInputCatalogue
         yield return Bad("speech: model empty", Speech, """{"model":"","voice":"alloy","input":"Hi."}""", "model", "invalid_value");
         yield return Bad("speech: input empty", Speech, """{"model":"tts-1","voice":"alloy","input":""}""", "input", "invalid_value");
         yield return Bad("speech: voice empty", Speech, """{"model":"tts-1","voice":"","input":"Hi."}""", "voice", "missing_required_parameter");
-        yield return Bad("speech: input whitespace only", Speech, """{"model":"tts-1","voice":"alloy","input":" \n\t\u3000 "}""", "input", "invalid_value");
+        yield return Bad("speech: input whitespace only", Speech, """{"model":"tts-1","voice":"alloy","input":" \n\t\u3000 "}""", "input", "nothing_to_speak");
+        foreach (var punctuation in NothingToSpeak)
+        {
+            yield return Bad($"speech: input {punctuation}", Speech, Json(punctuation), "input", "nothing_to_speak");
+            yield return Bad($"speech sse: input {punctuation}", Speech, Json(punctuation, "\"stream_format\":\"sse\""), "input", "nothing_to_speak");
+        }
+
         yield return Bad("speech: input 4097 characters", Speech, Json(new string('a', 4097)), "input", "string_above_max_length");
         yield return Bad("speech: input 4097 astral characters", Speech, Json(string.Concat(Enumerable.Repeat("\U0001F600", 4097))), "input", "string_above_max_length");
         yield return Bad("speech: instructions 4097 characters", Speech, Body($"\"instructions\":\"{new string('a', 4097)}\""), "instructions", "string_above_max_length");
@@ -190,7 +199,12 @@ public static class BadInputCatalogue
         {
             yield return Bad($"{label}: unclosed object", path, "{", null, "invalid_json");
             yield return Bad($"{label}: null", path, "null", null, "invalid_json");
-            yield return Bad($"{label}: input whitespace only", path, """{"voice":"alloy","input":"   "}""", "input", "invalid_value");
+            yield return Bad($"{label}: input whitespace only", path, """{"voice":"alloy","input":"   "}""", "input", "nothing_to_speak");
+            foreach (var punctuation in NothingToSpeak)
+            {
+                yield return Bad($"{label}: input {punctuation}", path, Json(punctuation), "input", "nothing_to_speak");
+            }
+
             yield return Bad($"{label}: input 4097 characters", path, Json(new string('a', 4097)), "input", "string_above_max_length");
             yield return Bad($"{label}: sample_rate wrong type", path, """{"voice":"alloy","input":"Hi.","sample_rate":true}""", "sample_rate", "invalid_type");
             yield return Bad($"{label}: sample_rate not offered", path, """{"voice":"alloy","input":"Hi.","sample_rate":12345}""", "sample_rate", "invalid_value");
@@ -262,7 +276,8 @@ public static class BadInputCatalogue
     public static string Body(string extra = "") =>
         "{\"model\":\"tts-1\",\"voice\":\"alloy\",\"input\":\"Hi.\",\"response_format\":\"pcm\"" + (extra.Length > 0 ? "," + extra : "") + "}";
 
-    private static string Json(string input) => "{\"model\":\"tts-1\",\"voice\":\"alloy\",\"input\":\"" + input + "\"}";
+    private static string Json(string input, string extra = "") =>
+        "{\"model\":\"tts-1\",\"voice\":\"alloy\",\"input\":\"" + input + "\"" + (extra.Length > 0 ? "," + extra : "") + "}";
 
     private static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
 
