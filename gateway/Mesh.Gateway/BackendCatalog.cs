@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Mesh.Contracts;
@@ -8,7 +9,8 @@ namespace Mesh.Gateway;
 
 /// <summary>
 /// Asks every backend not known to be down for its catalogue (<c>/v1/models</c>, <c>/v1/audio/voices</c>). A backend
-/// that does not answer is left out of the merged answer and logged, so a model missing from the list has a reason.
+/// that does not answer is left out of the merged answer and logged as a warning, so a model missing from the list has
+/// a reason; one that answers it is loading its model is left out at debug level, as its probes report it already.
 /// </summary>
 public sealed partial class BackendCatalog(HttpClient client, IProxyStateLookup proxy, ILogger<BackendCatalog> logger)
 {
@@ -42,7 +44,15 @@ public sealed partial class BackendCatalog(HttpClient client, IProxyStateLookup 
         {
             try
             {
-                return await client.GetFromJsonAsync(new Uri(new Uri(address), path), typeInfo, cancellationToken);
+                using var response = await client.GetAsync(new Uri(new Uri(address), path), cancellationToken);
+                if (await IsLoadingModelAsync(response, cancellationToken))
+                {
+                    LogBackendLoading(address, path);
+                    return null;
+                }
+
+                response.EnsureSuccessStatusCode();
+                return await response.Content.ReadFromJsonAsync(typeInfo, cancellationToken);
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException && !cancellationToken.IsCancellationRequested)
             {
@@ -53,6 +63,17 @@ public sealed partial class BackendCatalog(HttpClient client, IProxyStateLookup 
         var received = answers.OfType<T>().ToArray();
         return received.Length == 0 ? null : received;
     }
+
+    /// <summary>
+    /// Whether the backend answered that its model is loading. A backend probed ready a moment ago, or not probed yet (just
+    /// added to the fleet), may still be loading: its probes say so once, and each catalogue request need not.
+    /// </summary>
+    private static async Task<bool> IsLoadingModelAsync(HttpResponseMessage response, CancellationToken cancellationToken) =>
+        response.StatusCode == HttpStatusCode.ServiceUnavailable
+        && (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Wire.ErrorEnvelope, cancellationToken))?.Error.Code == ErrorCodes.ModelNotReady;
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Backend {Address} is loading its model; it is left out of the gateway's answer to {Path}")]
+    private partial void LogBackendLoading(string address, string path);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Backend {Address} did not answer {Path} ({Reason}); it is left out of the gateway's answer")]
     private partial void LogBackendLeftOut(string address, string path, string reason);

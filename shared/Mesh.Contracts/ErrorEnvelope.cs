@@ -43,3 +43,10 @@ public static class ErrorTypes
     public const string RateLimit = "rate_limit_error";
     public const string Server = "server_error";
 }
+
+/// <summary>Codes one process reads in another's answers, not only writes.</summary>
+public static class ErrorCodes
+{
+    /// <summary>A backend's 503 while its model loads, or failed to load: the gateway expects it of a backend starting.</summary>
+    public const string ModelNotReady = "model_not_ready";
+}

@@ -46,7 +46,7 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
         "'input' has nothing to speak: it holds only whitespace and punctuation.", "input", "nothing_to_speak");
 
     /// <summary>The answer while no model is served (its start-up load under way, or failed): a retry may find it loaded.</summary>
-    public static ApiError ModelNotReady(ModelHost host) => ApiError.Unavailable($"The model is not ready ({host.Status}).", "model_not_ready");
+    public static ApiError ModelNotReady(ModelHost host) => ApiError.Unavailable($"The model is not ready ({host.Status}).", ErrorCodes.ModelNotReady);
 
     /// <param name="headerPriority">
     /// The <c>X-Priority</c> header, if any. It wins over the body's <c>priority</c>: the gateway sets it after checking

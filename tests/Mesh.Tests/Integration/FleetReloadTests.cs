@@ -15,6 +15,8 @@ public sealed class FleetReloadTests
     private const string AdmissionRefusal = "The changed AdmissionOptions settings were refused";
     private const string KeysRefusal = "The changed AuthOptions settings were refused";
 
+    private static readonly string[] CataloguePaths = ["/v1/models", "/v1/audio/voices"];
+
     [Fact]
     public async Task A_backend_removed_from_the_fleet_file_leaves_no_series_behind()
     {
@@ -49,6 +51,43 @@ public sealed class FleetReloadTests
                 "mesh_backend_load{backend=\"kept\"} 0",
             ],
             BackendSeries(metrics, "kept"));
+    }
+
+    /// <remarks>
+    /// Until its first probe holds it out, a backend just added to the fleet is asked for the catalogue with the others.
+    /// One still loading its model answers 503 model_not_ready, as expected of it, which is no warning for every request.
+    /// </remarks>
+    [Fact]
+    public async Task A_backend_added_while_it_loads_its_model_is_left_out_of_the_catalogue_without_a_warning()
+    {
+        await using var serving = await MeshFleet.StartBackendAsync("serving");
+        await using var loading = await HostProcess.StartAsync(RepoPaths.BackendDll, ["--Backend:Name=loading", "--Faults:StartupDelayMs=600000"]);
+        using var fleetFile = await SettingsFile.CreateAsync(("serving", serving.Url));
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [], $"--Mesh:FleetFile={fleetFile.Path}", "--Logging:LogLevel:Mesh.Gateway.BackendCatalog=Debug");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        await fleetFile.WriteAsync(("serving", serving.Url), ("loading", loading.Url));
+        var answers = new List<HttpStatusCode>();
+        await Eventually.UntilAsync(
+            async () =>
+            {
+                foreach (var path in CataloguePaths)
+                {
+                    using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
+                    answers.Add(response.StatusCode);
+                }
+
+                return CatalogueLines(gateway.Output.Split('\n'), loading.Url).Any();
+            },
+            "the gateway never asked the loading backend for its catalogue");
+
+        Assert.All(answers, status => Assert.Equal(HttpStatusCode.OK, status));
+        var lines = gateway.Output.Split('\n');
+        Assert.All(CatalogueLines(lines, loading.Url), line => Assert.Contains("is loading its model", line, StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, line => line.StartsWith("warn: Mesh.Gateway.BackendCatalog", StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.StartsWith("dbug: Mesh.Gateway.BackendCatalog", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -175,6 +214,10 @@ public sealed class FleetReloadTests
         using var response = await client.SendAsync(request);
         return response.StatusCode;
     }
+
+    /// <summary>The gateway's log lines about a catalogue request to the backend at <paramref name="address"/>.</summary>
+    private static IEnumerable<string> CatalogueLines(string[] lines, Uri address) =>
+        lines.Where(line => line.Contains($"Backend {address} ", StringComparison.Ordinal) && line.Contains("/v1/", StringComparison.Ordinal));
 
     private static object Fleet(params (string Name, Uri Address)[] backends) =>
         new { Backends = backends.Select(b => new { b.Name, Address = b.Address.ToString(), Pool = "shared", Variant = "test" }) };
