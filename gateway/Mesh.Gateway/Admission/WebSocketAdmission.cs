@@ -23,8 +23,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
 {
     private readonly Lock _lock = new();
 
-    // When each request forwarded (or dropped by the connection's end) arrived, oldest first, until it is counted: the
-    // backend answers them in order.
+    // When each request forwarded arrived, oldest first, until it is counted: the backend answers them in order.
     private readonly Queue<long> _unanswered = new();
     private AdmissionController.Lease? _lease;
     private int _outstanding;
@@ -33,9 +32,9 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     // The request_id the backend's start event gave the oldest unanswered request, once it came.
     private string? _oldestRequestId;
 
-    // Set while a request waits for a slot, and left set when the connection's end drops it there: the backend is to
-    // answer it as much as one forwarded.
-    private bool _seekingSlot;
+    // The arrival of the request waiting for a slot, while it waits, and left set when the connection's end drops it
+    // there: it is unanswered as much as one forwarded, until the end answers or counts it.
+    private long? _seeking;
     private Refusal _refusal;
 
     /// <summary>Whether a request forwarded to the backend, or waiting for a slot to be, still waits for its answer.</summary>
@@ -45,7 +44,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         {
             lock (_lock)
             {
-                return _outstanding > 0 || _seekingSlot;
+                return _outstanding > 0 || _seeking is not null;
             }
         }
     }
@@ -53,7 +52,8 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     /// <summary>
     /// Counts a request the client has begun to send: null when it may be forwarded, else the error that answers it
     /// instead. Throws <see cref="OperationCanceledException"/> when the client leaves while the request waits for a
-    /// slot (<paramref name="clientGone"/>, counted as <c>client_gone</c>) or the connection ends (<paramref name="ending"/>).
+    /// slot (<paramref name="clientGone"/>, counted as <c>client_gone</c>) or the connection ends (<paramref name="ending"/>,
+    /// or its end answered the request while it waited).
     /// </summary>
     /// <param name="arrival">The request's first frame's <see cref="Stopwatch"/> timestamp, for its time to first audio.</param>
     public async Task<ApiError?> AdmitRequestAsync(long arrival, CancellationToken clientGone, CancellationToken ending)
@@ -76,7 +76,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
                 return null;
             }
 
-            _seekingSlot = true;
+            _seeking = arrival;
         }
 
         // Nothing outstanding, and only this (the client's) side adds requests: the count stays 0 while the slot is sought.
@@ -87,37 +87,36 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
             result = await AdmissionMiddleware.AdmitAsync(admission, decision, clientGone, waiting.Token)
                 ?? throw new OperationCanceledException(clientGone);
         }
-        catch (OperationCanceledException) when (!clientGone.IsCancellationRequested)
+        catch (OperationCanceledException) when (clientGone.IsCancellationRequested)
         {
-            // The connection ends: the request is left unanswered, counted with the others the end leaves so.
-            lock (_lock)
+            if (StopSeeking())
             {
-                _unanswered.Enqueue(arrival);
+                GatewayMetrics.CountRequest(decision, MeshStatusCodes.ClientClosedRequest);
             }
 
             throw;
         }
-        catch (OperationCanceledException)
-        {
-            lock (_lock)
-            {
-                _seekingSlot = false;
-            }
 
-            GatewayMetrics.CountRequest(decision, MeshStatusCodes.ClientClosedRequest);
-            throw;
-        }
-
+        // A request the connection's end left waiting stays sought: the end answers or counts it with the others it leaves.
+        bool stillSought;
         lock (_lock)
         {
-            _seekingSlot = false;
-            if (result.Lease is { } lease)
+            stillSought = _seeking is not null;
+            _seeking = null;
+            if (stillSought && result.Lease is { } lease)
             {
                 _lease = lease;
                 _outstanding = 1;
                 _unanswered.Enqueue(arrival);
                 return null;
             }
+        }
+
+        if (!stillSought)
+        {
+            // The connection's end answered or counted the request while it waited: the slot it got came too late.
+            result.Lease?.Dispose();
+            throw new OperationCanceledException(ending);
         }
 
         var shed = AdmissionMiddleware.ShedError(decision, result.ShedReason!);
@@ -178,8 +177,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         Refusal refusal;
         lock (_lock)
         {
-            unanswered = [.. _unanswered];
-            _unanswered.Clear();
+            unanswered = TakeUnanswered();
             (refusal, _refusal) = (_refusal, Refusal.None);
         }
 
@@ -212,9 +210,9 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     }
 
     /// <summary>
-    /// Answers each request still unanswered with <paramref name="error"/>, as the gateway ends the connection, and counts
-    /// it with its status: the <c>error</c> events to send, oldest first, the oldest with the request id its
-    /// <c>start</c> gave, if that came.
+    /// Answers each request still unanswered (forwarded, or waiting for a slot) with <paramref name="error"/>, as the
+    /// gateway ends the connection, and counts it with its status: the <c>error</c> events to send, oldest first, the
+    /// oldest with the request id its <c>start</c> gave, if that came.
     /// </summary>
     public IReadOnlyList<StreamEvent> AnswerUnanswered(ApiError error)
     {
@@ -222,8 +220,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         string? oldestRequestId;
         lock (_lock)
         {
-            unanswered = [.. _unanswered];
-            _unanswered.Clear();
+            unanswered = TakeUnanswered();
             (oldestRequestId, _oldestRequestId) = (_oldestRequestId, null);
         }
 
@@ -268,6 +265,26 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         }
 
         freed?.Dispose();
+    }
+
+    /// <summary>The arrivals of the requests unanswered, oldest first, the one waiting for a slot last; taken under the lock.</summary>
+    private long[] TakeUnanswered()
+    {
+        long[] unanswered = _seeking is { } seeking ? [.. _unanswered, seeking] : [.. _unanswered];
+        _unanswered.Clear();
+        _seeking = null;
+        return unanswered;
+    }
+
+    /// <summary>Whether the request waiting for a slot was still unanswered; it is no longer sought. Takes the lock.</summary>
+    private bool StopSeeking()
+    {
+        lock (_lock)
+        {
+            var stillSought = _seeking is not null;
+            _seeking = null;
+            return stillSought;
+        }
     }
 
     private void CountAnswered(long arrival, int status)

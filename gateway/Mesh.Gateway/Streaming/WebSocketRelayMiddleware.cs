@@ -27,7 +27,8 @@ namespace Mesh.Gateway.Streaming;
 /// A client that stops reading but stays connected is cut as a proxied HTTP response's is (<see cref="StalledClientMiddleware"/>):
 /// while a send to it blocks, the relay reads nothing from the backend and would not see the backend end its side.
 /// A connection still open when the gateway's drain time runs out is ended as a draining backend ends its own, before
-/// the host aborts it: each request still unanswered gets a 503 <c>draining</c> <c>error</c> event, then the 1001 close.
+/// the host aborts it: each request still unanswered (waiting for a slot too) gets a 503 <c>draining</c> <c>error</c>
+/// event, then the 1001 close.
 /// </summary>
 public sealed partial class WebSocketRelayMiddleware(
     RequestDelegate next,
@@ -170,7 +171,7 @@ public sealed partial class WebSocketRelayMiddleware(
         // The pump that ended first may have been the backend's, passing on its reply to the client's close; a stalled
         // client's connection, which the guard cut, ended first whatever the pumps saw.
         var backendEndedFirst = first == toClient && await toBackend is not (PumpEnd.ClosedFirst or PumpEnd.Refused) && !stall.Stalled;
-        // Those the drain left unanswered (sent across its close, or waiting for a slot) are the drain's, as a backend counts them.
+        // Those the drain left unanswered (sent across its close) are the drain's, as a backend counts them.
         connection.CountUnanswered(drained ? StatusCodes.Status503ServiceUnavailable : UnansweredStatus(backendEndedFirst, firstEnd, backend.CloseStatus));
         if (await toBackend == PumpEnd.ClosedFirst && await toClient == PumpEnd.Broken)
         {

@@ -120,28 +120,41 @@ public sealed class ShutdownTests
     {
         await using var fleet = await DrainingFleet.StartAsync(throughGateway);
         using var socket = await ConnectAsync(fleet.Stopped);
-        await SendAsync(socket, LongInput);
-        var start = await WebSocketMessages.ReceiveEventAsync(socket, ReceiveTimeout);
-        Assert.Equal(StreamEvent.Start, start.GetProperty("type").GetString());
+        var requestId = await StartLongRequestAsync(socket);
 
         await SignalAsync(fleet.Stopped.Pid, "TERM");
 
-        JsonElement? last = null;
-        while ((await WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout)) is var (kind, payload) && kind != WebSocketMessageType.Close)
-        {
-            if (kind == WebSocketMessageType.Text)
-            {
-                using var document = JsonDocument.Parse(payload);
-                last = document.RootElement.Clone();
-            }
-        }
+        await AssertEndedByTheDrainAsync(socket, requestId);
+    }
 
-        Assert.NotNull(last);
-        Assert.Equal(StreamEvent.Failure, last.Value.GetProperty("type").GetString());
-        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsErrorBody(last.Value.GetProperty("error")), ErrorTypes.Server, null, "draining");
-        Assert.Equal(start.GetProperty("request_id").GetString(), last.Value.GetProperty("request_id").GetString());
-        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
-        Assert.Equal("server shutting down", socket.CloseStatusDescription);
+    /// <remarks>
+    /// One slot: a WebSocket request streaming 30 sentences at 700 ms holds it, and another connection's request waits in
+    /// the gateway's admission queue (whose timeout outlasts the drain). When the gateway's 2 s drain runs out, the waiting
+    /// one gets its own 503 <c>draining</c> <c>error</c> event, without a <c>request_id</c> (no backend gave it one), before
+    /// the 1001 close, as the one under way does.
+    /// </remarks>
+    [Fact]
+    public async Task A_WebSocket_request_waiting_for_a_slot_when_the_gateways_drain_runs_out_gets_a_draining_error_event_before_the_1001()
+    {
+        await using var fleet = await DrainingFleet.StartAsync(
+            throughGateway: true,
+            gatewayArgs: ["--Mesh:Admission:TotalConcurrency=1", "--Mesh:Admission:RealtimeReserved=0", "--Mesh:Admission:Realtime:QueueTimeoutMs=60000"]);
+        using var running = await ConnectAsync(fleet.Stopped);
+        var requestId = await StartLongRequestAsync(running);
+        using var waiting = await ConnectAsync(fleet.Stopped);
+        await SendAsync(waiting, "Waiting for a slot.");
+        using var client = new HttpClient { BaseAddress = fleet.Stopped.Url };
+        await Eventually.UntilAsync(
+            async () => MetricsText.Sum(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_queue_depth") >= 1,
+            "the second request did not queue");
+
+        await SignalAsync(fleet.Stopped.Pid, "TERM");
+
+        var waitingEvents = await ReceiveEventsUntilCloseAsync(waiting);
+        var refused = AssertDrainingError(Assert.Single(waitingEvents));
+        Assert.False(refused.TryGetProperty("request_id", out _), $"a request no backend started has a request_id: {refused}");
+        AssertClosedForShutdown(waiting);
+        await AssertEndedByTheDrainAsync(running, requestId);
     }
 
     /// <remarks>
@@ -281,24 +294,14 @@ public sealed class ShutdownTests
         await Task.Delay(TimeSpan.FromMilliseconds(300));
         await SignalAsync(backend.Pid, "TERM");
 
-        var events = new List<JsonElement>();
-        while ((await WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout)) is var (kind, payload) && kind != WebSocketMessageType.Close)
-        {
-            if (kind == WebSocketMessageType.Text)
-            {
-                using var document = JsonDocument.Parse(payload);
-                events.Add(document.RootElement.Clone());
-            }
-        }
-
-        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
-        Assert.Equal("server shutting down", socket.CloseStatusDescription);
+        var events = await ReceiveEventsUntilCloseAsync(socket);
+        AssertClosedForShutdown(socket);
         Assert.Equal(
             [StreamEvent.Done, .. Enumerable.Repeat(StreamEvent.Failure, waiting)],
             events.Select(e => e.GetProperty("type").GetString()).TakeLast(1 + waiting));
         foreach (var refused in events.TakeLast(waiting))
         {
-            ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsErrorBody(refused.GetProperty("error")), ErrorTypes.Server, null, "draining");
+            AssertDrainingError(refused);
             Assert.Equal(SpeechPreparation.Draining.Message, refused.GetProperty("error").GetProperty("message").GetString());
             Assert.False(refused.TryGetProperty("request_id", out _), $"a refused request has a request_id: {refused}");
         }
@@ -360,6 +363,53 @@ public sealed class ShutdownTests
     }
 
     private static string LongInput => string.Concat(Enumerable.Range(1, 30).Select(i => $"Sentence {i}. "));
+
+    /// <summary>Sends <see cref="LongInput"/> on <paramref name="socket"/>: the request_id of its <c>start</c>, once that came.</summary>
+    private static async Task<string?> StartLongRequestAsync(ClientWebSocket socket)
+    {
+        await SendAsync(socket, LongInput);
+        var start = await WebSocketMessages.ReceiveEventAsync(socket, ReceiveTimeout);
+        Assert.Equal(StreamEvent.Start, start.GetProperty("type").GetString());
+        return start.GetProperty("request_id").GetString();
+    }
+
+    /// <summary>Asserts that the request under way ends with its 503 <c>draining</c> <c>error</c> event, then the shutdown's close.</summary>
+    private static async Task AssertEndedByTheDrainAsync(ClientWebSocket socket, string? requestId)
+    {
+        var last = AssertDrainingError((await ReceiveEventsUntilCloseAsync(socket)).Last());
+        Assert.Equal(requestId, last.GetProperty("request_id").GetString());
+        AssertClosedForShutdown(socket);
+    }
+
+    /// <summary>The text events received until the close, which has then come.</summary>
+    private static async Task<List<JsonElement>> ReceiveEventsUntilCloseAsync(ClientWebSocket socket)
+    {
+        var events = new List<JsonElement>();
+        while ((await WebSocketMessages.ReceiveAsync(socket, ReceiveTimeout)) is var (kind, payload) && kind != WebSocketMessageType.Close)
+        {
+            if (kind == WebSocketMessageType.Text)
+            {
+                using var document = JsonDocument.Parse(payload);
+                events.Add(document.RootElement.Clone());
+            }
+        }
+
+        return events;
+    }
+
+    /// <summary>Asserts that <paramref name="streamEvent"/> is an <c>error</c> event with 503 <c>draining</c>, and returns it.</summary>
+    private static JsonElement AssertDrainingError(JsonElement streamEvent)
+    {
+        Assert.Equal(StreamEvent.Failure, streamEvent.GetProperty("type").GetString());
+        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsErrorBody(streamEvent.GetProperty("error")), ErrorTypes.Server, null, "draining");
+        return streamEvent;
+    }
+
+    private static void AssertClosedForShutdown(ClientWebSocket socket)
+    {
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
+        Assert.Equal("server shutting down", socket.CloseStatusDescription);
+    }
 
     private static async Task<ClientWebSocket> ConnectAsync(HostProcess host)
     {
