@@ -18,12 +18,16 @@ namespace Mesh.Gateway.Admission;
 /// <c>done</c>, the status of its <c>error</c> event, 499 when the client left first; those the connection's end leaves
 /// unanswered, with the status the relay gives for that end (<see cref="CountUnanswered"/>). A forwarded request's own
 /// duration, from its first frame to its terminal event or the end, is its <c>mesh_request_duration_seconds</c>.
+/// Once the gateway's drain begins (<see cref="BeginDrain"/>), a request sent is held, not forwarded, for the relay to
+/// answer as draining after those under way, as a draining backend answers one it reads then.
 /// </summary>
 public sealed class WebSocketAdmission(AdmissionController admission, RouteDecision decision, ClientIdentity? identity) : IDisposable
 {
     private readonly Lock _lock = new();
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // When each request forwarded arrived, oldest first, until it is counted: the backend answers them in order.
+    // When each request forwarded (or held during the drain) arrived, oldest first, until it is counted: the backend
+    // answers them in order, and the held ones come after them all.
     private readonly Queue<long> _unanswered = new();
     private AdmissionController.Lease? _lease;
     private int _outstanding;
@@ -35,6 +39,10 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     // The arrival of the request waiting for a slot, while it waits, and left set when the connection's end drops it
     // there: it is unanswered as much as one forwarded, until the end answers or counts it.
     private long? _seeking;
+
+    // Set while an error the admission gave a request has yet to go out: the drain's close must not pass it.
+    private bool _answerPending;
+    private bool _draining;
     private Refusal _refusal;
 
     /// <summary>Whether a request forwarded to the backend, or waiting for a slot to be, still waits for its answer.</summary>
@@ -50,33 +58,53 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     }
 
     /// <summary>
-    /// Counts a request the client has begun to send: null when it may be forwarded, else the error that answers it
-    /// instead. Throws <see cref="OperationCanceledException"/> when the client leaves while the request waits for a
-    /// slot (<paramref name="clientGone"/>, counted as <c>client_gone</c>) or the connection ends (<paramref name="ending"/>,
-    /// or its end answered the request while it waited).
+    /// Completes once the drain has begun and no request of the client's is under way (forwarded, waiting for a slot, or
+    /// answered by the gateway without its answer sent yet): the relay may end the connection then.
+    /// </summary>
+    public Task Drained => _drained.Task;
+
+    /// <summary>
+    /// Counts a request the client has begun to send and tells what becomes of it: forwarded, answered with an error of
+    /// the gateway's (<see cref="OnAnswerSent"/> once that went out), or, during the drain, held for the drain's answer.
+    /// Throws <see cref="OperationCanceledException"/> when the client leaves while the request waits for a slot
+    /// (<paramref name="clientGone"/>, counted as <c>client_gone</c>) or the connection ends (<paramref name="ending"/>).
     /// </summary>
     /// <param name="arrival">The request's first frame's <see cref="Stopwatch"/> timestamp, for its time to first audio.</param>
-    public async Task<ApiError?> AdmitRequestAsync(long arrival, CancellationToken clientGone, CancellationToken ending)
+    public async Task<WebSocketVerdict> AdmitRequestAsync(long arrival, CancellationToken clientGone, CancellationToken ending)
     {
-        if (identity is { RateLimit: { } bucket, KeyName: { } keyName } && !bucket.TryTake(out var wait))
-        {
-            var limited = ApiKeyMiddleware.RateLimited(keyName, wait);
-            GatewayMetrics.AuthFailures.WithLabels(limited.Code!).Inc();
-            // Refused for its key, as an HTTP request over its rate is before it is routed: no pool's traffic.
-            GatewayMetrics.CountRequest(null, limited.Status);
-            return limited;
-        }
-
+        ApiError? limited = null;
         lock (_lock)
         {
-            if (_outstanding > 0)
+            if (_draining)
+            {
+                // Answered in its turn, after those under way, as the drain ends the connection; it takes no token.
+                _unanswered.Enqueue(arrival);
+                return WebSocketVerdict.Hold;
+            }
+
+            if (identity is { RateLimit: { } bucket, KeyName: { } keyName } && !bucket.TryTake(out var wait))
+            {
+                limited = ApiKeyMiddleware.RateLimited(keyName, wait);
+                _answerPending = true;
+            }
+            else if (_outstanding > 0)
             {
                 _outstanding++;
                 _unanswered.Enqueue(arrival);
-                return null;
+                return WebSocketVerdict.Forward;
             }
+            else
+            {
+                _seeking = arrival;
+            }
+        }
 
-            _seeking = arrival;
+        if (limited is not null)
+        {
+            GatewayMetrics.AuthFailures.WithLabels(limited.Code!).Inc();
+            // Refused for its key, as an HTTP request over its rate is before it is routed: no pool's traffic.
+            GatewayMetrics.CountRequest(null, limited.Status);
+            return WebSocketVerdict.Refuse(limited);
         }
 
         // Nothing outstanding, and only this (the client's) side adds requests: the count stays 0 while the slot is sought.
@@ -108,20 +136,45 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
                 _lease = lease;
                 _outstanding = 1;
                 _unanswered.Enqueue(arrival);
-                return null;
+                return WebSocketVerdict.Forward;
             }
+
+            _answerPending = stillSought;
         }
 
         if (!stillSought)
         {
             // The connection's end answered or counted the request while it waited: the slot it got came too late.
             result.Lease?.Dispose();
-            throw new OperationCanceledException(ending);
+            return WebSocketVerdict.Hold;
         }
 
         var shed = AdmissionMiddleware.ShedError(decision, result.ShedReason!);
         GatewayMetrics.CountRequest(decision, shed.Status);
-        return shed;
+        return WebSocketVerdict.Refuse(shed);
+    }
+
+    /// <summary>The error <see cref="AdmitRequestAsync"/> gave a request went out (or could not): the drain may end the connection after it.</summary>
+    public void OnAnswerSent()
+    {
+        lock (_lock)
+        {
+            _answerPending = false;
+            SignalIfDrained();
+        }
+    }
+
+    /// <summary>
+    /// Begins the gateway's drain: requests sent from now on are held for its answer, and <see cref="Drained"/> completes
+    /// once none is under way.
+    /// </summary>
+    public void BeginDrain()
+    {
+        lock (_lock)
+        {
+            _draining = true;
+            SignalIfDrained();
+        }
     }
 
     /// <summary>
@@ -157,6 +210,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
             if (_outstanding > 0 && --_outstanding == 0)
             {
                 (freed, _lease) = (_lease, null);
+                SignalIfDrained();
             }
         }
 
@@ -210,8 +264,8 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     }
 
     /// <summary>
-    /// Answers each request still unanswered (forwarded, or waiting for a slot) with <paramref name="error"/>, as the
-    /// gateway ends the connection, and counts it with its status: the <c>error</c> events to send, oldest first, the
+    /// Answers each request still unanswered (forwarded, held, or waiting for a slot) with <paramref name="error"/>, as
+    /// the gateway ends the connection, and counts it with its status: the <c>error</c> events to send, oldest first, the
     /// oldest with the request id its <c>start</c> gave, if that came.
     /// </summary>
     public IReadOnlyList<StreamEvent> AnswerUnanswered(ApiError error)
@@ -287,6 +341,15 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         }
     }
 
+    /// <summary>Completes <see cref="Drained"/> if the drain has begun and nothing is under way; called under the lock.</summary>
+    private void SignalIfDrained()
+    {
+        if (_draining && _outstanding == 0 && _seeking is null && !_answerPending)
+        {
+            _drained.TrySetResult();
+        }
+    }
+
     private void CountAnswered(long arrival, int status)
     {
         GatewayMetrics.CountRequest(decision, status);
@@ -321,4 +384,15 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         OfForwarded,
         OfItsOwn,
     }
+}
+
+/// <summary>What becomes of a WebSocket request: forwarded, answered with the gateway's own error, or held unforwarded.</summary>
+public sealed record WebSocketVerdict(bool Forwards, ApiError? Answer)
+{
+    public static readonly WebSocketVerdict Forward = new(true, null);
+
+    /// <summary>Not forwarded, and answered (or counted) by the connection's end, if at all.</summary>
+    public static readonly WebSocketVerdict Hold = new(false, null);
+
+    public static WebSocketVerdict Refuse(ApiError error) => new(false, error);
 }

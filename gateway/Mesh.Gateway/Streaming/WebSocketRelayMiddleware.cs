@@ -26,9 +26,11 @@ namespace Mesh.Gateway.Streaming;
 /// (<see cref="WebSocketAdmission"/>); a request shed for want of one gets an <c>error</c> event and is not forwarded.
 /// A client that stops reading but stays connected is cut as a proxied HTTP response's is (<see cref="StalledClientMiddleware"/>):
 /// while a send to it blocks, the relay reads nothing from the backend and would not see the backend end its side.
-/// A connection still open when the gateway's drain time runs out is ended as a draining backend ends its own, before
-/// the host aborts it: each request still unanswered (waiting for a slot too) gets a 503 <c>draining</c> <c>error</c>
-/// event, then the 1001 close.
+/// On shutdown a connection is closed as a draining backend closes its own: an idle one at once with 1001, a busy one
+/// once its requests under way are answered, each request sent meanwhile getting a 503 <c>draining</c> <c>error</c>
+/// event instead of being forwarded. One still busy when the gateway's drain time runs out is ended before the host
+/// aborts it: each request still unanswered (waiting for a slot too) gets a 503 <c>draining</c> <c>error</c> event,
+/// then the 1001 close.
 /// </summary>
 public sealed partial class WebSocketRelayMiddleware(
     RequestDelegate next,
@@ -37,10 +39,14 @@ public sealed partial class WebSocketRelayMiddleware(
     IOptionsMonitor<WebSocketRelayOptions> options,
     IOptions<GatewayStreamBufferOptions> buffers,
     DrainState drain,
+    IHostApplicationLifetime lifetime,
     ILogger<WebSocketRelayMiddleware> logger)
 {
     private const int BufferBytes = 16 * 1024;
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>The error of a request sent once the gateway's shutdown has begun: it is not forwarded.</summary>
+    private static readonly ApiError ShuttingDown = ApiError.Unavailable("This gateway is shutting down; retry on another connection.", "draining");
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -119,17 +125,7 @@ public sealed partial class WebSocketRelayMiddleware(
         var toBackend = ClientToBackendAsync(client, backend, connection, clientSends, context.RequestAborted, ending.Token);
         var toClient = BackendToClientAsync(backend, clientSends, connection, exchange);
         var pumps = Task.WhenAny(toBackend, toClient);
-        var drainEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var drained = false;
-        await using (drain.DrainEnded.Register(drainEnded.SetResult))
-        {
-            if (await Task.WhenAny(pumps, drainEnded.Task) == drainEnded.Task)
-            {
-                drained = true;
-                await EndForDrainAsync(backend, connection, clientSends);
-            }
-        }
-
+        var drained = await EndForShutdownAsync(pumps, backend, connection, clientSends);
         var first = await pumps;
         await ending.CancelAsync();
         var firstEnd = await first;
@@ -171,7 +167,7 @@ public sealed partial class WebSocketRelayMiddleware(
         // The pump that ended first may have been the backend's, passing on its reply to the client's close; a stalled
         // client's connection, which the guard cut, ended first whatever the pumps saw.
         var backendEndedFirst = first == toClient && await toBackend is not (PumpEnd.ClosedFirst or PumpEnd.Refused) && !stall.Stalled;
-        // Those the drain left unanswered (sent across its close) are the drain's, as a backend counts them.
+        // Those the shutdown left unanswered (sent across its close) are the drain's, as a backend counts them.
         connection.CountUnanswered(drained ? StatusCodes.Status503ServiceUnavailable : UnansweredStatus(backendEndedFirst, firstEnd, backend.CloseStatus));
         if (await toBackend == PumpEnd.ClosedFirst && await toClient == PumpEnd.Broken)
         {
@@ -192,18 +188,47 @@ public sealed partial class WebSocketRelayMiddleware(
     }
 
     /// <summary>
-    /// Ends the connection at the end of the gateway's drain, at the end of the backend message being forwarded, if any:
-    /// the requests still unanswered get their 503 <c>draining</c> <c>error</c> events and the client the 1001 close a
-    /// draining backend sends, and the backend's side is dropped, as the client's leaving drops it.
+    /// Ends the connection for the gateway's shutdown, unless the pumps end it first; whether it did. From the shutdown's
+    /// start, requests are held unforwarded; once none is under way, those held get their 503 <c>draining</c>
+    /// <c>error</c> events, the client the 1001 close a draining backend sends, and the backend the client's close. At the
+    /// end of the drain, at the end of the backend message being forwarded, if any, every request still unanswered gets
+    /// its error event and the client the same close, and the backend's side is dropped, as the client's leaving drops it.
     /// </summary>
-    private static async Task EndForDrainAsync(ClientWebSocket backend, WebSocketAdmission connection, ClientSends clientSends)
+    private async Task<bool> EndForShutdownAsync(Task pumps, ClientWebSocket backend, WebSocketAdmission connection, ClientSends clientSends)
     {
+        var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var drainEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var onStopping = lifetime.ApplicationStopping.Register(stopping.SetResult);
+        await using var onDrainEnded = drain.DrainEnded.Register(drainEnded.SetResult);
+        if (await Task.WhenAny(pumps, stopping.Task) == pumps)
+        {
+            return false;
+        }
+
+        connection.BeginDrain();
+        var ended = await Task.WhenAny(pumps, connection.Drained, drainEnded.Task);
+        if (ended == pumps)
+        {
+            return false;
+        }
+
+        var ranOut = ended == drainEnded.Task;
         await clientSends.EndAsync(
-            () => connection.AnswerUnanswered(DrainEndMiddleware.DrainRanOut)
+            () => connection.AnswerUnanswered(ranOut ? DrainEndMiddleware.DrainRanOut : ShuttingDown)
                 .Select(answer => JsonSerializer.SerializeToUtf8Bytes(answer, ContractsJsonContext.Wire.StreamEvent)),
             WebSocketCloseStatus.EndpointUnavailable,
             WebSocketHandshakes.ShuttingDown);
-        backend.Abort();
+        if (ranOut)
+        {
+            backend.Abort();
+        }
+        else
+        {
+            // Nothing forwarded awaits an answer: the backend's side ends in order.
+            await PassOnCloseAsync(backend, WebSocketCloseStatus.EndpointUnavailable, WebSocketHandshakes.ShuttingDown);
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -252,7 +277,7 @@ public sealed partial class WebSocketRelayMiddleware(
         var spare = new byte[BufferBytes];
         Task<WebSocketReceiveResult>? next = null;
         var startOfMessage = true;
-        var verdict = Verdict.Forward;
+        var verdict = WebSocketVerdict.Forward;
         try
         {
             while (true)
@@ -290,9 +315,10 @@ public sealed partial class WebSocketRelayMiddleware(
                 {
                     await backend.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, CancellationToken.None);
                 }
-                else if (verdict.Shed is { } shed && received.EndOfMessage)
+                else if (verdict.Answer is { } refusal && received.EndOfMessage)
                 {
-                    await clientSends.SendAsync(JsonSerializer.SerializeToUtf8Bytes(StreamEvent.Failed(shed), ContractsJsonContext.Wire.StreamEvent));
+                    await clientSends.SendAsync(JsonSerializer.SerializeToUtf8Bytes(StreamEvent.Failed(refusal), ContractsJsonContext.Wire.StreamEvent));
+                    connection.OnAnswerSent();
                 }
 
                 if (next is not null)
@@ -351,7 +377,7 @@ public sealed partial class WebSocketRelayMiddleware(
     /// means the client left, as a dropped HTTP connection does, so the request leaves the queue at once (counted as
     /// <c>client_gone</c>) instead of taking a slot, reaching a backend and holding the close's answer until then.
     /// </summary>
-    private static async Task<Verdict> AdmitWhileReadingAsync(
+    private static async Task<WebSocketVerdict> AdmitWhileReadingAsync(
         WebSocketAdmission connection, long arrival, Task<WebSocketReceiveResult> next, CancellationToken clientAborted, CancellationToken ending)
     {
         using var clientGone = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
@@ -363,12 +389,12 @@ public sealed partial class WebSocketRelayMiddleware(
 
         try
         {
-            return await admitting is { } shed ? Verdict.Answer(shed) : Verdict.Forward;
+            return await admitting;
         }
         catch (OperationCanceledException)
         {
             // Nobody to answer, or the connection is ending: the request is dropped and the pump reads on to the close.
-            return Verdict.Drop;
+            return WebSocketVerdict.Hold;
         }
     }
 
@@ -456,16 +482,6 @@ public sealed partial class WebSocketRelayMiddleware(
 
         /// <summary>The gateway's WebSocket refused a frame of the client's, closed the client's side for it and aborted the socket.</summary>
         Refused,
-    }
-
-    /// <summary>What becomes of a client request: forwarded, answered with the gateway's own error, or dropped.</summary>
-    private sealed record Verdict(bool Forwards, ApiError? Shed)
-    {
-        public static readonly Verdict Forward = new(true, null);
-
-        public static readonly Verdict Drop = new(false, null);
-
-        public static Verdict Answer(ApiError shed) => new(false, shed);
     }
 
     /// <summary>

@@ -231,37 +231,57 @@ public sealed class ShutdownTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    [Fact]
-    public async Task Sigterm_closes_an_idle_WebSocket_at_once_and_a_busy_one_after_its_request()
+    /// <remarks>
+    /// SIGTERM to the backend, or to the gateway relaying both connections (its drain, 30 s, outlasting the receive
+    /// timeout): the idle connection is closed at once so its client reconnects elsewhere, not at the drain's end. The
+    /// busy one gets the rest of its request (eight sentences at 400 ms each: still streaming when the next is sent,
+    /// once the process reads unready), then, for that next one, a 503 <c>draining</c> <c>error</c> event, then the same
+    /// close. The gateway does not relay that request: the backend counts only the first. The readiness grace keeps the
+    /// listener, and so <c>/metrics</c>, up past the close.
+    /// </remarks>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Sigterm_closes_an_idle_WebSocket_at_once_and_a_busy_one_after_its_request_refusing_one_sent_meanwhile(bool throughGateway)
     {
-        // Four sentences at 400 ms each: the request is still streaming when SIGTERM arrives.
-        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:SentenceDelayMs=400", "--Shutdown:ReadinessGraceSeconds=2");
-        using var idle = await ConnectAsync(backend);
-        using var busy = await ConnectAsync(backend);
-        await SendAsync(busy, "One. Two. Three. Four.");
-        Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(busy, ReceiveTimeout)).GetProperty("type").GetString());
-
-        await SignalAsync(backend.Pid, "TERM");
-
-        var (type, _) = await WebSocketMessages.ReceiveAsync(idle, ReceiveTimeout);
-        Assert.Equal(WebSocketMessageType.Close, type);
-        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, idle.CloseStatus);
-        Assert.Equal("server shutting down", idle.CloseStatusDescription);
-
-        // The busy one gets the rest of its request, then the same close.
-        string? last = null;
-        while ((await WebSocketMessages.ReceiveAsync(busy, ReceiveTimeout)) is var (kind, payload) && kind != WebSocketMessageType.Close)
+        await using var backend = await MeshFleet.StartBackendAsync(
+            "b0", "test", ["--Faults:SentenceDelayMs=400", .. throughGateway ? Array.Empty<string>() : ["--Shutdown:ReadinessGraceSeconds=10"]]);
+        await using var gateway = throughGateway ? await MeshFleet.StartGatewayAsync([backend.Url], "--Mesh:Shutdown:ReadinessGraceSeconds=10") : null;
+        if (gateway is not null)
         {
-            if (kind == WebSocketMessageType.Text)
-            {
-                using var document = JsonDocument.Parse(payload);
-                last = document.RootElement.GetProperty("type").GetString();
-            }
+            await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         }
 
-        Assert.Equal(StreamEvent.Done, last);
-        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, busy.CloseStatus);
-        Assert.Equal("server shutting down", busy.CloseStatusDescription);
+        var stopped = gateway ?? backend;
+        using var idle = await ConnectAsync(stopped);
+        using var busy = await ConnectAsync(stopped);
+        await SendAsync(busy, "One. Two. Three. Four. Five. Six. Seven. Eight.");
+        Assert.Equal(StreamEvent.Start, (await WebSocketMessages.ReceiveEventAsync(busy, ReceiveTimeout)).GetProperty("type").GetString());
+
+        await SignalAsync(stopped.Pid, "TERM");
+
+        using var client = new HttpClient { BaseAddress = stopped.Url };
+        await UntilUnreadyAsync(client);
+        await SendAsync(busy, "Sent during the drain.");
+        var (type, _) = await WebSocketMessages.ReceiveAsync(idle, ReceiveTimeout);
+        Assert.Equal(WebSocketMessageType.Close, type);
+        AssertClosedForShutdown(idle);
+
+        var events = await ReceiveEventsUntilCloseAsync(busy);
+        Assert.Equal([StreamEvent.Done, StreamEvent.Failure], events.Select(e => e.GetProperty("type").GetString()).TakeLast(2));
+        var refused = AssertDrainingError(events[^1]);
+        Assert.False(refused.TryGetProperty("request_id", out _), $"a refused request has a request_id: {refused}");
+        AssertClosedForShutdown(busy);
+
+        var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""503""\} 1$", metrics);
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*priority=""realtime"",code=""200""\} 1$", metrics);
+        Assert.Equal(2, MetricsText.Sum(metrics, "mesh_requests_total{"));
+        if (gateway is not null)
+        {
+            using var backendClient = new HttpClient { BaseAddress = backend.Url };
+            Assert.Equal(1, MetricsText.Sum(await backendClient.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "mesh_requests_total{"));
+        }
     }
 
     /// <remarks>
