@@ -9,7 +9,8 @@ namespace Mesh.Gateway;
 /// instead, so the start stops and a reload is refused as for any other setting that does not bind. An entry that is
 /// no object of settings (JSON <c>null</c>, <c>{}</c>, a bare value) is named likewise, and only that: the binder turns
 /// null and {} into an entry of defaults, whose own checks would fail too, naming no setting. Every other entry gets
-/// the checks of <paramref name="entryValidator"/>, named after its key (<c>FleetOptions.Backends[2].Address</c>).
+/// the checks of <paramref name="entryValidator"/>, named after its entry (<c>FleetOptions.Backends[2].Address</c>), which
+/// the refusal names by its key (<c>Mesh:Fleet:Backends:2:Address</c>).
 /// </summary>
 public sealed class ListEntriesValidator<TOptions, TEntry>(
     IConfiguration configuration, string section, string listName, IValidateOptions<TEntry> entryValidator) : IValidateOptions<TOptions>

@@ -49,18 +49,18 @@ public static partial class ConfigurationErrors
     /// <summary>Each property the validator names becomes its configuration key: its own name, or the section's path to it.</summary>
     private static string InSettingNames(string failure, Type optionsType)
     {
-        // A source-generated validator puts the member's bare name first (MaxQueue: The field ...), which the message
-        // then names by its key.
+        // A source-generated validator puts the member's bare name first (MaxQueue: The field ..., Pool: The ... field is
+        // required), which the message then names by its key.
         failure = MemberNamePrefix().Replace(failure, "");
         var section = optionsType.GetField("Section", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) as string;
         if (section is not null)
         {
-            // A nested member is named by its path from the type (field AdmissionOptions.Realtime.MaxQueue); a list entry
-            // (FleetOptions.Backends[2].Address) keeps the name its validator gave it.
+            // A nested member is named by its path from the type (field AdmissionOptions.Realtime.MaxQueue), a member of a
+            // list entry with the entry's index (FleetOptions.Backends[2].Address): both become the key's steps.
             failure = Regex.Replace(
                 failure,
-                $@"\b(field )?{optionsType.Name}((?:\.\w+)+)(?![\w\[])",
-                nested => $"{(nested.Groups[1].Success ? "setting " : "")}{section}{nested.Groups[2].Value.Replace('.', ':')}");
+                $@"\b(field )?{optionsType.Name}((?:\.\w+|\[\d+\])+)(?![\w\[])",
+                nested => $"{(nested.Groups[1].Success ? "setting " : "")}{section}{MemberPathStep().Replace(nested.Groups[2].Value, step => $":{step.Groups[1].Value}")}");
         }
 
         foreach (var property in optionsType.GetProperties())
@@ -74,6 +74,10 @@ public static partial class ConfigurationErrors
         return failure;
     }
 
-    [GeneratedRegex(@"^\w+: (?=The field )", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^\w+: (?=The )", RegexOptions.CultureInvariant)]
     private static partial Regex MemberNamePrefix();
+
+    /// <summary>A step of a C# member path, <c>.Name</c> or <c>[2]</c>, whose index is its group.</summary>
+    [GeneratedRegex(@"\.|\[(\d+)\]", RegexOptions.CultureInvariant)]
+    private static partial Regex MemberPathStep();
 }

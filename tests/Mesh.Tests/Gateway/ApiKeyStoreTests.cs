@@ -29,8 +29,8 @@ public sealed class ApiKeyStoreTests
     }
 
     [Theory]
-    [InlineData("Mesh:Auth:Keys:0:Burst", "0", "AuthOptions.Keys[0].Burst")]
-    [InlineData("Mesh:Auth:Keys:0:RequestsPerSecond", "0", "AuthOptions.Keys[0].RequestsPerSecond")]
+    [InlineData("Mesh:Auth:Keys:0:Burst", "0", "The setting Mesh:Auth:Keys:0:Burst must be between")]
+    [InlineData("Mesh:Auth:Keys:0:RequestsPerSecond", "0", "The setting Mesh:Auth:Keys:0:RequestsPerSecond must be between")]
     [InlineData("Mesh:Auth:Keys:1:Name", "a", "'a' is used by 2 keys")]
     public void A_reload_that_fails_validation_keeps_the_keys_in_force_and_logs_why(string key, string value, string reason)
     {

@@ -54,10 +54,11 @@ public sealed class ConfigurationErrorTests
     [InlineData("--Mesh:Health:ReactivationSeconds=abc", "'abc' at 'Mesh:Health:ReactivationSeconds'")]
     [InlineData("--Mesh:WebSockets:AllowedOrigins:0=nowhere", "Every origin of Mesh:WebSockets:AllowedOrigins must be scheme://host[:port]")]
     [InlineData("--Mesh:Cors:AllowedOrigins:0=http://a/b", "Every origin of Mesh:Cors:AllowedOrigins must be scheme://host[:port]")]
-    [InlineData("--Mesh:Fleet:Backends:0:Address=ftp://127.0.0.1:1/", "FleetOptions.Backends[0].Address must be an absolute http or https URL")]
-    [InlineData("--Mesh:Fleet:Backends:0:Pool=", "FleetOptions.Backends[0].Pool field is required")]
-    [InlineData("--Mesh:Fleet:Backends:0:Variant=", "FleetOptions.Backends[0].Variant field is required")]
-    [InlineData("--Mesh:Fleet:Backends:0:Variant=a b", "FleetOptions.Backends[0].Variant must match the regular expression")]
+    [InlineData("--Mesh:Fleet:Backends:0:Address=ftp://127.0.0.1:1/", "Configuration refused: The setting Mesh:Fleet:Backends:0:Address must be an absolute http or https URL")]
+    [InlineData("--Mesh:Fleet:Backends:0:Pool=", "Configuration refused: The Mesh:Fleet:Backends:0:Pool field is required")]
+    [InlineData("--Mesh:Fleet:Backends:0:Variant=", "Configuration refused: The Mesh:Fleet:Backends:0:Variant field is required")]
+    [InlineData("--Mesh:Fleet:Backends:0:Variant=a b", "Configuration refused: The setting Mesh:Fleet:Backends:0:Variant must match the regular expression")]
+    [InlineData("--Mesh:Auth:Keys:0:Burst=0", "Configuration refused: The Mesh:Auth:Keys:0:Name field is required. The Mesh:Auth:Keys:0:Sha256 field is required. The setting Mesh:Auth:Keys:0:Burst must be between 1 and 1000000.")]
     [InlineData("--Mesh:Fleet:Backends:0:Discover=maybe", "Mesh:Fleet:Backends:0 does not bind: Failed to convert configuration value 'maybe' at 'Mesh:Fleet:Backends:0:Discover'")]
     [InlineData("--Mesh:Auth:Keys:0:Burst=abc", "Mesh:Auth:Keys:0 does not bind: Failed to convert configuration value 'abc' at 'Mesh:Auth:Keys:0:Burst'")]
     [InlineData("--Mesh:Auth:Keys:0=", "Mesh:Auth:Keys:0 is null or empty: an entry of the list is an object of settings.")]
@@ -95,8 +96,8 @@ public sealed class ConfigurationErrorTests
             Assert.Contains("Mesh:Fleet:Backends:1 does not bind: Failed to convert configuration value 'maybe'", output, StringComparison.Ordinal);
             Assert.Contains("Mesh:Auth:Keys:0 is null or empty", output, StringComparison.Ordinal);
             // Not also the checks of the defaults the binder turns each null into, which named no setting.
-            Assert.DoesNotContain("FleetOptions.Backends[", output, StringComparison.Ordinal);
-            Assert.DoesNotContain("AuthOptions.Keys[", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("Mesh:Fleet:Backends:0:", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("Mesh:Auth:Keys:0:", output, StringComparison.Ordinal);
             Assert.Contains("Mesh:Discovery:RefreshMs must be between", output, StringComparison.Ordinal);
             Assert.Contains("Every origin of Mesh:WebSockets:AllowedOrigins must be scheme://host[:port]", output, StringComparison.Ordinal);
             Assert.Contains("Failed to convert configuration value 'abc' at 'Mesh:Admission:TotalConcurrency'", output, StringComparison.Ordinal);

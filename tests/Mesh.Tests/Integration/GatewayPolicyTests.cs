@@ -256,7 +256,7 @@ public sealed class GatewayPolicyTests
                 new { Name = "added", Sha256 = ApiKeyStore.HashOf("sk-added"), Burst = 0 },
                 new { Name = "late", Sha256 = ApiKeyStore.HashOf("sk-late") });
             await UntilAsync(() => Task.FromResult(gateway.Output.Contains("The changed AuthOptions settings were refused", StringComparison.Ordinal)), "the bad file was not refused");
-            Assert.Contains("AuthOptions.Keys[1].Burst", gateway.Output, StringComparison.Ordinal);
+            Assert.Contains("The setting Mesh:Auth:Keys:1:Burst must be between", gateway.Output, StringComparison.Ordinal);
             Assert.Equal("invalid_api_key", await RejectionAsync(client, "sk-late", HttpStatusCode.Unauthorized));
             using var added = await SpeakAsync(client, "sk-added");
             Assert.Equal(HttpStatusCode.OK, added.StatusCode);
@@ -285,7 +285,7 @@ public sealed class GatewayPolicyTests
         }
 
         Assert.NotNull(refused);
-        Assert.Contains("AuthOptions.Keys[0].Burst", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("The setting Mesh:Auth:Keys:0:Burst must be between", refused.Message, StringComparison.Ordinal);
     }
 
     private static Task WriteKeysAsync(string path, bool revokeGood) =>
