@@ -1,6 +1,6 @@
 namespace Mesh.Gateway;
 
-public static class ConfigurationFiles
+public static partial class ConfigurationFiles
 {
     /// <summary>
     /// Adds the fleet file (<c>Mesh:FleetFile</c>) and the API key file (<c>Mesh:Auth:KeysFile</c>) when given, both
@@ -12,10 +12,28 @@ public static class ConfigurationFiles
         {
             if (configuration[key] is { Length: > 0 } path)
             {
-                configuration.AddJsonFile(Path.GetFullPath(path), optional: false, reloadOnChange: true);
+                ((IConfigurationBuilder)configuration).Add(new WatchedSettingsFileSource(key, Path.GetFullPath(path)));
             }
         }
 
         return configuration;
+    }
+
+    /// <summary>Logs each save of a watched file that could not be read, as a saved file that fails validation is.</summary>
+    public static void LogRefusedFileSaves(this WebApplication app)
+    {
+        var logger = app.Services.GetRequiredService<ILogger<WatchedSettingsFile>>();
+        foreach (var file in ((IConfigurationRoot)app.Configuration).Providers.OfType<WatchedSettingsFile>())
+        {
+            file.ReloadRefused += reason => LogSaveRefused(logger, reason);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The changed settings file was refused; the settings in force stay: {Reason}")]
+    private static partial void LogSaveRefused(ILogger logger, string reason);
+
+    private sealed class WatchedSettingsFileSource(string key, string path) : IConfigurationSource
+    {
+        public IConfigurationProvider Build(IConfigurationBuilder builder) => new WatchedSettingsFile(key, path);
     }
 }

@@ -39,6 +39,7 @@ public static partial class ConfigurationErrors
         // The start's validation throws one exception for each kind of settings refused when there are several.
         AggregateException several when several.InnerExceptions.All(inner => Describe(inner) is not null) =>
             string.Join(" ", several.InnerExceptions.Select(Describe)),
+        RefusedSettingException refused => refused.Message,
         OptionsValidationException invalid => string.Join(" ", invalid.Failures.Select(failure => InSettingNames(failure, invalid.OptionsType))),
         // The binder's own message names the key and the value: 'abc' at 'REQUEST_TIMEOUT_SECONDS' to type 'System.Int32'.
         InvalidOperationException { InnerException: FormatException or OverflowException or ArgumentException } binding

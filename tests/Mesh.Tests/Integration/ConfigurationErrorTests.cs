@@ -72,6 +72,38 @@ public sealed class ConfigurationErrorTests
         Assert.Contains(expected, output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Mesh:FleetFile")]
+    [InlineData("Mesh:Auth:KeysFile")]
+    public async Task A_gateway_settings_file_that_does_not_exist_is_refused_by_its_key(string key)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"mesh-settings-{Guid.NewGuid():N}.json");
+
+        var output = await RefusedStartAsync(RepoPaths.GatewayDll, [.. MeshFleet.FleetArgs(0, "b0", new Uri("http://127.0.0.1:1/"), "shared", "test"), $"--{key}={path}"]);
+
+        Assert.Equal($"Configuration refused: {key} names {path}, which does not exist.", output);
+    }
+
+    [Theory]
+    [InlineData("Mesh:FleetFile")]
+    [InlineData("Mesh:Auth:KeysFile")]
+    public async Task A_gateway_settings_file_that_is_not_valid_JSON_is_refused_by_its_key_where_the_parser_stopped(string key)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"mesh-settings-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(path, "{\"Mesh\": {\"Fleet\": {}},\n \"Auth\": {}}}");
+        try
+        {
+            var output = await RefusedStartAsync(RepoPaths.GatewayDll, [.. MeshFleet.FleetArgs(0, "b0", new Uri("http://127.0.0.1:1/"), "shared", "test"), $"--{key}={path}"]);
+
+            Assert.StartsWith($"Configuration refused: {key} names {path}, which is not valid JSON: ", output, StringComparison.Ordinal);
+            Assert.EndsWith("LineNumber: 1 | BytePositionInLine: 12.", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public async Task A_gateway_names_every_refused_list_entry_and_setting_at_once()
     {

@@ -14,6 +14,7 @@ public sealed class FleetReloadTests
     private const string WeightsRefusal = "The changed VariantOptions settings were refused";
     private const string AdmissionRefusal = "The changed AdmissionOptions settings were refused";
     private const string KeysRefusal = "The changed AuthOptions settings were refused";
+    private const string FileRefusal = "The changed settings file was refused; the settings in force stay: ";
 
     private static readonly string[] CataloguePaths = ["/v1/models", "/v1/audio/voices"];
 
@@ -207,10 +208,90 @@ public sealed class FleetReloadTests
         Assert.Equal(HttpStatusCode.OK, await VariantsStatusAsync(client, "sk-a"));
     }
 
-    private static async Task<HttpStatusCode> VariantsStatusAsync(HttpClient client, string key)
+    [Fact]
+    public async Task A_fleet_file_saved_half_written_or_deleted_is_refused_and_the_fleet_in_force_serves_on()
+    {
+        await using var first = await MeshFleet.StartBackendAsync("b0");
+        await using var second = await MeshFleet.StartBackendAsync("b1");
+        using var fleetFile = await SettingsFile.CreateAsync(("first", first.Url));
+        using var keysFile = await SettingsFile.CreateAsync(Keys("a"));
+        await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile.Path}", $"--Mesh:Auth:KeysFile={keysFile.Path}");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Authorization = new("Bearer", "sk-a");
+
+        await fleetFile.WriteTextAsync("""{"Mesh": {"Fleet": {"Backends": [""");
+        await WaitForLineAsync(gateway, $"{FileRefusal}Mesh:FleetFile names {fleetFile.Path}, which is not valid JSON: ");
+        Assert.Contains("LineNumber: 0 | BytePositionInLine: 33.", gateway.Output, StringComparison.Ordinal);
+        // A save of the other file reloads every setting, those the refused file held too.
+        await keysFile.WriteSettingsAsync(Keys("a", "b"));
+        await Eventually.UntilAsync(async () => await VariantsStatusAsync(client, "sk-b") == HttpStatusCode.OK, "the keys saved after the refused fleet never applied");
+        await AssertServesAsync(client, readyBackends: 1);
+
+        fleetFile.Delete();
+        await WaitForLineAsync(gateway, $"{FileRefusal}Mesh:FleetFile names {fleetFile.Path}, which does not exist.");
+        await keysFile.WriteSettingsAsync(Keys("a"));
+        await Eventually.UntilAsync(async () => await VariantsStatusAsync(client, "sk-b") == HttpStatusCode.Unauthorized, "the keys saved after the deleted fleet never applied");
+        await AssertServesAsync(client, readyBackends: 1);
+
+        await fleetFile.WriteAsync(("first", first.Url), ("second", second.Url));
+        await Eventually.UntilAsync(async () => (await VariantAsync(client)).ReadyBackends == 2, "the valid fleet file after the refused ones never applied");
+        Assert.Single(gateway.Output.Split('\n'), line => line.Contains("which is not valid JSON", StringComparison.Ordinal));
+        Assert.False(gateway.HasExited);
+    }
+
+    [Fact]
+    public async Task A_keys_file_saved_empty_or_deleted_is_refused_and_the_keys_in_force_serve_on()
+    {
+        using var dead = new ClosedPort();
+        using var fleetFile = await SettingsFile.CreateAsync(("first", dead.Url));
+        using var keysFile = await SettingsFile.CreateAsync(Keys("a"));
+        await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile.Path}", $"--Mesh:Auth:KeysFile={keysFile.Path}");
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        // An editor that empties the file before it writes the new keys.
+        await keysFile.WriteTextAsync("");
+        await WaitForLineAsync(gateway, $"{FileRefusal}Mesh:Auth:KeysFile names {keysFile.Path}, which is not valid JSON: The input does not contain any JSON tokens.");
+        // A save of the other file reloads every setting, the keys too: without them the gateway would serve any
+        // loopback client.
+        await fleetFile.WriteAsync(("first", dead.Url), ("second", dead.Url));
+        await Eventually.UntilAsync(
+            async () => BackendSeries(await MetricsAsync(client), "second").Length > 0, "the fleet saved after the refused keys never applied");
+        Assert.Equal(HttpStatusCode.OK, await VariantsStatusAsync(client, "sk-a"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await VariantsStatusAsync(client, key: null));
+
+        keysFile.Delete();
+        await WaitForLineAsync(gateway, $"{FileRefusal}Mesh:Auth:KeysFile names {keysFile.Path}, which does not exist.");
+        await fleetFile.WriteAsync(("first", dead.Url));
+        await Eventually.UntilAsync(
+            async () => BackendSeries(await MetricsAsync(client), "second").Length == 0, "the fleet saved after the deleted keys never applied");
+        Assert.Equal(HttpStatusCode.OK, await VariantsStatusAsync(client, "sk-a"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await VariantsStatusAsync(client, key: null));
+
+        await keysFile.WriteSettingsAsync(Keys("a", "b"));
+        await Eventually.UntilAsync(async () => await VariantsStatusAsync(client, "sk-b") == HttpStatusCode.OK, "the valid keys file after the refused ones never applied");
+        Assert.False(gateway.HasExited);
+    }
+
+    private static Task WaitForLineAsync(HostProcess gateway, string line) =>
+        Eventually.UntilAsync(() => Task.FromResult(gateway.Output.Contains(line, StringComparison.Ordinal)), $"never logged: {line}");
+
+    private static async Task AssertServesAsync(HttpClient client, int readyBackends)
+    {
+        using var speech = await SpeakAsync(client);
+        Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
+        Assert.NotEmpty(await speech.Content.ReadAsByteArrayAsync());
+        Assert.Equal(readyBackends, (await VariantAsync(client)).ReadyBackends);
+    }
+
+    /// <summary>Keys settings with a key <c>sk-NAME</c> for each name.</summary>
+    private static object Keys(params string[] names) =>
+        new { Auth = new { Keys = names.Select(name => new { Name = name, Sha256 = ApiKeyStore.HashOf($"sk-{name}") }) } };
+
+    private static async Task<HttpStatusCode> VariantsStatusAsync(HttpClient client, string? key)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/v1/mesh/variants", UriKind.Relative));
-        request.Headers.Authorization = new("Bearer", key);
+        request.Headers.Authorization = key is null ? null : new("Bearer", key);
         using var response = await client.SendAsync(request);
         return response.StatusCode;
     }
@@ -259,15 +340,19 @@ public sealed class FleetReloadTests
         public Task WriteAsync(Dictionary<string, double> weights, params (string Name, Uri Address)[] backends) =>
             WriteSettingsAsync(FleetSettings(weights, backends));
 
-        /// <summary>Writes the <c>Mesh</c> settings next to the file and renames it over, so the gateway never reads half of it.</summary>
-        public async Task WriteSettingsAsync(object mesh)
+        public Task WriteSettingsAsync(object mesh) => WriteTextAsync(JsonSerializer.Serialize(new { Mesh = mesh }));
+
+        /// <summary>Writes <paramref name="text"/> next to the file and renames it over, so the gateway never reads half of it.</summary>
+        public async Task WriteTextAsync(string text)
         {
             var next = Path + ".next";
-            await File.WriteAllTextAsync(next, JsonSerializer.Serialize(new { Mesh = mesh }));
+            await File.WriteAllTextAsync(next, text);
             File.Move(next, Path, overwrite: true);
         }
 
-        public void Dispose() => File.Delete(Path);
+        public void Delete() => File.Delete(Path);
+
+        public void Dispose() => Delete();
 
         private static object FleetSettings(Dictionary<string, double> weights, (string Name, Uri Address)[] backends) =>
             new { Fleet = Fleet(backends), Variants = new { Weights = weights } };

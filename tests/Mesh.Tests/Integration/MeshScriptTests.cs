@@ -379,7 +379,7 @@ public sealed class MeshScriptTests : IDisposable
             .Select(match => match.Groups[1].Value)
             .ToArray();
         Assert.Equal(["0.1", "0.2", "0.4", "0.8"], backoffs.Take(4));
-        Assert.Contains($"The configuration file '{Path.GetFileName(keys)}' was not found", log, StringComparison.Ordinal);
+        Assert.Contains($"Configuration refused: Mesh:Auth:KeysFile names {keys}, which does not exist.", log, StringComparison.Ordinal);
     }
 
     /// <summary>
