@@ -56,5 +56,5 @@ return ConfigurationErrors.Run(() =>
     });
     app.MapMetrics();
     app.ExportPoolReadiness();
-    app.Run();
+    return app;
 });

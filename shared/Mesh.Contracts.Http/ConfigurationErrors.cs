@@ -1,5 +1,7 @@
 using System.Reflection;
+using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
@@ -10,15 +12,38 @@ namespace Mesh.Contracts.Http;
 /// Runs a host so that a setting it refuses at start ends the process with a line naming the setting as the operator
 /// wrote it (<c>WORKERS</c>, <c>Mesh:Discovery:RefreshMs</c>) and exit code 1, instead of an unhandled exception's
 /// stack trace and an abort that names C# properties. An address another process holds ends it the same way, with
-/// Kestrel's line naming the address.
+/// Kestrel's line naming the address. A SIGTERM while the host still starts ends it as one after the start does, with
+/// exit code 0.
 /// </summary>
 public static partial class ConfigurationErrors
 {
-    public static int Run(Action host)
+    /// <summary>Builds the host with <paramref name="build"/> and runs it until it stops.</summary>
+    public static int Run(Func<WebApplication> build)
     {
+        // The host handles SIGTERM only from the start of its run; one before that would end the process with 143, so
+        // it is taken from here on and stops the host as the host's own handling does. Not disposed: a SIGTERM handled
+        // while the process ends must not find it disposed.
+        var sigterm = new CancellationTokenSource();
+        using var sigtermHandler = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            sigterm.Cancel();
+        });
+        var stopping = CancellationToken.None;
         try
         {
-            host();
+            var app = build();
+            var lifetime = app.Lifetime;
+            // Taken before the run, which disposes the host's services.
+            stopping = lifetime.ApplicationStopping;
+            using var stopOnSigterm = sigterm.Token.Register(lifetime.StopApplication);
+            app.Run();
+            return 0;
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // The shutdown cancelled the start (Kestrel binding its port, a hosted service starting): the stop that
+            // was asked for. Any other cancellation is a failure and stays unhandled.
             return 0;
         }
         catch (Exception ex) when (Describe(ex) is { } message)

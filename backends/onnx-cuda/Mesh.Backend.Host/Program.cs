@@ -24,5 +24,5 @@ return ConfigurationErrors.Run(() =>
     app.MapWebSocketEndpoints();
     // prometheus-net maps every method; like the other read endpoints, /metrics answers GET and HEAD, else 405.
     app.MapMetrics().WithMetadata(new HttpMethodMetadata(ReadEndpoints.Methods));
-    app.Run();
+    return app;
 });

@@ -11,6 +11,7 @@ public sealed partial class HostProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
     private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _wroteLine = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private HostProcess(Process process)
     {
@@ -22,6 +23,9 @@ public sealed partial class HostProcess : IAsyncDisposable
     public int Pid => _process.Id;
 
     public bool HasExited => _process.HasExited;
+
+    /// <summary>Completes once the host has written its first line: a host logs once it is built.</summary>
+    public Task FirstLine => _wroteLine.Task;
 
     public string Output
     {
@@ -41,6 +45,30 @@ public sealed partial class HostProcess : IAsyncDisposable
     /// </summary>
     public static async Task<HostProcess> StartAsync(
         string dll, IEnumerable<string> args, IDictionary<string, string>? environment = null, TimeSpan? readyTimeout = null)
+    {
+        var host = Launch(dll, args, environment);
+        try
+        {
+            host.Url = await host._listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            if (readyTimeout is { } timeout)
+            {
+                await host.WaitReadyAsync(timeout);
+            }
+
+            return host;
+        }
+        catch
+        {
+            await host.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts <paramref name="dll"/> as <see cref="StartAsync"/> does and returns at once, for tests of a host that is
+    /// still starting; <see cref="Url"/> is not known then.
+    /// </summary>
+    public static HostProcess Launch(string dll, IEnumerable<string> args, IDictionary<string, string>? environment = null)
     {
         if (!File.Exists(dll))
         {
@@ -80,21 +108,7 @@ public sealed partial class HostProcess : IAsyncDisposable
         host._process.Start();
         host._process.BeginOutputReadLine();
         host._process.BeginErrorReadLine();
-        try
-        {
-            host.Url = await host._listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
-            if (readyTimeout is { } timeout)
-            {
-                await host.WaitReadyAsync(timeout);
-            }
-
-            return host;
-        }
-        catch
-        {
-            await host.DisposeAsync();
-            throw;
-        }
+        return host;
     }
 
     /// <summary>Polls <c>/readyz</c> until it answers 200.</summary>
@@ -171,6 +185,8 @@ public sealed partial class HostProcess : IAsyncDisposable
         {
             _output.AppendLine(line);
         }
+
+        _wroteLine.TrySetResult();
 
         var match = ListeningPattern().Match(line);
         if (match.Success)

@@ -215,6 +215,34 @@ public sealed class ShutdownTests
         Assert.Equal("draining", (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
     }
 
+    /// <summary>
+    /// A SIGTERM at any moment of a host's start, from its first log line (the host built) to past Kestrel binding its
+    /// port, ends it with exit code 0 and no unhandled exception, as one after the start does; one that cancelled the
+    /// bind used to abort the process (exit code 134, a TaskCanceledException out of KestrelServerImpl.BindAsync).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Sigterm_at_any_moment_of_the_start_ends_the_host_with_exit_code_0(bool gateway)
+    {
+        using var noBackend = new ClosedPort();
+        var (dll, args) = gateway
+            ? (RepoPaths.GatewayDll, MeshFleet.FleetArgs(0, "b0", noBackend.Url, "shared", "test").Append("--Mesh:Shutdown:ReadinessGraceSeconds=0"))
+            : (RepoPaths.BackendDll, ["--Shutdown:ReadinessGraceSeconds=0"]);
+        // The first line comes some 0.2-0.4 s before the port is bound on two busy cores.
+        for (var delayMs = 0; delayMs <= 600; delayMs += 25)
+        {
+            await using var host = HostProcess.Launch(dll, args);
+            await host.FirstLine.WaitAsync(TimeSpan.FromSeconds(60));
+            await Task.Delay(delayMs);
+
+            var exitCode = await host.TerminateAsync(TimeSpan.FromSeconds(30));
+            Assert.True(
+                exitCode == 0 && !host.Output.Contains("Unhandled exception", StringComparison.Ordinal),
+                $"SIGTERM {delayMs} ms after the first line: exit code {exitCode}\n{host.Output}");
+        }
+    }
+
     [Fact]
     public async Task A_gateway_turns_unready_before_it_stops()
     {
