@@ -429,6 +429,31 @@ public sealed class MeshScriptTests : IDisposable
         Assert.DoesNotContain(".mesh/", help, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// <c>--help</c> or <c>-h</c> after a command prints the usage and exits 0, starting nothing: <c>test --help</c>
+    /// used to restore and build the solution, then fail in <c>dotnet test</c>, and <c>soak --help</c> was refused.
+    /// </summary>
+    [Theory]
+    [InlineData("up --help")]
+    [InlineData("test --help")]
+    [InlineData("test -h")]
+    [InlineData("status --help")]
+    [InlineData("down -h")]
+    [InlineData("restart --help")]
+    [InlineData("soak --help")]
+    [InlineData("soak --minutes 1 -h")]
+    [InlineData("bench --help")]
+    [InlineData("bench pipeline --help")]
+    public async Task Help_after_a_command_prints_the_usage_and_exits_0(string commandLine)
+    {
+        var (exitCode, output, errors) = await RunAsync(commandLine.Split(' '));
+
+        Assert.Equal(0, exitCode);
+        Assert.StartsWith("Usage: ./mesh <command> [options]", output, StringComparison.Ordinal);
+        Assert.Empty(errors);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_stateDir));
+    }
+
     /// <summary>A port held by a service that does not speak HTTP is as taken as one a web server holds: refused before any backend starts.</summary>
     [Fact]
     public async Task Up_refuses_a_port_any_listener_holds_before_starting_anything()
@@ -752,6 +777,9 @@ public sealed class MeshScriptTests : IDisposable
     [InlineData("bench pipeline --repeats 0", "--repeats must be a positive whole number")]
     [InlineData("bench quick --out --target http://127.0.0.1:1", "--out needs a directory")]
     [InlineData("bench pipeline --bogus", "unknown option for bench pipeline: --bogus")]
+    [InlineData("test --bogus", "unknown option for test: --bogus")]
+    [InlineData("test --filter", "--filter needs an expression")]
+    [InlineData("test --filter Name~Mesh --no-build", "unknown option for test: --no-build")]
     [InlineData("bogus", "unknown command 'bogus'")]
     [InlineData("status --json", "status takes no arguments")]
     [InlineData("restart --all", "unknown option for restart: --all")]
