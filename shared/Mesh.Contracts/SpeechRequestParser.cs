@@ -67,7 +67,7 @@ public static class SpeechRequestParser
         }
         catch (JsonException ex)
         {
-            return Fail(WrongType(ParamFromPath(ex.Path), fields));
+            return Fail(WrongType(ParamFromPath(ex.Path), fields, (ex as VoiceObjectException)?.Got));
         }
 
         if (request is null)
@@ -119,9 +119,14 @@ public static class SpeechRequestParser
                 "invalid_characters");
         }
 
-        if (string.IsNullOrEmpty(request.Voice))
+        if (request.Voice is null)
         {
             return Missing("voice");
+        }
+
+        if (request.Voice is "")
+        {
+            return ApiError.InvalidRequest("'voice' must not be empty.", "voice", "invalid_value");
         }
 
         var instructionCharacters = request.Instructions is null ? 0 : CountCharacters(request.Instructions);
@@ -274,7 +279,8 @@ public static class SpeechRequestParser
         return null;
     }
 
-    private static ApiError WrongType(string? param, Dictionary<string, FieldToken> fields)
+    /// <param name="got">What the field holds, where its converter knew better than its token (a voice object's null id).</param>
+    private static ApiError WrongType(string? param, Dictionary<string, FieldToken> fields, string? got)
     {
         if (param is null || !fields.TryGetValue(param, out var token))
         {
@@ -288,10 +294,10 @@ public static class SpeechRequestParser
         }
 
         var expected = ExpectedTypes.GetValueOrDefault(param, "a string");
-        return ApiError.InvalidRequest($"Invalid type for '{param}': expected {expected}, but got {Describe(token.Type)}.", param, "invalid_type");
+        return ApiError.InvalidRequest($"Invalid type for '{param}': expected {expected}, but got {got ?? Describe(token.Type)}.", param, "invalid_type");
     }
 
-    private static string Describe(JsonTokenType type) => type switch
+    internal static string Describe(JsonTokenType type) => type switch
     {
         JsonTokenType.String => "a string",
         JsonTokenType.Number => "a number",

@@ -5,7 +5,7 @@ namespace Mesh.Contracts;
 
 /// <summary>
 /// OpenAI's <c>voice</c> is a name or a custom voice object, <c>{"id": "..."}</c>, which the SDKs send as it is; both
-/// give the name. Anything else is a type error, reported on <c>voice</c>.
+/// give the name. Anything else is a type error, reported on <c>voice</c>; an object's names what its <c>id</c> is.
 /// </summary>
 public sealed class VoiceJsonConverter : JsonConverter<string>
 {
@@ -30,7 +30,9 @@ public sealed class VoiceJsonConverter : JsonConverter<string>
             reader.Read();
             if (isId)
             {
-                id = reader.TokenType == JsonTokenType.String ? reader.GetString() : throw new JsonException();
+                id = reader.TokenType == JsonTokenType.String
+                    ? reader.GetString()
+                    : throw new VoiceObjectException($"an object whose 'id' is {SpeechRequestParser.Describe(reader.TokenType)}");
             }
             else
             {
@@ -38,8 +40,14 @@ public sealed class VoiceJsonConverter : JsonConverter<string>
             }
         }
 
-        return id ?? throw new JsonException();
+        return id ?? throw new VoiceObjectException("an object without an 'id'");
     }
 
     public override void Write(Utf8JsonWriter writer, string value, JsonSerializerOptions options) => writer.WriteStringValue(value);
+}
+
+/// <summary>A voice object without a string <c>id</c>; <see cref="Got"/> says what it has, for the type error.</summary>
+internal sealed class VoiceObjectException(string got) : JsonException
+{
+    public string Got { get; } = got;
 }

@@ -139,7 +139,10 @@ public sealed class SpeechRequestParserTests
     [InlineData("""{"model":"m","input":"x","voice":"v","speed":"fast"}""", "speed", "invalid_type")]
     [InlineData("""{"model":"m","input":"x","voice":{}}""", "voice", "invalid_type")]
     [InlineData("""{"model":"m","input":"x","voice":{"id":5}}""", "voice", "invalid_type")]
-    [InlineData("""{"model":"m","input":"x","voice":{"id":""}}""", "voice", "missing_required_parameter")]
+    [InlineData("""{"model":"m","input":"x","voice":null}""", "voice", "missing_required_parameter")]
+    [InlineData("""{"model":"m","input":"x","voice":""}""", "voice", "invalid_value")]
+    [InlineData("""{"model":"m","input":"x","voice":{"id":""}}""", "voice", "invalid_value")]
+    [InlineData("""{"model":"m","input":"x","voice":{"id":null}}""", "voice", "invalid_type")]
     [InlineData("""{"model":"m","input":"x","voice":["alloy"]}""", "voice", "invalid_type")]
     [InlineData("""{"model":"m","input":"x","voice":"v","instructions":5}""", "instructions", "invalid_type")]
     [InlineData("""{"model":"m","input":"x","voice":"v","instructions":["Speak slowly."]}""", "instructions", "invalid_type")]
@@ -178,6 +181,12 @@ public sealed class SpeechRequestParserTests
     [InlineData("[", "not valid JSON (line 1, byte 2)")]
     [InlineData("{\"input\":1}", "Invalid type for 'input': expected a string, but got a number")]
     [InlineData("{\"speed\":true}", "Invalid type for 'speed': expected a number, but got a boolean")]
+    [InlineData("{\"input\":\"x\",\"voice\":\"\"}", "'voice' must not be empty.")]
+    [InlineData("{\"voice\":{\"id\":null}}", "Invalid type for 'voice': expected a string or an object with a string 'id', but got an object whose 'id' is null.")]
+    [InlineData("{\"voice\":{\"id\":5}}", "but got an object whose 'id' is a number.")]
+    [InlineData("{\"voice\":{\"id\":{\"id\":\"alloy\"}}}", "but got an object whose 'id' is an object.")]
+    [InlineData("{\"voice\":{\"name\":\"alloy\"}}", "but got an object without an 'id'.")]
+    [InlineData("{\"voice\":[\"alloy\"]}", "but got an array.")]
     public void Messages_say_what_is_wrong(string json, string expected)
     {
         Assert.Contains(expected, Parse(json).Error!.Message, StringComparison.Ordinal);

@@ -93,6 +93,10 @@ public static class BadInputCatalogue
         yield return Bad("speech: input is a number", Speech, """{"model":"tts-1","voice":"alloy","input":42}""", "input", "invalid_type");
         yield return Bad("speech: input is an array", Speech, """{"model":"tts-1","voice":"alloy","input":["Hi."]}""", "input", "invalid_type");
         yield return Bad("speech: voice is a boolean", Speech, """{"model":"tts-1","voice":true,"input":"Hi."}""", "voice", "invalid_type");
+        yield return Bad("speech: voice object with a null id", Speech, """{"model":"tts-1","voice":{"id":null},"input":"Hi."}""", "voice", "invalid_type") with
+        {
+            Message = "Invalid type for 'voice': expected a string or an object with a string 'id', but got an object whose 'id' is null.",
+        };
         yield return Bad("speech: response_format is an object", Speech, """{"model":"tts-1","voice":"alloy","input":"Hi.","response_format":{}}""", "response_format", "invalid_type");
         yield return Bad("speech: speed is a string", Speech, Body("\"speed\":\"fast\""), "speed", "invalid_type");
         yield return Bad("speech: stream_format is a number", Speech, Body("\"stream_format\":1"), "stream_format", "invalid_type");
@@ -109,7 +113,7 @@ public static class BadInputCatalogue
         yield return Bad("speech: empty object", Speech, "{}", "input", "missing_required_parameter");
         yield return Bad("speech: model empty", Speech, """{"model":"","voice":"alloy","input":"Hi."}""", "model", "invalid_value");
         yield return Bad("speech: input empty", Speech, """{"model":"tts-1","voice":"alloy","input":""}""", "input", "invalid_value");
-        yield return Bad("speech: voice empty", Speech, """{"model":"tts-1","voice":"","input":"Hi."}""", "voice", "missing_required_parameter");
+        yield return Bad("speech: voice empty", Speech, """{"model":"tts-1","voice":"","input":"Hi."}""", "voice", "invalid_value") with { Message = "'voice' must not be empty." };
         yield return Bad("speech: input whitespace only", Speech, """{"model":"tts-1","voice":"alloy","input":" \n\t\u3000 "}""", "input", "nothing_to_speak");
         foreach (var punctuation in NothingToSpeak)
         {

@@ -86,6 +86,7 @@ public sealed class BadInputCatalogueTests(MeshFleet fleet)
         ["speed out of range"] = (s => SendTextAsync(s, """{"voice":"alloy","input":"Hi.","speed":9}"""), "speed", "invalid_value"),
         ["sample_rate not offered"] = (s => SendTextAsync(s, """{"voice":"alloy","input":"Hi.","sample_rate":12345}"""), "sample_rate", "invalid_value"),
         ["priority unknown"] = (s => SendTextAsync(s, """{"voice":"alloy","input":"Hi.","priority":"urgent"}"""), "priority", "invalid_value"),
+        ["voice empty"] = (s => SendTextAsync(s, """{"voice":"","input":"Hi."}"""), "voice", "invalid_value"),
         ["voice unknown"] = (s => SendTextAsync(s, """{"voice":"nobody","input":"Hi."}"""), "voice", "voice_not_found"),
         ["voice unknown with a known language"] = (s => SendTextAsync(s, """{"voice":"nobody","input":"Hi.","language":"en"}"""), "voice", "voice_not_found"),
         ["voice path"] = (s => SendTextAsync(s, """{"voice":"../../etc/passwd","input":"Hi."}"""), "voice", "voice_not_found"),
