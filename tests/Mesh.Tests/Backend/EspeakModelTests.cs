@@ -66,6 +66,49 @@ public sealed class EspeakModelTests
         Assert.InRange(alloy, 1.4 * onyx, 3 * onyx);
     }
 
+    /// <remarks>
+    /// espeak-ng's voice files name several languages each, with priorities: cmn <c>zh-cmn</c> and <c>zh</c> (5), yue
+    /// <c>zh-yue</c> (5) and <c>zh</c> (8), nb <c>no</c>, hr <c>hbs</c>, hyw <c>hy-arevmda</c>, fr-fr <c>fr</c> (5) where
+    /// fr-be and fr-ch name it with 8, en-gb <c>en</c> (2) and en-us <c>en</c> (3).
+    /// </remarks>
+    [Theory]
+    [InlineData("alloy", "zh", "cmn+f1")]
+    [InlineData("alloy", "zh-CN", "cmn+f1")]
+    [InlineData("alloy", "zh-TW", "cmn+f1")]
+    [InlineData("alloy", "zh-Hans-CN", "cmn+f1")]
+    [InlineData("alloy", "zh-cmn", "cmn+f1")]
+    [InlineData("alloy", "zh-yue", "yue+f1")]
+    [InlineData("alloy", "no", "nb+f1")]
+    [InlineData("alloy", "nb-NO", "nb+f1")]
+    [InlineData("alloy", "hbs", "hr+f1")]
+    [InlineData("alloy", "hy-arevela", "hy+f1")]
+    [InlineData("alloy", "hy-arevmda", "hyw+f1")]
+    [InlineData("alloy", "fr", "fr-fr+f1")]
+    [InlineData("alloy", "fr-CA", "fr-fr+f1")]
+    [InlineData("alloy", "en", "en-us+f1")]
+    [InlineData("cmn", "zh-CN", "cmn")]
+    [InlineData("yue", "zh-HK", "yue")]
+    [InlineData("nb", "no", "nb")]
+    public async Task A_language_any_line_of_an_espeak_voice_names_finds_the_voice_espeak_prefers(string voice, string language, string spec)
+    {
+        var model = await EspeakModel.LoadAsync(NullLogger.Instance, CancellationToken.None);
+
+        Assert.Equal(spec, model.ResolveVoice(voice, language)?.FamilyVoice);
+    }
+
+    [Fact]
+    public async Task Voices_are_listed_once_each_by_their_primary_language()
+    {
+        var model = await EspeakModel.LoadAsync(NullLogger.Instance, CancellationToken.None);
+        var ids = model.Voices.Select(voice => voice.Id).ToArray();
+
+        Assert.Equal(ids.Length, ids.Distinct(StringComparer.OrdinalIgnoreCase).Count());
+        Assert.Contains("cmn", ids);
+        Assert.Contains("nb", ids);
+        Assert.DoesNotContain("zh", ids);
+        Assert.DoesNotContain("no", ids);
+    }
+
     [Fact]
     public async Task Every_listed_language_speaks_plain_and_with_an_openai_voice()
     {

@@ -289,7 +289,9 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
 
     /// <remarks>
     /// espeak has <c>en-us</c> and <c>de</c> but neither <c>en</c> nor <c>de-DE</c>: the tag is looked up, broader or
-    /// narrower, as a client sends it, and a country finds its region (<c>es-MX</c> Latin America's <c>es-419</c>); a tag no language answers is the same 404 as a language espeak has not.
+    /// narrower, as a client sends it, and a country finds its region (<c>es-MX</c> Latin America's <c>es-419</c>); a
+    /// voice answers to every language its espeak voice file names (Mandarin's <c>zh</c>, so <c>zh-CN</c> finds it too,
+    /// Norwegian Bokmål's <c>no</c>); a tag no language answers is the same 404 as a language espeak has not.
     /// </remarks>
     [Theory]
     [InlineData("alloy", "en")]
@@ -298,6 +300,10 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
     [InlineData("alloy", "en-AU")]
     [InlineData("en-gb-scotland", "en-GB")]
     [InlineData("es-419", "es-MX")]
+    [InlineData("alloy", "zh")]
+    [InlineData("alloy", "zh-CN")]
+    [InlineData("nova", "zh-Hans-CN")]
+    [InlineData("alloy", "no")]
     public async Task A_backend_looks_a_language_tag_up_among_its_languages(string voice, string language)
     {
         using var client = fleet.CreateBackendClient(0);

@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -24,7 +23,7 @@ public sealed class EspeakModel : ISpeechModel
     private static SynthesisJob? s_current;
 
     private readonly EspeakRuntime _runtime;
-    private readonly FrozenSet<string> _languages;
+    private readonly EspeakLanguages _languages;
 
     private EspeakModel(EspeakRuntime runtime, IReadOnlyList<VoiceDescriptor> voices)
     {
@@ -73,7 +72,7 @@ public sealed class EspeakModel : ISpeechModel
             var languages = runtime.Languages;
             var voices = EspeakVoices.OpenAiAliases.Keys
                 .Select(alias => EspeakVoices.Resolve(alias, null, languages)!)
-                .Concat(languages.Order(StringComparer.Ordinal).Select(lang => new VoiceDescriptor(lang, lang, lang)))
+                .Concat(languages.Primary.Order(StringComparer.Ordinal).Select(lang => new VoiceDescriptor(lang, lang, lang)))
                 .ToArray();
             s_instance = new EspeakModel(runtime, voices);
             return s_instance;

@@ -24,7 +24,7 @@ public sealed partial class EspeakPhonemizer
     }
 
     /// <summary>The languages espeak-ng can phonemize.</summary>
-    public IReadOnlySet<string> Languages => _runtime.Languages;
+    public IReadOnlySet<string> Languages => _runtime.Languages.Primary;
 
     /// <exception cref="ModelLoadException">libespeak-ng or its data is not installed.</exception>
     public static EspeakPhonemizer Get(ILogger logger) => new(EspeakRuntime.Get(logger));

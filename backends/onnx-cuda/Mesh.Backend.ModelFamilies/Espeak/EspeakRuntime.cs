@@ -25,11 +25,19 @@ internal sealed unsafe partial class EspeakRuntime
     // The voice the library holds; touched only on the espeak thread.
     private string? _selectedVoice;
 
-    private EspeakRuntime(int sampleRate, FrozenDictionary<string, string> voiceFiles)
+    private EspeakRuntime(int sampleRate, List<InstalledEspeakVoice> voices)
     {
         SampleRate = sampleRate;
-        _voiceFiles = voiceFiles;
-        Languages = voiceFiles.Keys.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
+        // Of the voices that share a primary language, espeak-ng lists the one it prefers first (yue before yue-Latn-jyutping).
+        var voiceFiles = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var voice in voices)
+        {
+            voiceFiles.TryAdd(voice.Languages[0].Tag, voice.File);
+        }
+
+        _voiceFiles = voiceFiles.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+        Languages = new EspeakLanguages(voices);
         var thread = new Thread(Run) { IsBackground = true, Name = "espeak-worker" };
         thread.Start();
     }
@@ -37,8 +45,8 @@ internal sealed unsafe partial class EspeakRuntime
     /// <summary>The rate of espeak's own speech output.</summary>
     public int SampleRate { get; }
 
-    /// <summary>The primary language of every installed espeak voice (en-us, en-gb, de, ...).</summary>
-    public FrozenSet<string> Languages { get; }
+    /// <summary>The languages of the installed espeak voices, each by its primary language and every tag it names.</summary>
+    public EspeakLanguages Languages { get; }
 
     /// <summary>Initializes libespeak-ng once per process; later calls return the same runtime.</summary>
     /// <exception cref="ModelLoadException">The library or its data is not installed.</exception>
@@ -69,9 +77,8 @@ internal sealed unsafe partial class EspeakRuntime
                     "espeak-ng could not find its data: run 'apt-get install -y espeak-ng-data' (or set ESPEAK_DATA_PATH).");
             }
 
-            var voiceFiles = ListVoiceFiles();
-            LogLoaded(logger, sampleRate, voiceFiles.Count);
-            s_instance = new EspeakRuntime(sampleRate, voiceFiles);
+            s_instance = new EspeakRuntime(sampleRate, ListVoices());
+            LogLoaded(logger, sampleRate, s_instance.Languages.Primary.Count);
             return s_instance;
         }
     }
@@ -192,26 +199,39 @@ internal sealed unsafe partial class EspeakRuntime
         }
     }
 
-    /// <summary>The primary language of each installed voice, with the file of the first voice that speaks it.</summary>
-    private static FrozenDictionary<string, string> ListVoiceFiles()
+    /// <summary>Every installed voice with a language, in espeak-ng's order: by primary language, then priority, then name.</summary>
+    private static List<InstalledEspeakVoice> ListVoices()
     {
-        var voiceFiles = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var voices = new List<InstalledEspeakVoice>();
         for (var entry = EspeakNative.ListVoices(0); *entry is not null; entry++)
         {
-            // The first language of each voice is its primary one; skip the priority byte before it.
-            var languageList = (*entry)->Languages;
             var file = Marshal.PtrToStringUTF8((nint)(*entry)->Identifier);
-            if (languageList is not null && languageList[0] != 0 && !string.IsNullOrEmpty(file))
+            var languages = LanguageLines((*entry)->Languages);
+            if (languages.Count > 0 && !string.IsNullOrEmpty(file))
             {
-                var name = Marshal.PtrToStringUTF8((nint)(languageList + 1));
-                if (!string.IsNullOrEmpty(name))
-                {
-                    voiceFiles.TryAdd(name, file);
-                }
+                voices.Add(new InstalledEspeakVoice(Marshal.PtrToStringUTF8((nint)(*entry)->Name) ?? file, file, languages));
             }
         }
 
-        return voiceFiles.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+        return voices;
+    }
+
+    /// <summary>A voice's language lines from espeak_VOICE's <c>languages</c>: each a priority byte and a NUL-terminated tag.</summary>
+    private static List<EspeakLanguageLine> LanguageLines(byte* list)
+    {
+        var lines = new List<EspeakLanguageLine>();
+        for (var line = list; line is not null && *line != 0;)
+        {
+            var tag = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(line + 1);
+            if (!tag.IsEmpty)
+            {
+                lines.Add(new EspeakLanguageLine(Encoding.UTF8.GetString(tag), *line));
+            }
+
+            line += tag.Length + 2;
+        }
+
+        return lines;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "espeak-ng loaded: {SampleRate} Hz, {Languages} languages")]

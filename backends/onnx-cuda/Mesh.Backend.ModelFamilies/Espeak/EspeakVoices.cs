@@ -1,5 +1,3 @@
-using System.Collections.Frozen;
-
 namespace Mesh.Backend.ModelFamilies.Espeak;
 
 /// <summary>How OpenAI's voice names map onto espeak voices and variants, so unmodified OpenAI clients work.</summary>
@@ -27,23 +25,23 @@ public static class EspeakVoices
 
     /// <summary>
     /// Resolves <paramref name="voice"/> (an OpenAI alias or an espeak language voice such as <c>en-gb</c>) with an
-    /// optional <paramref name="language"/>, a BCP 47 tag looked up among espeak's languages
-    /// (<see cref="LanguageTags.Lookup"/>: <c>de-DE</c> finds <c>de</c>, <c>en</c> finds the voice's own English or
-    /// <see cref="DefaultLanguage"/>); null when either is not one espeak has.
+    /// optional <paramref name="language"/>, a BCP 47 tag looked up among the tags espeak's voices speak
+    /// (<see cref="EspeakLanguages.Find"/>: <c>de-DE</c> finds <c>de</c>, <c>zh-CN</c> Mandarin's <c>cmn</c>, <c>en</c>
+    /// the voice's own English or <see cref="DefaultLanguage"/>); null when either is not one espeak has.
     /// </summary>
-    public static VoiceDescriptor? Resolve(string voice, string? language, FrozenSet<string> languages)
+    public static VoiceDescriptor? Resolve(string voice, string? language, EspeakLanguages languages)
     {
         if (OpenAiAliases.TryGetValue(voice, out var variant))
         {
-            var lang = language is null ? DefaultLanguage : LanguageTags.Lookup(language, languages, DefaultLanguage);
+            var lang = language is null ? DefaultLanguage : languages.Find(language, DefaultLanguage);
             return lang is null ? null : new VoiceDescriptor(voice.ToLowerInvariant(), lang, $"{lang}+{variant}");
         }
 
         // A plain espeak language voice, which the language must select or cover (en-GB covers en-gb-scotland); a
         // language that disagrees with it (en-US for en-gb) is a contradiction, not a hint.
-        if (languages.TryGetValue(voice, out var canonical) &&
+        if (languages.Primary.TryGetValue(voice, out var canonical) &&
             (language is null || LanguageTags.Covers(language, canonical) ||
-                string.Equals(LanguageTags.Lookup(language, languages, canonical), canonical, StringComparison.OrdinalIgnoreCase)))
+                string.Equals(languages.Find(language, canonical), canonical, StringComparison.OrdinalIgnoreCase)))
         {
             return new VoiceDescriptor(canonical, canonical, canonical);
         }
