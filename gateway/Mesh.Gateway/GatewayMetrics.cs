@@ -23,7 +23,7 @@ public static class GatewayMetrics
     private static readonly string[] StreamSurfaces = ["audio", "sse", "websocket"];
 
     public static readonly Counter Requests = Metrics.CreateCounter(
-        "mesh_requests_total", "Requests answered by the gateway, by HTTP status code (499: the client left first; 502: the backend broke a started response).", [.. RouteLabels, "code"]);
+        "mesh_requests_total", "Requests answered by the gateway, by HTTP status code (499: the client left first; 502: the backend broke a started response; an SSE stream the backend ended with an error event: its status).", [.. RouteLabels, "code"]);
 
     public static readonly Histogram RequestDuration = Metrics.CreateHistogram(
         "mesh_request_duration_seconds", "Time from arrival at the gateway to the end of the response.",
@@ -47,7 +47,7 @@ public static class GatewayMetrics
         "mesh_retries_total", "Requests sent to a second backend after the first failed before answering.", "variant", "pool", "reason");
 
     public static readonly Counter StreamFailures = Metrics.CreateCounter(
-        "mesh_stream_failures_total", "Streams whose backend failed after the first byte; the client saw a marked end.", "variant", "pool", "surface");
+        "mesh_stream_failures_total", "Streams whose backend failed them after their start, broke them or ended them with an error event; the client saw a marked end.", "variant", "pool", "surface");
 
     public static readonly Counter StalledStreams = Metrics.CreateCounter(
         "mesh_stalled_streams_total", "Proxied responses and WebSocket connections whose client took none of a write for the stall timeout; the connection was aborted.", "variant", "pool");

@@ -10,10 +10,11 @@ namespace Mesh.Gateway;
 /// method checks or the 404 fallback. The labels are the route decision's, <c>none</c> where none was made. A request
 /// whose client went away before its answer was complete counts as 499 (nginx's "client closed request"), not as the
 /// status the gateway or YARP set for nobody to read. A response its backend broke after the status line went out
-/// counts as 502, not as the 200 the client was sent: the error ratio has to see a backend failing mid-stream. One the
-/// end of shutdown's drain ended counts as 503, as its <c>draining</c> error says, not as a client that left. The
-/// gateway's own probes and scrapes are not client traffic. An accepted WebSocket upgrade (101) is not counted either:
-/// the relay counts each request sent on the connection.
+/// counts as 502, and an SSE stream its backend ended with its own <c>error</c> event as that event's status, not as the
+/// 200 the client was sent: the error ratio has to see a backend failing mid-stream. One the end of shutdown's drain
+/// ended counts as 503, as its <c>draining</c> error says, not as a client that left. The gateway's own probes and
+/// scrapes are not client traffic. An accepted WebSocket upgrade (101) is not counted either: the relay counts each
+/// request sent on the connection.
 /// </summary>
 public sealed class RequestCountingMiddleware(RequestDelegate next)
 {
@@ -50,7 +51,7 @@ public sealed class RequestCountingMiddleware(RequestDelegate next)
 
     private static int Outcome(HttpContext context, int status, Exception? failure) =>
         DrainEndMiddleware.EndedByDrain(context) ? StatusCodes.Status503ServiceUnavailable
-        : StreamEndMiddleware.CutByBackend(context) ? StatusCodes.Status502BadGateway
+        : StreamEndMiddleware.FailureStatus(context) is { } failed ? failed
         : ClientLeft(context, failure) ? MeshStatusCodes.ClientClosedRequest
         : status;
 

@@ -14,4 +14,25 @@ public static class ServerSentEvents
 
     public static byte[] Error(ApiError error) => Frame(StreamEvent.Failed(error), ContractsJsonContext.Wire.StreamEvent);
 
+    /// <summary>
+    /// The stream event in one event as <see cref="Frame"/> writes it (its blank line optional); null for anything else:
+    /// an event of another shape, or one cut short.
+    /// </summary>
+    public static StreamEvent? ReadStreamEvent(ReadOnlySpan<byte> sseEvent)
+    {
+        var line = sseEvent.TrimEnd((byte)'\n');
+        if (!line.StartsWith(Prefix))
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize(line[Prefix.Length..], ContractsJsonContext.Wire.StreamEvent);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
 }

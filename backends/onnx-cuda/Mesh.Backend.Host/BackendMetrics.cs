@@ -12,7 +12,7 @@ public static class BackendMetrics
     private static readonly string[] RequestLabels = ["backend", "variant", "model", "priority"];
 
     public static readonly Counter Requests = Metrics.CreateCounter(
-        "mesh_requests_total", "Speech requests answered, by HTTP status code (a WebSocket request as it ends: 200 for its done, its error's status, 499 for its client gone).",
+        "mesh_requests_total", "Speech requests answered, by HTTP status code, as they end: 200 complete, the status of the error that ended a stream (502 for raw audio cut), 499 for a client gone before a status went out.",
         [.. RequestLabels, "code"]);
 
     /// <summary>Counts one request in <see cref="Requests"/>: <paramref name="labels"/> are <see cref="RequestLabels"/>' values.</summary>

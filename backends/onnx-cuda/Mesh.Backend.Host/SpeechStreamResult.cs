@@ -66,7 +66,7 @@ public sealed class SpeechStreamResult(
             {
                 response.StatusCode = StatusCodes.Status200OK;
                 surface.Start(response);
-                run.Count(StatusCodes.Status200OK);
+                run.OnResponseStarted(failuresCut: !surface.MarksFailures);
             }
 
             run.Clock.OnWrite();

@@ -6,10 +6,11 @@ namespace Mesh.Backend.Host;
 
 /// <summary>
 /// One request's synthesis on a surface (HTTP or WebSocket), and how it ended, counted once in
-/// <c>mesh_requests_total</c>: as the surface first says its status (an HTTP response's first byte, a WebSocket's
-/// <c>done</c> or <c>error</c>), else as it ends. A client that leaves, or stops reading for the stall timeout, ends it
-/// unanswered (499 unless a status went out); no audio within the timeout ends it with a 504 error, the end of
-/// shutdown's drain with a 503 <c>draining</c> one, any other failure with a 500 one, which the surface writes.
+/// <c>mesh_requests_total</c>, as it ends: 200 complete, the status of the error that ended it, or, for a client that
+/// leaves or stops reading for the stall timeout, 499 unless a status went out (an HTTP response's 200 status line). No
+/// audio within the timeout ends it with a 504 error, the end of shutdown's drain with a 503 <c>draining</c> one, any
+/// other failure with a 500 one, which the surface writes; a surface that can only cut its started response counts
+/// the failure as the 502 the gateway counts the cut as.
 /// </summary>
 public sealed partial class SynthesisRun : IDisposable
 {
@@ -26,6 +27,8 @@ public sealed partial class SynthesisRun : IDisposable
     private readonly CancellationToken _clientGone;
     private bool _counted;
     private bool _completed;
+    private bool _responseStarted;
+    private bool _failuresCut;
 
     /// <param name="stall">The guard of the request's writes; a stall it cut ends the request as its client's leaving.</param>
     public SynthesisRun(
@@ -71,13 +74,13 @@ public sealed partial class SynthesisRun : IDisposable
             if (_stall.Stalled)
             {
                 // Its client took none of it: gone, as the gateway counts it, but no cancellation.
-                Count(MeshStatusCodes.ClientClosedRequest);
+                Count(Unanswered);
                 StalledStreams.Count(_logger, _requestId, _stallTimeout, _labels);
             }
             else if (!_completed)
             {
                 // It closed the connection, or it broke under a write: its work was cut.
-                Count(MeshStatusCodes.ClientClosedRequest);
+                Count(Unanswered);
                 BackendMetrics.Cancellations.WithLabels(_labels).Inc();
             }
 
@@ -88,16 +91,26 @@ public sealed partial class SynthesisRun : IDisposable
             // The end of the drain, before the host aborts the connection; else the first-audio deadline, after a
             // status went out only if it fired as the first audio came.
             var error = _deadline.Token.IsCancellationRequested ? _deadline.Error : DrainRanOut;
-            Count(error.Status);
+            Count(FailedWith(error));
             await writeError(error);
         }
         catch (Exception ex)
         {
             LogSynthesisFailed(_logger, ex);
             var failed = ApiError.Internal("Synthesis failed.");
-            Count(failed.Status);
+            Count(FailedWith(failed));
             await writeError(failed);
         }
+    }
+
+    /// <summary>
+    /// Records that an HTTP response's 200 status line went out, on a surface that marks a failure after it with an
+    /// <c>error</c> event, or not (<paramref name="failuresCut"/>: raw audio, whose connection is cut).
+    /// </summary>
+    public void OnResponseStarted(bool failuresCut)
+    {
+        _responseStarted = true;
+        _failuresCut = failuresCut;
     }
 
     /// <summary>Records <paramref name="samples"/> samples of audio made: the first audio disarms the deadline.</summary>
@@ -111,7 +124,7 @@ public sealed partial class SynthesisRun : IDisposable
         Clock.OnProduced(samples);
     }
 
-    /// <summary>Records the end of the request's audio: complete, and 200 unless a status went out already.</summary>
+    /// <summary>Records the end of the request's audio: complete, and 200.</summary>
     public void Complete()
     {
         Clock.OnComplete();
@@ -119,20 +132,29 @@ public sealed partial class SynthesisRun : IDisposable
         Count(StatusCodes.Status200OK);
     }
 
+    public void Dispose()
+    {
+        _cancellation.Dispose();
+        _deadline.Dispose();
+    }
+
+    /// <summary>A request whose client left: 499, unless its 200 went out.</summary>
+    private int Unanswered => _responseStarted ? StatusCodes.Status200OK : MeshStatusCodes.ClientClosedRequest;
+
+    /// <summary>
+    /// A request that ended with <paramref name="error"/>: its status, unless its response started on a surface that
+    /// can only cut it, which the gateway, unable to tell a deliberate cut from a dead backend, counts as 502.
+    /// </summary>
+    private int FailedWith(ApiError error) => _responseStarted && _failuresCut ? StatusCodes.Status502BadGateway : error.Status;
+
     /// <summary>Counts the request as <paramref name="status"/>, unless it was counted already: its first status stands.</summary>
-    public void Count(int status)
+    private void Count(int status)
     {
         if (!_counted)
         {
             _counted = true;
             BackendMetrics.CountRequest(_labels, status);
         }
-    }
-
-    public void Dispose()
-    {
-        _cancellation.Dispose();
-        _deadline.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Synthesis failed")]

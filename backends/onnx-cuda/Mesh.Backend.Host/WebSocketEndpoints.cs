@@ -481,7 +481,7 @@ public static partial class WebSocketEndpoints
         using var requestScope = logger.BeginRequestScope(requestId);
         var sentences = 0;
         // Counted as it ends, as the gateway counts it: no status went out with its start, as one does with an HTTP
-        // response's first byte, so a request that then fails or loses its client is no 200. Its first outcome stands:
+        // response's first byte, so a request that then loses its client is no 200. Its first outcome stands:
         // a done counted as it goes (so a client that has it finds it in the metrics) stays 200 if that send fails.
         using var run = new SynthesisRun(
             services, start, job.OutputSampleRate, services.Labels(job.Model.Id, job.Priority), requestId, stall, logger, cancellationToken);

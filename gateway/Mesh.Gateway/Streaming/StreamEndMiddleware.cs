@@ -7,8 +7,9 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Mesh.Gateway.Streaming;
 
 /// <summary>
-/// Makes a stream that breaks after its first byte end visibly, and counts it. YARP aborts the client connection
-/// when the backend's body fails; for SSE that abort is held back so the client gets an <c>error</c> event and a
+/// Makes a stream that breaks after its first byte end visibly, and counts it; a stream the backend ends with its own
+/// SSE <c>error</c> event is counted too, by that event's status. YARP aborts the client connection when the backend's
+/// body fails; for SSE that abort is held back so the client gets an <c>error</c> event and a
 /// clean end instead. Raw PCM and audio keep the abort: a truncated chunked transfer is their marked end. A stream the
 /// end of shutdown's drain ends (<see cref="DrainEndMiddleware"/>) ends so too, with a 503 <c>draining</c> error event,
 /// and is no backend's failure.
@@ -20,11 +21,15 @@ namespace Mesh.Gateway.Streaming;
 /// </summary>
 public sealed class StreamEndMiddleware(RequestDelegate next)
 {
-    private static readonly object CutItem = new();
+    private static readonly object FailureItem = new();
     private static readonly ApiError BackendFailed = ApiError.Unavailable("The backend failed while streaming; the audio is incomplete.", "backend_failed_mid_stream");
 
-    /// <summary>Whether the backend broke this request's response after it started: one of <c>mesh_stream_failures_total</c>.</summary>
-    public static bool CutByBackend(HttpContext context) => context.Items.ContainsKey(CutItem);
+    /// <summary>
+    /// The status of this request's response, which started as a 200, when its backend failed it after the start (one of
+    /// <c>mesh_stream_failures_total</c>): 502 when it broke the response, its <c>error</c> event's when it ended an SSE
+    /// stream with one. Null when the stream did not fail so.
+    /// </summary>
+    public static int? FailureStatus(HttpContext context) => context.Items.TryGetValue(FailureItem, out var status) ? (int?)status : null;
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -57,6 +62,11 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
             if (deferred.AbortRequested)
             {
                 lifetime.Abort();
+            }
+            else if (forwarded.LastEvent() is { Type: StreamEvent.Failure, Status: { } status })
+            {
+                // The backend's own marked end of a failure after its first byte, relayed as it was.
+                Failed(context, decision, "sse", status);
             }
 
             return;
@@ -102,35 +112,64 @@ public sealed class StreamEndMiddleware(RequestDelegate next)
             return null; // the client left; not a backend failure
         }
 
-        context.Items[CutItem] = true;
-        GatewayMetrics.StreamFailures.WithLabels(decision?.Variant ?? "none", decision?.Pool ?? "none", surface).Inc();
+        Failed(context, decision, surface, StatusCodes.Status502BadGateway);
         return BackendFailed;
+    }
+
+    private static void Failed(HttpContext context, RouteDecision? decision, string surface, int status)
+    {
+        context.Items[FailureItem] = status;
+        GatewayMetrics.StreamFailures.WithLabels(decision?.Variant ?? "none", decision?.Pool ?? "none", surface).Inc();
     }
 
     /// <summary>
     /// Passes every byte straight on (a sentence event is hundreds of KiB: holding one back until it is whole would delay
-    /// it at the client) and remembers whether what went out ends on an event boundary (a blank line).
+    /// it at the client) and keeps the last few KiB that went out: whether they end on an event boundary (a blank line),
+    /// and the last event when it is short enough to be kept whole, as an <c>error</c> event is.
     /// </summary>
     private sealed class EventBoundaryStream(Stream inner) : PassThroughStream(inner)
     {
-        // The last two bytes passed on; an empty stream is on a boundary.
-        private byte _secondLast = (byte)'\n';
-        private byte _last = (byte)'\n';
+        private const int TailBytes = 4096;
 
-        public bool EndsOnEventBoundary => _secondLast == '\n' && _last == '\n';
+        // The stream starts after a boundary: an empty stream is on one, and its first event is whole in the tail.
+        private readonly byte[] _tail = [(byte)'\n', (byte)'\n', .. new byte[TailBytes - 2]];
+        private int _tailLength = 2;
+
+        public bool EndsOnEventBoundary => Tail.EndsWith("\n\n"u8);
+
+        private ReadOnlySpan<byte> Tail => _tail.AsSpan(0, _tailLength);
+
+        /// <summary>The stream event that ended the stream, if it ended on a boundary with one kept whole.</summary>
+        public StreamEvent? LastEvent()
+        {
+            if (!EndsOnEventBoundary)
+            {
+                return null;
+            }
+
+            var previousBoundary = Tail[..^2].LastIndexOf("\n\n"u8);
+            return previousBoundary < 0 ? null : ServerSentEvents.ReadStreamEvent(Tail[(previousBoundary + 2)..]);
+        }
 
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
             await Inner.WriteAsync(buffer, cancellationToken);
-            var span = buffer.Span;
-            if (span.Length >= 2)
+            Keep(buffer.Span);
+        }
+
+        private void Keep(ReadOnlySpan<byte> written)
+        {
+            if (written.Length >= TailBytes)
             {
-                (_secondLast, _last) = (span[^2], span[^1]);
+                written[^TailBytes..].CopyTo(_tail);
+                _tailLength = TailBytes;
+                return;
             }
-            else if (span.Length == 1)
-            {
-                (_secondLast, _last) = (_last, span[0]);
-            }
+
+            var kept = Math.Min(_tailLength, TailBytes - written.Length);
+            _tail.AsSpan(_tailLength - kept, kept).CopyTo(_tail);
+            written.CopyTo(_tail.AsSpan(kept));
+            _tailLength = kept + written.Length;
         }
     }
 

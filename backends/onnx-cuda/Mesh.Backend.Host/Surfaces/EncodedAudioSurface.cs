@@ -35,6 +35,8 @@ public sealed class EncodedAudioSurface(IAudioEncoder encoder, int sampleRate) :
     public async ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken) =>
         SurfaceOutput.Control(Concat(HeaderOnce(), await encoder.FinishAsync(cancellationToken)));
 
+    public bool MarksFailures => false;
+
     public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => null;
 
     public void Dispose() => encoder.Dispose();

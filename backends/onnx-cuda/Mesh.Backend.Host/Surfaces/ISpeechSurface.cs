@@ -42,6 +42,9 @@ public interface ISpeechSurface : IDisposable
     /// <summary>The bytes that end a complete stream (an encoder trailer, a done event).</summary>
     ValueTask<SurfaceOutput> CompleteAsync(SpeechUsage usage, CancellationToken cancellationToken);
 
+    /// <summary>Whether <see cref="RenderFailure"/> marks a failure after the response started; else it is cut.</summary>
+    bool MarksFailures { get; }
+
     /// <summary>Bytes that mark a failure after the response started, or null when the only honest end is an abort.</summary>
     ReadOnlyMemory<byte>? RenderFailure(ApiError failure);
 }

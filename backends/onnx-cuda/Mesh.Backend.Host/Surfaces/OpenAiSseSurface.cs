@@ -36,6 +36,8 @@ public sealed class OpenAiSseSurface(IAudioEncoder encoder, int sampleRate) : IS
         return SurfaceOutput.Control(trailer.IsEmpty ? done : (byte[])[.. Delta(trailer), .. done]);
     }
 
+    public bool MarksFailures => true;
+
     public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => ServerSentEvents.Error(failure);
 
     public void Dispose() => _audio.Dispose();

@@ -36,6 +36,8 @@ public sealed class SentenceSseSurface(int sampleRate) : ISpeechSurface
 
     public ValueTask<SurfaceOutput> RenderWaitingAsync(CancellationToken cancellationToken) => ValueTask.FromResult(SurfaceOutput.None);
 
+    public bool MarksFailures => true;
+
     public ReadOnlyMemory<byte>? RenderFailure(ApiError failure) => ServerSentEvents.Error(failure);
 
     public void Dispose()
