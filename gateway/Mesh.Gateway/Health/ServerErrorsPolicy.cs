@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Mesh.Gateway.Routing;
+using Mesh.Gateway.Streaming;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Health;
@@ -8,7 +9,8 @@ using Yarp.ReverseProxy.Model;
 namespace Mesh.Gateway.Health;
 
 /// <summary>
-/// Passive health that counts what YARP's built-in policy ignores: 5xx answers and timeouts, besides transport errors.
+/// Passive health that counts what YARP's built-in policy ignores: 5xx answers and timeouts, besides transport errors,
+/// and an SSE stream its backend ended with a 5xx <c>error</c> event after its first byte, as it counts a 5xx answer.
 /// After <c>ConsecutiveFailures</c> in a row a backend is ejected for the reactivation period; any success resets the count.
 /// A request the client cancelled says nothing about the backend, nor does one that ends after its backend was removed.
 /// </summary>
@@ -42,7 +44,10 @@ public sealed class ServerErrorsPolicy(
         }
 
         var count = _consecutiveFailures.GetValue(destination, _ => new StrongBox<int>());
-        var failed = error is not null || context.Response.StatusCode >= StatusCodes.Status500InternalServerError;
+        // A stream that failed after its 200 went out is the backend's failure too, whether it broke it or said so.
+        var failed = error is not null
+            || context.Response.StatusCode >= StatusCodes.Status500InternalServerError
+            || StreamEndMiddleware.FailureStatus(context) >= StatusCodes.Status500InternalServerError;
         if (!failed)
         {
             Interlocked.Exchange(ref count.Value, 0);

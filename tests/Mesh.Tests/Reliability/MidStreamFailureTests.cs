@@ -10,7 +10,7 @@ namespace Mesh.Tests.Reliability;
 /// <summary>
 /// A synthesis that fails after its stream's first byte (<c>Faults:FailureRatio</c>, per sentence, so a request fails
 /// before its first audio, part way through, or not at all), through a real gateway in front of a real backend: each
-/// request is counted once, by the same status at both.
+/// request is counted once, by the same status at both, and a stream's failure counts toward its backend's ejection.
 /// </summary>
 public sealed class MidStreamFailureTests
 {
@@ -55,6 +55,39 @@ public sealed class MidStreamFailureTests
 
         var streamFailures = $"mesh_stream_failures_total{{variant=\"test\",pool=\"shared\",surface=\"{(surface == "pcm" ? "audio" : "sse")}\"}} {midStream}";
         Assert.Contains(streamFailures, gatewayMetrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_backend_whose_sse_stream_fails_mid_stream_is_ejected_as_for_a_500_answer()
+    {
+        await using var backend = await MeshFleet.StartBackendAsync("b0", "test", "--Faults:FailureRatio=0.3");
+        const int ReactivationSeconds = 1;
+        await using var gateway = await MeshFleet.StartGatewayAsync(
+            [backend.Url], "--Mesh:Health:ConsecutiveFailures=1", $"--Mesh:Health:ReactivationSeconds={ReactivationSeconds}");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        for (var sent = 1; sent <= MaxRequests; sent++)
+        {
+            var ejectionsBefore = MetricsText.Sum(await MetricsAsync(gateway), "mesh_backend_ejections_total{");
+            var outcome = await SendAsync(client, "sse");
+            if (outcome.FailedMidStream)
+            {
+                // YARP runs the passive policy once the response is complete, a moment after its client saw the end.
+                await Eventually.UntilAsync(
+                    async () => MetricsText.Sum(await MetricsAsync(gateway), "mesh_backend_ejections_total{") == ejectionsBefore + 1,
+                    "the stream's failure did not eject its backend");
+                return;
+            }
+
+            if (outcome.Status != StatusCodes.Status200OK)
+            {
+                // A failure before the first byte ejected the backend: the next request waits for its return.
+                await Task.Delay(TimeSpan.FromSeconds(ReactivationSeconds + 1));
+            }
+        }
+
+        Assert.Fail($"none of {MaxRequests} streams failed after its first audio");
     }
 
     /// <summary>
