@@ -19,13 +19,25 @@ public static partial class ConfigurationFiles
         return configuration;
     }
 
-    /// <summary>Logs each save of a watched file that could not be read, as a saved file that fails validation is.</summary>
-    public static void LogRefusedFileSaves(this WebApplication app)
+    /// <summary>
+    /// Reports each save of a watched file as a saved file that fails validation is: one that could not be read is
+    /// logged, and <c>mesh_config_last_reload_successful</c> under the file's key says whether the latest save applied.
+    /// </summary>
+    public static void ReportFileSaves(this WebApplication app)
     {
         var logger = app.Services.GetRequiredService<ILogger<WatchedSettingsFile>>();
         foreach (var file in ((IConfigurationRoot)app.Configuration).Providers.OfType<WatchedSettingsFile>())
         {
-            file.ReloadRefused += reason => LogSaveRefused(logger, reason);
+            var applied = GatewayMetrics.LastReloadSuccessful.WithLabels(file.Key);
+            applied.Set(1);
+            file.Reloaded += refusal =>
+            {
+                applied.Set(refusal is null ? 1 : 0);
+                if (refusal is not null)
+                {
+                    LogSaveRefused(logger, refusal);
+                }
+            };
         }
     }
 

@@ -70,6 +70,11 @@ public static class GatewayMetrics
     public static readonly Counter DiscoveryFailures = Metrics.CreateCounter(
         "mesh_backend_discovery_failures_total", "Lookups of a discovered backend host that failed, timed out or came back empty; its last known addresses were kept.", "host");
 
+    public static readonly Gauge LastReloadSuccessful = Metrics.CreateGauge(
+        "mesh_config_last_reload_successful",
+        "1 when the latest save of these settings applied (or none came since the start), 0 while it is refused and the settings read before it serve on.",
+        "settings");
+
     public static readonly Counter AuthFailures = Metrics.CreateCounter(
         "mesh_auth_failures_total", "Requests refused for their API key (401) or its rate (429), by code.", "code");
 

@@ -108,7 +108,7 @@ public static class GatewayServiceRegistration
     private static OptionsBuilder<TOptions> AddReloadableOptions<TOptions>(this IServiceCollection services, string section)
         where TOptions : class
     {
-        services.AddSingleton<IOptionsMonitor<TOptions>, LastValidOptionsMonitor<TOptions>>();
+        services.AddSingleton<IOptionsMonitor<TOptions>>(provider => ActivatorUtilities.CreateInstance<LastValidOptionsMonitor<TOptions>>(provider, section));
         return services.AddOptions<TOptions>().BindConfiguration(section);
     }
 

@@ -9,13 +9,15 @@ namespace Mesh.Gateway;
 /// An <see cref="IOptionsMonitor{TOptions}"/> for settings reloaded while the gateway runs: a change that fails to
 /// bind or to validate is logged once and the last settings that validated stay in force, where the framework's monitor
 /// would throw on every read after it. Listeners hear only of changes that validated. The first read still throws on
-/// invalid settings, so validation at start stops the gateway as before.
+/// invalid settings, so validation at start stops the gateway as before. <c>mesh_config_last_reload_successful</c>, under
+/// the settings' section, says whether the latest change applied.
 /// </summary>
 public sealed partial class LastValidOptionsMonitor<TOptions> : IOptionsMonitor<TOptions>, IDisposable
     where TOptions : class
 {
     private readonly IOptionsFactory<TOptions> _factory;
     private readonly ILogger<LastValidOptionsMonitor<TOptions>> _logger;
+    private readonly Prometheus.Gauge.Child _applied;
     private readonly ConcurrentDictionary<string, TOptions> _inForce = new(StringComparer.Ordinal);
 
     // The reason each name's latest change was refused for, so a change reported twice by the file watcher, or an
@@ -24,10 +26,12 @@ public sealed partial class LastValidOptionsMonitor<TOptions> : IOptionsMonitor<
     private readonly IDisposable[] _subscriptions;
 
     public LastValidOptionsMonitor(
-        IOptionsFactory<TOptions> factory, IEnumerable<IOptionsChangeTokenSource<TOptions>> changes, ILogger<LastValidOptionsMonitor<TOptions>> logger)
+        string section, IOptionsFactory<TOptions> factory, IEnumerable<IOptionsChangeTokenSource<TOptions>> changes, ILogger<LastValidOptionsMonitor<TOptions>> logger)
     {
         _factory = factory;
         _logger = logger;
+        _applied = GatewayMetrics.LastReloadSuccessful.WithLabels(section);
+        _applied.Set(1);
         _subscriptions = [.. changes.Select(source => ChangeToken.OnChange(source.GetChangeToken, () => Reload(source.Name ?? Options.DefaultName)))];
     }
 
@@ -68,11 +72,13 @@ public sealed partial class LastValidOptionsMonitor<TOptions> : IOptionsMonitor<
             }
 
             _refused[name] = reason;
+            _applied.Set(0);
             LogReloadRefused(_logger, typeof(TOptions).Name, reason);
             return;
         }
 
         _refused.TryRemove(name, out _);
+        _applied.Set(1);
         _inForce[name] = options;
         Changed?.Invoke(options, name);
     }

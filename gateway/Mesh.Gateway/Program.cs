@@ -19,7 +19,7 @@ return ConfigurationErrors.Run(() =>
     builder.Services.AddGateway();
 
     var app = builder.Build();
-    app.LogRefusedFileSaves();
+    app.ReportFileSaves();
     // Every refused setting at once, before the log below would stop at the first.
     app.ValidateEverySetting(builder.Services);
     StartupLog.EffectiveConfiguration(app);

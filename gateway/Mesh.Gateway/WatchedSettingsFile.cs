@@ -9,7 +9,7 @@ namespace Mesh.Gateway;
 /// <summary>
 /// A JSON settings file the gateway watches, named by the setting <paramref name="key"/>. At start a file that is missing
 /// or not valid JSON is refused by that key. A save read while the gateway runs that is missing (deleted, moved away) or
-/// not valid JSON (half written) keeps the settings last read from it and is reported through <see cref="ReloadRefused"/>;
+/// not valid JSON (half written) keeps the settings last read from it and is reported through <see cref="Reloaded"/>;
 /// the framework's JSON file would drop its settings instead, so the next reload of any setting would run without
 /// the file's backends or keys. The next save that reads applies.
 /// </summary>
@@ -24,8 +24,14 @@ public sealed class WatchedSettingsFile(string key, string path)
     // Why the latest save was refused, so a save the watcher reports twice is reported once.
     private string? _refusedFor;
 
-    /// <summary>Why a save was refused, naming the key and the file; the settings in force stay.</summary>
-    public event Action<string>? ReloadRefused;
+    /// <summary>The setting that names the file (<c>Mesh:FleetFile</c>).</summary>
+    public string Key => key;
+
+    /// <summary>
+    /// Raised for each save read while the gateway runs: with null when it applied, else with why it was refused, naming
+    /// the key and the file (once for the same reason in a row); the settings in force stay.
+    /// </summary>
+    public event Action<string?>? Reloaded;
 
     public override void Load()
     {
@@ -55,7 +61,7 @@ public sealed class WatchedSettingsFile(string key, string path)
             if (failure != _refusedFor)
             {
                 _refusedFor = failure;
-                ReloadRefused?.Invoke(failure);
+                Reloaded?.Invoke(failure);
             }
 
             return;
@@ -63,6 +69,7 @@ public sealed class WatchedSettingsFile(string key, string path)
 
         _refusedFor = null;
         OnReload();
+        Reloaded?.Invoke(null);
     }
 
     /// <summary>Reads the file into the settings, or says why it could not, leaving the settings as they were.</summary>

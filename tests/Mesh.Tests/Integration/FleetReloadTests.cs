@@ -100,6 +100,7 @@ public sealed class FleetReloadTests
         await using var gateway = await MeshFleet.StartGatewayAsync([], $"--Mesh:FleetFile={fleetFile.Path}");
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = gateway.Url, Timeout = TimeSpan.FromSeconds(60) };
+        Assert.Equal((1, 1), (await ReloadAppliedAsync(client, "Mesh:Fleet"), await ReloadAppliedAsync(client, "Mesh:Variants")));
 
         // A relative address and a negative weight fail validation: both are refused, and the fleet and weights in
         // force serve on (the weights are read on every request).
@@ -110,6 +111,7 @@ public sealed class FleetReloadTests
             "the invalid fleet file was not refused");
         Assert.Contains("The setting Mesh:Fleet:Backends:1:Address must be an absolute http or https URL", gateway.Output, StringComparison.Ordinal);
         Assert.Contains("Mesh:Variants:Weights:test is -1: a weight must be finite and not negative", gateway.Output, StringComparison.Ordinal);
+        Assert.Equal((0, 0), (await ReloadAppliedAsync(client, "Mesh:Fleet"), await ReloadAppliedAsync(client, "Mesh:Variants")));
         using (var speech = await SpeakAsync(client))
         {
             Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
@@ -120,6 +122,7 @@ public sealed class FleetReloadTests
 
         await fleetFile.WriteAsync(("first", first.Url), ("second", second.Url));
         await Eventually.UntilAsync(async () => (await VariantAsync(client)).ReadyBackends == 2, "the valid fleet file after the refused one never applied");
+        Assert.Equal((1, 1), (await ReloadAppliedAsync(client, "Mesh:Fleet"), await ReloadAppliedAsync(client, "Mesh:Variants")));
         using (var speech = await SpeakAsync(client))
         {
             Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
@@ -223,6 +226,7 @@ public sealed class FleetReloadTests
         await fleetFile.WriteTextAsync("""{"Mesh": {"Fleet": {"Backends": [""");
         await WaitForLineAsync(gateway, $"{FileRefusal}Mesh:FleetFile names {fleetFile.Path}, which is not valid JSON: ");
         Assert.Contains("LineNumber: 0 | BytePositionInLine: 33.", gateway.Output, StringComparison.Ordinal);
+        Assert.Equal(0, await ReloadAppliedAsync(client, "Mesh:FleetFile"));
         // A save of the other file reloads every setting, those the refused file held too.
         await keysFile.WriteSettingsAsync(Keys("a", "b"));
         await Eventually.UntilAsync(async () => await VariantsStatusAsync(client, "sk-b") == HttpStatusCode.OK, "the keys saved after the refused fleet never applied");
@@ -236,6 +240,7 @@ public sealed class FleetReloadTests
 
         await fleetFile.WriteAsync(("first", first.Url), ("second", second.Url));
         await Eventually.UntilAsync(async () => (await VariantAsync(client)).ReadyBackends == 2, "the valid fleet file after the refused ones never applied");
+        Assert.Equal(1, await ReloadAppliedAsync(client, "Mesh:FleetFile"));
         Assert.Single(gateway.Output.Split('\n'), line => line.Contains("which is not valid JSON", StringComparison.Ordinal));
         Assert.False(gateway.HasExited);
     }
@@ -252,6 +257,7 @@ public sealed class FleetReloadTests
         // An editor that empties the file before it writes the new keys.
         await keysFile.WriteTextAsync("");
         await WaitForLineAsync(gateway, $"{FileRefusal}Mesh:Auth:KeysFile names {keysFile.Path}, which is not valid JSON: The input does not contain any JSON tokens.");
+        Assert.Equal(0, await ReloadAppliedAsync(client, "Mesh:Auth:KeysFile"));
         // A save of the other file reloads every setting, the keys too: without them the gateway would serve any
         // loopback client.
         await fleetFile.WriteAsync(("first", dead.Url), ("second", dead.Url));
@@ -270,6 +276,7 @@ public sealed class FleetReloadTests
 
         await keysFile.WriteSettingsAsync(Keys("a", "b"));
         await Eventually.UntilAsync(async () => await VariantsStatusAsync(client, "sk-b") == HttpStatusCode.OK, "the valid keys file after the refused ones never applied");
+        Assert.Equal(1, await ReloadAppliedAsync(client, "Mesh:Auth:KeysFile"));
         Assert.False(gateway.HasExited);
     }
 
@@ -310,6 +317,10 @@ public sealed class FleetReloadTests
         Assert.Single((await client.GetFromJsonAsync(new Uri("/v1/mesh/variants", UriKind.Relative), ContractsJsonContext.Default.VariantList))!.Data);
 
     private static Task<string> MetricsAsync(HttpClient client) => client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+
+    /// <summary><c>mesh_config_last_reload_successful</c> of <paramref name="settings"/>: 1 when its latest save applied, 0 while refused.</summary>
+    private static async Task<double> ReloadAppliedAsync(HttpClient client, string settings) =>
+        MetricsText.Sum(await MetricsAsync(client), "mesh_config_last_reload_successful{", $"settings=\"{settings}\"");
 
     /// <summary>The samples of the per-backend gauges and counter that name <paramref name="backend"/>, sorted.</summary>
     private static string[] BackendSeries(string metrics, string backend) =>
