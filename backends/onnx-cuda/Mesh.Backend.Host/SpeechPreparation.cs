@@ -39,11 +39,11 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
     public static ApiError Draining { get; } = ApiError.Unavailable("This backend is shutting down; retry on another.", "draining");
 
     /// <summary>
-    /// The answer to input without a sentence to synthesize, whitespace and punctuation only ("...", "?!"): it would be
-    /// answered with silence, or nothing at all, which a client takes for a broken engine.
+    /// The answer to input without a sentence to synthesize, whitespace, punctuation and symbols read as nothing only
+    /// ("...", "?!", "|"): it would be answered with silence, or nothing at all, which a client takes for a broken engine.
     /// </summary>
     private static readonly ApiError NothingToSpeak = ApiError.InvalidRequest(
-        "'input' has nothing to speak: it holds only whitespace and punctuation.", "input", "nothing_to_speak");
+        "'input' has nothing to speak: it holds only whitespace, punctuation and symbols that are not read aloud.", "input", "nothing_to_speak");
 
     /// <summary>The answer while no model is served (its start-up load under way, or failed): a retry may find it loaded.</summary>
     public static ApiError ModelNotReady(ModelHost host) => ApiError.Unavailable($"The model is not ready ({host.Status}).", ErrorCodes.ModelNotReady);

@@ -130,6 +130,12 @@ public sealed class SentenceSplitterTests
         Assert.Empty(SentenceSplitter.SplitForSynthesis(""));
     }
 
+    /// <summary>Marks, format characters and symbols that espeak-ng reads as nothing, each alone.</summary>
+    public static TheoryData<string> MarksEspeakReadsAsNothing => new()
+    {
+        "___", "* * *", "•", "|", "`", "^", "<>", "‥", "‽", "؛", "۔", "\u200B", "\uFEFF...",
+    };
+
     [Theory]
     [InlineData("...")]
     [InlineData("?!")]
@@ -138,6 +144,9 @@ public sealed class SentenceSplitterTests
     [InlineData("«…» — “”")]
     [InlineData(", ; :")]
     [InlineData("。、！")]
+    [InlineData("⇒ ─ ◦ ≪")]
+    [InlineData("***\n\n---\n\n___")]
+    [MemberData(nameof(MarksEspeakReadsAsNothing))]
     public void Punctuation_only_text_has_nothing_to_speak(string text)
     {
         Assert.False(SentenceSplitter.HasSpeech(text));
@@ -156,6 +165,20 @@ public sealed class SentenceSplitterTests
     [InlineData("Ж")]
     [InlineData("日本")]
     [InlineData("😀")]
+    [InlineData("*")]
+    [InlineData("**")]
+    [InlineData("/")]
+    [InlineData("+")]
+    [InlineData("=")]
+    [InlineData("~")]
+    [InlineData("§")]
+    [InlineData("€")]
+    [InlineData("°")]
+    [InlineData("←")]
+    [InlineData("√")]
+    [InlineData("☺")]
+    [InlineData("½")]
+    [InlineData("e\u0301")]
     public void Digits_symbols_emoji_and_letters_of_any_script_are_speech(string text)
     {
         Assert.True(SentenceSplitter.HasSpeech(text));
@@ -169,6 +192,15 @@ public sealed class SentenceSplitterTests
 
         Assert.Equal(["Hello.", "...", "World."], SentenceSplitter.Split(Text).Select(s => s.TrimEnd()));
         Assert.Equal(["Hello.", "World."], SentenceSplitter.SplitForSynthesis(Text));
+    }
+
+    [Fact]
+    public void A_scene_break_of_asterisks_is_left_out_as_a_rule_of_dashes_is()
+    {
+        const string Text = "The end.\n\n* * *\n\nDawn. ***\n\n---\n\nNext day, 5 * 3.";
+
+        Assert.Equal(["The end.", "* * *", "Dawn.", "***", "---", "Next day, 5 * 3."], SentenceSplitter.Split(Text).Select(s => s.TrimEnd()));
+        Assert.Equal(["The end.", "Dawn.", "Next day, 5 * 3."], SentenceSplitter.SplitForSynthesis(Text));
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Mesh.Contracts;
+using Mesh.Tests.Backend;
 using Mesh.Tests.Contracts;
 using Mesh.Tests.Reliability;
 
@@ -216,12 +217,30 @@ public sealed class SpeechThroughGatewayTests(MeshFleet fleet)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    /// <remarks>The counterpart of the punctuation refused as nothing to speak: what espeak reads out is not refused.</remarks>
+    /// <remarks>What espeak reads as nothing: its answer would be a few milliseconds of silence.</remarks>
+    [Theory]
+    [MemberData(nameof(SentenceSplitterTests.MarksEspeakReadsAsNothing), MemberType = typeof(SentenceSplitterTests))]
+    public async Task Input_of_marks_espeak_reads_as_nothing_is_refused_as_nothing_to_speak(string input)
+    {
+        using var client = fleet.CreateGatewayClient();
+        using var response = await PostSpeechAsync(client, new { model = "tts-1", voice = "alloy", input, response_format = "pcm" });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = ErrorEnvelopeAssert.IsEnvelope(await response.Content.ReadAsStringAsync());
+        Assert.Equal("input", error.GetProperty("param").GetString());
+        Assert.Equal("nothing_to_speak", error.GetProperty("code").GetString());
+    }
+
+    /// <remarks>The counterpart of the marks refused as nothing to speak: what espeak reads out is not refused.</remarks>
     [Theory]
     [InlineData("5")]
     [InlineData("%")]
     [InlineData("$")]
     [InlineData("&")]
+    [InlineData("*")]
+    [InlineData("/")]
+    [InlineData("=")]
+    [InlineData("§")]
     [InlineData("ok.")]
     [InlineData("😀")]
     public async Task A_lone_digit_symbol_or_word_is_spoken(string input)

@@ -41,8 +41,8 @@ public static class BadInputCatalogue
     public const string SentenceStream = "/v1/audio/speech/stream";
     public const string PcmStream = "/v1/audio/speech/stream/pcm";
 
-    /// <summary>Inputs of the marks that only shape a sentence, which no engine speaks: nothing to speak.</summary>
-    public static readonly string[] NothingToSpeak = ["...", "?!", " - ", "()", "«…»", "。、"];
+    /// <summary>Inputs of marks that only shape a sentence or that espeak reads as nothing: nothing to speak.</summary>
+    public static readonly string[] NothingToSpeak = ["...", "?!", " - ", "()", "«…»", "。、", "___", "•"];
 
     /// <summary>Just over the body limit; the text is valid, only its size is wrong.</summary>
     public static readonly string OversizedBody = Json(new string('a', SpeechRequestParser.MaxBodyBytes + 16));

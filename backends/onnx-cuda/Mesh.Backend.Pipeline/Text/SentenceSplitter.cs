@@ -157,20 +157,18 @@ public static class SentenceSplitter
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxSentenceLength, MinimumMaxSentenceLength);
-        return EnumerateSlices(Normalize(text), maxSentenceLength).Select(slice => slice.TrimEnd()).Where(HasSpeech);
+        return EnumerateSlices(Normalize(text), maxSentenceLength).Select(slice => slice.TrimEnd()).Where(IsSpokenSentence);
     }
 
     /// <summary>
-    /// Whether <paramref name="text"/> has something to speak: a character other than whitespace and the marks that only
-    /// shape a sentence (terminators, quotes and brackets, commas, semicolons, colons, dashes). Letters of any script,
-    /// digits, symbols and emoji are speech, and so is other punctuation an engine reads out (<c>% # &amp; @ * /</c>).
-    /// As the sentences of a text cover all of it, <see cref="SplitForSynthesis"/> finds one exactly when this is true.
+    /// Whether <paramref name="text"/> has something to speak: a sentence with a character an engine reads
+    /// (<see cref="SpokenCharacters"/>: letters of any script, digits, emoji, most symbols, and the punctuation read as
+    /// a word, <c>% # &amp; @ * /</c>) that is not a scene break of three or more asterisks (<c>* * *</c>, <c>***</c>),
+    /// which is a rule as <c>---</c> and <c>___</c> are. Whitespace, punctuation, format characters such as the
+    /// zero-width space and symbols espeak-ng reads as nothing (<c>| ^ • ⇒</c>, see there) are not. True exactly when
+    /// <see cref="SplitForSynthesis"/> finds a sentence.
     /// </summary>
-    public static bool HasSpeech(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        return text.Any(c => !char.IsWhiteSpace(c) && !IsSentenceMark(c));
-    }
+    public static bool HasSpeech(string text) => SplitForSynthesis(text).Any();
 
     private static IEnumerable<string> EnumerateSlices(string normalized, int maxSentenceLength)
     {
@@ -467,16 +465,16 @@ public static class SentenceSplitter
         return i;
     }
 
+    /// <summary>Whether a sentence has a character an engine reads, and is not a scene break.</summary>
+    private static bool IsSpokenSentence(string sentence) =>
+        sentence.EnumerateRunes().Any(SpokenCharacters.IsSpoken) && !IsSceneBreak(sentence);
+
     /// <summary>
-    /// Punctuation an engine reads as a pause or a tone of voice, never as a word: espeak-ng says "colon" or
-    /// "exclamation" only for a mark that stands alone as the whole text.
+    /// A Markdown thematic break of asterisks (<c>* * *</c>, <c>***</c>), which espeak-ng would read out as "asterisk
+    /// asterisk asterisk"; its dashes and underscores are punctuation already. A lone <c>*</c> or <c>**</c> is read.
     /// </summary>
-    private static bool IsSentenceMark(char c) =>
-        IsTerminator(c)
-        || IsOpener(c)
-        || IsCloser(c)
-        || c is ',' or ';' or ':' or '،' or '，' or '、' or '；' or '：'
-        || CharUnicodeInfo.GetUnicodeCategory(c) is UnicodeCategory.DashPunctuation;
+    private static bool IsSceneBreak(string sentence) =>
+        sentence.Count(c => c == '*') >= 3 && sentence.All(c => c == '*' || char.IsWhiteSpace(c));
 
     private static bool IsTerminator(char c) =>
         c is '.' or '!' or '?' or '…' or '‼' or '⁇' or '⁈' or '⁉' or '؟' or '।' or '॥' || IsCjkTerminator(c);
