@@ -18,17 +18,22 @@ namespace Mesh.Gateway.Admission;
 /// <c>done</c>, the status of its <c>error</c> event, 499 when the client left first; those the connection's end leaves
 /// unanswered, with the status the relay gives for that end (<see cref="CountUnanswered"/>). A forwarded request's own
 /// duration, from its first frame to its terminal event or the end, is its <c>mesh_request_duration_seconds</c>.
-/// Once the gateway's drain begins (<see cref="BeginDrain"/>), a request sent is held, not forwarded, for the relay to
-/// answer as draining after those under way, as a draining backend answers one it reads then.
+/// A request is registered as its first frame is read (<see cref="OnRequestReceived"/>), before its turn to be admitted
+/// comes: once the gateway's drain begins (<see cref="BeginDrain"/>), each one not yet admitted is held, not forwarded,
+/// for the relay to answer as draining after those under way, as a draining backend answers one it reads then.
 /// </summary>
 public sealed class WebSocketAdmission(AdmissionController admission, RouteDecision decision, ClientIdentity? identity) : IDisposable
 {
     private readonly Lock _lock = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // When each request forwarded (or held during the drain) arrived, oldest first, until it is counted: the backend
-    // answers them in order, and the held ones come after them all.
-    private readonly Queue<long> _unanswered = new();
+    // When each request forwarded arrived, oldest first, until it is counted: the backend answers them in order.
+    private readonly Queue<long> _forwarded = new();
+
+    // When each request read but not yet admitted arrived, oldest first: the one the relay reads ahead while the one
+    // before it waits for a slot, and, once the drain has begun, every one read, held here for the drain's answer.
+    // They all came after those forwarded and the one waiting for a slot.
+    private readonly Queue<long> _received = new();
     private AdmissionController.Lease? _lease;
     private int _outstanding;
     private bool _oldestHeard;
@@ -64,24 +69,38 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     public Task Drained => _drained.Task;
 
     /// <summary>
-    /// Counts a request the client has begun to send and tells what becomes of it: forwarded, answered with an error of
-    /// the gateway's (<see cref="OnAnswerSent"/> once that went out), or, during the drain, held for the drain's answer.
+    /// Registers a request whose first frame the relay has just read, at once, though its turn to be admitted may come
+    /// only once the one before it has a slot: the drain answers it even if that turn never comes.
+    /// </summary>
+    public void OnRequestReceived()
+    {
+        lock (_lock)
+        {
+            _received.Enqueue(Stopwatch.GetTimestamp());
+        }
+    }
+
+    /// <summary>
+    /// Admits the oldest request received (<see cref="OnRequestReceived"/>) and tells what becomes of it: forwarded,
+    /// answered with an error of the gateway's (<see cref="OnAnswerSent"/> once that went out), or, during the drain,
+    /// held for the drain's answer.
     /// Throws <see cref="OperationCanceledException"/> when the client leaves while the request waits for a slot
     /// (<paramref name="clientGone"/>, counted as <c>client_gone</c>) or the connection ends (<paramref name="ending"/>).
     /// </summary>
-    /// <param name="arrival">The request's first frame's <see cref="Stopwatch"/> timestamp, for its time to first audio.</param>
-    public async Task<WebSocketVerdict> AdmitRequestAsync(long arrival, CancellationToken clientGone, CancellationToken ending)
+    public async Task<WebSocketVerdict> AdmitRequestAsync(CancellationToken clientGone, CancellationToken ending)
     {
         ApiError? limited = null;
+        long arrival;
         lock (_lock)
         {
             if (_draining)
             {
-                // Answered in its turn, after those under way, as the drain ends the connection; it takes no token.
-                _unanswered.Enqueue(arrival);
+                // Left received, to be answered in its turn, after those under way, as the drain ends the connection;
+                // it takes no token.
                 return WebSocketVerdict.Hold;
             }
 
+            arrival = _received.Dequeue();
             if (identity is { RateLimit: { } bucket, KeyName: { } keyName } && !bucket.TryTake(out var wait))
             {
                 limited = ApiKeyMiddleware.RateLimited(keyName, wait);
@@ -90,7 +109,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
             else if (_outstanding > 0)
             {
                 _outstanding++;
-                _unanswered.Enqueue(arrival);
+                _forwarded.Enqueue(arrival);
                 return WebSocketVerdict.Forward;
             }
             else
@@ -135,7 +154,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
             {
                 _lease = lease;
                 _outstanding = 1;
-                _unanswered.Enqueue(arrival);
+                _forwarded.Enqueue(arrival);
                 return WebSocketVerdict.Forward;
             }
 
@@ -165,8 +184,8 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     }
 
     /// <summary>
-    /// Begins the gateway's drain: requests sent from now on are held for its answer, and <see cref="Drained"/> completes
-    /// once none is under way.
+    /// Begins the gateway's drain: requests not yet admitted, and those read from now on, are held for its answer, and
+    /// <see cref="Drained"/> completes once none is under way.
     /// </summary>
     public void BeginDrain()
     {
@@ -204,7 +223,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         long arrival;
         lock (_lock)
         {
-            answered = _unanswered.TryDequeue(out arrival);
+            answered = _forwarded.TryDequeue(out arrival);
             _oldestHeard = false;
             _oldestRequestId = null;
             if (_outstanding > 0 && --_outstanding == 0)
@@ -264,7 +283,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
     }
 
     /// <summary>
-    /// Answers each request still unanswered (forwarded, held, or waiting for a slot) with <paramref name="error"/>, as
+    /// Answers each request still unanswered (forwarded, waiting for a slot, or held) with <paramref name="error"/>, as
     /// the gateway ends the connection, and counts it with its status: the <c>error</c> events to send, oldest first, the
     /// oldest with the request id its <c>start</c> gave, if that came.
     /// </summary>
@@ -298,7 +317,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         long arrival;
         lock (_lock)
         {
-            if (_oldestHeard || !_unanswered.TryPeek(out arrival))
+            if (_oldestHeard || !_forwarded.TryPeek(out arrival))
             {
                 return;
             }
@@ -315,18 +334,24 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         lock (_lock)
         {
             (freed, _lease, _outstanding) = (_lease, null, 0);
-            _unanswered.Clear();
+            _forwarded.Clear();
+            _received.Clear();
         }
 
         freed?.Dispose();
     }
 
-    /// <summary>The arrivals of the requests unanswered, oldest first, the one waiting for a slot last; taken under the lock.</summary>
+    /// <summary>
+    /// The arrivals of the requests unanswered, oldest first: those forwarded, or the one waiting for a slot, then those
+    /// received (held during the drain); taken under the lock.
+    /// </summary>
     private long[] TakeUnanswered()
     {
-        long[] unanswered = _seeking is { } seeking ? [.. _unanswered, seeking] : [.. _unanswered];
-        _unanswered.Clear();
+        long[] seeking = _seeking is { } arrival ? [arrival] : [];
+        long[] unanswered = [.. _forwarded, .. seeking, .. _received];
+        _forwarded.Clear();
         _seeking = null;
+        _received.Clear();
         return unanswered;
     }
 

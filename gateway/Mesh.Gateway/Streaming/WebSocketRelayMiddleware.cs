@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Mesh.Contracts;
@@ -285,7 +284,7 @@ public sealed partial class WebSocketRelayMiddleware(
                 WebSocketReceiveResult received;
                 try
                 {
-                    received = await (next ?? client.ReceiveAsync(buffer, CancellationToken.None));
+                    received = await (next ?? ReceiveAsync(client, buffer, startOfMessage, connection));
                 }
                 catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.ConnectionClosedPrematurely)
                 {
@@ -305,9 +304,8 @@ public sealed partial class WebSocketRelayMiddleware(
 
                 if (startOfMessage)
                 {
-                    var arrival = Stopwatch.GetTimestamp();
-                    next = client.ReceiveAsync(spare, CancellationToken.None);
-                    verdict = await AdmitWhileReadingAsync(connection, arrival, next, clientAborted, ending);
+                    next = ReceiveAsync(client, spare, received.EndOfMessage, connection);
+                    verdict = await AdmitWhileReadingAsync(connection, next, clientAborted, ending);
                 }
 
                 startOfMessage = received.EndOfMessage;
@@ -373,15 +371,30 @@ public sealed partial class WebSocketRelayMiddleware(
     }
 
     /// <summary>
+    /// Reads the client's next frame; the first of a request registers it with the connection as soon as it is read, so
+    /// that one read ahead while the one before it waits for a slot is answered by the drain even if its turn never comes.
+    /// </summary>
+    private static async Task<WebSocketReceiveResult> ReceiveAsync(WebSocket client, byte[] buffer, bool startsMessage, WebSocketAdmission connection)
+    {
+        var received = await client.ReceiveAsync(buffer, CancellationToken.None);
+        if (startsMessage && received.MessageType != WebSocketMessageType.Close)
+        {
+            connection.OnRequestReceived();
+        }
+
+        return received;
+    }
+
+    /// <summary>
     /// Admits a request while the client's next frame is read (<paramref name="next"/>): a close or a failure there
     /// means the client left, as a dropped HTTP connection does, so the request leaves the queue at once (counted as
     /// <c>client_gone</c>) instead of taking a slot, reaching a backend and holding the close's answer until then.
     /// </summary>
     private static async Task<WebSocketVerdict> AdmitWhileReadingAsync(
-        WebSocketAdmission connection, long arrival, Task<WebSocketReceiveResult> next, CancellationToken clientAborted, CancellationToken ending)
+        WebSocketAdmission connection, Task<WebSocketReceiveResult> next, CancellationToken clientAborted, CancellationToken ending)
     {
         using var clientGone = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
-        var admitting = connection.AdmitRequestAsync(arrival, clientGone.Token, ending);
+        var admitting = connection.AdmitRequestAsync(clientGone.Token, ending);
         if (await Task.WhenAny(admitting, next) == next && !(next.IsCompletedSuccessfully && next.Result.MessageType != WebSocketMessageType.Close))
         {
             await clientGone.CancelAsync();

@@ -129,16 +129,28 @@ public sealed class ShutdownTests
 
     /// <remarks>
     /// One slot: a WebSocket request streaming 30 sentences at 700 ms holds it, and another connection's request waits in
-    /// the gateway's admission queue (whose timeout outlasts the drain). When the gateway's 2 s drain runs out, the waiting
-    /// one gets its own 503 <c>draining</c> <c>error</c> event, without a <c>request_id</c> (no backend gave it one), before
-    /// the 1001 close, as the one under way does.
+    /// the gateway's admission queue. Once the gateway reads unready after SIGTERM (a 2 s readiness grace), a second
+    /// request goes on the waiting connection: the relay has read it while the first still waits for a slot. Either the
+    /// queue's timeout outlasts the 2 s drain, and when the drain runs out each of the two gets its own 503
+    /// <c>draining</c> <c>error</c> event, as the one under way does; or the first is shed at its 5 s timeout within a
+    /// 10 s drain, gets its 429 <c>queue_timeout</c>, and the second its 503 <c>draining</c> at once after it. Neither
+    /// 503 has a <c>request_id</c> (no backend gave one), and the 1001 close follows. The second used to get none,
+    /// though it was counted as 503: the relay registered it only once the first's wait ended, which, shed, also let the
+    /// drain's close pass it.
     /// </remarks>
-    [Fact]
-    public async Task A_WebSocket_request_waiting_for_a_slot_when_the_gateways_drain_runs_out_gets_a_draining_error_event_before_the_1001()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task WebSocket_requests_waiting_for_a_slot_or_sent_behind_one_at_the_gateways_drain_each_get_their_error_event_before_the_1001(bool shedBeforeTheDrainEnds)
     {
         await using var fleet = await DrainingFleet.StartAsync(
             throughGateway: true,
-            gatewayArgs: ["--Mesh:Admission:TotalConcurrency=1", "--Mesh:Admission:RealtimeReserved=0", "--Mesh:Admission:Realtime:QueueTimeoutMs=60000"]);
+            gatewayArgs:
+            [
+                "--Mesh:Admission:TotalConcurrency=1", "--Mesh:Admission:RealtimeReserved=0", "--Mesh:Shutdown:ReadinessGraceSeconds=2",
+                $"--Mesh:Admission:Realtime:QueueTimeoutMs={(shedBeforeTheDrainEnds ? 5000 : 60000)}",
+                $"--Mesh:Shutdown:DrainTimeoutSeconds={(shedBeforeTheDrainEnds ? 10 : 2)}",
+            ]);
         using var running = await ConnectAsync(fleet.Stopped);
         var requestId = await StartLongRequestAsync(running);
         using var waiting = await ConnectAsync(fleet.Stopped);
@@ -149,12 +161,27 @@ public sealed class ShutdownTests
             "the second request did not queue");
 
         await SignalAsync(fleet.Stopped.Pid, "TERM");
+        await UntilUnreadyAsync(client);
+        await SendAsync(waiting, "Sent behind it.");
 
         var waitingEvents = await ReceiveEventsUntilCloseAsync(waiting);
-        var refused = AssertDrainingError(Assert.Single(waitingEvents));
-        Assert.False(refused.TryGetProperty("request_id", out _), $"a request no backend started has a request_id: {refused}");
+        Assert.Equal(2, waitingEvents.Count);
+        if (shedBeforeTheDrainEnds)
+        {
+            Assert.Equal(StreamEvent.Failure, waitingEvents[0].GetProperty("type").GetString());
+            ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsErrorBody(waitingEvents[0].GetProperty("error")), ErrorTypes.RateLimit, null, "queue_timeout");
+        }
+
+        foreach (var refused in waitingEvents.Skip(shedBeforeTheDrainEnds ? 1 : 0).Select(AssertDrainingError))
+        {
+            Assert.False(refused.TryGetProperty("request_id", out _), $"a request no backend started has a request_id: {refused}");
+        }
+
         AssertClosedForShutdown(waiting);
-        await AssertEndedByTheDrainAsync(running, requestId);
+        if (!shedBeforeTheDrainEnds)
+        {
+            await AssertEndedByTheDrainAsync(running, requestId);
+        }
     }
 
     /// <remarks>
@@ -486,7 +513,7 @@ public sealed class ShutdownTests
 
     /// <summary>
     /// A backend that makes each sentence in <c>sentenceDelayMs</c>, alone or behind a gateway, and the one of the two that
-    /// is to be stopped, with no readiness grace and a 2 s drain.
+    /// is to be stopped, with no readiness grace and a 2 s drain, unless the gateway's arguments say otherwise.
     /// </summary>
     private sealed class DrainingFleet(HostProcess backend, HostProcess? gateway) : IAsyncDisposable
     {
@@ -504,7 +531,7 @@ public sealed class ShutdownTests
 
             var backend = await MeshFleet.StartBackendAsync("b0", "test", sentenceDelay);
             var gateway = await MeshFleet.StartGatewayAsync(
-                [backend.Url], [.. gatewayArgs, "--Mesh:Shutdown:ReadinessGraceSeconds=0", "--Mesh:Shutdown:DrainTimeoutSeconds=2"]);
+                [backend.Url], ["--Mesh:Shutdown:ReadinessGraceSeconds=0", "--Mesh:Shutdown:DrainTimeoutSeconds=2", .. gatewayArgs]);
             await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
             return new DrainingFleet(backend, gateway);
         }
