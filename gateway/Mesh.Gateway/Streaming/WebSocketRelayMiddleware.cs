@@ -27,9 +27,9 @@ namespace Mesh.Gateway.Streaming;
 /// while a send to it blocks, the relay reads nothing from the backend and would not see the backend end its side.
 /// On shutdown a connection is closed as a draining backend closes its own: an idle one at once with 1001, a busy one
 /// once its requests under way are answered, each request sent meanwhile getting a 503 <c>draining</c> <c>error</c>
-/// event instead of being forwarded. One still busy when the gateway's drain time runs out is ended before the host
-/// aborts it: each request still unanswered (waiting for a slot too) gets a 503 <c>draining</c> <c>error</c> event,
-/// then the 1001 close.
+/// event instead of being forwarded; a new connection is refused with 503 <c>draining</c> before a backend is asked.
+/// One still busy when the gateway's drain time runs out is ended before the host aborts it: each request still
+/// unanswered (waiting for a slot too) gets a 503 <c>draining</c> <c>error</c> event, then the 1001 close.
 /// </summary>
 public sealed partial class WebSocketRelayMiddleware(
     RequestDelegate next,
@@ -44,7 +44,7 @@ public sealed partial class WebSocketRelayMiddleware(
     private const int BufferBytes = 16 * 1024;
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>The error of a request sent once the gateway's shutdown has begun: it is not forwarded.</summary>
+    /// <summary>The error of a request sent, or a connection asked for, once the gateway's shutdown has begun: it is not forwarded.</summary>
     private static readonly ApiError ShuttingDown = ApiError.Unavailable("This gateway is shutting down; retry on another connection.", "draining");
 
     public async Task InvokeAsync(HttpContext context)
@@ -59,6 +59,14 @@ public sealed partial class WebSocketRelayMiddleware(
         {
             await ApiResults.WriteErrorAsync(context, new ApiError(
                 StatusCodes.Status403Forbidden, $"WebSocket connections from origin '{origin}' are not allowed.", ErrorTypes.Permission, "Origin", "origin_not_allowed"));
+            return;
+        }
+
+        if (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            // The relay would close the connection at once, and its client, told to go away, would reconnect here while the
+            // readiness grace keeps the listener up: refused before a backend is asked, it is told when to try again.
+            await ApiResults.WriteErrorAsync(context, ShuttingDown);
             return;
         }
 

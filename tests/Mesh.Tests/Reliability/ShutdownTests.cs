@@ -270,8 +270,13 @@ public sealed class ShutdownTests
         }
     }
 
+    /// <remarks>
+    /// In the readiness grace the gateway still serves HTTP requests, which end within it, but refuses a WebSocket
+    /// upgrade, before it asks a backend, with 503 <c>draining</c> and <c>Retry-After</c>, counted as 503: the relay would
+    /// close the connection at once, and the client, told to go away, reconnected in a loop while the listener was up.
+    /// </remarks>
     [Fact]
-    public async Task A_gateway_turns_unready_before_it_stops()
+    public async Task A_gateway_turns_unready_before_it_stops_serving_requests_but_refusing_WebSocket_upgrades_in_the_grace()
     {
         await using var backend = await MeshFleet.StartBackendAsync("b0");
         await using var gateway = await MeshFleet.StartGatewayAsync([backend.Url], "--Mesh:Shutdown:ReadinessGraceSeconds=5");
@@ -284,6 +289,13 @@ public sealed class ShutdownTests
         // Still serving during the grace period: whoever routes to it has time to notice.
         using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech/stream/pcm", UriKind.Relative), new { voice = "alloy", input = "Still here." });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var upgrade = await RawHttp.SendAsync(
+            gateway.Url, RawHttp.WebSocketHandshake("/v1/audio/speech/ws", "13", Convert.ToBase64String(Guid.NewGuid().ToByteArray())));
+        Assert.Equal((int)HttpStatusCode.ServiceUnavailable, upgrade.Status);
+        Assert.Equal("1", upgrade.Headers["Retry-After"]);
+        ErrorEnvelopeAssert.Says(ErrorEnvelopeAssert.IsEnvelope(upgrade.Text), ErrorTypes.Server, null, "draining");
+        Assert.Matches(@"(?m)^mesh_requests_total\{[^}]*code=""503""\} 1$", await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)));
     }
 
     /// <remarks>
