@@ -31,6 +31,13 @@ public sealed record ApiError(int Status, string Message, string Type, string? P
     public static ApiError Unavailable(string message, string code) =>
         new(503, message, ErrorTypes.Server, null, code);
 
+    /// <summary>
+    /// The answer to work that comes, or still waits, once a <paramref name="server"/>'s (gateway's or backend's) shutdown
+    /// has begun: another may serve it.
+    /// </summary>
+    public static ApiError Draining(string server) =>
+        Unavailable($"This {server} is shutting down; retry on another.", "draining");
+
     public static ApiError Internal(string message) =>
         new(500, message, ErrorTypes.Server, null, "internal_error");
 }

@@ -36,7 +36,7 @@ public sealed class SpeechPreparation(ModelHost host, SynthesisScheduler schedul
     private const int MaxVoicesNamed = 24;
 
     /// <summary>The answer to a request that comes, or still waits, once shutdown has begun: another backend may serve it.</summary>
-    public static ApiError Draining { get; } = ApiError.Unavailable("This backend is shutting down; retry on another.", "draining");
+    public static ApiError Draining { get; } = ApiError.Draining("backend");
 
     /// <summary>
     /// The answer to input without a sentence to synthesize, whitespace, punctuation and symbols read as nothing only

@@ -45,7 +45,7 @@ public sealed partial class WebSocketRelayMiddleware(
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>The error of a request sent, or a connection asked for, once the gateway's shutdown has begun: it is not forwarded.</summary>
-    private static readonly ApiError ShuttingDown = ApiError.Unavailable("This gateway is shutting down; retry on another connection.", "draining");
+    private static readonly ApiError ShuttingDown = ApiError.Draining("gateway");
 
     public async Task InvokeAsync(HttpContext context)
     {

@@ -338,6 +338,8 @@ public sealed class ShutdownTests
         Assert.Equal([StreamEvent.Done, StreamEvent.Failure], events.Select(e => e.GetProperty("type").GetString()).TakeLast(2));
         var refused = AssertDrainingError(events[^1]);
         Assert.False(refused.TryGetProperty("request_id", out _), $"a refused request has a request_id: {refused}");
+        // The gateway's words for it are the backend's, but for which of the two is shutting down.
+        Assert.Equal(ApiError.Draining(throughGateway ? "gateway" : "backend").Message, refused.GetProperty("error").GetProperty("message").GetString());
         AssertClosedForShutdown(busy);
 
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
