@@ -25,8 +25,15 @@ public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, Ejected
         if (error is not null && !context.Response.HasStarted && error.Error != ForwarderError.RequestCanceled)
         {
             LogForwardFailed(logger, error.Error, error.Exception?.Message);
+            var droppedTwice = FailoverMiddleware.DroppedByBothBackends(context);
             var apiError = error.Error switch
             {
+                _ when droppedTwice => new ApiError(
+                    StatusCodes.Status502BadGateway,
+                    "Both backends that took this request closed the connection without answering; it is not retried, as it may be what ended them.",
+                    ErrorTypes.Server,
+                    null,
+                    "request_dropped"),
                 ForwarderError.NoAvailableDestinations => EjectedBackends.NoHealthyBackend,
                 ForwarderError.RequestTimedOut => new ApiError(StatusCodes.Status504GatewayTimeout, "The backend did not answer in time.", ErrorTypes.Server, null, "backend_timeout"),
                 _ => ApiError.Unavailable("The backend failed before answering; retry shortly.", "backend_unavailable"),
@@ -35,6 +42,11 @@ public sealed partial class ProxyOutcomeMiddleware(RequestDelegate next, Ejected
             if (error.Error == ForwarderError.NoAvailableDestinations)
             {
                 ejected.AdviseRetry(context.Response, context.GetReverseProxyFeature().AllDestinations);
+            }
+            else if (droppedTwice)
+            {
+                // The OpenAI SDKs retry every 5xx twice unless told not to.
+                context.Response.Headers[MeshHeaders.ShouldRetry] = "false";
             }
 
             await ApiResults.WriteErrorAsync(context, apiError);

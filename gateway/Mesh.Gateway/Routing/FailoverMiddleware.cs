@@ -8,12 +8,17 @@ namespace Mesh.Gateway.Routing;
 /// Failover before the first byte: a request whose backend refused or reset the connection, or answered 500/502/503/429
 /// (it failed or declined before any audio), is sent once more to another healthy backend of its cluster, with its
 /// buffered body. Never after a response byte went to the client. YARP has no retries of its own, so this wraps load
-/// balancing in the proxy pipeline.
+/// balancing in the proxy pipeline. A request that both backends took and then dropped without an answer is not sent
+/// a third time: it may be what ended them (an input their synthesizer crashes on).
 /// </summary>
 public sealed class FailoverMiddleware(RequestDelegate next)
 {
     private static readonly object RetryableItem = new();
     private static readonly object RetryRequestedItem = new();
+    private static readonly object DroppedTwiceItem = new();
+
+    /// <summary>Whether the backend tried first and the one failed over to both took the request and dropped it unanswered.</summary>
+    public static bool DroppedByBothBackends(HttpContext context) => context.Items.ContainsKey(DroppedTwiceItem);
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -29,6 +34,7 @@ public sealed class FailoverMiddleware(RequestDelegate next)
             return;
         }
 
+        var firstDropped = WasDropped(context);
         var reason = context.GetForwarderErrorFeature()?.Error.ToString() ?? context.Response.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var decision = RouteDecision.Of(context);
         GatewayMetrics.Retries.WithLabels(decision?.Variant ?? "none", decision?.Pool ?? "none", reason).Inc();
@@ -44,6 +50,10 @@ public sealed class FailoverMiddleware(RequestDelegate next)
 
         proxy.AvailableDestinations = [.. candidates.Where(d => d != failed)];
         await next(context);
+        if (firstDropped && WasDropped(context))
+        {
+            context.Items[DroppedTwiceItem] = true;
+        }
     }
 
     // A timed-out backend (or its 504) may still be working on the request; a retry would double the wait, so timeouts do not retry.
@@ -64,6 +74,14 @@ public sealed class FailoverMiddleware(RequestDelegate next)
 
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>
+    /// The backend took the connection and the request, then closed it without an answer, as a process that dies of
+    /// the request does; not a connection that could not be made, which the request never reached.
+    /// </summary>
+    private static bool WasDropped(HttpContext context) =>
+        context.GetForwarderErrorFeature() is { Error: ForwarderError.Request, Exception: HttpRequestException failure } &&
+        failure.HttpRequestError is not (HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError);
 
     private static bool ShouldRetry(HttpContext context) =>
         context.Items.ContainsKey(RetryRequestedItem) ||

@@ -5,6 +5,8 @@ using System.Text;
 using Mesh.Contracts;
 using Mesh.Tests.Observability;
 using Mesh.Tests.Reliability;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 
 namespace Mesh.Tests.Integration;
 
@@ -194,6 +196,36 @@ public sealed class GatewayResilienceTests
 
         var metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("mesh_retries_total{variant=\"test\",pool=\"shared\",reason=\"503\"} 2", metrics, StringComparison.Ordinal);
+    }
+
+    /// <remarks>
+    /// A request that ended the backend it was sent to (an input its synthesizer crashes on) would, sent on by failover
+    /// and then by the client's SDK retrying its 503, end one more backend with each try.
+    /// </remarks>
+    [Fact]
+    public async Task A_request_both_backends_tried_drop_unanswered_is_answered_502_without_a_retry()
+    {
+        var received = 0;
+        async Task DropAsync(HttpContext context)
+        {
+            Interlocked.Increment(ref received);
+            await context.Request.Body.CopyToAsync(Stream.Null);
+            context.Abort();
+        }
+
+        await using var first = await InProcessBackend.StartAsync(app => app.MapPost("/v1/audio/speech", DropAsync));
+        await using var second = await InProcessBackend.StartAsync(app => app.MapPost("/v1/audio/speech", DropAsync));
+        await using var gateway = await MeshFleet.StartGatewayAsync([first.Url, second.Url], "--Mesh:Health:ConsecutiveFailures=1000");
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { BaseAddress = gateway.Url };
+
+        using var response = await client.PostAsJsonAsync(new Uri("/v1/audio/speech", UriKind.Relative), TinyRequest);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("request_dropped", (await response.Content.ReadFromJsonAsync(ContractsJsonContext.Default.ErrorEnvelope))!.Error.Code);
+        Assert.Equal("false", response.Headers.GetValues(MeshHeaders.ShouldRetry).Single());
+        Assert.False(response.Headers.Contains("Retry-After"));
+        Assert.Equal(2, received);
     }
 
     [Fact]
