@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
@@ -137,7 +136,7 @@ public sealed class EspeakModel : ISpeechModel
             return new InvalidOperationException($"espeak-ng refused rate {job.Rate}.");
         }
 
-        var text = Encoding.UTF8.GetBytes(job.Text + "\0");
+        var text = EspeakText.ToLibraryBytes(job.Text);
         s_current = job;
         try
         {

@@ -149,7 +149,7 @@ internal sealed unsafe partial class EspeakRuntime
     public static List<TranslatedClause> TextToPhonemes(string text, int phonemeMode)
     {
         var clauses = new List<TranslatedClause>();
-        var bytes = Encoding.UTF8.GetBytes(text + "\0");
+        var bytes = EspeakText.ToLibraryBytes(text);
         fixed (byte* start = bytes)
         {
             var end = start + bytes.Length - 1;
