@@ -11,7 +11,7 @@ namespace Mesh.Tests.Engine;
 [Collection(GeneratedModelsDefinition.Name)]
 public sealed class EspeakCrashInputTests(GeneratedModels models)
 {
-    // 67 stacked 's overflow the suffix buffer (buffer overflow detected); the request as reported had 220 s'.
+    // 67 stacked 's overflow the suffix buffer (buffer overflow detected); the word as first seen had 220 s'.
     private static readonly string StackedSuffixes = string.Concat(Enumerable.Repeat("s'", 220));
 
     public static TheoryData<string, string> EspeakCases => new()
@@ -19,6 +19,11 @@ public sealed class EspeakCrashInputTests(GeneratedModels models)
         { "alloy", StackedSuffixes },
         { "en-gb", "x" + string.Concat(Enumerable.Repeat("'s", 67)) },
         { "en-us", "It's " + StackedSuffixes + " said." },
+
+        // A lone symbol, stack smashing detected in ten voices, buffer overflow in three.
+        { "am", "ⓜ" },
+        { "ar", "⣿" },
+        { "fi", "Merkki ⣿ on pistekirjoitusta." },
     };
 
     [Theory]

@@ -11,8 +11,49 @@ internal static class EspeakText
     // The shortest crashing word measured is 135 characters (x and 67 's); 100 keeps German compounds (some 80) whole.
     private const int MaxWordLength = 100;
 
+    // Braille patterns are read as "braille" and their dots' numbers, which the long number words of some voices overflow.
+    private const char BrailleFirst = '\u2800';
+    private const char BrailleLast = '\u28FF';
+    private const char BrailleBlank = BrailleFirst;
+
+    // espeak-ng reads a circled small letter as "letter" and its code point in hex, long enough to smash some voices' stack.
+    private const char CircledSmallA = '\u24D0';
+    private const char CircledSmallZ = '\u24E9';
+
     /// <summary><paramref name="text"/> guarded, in UTF-8 and NUL-terminated, as the library reads it.</summary>
-    public static byte[] ToLibraryBytes(string text) => Encoding.UTF8.GetBytes(SplitLongWords(text) + "\0");
+    public static byte[] ToLibraryBytes(string text) => Encoding.UTF8.GetBytes(SplitLongWords(ReplaceCrashingSymbols(text)) + "\0");
+
+    /// <summary>
+    /// Replaces the symbols measured to crash a voice alone (each of 4,446 symbols through each of the 131 voices: ⓜ
+    /// in 10 voices, ⣿ in 3, ⣟ and ⣯ in 1, stack smashing or buffer overflow detected): a circled small letter (ⓐ–ⓩ)
+    /// by its letter, as Unicode's compatibility form has it, a Braille pattern by the blank one, read "braille".
+    /// </summary>
+    private static string ReplaceCrashingSymbols(string text)
+    {
+        if (!text.AsSpan().ContainsAnyInRange(CircledSmallA, BrailleLast))
+        {
+            return text;
+        }
+
+        var replaced = new StringBuilder(text.Length);
+        foreach (var c in text)
+        {
+            switch (c)
+            {
+                case >= BrailleFirst and <= BrailleLast:
+                    replaced.Append(BrailleBlank);
+                    break;
+                case >= CircledSmallA and <= CircledSmallZ:
+                    replaced.Append((char)('a' + (c - CircledSmallA)));
+                    break;
+                default:
+                    replaced.Append(c);
+                    break;
+            }
+        }
+
+        return replaced.ToString();
+    }
 
     /// <summary>
     /// Splits every run of more than <see cref="MaxWordLength"/> characters without whitespace into pieces of at most
