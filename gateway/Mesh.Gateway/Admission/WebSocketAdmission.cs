@@ -136,7 +136,13 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         }
         catch (OperationCanceledException) when (clientGone.IsCancellationRequested)
         {
-            if (StopSeeking())
+            bool wasSought;
+            lock (_lock)
+            {
+                wasSought = StopSeeking();
+            }
+
+            if (wasSought)
             {
                 GatewayMetrics.CountRequest(decision, MeshStatusCodes.ClientClosedRequest);
             }
@@ -148,8 +154,7 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         bool stillSought;
         lock (_lock)
         {
-            stillSought = _seeking is not null;
-            _seeking = null;
+            stillSought = StopSeeking();
             if (stillSought && result.Lease is { } lease)
             {
                 _lease = lease;
@@ -355,15 +360,12 @@ public sealed class WebSocketAdmission(AdmissionController admission, RouteDecis
         return unanswered;
     }
 
-    /// <summary>Whether the request waiting for a slot was still unanswered; it is no longer sought. Takes the lock.</summary>
+    /// <summary>Whether the request waiting for a slot was still unanswered; it is no longer sought. Called under the lock.</summary>
     private bool StopSeeking()
     {
-        lock (_lock)
-        {
-            var stillSought = _seeking is not null;
-            _seeking = null;
-            return stillSought;
-        }
+        var stillSought = _seeking is not null;
+        _seeking = null;
+        return stillSought;
     }
 
     /// <summary>Completes <see cref="Drained"/> if the drain has begun and nothing is under way; called under the lock.</summary>
